@@ -1,0 +1,145 @@
+//! Finding a GPU: which adapters exist, which one the GPU backend takes, and
+//! whether `--backend auto` should use it at all.
+//!
+//! wgpu's own environment variables are honoured: `WGPU_BACKEND` limits the
+//! APIs searched (vulkan, metal, dx12, gl), and `WGPU_ADAPTER_NAME` keeps only
+//! adapters whose name contains it.
+
+use std::cmp::Reverse;
+
+use wgpu::{Backend, DeviceType};
+
+/// One adapter and what we think of it.
+pub struct Candidate {
+    pub adapter: wgpu::Adapter,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    /// Why this adapter cannot be used, if it cannot.
+    pub unusable: Option<String>,
+}
+
+impl Candidate {
+    /// A software rasterizer such as llvmpipe: correct, but slower at this
+    /// job than plain CPU threads.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == DeviceType::Cpu
+    }
+
+    /// Lower is better: real GPUs before software ones, then by API.
+    fn rank(&self) -> (u8, u8) {
+        let kind = match self.info.device_type {
+            DeviceType::DiscreteGpu => 0,
+            DeviceType::IntegratedGpu => 1,
+            DeviceType::VirtualGpu => 2,
+            DeviceType::Other => 3,
+            DeviceType::Cpu => 4,
+        };
+        let api = match self.info.backend {
+            Backend::Vulkan => 0,
+            Backend::Metal => 1,
+            Backend::Dx12 => 2,
+            Backend::Gl => 3,
+            _ => 4,
+        };
+        (kind, api)
+    }
+}
+
+/// Every adapter wgpu finds, best first, each marked usable or not.
+pub fn candidates() -> Vec<Candidate> {
+    let instance = wgpu::Instance::new(
+        wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::all(),
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        }
+        .with_env(),
+    );
+    let wanted_name = std::env::var("WGPU_ADAPTER_NAME")
+        .ok()
+        .map(|name| name.to_lowercase());
+    let adapters =
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all().with_env()));
+    let mut found: Vec<Candidate> = adapters
+        .into_iter()
+        .map(|adapter| {
+            let info = adapter.get_info();
+            let limits = adapter.limits();
+            let compute = adapter
+                .get_downlevel_capabilities()
+                .flags
+                .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+            let unusable = if !compute {
+                Some("no compute shaders".to_string())
+            } else if let Some(name) = wanted_name
+                .as_deref()
+                .filter(|n| !info.name.to_lowercase().contains(n))
+            {
+                Some(format!("name does not contain WGPU_ADAPTER_NAME={name:?}"))
+            } else {
+                None
+            };
+            Candidate {
+                adapter,
+                info,
+                limits,
+                unusable,
+            }
+        })
+        .collect();
+    found.sort_by_key(|c| {
+        (
+            c.unusable.is_some(),
+            c.rank(),
+            Reverse(c.limits.max_storage_buffer_binding_size),
+        )
+    });
+    found
+}
+
+/// What `--backend auto` decided, and why, for `-v` and `adapters`.
+pub enum AutoChoice {
+    /// Use this candidate (an index into the list).
+    Gpu(usize),
+    /// Use the CPU backend, for this reason.
+    Cpu(String),
+}
+
+/// The best usable adapter, software ones included (`--backend gpu`).
+pub fn best(candidates: &[Candidate]) -> Option<usize> {
+    candidates.iter().position(|c| c.unusable.is_none())
+}
+
+/// What `--backend auto` takes: the best usable adapter if it is real
+/// hardware; the CPU backend otherwise, since a software adapter only adds
+/// overhead to what the CPU backend does directly.
+pub fn auto_choice(candidates: &[Candidate]) -> AutoChoice {
+    match best(candidates) {
+        Some(i) if !candidates[i].is_software() => AutoChoice::Gpu(i),
+        Some(i) => AutoChoice::Cpu(format!(
+            "only a software adapter ({}) was found, and it is slower than the CPU backend",
+            candidates[i].info.name
+        )),
+        None => AutoChoice::Cpu(no_adapter_reason(candidates)),
+    }
+}
+
+/// Why no adapter can be used, in words that say what to do.
+pub fn no_adapter_reason(candidates: &[Candidate]) -> String {
+    if candidates.is_empty() {
+        "no GPU adapter was found (install a Vulkan, Metal, DX12 or GL driver; \
+         on Debian or Ubuntu: apt-get install mesa-vulkan-drivers)"
+            .to_string()
+    } else {
+        let seen: Vec<String> = candidates
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} ({})",
+                    c.info.name,
+                    c.unusable.as_deref().unwrap_or("usable")
+                )
+            })
+            .collect();
+        format!("no usable GPU adapter among: {}", seen.join(", "))
+    }
+}

@@ -1,0 +1,83 @@
+//! The one error type of the library, and the exit code each kind maps to.
+//!
+//! Every error that reaches a user names what it is about: the file (and line,
+//! for bad data), the device, or the output path. `main` prints the `Display`
+//! text as one line and exits with [`Error::exit_code`].
+
+use std::io;
+use std::path::PathBuf;
+
+/// The exit codes, following BSD's `sysexits.h` so that scripts can tell
+/// "fix your data" from "fix your disk" without parsing messages.
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// Bad command line (clap's own code for usage errors).
+    pub const USAGE: i32 = 2;
+    /// Input data the tool cannot use (EX_DATAERR).
+    pub const DATA: i32 = 65;
+    /// An input file is missing or cannot be opened (EX_NOINPUT).
+    pub const NO_INPUT: i32 = 66;
+    /// A GPU was asked for and none can be used (EX_UNAVAILABLE).
+    pub const UNAVAILABLE: i32 = 69;
+    /// A bug or a device failure inside the tool (EX_SOFTWARE).
+    pub const SOFTWARE: i32 = 70;
+    /// Reading or writing failed part way (EX_IOERR).
+    pub const IO: i32 = 74;
+}
+
+/// Everything that can stop a run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input file could not be opened or is not a file.
+    #[error("{}: {source}", path.display())]
+    Open { path: PathBuf, source: io::Error },
+
+    /// Reading an input failed after it was opened.
+    #[error("{}: read failed: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+
+    /// Writing an output failed; nothing partial is left behind.
+    #[error("{}: write failed: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+
+    /// Input data that stops the run: a bad header, a bad region.csv, or a
+    /// malformed row under `--strict`. `line` is 1-based; the header is line 1.
+    #[error("{file}:{line}: {reason}")]
+    Data {
+        file: String,
+        line: u64,
+        reason: String,
+    },
+
+    /// The data is valid but larger than a limit of the tool.
+    #[error("{0}")]
+    Limit(String),
+
+    /// `--backend gpu` was asked for and no usable adapter exists.
+    #[error("{0}")]
+    NoAdapter(String),
+
+    /// The GPU failed while counting (device lost, out of memory, validation).
+    #[error("GPU error: {0}")]
+    Gpu(String),
+
+    /// A bug: something the code relies on did not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Open { .. } => exit::NO_INPUT,
+            Error::Read { .. } | Error::Write { .. } => exit::IO,
+            Error::Data { .. } | Error::Limit(_) => exit::DATA,
+            Error::NoAdapter(_) => exit::UNAVAILABLE,
+            Error::Gpu(_) | Error::Internal(_) => exit::SOFTWARE,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,601 @@
+//! The GPU histogram: `shaders/histogram.wgsl` counts the keys with atomics.
+//!
+//! Set-up ([`GpuContext`]: device, pipelines) is separate from a count
+//! ([`GpuHistogram`]), so that tests can reuse one device for many runs.
+//!
+//! A count runs one GPU thread that owns all GPU state. Scanning threads
+//! send it their keys per chunk; it packs them into one of a ring of key
+//! buffers (so that the upload of one batch overlaps the dispatch of the one
+//! before) and dispatches when a buffer is full, with at most a few
+//! submissions in flight. Bins are `u32` on the GPU; before any could wrap,
+//! and whenever the bins must grow, they are copied back, added to `u64`
+//! totals and cleared.
+//!
+//! If the key space is larger than one storage binding (many regions times
+//! many dates on a small device), each batch is counted in several passes
+//! over windows of the key space, each read back at once.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bytemuck::Zeroable;
+use wgpu::util::DeviceExt;
+
+use super::{Flush, Histogram, KeySink, Totals};
+use crate::error::{Error, Result};
+
+/// Keys per GPU key buffer: large enough that a dispatch does real work,
+/// small enough that the ring stays a few tens of MiB.
+pub const DEFAULT_BATCH_KEYS: usize = 2 << 20;
+
+/// Key buffers in the ring, and so also submissions in flight.
+const RING: usize = 3;
+
+const WORKGROUP_SIZE: u32 = 256;
+
+/// The shader's uniform block (`Params` in histogram.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    key_count: u32,
+    bin_base: u32,
+    bin_count: u32,
+    _pad: u32,
+}
+
+/// A device ready to count: created once, used for any number of counts.
+pub struct GpuContext {
+    pub info: wgpu::AdapterInfo,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    layout: wgpu::BindGroupLayout,
+    count_global: wgpu::ComputePipeline,
+    count_private: wgpu::ComputePipeline,
+    /// Bins that fit in one workgroup's memory.
+    private_bins: u32,
+    /// Bins that fit in one storage binding.
+    max_window: u32,
+    /// The most keys one dispatch reads.
+    max_keys: u32,
+    /// The first error the device reported, if any.
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// Opens `adapter` and builds the pipelines.
+    pub fn new(adapter: &wgpu::Adapter) -> Result<Arc<GpuContext>> {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("event-counter"),
+            required_features: wgpu::Features::empty(),
+            // Ask for what the adapter has: larger bindings mean fewer passes
+            // and more workgroup memory means more private bins.
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("{}: cannot open the device: {e}", info.name)))?;
+
+        let error = Arc::new(Mutex::new(None::<String>));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().get_or_insert_with(|| e.to_string());
+        }));
+
+        let module =
+            device.create_shader_module(wgpu::include_wgsl!("../../shaders/histogram.wgsl"));
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("histogram"),
+            entries: &[
+                layout_entry(0, wgpu::BufferBindingType::Uniform),
+                layout_entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
+                layout_entry(2, wgpu::BufferBindingType::Storage { read_only: false }),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("histogram"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        // A quarter of workgroup memory per bin, capped so that clearing and
+        // adding the private bins stays cheap next to the keys a group reads.
+        let private_bins = (limits.max_compute_workgroup_storage_size / 4).clamp(1, 16 * 1024);
+        let constants = [("PRIVATE_BINS", f64::from(private_bins))];
+        let pipeline = |entry: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    // The shader clears its own workgroup bins; wgpu's
+                    // zeroing makes Mesa's GL take ~40 s to compile it.
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        };
+        let count_global = pipeline("count_global");
+        let count_private = pipeline("count_private");
+
+        let binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let max_window = (binding / 4).min(u64::from(u32::MAX)) as u32;
+        let max_keys = max_window.min(DEFAULT_BATCH_KEYS as u32);
+        let context = GpuContext {
+            info,
+            device,
+            queue,
+            layout,
+            count_global,
+            count_private,
+            private_bins,
+            max_window,
+            max_keys,
+            error,
+        };
+        context.check()?;
+        Ok(Arc::new(context))
+    }
+
+    /// Fails with the first error the device reported.
+    fn check(&self) -> Result<()> {
+        match self.error.lock().unwrap().clone() {
+            Some(e) => Err(Error::Gpu(format!("{}: {e}", self.info.name))),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for a submission (or all work) to finish.
+    fn wait(&self, index: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: index,
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("{}: {e}", self.info.name)))?;
+        self.check()
+    }
+}
+
+fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// A keys batch on its way to the GPU thread, and the bins its keys need.
+struct Batch {
+    keys: Vec<u32>,
+    bins: u64,
+}
+
+/// One count on the GPU.
+pub struct GpuHistogram {
+    context: Arc<GpuContext>,
+    sender: Mutex<Option<SyncSender<Batch>>>,
+    /// Emptied key vectors coming back from the GPU thread, for reuse.
+    spares: Arc<Mutex<Receiver<Vec<u32>>>>,
+    thread: Option<JoinHandle<Result<Vec<u64>>>>,
+}
+
+impl GpuHistogram {
+    /// Starts the GPU thread of one count.
+    pub fn new(context: Arc<GpuContext>, flush: Flush) -> Result<GpuHistogram> {
+        // Two batches queued per direction is enough to keep the GPU thread
+        // busy while bounding memory.
+        let (sender, batches) = mpsc::sync_channel::<Batch>(2);
+        let (spare_sender, spares) = mpsc::channel::<Vec<u32>>();
+        let counter = Counter::new(context.clone(), flush);
+        let thread = std::thread::Builder::new()
+            .name("gpu".into())
+            .spawn(move || counter.run(batches, spare_sender))
+            .map_err(|e| Error::Gpu(format!("cannot start the GPU thread: {e}")))?;
+        Ok(GpuHistogram {
+            context,
+            sender: Mutex::new(Some(sender)),
+            spares: Arc::new(Mutex::new(spares)),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Histogram for GpuHistogram {
+    fn sink(&self) -> Result<Box<dyn KeySink + '_>> {
+        let sender = self
+            .sender
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| Error::Gpu("count already finished".into()))?;
+        Ok(Box::new(GpuSink {
+            sender,
+            spares: self.spares.clone(),
+        }))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Vec<u64>> {
+        self.sender.lock().unwrap().take();
+        let thread = self.thread.take().expect("finish is called once");
+        thread
+            .join()
+            .map_err(|_| Error::Gpu("the GPU thread panicked".into()))?
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} ({:?})",
+            self.context.info.name, self.context.info.backend
+        )
+    }
+}
+
+struct GpuSink {
+    sender: SyncSender<Batch>,
+    spares: Arc<Mutex<Receiver<Vec<u32>>>>,
+}
+
+impl KeySink for GpuSink {
+    fn batch_keys(&self) -> usize {
+        // Per chunk: the GPU thread packs chunks into full dispatches itself.
+        0
+    }
+
+    fn add(&mut self, keys: &mut Vec<u32>, bins: u64) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let spare = self.spares.lock().unwrap().try_recv().unwrap_or_default();
+        let batch = Batch {
+            keys: std::mem::replace(keys, spare),
+            bins,
+        };
+        self.sender
+            .send(batch)
+            // The GPU thread only hangs up after an error, which `finish`
+            // reports; this one just stops the scan.
+            .map_err(|_| Error::Gpu("the GPU thread stopped".into()))
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The bins on the device and the buffer they are read back through.
+struct Bins {
+    bins: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    capacity: u32,
+}
+
+/// One buffer of the key ring.
+struct Slot {
+    keys: wgpu::Buffer,
+    params: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    len: u32,
+    bins: u64,
+}
+
+/// All GPU state of one count; lives on the GPU thread.
+struct Counter {
+    context: Arc<GpuContext>,
+    flush: Flush,
+    totals: Totals,
+    bins: Option<Bins>,
+    ring: Vec<Slot>,
+    current: usize,
+    in_flight: VecDeque<wgpu::SubmissionIndex>,
+    /// Keys staged or dispatched since the bins were last read back.
+    since_flush: u64,
+    /// Bins the dispatched keys may have touched since then.
+    dirty_bins: u64,
+}
+
+impl Counter {
+    fn new(context: Arc<GpuContext>, flush: Flush) -> Counter {
+        Counter {
+            context,
+            flush,
+            totals: Totals::default(),
+            bins: None,
+            ring: Vec::new(),
+            current: 0,
+            in_flight: VecDeque::new(),
+            since_flush: 0,
+            dirty_bins: 0,
+        }
+    }
+
+    fn run(mut self, batches: Receiver<Batch>, spares: mpsc::Sender<Vec<u32>>) -> Result<Vec<u64>> {
+        for mut batch in batches {
+            self.add(&batch.keys, batch.bins)?;
+            batch.keys.clear();
+            // A scanning thread may have finished already; then drop it.
+            let _ = spares.send(batch.keys);
+        }
+        self.read_back()?;
+        self.context.check()?;
+        Ok(self.totals.into_counts())
+    }
+
+    /// Stages `keys` into the ring, dispatching and reading back as needed.
+    fn add(&mut self, mut keys: &[u32], bins: u64) -> Result<()> {
+        while !keys.is_empty() {
+            if self.since_flush >= self.flush.every {
+                self.read_back()?;
+            }
+            if self.ring.is_empty() || self.ring[self.current].len == self.context.max_keys {
+                self.dispatch()?;
+            }
+            let slot = &mut self.ring[self.current];
+            let room = (self.context.max_keys - slot.len) as u64;
+            let n = room
+                .min(self.flush.every - self.since_flush)
+                .min(keys.len() as u64) as usize;
+            self.context.queue.write_buffer(
+                &slot.keys,
+                u64::from(slot.len) * 4,
+                bytemuck::cast_slice(&keys[..n]),
+            );
+            slot.len += n as u32;
+            slot.bins = slot.bins.max(bins);
+            self.since_flush += n as u64;
+            keys = &keys[n..];
+        }
+        Ok(())
+    }
+
+    /// Dispatches the current slot's keys (if any) and moves to the next
+    /// slot, creating the ring on first use.
+    fn dispatch(&mut self) -> Result<()> {
+        if self.ring.is_empty() {
+            self.ring = (0..RING).map(|_| self.new_slot()).collect::<Result<_>>()?;
+            return Ok(());
+        }
+        let (len, needed) = {
+            let slot = &self.ring[self.current];
+            (slot.len, slot.bins)
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        let max_window = u64::from(self.context.max_window);
+        if needed <= max_window {
+            self.ensure_bins(needed)?;
+            self.submit(len, 0, needed as u32)?;
+            self.dirty_bins = self.dirty_bins.max(needed);
+        } else {
+            // Windowed: each pass counts one window of the key space, which
+            // is read back before the next pass reuses the bins.
+            self.read_dirty()?;
+            self.ensure_bins(max_window)?;
+            let mut base = 0;
+            while base < needed {
+                let count = (needed - base).min(max_window);
+                self.submit(len, base as u32, count as u32)?;
+                self.dirty_bins = count;
+                self.read_window(base as usize)?;
+                base += count;
+            }
+            self.since_flush = 0;
+        }
+        let slot = &mut self.ring[self.current];
+        slot.len = 0;
+        slot.bins = 0;
+        self.current = (self.current + 1) % RING;
+        Ok(())
+    }
+
+    /// Encodes and submits one pass of the current slot over bins
+    /// `[base, base + count)`, keeping at most `RING` submissions in flight.
+    fn submit(&mut self, len: u32, base: u32, count: u32) -> Result<()> {
+        let context = &self.context;
+        let slot = &self.ring[self.current];
+        let params = Params {
+            key_count: len,
+            bin_base: base,
+            bin_count: count,
+            _pad: 0,
+        };
+        context
+            .queue
+            .write_buffer(&slot.params, 0, bytemuck::bytes_of(&params));
+        let private = count <= context.private_bins;
+        // Keys per workgroup: enough that clearing and adding private bins
+        // is small next to the counting, and a few keys per invocation.
+        let per_group = if private {
+            (WORKGROUP_SIZE * 32).max(count.saturating_mul(16))
+        } else {
+            WORKGROUP_SIZE * 8
+        };
+        let groups = len.div_ceil(per_group).clamp(1, 65_535);
+        let mut encoder = context.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(if private {
+                &context.count_private
+            } else {
+                &context.count_global
+            });
+            pass.set_bind_group(0, &slot.bind_group, &[]);
+            pass.dispatch_workgroups(groups, 1, 1);
+        }
+        let index = context.queue.submit([encoder.finish()]);
+        self.in_flight.push_back(index);
+        if self.in_flight.len() >= RING {
+            let oldest = self.in_flight.pop_front();
+            context.wait(oldest)?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the bins hold at least `needed` (reading back and
+    /// reallocating if they must grow); bind groups follow the new buffer.
+    fn ensure_bins(&mut self, needed: u64) -> Result<()> {
+        if self
+            .bins
+            .as_ref()
+            .is_some_and(|b| u64::from(b.capacity) >= needed)
+        {
+            return Ok(());
+        }
+        self.read_dirty()?;
+        let old = self.bins.as_ref().map_or(0, |b| u64::from(b.capacity));
+        // Dates keep arriving early in a run; grow geometrically.
+        let capacity = needed
+            .max(old * 2)
+            .max(1024)
+            .min(u64::from(self.context.max_window)) as u32;
+        let device = &self.context.device;
+        let size = u64::from(capacity) * 4;
+        let bins = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bins"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            // Fresh buffers are zeroed by wgpu.
+            mapped_at_creation: false,
+        });
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bins readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        for slot in &mut self.ring {
+            slot.bind_group = bind_group(&self.context, &slot.params, &slot.keys, &bins);
+        }
+        self.bins = Some(Bins {
+            bins,
+            readback,
+            capacity,
+        });
+        self.context.check()
+    }
+
+    fn new_slot(&mut self) -> Result<Slot> {
+        // Bins must exist before a bind group can name them.
+        self.ensure_bins(1)?;
+        let device = &self.context.device;
+        let keys = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("keys"),
+            size: u64::from(self.context.max_keys) * 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::bytes_of(&Params::zeroed()),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        let bins = &self.bins.as_ref().expect("created above").bins;
+        let bind_group = bind_group(&self.context, &params, &keys, bins);
+        Ok(Slot {
+            keys,
+            params,
+            bind_group,
+            len: 0,
+            bins: 0,
+        })
+    }
+
+    /// Dispatches what is staged, then adds the bins to the totals and
+    /// clears them.
+    fn read_back(&mut self) -> Result<()> {
+        if !self.ring.is_empty() {
+            self.dispatch()?;
+        }
+        self.read_dirty()?;
+        self.since_flush = 0;
+        Ok(())
+    }
+
+    /// Adds the bins of the keys dispatched so far to the totals, and clears
+    /// them. Keys staged but not yet dispatched stay where they are.
+    fn read_dirty(&mut self) -> Result<()> {
+        if self.dirty_bins > 0 {
+            self.read_window(0)?;
+        }
+        Ok(())
+    }
+
+    /// Copies the dirty bins back, adds them to the totals of keys from
+    /// `base` on, and clears them.
+    fn read_window(&mut self, base: usize) -> Result<()> {
+        let context = &self.context;
+        let bins = self
+            .bins
+            .as_ref()
+            .expect("bins exist once keys were dispatched");
+        let size = self.dirty_bins * 4;
+        let mut encoder = context.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&bins.bins, 0, &bins.readback, 0, size);
+        encoder.clear_buffer(&bins.bins, 0, Some(size));
+        let index = context.queue.submit([encoder.finish()]);
+        let (sender, receiver) = mpsc::channel();
+        bins.readback
+            .slice(..size)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                let _ = sender.send(result);
+            });
+        context.wait(Some(index))?;
+        self.in_flight.clear();
+        receiver
+            .recv()
+            .map_err(|_| Error::Gpu("the bins were never mapped".into()))?
+            .map_err(|e| Error::Gpu(format!("cannot read the bins back: {e}")))?;
+        {
+            let view = bins
+                .readback
+                .slice(..size)
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("cannot read the bins back: {e}")))?;
+            self.totals.add(base, bytemuck::cast_slice(&view));
+        }
+        bins.readback.unmap();
+        self.dirty_bins = 0;
+        Ok(())
+    }
+}
+
+fn bind_group(
+    context: &GpuContext,
+    params: &wgpu::Buffer,
+    keys: &wgpu::Buffer,
+    bins: &wgpu::Buffer,
+) -> wgpu::BindGroup {
+    context
+        .device
+        .create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("histogram"),
+            layout: &context.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: params.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: keys.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: bins.as_entire_binding(),
+                },
+            ],
+        })
+}

@@ -1,0 +1,286 @@
+//! Writing results: decode the bins into (region, date, count) rows, sort
+//! them, and write result.csv so that it is either complete or not there.
+//!
+//! Files are written to a temporary name in the target folder and renamed
+//! over the target only once everything is on disk. A full disk, a read-only
+//! folder or a failed run therefore never leaves a partial result.csv, and an
+//! older one stays untouched.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::csv::write_quoted;
+use crate::dict::{DateText, KeySpace, RegionTable};
+use crate::error::{Error, Result};
+
+/// Where result.csv goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    File(PathBuf),
+    Stdout,
+}
+
+impl Destination {
+    /// `-` means standard output.
+    pub fn from_arg(arg: PathBuf) -> Destination {
+        if arg.as_os_str() == "-" {
+            Destination::Stdout
+        } else {
+            Destination::File(arg)
+        }
+    }
+}
+
+/// One row of result.csv.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultRow<'a> {
+    pub region: &'a [u8],
+    pub date: &'a DateText,
+    pub count: u64,
+}
+
+/// The rows of result.csv, sorted by date, then region name in byte order.
+#[derive(Debug)]
+pub struct ResultTable<'a> {
+    rows: Vec<ResultRow<'a>>,
+}
+
+impl<'a> ResultTable<'a> {
+    /// Decodes non-zero bins: key -> (date index, region slot) -> texts.
+    pub fn new(
+        counts: &[u64],
+        keys: KeySpace,
+        dates: &'a [DateText],
+        regions: &'a RegionTable,
+    ) -> ResultTable<'a> {
+        let mut rows: Vec<ResultRow<'a>> = counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &count)| count > 0)
+            .map(|(key, &count)| {
+                let (date, region) = keys.unpack(key as u32);
+                ResultRow {
+                    region: regions.name(region),
+                    date: &dates[date as usize],
+                    count,
+                }
+            })
+            .collect();
+        rows.sort_unstable_by(|a, b| (a.date, a.region).cmp(&(b.date, b.region)));
+        ResultTable { rows }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn rows(&self) -> &[ResultRow<'a>] {
+        &self.rows
+    }
+}
+
+/// The header of result.csv.
+pub const RESULT_HEADER: &[u8] = b"\"region_name\",\"date\",\"count\"\n";
+
+/// Writes result.csv to `destination`.
+pub fn write_result(destination: &Destination, table: &ResultTable<'_>) -> Result<()> {
+    let mut out = Vec::with_capacity(64 * 1024);
+    let emit = |out: &mut dyn Write, buf: &mut Vec<u8>| -> io::Result<()> {
+        buf.extend_from_slice(RESULT_HEADER);
+        for row in &table.rows {
+            write_quoted(buf, row.region);
+            buf.push(b',');
+            write_quoted(buf, row.date);
+            buf.push(b',');
+            write_quoted(buf, row.count.to_string().as_bytes());
+            buf.push(b'\n');
+            if buf.len() >= 60 * 1024 {
+                out.write_all(buf)?;
+                buf.clear();
+            }
+        }
+        out.write_all(buf)?;
+        buf.clear();
+        out.flush()
+    };
+    match destination {
+        Destination::Stdout => {
+            let stdout = io::stdout();
+            match emit(&mut stdout.lock(), &mut out) {
+                // A reader that stops early (`| head`) is not an error.
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Error::Write {
+                    path: PathBuf::from("<stdout>"),
+                    source: e,
+                }),
+                _ => Ok(()),
+            }
+        }
+        Destination::File(path) => {
+            let mut file = AtomicFile::create(path)?;
+            let result = emit(file.writer(), &mut out);
+            file.check(result)?;
+            file.commit()
+        }
+    }
+}
+
+/// A file that appears at its path only when [`AtomicFile::commit`] is
+/// called; dropped uncommitted, it leaves nothing behind.
+pub struct AtomicFile {
+    path: PathBuf,
+    temp: PathBuf,
+    writer: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file next to `path`.
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        let name = path.file_name().ok_or_else(|| Error::Write {
+            path: path.to_path_buf(),
+            source: io::Error::other("not a file name"),
+        })?;
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".{}.tmp", std::process::id()));
+        let temp = path.with_file_name(temp_name);
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)
+            .map_err(|source| Error::Write {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            temp,
+            writer: Some(BufWriter::with_capacity(256 * 1024, file)),
+        })
+    }
+
+    pub fn writer(&mut self) -> &mut BufWriter<File> {
+        self.writer.as_mut().expect("not committed yet")
+    }
+
+    /// Turns an I/O error from writing into an error naming the target.
+    pub fn check<T>(&self, result: io::Result<T>) -> Result<T> {
+        result.map_err(|source| Error::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> Result<()> {
+        let writer = self.writer.take().expect("committed once");
+        let result = writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|file| file.sync_all())
+            .and_then(|()| std::fs::rename(&self.temp, &self.path));
+        self.check(result)
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            self.writer.take();
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// The `--rejects` file: every row that was not counted, with why.
+pub struct RejectsWriter {
+    file: AtomicFile,
+    buf: Vec<u8>,
+}
+
+impl RejectsWriter {
+    pub fn create(path: &Path) -> Result<RejectsWriter> {
+        let mut writer = RejectsWriter {
+            file: AtomicFile::create(path)?,
+            buf: Vec::new(),
+        };
+        let result = writer
+            .file
+            .writer()
+            .write_all(b"\"source\",\"line\",\"reason\",\"row\"\n");
+        writer.file.check(result)?;
+        Ok(writer)
+    }
+
+    pub fn write(&mut self, source: &str, line: u64, reason: &str, row: &[u8]) -> Result<()> {
+        self.buf.clear();
+        write_quoted(&mut self.buf, source.as_bytes());
+        self.buf.push(b',');
+        write_quoted(&mut self.buf, line.to_string().as_bytes());
+        self.buf.push(b',');
+        write_quoted(&mut self.buf, reason.as_bytes());
+        self.buf.push(b',');
+        write_quoted(&mut self.buf, row);
+        self.buf.push(b'\n');
+        let result = self.file.writer().write_all(&self.buf);
+        self.file.check(result)
+    }
+
+    pub fn commit(self) -> Result<()> {
+        self.file.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_sorts_by_date_then_name_and_skips_zeros() {
+        let regions = RegionTable::parse(b"region_id,region_name\n1,b\n2,a\n3,B\n", "r").unwrap();
+        let keys = KeySpace::new(regions.slots());
+        let dates = [*b"2019-01-02", *b"2019-01-01"];
+        let mut counts = vec![0u64; 6];
+        counts[keys.pack(0, 0) as usize] = 5; // b, 01-02
+        counts[keys.pack(0, 1) as usize] = 1; // a, 01-02
+        counts[keys.pack(1, 2) as usize] = 7; // B, 01-01
+        let table = ResultTable::new(&counts, keys, &dates, &regions);
+        let rows: Vec<(&[u8], &[u8], u64)> = table
+            .rows()
+            .iter()
+            .map(|r| (r.region, &r.date[..], r.count))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (&b"B"[..], &b"2019-01-01"[..], 7),
+                (b"a", b"2019-01-02", 1),
+                (b"b", b"2019-01-02", 5)
+            ]
+        );
+    }
+
+    #[test]
+    fn atomic_file_appears_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("result.csv");
+        std::fs::write(&path, "old").unwrap();
+        {
+            let mut file = AtomicFile::create(&path).unwrap();
+            file.writer().write_all(b"new").unwrap();
+            // dropped without commit
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let mut file = AtomicFile::create(&path).unwrap();
+        file.writer().write_all(b"new").unwrap();
+        file.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

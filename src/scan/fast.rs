@@ -1,0 +1,255 @@
+//! The fast path: find a row's end and its fields with a few SIMD compares.
+//!
+//! For each row we load the 64 bytes that start at it and build three bit
+//! masks: where the newlines, commas and quotes are. Almost every row of a
+//! real location file is *canonical*: every field quoted with nothing inside
+//! that needs care (`"-38.1","177.0","1","2019-01-17"`), or no field quoted
+//! at all. For such a row the masks alone say where every field is, and we
+//! can check that in a handful of integer operations instead of walking the
+//! bytes through a CSV state machine.
+//!
+//! The fast path only ever *declines*: anything it is not sure about (quotes
+//! in odd places, a row longer than 63 bytes, a region_id that is not plain
+//! digits, a date that is not already known to be valid) goes to the exact
+//! path in `csv`, so both paths always agree. The tests in `scan` check that.
+
+use std::ops::Range;
+
+/// Where the newlines, commas and quotes are in a 64-byte window:
+/// bit `i` of each mask is set when `window[i]` is that byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Masks {
+    pub newline: u64,
+    pub comma: u64,
+    pub quote: u64,
+}
+
+/// Computes the [`Masks`] of a window.
+#[inline(always)]
+pub fn masks(window: &[u8; 64]) -> Masks {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so the target feature
+        // is always present.
+        unsafe { sse2::masks(window) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        portable::masks(window)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use super::Masks;
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "sse2")]
+    pub(super) unsafe fn masks(window: &[u8; 64]) -> Masks {
+        let newline = _mm_set1_epi8(b'\n' as i8);
+        let comma = _mm_set1_epi8(b',' as i8);
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let mut m = Masks {
+            newline: 0,
+            comma: 0,
+            quote: 0,
+        };
+        for i in 0..4 {
+            // SAFETY: `window` is 64 bytes long and this reads bytes
+            // 16*i..16*i+16; loadu has no alignment requirement.
+            let v = unsafe { _mm_loadu_si128(window.as_ptr().add(16 * i).cast()) };
+            let bits = |needle| u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, needle)) as u16);
+            m.newline |= bits(newline) << (16 * i);
+            m.comma |= bits(comma) << (16 * i);
+            m.quote |= bits(quote) << (16 * i);
+        }
+        m
+    }
+}
+
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub(crate) mod portable {
+    use super::Masks;
+
+    /// The same masks one byte at a time, for targets without a SIMD path.
+    pub fn masks(window: &[u8; 64]) -> Masks {
+        let mut m = Masks {
+            newline: 0,
+            comma: 0,
+            quote: 0,
+        };
+        for (i, &b) in window.iter().enumerate() {
+            m.newline |= u64::from(b == b'\n') << i;
+            m.comma |= u64::from(b == b',') << i;
+            m.quote |= u64::from(b == b'"') << i;
+        }
+        m
+    }
+}
+
+/// The mask of the lowest `n` bits, `n <= 64`.
+#[inline(always)]
+pub fn low_bits(n: usize) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
+/// If a row of `len` bytes with these comma and quote masks (already cut to
+/// the row) is canonical for `columns` fields, returns where field `a` and
+/// field `b` are (without their quotes).
+///
+/// Canonical means either no quote at all and exactly `columns - 1` commas,
+/// or every field quoted: quotes exactly at the first and last byte and on
+/// both sides of every comma, and nowhere else. Then no field holds a comma
+/// or a quote, and the exact parser would split the row the same way.
+#[inline(always)]
+pub fn canonical_fields(
+    len: usize,
+    comma: u64,
+    quote: u64,
+    columns: u32,
+    a: u32,
+    b: u32,
+) -> Option<(Range<usize>, Range<usize>)> {
+    if comma.count_ones() != columns - 1 {
+        return None;
+    }
+    let quoted = if quote == 0 {
+        false
+    } else {
+        // Set bits here may coincide or fall outside the row when fields are
+        // empty or commas sit at the ends; the popcount catches both.
+        let expected = 1 | (1u64 << (len - 1)) | (comma << 1) | (comma >> 1);
+        if quote != expected || quote.count_ones() != 2 * columns {
+            return None;
+        }
+        true
+    };
+    let field = |index: u32| -> Range<usize> {
+        // Field `index` runs from after comma `index - 1` to comma `index`.
+        let start = if index == 0 {
+            0
+        } else {
+            nth_bit(comma, index - 1) + 1
+        };
+        let end = if index == columns - 1 {
+            len
+        } else {
+            nth_bit(comma, index)
+        };
+        if quoted {
+            start + 1..end - 1
+        } else {
+            start..end
+        }
+    };
+    Some((field(a), field(b)))
+}
+
+/// The position of the `n`-th (0-based) set bit of `mask`, which has more
+/// than `n` set bits.
+#[inline(always)]
+fn nth_bit(mut mask: u64, n: u32) -> usize {
+    for _ in 0..n {
+        mask &= mask - 1;
+    }
+    mask.trailing_zeros() as usize
+}
+
+/// Parses a region_id of 1 to 18 ASCII digits (so it fits an `i64`), the
+/// only form the fast path takes; anything else goes to the exact path.
+#[inline(always)]
+pub fn plain_id(digits: &[u8]) -> Option<i64> {
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        value = value * 10 + i64::from(d);
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(text: &[u8]) -> [u8; 64] {
+        let mut w = [b'x'; 64];
+        w[..text.len()].copy_from_slice(text);
+        w
+    }
+
+    fn fields(line: &str) -> Option<(String, String)> {
+        let m = masks(&window(line.as_bytes()));
+        let cut = low_bits(line.len());
+        let (a, b) = canonical_fields(line.len(), m.comma & cut, m.quote & cut, 4, 2, 3)?;
+        Some((line[a].to_string(), line[b].to_string()))
+    }
+
+    #[test]
+    fn simd_and_portable_masks_agree() {
+        let mut w = [0u8; 64];
+        for (i, b) in w.iter_mut().enumerate() {
+            *b = [b'"', b',', b'\n', b'a', b'0'][(i * 7 + i / 3) % 5];
+        }
+        assert_eq!(masks(&w), portable::masks(&w));
+        let m = masks(&window(b"\"a\",b\n"));
+        assert_eq!(
+            (m.quote, m.comma, m.newline & 0x3f),
+            (0b101, 0b1000, 0b100000)
+        );
+    }
+
+    #[test]
+    fn canonical_rows_give_their_fields() {
+        assert_eq!(
+            fields(r#""-38.1","177.0","1","2019-01-17""#),
+            Some(("1".into(), "2019-01-17".into()))
+        );
+        assert_eq!(
+            fields("-38.1,177.0,42,2019-01-17"),
+            Some(("42".into(), "2019-01-17".into()))
+        );
+        assert_eq!(fields(r#""","","7","d""#), Some(("7".into(), "d".into())));
+        assert_eq!(fields(",,,"), Some(("".into(), "".into())));
+    }
+
+    #[test]
+    fn anything_unusual_is_declined() {
+        for line in [
+            r#""-38,1","177.0","1","2019-01-17""#, // comma inside quotes
+            r#""a""b","177.0","1","2019-01-17""#,  // doubled quote
+            r#""a", "177.0","1","2019-01-17""#,    // blank outside quotes
+            r#""a","177.0",1,"2019-01-17""#,       // partly quoted
+            r#""a","b","1","2019-01-17","x""#,     // five fields
+            r#""a","b","1""#,                      // three fields
+            r#"a,b,1,"2019-01-17"#,                // unclosed quote
+            r#"","",",""#,                         // quotes shared between fields
+            r#"",",",",","#,
+        ] {
+            assert_eq!(fields(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn plain_ids() {
+        assert_eq!(plain_id(b"0"), Some(0));
+        assert_eq!(plain_id(b"007"), Some(7));
+        assert_eq!(
+            plain_id(b"999999999999999999"),
+            Some(999_999_999_999_999_999)
+        );
+        assert_eq!(plain_id(b"1234567890123456789"), None);
+        assert_eq!(plain_id(b""), None);
+        assert_eq!(plain_id(b" 1"), None);
+        assert_eq!(plain_id(b"-1"), None);
+    }
+}
