@@ -17,7 +17,7 @@ use crate::device::{self, AutoChoice};
 use crate::dict::{DateDict, KeySpace, RegionTable};
 use crate::error::{Error, Result};
 use crate::histogram::cpu::CpuHistogram;
-use crate::histogram::gpu::{GpuContext, GpuHistogram};
+use crate::histogram::gpu::{GpuContext, GpuHistogram, GpuOptions};
 use crate::histogram::{Flush, Histogram};
 use crate::input::{display_name, ChunkBuf, ChunkSource, LocalFile};
 use crate::output::{self, Destination, RejectsWriter};
@@ -46,21 +46,22 @@ impl Engine {
         match choice {
             BackendChoice::Cpu => Ok((Engine::Cpu, "--backend cpu".into())),
             BackendChoice::Gpu => {
-                let candidates = device::candidates();
+                let candidates = device::candidates(device::Search::Usual);
                 let best = device::best(&candidates).ok_or_else(|| {
                     Error::NoAdapter(format!(
                         "{}, or use --backend cpu",
                         device::no_adapter_reason(&candidates)
                     ))
                 })?;
-                let context = GpuContext::new(&candidates[best].adapter)?;
+                let context = GpuContext::new(&candidates[best].adapter, GpuOptions::default())?;
                 Ok((Engine::Gpu(context), "--backend gpu".into()))
             }
             BackendChoice::Auto => {
-                let candidates = device::candidates();
+                let candidates = device::candidates(device::Search::Usual);
                 match device::auto_choice(&candidates) {
                     AutoChoice::Gpu(i) => {
-                        let context = GpuContext::new(&candidates[i].adapter)?;
+                        let context =
+                            GpuContext::new(&candidates[i].adapter, GpuOptions::default())?;
                         Ok((
                             Engine::Gpu(context),
                             "--backend auto found a hardware GPU".into(),

@@ -45,21 +45,36 @@ impl Candidate {
     }
 }
 
+/// Which graphics APIs to search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// Vulkan, Metal and DX12; GL only if none of those has an adapter.
+    /// Starting GL (EGL) is slow and noisy on headless machines, and a
+    /// machine with a GPU nearly always has one of the others.
+    Usual,
+    /// Every API, for listing adapters.
+    All,
+}
+
 /// Every adapter wgpu finds, best first, each marked usable or not.
-pub fn candidates() -> Vec<Candidate> {
-    let instance = wgpu::Instance::new(
-        wgpu::InstanceDescriptor {
-            backends: wgpu::Backends::all(),
-            ..wgpu::InstanceDescriptor::new_without_display_handle()
+/// `WGPU_BACKEND`, when set, decides the APIs instead of `search`.
+pub fn candidates(search: Search) -> Vec<Candidate> {
+    let found = match (wgpu::Backends::from_env(), search) {
+        (Some(backends), _) => enumerate(backends),
+        (None, Search::All) => enumerate(wgpu::Backends::all()),
+        (None, Search::Usual) => {
+            let primary = enumerate(wgpu::Backends::PRIMARY);
+            if primary.is_empty() {
+                enumerate(wgpu::Backends::SECONDARY)
+            } else {
+                primary
+            }
         }
-        .with_env(),
-    );
+    };
     let wanted_name = std::env::var("WGPU_ADAPTER_NAME")
         .ok()
         .map(|name| name.to_lowercase());
-    let adapters =
-        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all().with_env()));
-    let mut found: Vec<Candidate> = adapters
+    let mut found: Vec<Candidate> = found
         .into_iter()
         .map(|adapter| {
             let info = adapter.get_info();
@@ -70,13 +85,11 @@ pub fn candidates() -> Vec<Candidate> {
                 .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
             let unusable = if !compute {
                 Some("no compute shaders".to_string())
-            } else if let Some(name) = wanted_name
-                .as_deref()
-                .filter(|n| !info.name.to_lowercase().contains(n))
-            {
-                Some(format!("name does not contain WGPU_ADAPTER_NAME={name:?}"))
             } else {
-                None
+                wanted_name
+                    .as_deref()
+                    .filter(|n| !info.name.to_lowercase().contains(n))
+                    .map(|n| format!("name does not contain WGPU_ADAPTER_NAME={n:?}"))
             };
             Candidate {
                 adapter,
@@ -94,6 +107,14 @@ pub fn candidates() -> Vec<Candidate> {
         )
     });
     found
+}
+
+fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        ..wgpu::InstanceDescriptor::new_without_display_handle().with_env()
+    });
+    pollster::block_on(instance.enumerate_adapters(backends))
 }
 
 /// What `--backend auto` decided, and why, for `-v` and `adapters`.

@@ -87,6 +87,7 @@ struct CountArgs {
 }
 
 fn main() -> ExitCode {
+    quiet_wayland_probe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Count(args) => run_count(args),
@@ -97,6 +98,17 @@ fn main() -> ExitCode {
             eprintln!("event-counter: error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
+    }
+}
+
+/// Mesa's Vulkan drivers probe for a Wayland display when wgpu starts, and
+/// libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set" to
+/// stderr where that variable is unset (containers, CI). We draw no windows,
+/// so point it at the temp folder to keep stderr to our own messages. This
+/// runs first thing in `main`, before any other thread exists.
+fn quiet_wayland_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
 }
 

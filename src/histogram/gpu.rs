@@ -45,6 +45,18 @@ struct Params {
     _pad: u32,
 }
 
+/// Limits below the device's own, so that tests can drive the windowed and
+/// ring-wrapping paths with small inputs. `None` keeps the device's limit.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GpuOptions {
+    /// Most bins counted in one pass.
+    pub max_window: Option<u32>,
+    /// Most keys per dispatch.
+    pub max_keys: Option<u32>,
+    /// Most bins counted in workgroup memory.
+    pub private_bins: Option<u32>,
+}
+
 /// A device ready to count: created once, used for any number of counts.
 pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
@@ -65,7 +77,7 @@ pub struct GpuContext {
 
 impl GpuContext {
     /// Opens `adapter` and builds the pipelines.
-    pub fn new(adapter: &wgpu::Adapter) -> Result<Arc<GpuContext>> {
+    pub fn new(adapter: &wgpu::Adapter, options: GpuOptions) -> Result<Arc<GpuContext>> {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -103,6 +115,9 @@ impl GpuContext {
         // adding the private bins stays cheap next to the keys a group reads.
         let private_bins = (limits.max_compute_workgroup_storage_size / 4).clamp(1, 16 * 1024);
         let constants = [("PRIVATE_BINS", f64::from(private_bins))];
+        let private_bins = options
+            .private_bins
+            .map_or(private_bins, |p| p.min(private_bins));
         let pipeline = |entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -124,8 +139,14 @@ impl GpuContext {
         let binding = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
-        let max_window = (binding / 4).min(u64::from(u32::MAX)) as u32;
-        let max_keys = max_window.min(DEFAULT_BATCH_KEYS as u32);
+        let device_window = (binding / 4).min(u64::from(u32::MAX)) as u32;
+        let max_window = options
+            .max_window
+            .map_or(device_window, |w| w.clamp(1, device_window));
+        let max_keys = options
+            .max_keys
+            .unwrap_or(DEFAULT_BATCH_KEYS as u32)
+            .clamp(1, device_window);
         let context = GpuContext {
             info,
             device,

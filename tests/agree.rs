@@ -1,0 +1,204 @@
+//! CPU, GPU and a naive reference counter agree on random valid inputs,
+//! whatever the chunking, threads and flush interval.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use event_counter::device::{self, Search};
+use event_counter::histogram::gpu::{GpuContext, GpuOptions};
+use event_counter::histogram::Flush;
+use event_counter::output::Destination;
+use event_counter::{count, CountOptions, Engine};
+use proptest::prelude::*;
+
+use common::{gpu_available, reference_result, DataDir};
+
+/// GPU engines, made once for all cases: one with the device's limits, and
+/// one so tight that nearly every batch wraps the key ring and is counted
+/// in several windows of the key space, full windows with global atomics
+/// and the last, small one in workgroup memory.
+fn gpu_engines() -> &'static [Engine] {
+    static ENGINES: OnceLock<Vec<Engine>> = OnceLock::new();
+    ENGINES.get_or_init(|| {
+        if !gpu_available() {
+            return Vec::new();
+        }
+        let candidates = device::candidates(Search::Usual);
+        let adapter = &candidates[device::best(&candidates).unwrap()].adapter;
+        let tight = GpuOptions {
+            max_window: Some(64),
+            max_keys: Some(100),
+            private_bins: Some(32),
+        };
+        vec![
+            Engine::Gpu(GpuContext::new(adapter, GpuOptions::default()).unwrap()),
+            Engine::Gpu(GpuContext::new(adapter, tight).unwrap()),
+        ]
+    })
+}
+
+/// Names that need quoting, repeat, or sort in surprising byte order.
+const NAMES: &[&str] = &[
+    "Whakatane District",
+    "Hawke's Bay",
+    "Quote \"inside\"",
+    "Comma, inside",
+    "Two\nlines",
+    "Ōtorohanga",
+    "a",
+    "B",
+    "",
+    "  padded  ",
+];
+
+#[derive(Debug, Clone)]
+struct Input {
+    regions: Vec<(i64, &'static str)>,
+    rows: Vec<(i64, String, u8)>,
+    crlf: bool,
+    chunk_size: usize,
+    flush_every: u64,
+    threads: usize,
+}
+
+fn input() -> impl Strategy<Value = Input> {
+    let ids = prop::collection::btree_set(prop_oneof![-5i64..60, Just(1i64 << 40)], 1..30);
+    (
+        ids,
+        0usize..800,
+        1usize..40,
+        any::<bool>(),
+        1usize..3000,
+        1u64..64,
+        1usize..5,
+        any::<u64>(),
+    )
+        .prop_map(
+            |(ids, rows, dates, crlf, chunk_size, flush_every, threads, seed)| {
+                let mut rng = seed;
+                let mut next = move |n: u64| {
+                    rng = rng
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (rng >> 33) % n
+                };
+                let regions: Vec<(i64, &str)> = ids
+                    .into_iter()
+                    .map(|id| (id, NAMES[next(NAMES.len() as u64) as usize]))
+                    .collect();
+                let dates: Vec<String> = (0..dates)
+                    .map(|_| {
+                        format!(
+                            "{:04}-{:02}-{:02}",
+                            1990 + next(40),
+                            1 + next(12),
+                            1 + next(28)
+                        )
+                    })
+                    .collect();
+                let rows = (0..rows)
+                    .map(|_| {
+                        // One row in ten has an id that region.csv lacks.
+                        let id = if next(10) == 0 {
+                            1000 + next(5) as i64
+                        } else {
+                            regions[next(regions.len() as u64) as usize].0
+                        };
+                        (
+                            id,
+                            dates[next(dates.len() as u64) as usize].clone(),
+                            next(3) as u8,
+                        )
+                    })
+                    .collect();
+                Input {
+                    regions,
+                    rows,
+                    crlf,
+                    chunk_size,
+                    flush_every,
+                    threads,
+                }
+            },
+        )
+}
+
+fn write_input(input: &Input) -> DataDir {
+    let eol = if input.crlf { "\r\n" } else { "\n" };
+    let mut regions = format!("\"region_id\",\"region_name\"{eol}");
+    for (id, name) in &input.regions {
+        regions.push_str(&format!("{id},{}{eol}", common::quote(name)));
+    }
+    let mut locations = format!("\"lat\",\"long\",\"region_id\",\"date\"{eol}");
+    for (i, (id, date, style)) in input.rows.iter().enumerate() {
+        let lat = format!("-38.{i:06}");
+        locations.push_str(&match style {
+            0 => format!("\"{lat}\",\"177.1\",\"{id}\",\"{date}\"{eol}"),
+            1 => format!("{lat},177.1,{id},{date}{eol}"),
+            _ => format!(" {lat} , \"177.1\" ,\" {id}\", {date} {eol}"),
+        });
+    }
+    DataDir::with(&regions, &locations)
+}
+
+fn run(data: &DataDir, input: &Input, engine: &Engine) -> String {
+    let mut options = CountOptions::new(
+        data.path("region.csv"),
+        data.path("location.csv"),
+        Destination::File(data.path("result.csv")),
+    );
+    options.chunk_size = input.chunk_size;
+    options.flush = Flush::new(input.flush_every);
+    options.threads = input.threads;
+    let summary = count(&options, engine).unwrap();
+    assert_eq!(summary.stats.data_rows(), input.rows.len() as u64);
+    data.read("result.csv")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn cpu_gpu_and_reference_agree(input in input()) {
+        let data = write_input(&input);
+        let names: HashMap<i64, String> =
+            input.regions.iter().map(|&(id, name)| (id, name.trim().to_string())).collect();
+        let rows: Vec<(i64, String)> = input.rows.iter().map(|(id, date, _)| (*id, date.clone())).collect();
+        let expected = reference_result(&names, &rows);
+        prop_assert_eq!(&run(&data, &input, &Engine::Cpu), &expected);
+        for engine in gpu_engines() {
+            prop_assert_eq!(&run(&data, &input, engine), &expected, "{}", engine.describe());
+        }
+    }
+}
+
+#[test]
+fn counts_past_the_u32_flush_boundary_stay_exact() {
+    // 3,000 copies of one row with a flush every 7 keys: the one bin is
+    // folded into the totals hundreds of times on every backend.
+    let mut locations = String::from("lat,long,region_id,date\n");
+    for _ in 0..3000 {
+        locations.push_str("0,0,1,2019-01-01\n");
+    }
+    let data = DataDir::with("region_id,region_name\n1,A\n", &locations);
+    let mut engines = vec![&Engine::Cpu];
+    engines.extend(gpu_engines());
+    for engine in engines {
+        let mut options = CountOptions::new(
+            data.path("region.csv"),
+            data.path("location.csv"),
+            Destination::File(data.path("result.csv")),
+        );
+        options.chunk_size = 100;
+        options.flush = Flush::new(7);
+        count(&options, engine).unwrap();
+        assert_eq!(
+            data.read("result.csv"),
+            "\"region_name\",\"date\",\"count\"\n\"A\",\"2019-01-01\",\"3000\"\n",
+            "{}",
+            engine.describe()
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! What the integration tests share: temp data folders, running the real
+//! binary, the GPU-or-skip rule, and a naive reference counter.
+
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary data folder.
+pub struct DataDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl DataDir {
+    pub fn new() -> DataDir {
+        DataDir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A folder with region.csv and location.csv.
+    pub fn with(regions: &str, locations: &str) -> DataDir {
+        let data = DataDir::new();
+        data.write("region.csv", regions);
+        data.write("location.csv", locations);
+        data
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) {
+        std::fs::write(self.path(name), content).unwrap();
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
+    }
+
+    /// Runs the binary with `args`, in this folder.
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_in(self.dir.path(), args, &[])
+    }
+
+    /// Runs the binary with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        run_in(self.dir.path(), args, env)
+    }
+
+    /// Files in the folder, sorted: to check nothing stray was left.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// What a run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the run's output unless it exited with `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code; stderr:\n{}\nstdout:\n{}",
+            self.stderr, self.stdout
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Run {
+        self.expect_code(0)
+    }
+}
+
+pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_event-counter"));
+    command.args(args).current_dir(dir);
+    // Mesa's GL driver warns without it.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        command.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().unwrap();
+    Run {
+        code: status.code().expect("killed by a signal"),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+/// Whether GPU tests can run here. Without an adapter they are skipped,
+/// saying so, unless `EVENT_COUNTER_REQUIRE_GPU=1` makes that a failure
+/// (CI sets it, so the GPU path is proven on every change).
+pub fn gpu_available() -> bool {
+    use std::sync::OnceLock;
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let candidates = event_counter::device::candidates(event_counter::device::Search::Usual);
+        if event_counter::device::best(&candidates).is_some() {
+            return true;
+        }
+        let why = event_counter::device::no_adapter_reason(&candidates);
+        if std::env::var("EVENT_COUNTER_REQUIRE_GPU").as_deref() == Ok("1") {
+            panic!("EVENT_COUNTER_REQUIRE_GPU=1 but {why}");
+        }
+        eprintln!("skipping GPU tests: {why}");
+        false
+    })
+}
+
+/// The backends to run a test through: cpu always, gpu where it can run.
+pub fn backends() -> Vec<&'static str> {
+    if gpu_available() {
+        vec!["cpu", "gpu"]
+    } else {
+        vec!["cpu"]
+    }
+}
+
+/// Quotes a field the way result.csv must: RFC 4180, always quoted.
+pub fn quote(field: &str) -> String {
+    format!("\"{}\"", field.replace('"', "\"\""))
+}
+
+/// The naive reference: counts (region name, date) pairs over rows already
+/// known to be valid, joins names by id, and renders result.csv.
+pub fn reference_result(names_by_id: &HashMap<i64, String>, rows: &[(i64, String)]) -> String {
+    let mut counts: HashMap<(&str, &str), u64> = HashMap::new();
+    for (id, date) in rows {
+        if let Some(name) = names_by_id.get(id) {
+            *counts.entry((date.as_str(), name.as_str())).or_default() += 1;
+        }
+    }
+    let mut keys: Vec<_> = counts.into_iter().collect();
+    keys.sort_by(|a, b| {
+        (a.0 .0.as_bytes(), a.0 .1.as_bytes()).cmp(&(b.0 .0.as_bytes(), b.0 .1.as_bytes()))
+    });
+    let mut out = String::from("\"region_name\",\"date\",\"count\"\n");
+    for ((date, name), count) in keys {
+        out.push_str(&format!(
+            "{},{},{}\n",
+            quote(name),
+            quote(date),
+            quote(&count.to_string())
+        ));
+    }
+    out
+}

@@ -1,0 +1,543 @@
+//! The real binary on real files: `event-counter count`, through every
+//! backend that can run here.
+
+mod common;
+
+use common::{backends, gpu_available, quote, DataDir};
+
+const SEED_REGIONS: &str = r#""region_id","region_name"
+"1","Whakatane District"
+"2","Rotorua District"
+"3","Otorohanga District"
+"#;
+
+const SEED_LOCATIONS: &str = r#""lat","long","region_id","date"
+"-38.19189","177.0521","1","2019-01-17"
+"-38.191333","176.339021","2","2019-01-18"
+"-38.1861","175.20416","3","2019-01-19"
+"-38.180279","175.21477","3","2019-01-19"
+"-38.17995","176.25936","2","2019-01-20"
+"#;
+
+/// The seed README's result, without its stray spaces.
+const SEED_RESULT: &str = r#""region_name","date","count"
+"Whakatane District","2019-01-17","1"
+"Rotorua District","2019-01-18","1"
+"Otorohanga District","2019-01-19","2"
+"Rotorua District","2019-01-20","1"
+"#;
+
+#[test]
+fn seed_example_gives_the_documented_result() {
+    for backend in backends() {
+        let data = DataDir::with(SEED_REGIONS, SEED_LOCATIONS);
+        let run = data.run(&["count", ".", "--backend", backend]);
+        run.ok();
+        assert_eq!(data.read("result.csv"), SEED_RESULT, "backend {backend}");
+        assert!(
+            run.stderr.contains("counted 5 rows into 4 groups"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(data.files(), ["location.csv", "region.csv", "result.csv"]);
+    }
+}
+
+#[test]
+fn shipped_sample_data_runs() {
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
+    let run = common::run_in(&sample, &["count", ".", "-o", "-", "--backend", "cpu"], &[]);
+    run.ok();
+    assert!(run
+        .stdout
+        .starts_with("\"region_name\",\"date\",\"count\"\n"));
+    assert!(run.stdout.lines().count() > 10, "{}", run.stdout);
+}
+
+#[test]
+fn stdout_output_and_explicit_input_paths() {
+    for backend in backends() {
+        let data = DataDir::new();
+        data.write("r.csv", SEED_REGIONS);
+        data.write("l.csv", SEED_LOCATIONS);
+        let run = data.run(&[
+            "count",
+            "--regions",
+            "r.csv",
+            "--locations",
+            "l.csv",
+            "-o",
+            "-",
+            "--backend",
+            backend,
+        ]);
+        run.ok();
+        assert_eq!(run.stdout, SEED_RESULT);
+        assert!(!data.exists("result.csv"));
+        data.run(&[
+            "count",
+            "--regions",
+            "r.csv",
+            "--locations",
+            "l.csv",
+            "-o",
+            "out.csv",
+            "--backend",
+            backend,
+        ])
+        .ok();
+        assert_eq!(data.read("out.csv"), SEED_RESULT);
+    }
+}
+
+#[test]
+fn quotes_and_commas_in_region_names_are_quoted_back() {
+    let regions =
+        "region_id,region_name\n1,\"Hawke's Bay, \"\"North\"\"\"\n2,\"Two\nLines\"\n3,  Plain  \n";
+    let locations = "lat,long,region_id,date\n0,0,1,2019-01-01\n0,0,2,2019-01-01\n0,0,3,2019-01-01\n0,0,1,2019-01-01\n";
+    for backend in backends() {
+        let data = DataDir::with(regions, locations);
+        data.run(&["count", ".", "--backend", backend]).ok();
+        assert_eq!(
+            data.read("result.csv"),
+            format!(
+                "\"region_name\",\"date\",\"count\"\n{},\"2019-01-01\",\"2\"\n\"Plain\",\"2019-01-01\",\"1\"\n{},\"2019-01-01\",\"1\"\n",
+                quote("Hawke's Bay, \"North\""),
+                quote("Two\nLines")
+            )
+        );
+    }
+}
+
+#[test]
+fn same_name_under_two_ids_folds_into_one_row() {
+    let regions = "region_id,region_name\n1,Same\n2,Other\n3,Same\n";
+    let locations =
+        "lat,long,region_id,date\n0,0,1,2019-01-01\n0,0,3,2019-01-01\n0,0,2,2019-01-01\n";
+    for backend in backends() {
+        let data = DataDir::with(regions, locations);
+        data.run(&["count", ".", "--backend", backend]).ok();
+        assert_eq!(
+            data.read("result.csv"),
+            "\"region_name\",\"date\",\"count\"\n\"Other\",\"2019-01-01\",\"1\"\n\"Same\",\"2019-01-01\",\"2\"\n"
+        );
+    }
+}
+
+#[test]
+fn unknown_region_ids_are_dropped_and_reported() {
+    let locations = format!("{SEED_LOCATIONS}\"0\",\"0\",\"42\",\"2019-01-17\"\n\"0\",\"0\",\"7\",\"2019-01-17\"\n\"0\",\"0\",\"42\",\"2019-01-18\"\n");
+    for backend in backends() {
+        let data = DataDir::with(SEED_REGIONS, &locations);
+        let run = data.run(&["count", ".", "--backend", backend]);
+        run.ok();
+        assert_eq!(data.read("result.csv"), SEED_RESULT);
+        assert!(
+            run.stderr
+                .contains("unmatched: 3 rows whose region_id is not in region.csv (ids 42, 7"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn crlf_bom_blank_lines_and_no_final_newline() {
+    let regions = format!("\u{feff}{}", SEED_REGIONS.replace('\n', "\r\n"));
+    let mut locations = format!("\u{feff}{}", SEED_LOCATIONS.replace('\n', "\r\n"));
+    locations.insert_str(locations.find("\"-38.1861\"").unwrap(), "\r\n   \r\n");
+    let locations = locations.trim_end().to_string();
+    for backend in backends() {
+        let data = DataDir::with(&regions, &locations);
+        let run = data.run(&["count", ".", "--backend", backend]);
+        run.ok();
+        assert_eq!(data.read("result.csv"), SEED_RESULT, "backend {backend}");
+        assert!(
+            run.stderr.contains("blank: 2 lines ignored"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn columns_are_found_by_name_in_any_order() {
+    let locations = "date,region_id,lat,long\n2019-01-17,1,0,0\n\"2019-01-17\",\" 01 \",0,0\n2019-01-18,2,0,0\n";
+    for backend in backends() {
+        let data = DataDir::with(SEED_REGIONS, locations);
+        data.run(&["count", ".", "--backend", backend]).ok();
+        assert_eq!(
+            data.read("result.csv"),
+            "\"region_name\",\"date\",\"count\"\n\"Whakatane District\",\"2019-01-17\",\"2\"\n\"Rotorua District\",\"2019-01-18\",\"1\"\n"
+        );
+    }
+}
+
+#[test]
+fn header_only_location_file_gives_header_only_result() {
+    for backend in backends() {
+        let data = DataDir::with(SEED_REGIONS, "\"lat\",\"long\",\"region_id\",\"date\"\n");
+        data.run(&["count", ".", "--backend", backend]).ok();
+        assert_eq!(
+            data.read("result.csv"),
+            "\"region_name\",\"date\",\"count\"\n"
+        );
+        let data = DataDir::with(SEED_REGIONS, "lat,long,region_id,date");
+        data.run(&["count", ".", "--backend", backend]).ok();
+        assert_eq!(
+            data.read("result.csv"),
+            "\"region_name\",\"date\",\"count\"\n"
+        );
+    }
+}
+
+#[test]
+fn missing_inputs_exit_66_naming_the_file() {
+    let data = DataDir::new();
+    data.write("region.csv", SEED_REGIONS);
+    let run = data.run(&["count", "."]);
+    run.expect_code(66);
+    assert!(run.stderr.contains("location.csv"), "{}", run.stderr);
+    let data = DataDir::new();
+    data.write("location.csv", SEED_LOCATIONS);
+    let run = data.run(&["count", "."]);
+    run.expect_code(66);
+    assert!(run.stderr.contains("region.csv"), "{}", run.stderr);
+    assert!(!data.exists("result.csv"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let data = DataDir::with(SEED_REGIONS, SEED_LOCATIONS);
+    data.run(&["count"]).expect_code(2);
+    data.run(&["count", "--regions", "region.csv"])
+        .expect_code(2);
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "location.csv",
+    ]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("-o PATH"), "{}", run.stderr);
+    data.run(&["count", ".", "--backend", "tpu"]).expect_code(2);
+    data.run(&["count", ".", "-j", "0"]).expect_code(2);
+    data.run(&["frobnicate"]).expect_code(2);
+}
+
+/// Every data error: exit 65, `FILE:LINE: reason` on stderr, no result, an
+/// older result.csv left as it was.
+#[test]
+fn data_errors_exit_65_naming_file_and_line() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "region_id,region_name\n1,A\n2,B\n1,C\n",
+            "lat,long,region_id,date\n",
+            "",
+            "region.csv:4: region_id 1 is already defined on line 2",
+        ),
+        (
+            "region_id,region_name\n1,A\nx,B\n",
+            "lat,long,region_id,date\n",
+            "",
+            "region.csv:3: region_id \"x\" is not an integer",
+        ),
+        (
+            "id,region_name\n1,A\n",
+            "lat,long,region_id,date\n",
+            "",
+            "region.csv:1: header has no \"region_id\" column",
+        ),
+        (
+            "region_id,region_name\n1,\"A\n",
+            "lat,long,region_id,date\n",
+            "",
+            "region.csv:2: quoted field is not closed",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region,date\n",
+            "",
+            "location.csv:1: header has no \"region_id\" column",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date,date\n",
+            "",
+            "location.csv:1: header has two \"date\" columns",
+        ),
+        (SEED_REGIONS, "", "", "location.csv:1: file is empty"),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date\n0,0,1,2019-01-01\n0,0,1\n",
+            "--strict",
+            "location.csv:3: expected 4 fields, found 3",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date\n0,0,1,2019-01-01,x\n",
+            "--strict",
+            "location.csv:2: expected 4 fields, found 5",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date\n0,0,abc,2019-01-01\n",
+            "--strict",
+            "location.csv:2: region_id \"abc\" is not an integer",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date\n0,0,,2019-01-01\n",
+            "--strict",
+            "location.csv:2: region_id is empty",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date\n0,0,1,2019-1-1\n",
+            "--strict",
+            "location.csv:2: date \"2019-1-1\" is not a date written YYYY-MM-DD",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date\n0,0,1,2019-02-30\n",
+            "--strict",
+            "location.csv:2: date \"2019-02-30\" is not a real calendar date",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date\n\"0,0,1,2019-01-01\n",
+            "--strict",
+            "location.csv:2: quoted field is not closed on this line",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date\n0,0,\"1\"x,2019-01-01\n",
+            "--strict",
+            "location.csv:2: text after a closing quote",
+        ),
+        (
+            SEED_REGIONS,
+            "lat,long,region_id,date\n0,0,1\",2019-01-01\n",
+            "--strict",
+            "location.csv:2: quote inside an unquoted field",
+        ),
+    ];
+    for backend in backends() {
+        for &(regions, locations, flag, message) in cases {
+            let data = DataDir::with(regions, locations);
+            data.write("result.csv", "old");
+            let mut args = vec!["count", ".", "--backend", backend];
+            if !flag.is_empty() {
+                args.push(flag);
+            }
+            let run = data.run(&args);
+            run.expect_code(65);
+            assert!(
+                run.stderr.contains(message),
+                "want {message:?}, got:\n{}",
+                run.stderr
+            );
+            assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+            assert_eq!(data.read("result.csv"), "old");
+            assert_eq!(data.files(), ["location.csv", "region.csv", "result.csv"]);
+        }
+    }
+}
+
+#[test]
+fn strict_reports_the_first_bad_row_in_file_order_across_chunks() {
+    let mut locations = String::from("lat,long,region_id,date\n");
+    for i in 0..2000 {
+        let date = if i == 1234 || i == 1500 || i == 1999 {
+            "2019-99-01"
+        } else {
+            "2019-01-01"
+        };
+        locations.push_str(&format!("0,0,1,{date}\n"));
+    }
+    for backend in backends() {
+        for threads in ["1", "3"] {
+            let data = DataDir::with(SEED_REGIONS, &locations);
+            let run = data.run(&[
+                "count",
+                ".",
+                "--strict",
+                "--backend",
+                backend,
+                "-j",
+                threads,
+                "--chunk-size",
+                "97",
+            ]);
+            run.expect_code(65);
+            assert!(
+                run.stderr
+                    .contains("location.csv:1236: date \"2019-99-01\""),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn malformed_rows_are_skipped_by_default_and_shown() {
+    let locations =
+        "lat,long,region_id,date\n0,0,1,2019-01-17\n0,0,1,2019-02-30\n0,0,1\n0,0,2,2019-01-18\n";
+    for backend in backends() {
+        let data = DataDir::with(SEED_REGIONS, locations);
+        let run = data.run(&["count", ".", "--backend", backend]);
+        run.ok();
+        assert_eq!(
+            data.read("result.csv"),
+            "\"region_name\",\"date\",\"count\"\n\"Whakatane District\",\"2019-01-17\",\"1\"\n\"Rotorua District\",\"2019-01-18\",\"1\"\n"
+        );
+        assert!(
+            run.stderr
+                .contains("malformed: 2 rows skipped (wrong_field_count 1, no_such_date 1)"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("location.csv:3: date \"2019-02-30\" is not a real calendar date"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("location.csv:4: expected 4 fields, found 3"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn output_folder_that_does_not_exist_exits_74_and_leaves_nothing() {
+    let data = DataDir::with(SEED_REGIONS, SEED_LOCATIONS);
+    let run = data.run(&["count", ".", "-o", "no/such/dir/result.csv"]);
+    run.expect_code(74);
+    assert!(
+        run.stderr.contains("no/such/dir/result.csv"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(data.files(), ["location.csv", "region.csv"]);
+}
+
+#[test]
+fn verbose_names_the_backend_and_why() {
+    let data = DataDir::with(SEED_REGIONS, SEED_LOCATIONS);
+    let run = data.run(&["count", ".", "-v", "--backend", "cpu"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("backend cpu (--backend cpu)"),
+        "{}",
+        run.stderr
+    );
+    let run = data.run(&["count", ".", "-v"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("event-counter: backend "),
+        "{}",
+        run.stderr
+    );
+    if gpu_available() {
+        let run = data.run(&["count", ".", "-v", "--backend", "gpu"]);
+        run.ok();
+        assert!(run.stderr.contains("backend gpu: "), "{}", run.stderr);
+    }
+    let run = data.run(&["count", ".", "-q"]);
+    run.ok();
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn auto_never_takes_a_software_adapter() {
+    let candidates = event_counter::device::candidates(event_counter::device::Search::Usual);
+    let only_software = candidates
+        .iter()
+        .filter(|c| c.unusable.is_none())
+        .all(|c| c.is_software());
+    if !only_software {
+        eprintln!("skipping: a hardware adapter is present");
+        return;
+    }
+    let data = DataDir::with(SEED_REGIONS, SEED_LOCATIONS);
+    let run = data.run(&["count", ".", "-v"]);
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("backend cpu (--backend auto chose the CPU"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn gpu_backend_without_any_adapter_is_a_clear_error() {
+    let data = DataDir::with(SEED_REGIONS, SEED_LOCATIONS);
+    // No adapter has this name, so none is usable.
+    let env = [("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere")];
+    let run = data.run_env(&["count", ".", "--backend", "gpu"], &env);
+    run.expect_code(69);
+    assert!(run.stderr.contains("--backend cpu"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!data.exists("result.csv"));
+    // auto falls back to the CPU instead.
+    data.run_env(&["count", "."], &env).ok();
+    assert_eq!(data.read("result.csv"), SEED_RESULT);
+}
+
+#[test]
+fn sixty_five_thousand_regions() {
+    let mut regions = String::from("region_id,region_name\n");
+    let mut locations = String::from("lat,long,region_id,date\n");
+    for id in 0..65_536 {
+        regions.push_str(&format!("{id},Region {id:05}\n"));
+    }
+    for id in (0..65_536).step_by(997) {
+        locations.push_str(&format!("0,0,{id},2019-01-0{}\n", 1 + id % 3));
+        locations.push_str(&format!("0,0,{id},2019-01-09\n"));
+    }
+    for backend in backends() {
+        let data = DataDir::with(&regions, &locations);
+        data.run(&["count", ".", "--backend", backend]).ok();
+        let result = data.read("result.csv");
+        assert_eq!(result.lines().count(), 1 + 2 * 66, "{backend}");
+        assert!(result.contains("\"Region 64805\",\"2019-01-09\",\"1\"\n"));
+    }
+}
+
+#[test]
+fn more_dates_than_the_key_has_room_for_is_a_clear_error() {
+    // 65,537 region names leave room for 65,535 dates in a 32-bit key.
+    let mut regions = String::from("region_id,region_name\n");
+    for id in 0..65_537 {
+        regions.push_str(&format!("{id},R{id}\n"));
+    }
+    let mut locations = String::from("lat,long,region_id,date\n");
+    let mut day = 0;
+    'years: for year in 1800..2100 {
+        for month in 1..=12 {
+            for d in 1..=28 {
+                locations.push_str(&format!("0,0,1,{year}-{month:02}-{d:02}\n"));
+                day += 1;
+                if day == 65_536 {
+                    break 'years;
+                }
+            }
+        }
+    }
+    let data = DataDir::with(&regions, &locations);
+    let run = data.run(&["count", ".", "--backend", "cpu"]);
+    run.expect_code(65);
+    assert!(
+        run.stderr.contains("more than 65535 distinct dates"),
+        "{}",
+        run.stderr
+    );
+    assert!(!data.exists("result.csv"));
+}
