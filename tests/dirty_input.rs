@@ -1,0 +1,325 @@
+//! Input you cannot trust: every row is either counted or in the rejects
+//! file, with its exact line, whatever the bytes.
+
+mod common;
+
+use event_counter::output::Destination;
+use event_counter::{count, CountOptions, Engine};
+use proptest::prelude::*;
+
+use common::{backends, DataDir};
+
+const REGIONS: &str = "region_id,region_name\n1,One\n2,Two\n3,Three\n";
+const HEADER: &str = "\"lat\",\"long\",\"region_id\",\"date\"\n";
+
+/// One row of a rejects file.
+#[derive(Debug, PartialEq, Eq)]
+struct Reject {
+    source: String,
+    line: u64,
+    reason: String,
+    row: Vec<u8>,
+}
+
+/// Reads a rejects file with an independent CSV reader.
+fn read_rejects(path: &std::path::Path) -> Vec<Reject> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .unwrap();
+    assert_eq!(
+        reader.byte_headers().unwrap(),
+        &csv::ByteRecord::from(vec!["source", "line", "reason", "row"])
+    );
+    reader
+        .byte_records()
+        .map(|r| {
+            let r = r.unwrap();
+            Reject {
+                source: String::from_utf8(r[0].to_vec()).unwrap(),
+                line: std::str::from_utf8(&r[1]).unwrap().parse().unwrap(),
+                reason: String::from_utf8(r[2].to_vec()).unwrap(),
+                row: r[3].to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// The data lines of a location file as the tool must see them: every line
+/// after the first, without its terminator; numbered from 2.
+fn data_lines(bytes: &[u8]) -> Vec<(u64, &[u8])> {
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if lines.last() == Some(&&b""[..]) {
+        lines.pop(); // the file ended with a newline
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, l)| (i as u64 + 1, l.strip_suffix(b"\r").unwrap_or(l)))
+        .collect()
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|&b| b == b' ' || b == b'\t')
+}
+
+#[test]
+fn rejects_hold_every_row_not_counted_with_line_and_reason() {
+    let locations = format!(
+        "{HEADER}\"0\",\"0\",\"1\",\"2019-01-01\"\n\
+         \"0\",\"0\",\"9\",\"2019-01-01\"\r\n\
+         \n\
+         \"0\",\"0\",\"1\",\"2019-02-29\"\n\
+         \"0\",\"0\",\"quoted \"\"id\"\"\",\"2019-01-01\"\n\
+         \"0\",\"0\",\"2\",\"2019-01-02\""
+    );
+    for backend in backends() {
+        let data = DataDir::with(REGIONS, &locations);
+        let run = data.run(&[
+            "count",
+            ".",
+            "--rejects",
+            "rejects.csv",
+            "--backend",
+            backend,
+        ]);
+        run.ok();
+        let rejects = read_rejects(&data.path("rejects.csv"));
+        let want = [
+            (
+                3,
+                "region_id 9 is not in region.csv",
+                "\"0\",\"0\",\"9\",\"2019-01-01\"",
+            ),
+            (
+                5,
+                "date \"2019-02-29\" is not a real calendar date",
+                "\"0\",\"0\",\"1\",\"2019-02-29\"",
+            ),
+            (
+                6,
+                "region_id \"quoted \\\"id\\\"\" is not an integer",
+                "\"0\",\"0\",\"quoted \"\"id\"\"\",\"2019-01-01\"",
+            ),
+        ];
+        assert_eq!(rejects.len(), want.len(), "{rejects:?}");
+        for (reject, (line, reason, row)) in rejects.iter().zip(want) {
+            assert_eq!(reject.source, "./location.csv");
+            assert_eq!(
+                (reject.line, reject.reason.as_str(), reject.row.as_slice()),
+                (line, reason, row.as_bytes())
+            );
+        }
+        assert!(run.stderr.contains("counted 2 rows"), "{}", run.stderr);
+        assert_eq!(
+            data.files(),
+            ["location.csv", "region.csv", "rejects.csv", "result.csv"]
+        );
+    }
+}
+
+#[test]
+fn a_quoted_newline_spoils_one_row_and_the_scan_goes_on() {
+    let locations = format!(
+        "{HEADER}\"0\",\"0\",\"1\",\"2019-01-01\"\n\
+         \"0\",\"0\",\"1\",\"2019-\n01-01\"\n\
+         \"0\",\"0\",\"2\",\"2019-01-01\"\n"
+    );
+    for backend in backends() {
+        let data = DataDir::with(REGIONS, &locations);
+        data.run(&[
+            "count",
+            ".",
+            "--rejects",
+            "rejects.csv",
+            "--backend",
+            backend,
+        ])
+        .ok();
+        let rejects = read_rejects(&data.path("rejects.csv"));
+        let lines: Vec<(u64, &str)> = rejects
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (3, "quoted field is not closed on this line"),
+                (4, "quote inside an unquoted field")
+            ]
+        );
+        assert_eq!(
+            data.read("result.csv"),
+            "\"region_name\",\"date\",\"count\"\n\"One\",\"2019-01-01\",\"1\"\n\"Two\",\"2019-01-01\",\"1\"\n"
+        );
+    }
+}
+
+#[test]
+fn strict_with_an_older_result_leaves_it_and_writes_no_rejects() {
+    let data = DataDir::with(REGIONS, &format!("{HEADER}0,0,1,2019-01-01\n0,0,1,nope\n"));
+    data.write("result.csv", "older");
+    let run = data.run(&["count", ".", "--strict", "--rejects", "rejects.csv"]);
+    run.expect_code(65);
+    assert!(
+        run.stderr
+            .contains("location.csv:3: date \"nope\" is not a date written YYYY-MM-DD"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(data.read("result.csv"), "older");
+    assert_eq!(data.files(), ["location.csv", "region.csv", "result.csv"]);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_exits_74_and_devices_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let data = DataDir::with(REGIONS, &format!("{HEADER}0,0,1,2019-01-01\n"));
+    let run = data.run(&["count", ".", "-o", "/dev/full"]);
+    run.expect_code(74);
+    assert!(
+        run.stderr.contains("/dev/full: write failed"),
+        "{}",
+        run.stderr
+    );
+    data.run(&["count", ".", "-o", "/dev/null", "--rejects", "/dev/null"])
+        .ok();
+    let null = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        null.file_type().is_char_device(),
+        "/dev/null must stay a device"
+    );
+    assert_eq!(data.files(), ["location.csv", "region.csv"]);
+}
+
+/// Counts `body` (after a valid header) with rejects kept, and checks the
+/// invariant: every data line is counted or rejected, never both, and every
+/// reject names its exact line and holds its exact text.
+fn check_nothing_lost(body: &[u8], chunk_size: usize, threads: usize) -> Result<(), TestCaseError> {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let mut file = HEADER.as_bytes().to_vec();
+    file.extend_from_slice(body);
+    data.write("location.csv", &file);
+    let mut options = CountOptions::new(
+        data.path("region.csv"),
+        data.path("location.csv"),
+        Destination::File(data.path("result.csv")),
+    );
+    options.rejects = Some(data.path("rejects.csv"));
+    options.chunk_size = chunk_size;
+    options.threads = threads;
+    let summary =
+        count(&options, &Engine::Cpu, &()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+
+    let lines = data_lines(&file);
+    let rejects = read_rejects(&data.path("rejects.csv"));
+    let data_rows = lines.iter().filter(|(_, l)| !is_blank(l)).count() as u64;
+    prop_assert_eq!(summary.stats.counted + rejects.len() as u64, data_rows);
+    prop_assert_eq!(summary.stats.data_rows(), data_rows);
+    prop_assert_eq!(summary.stats.blank, lines.len() as u64 - data_rows);
+    let mut last = 0;
+    for reject in &rejects {
+        prop_assert!(reject.line > last, "rejects in line order, each once");
+        last = reject.line;
+        let (_, text) = lines[(reject.line - 2) as usize];
+        prop_assert_eq!(&reject.row[..], text, "line {}", reject.line);
+    }
+    // The result counts exactly the rows that were not rejected.
+    let result = std::fs::read(data.path("result.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(&result[..]);
+    let total: u64 = reader
+        .records()
+        .map(|r| r.unwrap()[2].parse::<u64>().unwrap())
+        .sum();
+    prop_assert_eq!(total, summary.stats.counted);
+    Ok(())
+}
+
+/// Bytes that matter to a CSV scanner, weighted towards structure.
+fn dirty_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        4 => prop::sample::select(b"\",\n\r \t0123-".to_vec()),
+        1 => any::<u8>(),
+    ]
+}
+
+fn valid_body(rows: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..rows as u64 {
+        let x = seed.wrapping_mul(i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        let id = x % 5; // 0 and 4 are not in region.csv
+        let day = 1 + x % 28;
+        out.extend_from_slice(
+            format!("\"-38.{x}\",\"177.{i}\",\"{id}\",\"2019-02-{day:02}\"\n").as_bytes(),
+        );
+    }
+    out
+}
+
+/// A mutation of a valid file: replace, insert or delete bytes here and there.
+fn mutated_body() -> impl Strategy<Value = Vec<u8>> {
+    (
+        1usize..200,
+        any::<u64>(),
+        prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, dirty_byte()), 0..40),
+    )
+        .prop_map(|(rows, seed, edits)| {
+            let mut body = valid_body(rows, seed);
+            for (at, op, byte) in edits {
+                if body.is_empty() {
+                    break;
+                }
+                let i = at.index(body.len());
+                match op {
+                    0 => body[i] = byte,
+                    1 => body.insert(i, byte),
+                    _ => {
+                        body.remove(i);
+                    }
+                }
+            }
+            body
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_bytes_lose_nothing(body in prop::collection::vec(dirty_byte(), 0..3000), chunk in 1usize..400, threads in 1usize..4) {
+        check_nothing_lost(&body, chunk, threads)?;
+    }
+
+    #[test]
+    fn mutated_files_lose_nothing(body in mutated_body(), chunk in 1usize..2000, threads in 1usize..4) {
+        check_nothing_lost(&body, chunk, threads)?;
+    }
+}
+
+/// The same invariant as a fuzzer: run for minutes with
+/// `PROPTEST_CASES=200000 cargo test --release --test dirty_input -- --ignored`.
+#[test]
+#[ignore]
+fn fuzz_scanner_for_a_long_time() {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(20_000);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
+    let strategy = (
+        prop_oneof![
+            prop::collection::vec(dirty_byte(), 0..20_000),
+            mutated_body()
+        ],
+        1usize..5000,
+        1usize..5,
+    );
+    runner
+        .run(&strategy, |(body, chunk, threads)| {
+            check_nothing_lost(&body, chunk, threads)
+        })
+        .unwrap();
+}
