@@ -157,7 +157,8 @@ impl KeySpace {
 pub struct RegionTable {
     names: Vec<Box<[u8]>>,
     by_id: IdIndex,
-    ids: usize,
+    /// Every id, in file order.
+    ids: Vec<i64>,
 }
 
 /// Ids up to this bound are looked up in a flat array (4 bytes per possible
@@ -201,7 +202,7 @@ impl RegionTable {
         line += count_newlines(&bytes[..used]);
         pos += used;
 
-        let mut ids: Vec<(i64, u32, u64)> = Vec::new(); // (id, slot, line)
+        let mut ids: Vec<(i64, u32)> = Vec::new(); // (id, slot)
         let mut names: Vec<Box<[u8]>> = Vec::new();
         let mut slot_of_name: HashMap<Box<[u8]>, u32> = HashMap::new();
         let mut first_line_of_id: HashMap<i64, u64> = HashMap::new();
@@ -235,24 +236,24 @@ impl RegionTable {
                 names.push(name);
                 next
             });
-            ids.push((id, slot, record_line));
+            ids.push((id, slot));
         }
 
-        let dense = ids.iter().all(|&(id, _, _)| (0..DENSE_IDS).contains(&id));
+        let dense = ids.iter().all(|&(id, _)| (0..DENSE_IDS).contains(&id));
         let by_id = if dense {
-            let len = ids.iter().map(|&(id, _, _)| id + 1).max().unwrap_or(0) as usize;
+            let len = ids.iter().map(|&(id, _)| id + 1).max().unwrap_or(0) as usize;
             let mut table = vec![NO_SLOT; len];
-            for &(id, slot, _) in &ids {
+            for &(id, slot) in &ids {
                 table[id as usize] = slot;
             }
             IdIndex::Dense(table)
         } else {
-            IdIndex::Sparse(ids.iter().map(|&(id, slot, _)| (id, slot)).collect())
+            IdIndex::Sparse(ids.iter().copied().collect())
         };
         Ok(RegionTable {
             names,
             by_id,
-            ids: ids.len(),
+            ids: ids.iter().map(|&(id, _)| id).collect(),
         })
     }
 
@@ -273,9 +274,9 @@ impl RegionTable {
         self.names.len() as u32
     }
 
-    /// The number of ids (rows) in region.csv.
-    pub fn ids(&self) -> usize {
-        self.ids
+    /// Every region_id of region.csv, in file order.
+    pub fn ids(&self) -> &[i64] {
+        &self.ids
     }
 
     pub fn name(&self, slot: u32) -> &[u8] {
@@ -444,9 +445,28 @@ impl DateCache {
 
     #[inline(always)]
     fn home(&self, head: u64, tail: u16) -> usize {
-        // Fibonacci hashing of the 10 bytes folded into one word.
-        let h = (head ^ (u64::from(tail) << 48)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> 32) as usize & (self.slots.len() - 1)
+        // Fibonacci hashing of the 10 bytes folded into one word, taking
+        // the *top* bits of the product: only they depend on every input
+        // bit. (Dates differ in their high bytes: the month is bytes 5-6
+        // and the day is the tail; lower product bits never see those, and
+        // a version that used them put a year of dates in a few buckets.)
+        let h = head
+            .wrapping_add(u64::from(tail) << 16)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> (64 - self.slots.len().trailing_zeros())) as usize
+    }
+
+    /// How many slots a lookup of `text` visits: the hash's quality.
+    #[cfg(test)]
+    fn probes(&self, text: &DateText) -> usize {
+        let (head, tail) = Self::split(text);
+        let mut i = self.home(head, tail);
+        let mut n = 1;
+        while self.slots[i].head != 0 && (self.slots[i].head, self.slots[i].tail) != (head, tail) {
+            i = (i + 1) & (self.slots.len() - 1);
+            n += 1;
+        }
+        n
     }
 
     /// The index of a date seen before by this thread.
@@ -550,7 +570,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(table.slots(), 2);
-        assert_eq!(table.ids(), 3);
+        assert_eq!(table.ids(), [1, 2, 3]);
         assert_eq!(table.slot(1), Some(0));
         assert_eq!(table.slot(3), Some(0));
         assert_eq!(table.slot(2), Some(1));
@@ -621,5 +641,27 @@ mod tests {
         for (i, t) in texts.iter().enumerate() {
             assert_eq!(cache.get(t), Some(i as u32));
         }
+    }
+
+    /// Every row looks its date up here: a year of consecutive dates must
+    /// spread over the table, not pile up in a few slots.
+    #[test]
+    fn date_cache_lookups_stay_short() {
+        let mut cache = DateCache::default();
+        let mut texts = Vec::new();
+        for year in [2019, 2020] {
+            for month in 1..=12 {
+                for day in 1..=28 {
+                    let s = format!("{year}-{month:02}-{day:02}");
+                    texts.push(<DateText>::try_from(s.as_bytes()).unwrap());
+                }
+            }
+        }
+        for (i, t) in texts.iter().enumerate() {
+            cache.insert(t, i as u32);
+        }
+        let probes: usize = texts.iter().map(|t| cache.probes(t)).sum();
+        let mean = probes as f64 / texts.len() as f64;
+        assert!(mean < 2.0, "{mean} slots visited per lookup");
     }
 }
