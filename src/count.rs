@@ -7,7 +7,6 @@
 //! numbers stay exact, how `--strict` stops at the *first* bad row, and how
 //! the rejects file comes out in input order.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -21,6 +20,8 @@ use crate::histogram::gpu::{GpuContext, GpuHistogram, GpuOptions};
 use crate::histogram::{Flush, Histogram};
 use crate::input::{display_name, ChunkBuf, ChunkSource, LocalFile};
 use crate::output::{self, Destination, RejectsWriter};
+use crate::progress::Progress;
+use crate::reorder::Reorder;
 use crate::scan::{ChunkReport, Layout, RowStats, ScanContext, Scanner, SAMPLES};
 
 /// Which histogram backend the user asked for.
@@ -41,8 +42,14 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Sets up the backend `choice` asks for; also says why, for `-v`.
-    pub fn select(choice: BackendChoice) -> Result<(Engine, String)> {
+    /// Sets up the backend `choice` asks for, and logs which and why (`-v`).
+    pub fn select(choice: BackendChoice) -> Result<Engine> {
+        let (engine, why) = Engine::choose(choice)?;
+        log::info!("backend {} ({why})", engine.describe());
+        Ok(engine)
+    }
+
+    fn choose(choice: BackendChoice) -> Result<(Engine, String)> {
         match choice {
             BackendChoice::Cpu => Ok((Engine::Cpu, "--backend cpu".into())),
             BackendChoice::Gpu => {
@@ -84,11 +91,28 @@ impl Engine {
 
     /// "cpu", or the adapter's name and API.
     pub fn describe(&self) -> String {
+        match self.adapter() {
+            None => "cpu".into(),
+            Some(adapter) => format!("gpu: {adapter}"),
+        }
+    }
+
+    /// "cpu" or "gpu".
+    pub fn kind(&self) -> &'static str {
         match self {
-            Engine::Cpu => "cpu".into(),
-            Engine::Gpu(context) => {
-                format!("gpu: {} ({:?})", context.info.name, context.info.backend)
-            }
+            Engine::Cpu => "cpu",
+            Engine::Gpu(_) => "gpu",
+        }
+    }
+
+    /// The GPU adapter's name and API, as in "NVIDIA H100 (Vulkan)".
+    pub fn adapter(&self) -> Option<String> {
+        match self {
+            Engine::Cpu => None,
+            Engine::Gpu(context) => Some(format!(
+                "{} ({:?})",
+                context.info.name, context.info.backend
+            )),
         }
     }
 }
@@ -138,12 +162,30 @@ pub struct Summary {
     pub samples: Vec<String>,
     /// A few region_ids that are not in region.csv.
     pub unmatched_ids: Vec<i64>,
-    pub backend: String,
+    /// "cpu" or "gpu".
+    pub backend: &'static str,
+    /// The GPU adapter, for the gpu backend.
+    pub adapter: Option<String>,
     pub threads: usize,
+    pub timings: Timings,
 }
 
-/// Runs one count on `engine`.
-pub fn count(options: &CountOptions, engine: &Engine) -> Result<Summary> {
+/// Where the time of a count went.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timings {
+    /// Reading region.csv and the header of location.csv.
+    pub setup: Duration,
+    /// Scanning location.csv into keys and counting them, which overlap.
+    pub scan: Duration,
+    /// From the last chunk scanned until the totals are in: the GPU's last
+    /// batches and the read-back, or the merge of the CPU threads' bins.
+    pub histogram: Duration,
+    /// Decoding, sorting and writing result.csv (and the rejects file).
+    pub output: Duration,
+}
+
+/// Runs one count on `engine`, telling `progress` how it advances.
+pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
     let regions_bytes = std::fs::read(&options.regions).map_err(|source| Error::Open {
         path: options.regions.clone(),
@@ -152,6 +194,7 @@ pub fn count(options: &CountOptions, engine: &Engine) -> Result<Summary> {
     let regions = RegionTable::parse(&regions_bytes, &display_name(&options.regions))?;
     let source = LocalFile::open(&options.locations, options.chunk_size)?;
     let file = display_name(&options.locations);
+    let file_name = file.clone();
     let layout = Layout::from_header(source.header(), &file)?;
     let keys = KeySpace::new(regions.slots());
     let dates = DateDict::new(keys.max_dates());
@@ -168,10 +211,17 @@ pub fn count(options: &CountOptions, engine: &Engine) -> Result<Summary> {
         .as_deref()
         .map(RejectsWriter::create)
         .transpose()?;
-    let mut collector = Collector::new(file, options.strict, rejects);
+    let mut collector = Collector::new(file, options.strict, rejects, progress);
 
     let histogram = engine.histogram(options.flush)?;
     let threads = options.threads.max(1);
+    let setup_done = Instant::now();
+    log::info!(
+        "{threads} scanning threads, {} KiB chunks, {} bytes of rows in {file_name}",
+        options.chunk_size >> 10,
+        source.total_bytes().unwrap_or(0),
+    );
+    progress.start(source.total_bytes());
     let scanned = scan_all(
         &context,
         &source,
@@ -179,22 +229,32 @@ pub fn count(options: &CountOptions, engine: &Engine) -> Result<Summary> {
         threads,
         &mut collector,
     );
+    let scan_done = Instant::now();
     // Always finish the histogram, to join the GPU thread; its error (a
     // device failure) explains a scan error better than "GPU stopped".
     let counts = histogram.finish();
     scanned?;
     let counts = counts?;
+    let histogram_done = Instant::now();
 
     let date_texts = dates.dates();
     let table = output::ResultTable::new(&counts, keys, &date_texts, &regions);
     output::write_result(&options.output, &table)?;
     let summary = collector.finish()?;
+    let finished = Instant::now();
     Ok(Summary {
         groups: table.len(),
         bytes: source.total_bytes().unwrap_or(0),
-        elapsed: started.elapsed(),
-        backend: engine.describe(),
+        elapsed: finished - started,
+        backend: engine.kind(),
+        adapter: engine.adapter(),
         threads,
+        timings: Timings {
+            setup: setup_done - started,
+            scan: scan_done - setup_done,
+            histogram: histogram_done - scan_done,
+            output: finished - histogram_done,
+        },
         ..summary
     })
 }
@@ -205,7 +265,7 @@ fn scan_all(
     source: &dyn ChunkSource,
     histogram: &dyn Histogram,
     threads: usize,
-    collector: &mut Collector,
+    collector: &mut Collector<'_>,
 ) -> Result<()> {
     let abort = AtomicBool::new(false);
     // Under --strict, no chunk after the first one that stopped is needed.
@@ -297,27 +357,39 @@ fn scan_worker(
 }
 
 /// Puts chunk reports back in file order and books them.
-struct Collector {
+struct Collector<'p> {
+    order: Reorder<ChunkReport>,
+    ledger: Ledger<'p>,
+}
+
+/// What the reports add up to, booked in file order.
+struct Ledger<'p> {
     file: String,
+    progress: &'p dyn Progress,
     strict: bool,
     rejects: Option<RejectsWriter>,
-    pending: BTreeMap<u64, ChunkReport>,
-    next_seq: u64,
     /// Line number of the next chunk's first line; the header is line 1.
     next_line: u64,
     summary: Summary,
 }
 
-impl Collector {
-    fn new(file: String, strict: bool, rejects: Option<RejectsWriter>) -> Self {
+impl<'p> Collector<'p> {
+    fn new(
+        file: String,
+        strict: bool,
+        rejects: Option<RejectsWriter>,
+        progress: &'p dyn Progress,
+    ) -> Self {
         Collector {
-            file,
-            strict,
-            rejects,
-            pending: BTreeMap::new(),
-            next_seq: 0,
-            next_line: 2,
-            summary: Summary::default(),
+            order: Reorder::default(),
+            ledger: Ledger {
+                file,
+                progress,
+                strict,
+                rejects,
+                next_line: 2,
+                summary: Summary::default(),
+            },
         }
     }
 
@@ -326,14 +398,19 @@ impl Collector {
         // Reports are small unless rejects are kept; a waiting report is
         // only held until the chunks before it (being scanned right now by
         // other threads) are in.
-        self.pending.insert(report.seq, report);
-        while let Some(report) = self.pending.remove(&self.next_seq) {
-            self.book(report)?;
-            self.next_seq += 1;
-        }
-        Ok(())
+        self.order
+            .push(report.seq, report, |report| self.ledger.book(report))
     }
 
+    fn finish(self) -> Result<Summary> {
+        if let Some(rejects) = self.ledger.rejects {
+            rejects.commit()?;
+        }
+        Ok(self.ledger.summary)
+    }
+}
+
+impl Ledger<'_> {
     fn book(&mut self, report: ChunkReport) -> Result<()> {
         for problem in &report.problems {
             let line = self.next_line + problem.line;
@@ -369,13 +446,7 @@ impl Collector {
         }
         self.summary.stats.add(&report.stats);
         self.next_line += report.lines;
+        self.progress.advance(report.span, report.stats.data_rows());
         Ok(())
-    }
-
-    fn finish(self) -> Result<Summary> {
-        if let Some(rejects) = self.rejects {
-            rejects.commit()?;
-        }
-        Ok(self.summary)
     }
 }

@@ -50,6 +50,11 @@ pub enum Error {
         reason: String,
     },
 
+    /// An argument the command line parser could not judge alone, such as a
+    /// `--start` date that is not a real date.
+    #[error("{0}")]
+    Usage(String),
+
     /// The data is valid but larger than a limit of the tool.
     #[error("{0}")]
     Limit(String),
@@ -71,6 +76,7 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
+            Error::Usage(_) => exit::USAGE,
             Error::Open { .. } => exit::NO_INPUT,
             Error::Read { .. } | Error::Write { .. } => exit::IO,
             Error::Data { .. } | Error::Limit(_) => exit::DATA,

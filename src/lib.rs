@@ -19,9 +19,12 @@ pub mod csv;
 pub mod device;
 pub mod dict;
 pub mod error;
+pub mod generate;
 pub mod histogram;
 pub mod input;
 pub mod output;
+pub mod progress;
+pub mod reorder;
 pub mod scan;
 
 pub use count::{count, BackendChoice, CountOptions, Engine, Summary};

@@ -1,96 +1,73 @@
-//! The command line: flags, exit codes and what is printed on stderr. All
-//! the work is in the library.
+//! The command line: clap definitions, exit codes and what is printed on
+//! stderr. All the work is in the library; `src/cli/` has one module per
+//! subcommand that turns its flags into a library call and its result into
+//! output.
 
-use std::path::PathBuf;
+mod cli;
+
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use event_counter::error::exit;
-use event_counter::histogram::Flush;
-use event_counter::output::Destination;
-use event_counter::scan::MalformedKind;
-use event_counter::{count, BackendChoice, CountOptions, Engine, Error, Summary};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "event-counter",
     version,
-    about = "Counts events per region per day in large CSV files, on a GPU or on every CPU core"
+    about = "Counts events per region per day in large CSV files, on a GPU or on every CPU core",
+    after_help = "\
+Examples:
+  event-counter count data/            count data/location.csv into data/result.csv
+  event-counter generate --size 1G data/
+  event-counter adapters
+  event-counter count --help           more examples for each subcommand",
+    // One place for -v, -q and the exit codes of every subcommand.
+    propagate_version = true
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// Log the choices made (backend, adapter, threads, chunk size); RUST_LOG overrides
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
+    /// Print nothing on stderr but errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Count rows of location.csv per region name and date into result.csv
-    #[command(after_help = "\
-Examples:
-  event-counter count data/                  writes data/result.csv
-  event-counter count data/ -o - --backend cpu
-  event-counter count --regions r.csv --locations big.csv -o counts.csv
-  event-counter count data/ --strict          stop at the first malformed row
-  event-counter count data/ --rejects bad.csv keep every row not counted")]
-    Count(CountArgs),
+    Count(cli::count::CountArgs),
+    Generate(cli::generate::GenerateArgs),
+    Adapters(cli::adapters::AdaptersArgs),
+    Completions(cli::completions::CompletionsArgs),
+    Man(cli::completions::ManArgs),
 }
 
-#[derive(Args, Debug)]
-struct CountArgs {
-    /// Folder holding region.csv and location.csv; result.csv is written there
-    data_dir: Option<PathBuf>,
-
-    /// region.csv to use instead of DATA_DIR/region.csv
-    #[arg(long, value_name = "PATH")]
-    regions: Option<PathBuf>,
-
-    /// location.csv to use instead of DATA_DIR/location.csv
-    #[arg(long, value_name = "PATH")]
-    locations: Option<PathBuf>,
-
-    /// Where to write the result; - for standard output [default: DATA_DIR/result.csv]
-    #[arg(short, long, value_name = "PATH")]
-    output: Option<PathBuf>,
-
-    /// Where to count: auto takes a hardware GPU if there is one, else the CPU
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-    backend: BackendChoice,
-
-    /// Scanning threads [default: all cores]
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    threads: Option<u32>,
-
-    /// Stop with exit code 65 at the first malformed row, writing no result
-    #[arg(long)]
-    strict: bool,
-
-    /// Write every malformed and unmatched row to PATH as CSV
-    #[arg(long, value_name = "PATH")]
-    rejects: Option<PathBuf>,
-
-    /// Say which backend and adapter are used, and why
-    #[arg(short, long)]
-    verbose: bool,
-
-    /// Print nothing on stderr but errors
-    #[arg(short, long, conflicts_with = "verbose")]
-    quiet: bool,
-
-    /// Bytes per chunk (for tuning and tests)
-    #[arg(long, hide = true, value_name = "BYTES")]
-    chunk_size: Option<usize>,
-
-    /// Fold 32-bit bins into 64-bit totals every N keys (for tests)
-    #[arg(long, hide = true, value_name = "N")]
-    flush_every: Option<u64>,
+/// What every subcommand is told besides its own flags.
+#[derive(Clone, Copy, Debug)]
+pub struct Global {
+    pub verbose: bool,
+    pub quiet: bool,
 }
 
 fn main() -> ExitCode {
     quiet_wayland_probe();
     let cli = Cli::parse();
+    let global = Global {
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
+    cli::logging::init(global);
     let result = match cli.command {
-        Command::Count(args) => run_count(args),
+        Command::Count(args) => cli::count::run(args, global),
+        Command::Generate(args) => cli::generate::run(args, global),
+        Command::Adapters(args) => cli::adapters::run(args),
+        Command::Completions(args) => cli::completions::run_completions(args),
+        Command::Man(args) => cli::completions::run_man(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK as u8),
@@ -110,104 +87,4 @@ fn quiet_wayland_probe() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
-}
-
-/// A command line that names no input gets clap's usage error and exit 2.
-fn usage_error(message: &str) -> ! {
-    use clap::CommandFactory;
-    Cli::command()
-        .error(clap::error::ErrorKind::MissingRequiredArgument, message)
-        .exit()
-}
-
-fn run_count(args: CountArgs) -> Result<(), Error> {
-    let in_dir = |name: &str| args.data_dir.as_ref().map(|dir| dir.join(name));
-    let regions = args.regions.clone().or_else(|| in_dir("region.csv"));
-    let locations = args.locations.clone().or_else(|| in_dir("location.csv"));
-    let output = args.output.clone().or_else(|| in_dir("result.csv"));
-    let (Some(regions), Some(locations)) = (regions, locations) else {
-        usage_error("give DATA_DIR, or both --regions and --locations");
-    };
-    let Some(output) = output else {
-        usage_error("without DATA_DIR, say where the result goes with -o PATH (- for stdout)");
-    };
-
-    let mut options = CountOptions::new(regions, locations, Destination::from_arg(output));
-    options.strict = args.strict;
-    options.rejects = args.rejects;
-    if let Some(threads) = args.threads {
-        options.threads = threads as usize;
-    }
-    if let Some(size) = args.chunk_size {
-        options.chunk_size = size;
-    }
-    if let Some(every) = args.flush_every {
-        options.flush = Flush::new(every);
-    }
-
-    let (engine, why) = Engine::select(args.backend)?;
-    if args.verbose {
-        eprintln!("event-counter: backend {} ({why})", engine.describe());
-    }
-    let summary = count(&options, &engine)?;
-    if !args.quiet {
-        eprint!("{}", render_summary(&summary));
-    }
-    Ok(())
-}
-
-/// The end-of-run block on stderr.
-fn render_summary(s: &Summary) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let seconds = s.elapsed.as_secs_f64();
-    let _ = writeln!(
-        out,
-        "event-counter: counted {} rows into {} groups in {seconds:.2} s ({:.2} GB/s, {}, {} threads)",
-        s.stats.counted,
-        s.groups,
-        s.bytes as f64 / seconds.max(1e-9) / 1e9,
-        s.backend,
-        s.threads,
-    );
-    if s.stats.unmatched > 0 {
-        let ids: Vec<String> = s.unmatched_ids.iter().map(i64::to_string).collect();
-        let more = if (s.unmatched_ids.len() as u64) < s.stats.unmatched {
-            ", ..."
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "  unmatched: {} rows whose region_id is not in region.csv (ids {}{more}); dropped",
-            s.stats.unmatched,
-            ids.join(", ")
-        );
-    }
-    let malformed = s.stats.malformed_total();
-    if malformed > 0 {
-        let by_kind: Vec<String> = MalformedKind::ALL
-            .iter()
-            .filter(|&&k| s.stats.malformed[k as usize] > 0)
-            .map(|&k| format!("{} {}", k.label(), s.stats.malformed[k as usize]))
-            .collect();
-        let _ = writeln!(
-            out,
-            "  malformed: {malformed} rows skipped ({})",
-            by_kind.join(", ")
-        );
-        for sample in &s.samples {
-            let _ = writeln!(out, "    {sample}");
-        }
-        if malformed > s.samples.len() as u64 {
-            let _ = writeln!(
-                out,
-                "    ... (--rejects PATH keeps them all, --strict stops at the first)"
-            );
-        }
-    }
-    if s.stats.blank > 0 {
-        let _ = writeln!(out, "  blank: {} lines ignored", s.stats.blank);
-    }
-    out
 }

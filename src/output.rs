@@ -129,21 +129,53 @@ pub fn write_result(destination: &Destination, table: &ResultTable<'_>) -> Resul
     }
 }
 
+/// Writes a small file whole and atomically, as [`AtomicFile`] does.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    let result = file.writer().write_all(bytes);
+    file.check(result)?;
+    file.commit()
+}
+
 /// A file that appears at its path only when [`AtomicFile::commit`] is
 /// called; dropped uncommitted, it leaves nothing behind.
+///
+/// A path that exists and is not a regular file (`/dev/null`, `/dev/stdout`,
+/// a named pipe) is written in place instead: renaming a temporary file over
+/// a device would replace the device.
 pub struct AtomicFile {
     path: PathBuf,
-    temp: PathBuf,
+    /// `None` when writing in place.
+    temp: Option<PathBuf>,
     writer: Option<BufWriter<File>>,
+    /// Blocks were reserved past what may be written: cut the file to its
+    /// written length before it is renamed.
+    preallocated: bool,
 }
 
 impl AtomicFile {
     /// Creates the temporary file next to `path`.
     pub fn create(path: &Path) -> Result<AtomicFile> {
-        let name = path.file_name().ok_or_else(|| Error::Write {
+        let write_error = |source| Error::Write {
             path: path.to_path_buf(),
-            source: io::Error::other("not a file name"),
-        })?;
+            source,
+        };
+        let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if special {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(write_error)?;
+            return Ok(AtomicFile {
+                path: path.to_path_buf(),
+                temp: None,
+                writer: Some(BufWriter::with_capacity(256 * 1024, file)),
+                preallocated: false,
+            });
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| write_error(io::Error::other("not a file name")))?;
         let mut temp_name = std::ffi::OsString::from(".");
         temp_name.push(name);
         temp_name.push(format!(".{}.tmp", std::process::id()));
@@ -153,15 +185,31 @@ impl AtomicFile {
             .create(true)
             .truncate(true)
             .open(&temp)
-            .map_err(|source| Error::Write {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(write_error)?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
-            temp,
+            temp: Some(temp),
             writer: Some(BufWriter::with_capacity(256 * 1024, file)),
+            preallocated: false,
         })
+    }
+
+    /// Reserves disk blocks for up to `len` bytes before writing a large
+    /// file. On ext4 allocating blocks while writing costs several times
+    /// the copy itself (measured: 0.43 GB/s without, 6 GB/s with). Only
+    /// a hint: file systems that cannot preallocate just write slower.
+    pub fn preallocate(&mut self, len: u64) {
+        if self.temp.is_none() || len == 0 {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = self.writer().get_ref().as_raw_fd();
+            // SAFETY: fd is an open file that we own for as long as the call.
+            let done = unsafe { libc::fallocate(fd, 0, 0, len as libc::off_t) } == 0;
+            self.preallocated |= done;
+        }
     }
 
     pub fn writer(&mut self) -> &mut BufWriter<File> {
@@ -177,22 +225,53 @@ impl AtomicFile {
     }
 
     /// Flushes, syncs and renames the file into place.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.finish(true)
+    }
+
+    /// Like [`AtomicFile::commit`] without waiting for the disk: for files
+    /// that can be made again, where the wait would only measure the disk.
+    pub fn commit_unsynced(self) -> Result<()> {
+        self.finish(false)
+    }
+
+    fn finish(mut self, sync: bool) -> Result<()> {
         let writer = self.writer.take().expect("committed once");
-        let result = writer
+        let preallocated = self.preallocated;
+        let file = writer
             .into_inner()
             .map_err(|e| e.into_error())
-            .and_then(|file| file.sync_all())
-            .and_then(|()| std::fs::rename(&self.temp, &self.path));
+            .and_then(|mut file| {
+                if preallocated {
+                    use std::io::Seek;
+                    let written = file.stream_position()?;
+                    file.set_len(written)?;
+                }
+                Ok(file)
+            });
+        let result = match &self.temp {
+            Some(temp) => file
+                .and_then(|file| if sync { file.sync_all() } else { Ok(()) })
+                .and_then(|()| std::fs::rename(temp, &self.path)),
+            None => file.map(drop),
+        };
+        if result.is_err() {
+            self.remove_temp();
+        }
         self.check(result)
+    }
+
+    fn remove_temp(&self) {
+        if let Some(temp) = &self.temp {
+            let _ = std::fs::remove_file(temp);
+        }
     }
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.writer.is_some() {
-            self.writer.take();
-            let _ = std::fs::remove_file(&self.temp);
+        if self.writer.take().is_some() {
+            self.remove_temp();
         }
     }
 }

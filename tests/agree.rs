@@ -152,7 +152,7 @@ fn run(data: &DataDir, input: &Input, engine: &Engine) -> String {
     options.chunk_size = input.chunk_size;
     options.flush = Flush::new(input.flush_every);
     options.threads = input.threads;
-    let summary = count(&options, engine).unwrap();
+    let summary = count(&options, engine, &()).unwrap();
     assert_eq!(summary.stats.data_rows(), input.rows.len() as u64);
     data.read("result.csv")
 }
@@ -193,7 +193,7 @@ fn counts_past_the_u32_flush_boundary_stay_exact() {
         );
         options.chunk_size = 100;
         options.flush = Flush::new(7);
-        count(&options, engine).unwrap();
+        count(&options, engine, &()).unwrap();
         assert_eq!(
             data.read("result.csv"),
             "\"region_name\",\"date\",\"count\"\n\"A\",\"2019-01-01\",\"3000\"\n",

@@ -153,7 +153,7 @@ fn crlf_bom_blank_lines_and_no_final_newline() {
         run.ok();
         assert_eq!(data.read("result.csv"), SEED_RESULT, "backend {backend}");
         assert!(
-            run.stderr.contains("blank: 2 lines ignored"),
+            run.stderr.contains("blank:     2 lines ignored"),
             "{}",
             run.stderr
         );

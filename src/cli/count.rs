@@ -1,0 +1,220 @@
+//! `event-counter count`: flags, the end-of-run summary and `--stats-json`.
+
+use std::path::PathBuf;
+
+use clap::error::ErrorKind;
+use clap::Args;
+
+use event_counter::histogram::Flush;
+use event_counter::output::Destination;
+use event_counter::scan::MalformedKind;
+use event_counter::{count, BackendChoice, CountOptions, Engine, Error, Summary};
+
+use super::progress_bar::{as_progress, Bar};
+use super::usage_error;
+use crate::Global;
+
+/// Count rows of location.csv per region name and date into result.csv
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  event-counter count data/                  writes data/result.csv
+  event-counter count data/ -o - --backend cpu
+  event-counter count --regions r.csv --locations big.csv -o counts.csv
+  event-counter count data/ --strict          stop at the first malformed row
+  event-counter count data/ --rejects bad.csv keep every row not counted
+  event-counter count data/ --stats-json stats.json")]
+pub struct CountArgs {
+    /// Folder holding region.csv and location.csv; result.csv is written there
+    data_dir: Option<PathBuf>,
+
+    /// region.csv to use instead of DATA_DIR/region.csv
+    #[arg(long, value_name = "PATH")]
+    regions: Option<PathBuf>,
+
+    /// location.csv to use instead of DATA_DIR/location.csv
+    #[arg(long, value_name = "PATH")]
+    locations: Option<PathBuf>,
+
+    /// Where to write the result; - for standard output [default: DATA_DIR/result.csv]
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+
+    /// Where to count: auto takes a hardware GPU if there is one, else the CPU
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+
+    /// Scanning threads [default: all cores]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
+
+    /// Stop with exit code 65 at the first malformed row, writing no result
+    #[arg(long)]
+    strict: bool,
+
+    /// Write every malformed and unmatched row to PATH as CSV
+    #[arg(long, value_name = "PATH")]
+    rejects: Option<PathBuf>,
+
+    /// Write the end-of-run summary to PATH as JSON (fields in the README)
+    #[arg(long, value_name = "PATH")]
+    stats_json: Option<PathBuf>,
+
+    /// Bytes per chunk (for tuning and tests)
+    #[arg(long, hide = true, value_name = "BYTES")]
+    chunk_size: Option<usize>,
+
+    /// Fold 32-bit bins into 64-bit totals every N keys (for tests)
+    #[arg(long, hide = true, value_name = "N")]
+    flush_every: Option<u64>,
+}
+
+pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
+    let in_dir = |name: &str| args.data_dir.as_ref().map(|dir| dir.join(name));
+    let regions = args.regions.clone().or_else(|| in_dir("region.csv"));
+    let locations = args.locations.clone().or_else(|| in_dir("location.csv"));
+    let output = args.output.clone().or_else(|| in_dir("result.csv"));
+    let (Some(regions), Some(locations)) = (regions, locations) else {
+        usage_error(
+            ErrorKind::MissingRequiredArgument,
+            "give DATA_DIR, or both --regions and --locations",
+        );
+    };
+    let Some(output) = output else {
+        usage_error(
+            ErrorKind::MissingRequiredArgument,
+            "without DATA_DIR, say where the result goes with -o PATH (- for stdout)",
+        );
+    };
+
+    let mut options = CountOptions::new(regions, locations, Destination::from_arg(output));
+    options.strict = args.strict;
+    options.rejects = args.rejects;
+    if let Some(threads) = args.threads {
+        options.threads = threads as usize;
+    }
+    if let Some(size) = args.chunk_size {
+        options.chunk_size = size;
+    }
+    if let Some(every) = args.flush_every {
+        options.flush = Flush::new(every);
+    }
+
+    let engine = Engine::select(args.backend)?;
+    let bar = Bar::new(global, "counted");
+    let summary = count(&options, &engine, as_progress(&bar));
+    if let Some(bar) = &bar {
+        bar.clear();
+    }
+    let summary = summary?;
+    if let Some(path) = &args.stats_json {
+        write_stats_json(path, &summary)?;
+    }
+    if !global.quiet {
+        eprint!("{}", render_summary(&summary));
+    }
+    Ok(())
+}
+
+/// The end-of-run block on stderr.
+fn render_summary(s: &Summary) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let seconds = s.elapsed.as_secs_f64();
+    let _ = writeln!(
+        out,
+        "event-counter: counted {} rows into {} groups",
+        s.stats.counted, s.groups
+    );
+    let _ = writeln!(
+        out,
+        "  read:      {:.2} GB in {seconds:.2} s ({:.2} GB/s)",
+        s.bytes as f64 / 1e9,
+        gb_per_s(s),
+    );
+    let backend = match &s.adapter {
+        Some(adapter) => format!("{} on {adapter}", s.backend),
+        None => s.backend.to_string(),
+    };
+    let _ = writeln!(out, "  backend:   {backend}, {} threads", s.threads);
+    if s.stats.unmatched > 0 {
+        let ids: Vec<String> = s.unmatched_ids.iter().map(i64::to_string).collect();
+        let more = if (s.unmatched_ids.len() as u64) < s.stats.unmatched {
+            ", ..."
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  unmatched: {} rows whose region_id is not in region.csv (ids {}{more}); dropped",
+            s.stats.unmatched,
+            ids.join(", ")
+        );
+    }
+    let malformed = s.stats.malformed_total();
+    if malformed > 0 {
+        let by_kind: Vec<String> = MalformedKind::ALL
+            .iter()
+            .filter(|&&k| s.stats.malformed[k as usize] > 0)
+            .map(|&k| format!("{} {}", k.label(), s.stats.malformed[k as usize]))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  malformed: {malformed} rows skipped ({})",
+            by_kind.join(", ")
+        );
+        for sample in &s.samples {
+            let _ = writeln!(out, "    {sample}");
+        }
+        if malformed > s.samples.len() as u64 {
+            let _ = writeln!(
+                out,
+                "    ... (--rejects PATH keeps them all, --strict stops at the first)"
+            );
+        }
+    }
+    if s.stats.blank > 0 {
+        let _ = writeln!(out, "  blank:     {} lines ignored", s.stats.blank);
+    }
+    out
+}
+
+fn gb_per_s(s: &Summary) -> f64 {
+    s.bytes as f64 / s.elapsed.as_secs_f64().max(1e-9) / 1e9
+}
+
+/// `--stats-json`: the summary with stable field names, documented in the
+/// README. Add fields freely; never rename or remove one.
+fn write_stats_json(path: &std::path::Path, s: &Summary) -> Result<(), Error> {
+    let malformed: serde_json::Map<String, serde_json::Value> = MalformedKind::ALL
+        .iter()
+        .map(|&k| (k.label().to_string(), s.stats.malformed[k as usize].into()))
+        .collect();
+    let t = &s.timings;
+    let json = serde_json::json!({
+        "rows": {
+            "counted": s.stats.counted,
+            "unmatched": s.stats.unmatched,
+            "malformed": s.stats.malformed_total(),
+            "blank": s.stats.blank,
+            "data": s.stats.data_rows(),
+        },
+        "malformed_by_reason": malformed,
+        "groups": s.groups,
+        "bytes": s.bytes,
+        "seconds": s.elapsed.as_secs_f64(),
+        "gb_per_s": gb_per_s(s),
+        "backend": s.backend,
+        "adapter": s.adapter,
+        "threads": s.threads,
+        "stages": {
+            "setup_seconds": t.setup.as_secs_f64(),
+            "scan_seconds": t.scan.as_secs_f64(),
+            "histogram_seconds": t.histogram.as_secs_f64(),
+            "output_seconds": t.output.as_secs_f64(),
+        },
+    });
+    let mut text = serde_json::to_string_pretty(&json).expect("JSON of plain values");
+    text.push('\n');
+    event_counter::output::write_file(path, text.as_bytes())
+}

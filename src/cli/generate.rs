@@ -1,0 +1,91 @@
+//! `event-counter generate`: synthetic location.csv files for tests and
+//! benchmarks.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use event_counter::generate::{generate, GenerateOptions};
+use event_counter::Error;
+
+use super::parse_size;
+use super::progress_bar::{as_progress, Bar};
+use crate::Global;
+
+/// Write a synthetic location.csv (and region.csv when DATA_DIR has none)
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  event-counter generate data/                    1 GiB of rows into data/location.csv
+  event-counter generate --size 10G --seed 7 data/
+  event-counter generate --size 64M --start 2020-01-01 --days 31 data/
+
+The same arguments give the same bytes, whatever the number of threads.")]
+pub struct GenerateArgs {
+    /// Folder to write location.csv into; created if missing
+    data_dir: PathBuf,
+
+    /// Size of location.csv: bytes, or a number with K, M, G or T (powers of 1024).
+    /// The file ends at the last row that fits
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    size: u64,
+
+    /// Seed of the random rows
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// First date of the range, YYYY-MM-DD
+    #[arg(long, default_value = "2019-01-01", value_name = "DATE")]
+    start: String,
+
+    /// Number of days in the date range
+    #[arg(long, default_value_t = 365, value_name = "N")]
+    days: u32,
+
+    /// Draw region ids from this region.csv [default: DATA_DIR/region.csv, written from the
+    /// shipped New Zealand districts if missing]
+    #[arg(long, value_name = "PATH")]
+    regions: Option<PathBuf>,
+
+    /// Threads making rows [default: all cores]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
+}
+
+pub fn run(args: GenerateArgs, global: Global) -> Result<(), Error> {
+    let options = GenerateOptions {
+        dir: args.data_dir,
+        size: args.size,
+        seed: args.seed,
+        start: args.start,
+        days: args.days,
+        regions: args.regions,
+        threads: args
+            .threads
+            .map(|t| t as usize)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let bar = Bar::new(global, "written");
+    let generated = generate(&options, as_progress(&bar));
+    if let Some(bar) = &bar {
+        bar.clear();
+    }
+    let generated = generated?;
+    if !global.quiet {
+        let seconds = generated.elapsed.as_secs_f64();
+        if generated.wrote_regions {
+            eprintln!(
+                "event-counter: wrote {} (the New Zealand districts)",
+                generated.path.with_file_name("region.csv").display()
+            );
+        }
+        eprintln!(
+            "event-counter: wrote {} rows, {} bytes, to {} in {seconds:.2} s ({:.2} GB/s)",
+            generated.rows,
+            generated.bytes,
+            generated.path.display(),
+            generated.bytes as f64 / seconds.max(1e-9) / 1e9
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,426 @@
+//! `generate`: writes a location.csv of a given size for tests and
+//! benchmarks, like the original's `data_generator.py`, but at disk speed.
+//!
+//! Rows look like `"-38.19189","177.0521","1","2019-01-17"`: coordinates
+//! inside New Zealand with up to six decimals, region ids drawn uniformly
+//! from region.csv, dates uniformly from a range of days.
+//!
+//! The output is made of blocks of [`ROWS_PER_BLOCK`] rows, and block `n`
+//! comes from its own random stream seeded by `(seed, n)`. Threads make
+//! blocks in any order and one writer puts them in sequence, so the same
+//! arguments give the same bytes whatever the number of threads.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::dict::{parse_date, DateText, RegionTable};
+use crate::error::{Error, Result};
+use crate::input::display_name;
+use crate::output::AtomicFile;
+use crate::progress::Progress;
+use crate::reorder::Reorder;
+
+/// The districts of New Zealand, as shipped in `sample/region.csv`.
+pub const SHIPPED_REGIONS: &str = include_str!("../sample/region.csv");
+
+/// The header `generate` writes.
+pub const LOCATION_HEADER: &[u8] = b"\"lat\",\"long\",\"region_id\",\"date\"\n";
+
+/// Rows per block: about 2.8 MB, enough to keep a thread busy for a while.
+pub const ROWS_PER_BLOCK: u64 = 1 << 16;
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    /// The data folder: location.csv is written there, and region.csv read
+    /// from there (or written there from the shipped districts).
+    pub dir: PathBuf,
+    /// The file is cut at the last row boundary at or below this many bytes.
+    pub size: u64,
+    pub seed: u64,
+    /// The first date, `YYYY-MM-DD`.
+    pub start: String,
+    /// How many days, from `start` on, dates are drawn from.
+    pub days: u32,
+    /// Draw region ids from this file instead of `dir/region.csv`.
+    pub regions: Option<PathBuf>,
+    pub threads: usize,
+}
+
+/// What `generate` did.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    pub path: PathBuf,
+    pub rows: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    /// region.csv was written from the shipped districts.
+    pub wrote_regions: bool,
+}
+
+pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Generated> {
+    let started = Instant::now();
+    let (ids, wrote_regions) = region_ids(options)?;
+    let dates = date_range(&options.start, options.days)?;
+    if options.size < LOCATION_HEADER.len() as u64 {
+        return Err(Error::Usage(format!(
+            "--size {} is smaller than the header line ({} bytes)",
+            options.size,
+            LOCATION_HEADER.len()
+        )));
+    }
+    let path = options.dir.join("location.csv");
+    let mut file = AtomicFile::create(&path)?;
+    file.preallocate(options.size);
+    let header = file.writer().write_all(LOCATION_HEADER);
+    file.check(header)?;
+    progress.start(Some(options.size));
+
+    let budget = options.size - LOCATION_HEADER.len() as u64;
+    let book = RowBook {
+        ids,
+        dates,
+        seed: options.seed,
+    };
+    let (rows, body) = write_blocks(&book, budget, options.threads.max(1), &mut file, progress)?;
+    // Generated data can be made again: skip the fsync, which would only
+    // measure the disk.
+    file.commit_unsynced()?;
+    Ok(Generated {
+        path,
+        rows,
+        bytes: LOCATION_HEADER.len() as u64 + body,
+        elapsed: started.elapsed(),
+        wrote_regions,
+    })
+}
+
+/// The region ids to draw from, and whether region.csv had to be written.
+fn region_ids(options: &GenerateOptions) -> Result<(Vec<Box<[u8]>>, bool)> {
+    let read = |path: &Path| -> Result<Vec<u8>> {
+        std::fs::read(path).map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let in_dir = options.dir.join("region.csv");
+    let (path, bytes, wrote) = match &options.regions {
+        Some(path) => (path.clone(), read(path)?, false),
+        None if in_dir.exists() => (in_dir.clone(), read(&in_dir)?, false),
+        None => {
+            std::fs::create_dir_all(&options.dir)
+                .and_then(|()| std::fs::write(&in_dir, SHIPPED_REGIONS))
+                .map_err(|source| Error::Write {
+                    path: in_dir.clone(),
+                    source,
+                })?;
+            (in_dir, SHIPPED_REGIONS.as_bytes().to_vec(), true)
+        }
+    };
+    let table = RegionTable::parse(&bytes, &display_name(&path))?;
+    if table.ids().is_empty() {
+        return Err(Error::Data {
+            file: display_name(&path),
+            line: 2,
+            reason: "no regions to draw region_ids from".into(),
+        });
+    }
+    let ids = table
+        .ids()
+        .iter()
+        .map(|id| id.to_string().into_bytes().into())
+        .collect();
+    Ok((ids, wrote))
+}
+
+/// `days` consecutive dates from `start`.
+fn date_range(start: &str, days: u32) -> Result<Vec<DateText>> {
+    let bad = |why: String| Error::Usage(format!("--start {start:?}: {why}"));
+    let text = parse_date(start.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    if days == 0 {
+        return Err(Error::Usage("--days must be at least 1".into()));
+    }
+    let digits = |r: std::ops::Range<usize>| -> i64 {
+        std::str::from_utf8(&text[r]).unwrap().parse().unwrap()
+    };
+    let first = days_from_civil(digits(0..4), digits(5..7), digits(8..10));
+    (0..i64::from(days))
+        .map(|d| {
+            let (y, m, day) = civil_from_days(first + d);
+            if y > 9999 {
+                return Err(bad(format!("{days} days run past the year 9999")));
+            }
+            let s = format!("{y:04}-{m:02}-{day:02}");
+            Ok(s.as_bytes().try_into().expect("10 bytes"))
+        })
+        .collect()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// What rows are made of.
+struct RowBook {
+    ids: Vec<Box<[u8]>>,
+    dates: Vec<DateText>,
+    seed: u64,
+}
+
+impl RowBook {
+    /// Block `n`: [`ROWS_PER_BLOCK`] rows from the stream of `(seed, n)`.
+    fn block(&self, n: u64, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(ROWS_PER_BLOCK as usize * 48);
+        let mut rng = Rng::new(splitmix(self.seed ^ splitmix(n)));
+        for _ in 0..ROWS_PER_BLOCK {
+            let a = rng.next();
+            let b = rng.next();
+            // Micro-degrees: latitude -34.4 to -47.3, longitude 166.4 to 178.6.
+            let lat = 34_400_000 + below(a as u32, 12_900_001);
+            let long = 166_400_000 + below((a >> 32) as u32, 12_200_001);
+            out.extend_from_slice(b"\"-");
+            push_micro(out, lat);
+            out.extend_from_slice(b"\",\"");
+            push_micro(out, long);
+            out.extend_from_slice(b"\",\"");
+            out.extend_from_slice(&self.ids[below(b as u32, self.ids.len() as u32) as usize]);
+            out.extend_from_slice(b"\",\"");
+            out.extend_from_slice(
+                &self.dates[below((b >> 32) as u32, self.dates.len() as u32) as usize],
+            );
+            out.extend_from_slice(b"\"\n");
+        }
+    }
+}
+
+/// Makes blocks on `threads` threads and writes them in order until `budget`
+/// bytes; returns the rows and bytes written.
+fn write_blocks(
+    book: &RowBook,
+    budget: u64,
+    threads: usize,
+    file: &mut AtomicFile,
+    progress: &dyn Progress,
+) -> Result<(u64, u64)> {
+    let next_block = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    // Written blocks go back to the threads to be filled again.
+    let (spares, spare_received) = mpsc::channel::<Vec<u8>>();
+    let spare_received = std::sync::Mutex::new(spare_received);
+    std::thread::scope(|scope| {
+        let (blocks, received) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads * 2);
+        for _ in 0..threads {
+            let blocks = blocks.clone();
+            let (next_block, done, spare_received) = (&next_block, &done, &spare_received);
+            scope.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    let n = next_block.fetch_add(1, Ordering::Relaxed);
+                    let mut buf = spare_received
+                        .lock()
+                        .unwrap()
+                        .try_recv()
+                        .unwrap_or_default();
+                    book.block(n, &mut buf);
+                    if blocks.send((n, buf)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(blocks);
+
+        let mut order = Reorder::default();
+        let (mut rows, mut written) = (0u64, 0u64);
+        let mut result = Ok(());
+        for (n, block) in received {
+            if done.load(Ordering::Relaxed) {
+                continue; // drain what threads still send
+            }
+            result = order.push(n, block, |block| {
+                if done.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let room = (budget - written) as usize;
+                let (take, block_rows) = if block.len() <= room {
+                    (block.len(), ROWS_PER_BLOCK)
+                } else {
+                    // The last block: cut after the last row that fits.
+                    done.store(true, Ordering::Relaxed);
+                    let take = memchr::memrchr(b'\n', &block[..room]).map_or(0, |i| i + 1);
+                    (
+                        take,
+                        memchr::memchr_iter(b'\n', &block[..take]).count() as u64,
+                    )
+                };
+                let write = file.writer().write_all(&block[..take]);
+                file.check(write)?;
+                written += take as u64;
+                rows += block_rows;
+                progress.advance(take as u64, block_rows);
+                let _ = spares.send(block);
+                Ok(())
+            });
+            if result.is_err() {
+                done.store(true, Ordering::Relaxed);
+            }
+        }
+        result.map(|()| (rows, written))
+    })
+}
+
+/// Writes `v` micro-degrees as degrees with up to six decimals and no
+/// trailing zeros, as Python prints a rounded float: 38191890 -> 38.19189.
+fn push_micro(out: &mut Vec<u8>, v: u32) {
+    let mut whole = v / 1_000_000;
+    let mut frac = v % 1_000_000;
+    let mut digits = [0u8; 3];
+    let mut n = 0;
+    loop {
+        digits[n] = b'0' + (whole % 10) as u8;
+        n += 1;
+        whole /= 10;
+        if whole == 0 {
+            break;
+        }
+    }
+    out.extend(digits[..n].iter().rev());
+    out.push(b'.');
+    if frac == 0 {
+        out.push(b'0');
+        return;
+    }
+    let mut width = 6;
+    while frac % 10 == 0 {
+        frac /= 10;
+        width -= 1;
+    }
+    let mut text = [b'0'; 6];
+    for slot in text[..width].iter_mut().rev() {
+        *slot = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    out.extend_from_slice(&text[..width]);
+}
+
+/// A uniform number below `n` from 32 random bits (Lemire's multiply-shift;
+/// the bias is below 2^-32 / n and irrelevant for test data).
+#[inline(always)]
+fn below(bits: u32, n: u32) -> u32 {
+    ((u64::from(bits) * u64::from(n)) >> 32) as u32
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// wyrand: tiny, fast, and good enough for synthetic data.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    #[inline(always)]
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0xA076_1D64_78BD_642F);
+        let t = u128::from(self.0) * u128::from(self.0 ^ 0xE703_7ED1_A0B4_28DB);
+        ((t >> 64) as u64) ^ (t as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micro_degrees_print_like_python_floats() {
+        let text = |v| {
+            let mut out = Vec::new();
+            push_micro(&mut out, v);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text(38_191_890), "38.19189");
+        assert_eq!(text(177_052_100), "177.0521");
+        assert_eq!(text(38_000_000), "38.0");
+        assert_eq!(text(38_000_001), "38.000001");
+        assert_eq!(text(178_600_000), "178.6");
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2019, 1, 17), 17_913);
+        for z in -800_000..800_000 {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(
+            date_range("2019-12-30", 4).unwrap(),
+            [
+                *b"2019-12-30",
+                *b"2019-12-31",
+                *b"2020-01-01",
+                *b"2020-01-02"
+            ]
+        );
+        assert_eq!(date_range("2020-02-28", 2).unwrap()[1], *b"2020-02-29");
+        assert!(date_range("2019-02-30", 1).is_err());
+        assert!(date_range("9999-12-31", 2).is_err());
+    }
+
+    #[test]
+    fn blocks_depend_only_on_seed_and_number() {
+        let book = RowBook {
+            ids: vec![b"1".to_vec().into(), b"22".to_vec().into()],
+            dates: date_range("2019-01-01", 3).unwrap(),
+            seed: 9,
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        book.block(5, &mut a);
+        book.block(6, &mut b);
+        assert_ne!(a, b);
+        book.block(5, &mut b);
+        assert_eq!(a, b);
+        assert_eq!(
+            memchr::memchr_iter(b'\n', &a).count() as u64,
+            ROWS_PER_BLOCK
+        );
+    }
+}
