@@ -161,6 +161,89 @@ pub fn parse_record<'a>(input: &'a [u8], fields: &mut Vec<Field<'a>>) -> Result<
     }
 }
 
+/// A whole small CSV file with a header (region.csv, result files), read
+/// record by record with exact line numbers. Columns are found by name.
+pub struct Table<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    /// The line the next record starts on; the header is line 1.
+    line: u64,
+    file: &'a str,
+    pub header: Vec<Vec<u8>>,
+}
+
+impl<'a> Table<'a> {
+    /// Reads the header. `expected` describes it for the error on an empty
+    /// file, e.g. `"region_id","region_name"`.
+    pub fn new(bytes: &'a [u8], file: &'a str, expected: &str) -> crate::Result<Table<'a>> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let mut table = Table {
+            bytes,
+            pos: 0,
+            line: 1,
+            file,
+            header: Vec::new(),
+        };
+        if bytes.is_empty() {
+            return Err(table.error(1, format!("file is empty; expected a header {expected}")));
+        }
+        let mut fields = Vec::new();
+        let used = parse_record(bytes, &mut fields)
+            .map_err(|e| table.error(1, format!("bad header: {e}")))?;
+        table.header = fields.iter().map(|f| f.value().into_owned()).collect();
+        table.advance(used);
+        Ok(table)
+    }
+
+    /// The index of the header column `name` (ASCII case ignored).
+    pub fn column(&self, name: &str) -> crate::Result<usize> {
+        crate::dict::find_column(&self.header, name).map_err(|why| self.error(1, why))
+    }
+
+    /// An error about line `line` of this file.
+    pub fn error(&self, line: u64, reason: String) -> crate::Error {
+        crate::Error::Data {
+            file: self.file.to_string(),
+            line,
+            reason,
+        }
+    }
+
+    /// Calls `f(line, fields)` for every record, skipping blank lines; a
+    /// record with another number of fields than the header is an error.
+    pub fn for_each(
+        mut self,
+        mut f: impl FnMut(u64, &[Field<'a>]) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        let mut fields = Vec::new();
+        while self.pos < self.bytes.len() {
+            let line = self.line;
+            let used = parse_record(&self.bytes[self.pos..], &mut fields)
+                .map_err(|e| self.error(line, e.to_string()))?;
+            self.advance(used);
+            if fields.len() == 1 && fields[0].value().is_empty() {
+                continue; // a blank line
+            }
+            if fields.len() != self.header.len() {
+                let reason = format!(
+                    "expected {} fields, found {}",
+                    self.header.len(),
+                    fields.len()
+                );
+                return Err(self.error(line, reason));
+            }
+            f(line, &fields)?;
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, used: usize) {
+        let record = &self.bytes[self.pos..self.pos + used];
+        self.line += memchr::memchr_iter(b'\n', record).count() as u64;
+        self.pos += used;
+    }
+}
+
 /// Writes `value` as one RFC 4180 quoted field: `"` + value with `"`
 /// doubled + `"`. Every field of every file we write goes through here.
 pub fn write_quoted(out: &mut Vec<u8>, value: &[u8]) {

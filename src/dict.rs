@@ -175,58 +175,26 @@ enum IdIndex {
 impl RegionTable {
     /// Parses region.csv. `file` names it in errors.
     pub fn parse(bytes: &[u8], file: &str) -> Result<RegionTable> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let table = csv::Table::new(bytes, file, "\"region_id\",\"region_name\"")?;
+        let id_col = table.column("region_id")?;
+        let name_col = table.column("region_name")?;
         let data_error = |line: u64, reason: String| Error::Data {
             file: file.to_string(),
             line,
             reason,
         };
-        let mut fields = Vec::new();
-        let mut pos = 0;
-        let mut line: u64 = 1;
-        // Header.
-        if bytes.is_empty() {
-            return Err(data_error(
-                1,
-                "file is empty; expected a header \"region_id\",\"region_name\"".into(),
-            ));
-        }
-        let used = csv::parse_record(bytes, &mut fields)
-            .map_err(|e| data_error(1, format!("bad header: {e}")))?;
-        let header: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
-        let column = |name: &str| -> Result<usize> {
-            find_column(&header, name).map_err(|why| data_error(1, why))
-        };
-        let id_col = column("region_id")?;
-        let name_col = column("region_name")?;
-        line += count_newlines(&bytes[..used]);
-        pos += used;
 
         let mut ids: Vec<(i64, u32)> = Vec::new(); // (id, slot)
         let mut names: Vec<Box<[u8]>> = Vec::new();
         let mut slot_of_name: HashMap<Box<[u8]>, u32> = HashMap::new();
         let mut first_line_of_id: HashMap<i64, u64> = HashMap::new();
-        while pos < bytes.len() {
-            let record_line = line;
-            let used = csv::parse_record(&bytes[pos..], &mut fields)
-                .map_err(|e| data_error(record_line, e.to_string()))?;
-            line += count_newlines(&bytes[pos..pos + used]);
-            pos += used;
-            if fields.len() == 1 && fields[0].value().is_empty() {
-                continue; // a blank line
-            }
-            if fields.len() != header.len() {
-                return Err(data_error(
-                    record_line,
-                    format!("expected {} fields, found {}", header.len(), fields.len()),
-                ));
-            }
+        table.for_each(|line, fields| {
             let raw_id = fields[id_col].value();
             let id = parse_region_id(&raw_id)
-                .map_err(|e| data_error(record_line, describe_id_error(e, &raw_id)))?;
-            if let Some(first) = first_line_of_id.insert(id, record_line) {
+                .map_err(|e| data_error(line, describe_id_error(e, &raw_id)))?;
+            if let Some(first) = first_line_of_id.insert(id, line) {
                 return Err(data_error(
-                    record_line,
+                    line,
                     format!("region_id {id} is already defined on line {first}"),
                 ));
             }
@@ -237,7 +205,8 @@ impl RegionTable {
                 next
             });
             ids.push((id, slot));
-        }
+            Ok(())
+        })?;
 
         let dense = ids.iter().all(|&(id, _)| (0..DENSE_IDS).contains(&id));
         let by_id = if dense {
@@ -321,10 +290,6 @@ pub fn quote_for_message(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(&raw[..raw.len().min(MAX)]);
     let more = if raw.len() > MAX { "..." } else { "" };
     format!("\"{}{more}\"", text.escape_debug())
-}
-
-fn count_newlines(bytes: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// Why a date could not be given an index.

@@ -323,7 +323,7 @@ fn push_micro(out: &mut Vec<u8>, v: u32) {
         return;
     }
     let mut width = 6;
-    while frac % 10 == 0 {
+    while frac.is_multiple_of(10) {
         frac /= 10;
         width -= 1;
     }

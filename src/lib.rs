@@ -12,7 +12,9 @@
 //!   finds the adapter);
 //! - [`output`]: decodes the bins and writes result.csv atomically.
 //!
-//! [`count`] drives one run from end to end.
+//! [`count`] drives one run from end to end. Around it: [`generate`] makes
+//! test data, [`merge`] adds up the results of shards (read back by
+//! [`results`]), and [`plot`] draws a result.
 
 pub mod count;
 pub mod csv;
@@ -22,9 +24,12 @@ pub mod error;
 pub mod generate;
 pub mod histogram;
 pub mod input;
+pub mod merge;
 pub mod output;
+pub mod plot;
 pub mod progress;
 pub mod reorder;
+pub mod results;
 pub mod scan;
 
 pub use count::{count, BackendChoice, CountOptions, Engine, Summary};

@@ -20,6 +20,8 @@ use event_counter::error::exit;
 Examples:
   event-counter count data/            count data/location.csv into data/result.csv
   event-counter generate --size 1G data/
+  event-counter merge -o result.csv part-*.csv
+  event-counter plot data/result.csv -o heatmap.png
   event-counter adapters
   event-counter count --help           more examples for each subcommand",
     // One place for -v, -q and the exit codes of every subcommand.
@@ -42,6 +44,8 @@ pub struct Cli {
 enum Command {
     Count(cli::count::CountArgs),
     Generate(cli::generate::GenerateArgs),
+    Merge(cli::merge::MergeArgs),
+    Plot(cli::plot::PlotArgs),
     Adapters(cli::adapters::AdaptersArgs),
     Completions(cli::completions::CompletionsArgs),
     Man(cli::completions::ManArgs),
@@ -65,6 +69,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Count(args) => cli::count::run(args, global),
         Command::Generate(args) => cli::generate::run(args, global),
+        Command::Merge(args) => cli::merge::run(args, global),
+        Command::Plot(args) => cli::plot::run(args, global),
         Command::Adapters(args) => cli::adapters::run(args),
         Command::Completions(args) => cli::completions::run_completions(args),
         Command::Man(args) => cli::completions::run_man(args),

@@ -54,7 +54,7 @@ impl<'a> ResultTable<'a> {
         dates: &'a [DateText],
         regions: &'a RegionTable,
     ) -> ResultTable<'a> {
-        let mut rows: Vec<ResultRow<'a>> = counts
+        let rows: Vec<ResultRow<'a>> = counts
             .iter()
             .enumerate()
             .filter(|&(_, &count)| count > 0)
@@ -67,6 +67,11 @@ impl<'a> ResultTable<'a> {
                 }
             })
             .collect();
+        ResultTable::from_rows(rows)
+    }
+
+    /// A table of rows in any order (a merge of result files).
+    pub fn from_rows(mut rows: Vec<ResultRow<'a>>) -> ResultTable<'a> {
         rows.sort_unstable_by(|a, b| (a.date, a.region).cmp(&(b.date, b.region)));
         ResultTable { rows }
     }

@@ -58,7 +58,10 @@ mod tests {
         let mut out = Vec::new();
         for seq in [2, 0, 3, 1, 5, 4] {
             reorder
-                .push::<()>(seq, seq * 10, |x| Ok(out.push(x)))
+                .push::<()>(seq, seq * 10, |x| {
+                    out.push(x);
+                    Ok(())
+                })
                 .unwrap();
         }
         assert_eq!(out, [0, 10, 20, 30, 40, 50]);

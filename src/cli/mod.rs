@@ -6,6 +6,8 @@ pub mod completions;
 pub mod count;
 pub mod generate;
 pub mod logging;
+pub mod merge;
+pub mod plot;
 pub mod progress_bar;
 
 use clap::CommandFactory;

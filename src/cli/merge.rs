@@ -1,0 +1,52 @@
+//! `event-counter merge`: one result.csv from the results of many shards.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use event_counter::merge::merge;
+use event_counter::output::Destination;
+use event_counter::Error;
+
+use crate::Global;
+
+/// Add up result files (e.g. from count --split) into one sorted result.csv
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  event-counter merge -o result.csv part-0.csv part-1.csv part-2.csv
+  event-counter merge -d -o result.csv parts/*.csv     delete the parts afterwards
+  event-counter merge -o - part-*.csv | head")]
+pub struct MergeArgs {
+    /// Result files to add up, in any order
+    #[arg(required = true, value_name = "PART")]
+    parts: Vec<PathBuf>,
+
+    /// Where to write the merged result; - for standard output
+    #[arg(short, long, value_name = "PATH")]
+    output: PathBuf,
+
+    /// Delete the parts once the merged result is written
+    #[arg(short, long)]
+    delete: bool,
+}
+
+pub fn run(args: MergeArgs, global: Global) -> Result<(), Error> {
+    let merged = merge(
+        &args.parts,
+        &Destination::from_arg(args.output),
+        args.delete,
+    )?;
+    if !global.quiet {
+        let deleted = if args.delete {
+            format!(", deleted {} parts", merged.deleted)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "event-counter: merged {} rows of {} parts into {} groups{deleted}",
+            merged.rows_in, merged.parts, merged.groups
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! `event-counter plot`: a heatmap and daily totals of a result file.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use event_counter::input::display_name;
+use event_counter::results::parse_results;
+use event_counter::Error;
+
+use crate::Global;
+
+/// Draw a result file: a heatmap of regions by days, and the daily totals
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  event-counter plot sample/result.csv -o heatmap.png
+  event-counter plot result.csv -o heatmap.svg --width 2400 --height 1600")]
+pub struct PlotArgs {
+    /// A result.csv written by count or merge
+    result: PathBuf,
+
+    /// The picture to write: .png or .svg
+    #[arg(short, long, value_name = "PATH")]
+    output: PathBuf,
+
+    /// Width in pixels
+    #[arg(long, default_value_t = 1600, value_parser = clap::value_parser!(u32).range(200..=20000))]
+    width: u32,
+
+    /// Height in pixels
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(200..=20000))]
+    height: u32,
+}
+
+pub fn run(args: PlotArgs, global: Global) -> Result<(), Error> {
+    let bytes = std::fs::read(&args.result).map_err(|source| Error::Open {
+        path: args.result.clone(),
+        source,
+    })?;
+    let name = display_name(&args.result);
+    let records = parse_results(&bytes, &name)?;
+    let title = format!("events per region and day: {name}");
+    event_counter::plot::plot(&records, &args.output, args.width, args.height, &title)?;
+    if !global.quiet {
+        eprintln!(
+            "event-counter: drew {} rows of {name} into {} ({}x{})",
+            records.len(),
+            args.output.display(),
+            args.width,
+            args.height
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,393 @@
+//! The subcommands around `count`: generate, merge, plot, adapters,
+//! completions and man, plus the summary JSON, logging and progress rules.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{reference_result, DataDir};
+
+/// The region names by id and the (id, date) rows of a data folder, read
+/// with the `csv` crate: an independent reading of what generate wrote.
+fn read_folder(data: &DataDir) -> (HashMap<i64, String>, Vec<(i64, String)>) {
+    let mut names = HashMap::new();
+    let mut regions = csv::Reader::from_path(data.path("region.csv")).unwrap();
+    for record in regions.records() {
+        let record = record.unwrap();
+        names.insert(record[0].parse().unwrap(), record[1].to_string());
+    }
+    let mut rows = Vec::new();
+    let mut locations = csv::Reader::from_path(data.path("location.csv")).unwrap();
+    assert_eq!(
+        locations.headers().unwrap(),
+        vec!["lat", "long", "region_id", "date"]
+    );
+    for record in locations.records() {
+        let record = record.unwrap();
+        let lat: f64 = record[0].parse().unwrap();
+        let long: f64 = record[1].parse().unwrap();
+        assert!((-47.3..=-34.4).contains(&lat) && (166.4..=178.6).contains(&long));
+        rows.push((record[2].parse().unwrap(), record[3].to_string()));
+    }
+    (names, rows)
+}
+
+#[test]
+fn generate_is_deterministic_whatever_the_threads() {
+    let (a, b) = (DataDir::new(), DataDir::new());
+    // Three and a bit blocks of 65,536 rows, so threads really share work.
+    a.run(&["generate", "--size", "9M", "--seed", "5", "-j", "1", "."])
+        .ok();
+    b.run(&["generate", "--size", "9M", "--seed", "5", "-j", "3", "."])
+        .ok();
+    assert_eq!(
+        std::fs::read(a.path("location.csv")).unwrap(),
+        std::fs::read(b.path("location.csv")).unwrap()
+    );
+    let c = DataDir::new();
+    c.run(&["generate", "--size", "9M", "--seed", "6", "."])
+        .ok();
+    assert_ne!(a.read("location.csv"), c.read("location.csv"));
+}
+
+#[test]
+fn generate_cuts_at_a_row_boundary_just_under_the_size() {
+    let data = DataDir::new();
+    let run = data.run(&["generate", "--size", "100K", "--days", "10", "."]);
+    run.ok();
+    let text = data.read("location.csv");
+    assert!(text.len() <= 100 * 1024, "{}", text.len());
+    assert!(text.len() > 100 * 1024 - 64, "{}", text.len());
+    assert!(text.ends_with('\n'));
+    let rows = text.lines().count() - 1;
+    assert!(
+        run.stderr
+            .contains(&format!("wrote {rows} rows, {} bytes", text.len())),
+        "{}",
+        run.stderr
+    );
+    assert!(run
+        .stderr
+        .contains("region.csv (the New Zealand districts)"));
+    assert_eq!(
+        data.read("region.csv"),
+        std::fs::read_to_string("sample/region.csv").unwrap()
+    );
+
+    // Every row is valid, dates span the range, ids come from region.csv:
+    // count agrees with an independent reading of the files.
+    let (names, rows) = read_folder(&data);
+    let dates: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(dates.first(), Some(&"2019-01-01"));
+    assert_eq!(dates.last(), Some(&"2019-01-10"));
+    assert!(rows.iter().all(|(id, _)| names.contains_key(id)));
+    data.run(&["count", ".", "--backend", "cpu"]).ok();
+    assert_eq!(data.read("result.csv"), reference_result(&names, &rows));
+}
+
+#[test]
+fn generate_draws_ids_from_the_folders_region_csv() {
+    let data = DataDir::new();
+    data.write(
+        "region.csv",
+        "region_id,region_name\n70,Seventy\n71,\"Seventy, One\"\n",
+    );
+    data.run(&[
+        "generate",
+        "--size",
+        "20K",
+        "--start",
+        "2020-02-28",
+        "--days",
+        "3",
+        ".",
+    ])
+    .ok();
+    assert!(
+        data.read("region.csv").starts_with("region_id"),
+        "kept as it was"
+    );
+    let (names, rows) = read_folder(&data);
+    assert!(rows.iter().all(|(id, _)| *id == 70 || *id == 71));
+    assert!(rows.iter().any(|(_, d)| d == "2020-02-29"));
+    assert!(rows
+        .iter()
+        .all(|(_, d)| ("2020-02-28".."2020-03-02").contains(&d.as_str())));
+    assert_eq!(names.len(), 2);
+}
+
+#[test]
+fn generate_rejects_bad_arguments() {
+    let data = DataDir::new();
+    for (args, message) in [
+        (&["generate", "--size", "1.5G", "."][..], "is not a size"),
+        (
+            &["generate", "--start", "2019-02-30", "."][..],
+            "--start \"2019-02-30\"",
+        ),
+        (
+            &["generate", "--days", "0", "."][..],
+            "--days must be at least 1",
+        ),
+        (
+            &["generate", "--size", "10", "."][..],
+            "smaller than the header",
+        ),
+    ] {
+        let run = data.run(args);
+        run.expect_code(2);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+    }
+    assert!(!data.exists("location.csv"));
+}
+
+#[test]
+fn stats_json_has_the_documented_fields_and_real_counts() {
+    let data = DataDir::with(
+        "region_id,region_name\n1,A\n2,B\n",
+        "lat,long,region_id,date\n0,0,1,2019-01-01\n0,0,2,2019-01-01\n0,0,9,2019-01-02\n\
+         0,0,x,2019-01-02\n0,0,1,2019-02-30\n\n0,0,1,2019-01-03\n",
+    );
+    for backend in common::backends() {
+        data.run(&[
+            "count",
+            ".",
+            "--backend",
+            backend,
+            "-j",
+            "2",
+            "--stats-json",
+            "stats.json",
+        ])
+        .ok();
+        let stats: serde_json::Value = serde_json::from_str(&data.read("stats.json")).unwrap();
+        let rows = &stats["rows"];
+        assert_eq!(rows["counted"], 3, "{stats}");
+        assert_eq!(rows["unmatched"], 1);
+        assert_eq!(rows["malformed"], 2);
+        assert_eq!(rows["blank"], 1);
+        assert_eq!(rows["data"], 6);
+        assert_eq!(stats["malformed_by_reason"]["bad_region_id"], 1);
+        assert_eq!(stats["malformed_by_reason"]["no_such_date"], 1);
+        assert_eq!(stats["malformed_by_reason"]["wrong_field_count"], 0);
+        assert_eq!(stats["groups"], 3);
+        assert_eq!(stats["bytes"], data.read("location.csv").len() as u64 - 24);
+        assert_eq!(stats["backend"], backend);
+        assert_eq!(stats["threads"], 2);
+        assert_eq!(stats["adapter"].is_string(), backend == "gpu");
+        for stage in [
+            "setup_seconds",
+            "scan_seconds",
+            "histogram_seconds",
+            "output_seconds",
+        ] {
+            assert!(stats["stages"][stage].as_f64().unwrap() >= 0.0, "{stage}");
+        }
+        assert!(stats["seconds"].as_f64().unwrap() > 0.0);
+        assert!(stats["gb_per_s"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    let data = DataDir::new();
+    data.run(&["generate", "--size", "4M", "."]).ok();
+    for args in [&["count", "."][..], &["generate", "--size", "4M", "."][..]] {
+        let run = data.run(args);
+        run.ok();
+        assert!(!run.stderr.contains('\r'), "{}", run.stderr);
+        assert!(!run.stderr.contains("ETA"), "{}", run.stderr);
+    }
+    let run = data.run(&["count", ".", "-q"]);
+    run.ok();
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn verbose_and_rust_log_show_the_choices() {
+    let data = DataDir::new();
+    data.run(&["generate", "--size", "64K", "."]).ok();
+    let run = data.run(&["count", ".", "-v", "-j", "2", "--backend", "cpu"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("backend cpu (--backend cpu)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("2 scanning threads, 4096 KiB chunks"),
+        "{}",
+        run.stderr
+    );
+    let run = data.run_env(
+        &["count", ".", "--backend", "cpu"],
+        &[("RUST_LOG", "event_counter=info")],
+    );
+    assert!(run.stderr.contains("scanning threads"), "{}", run.stderr);
+    let run = data.run(&["count", ".", "--backend", "cpu"]);
+    assert!(!run.stderr.contains("scanning threads"), "{}", run.stderr);
+}
+
+#[test]
+fn merge_adds_up_parts_in_any_order() {
+    let data = DataDir::new();
+    let head = "\"region_name\",\"date\",\"count\"\n";
+    data.write(
+        "a.csv",
+        format!("{head}\"X\",\"2019-01-02\",\"5\"\n\"Y, \"\"y\"\"\",\"2019-01-01\",\"1\"\n"),
+    );
+    data.write(
+        "b.csv",
+        format!("{head}\"X\",\"2019-01-02\",\"7\"\n\"X\",\"2019-01-01\",\"2\"\n"),
+    );
+    data.write("empty.csv", head);
+    let run = data.run(&["merge", "-o", "out.csv", "b.csv", "empty.csv", "a.csv"]);
+    run.ok();
+    assert_eq!(
+        data.read("out.csv"),
+        format!("{head}\"X\",\"2019-01-01\",\"2\"\n\"Y, \"\"y\"\"\",\"2019-01-01\",\"1\"\n\"X\",\"2019-01-02\",\"12\"\n")
+    );
+    assert!(
+        run.stderr
+            .contains("merged 4 rows of 3 parts into 3 groups"),
+        "{}",
+        run.stderr
+    );
+
+    // -d deletes the parts, but never the output even when it was a part.
+    data.run(&["merge", "-d", "-o", "out.csv", "out.csv", "a.csv", "b.csv"])
+        .ok();
+    assert!(!data.exists("a.csv") && !data.exists("b.csv"));
+    assert!(data.read("out.csv").contains("\"X\",\"2019-01-02\",\"24\""));
+}
+
+#[test]
+fn merge_of_a_bad_part_names_it_and_writes_nothing() {
+    let data = DataDir::new();
+    data.write("good.csv", "region_name,date,count\nX,2019-01-01,1\n");
+    data.write(
+        "bad.csv",
+        "region_name,date,count\nX,2019-01-01,1\nX,2019-01-01,-3\n",
+    );
+    let run = data.run(&["merge", "-d", "-o", "out.csv", "good.csv", "bad.csv"]);
+    run.expect_code(65);
+    assert!(
+        run.stderr
+            .contains("bad.csv:3: count \"-3\" is not a whole number"),
+        "{}",
+        run.stderr
+    );
+    assert!(!data.exists("out.csv"));
+    assert!(
+        data.exists("good.csv"),
+        "-d deletes nothing when the merge fails"
+    );
+    data.run(&["merge", "-o", "out.csv", "missing.csv"])
+        .expect_code(66);
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (word(16), word(20))
+}
+
+#[test]
+fn plot_writes_png_and_svg_of_the_asked_size() {
+    let data = DataDir::new();
+    data.run(&["generate", "--size", "200K", "--days", "30", "."])
+        .ok();
+    data.run(&["count", ".", "--backend", "cpu"]).ok();
+    let size = ["--width", "900", "--height", "600"];
+    data.run(&[&["plot", "result.csv", "-o", "map.png"][..], &size].concat())
+        .ok();
+    let png = std::fs::read(data.path("map.png")).unwrap();
+    assert_eq!(png_size(&png), (900, 600));
+    assert!(
+        png.len() > 10_000,
+        "a picture, not a blank: {} bytes",
+        png.len()
+    );
+
+    data.run(&[&["plot", "result.csv", "-o", "map.svg"][..], &size].concat())
+        .ok();
+    let svg = data.read("map.svg");
+    assert!(
+        svg.contains("<svg") && svg.contains("width=\"900\"") && svg.contains("height=\"600\"")
+    );
+    assert!(
+        svg.contains("Ashburton District"),
+        "region names label the rows"
+    );
+    assert!(svg.contains("2019-01-01"), "dates label the x axis");
+
+    let run = data.run(&["plot", "result.csv", "-o", "map.gif"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains(".png or .svg"), "{}", run.stderr);
+}
+
+#[test]
+fn adapters_lists_what_wgpu_finds_and_the_auto_choice() {
+    let run = DataDir::new().run(&["adapters"]);
+    run.ok();
+    assert!(run.stdout.contains("--backend auto uses"), "{}", run.stdout);
+    if common::gpu_available() {
+        assert!(
+            run.stdout.contains("backend:") && run.stdout.contains("type:"),
+            "{}",
+            run.stdout
+        );
+    }
+    // CI names the adapter it installed (lavapipe), so a lost adapter fails.
+    if let Ok(name) = std::env::var("EVENT_COUNTER_EXPECT_ADAPTER") {
+        assert!(run.stdout.contains(&name), "{name} not in:\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli() {
+    let data = DataDir::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = data.run(&["completions", shell]);
+        run.ok();
+        assert!(run.stdout.len() > 1000, "{shell}");
+        assert!(
+            run.stdout.contains("stats-json"),
+            "{shell} completes count's flags"
+        );
+    }
+    let run = data.run(&["man"]);
+    run.ok();
+    assert!(run.stdout.contains(".TH event-counter 1"));
+    assert!(
+        run.stdout.contains("event\\-counter\\-count"),
+        "a page per subcommand"
+    );
+    assert!(run.stdout.contains("\\-\\-strict"));
+}
+
+#[test]
+fn every_subcommand_shows_examples_in_its_help() {
+    let data = DataDir::new();
+    let run = data.run(&["--help"]);
+    for sub in [
+        "count",
+        "generate",
+        "merge",
+        "plot",
+        "adapters",
+        "completions",
+        "man",
+    ] {
+        assert!(run.stdout.contains(sub), "{sub} listed");
+        let help = data.run(&[sub, "--help"]);
+        help.ok();
+        assert!(help.stdout.contains("Examples:"), "{sub}:\n{}", help.stdout);
+        assert!(
+            help.stdout.contains(&format!("event-counter {sub}")),
+            "{sub}"
+        );
+    }
+}
