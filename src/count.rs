@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::histogram::cpu::CpuHistogram;
 use crate::histogram::gpu::{GpuContext, GpuHistogram, GpuOptions};
 use crate::histogram::{Flush, Histogram};
-use crate::input::{display_name, ChunkBuf, ChunkSource, LocalFile};
+use crate::input::{self, ChunkBuf, ChunkSource, InputSpec, Plan, Split};
 use crate::output::{self, Destination, RejectsWriter};
 use crate::progress::Progress;
 use crate::reorder::Reorder;
@@ -124,8 +124,11 @@ pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
 /// Everything one count needs to know.
 #[derive(Clone, Debug)]
 pub struct CountOptions {
-    pub regions: PathBuf,
-    pub locations: PathBuf,
+    pub regions: InputSpec,
+    /// Files, folders, globs or S3 URLs, counted in this order.
+    pub locations: Vec<InputSpec>,
+    /// Count only this shard's part of the locations.
+    pub split: Option<Split>,
     pub output: Destination,
     pub threads: usize,
     pub strict: bool,
@@ -135,10 +138,11 @@ pub struct CountOptions {
 }
 
 impl CountOptions {
-    pub fn new(regions: PathBuf, locations: PathBuf, output: Destination) -> Self {
+    pub fn new(regions: InputSpec, locations: Vec<InputSpec>, output: Destination) -> Self {
         CountOptions {
             regions,
             locations,
+            split: None,
             output,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             strict: false,
@@ -155,8 +159,10 @@ pub struct Summary {
     pub stats: RowStats,
     /// Rows of result.csv.
     pub groups: usize,
-    /// Input bytes of location.csv after the header.
+    /// Input bytes read: of the rows, or of compressed files.
     pub bytes: u64,
+    /// Location files read.
+    pub files: usize,
     pub elapsed: Duration,
     /// The first few malformed rows, as `FILE:LINE: reason`.
     pub samples: Vec<String>,
@@ -187,48 +193,81 @@ pub struct Timings {
 /// Runs one count on `engine`, telling `progress` how it advances.
 pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
-    let regions_bytes = std::fs::read(&options.regions).map_err(|source| Error::Open {
-        path: options.regions.clone(),
-        source,
-    })?;
-    let regions = RegionTable::parse(&regions_bytes, &display_name(&options.regions))?;
-    let source = LocalFile::open(&options.locations, options.chunk_size)?;
-    let file = display_name(&options.locations);
-    let file_name = file.clone();
-    let layout = Layout::from_header(source.header(), &file)?;
+    let regions_name = options.regions.name();
+    let regions_bytes = input::read_whole(&options.regions)?;
+    let regions = RegionTable::parse(&regions_bytes, &regions_name)?;
+    let plan = Plan::new(&options.locations, options.split)?;
+    // Open every input first: a bad header in the last file should stop
+    // the run before hours are spent on the first.
+    let sources = plan
+        .inputs
+        .iter()
+        .map(|input| input.open(options.chunk_size))
+        .collect::<Result<Vec<_>>>()?;
+    let layouts = sources
+        .iter()
+        .map(|source| Layout::from_header(source.header(), source.name()))
+        .collect::<Result<Vec<_>>>()?;
+    let total_bytes: u64 = sources.iter().filter_map(|s| s.total_bytes()).sum();
+
     let keys = KeySpace::new(regions.slots());
     let dates = DateDict::new(keys.max_dates());
-    let context = ScanContext {
-        layout,
-        regions: &regions,
-        dates: &dates,
-        keys,
-        keep_rejects: options.rejects.is_some(),
-        strict: options.strict,
-    };
-    let rejects = options
+    let mut rejects = options
         .rejects
         .as_deref()
         .map(RejectsWriter::create)
         .transpose()?;
-    let mut collector = Collector::new(file, options.strict, rejects, progress);
-
     let histogram = engine.histogram(options.flush)?;
     let threads = options.threads.max(1);
     let setup_done = Instant::now();
     log::info!(
-        "{threads} scanning threads, {} KiB chunks, {} bytes of rows in {file_name}",
+        "{threads} scanning threads, {} KiB chunks, {total_bytes} bytes in {} files{}",
         options.chunk_size >> 10,
-        source.total_bytes().unwrap_or(0),
+        sources.len(),
+        options.split.map_or(String::new(), |s| format!(
+            " (shard {}/{})",
+            s.index, s.count
+        )),
     );
-    progress.start(source.total_bytes());
-    let scanned = scan_all(
-        &context,
-        &source,
-        histogram.as_ref(),
-        threads,
-        &mut collector,
-    );
+    progress.start(Some(total_bytes));
+
+    // One file after another, each with every thread, into one histogram.
+    let mut summary = Summary::default();
+    let mut scanned = Ok(());
+    for (source, layout) in sources.iter().zip(layouts) {
+        let context = ScanContext {
+            layout,
+            regions: &regions,
+            dates: &dates,
+            keys,
+            keep_rejects: rejects.is_some(),
+            strict: options.strict,
+        };
+        let mut collector =
+            Collector::new(source.as_ref(), options.strict, rejects.as_mut(), progress);
+        scanned = scan_all(
+            &context,
+            source.as_ref(),
+            histogram.as_ref(),
+            threads,
+            &mut collector,
+        );
+        let ledger = collector.ledger;
+        summary.stats.add(&ledger.stats);
+        for sample in ledger.samples {
+            if summary.samples.len() < SAMPLES {
+                summary.samples.push(sample);
+            }
+        }
+        for id in ledger.unmatched_ids {
+            if summary.unmatched_ids.len() < SAMPLES && !summary.unmatched_ids.contains(&id) {
+                summary.unmatched_ids.push(id);
+            }
+        }
+        if scanned.is_err() {
+            break;
+        }
+    }
     let scan_done = Instant::now();
     // Always finish the histogram, to join the GPU thread; its error (a
     // device failure) explains a scan error better than "GPU stopped".
@@ -240,11 +279,14 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
     let date_texts = dates.dates();
     let table = output::ResultTable::new(&counts, keys, &date_texts, &regions);
     output::write_result(&options.output, &table)?;
-    let summary = collector.finish()?;
+    if let Some(rejects) = rejects {
+        rejects.commit()?;
+    }
     let finished = Instant::now();
     Ok(Summary {
         groups: table.len(),
-        bytes: source.total_bytes().unwrap_or(0),
+        bytes: total_bytes,
+        files: sources.len(),
         elapsed: finished - started,
         backend: engine.kind(),
         adapter: engine.adapter(),
@@ -356,39 +398,48 @@ fn scan_worker(
     sink.finish()
 }
 
-/// Puts chunk reports back in file order and books them.
-struct Collector<'p> {
+/// Puts one file's chunk reports back in file order and books them.
+struct Collector<'a> {
     order: Reorder<ChunkReport>,
-    ledger: Ledger<'p>,
+    ledger: Ledger<'a>,
 }
 
-/// What the reports add up to, booked in file order.
-struct Ledger<'p> {
-    file: String,
-    progress: &'p dyn Progress,
+/// What one file's reports add up to, booked in file order.
+struct Ledger<'a> {
+    source: &'a dyn ChunkSource,
     strict: bool,
-    rejects: Option<RejectsWriter>,
-    /// Line number of the next chunk's first line; the header is line 1.
-    next_line: u64,
-    summary: Summary,
+    rejects: Option<&'a mut RejectsWriter>,
+    progress: &'a dyn Progress,
+    /// Lines before the next chunk's first line, counted from the source's
+    /// first row.
+    lines_done: u64,
+    /// The line number of the source's first row, found when first needed
+    /// (a shard of a file has to count the lines before it).
+    first_line: Option<u64>,
+    stats: RowStats,
+    samples: Vec<String>,
+    unmatched_ids: Vec<i64>,
 }
 
-impl<'p> Collector<'p> {
+impl<'a> Collector<'a> {
     fn new(
-        file: String,
+        source: &'a dyn ChunkSource,
         strict: bool,
-        rejects: Option<RejectsWriter>,
-        progress: &'p dyn Progress,
+        rejects: Option<&'a mut RejectsWriter>,
+        progress: &'a dyn Progress,
     ) -> Self {
         Collector {
             order: Reorder::default(),
             ledger: Ledger {
-                file,
-                progress,
+                source,
                 strict,
                 rejects,
-                next_line: 2,
-                summary: Summary::default(),
+                progress,
+                lines_done: 0,
+                first_line: None,
+                stats: RowStats::default(),
+                samples: Vec::new(),
+                unmatched_ids: Vec::new(),
             },
         }
     }
@@ -401,36 +452,33 @@ impl<'p> Collector<'p> {
         self.order
             .push(report.seq, report, |report| self.ledger.book(report))
     }
-
-    fn finish(self) -> Result<Summary> {
-        if let Some(rejects) = self.ledger.rejects {
-            rejects.commit()?;
-        }
-        Ok(self.ledger.summary)
-    }
 }
 
 impl Ledger<'_> {
     fn book(&mut self, report: ChunkReport) -> Result<()> {
         for problem in &report.problems {
-            let line = self.next_line + problem.line;
+            let first_line = match self.first_line {
+                Some(line) => line,
+                None => *self.first_line.insert(self.source.first_line()?),
+            };
+            let line = first_line + self.lines_done + problem.line;
+            let file = self.source.name();
             if problem.kind.is_some() {
                 if self.strict {
                     return Err(Error::Data {
-                        file: self.file.clone(),
+                        file: file.to_string(),
                         line,
                         reason: problem.reason.clone(),
                     });
                 }
-                if self.summary.samples.len() < SAMPLES {
-                    self.summary
-                        .samples
-                        .push(format!("{}:{line}: {}", self.file, problem.reason));
+                if self.samples.len() < SAMPLES {
+                    self.samples
+                        .push(format!("{file}:{line}: {}", problem.reason));
                 }
             }
             if let Some(rejects) = &mut self.rejects {
                 rejects.write(
-                    &self.file,
+                    file,
                     line,
                     &problem.reason,
                     &report.raw[problem.raw.clone()],
@@ -438,14 +486,12 @@ impl Ledger<'_> {
             }
         }
         for &id in &report.unmatched_ids {
-            if self.summary.unmatched_ids.len() < SAMPLES
-                && !self.summary.unmatched_ids.contains(&id)
-            {
-                self.summary.unmatched_ids.push(id);
+            if self.unmatched_ids.len() < SAMPLES && !self.unmatched_ids.contains(&id) {
+                self.unmatched_ids.push(id);
             }
         }
-        self.summary.stats.add(&report.stats);
-        self.next_line += report.lines;
+        self.stats.add(&report.stats);
+        self.lines_done += report.lines;
         self.progress.advance(report.span, report.stats.data_rows());
         Ok(())
     }

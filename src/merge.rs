@@ -3,11 +3,11 @@
 //! final step merged its Spark partitions.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::dict::DateText;
 use crate::error::{Error, Result};
-use crate::input::display_name;
+use crate::input::{self, s3, InputSpec};
 use crate::output::{self, Destination, ResultRow, ResultTable};
 use crate::results::parse_results;
 
@@ -25,15 +25,12 @@ pub struct Merged {
 
 /// Sums `parts` into `output`; with `delete`, removes the parts once the
 /// output is safely written (never the output itself, if it was a part).
-pub fn merge(parts: &[PathBuf], output: &Destination, delete: bool) -> Result<Merged> {
+pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<Merged> {
     let mut totals: HashMap<(DateText, Box<[u8]>), u64> = HashMap::new();
     let mut rows_in = 0u64;
     for part in parts {
-        let bytes = std::fs::read(part).map_err(|source| Error::Open {
-            path: part.clone(),
-            source,
-        })?;
-        let file = display_name(part);
+        let bytes = input::read_whole(part)?;
+        let file = part.name();
         for record in parse_results(&bytes, &file)? {
             rows_in += 1;
             let total = totals.entry((record.date, record.region)).or_insert(0);
@@ -56,18 +53,19 @@ pub fn merge(parts: &[PathBuf], output: &Destination, delete: bool) -> Result<Me
 
     let mut deleted = 0;
     if delete {
-        let written = match output {
-            Destination::File(path) => std::fs::canonicalize(path).ok(),
-            Destination::Stdout => None,
-        };
         for part in parts {
-            if same_file(part, written.as_deref()) {
+            if is_output(part, output) {
                 continue;
             }
-            std::fs::remove_file(part).map_err(|source| Error::Write {
-                path: part.clone(),
-                source,
-            })?;
+            match part {
+                InputSpec::Local(path) => {
+                    std::fs::remove_file(path).map_err(|source| Error::Write {
+                        path: path.clone(),
+                        source,
+                    })?
+                }
+                InputSpec::S3(url) => s3::delete(url)?,
+            }
             deleted += 1;
         }
     }
@@ -79,6 +77,12 @@ pub fn merge(parts: &[PathBuf], output: &Destination, delete: bool) -> Result<Me
     })
 }
 
-fn same_file(part: &Path, written: Option<&Path>) -> bool {
-    written.is_some_and(|w| std::fs::canonicalize(part).is_ok_and(|p| p == w))
+/// Whether `part` is where the merged result was written.
+fn is_output(part: &InputSpec, output: &Destination) -> bool {
+    let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b);
+    match (part, output) {
+        (InputSpec::Local(part), Destination::File(out)) => same(part, out),
+        (InputSpec::S3(part), Destination::S3(out)) => part == out,
+        _ => false,
+    }
 }

@@ -19,15 +19,17 @@ use crate::error::{Error, Result};
 pub enum Destination {
     File(PathBuf),
     Stdout,
+    /// An `s3://bucket/key` URL.
+    S3(String),
 }
 
 impl Destination {
-    /// `-` means standard output.
+    /// `-` means standard output, `s3://` an object.
     pub fn from_arg(arg: PathBuf) -> Destination {
-        if arg.as_os_str() == "-" {
-            Destination::Stdout
-        } else {
-            Destination::File(arg)
+        match arg.to_str() {
+            Some("-") => Destination::Stdout,
+            Some(url) if url.starts_with("s3://") => Destination::S3(url.to_string()),
+            _ => Destination::File(arg),
         }
     }
 }
@@ -130,6 +132,11 @@ pub fn write_result(destination: &Destination, table: &ResultTable<'_>) -> Resul
             let result = emit(file.writer(), &mut out);
             file.check(result)?;
             file.commit()
+        }
+        Destination::S3(url) => {
+            let mut whole = Vec::new();
+            emit(&mut whole, &mut out).expect("writing to memory");
+            crate::input::s3::write_all(url, whole)
         }
     }
 }

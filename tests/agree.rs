@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use event_counter::device::{self, Search};
 use event_counter::histogram::gpu::{GpuContext, GpuOptions};
 use event_counter::histogram::Flush;
+use event_counter::input::InputSpec;
 use event_counter::output::Destination;
 use event_counter::{count, CountOptions, Engine};
 use proptest::prelude::*;
@@ -145,8 +146,8 @@ fn write_input(input: &Input) -> DataDir {
 
 fn run(data: &DataDir, input: &Input, engine: &Engine) -> String {
     let mut options = CountOptions::new(
-        data.path("region.csv"),
-        data.path("location.csv"),
+        InputSpec::Local(data.path("region.csv")),
+        vec![InputSpec::Local(data.path("location.csv"))],
         Destination::File(data.path("result.csv")),
     );
     options.chunk_size = input.chunk_size;
@@ -187,8 +188,8 @@ fn counts_past_the_u32_flush_boundary_stay_exact() {
     engines.extend(gpu_engines());
     for engine in engines {
         let mut options = CountOptions::new(
-            data.path("region.csv"),
-            data.path("location.csv"),
+            InputSpec::Local(data.path("region.csv")),
+            vec![InputSpec::Local(data.path("location.csv"))],
             Destination::File(data.path("result.csv")),
         );
         options.chunk_size = 100;

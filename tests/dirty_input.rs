@@ -3,6 +3,7 @@
 
 mod common;
 
+use event_counter::input::InputSpec;
 use event_counter::output::Destination;
 use event_counter::{count, CountOptions, Engine};
 use proptest::prelude::*;
@@ -204,8 +205,8 @@ fn check_nothing_lost(body: &[u8], chunk_size: usize, threads: usize) -> Result<
     file.extend_from_slice(body);
     data.write("location.csv", &file);
     let mut options = CountOptions::new(
-        data.path("region.csv"),
-        data.path("location.csv"),
+        InputSpec::Local(data.path("region.csv")),
+        vec![InputSpec::Local(data.path("location.csv"))],
         Destination::File(data.path("result.csv")),
     );
     options.rejects = Some(data.path("rejects.csv"));

@@ -6,6 +6,7 @@ use clap::error::ErrorKind;
 use clap::Args;
 
 use event_counter::histogram::Flush;
+use event_counter::input::{InputSpec, Split};
 use event_counter::output::Destination;
 use event_counter::scan::MalformedKind;
 use event_counter::{count, BackendChoice, CountOptions, Engine, Error, Summary};
@@ -23,20 +24,29 @@ Examples:
   event-counter count --regions r.csv --locations big.csv -o counts.csv
   event-counter count data/ --strict          stop at the first malformed row
   event-counter count data/ --rejects bad.csv keep every row not counted
-  event-counter count data/ --stats-json stats.json")]
+  event-counter count data/ --stats-json stats.json
+  event-counter count --regions r.csv --locations 2019/ 2020/*.csv.gz -o counts.csv
+  event-counter count --regions s3://b/region.csv --locations s3://b/events/ --split 3/8 -o s3://b/parts/3.csv")]
 pub struct CountArgs {
     /// Folder holding region.csv and location.csv; result.csv is written there
     data_dir: Option<PathBuf>,
 
-    /// region.csv to use instead of DATA_DIR/region.csv
+    /// region.csv to use instead of DATA_DIR/region.csv (a path or an s3:// URL)
     #[arg(long, value_name = "PATH")]
     regions: Option<PathBuf>,
 
-    /// location.csv to use instead of DATA_DIR/location.csv
-    #[arg(long, value_name = "PATH")]
-    locations: Option<PathBuf>,
+    /// Location files to count instead of DATA_DIR/location.csv: files, folders (their
+    /// *.csv, *.csv.gz, *.csv.zst), globs, s3://bucket/key or s3://bucket/prefix/
+    #[arg(long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
+    locations: Vec<PathBuf>,
 
-    /// Where to write the result; - for standard output [default: DATA_DIR/result.csv]
+    /// Count only shard I of N (0-based): the rows that start in the I-th of N equal byte
+    /// ranges of the inputs. Merge the shards' results with `event-counter merge`
+    #[arg(long, value_name = "I/N")]
+    split: Option<Split>,
+
+    /// Where to write the result: a path, an s3:// URL, or - for standard output
+    /// [default: DATA_DIR/result.csv]
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
 
@@ -72,9 +82,13 @@ pub struct CountArgs {
 pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
     let in_dir = |name: &str| args.data_dir.as_ref().map(|dir| dir.join(name));
     let regions = args.regions.clone().or_else(|| in_dir("region.csv"));
-    let locations = args.locations.clone().or_else(|| in_dir("location.csv"));
+    let locations = if args.locations.is_empty() {
+        in_dir("location.csv").into_iter().collect()
+    } else {
+        args.locations.clone()
+    };
     let output = args.output.clone().or_else(|| in_dir("result.csv"));
-    let (Some(regions), Some(locations)) = (regions, locations) else {
+    let (Some(regions), false) = (regions, locations.is_empty()) else {
         usage_error(
             ErrorKind::MissingRequiredArgument,
             "give DATA_DIR, or both --regions and --locations",
@@ -87,7 +101,13 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         );
     };
 
-    let mut options = CountOptions::new(regions, locations, Destination::from_arg(output));
+    let locations = locations.iter().map(|p| InputSpec::from_path(p)).collect();
+    let mut options = CountOptions::new(
+        InputSpec::from_path(&regions),
+        locations,
+        Destination::from_arg(output),
+    );
+    options.split = args.split;
     options.strict = args.strict;
     options.rejects = args.rejects;
     if let Some(threads) = args.threads {
@@ -126,9 +146,14 @@ fn render_summary(s: &Summary) -> String {
         "event-counter: counted {} rows into {} groups",
         s.stats.counted, s.groups
     );
+    let files = if s.files == 1 {
+        String::new()
+    } else {
+        format!(" of {} files", s.files)
+    };
     let _ = writeln!(
         out,
-        "  read:      {:.2} GB in {seconds:.2} s ({:.2} GB/s)",
+        "  read:      {:.2} GB{files} in {seconds:.2} s ({:.2} GB/s)",
         s.bytes as f64 / 1e9,
         gb_per_s(s),
     );
@@ -202,6 +227,7 @@ fn write_stats_json(path: &std::path::Path, s: &Summary) -> Result<(), Error> {
         "malformed_by_reason": malformed,
         "groups": s.groups,
         "bytes": s.bytes,
+        "files": s.files,
         "seconds": s.elapsed.as_secs_f64(),
         "gb_per_s": gb_per_s(s),
         "backend": s.backend,

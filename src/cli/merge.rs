@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use event_counter::input::InputSpec;
 use event_counter::merge::merge;
 use event_counter::output::Destination;
 use event_counter::Error;
@@ -18,11 +19,11 @@ Examples:
   event-counter merge -d -o result.csv parts/*.csv     delete the parts afterwards
   event-counter merge -o - part-*.csv | head")]
 pub struct MergeArgs {
-    /// Result files to add up, in any order
+    /// Result files (or s3:// URLs) to add up, in any order
     #[arg(required = true, value_name = "PART")]
     parts: Vec<PathBuf>,
 
-    /// Where to write the merged result; - for standard output
+    /// Where to write the merged result: a path, an s3:// URL, or - for standard output
     #[arg(short, long, value_name = "PATH")]
     output: PathBuf,
 
@@ -32,11 +33,8 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs, global: Global) -> Result<(), Error> {
-    let merged = merge(
-        &args.parts,
-        &Destination::from_arg(args.output),
-        args.delete,
-    )?;
+    let parts: Vec<InputSpec> = args.parts.iter().map(|p| InputSpec::from_path(p)).collect();
+    let merged = merge(&parts, &Destination::from_arg(args.output), args.delete)?;
     if !global.quiet {
         let deleted = if args.delete {
             format!(", deleted {} parts", merged.deleted)

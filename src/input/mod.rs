@@ -1,21 +1,44 @@
-//! Where bytes come from: the location file split into chunks of whole rows.
+//! Where bytes come from: location files split into chunks of whole rows.
 //!
-//! Scanning threads pull chunks from a [`ChunkSource`] into buffers they own
-//! and reuse, so memory stays at a few chunks per thread however large the
-//! input is. Chunks carry a sequence number so that the results can be put
-//! back in file order (for exact line numbers) although they are scanned in
-//! parallel.
+//! [`plan`] turns what the user named (files, folders, globs, S3 URLs) into
+//! a list of inputs and, with `--split I/N`, the part of each that one shard
+//! counts. Each input is then read as a [`ChunkSource`]: a [`RangeSource`]
+//! for plain files, which threads read in parallel at any offset, or a
+//! [`StreamSource`] for compressed ones, which must be read in order.
+//!
+//! Scanning threads pull chunks into buffers they own and reuse, so memory
+//! stays at a few chunks per thread however large the input is. Chunks carry
+//! a sequence number so that the results can be put back in file order (for
+//! exact line numbers) although they are scanned in parallel.
 //!
 //! Which row belongs to which chunk follows one rule everywhere (it is also
 //! Hadoop's): a row belongs to the chunk that holds its first byte. A chunk
 //! therefore skips a partial first line, and reads past its end to finish its
-//! last row.
+//! last row. Shards follow the same rule, so every row is counted once.
 
-mod local;
+pub mod object;
+pub mod plan;
+mod range;
+pub mod s3;
+mod stream;
 
-pub use local::{display_name, LocalFile};
+pub use object::{display_name, LocalObject, Object};
+pub use plan::{InputSpec, Plan, Split};
+pub use range::RangeSource;
+pub use stream::{Compression, StreamSource};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// Reads a whole small file (region.csv, a result part), local or S3.
+pub fn read_whole(spec: &InputSpec) -> Result<Vec<u8>> {
+    match spec {
+        InputSpec::Local(path) => std::fs::read(path).map_err(|source| Error::Open {
+            path: path.clone(),
+            source,
+        }),
+        InputSpec::S3(url) => s3::read_all(url),
+    }
+}
 
 /// Bytes a scanner may read past the end of a chunk's data: the fast path
 /// loads a 64-byte window at every row start.
@@ -48,4 +71,14 @@ pub trait ChunkSource: Sync {
 
     /// The number of input bytes all chunks together span, if known.
     fn total_bytes(&self) -> Option<u64>;
+
+    /// The header line, without byte order mark or line terminator.
+    fn header(&self) -> &[u8];
+
+    /// The input's name in messages.
+    fn name(&self) -> &str;
+
+    /// The line number of the first row this source yields (the header is
+    /// line 1). May read the input: call it only when a line is needed.
+    fn first_line(&self) -> Result<u64>;
 }

@@ -1,0 +1,315 @@
+//! A seekable location file (local or S3), read by every scanning thread at
+//! once: each thread claims the next chunk number from an atomic counter and
+//! reads its byte range itself, so no thread waits for another and the file
+//! is never mapped or loaded whole: peak memory is the threads' buffers.
+//!
+//! With `--split I/N` the source covers only a byte range of the file, by
+//! the same rule as its chunks: it owns the rows that start inside it.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::object::Object;
+use super::{Chunk, ChunkBuf, ChunkSource, PAD};
+use crate::error::{Error, Result};
+
+/// How far a chunk reads past its end, per step, to finish its last row.
+const TAIL_STEP: usize = 64 * 1024;
+
+/// The longest header line accepted.
+const MAX_HEADER: usize = 1 << 20;
+
+/// What `open` needs to know besides the object.
+pub const LOCATION_HEADER_HINT: &str = "\"lat\",\"long\",\"region_id\",\"date\"";
+
+/// A location file opened for chunked, parallel reading.
+pub struct RangeSource {
+    object: Arc<dyn Object>,
+    header: Vec<u8>,
+    /// Where the first row of the file starts: just after the header line.
+    header_end: u64,
+    /// The bytes whose rows this source owns: the whole file after the
+    /// header, or one shard's part of it.
+    rows: Range<u64>,
+    chunk_size: u64,
+    next: AtomicU64,
+}
+
+impl RangeSource {
+    /// Opens `object`, reads its header line, and takes the rows that
+    /// start in `range` (`None`: all of them).
+    pub fn open(
+        object: Arc<dyn Object>,
+        chunk_size: usize,
+        range: Option<Range<u64>>,
+    ) -> Result<RangeSource> {
+        let len = object.len();
+        let (header, header_end) = read_header(object.as_ref())?;
+        let range = range.unwrap_or(0..len);
+        let start = range.start.clamp(header_end, len);
+        let end = range.end.clamp(start, len);
+        Ok(RangeSource {
+            object,
+            header,
+            header_end,
+            rows: start..end,
+            chunk_size: chunk_size.max(1) as u64,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// Reads `[from, to)` into `buf.bytes[at..]`, growing the buffer (and its
+    /// padding) as needed. Returns the number of bytes read: less than asked
+    /// only at the end of the file.
+    fn read_into(&self, buf: &mut ChunkBuf, at: usize, from: u64, to: u64) -> Result<usize> {
+        let want = (to - from) as usize;
+        if buf.bytes.len() < at + want + PAD {
+            buf.bytes.resize(at + want + PAD, 0);
+        }
+        self.object
+            .read_at(&mut buf.bytes[at..at + want], from)
+            .map_err(|e| self.object.read_error(e))
+    }
+}
+
+/// Reads the header line of `object`: returns it without a UTF-8 byte
+/// order mark or line terminator, and where the first row starts.
+fn read_header(object: &dyn Object) -> Result<(Vec<u8>, u64)> {
+    let mut header = Vec::new();
+    let mut block = vec![0; TAIL_STEP];
+    let header_end = loop {
+        let n = object
+            .read_at(&mut block, header.len() as u64)
+            .map_err(|e| object.read_error(e))?;
+        let from = header.len();
+        header.extend_from_slice(&block[..n]);
+        if let Some(i) = memchr::memchr(b'\n', &header[from..]) {
+            header.truncate(from + i);
+            break (from + i + 1) as u64;
+        }
+        if n == 0 {
+            break header.len() as u64;
+        }
+        if header.len() > MAX_HEADER {
+            return Err(Error::Data {
+                file: object.name().into(),
+                line: 1,
+                reason: "header line is longer than 1 MiB; is this a CSV file?".into(),
+            });
+        }
+    };
+    if header.is_empty() && object.is_empty() {
+        return Err(Error::Data {
+            file: object.name().into(),
+            line: 1,
+            reason: format!("file is empty; expected a header {LOCATION_HEADER_HINT}"),
+        });
+    }
+    Ok((clean_header(header), header_end))
+}
+
+/// Drops a byte order mark and a CR from a header line.
+pub(super) fn clean_header(mut header: Vec<u8>) -> Vec<u8> {
+    if header.starts_with(b"\xEF\xBB\xBF") {
+        header.drain(..3);
+    }
+    if header.last() == Some(&b'\r') {
+        header.pop();
+    }
+    header
+}
+
+impl ChunkSource for RangeSource {
+    fn next_chunk(&self, buf: &mut ChunkBuf) -> Result<Option<Chunk>> {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let start = self
+            .rows
+            .start
+            .saturating_add(seq.saturating_mul(self.chunk_size));
+        if start >= self.rows.end {
+            return Ok(None);
+        }
+        let end = (start + self.chunk_size).min(self.rows.end);
+        let span = end - start;
+        let file_end = self.object.len();
+
+        // Read one byte early: a row starts at `start` exactly when the byte
+        // before it ends a line (or `start` is the file's first row).
+        let read_from = if start == self.header_end {
+            start
+        } else {
+            start - 1
+        };
+        let mut len = self.read_into(buf, 0, read_from, end)?;
+        let first_row = if start == self.header_end {
+            0
+        } else {
+            match memchr::memchr(b'\n', &buf.bytes[..len]) {
+                Some(i) => i + 1,
+                None => len, // a row longer than the chunk: no row starts here
+            }
+        };
+        let own_end = (end - read_from) as usize;
+        if first_row >= own_end {
+            return Ok(Some(Chunk {
+                seq,
+                range: 0..0,
+                span,
+            }));
+        }
+        // Finish the last row, which may run past `end` (and past the end
+        // of a shard's range: the row is the shard's if it starts inside).
+        let mut file_pos = end;
+        while file_pos < file_end && buf.bytes[len - 1] != b'\n' {
+            let step = (TAIL_STEP as u64).max(len as u64 / 4);
+            let to = (file_pos + step).min(file_end);
+            let got = self.read_into(buf, len, file_pos, to)?;
+            if got == 0 {
+                break; // the file shrank while we read it
+            }
+            match memchr::memchr(b'\n', &buf.bytes[len..len + got]) {
+                Some(i) => {
+                    len += i + 1;
+                    break;
+                }
+                None => {
+                    len += got;
+                    file_pos += got as u64;
+                }
+            }
+        }
+        Ok(Some(Chunk {
+            seq,
+            range: first_row..len,
+            span,
+        }))
+    }
+
+    fn total_bytes(&self) -> Option<u64> {
+        Some(self.rows.end - self.rows.start)
+    }
+
+    fn header(&self) -> &[u8] {
+        &self.header
+    }
+
+    fn name(&self) -> &str {
+        self.object.name()
+    }
+
+    /// Counts the lines before this source's first row: only called when a
+    /// row of a shard must be reported, so a clean shard never pays for it.
+    fn first_line(&self) -> Result<u64> {
+        if self.rows.start == self.header_end {
+            return Ok(2);
+        }
+        let mut newlines = 0u64;
+        let mut block = vec![0u8; 1 << 20];
+        let mut pos = self.header_end;
+        while pos < self.rows.start {
+            let want = ((self.rows.start - pos) as usize).min(block.len());
+            let n = self
+                .object
+                .read_at(&mut block[..want], pos)
+                .map_err(|e| self.object.read_error(e))?;
+            if n == 0 {
+                break;
+            }
+            newlines += memchr::memchr_iter(b'\n', &block[..n]).count() as u64;
+            pos += n as u64;
+        }
+        // A row that starts before the range and ends inside it belongs to
+        // the shard before; this source's first row follows its newline.
+        let mut before = [0u8; 1];
+        self.object
+            .read_at(&mut before, self.rows.start - 1)
+            .map_err(|e| self.object.read_error(e))?;
+        let partial = u64::from(before[0] != b'\n');
+        Ok(2 + newlines + partial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::object::LocalObject;
+    use std::io::Write;
+
+    fn open(content: &[u8], chunk_size: usize, range: Option<Range<u64>>) -> RangeSource {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(content).unwrap();
+        let object = LocalObject::open(file.path()).unwrap();
+        RangeSource::open(Arc::new(object), chunk_size, range).unwrap()
+    }
+
+    fn rows_of(source: &RangeSource) -> Vec<u8> {
+        let mut buf = ChunkBuf::default();
+        let mut rows = Vec::new();
+        let mut expect_seq = 0;
+        while let Some(chunk) = source.next_chunk(&mut buf).unwrap() {
+            assert_eq!(chunk.seq, expect_seq);
+            expect_seq += 1;
+            assert!(buf.bytes.len() >= chunk.range.end + PAD);
+            rows.extend_from_slice(&buf.bytes[chunk.range]);
+        }
+        rows
+    }
+
+    /// Splits `content` with every chunk size and checks that the chunks'
+    /// rows, concatenated in sequence order, are exactly the data rows; and
+    /// that any two-way split of the file shares the rows out exactly.
+    fn check_chunking(content: &[u8]) {
+        let header_end = memchr::memchr(b'\n', content).map_or(content.len(), |i| i + 1);
+        for chunk_size in 1..=content.len() + 1 {
+            let rows = rows_of(&open(content, chunk_size, None));
+            assert_eq!(rows, &content[header_end..], "chunk size {chunk_size}");
+        }
+        let len = content.len() as u64;
+        for cut in 0..=len {
+            let mut rows = rows_of(&open(content, 3, Some(0..cut)));
+            let second = open(content, 2, Some(cut..len));
+            rows.extend(rows_of(&second));
+            assert_eq!(rows, &content[header_end..], "cut at {cut}");
+            // The second part's first row is on the line `first_line` says.
+            let before = &content[..content.len() - rows_of(&second).len()];
+            let line = 1 + memchr::memchr_iter(b'\n', before).count() as u64;
+            if !rows_of(&second).is_empty() {
+                assert_eq!(second.first_line().unwrap(), line, "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_row_lands_in_exactly_one_chunk_and_one_shard() {
+        check_chunking(b"h\na\nbb\n\nccc\ndddd\n");
+        check_chunking(b"h\na\nbb\n\nccc\ndddd");
+        check_chunking(b"h\r\n1,2\r\n3,4\r\n");
+        check_chunking(b"header only");
+        check_chunking(b"header\n");
+        check_chunking(b"h\nx");
+    }
+
+    #[test]
+    fn header_loses_bom_and_cr() {
+        let source = open(b"\xEF\xBB\xBFa,b\r\n1,2\n", 4, None);
+        assert_eq!(source.header(), b"a,b");
+        assert_eq!(source.total_bytes(), Some(4));
+    }
+
+    #[test]
+    fn empty_file_and_directory_are_errors() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let object = LocalObject::open(file.path()).unwrap();
+        let err = RangeSource::open(Arc::new(object), 4, None).err().unwrap();
+        assert!(
+            err.to_string().ends_with(
+                ":1: file is empty; expected a header \"lat\",\"long\",\"region_id\",\"date\""
+            ),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = LocalObject::open(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::Open { .. }), "{err}");
+    }
+}

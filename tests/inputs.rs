@@ -1,0 +1,291 @@
+//! Many inputs, compressed inputs, and shards: `--locations` with files,
+//! folders and globs, `.gz` and `.zst` streams, and `count --split I/N`
+//! merged back with `merge`.
+
+mod common;
+
+use std::io::Write;
+
+use common::DataDir;
+use proptest::prelude::*;
+
+const REGIONS: &str = "region_id,region_name\n1,Alpha\n2,\"Beta, B\"\n3,Gamma\n";
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Location rows from a seed: row lengths vary a lot (long lat/long
+/// fields, blank lines, CRLF, malformed and unmatched rows), so shard and
+/// chunk edges fall everywhere, also inside rows.
+fn locations(seed: u64, rows: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut out = String::from("\"lat\",\"long\",\"region_id\",\"date\"\n");
+    for _ in 0..rows {
+        let pad = "9".repeat(next(40) as usize);
+        let row = match next(20) {
+            0 => String::new(),
+            1 => format!("1.{pad},2,x,2019-01-01"),
+            2 => format!("1,2,{},2019-02-30", 1 + next(3)),
+            3 => format!("1,2,7,2019-01-0{}", 1 + next(9)),
+            _ => format!(
+                "\"-4{pad}.1\",\"17.{pad}\",\"{}\",\"2019-01-0{}\"",
+                1 + next(3),
+                1 + next(9)
+            ),
+        };
+        out.push_str(&row);
+        out.push_str(if next(5) == 0 { "\r\n" } else { "\n" });
+    }
+    out
+}
+
+#[test]
+fn folders_globs_and_compressed_files_count_like_one_plain_file() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let parts: Vec<String> = (0..4).map(|i| locations(i, 300)).collect();
+    // The same rows as one plain file...
+    let mut all = parts[0].clone();
+    for part in &parts[1..] {
+        all.push_str(part.split_once('\n').unwrap().1);
+    }
+    data.write("all.csv", &all);
+    // ...and as a folder of plain, gzip and zstd files (sorted by name).
+    std::fs::create_dir(data.path("many")).unwrap();
+    data.write("many/a.csv", &parts[0]);
+    data.write("many/b.csv.gz", gzip(parts[1].as_bytes()));
+    data.write(
+        "many/c.csv.zst",
+        zstd::encode_all(parts[2].as_bytes(), 3).unwrap(),
+    );
+    data.write("many/d.csv", &parts[3]);
+    data.write("many/notes.txt", "not a location file");
+
+    data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "all.csv",
+        "-o",
+        "one.csv",
+    ])
+    .ok();
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "many",
+        "-o",
+        "dir.csv",
+    ]);
+    run.ok();
+    assert!(run.stderr.contains("of 4 files"), "{}", run.stderr);
+    assert_eq!(data.read("one.csv"), data.read("dir.csv"));
+
+    // Files and globs in one --locations, in the order given.
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "many/a.csv",
+        "many/[bc]*",
+        "--locations",
+        "many/d.csv",
+        "-o",
+        "glob.csv",
+    ]);
+    run.ok();
+    assert_eq!(data.read("one.csv"), data.read("glob.csv"));
+
+    // Line numbers are per file: the samples name each file's own lines.
+    let unsplit = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "all.csv",
+        "-o",
+        "-",
+    ]);
+    let split = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "many",
+        "-o",
+        "-",
+    ]);
+    assert!(unsplit.stderr.contains("all.csv:"), "{}", unsplit.stderr);
+    assert!(split.stderr.contains("a.csv:"), "{}", split.stderr);
+}
+
+#[test]
+fn every_files_header_is_checked() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("a.csv", locations(1, 10));
+    data.write("b.csv", "lat,long,region,date\n1,2,3,2019-01-01\n");
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "a.csv",
+        "b.csv",
+        "-o",
+        "r.csv",
+    ]);
+    run.expect_code(65);
+    assert!(
+        run.stderr
+            .contains("b.csv:1: header has no \"region_id\" column"),
+        "{}",
+        run.stderr
+    );
+    assert!(!data.exists("r.csv"));
+
+    data.write("bad.csv.gz", b"\x1f\x8b\x08\x00 not really gzip");
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "bad.csv.gz",
+        "-o",
+        "r.csv",
+    ]);
+    run.expect_code(74);
+    assert!(
+        run.stderr.contains("bad.csv.gz") && run.stderr.contains("cannot decompress"),
+        "{}",
+        run.stderr
+    );
+
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "nothing/*.csv",
+        "-o",
+        "r.csv",
+    ]);
+    run.expect_code(66);
+    assert!(run.stderr.contains("has no *.csv"), "{}", run.stderr);
+}
+
+/// Counts the inputs whole and as `count` shards merged with `merge`, for
+/// N = 1..8; results and rejects must be the same.
+fn check_shards(data: &DataDir, inputs: &[&str]) -> Result<(), TestCaseError> {
+    let base = |out: &str| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "count",
+            "--regions",
+            "region.csv",
+            "-q",
+            "--chunk-size",
+            "37",
+            "-o",
+            out,
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push("--locations".into());
+        args.extend(inputs.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        data.run(&args)
+    };
+    let mut whole = base("whole.csv");
+    whole.extend(["--rejects".into(), "whole-rejects.csv".into()]);
+    run(&whole).ok();
+    let whole_rejects = data.read("whole-rejects.csv");
+    for n in 1..=8 {
+        let mut parts = Vec::new();
+        let mut rejects = String::new();
+        for i in 0..n {
+            let part = format!("part-{i}.csv");
+            let mut args = base(&part);
+            args.extend([
+                "--split".into(),
+                format!("{i}/{n}"),
+                "--rejects".into(),
+                "rej.csv".into(),
+            ]);
+            run(&args).ok();
+            parts.push(part);
+            let text = data.read("rej.csv");
+            rejects.push_str(if i == 0 {
+                &text
+            } else {
+                text.split_once('\n').unwrap().1
+            });
+        }
+        let mut merge = vec![
+            "merge".to_string(),
+            "-d".into(),
+            "-o".into(),
+            "merged.csv".into(),
+        ];
+        merge.extend(parts.iter().cloned());
+        run(&merge).ok();
+        prop_assert_eq!(data.read("merged.csv"), data.read("whole.csv"), "N = {}", n);
+        prop_assert_eq!(
+            &rejects,
+            &whole_rejects,
+            "rejects with exact lines, N = {}",
+            n
+        );
+        prop_assert!(
+            parts.iter().all(|p| !data.exists(p)),
+            "-d deleted the parts"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn merged_shards_equal_the_whole_count(seed in any::<u64>(), rows in 0usize..120, files in 1usize..4) {
+        let data = DataDir::new();
+        data.write("region.csv", REGIONS);
+        let mut names = Vec::new();
+        for f in 0..files {
+            let name = format!("in-{f}.csv");
+            data.write(&name, locations(seed ^ f as u64, rows));
+            names.push(name);
+        }
+        // One compressed file among plain ones goes whole to one shard.
+        data.write("z.csv.gz", gzip(locations(!seed, rows / 2 + 1).as_bytes()));
+        names.insert(files / 2, "z.csv.gz".into());
+        let inputs: Vec<&str> = names.iter().map(String::as_str).collect();
+        check_shards(&data, &inputs)?;
+    }
+}
+
+#[test]
+fn split_must_be_i_of_n() {
+    let data = DataDir::with(REGIONS, &locations(3, 5));
+    for bad in ["3/3", "1/0", "x/2", "1"] {
+        let run = data.run(&["count", ".", "--split", bad]);
+        run.expect_code(2);
+        assert!(run.stderr.contains("is not I/N"), "{bad}: {}", run.stderr);
+    }
+}
