@@ -183,6 +183,103 @@ impl GpuContext {
     }
 }
 
+impl GpuContext {
+    /// Records one counting pass of `len` keys into `count` bins: private
+    /// bins in workgroup memory when they fit, else global atomics.
+    fn encode_count(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        bind_group: &wgpu::BindGroup,
+        len: u32,
+        count: u32,
+    ) {
+        let private = count <= self.private_bins;
+        // Keys per workgroup: enough that clearing and adding private bins
+        // is small next to the counting, and a few keys per invocation.
+        let per_group = if private {
+            (WORKGROUP_SIZE * 32).max(count.saturating_mul(16))
+        } else {
+            WORKGROUP_SIZE * 8
+        };
+        let groups = len.div_ceil(per_group).clamp(1, 65_535);
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(if private {
+            &self.count_private
+        } else {
+            &self.count_global
+        });
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(groups, 1, 1);
+    }
+
+    /// The shader alone, for benchmarks: uploads `keys` (all below `bins`)
+    /// once, counts them `repeats` times, and returns the time of one pass
+    /// and the bins of the first, so that callers can check them.
+    pub fn time_shader(
+        &self,
+        keys: &[u32],
+        bins: u32,
+        repeats: u32,
+    ) -> Result<(std::time::Duration, Vec<u32>)> {
+        let len = (keys.len() as u32).min(self.max_keys);
+        let bins = bins.min(self.max_window).max(1);
+        let device = &self.device;
+        let key_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("bench keys"),
+            contents: bytemuck::cast_slice(&keys[..len as usize]),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("bench params"),
+            contents: bytemuck::bytes_of(&Params {
+                key_count: len,
+                bin_base: 0,
+                bin_count: bins,
+                _pad: 0,
+            }),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let size = u64::from(bins) * 4;
+        let bin_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench bins"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let group = bind_group(self, &params, &key_buffer, &bin_buffer);
+        // One pass first, read back for checking; it also warms up.
+        let mut encoder = device.create_command_encoder(&Default::default());
+        self.encode_count(&mut encoder, &group, len, bins);
+        encoder.copy_buffer_to_buffer(&bin_buffer, 0, &readback, 0, size);
+        let index = self.queue.submit([encoder.finish()]);
+        readback.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+        self.wait(Some(index))?;
+        let first: Vec<u32> = bytemuck::cast_slice(
+            &readback
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("cannot read the bins back: {e}")))?,
+        )
+        .to_vec();
+        readback.unmap();
+
+        let started = std::time::Instant::now();
+        let mut encoder = device.create_command_encoder(&Default::default());
+        for _ in 0..repeats {
+            self.encode_count(&mut encoder, &group, len, bins);
+        }
+        let index = self.queue.submit([encoder.finish()]);
+        self.wait(Some(index))?;
+        Ok((started.elapsed() / repeats.max(1), first))
+    }
+}
+
 fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
@@ -434,26 +531,8 @@ impl Counter {
         context
             .queue
             .write_buffer(&slot.params, 0, bytemuck::bytes_of(&params));
-        let private = count <= context.private_bins;
-        // Keys per workgroup: enough that clearing and adding private bins
-        // is small next to the counting, and a few keys per invocation.
-        let per_group = if private {
-            (WORKGROUP_SIZE * 32).max(count.saturating_mul(16))
-        } else {
-            WORKGROUP_SIZE * 8
-        };
-        let groups = len.div_ceil(per_group).clamp(1, 65_535);
         let mut encoder = context.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(if private {
-                &context.count_private
-            } else {
-                &context.count_global
-            });
-            pass.set_bind_group(0, &slot.bind_group, &[]);
-            pass.dispatch_workgroups(groups, 1, 1);
-        }
+        context.encode_count(&mut encoder, &slot.bind_group, len, count);
         let index = context.queue.submit([encoder.finish()]);
         self.in_flight.push_back(index);
         if self.in_flight.len() >= RING {
