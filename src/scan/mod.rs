@@ -260,6 +260,38 @@ impl<'a> Scanner<'a> {
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if fast::has_avx2() {
+            // SAFETY: the CPU has every feature `scan_avx2` is compiled for.
+            return unsafe { self.scan_avx2(buf, range, keys, report) };
+        }
+        self.scan_with::<fast::Baseline>(buf, range, keys, report)
+    }
+
+    /// The same loop compiled for AVX2 CPUs (2013 on): 32-byte compares for
+    /// the masks, and POPCNT/BMI for the bit counting of the fast path.
+    /// Everything the loop inlines is compiled with these features too,
+    /// which is worth ~15% on the whole count.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+    unsafe fn scan_avx2(
+        &mut self,
+        buf: &[u8],
+        range: Range<usize>,
+        keys: &mut Vec<u32>,
+        report: &mut ChunkReport,
+    ) -> Result<()> {
+        self.scan_with::<fast::Avx2>(buf, range, keys, report)
+    }
+
+    #[inline(always)]
+    fn scan_with<K: fast::Kernel>(
+        &mut self,
+        buf: &[u8],
+        range: Range<usize>,
+        keys: &mut Vec<u32>,
+        report: &mut ChunkReport,
+    ) -> Result<()> {
         let end = range.end;
         let mut pos = range.start;
         let mut line: u64 = 0;
@@ -269,7 +301,8 @@ impl<'a> Scanner<'a> {
             let window: &[u8; 64] = buf[pos..pos + 64]
                 .try_into()
                 .expect("chunk buffers extend PAD bytes past their rows");
-            let masks = fast::masks(window);
+            // SAFETY: `scan` picks a kernel the CPU supports.
+            let masks = unsafe { K::masks(window) };
             let avail = end - pos;
             let newlines = masks.newline & fast::low_bits(avail);
             let (line_end, next) = if newlines != 0 {

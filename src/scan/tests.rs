@@ -32,7 +32,8 @@ fn window(text: &[u8]) -> [u8; 64] {
     w
 }
 
-/// Scans `data` as one chunk; returns keys, stats and problems.
+/// Scans `data` as one chunk; returns keys, stats and problems. The
+/// baseline kernel must agree with the one `scan` picks for this CPU.
 fn scan_chunk(context: &ScanContext<'_>, data: &[u8]) -> (Vec<u32>, ChunkReport) {
     let mut buf = data.to_vec();
     buf.resize(data.len() + PAD, b'"'); // padding must not matter
@@ -41,6 +42,15 @@ fn scan_chunk(context: &ScanContext<'_>, data: &[u8]) -> (Vec<u32>, ChunkReport)
     Scanner::new(context)
         .scan(&buf, 0..data.len(), &mut keys, &mut report)
         .unwrap();
+    let (mut base_keys, mut base) = (Vec::new(), ChunkReport::default());
+    Scanner::new(context)
+        .scan_with::<fast::Baseline>(&buf, 0..data.len(), &mut base_keys, &mut base)
+        .unwrap();
+    assert_eq!(keys, base_keys);
+    assert_eq!(
+        (report.lines, report.stats, &report.problems),
+        (base.lines, base.stats, &base.problems)
+    );
     (keys, report)
 }
 
