@@ -86,6 +86,7 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
         seed: options.seed,
     };
     let (rows, body) = write_blocks(&book, budget, options.threads.max(1), &mut file, progress)?;
+    file.set_len(LOCATION_HEADER.len() as u64 + body);
     // Generated data can be made again: skip the fsync, which would only
     // measure the disk.
     file.commit_unsynced()?;
@@ -200,6 +201,18 @@ struct RowBook {
 }
 
 impl RowBook {
+    /// Where block `n` is cut to fit in `room` bytes: the bytes and rows
+    /// before its last newline within `room`.
+    fn cut(&self, n: u64, room: usize) -> (usize, u64) {
+        let mut block = Vec::new();
+        self.block(n, &mut block);
+        let take = memchr::memrchr(b'\n', &block[..room]).map_or(0, |i| i + 1);
+        (
+            take,
+            memchr::memchr_iter(b'\n', &block[..take]).count() as u64,
+        )
+    }
+
     /// Block `n`: [`ROWS_PER_BLOCK`] rows from the stream of `(seed, n)`.
     fn block(&self, n: u64, out: &mut Vec<u8>) {
         out.clear();
@@ -226,8 +239,13 @@ impl RowBook {
     }
 }
 
-/// Makes blocks on `threads` threads and writes them in order until `budget`
-/// bytes; returns the rows and bytes written.
+/// Makes blocks on `threads` threads and writes them until `budget` bytes;
+/// returns the rows and bytes written.
+///
+/// Blocks are placed in order (a block's offset is known once the blocks
+/// before it are made), but written at their offsets by the thread that
+/// made them: copying into the page cache costs as much as making the rows,
+/// so it must not all happen on one thread.
 fn write_blocks(
     book: &RowBook,
     budget: u64,
@@ -235,70 +253,83 @@ fn write_blocks(
     file: &mut AtomicFile,
     progress: &dyn Progress,
 ) -> Result<(u64, u64)> {
+    let base = LOCATION_HEADER.len() as u64;
+    let out = file.file()?;
     let next_block = AtomicU64::new(0);
     let done = AtomicBool::new(false);
-    // Written blocks go back to the threads to be filled again.
-    let (spares, spare_received) = mpsc::channel::<Vec<u8>>();
-    let spare_received = std::sync::Mutex::new(spare_received);
-    std::thread::scope(|scope| {
-        let (blocks, received) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads * 2);
+    let failed = std::sync::Mutex::new(None::<std::io::Error>);
+    // A block's offset and how much of it to write, once the blocks before
+    // it are placed; `None` when it lies past the end.
+    type Placement = Option<(u64, usize)>;
+    let (rows, written) = std::thread::scope(|scope| {
+        let (blocks, received) =
+            mpsc::sync_channel::<(u64, usize, mpsc::SyncSender<Placement>)>(threads * 2);
         for _ in 0..threads {
             let blocks = blocks.clone();
-            let (next_block, done, spare_received) = (&next_block, &done, &spare_received);
+            let (next_block, done, failed) = (&next_block, &done, &failed);
             scope.spawn(move || {
+                let mut buf = Vec::new();
+                let (placed, placement) = mpsc::sync_channel::<Placement>(1);
                 while !done.load(Ordering::Relaxed) {
                     let n = next_block.fetch_add(1, Ordering::Relaxed);
-                    let mut buf = spare_received
-                        .lock()
-                        .unwrap()
-                        .try_recv()
-                        .unwrap_or_default();
                     book.block(n, &mut buf);
-                    if blocks.send((n, buf)).is_err() {
+                    let cut =
+                        |room: usize| memchr::memrchr(b'\n', &buf[..room]).map_or(0, |i| i + 1);
+                    // Say how long the block is (cut where the budget might
+                    // end is the placer's business), then wait for a place.
+                    if blocks.send((n, buf.len(), placed.clone())).is_err() {
                         break;
+                    }
+                    let Ok(Some((offset, room))) = placement.recv() else {
+                        break;
+                    };
+                    let take = if room < buf.len() {
+                        cut(room)
+                    } else {
+                        buf.len()
+                    };
+                    if let Err(e) = crate::output::write_all_at(out, &buf[..take], offset) {
+                        failed.lock().unwrap().get_or_insert(e);
+                        done.store(true, Ordering::Relaxed);
                     }
                 }
             });
         }
         drop(blocks);
 
+        // Place blocks in order: each starts where the one before ended.
         let mut order = Reorder::default();
         let (mut rows, mut written) = (0u64, 0u64);
-        let mut result = Ok(());
-        for (n, block) in received {
-            if done.load(Ordering::Relaxed) {
-                continue; // drain what threads still send
-            }
-            result = order.push(n, block, |block| {
+        for (n, len, reply) in received {
+            let _ = order.push::<()>(n, (len, reply), |(len, reply)| {
                 if done.load(Ordering::Relaxed) {
+                    let _ = reply.send(None);
                     return Ok(());
                 }
                 let room = (budget - written) as usize;
-                let (take, block_rows) = if block.len() <= room {
-                    (block.len(), ROWS_PER_BLOCK)
+                let _ = reply.send(Some((base + written, room)));
+                if len <= room {
+                    written += len as u64;
+                    rows += ROWS_PER_BLOCK;
+                    progress.advance(len as u64, ROWS_PER_BLOCK);
                 } else {
-                    // The last block: cut after the last row that fits.
+                    // The last block: the writer cuts it after the last row
+                    // that fits; the same rows are counted here.
                     done.store(true, Ordering::Relaxed);
-                    let take = memchr::memrchr(b'\n', &block[..room]).map_or(0, |i| i + 1);
-                    (
-                        take,
-                        memchr::memchr_iter(b'\n', &block[..take]).count() as u64,
-                    )
-                };
-                let write = file.writer().write_all(&block[..take]);
-                file.check(write)?;
-                written += take as u64;
-                rows += block_rows;
-                progress.advance(take as u64, block_rows);
-                let _ = spares.send(block);
+                    let (take, last_rows) = book.cut(n, room);
+                    written += take as u64;
+                    rows += last_rows;
+                    progress.advance(take as u64, last_rows);
+                }
                 Ok(())
             });
-            if result.is_err() {
-                done.store(true, Ordering::Relaxed);
-            }
         }
-        result.map(|()| (rows, written))
-    })
+        (rows, written)
+    });
+    match failed.into_inner().unwrap() {
+        Some(e) => file.check(Err(e)),
+        None => Ok((rows, written)),
+    }
 }
 
 /// Writes `v` micro-degrees as degrees with up to six decimals and no

@@ -141,6 +141,26 @@ pub fn write_result(destination: &Destination, table: &ResultTable<'_>) -> Resul
     }
 }
 
+/// Writes all of `bytes` at `offset` of `file`, retrying short writes.
+pub fn write_all_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+    while !bytes.is_empty() {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::write_at(file, bytes, offset);
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_write(file, bytes, offset);
+        match n {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Writes a small file whole and atomically, as [`AtomicFile`] does.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
@@ -163,6 +183,9 @@ pub struct AtomicFile {
     /// Blocks were reserved past what may be written: cut the file to its
     /// written length before it is renamed.
     preallocated: bool,
+    /// The file's final length when it was written at offsets rather than
+    /// through [`AtomicFile::writer`].
+    written_len: Option<u64>,
 }
 
 impl AtomicFile {
@@ -183,6 +206,7 @@ impl AtomicFile {
                 temp: None,
                 writer: Some(BufWriter::with_capacity(256 * 1024, file)),
                 preallocated: false,
+                written_len: None,
             });
         }
         let name = path
@@ -203,7 +227,22 @@ impl AtomicFile {
             temp: Some(temp),
             writer: Some(BufWriter::with_capacity(256 * 1024, file)),
             preallocated: false,
+            written_len: None,
         })
+    }
+
+    /// The file itself, for writing at offsets from several threads, after
+    /// whatever went through [`AtomicFile::writer`]. The caller says how
+    /// long the file ends up with [`AtomicFile::set_len`].
+    pub fn file(&mut self) -> Result<&File> {
+        let flushed = self.writer().flush();
+        self.check(flushed)?;
+        Ok(self.writer().get_ref())
+    }
+
+    /// The file's final length, when written through [`AtomicFile::file`].
+    pub fn set_len(&mut self, len: u64) {
+        self.written_len = Some(len);
     }
 
     /// Reserves disk blocks for up to `len` bytes before writing a large
@@ -249,14 +288,17 @@ impl AtomicFile {
 
     fn finish(mut self, sync: bool) -> Result<()> {
         let writer = self.writer.take().expect("committed once");
-        let preallocated = self.preallocated;
+        let (preallocated, written_len) = (self.preallocated, self.written_len);
         let file = writer
             .into_inner()
             .map_err(|e| e.into_error())
             .and_then(|mut file| {
                 if preallocated {
                     use std::io::Seek;
-                    let written = file.stream_position()?;
+                    let written = match written_len {
+                        Some(len) => len,
+                        None => file.stream_position()?,
+                    };
                     file.set_len(written)?;
                 }
                 Ok(file)
