@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Compares event-counter with DuckDB, Polars and the memory floor on the same
+# generated file, each tool run alternately, and checks every output equals
+# ours. Prints a Markdown table (also saved as target/peers-<date>.md).
+#
+#   benches/peers.sh [SIZE] [RUNS]        default: 1G 3
+#
+# Environment: THREADS="1 2" (thread counts to try; default "1 <all cores>"),
+# EVENT_COUNTER_BIN_DIR (take event-counter and newline_floor from there
+# instead of building them), SKIP_PEERS=1 (only event-counter and the floor).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size=${1:-1G}
+runs=${2:-3}
+threads=${THREADS:-"1 $(nproc)"}
+
+if [ -n "${EVENT_COUNTER_BIN_DIR:-}" ]; then
+  bin=$EVENT_COUNTER_BIN_DIR
+else
+  cargo build --release --quiet --bin event-counter --example newline_floor
+  bin=target/release
+  cp target/release/examples/newline_floor target/release/newline_floor
+fi
+
+# DuckDB and Polars in a venv of their own.
+venv=target/peers-venv
+if [ -z "${SKIP_PEERS:-}" ] && ! "$venv/bin/python" -c "import duckdb, polars" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check duckdb polars
+fi
+python=python3
+[ -x "$venv/bin/python" ] && python=$venv/bin/python
+
+# The data: regenerated only when the size changes.
+data=target/peers-data
+if [ "$(cat "$data/.size" 2>/dev/null)" != "$size" ]; then
+  rm -rf "$data"
+  "$bin/event-counter" generate --size "$size" "$data"
+  echo "$size" > "$data/.size"
+fi
+
+"$python" benches/peers.py --bin "$bin" --data "$data" --runs "$runs" --threads $threads \
+  ${SKIP_PEERS:+--skip-peers} | tee "target/peers-$(date +%F).md"
