@@ -221,9 +221,10 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
     let threads = options.threads.max(1);
     let setup_done = Instant::now();
     log::info!(
-        "{threads} scanning threads, {} KiB chunks, {total_bytes} bytes in {} files{}",
+        "{threads} scanning threads, {} KiB chunks, {total_bytes} bytes in {} file{}{}",
         options.chunk_size >> 10,
         sources.len(),
+        if sources.len() == 1 { "" } else { "s" },
         options.split.map_or(String::new(), |s| format!(
             " (shard {}/{})",
             s.index, s.count
