@@ -11,6 +11,13 @@ use proptest::prelude::*;
 
 const REGIONS: &str = "region_id,region_name\n1,Alpha\n2,\"Beta, B\"\n3,Gamma\n";
 
+/// Runs `count` with region.csv on `locations`, writing to `out`.
+fn count(data: &DataDir, locations: &[&str], out: &str) -> common::Run {
+    let mut args = vec!["count", "--regions", "region.csv", "-o", out, "--locations"];
+    args.extend_from_slice(locations);
+    data.run(&args)
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(bytes).unwrap();
@@ -70,64 +77,24 @@ fn folders_globs_and_compressed_files_count_like_one_plain_file() {
     data.write("many/d.csv", &parts[3]);
     data.write("many/notes.txt", "not a location file");
 
-    data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
-        "all.csv",
-        "-o",
-        "one.csv",
-    ])
-    .ok();
-    let run = data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
-        "many",
-        "-o",
-        "dir.csv",
-    ]);
+    count(&data, &["all.csv"], "one.csv").ok();
+    let run = count(&data, &["many"], "dir.csv");
     run.ok();
     assert!(run.stderr.contains("of 4 files"), "{}", run.stderr);
     assert_eq!(data.read("one.csv"), data.read("dir.csv"));
 
     // Files and globs in one --locations, in the order given.
-    let run = data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
-        "many/a.csv",
-        "many/[bc]*",
-        "--locations",
-        "many/d.csv",
-        "-o",
+    let run = count(
+        &data,
+        &["many/a.csv", "many/[bc]*", "--locations", "many/d.csv"],
         "glob.csv",
-    ]);
+    );
     run.ok();
     assert_eq!(data.read("one.csv"), data.read("glob.csv"));
 
     // Line numbers are per file: the samples name each file's own lines.
-    let unsplit = data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
-        "all.csv",
-        "-o",
-        "-",
-    ]);
-    let split = data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
-        "many",
-        "-o",
-        "-",
-    ]);
+    let unsplit = count(&data, &["all.csv"], "-");
+    let split = count(&data, &["many"], "-");
     assert!(unsplit.stderr.contains("all.csv:"), "{}", unsplit.stderr);
     assert!(split.stderr.contains("a.csv:"), "{}", split.stderr);
 }
@@ -138,16 +105,7 @@ fn every_files_header_is_checked() {
     data.write("region.csv", REGIONS);
     data.write("a.csv", locations(1, 10));
     data.write("b.csv", "lat,long,region,date\n1,2,3,2019-01-01\n");
-    let run = data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
-        "a.csv",
-        "b.csv",
-        "-o",
-        "r.csv",
-    ]);
+    let run = count(&data, &["a.csv", "b.csv"], "r.csv");
     run.expect_code(65);
     assert!(
         run.stderr
@@ -158,15 +116,7 @@ fn every_files_header_is_checked() {
     assert!(!data.exists("r.csv"));
 
     data.write("bad.csv.gz", b"\x1f\x8b\x08\x00 not really gzip");
-    let run = data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
-        "bad.csv.gz",
-        "-o",
-        "r.csv",
-    ]);
+    let run = count(&data, &["bad.csv.gz"], "r.csv");
     run.expect_code(74);
     assert!(
         run.stderr.contains("bad.csv.gz") && run.stderr.contains("cannot decompress"),
@@ -174,15 +124,7 @@ fn every_files_header_is_checked() {
         run.stderr
     );
 
-    let run = data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
-        "nothing/*.csv",
-        "-o",
-        "r.csv",
-    ]);
+    let run = count(&data, &["nothing/*.csv"], "r.csv");
     run.expect_code(66);
     assert!(run.stderr.contains("has no *.csv"), "{}", run.stderr);
 }
