@@ -380,7 +380,7 @@ fn scan_worker(
             span: chunk.span,
             ..ChunkReport::default()
         };
-        scanner.scan(&buf.bytes, chunk.range, &mut keys, &mut report)?;
+        scanner.scan(buf.data(), chunk.range, &mut keys, &mut report)?;
         if report.stopped {
             last_needed.fetch_min(chunk.seq, Ordering::Relaxed);
         }

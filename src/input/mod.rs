@@ -46,9 +46,21 @@ pub const PAD: usize = 64;
 
 /// A scanning thread's reusable buffer. The chunk's rows are
 /// `bytes[range]`, and `bytes` always extends at least [`PAD`] bytes further.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ChunkBuf {
     pub bytes: Vec<u8>,
+    /// When set, the chunk is this mapping of the file instead of `bytes`.
+    pub mapped: Option<object::Mapping>,
+}
+
+impl ChunkBuf {
+    /// The chunk's bytes: the mapping if there is one, else the buffer.
+    pub fn data(&self) -> &[u8] {
+        match &self.mapped {
+            Some(mapping) => mapping.bytes(),
+            None => &self.bytes,
+        }
+    }
 }
 
 /// What [`ChunkSource::next_chunk`] put in a [`ChunkBuf`].

@@ -73,6 +73,52 @@ impl RangeSource {
     }
 }
 
+impl RangeSource {
+    /// The chunk `[read_from, end)` as a mapping of the file, with its last
+    /// row and PAD bytes after it inside the mapping; `None` when that is
+    /// not possible (an S3 object, the end of the file, a very long row),
+    /// and the chunk is read instead. `first` says the chunk starts at the
+    /// file's first row (else `read_from` is the byte before the chunk).
+    fn mapped_chunk(
+        &self,
+        buf: &mut ChunkBuf,
+        read_from: u64,
+        end: u64,
+        first: bool,
+    ) -> Option<Range<usize>> {
+        let map_end = end.checked_add(MAP_TAIL)?.min(self.object.len());
+        let mapping = self.object.map(read_from..map_end)?;
+        let data = mapping.bytes();
+        let own_end = (end - read_from) as usize;
+        let first_row = if first {
+            0
+        } else {
+            memchr::memchr(b'\n', &data[..own_end]).map_or(own_end, |i| i + 1)
+        };
+        if first_row >= own_end {
+            // No row starts here; PAD bytes must still follow the range.
+            if data.len() < PAD {
+                return None;
+            }
+            buf.mapped = Some(mapping);
+            return Some(0..0);
+        }
+        let len = if data[own_end - 1] == b'\n' {
+            own_end
+        } else {
+            own_end + memchr::memchr(b'\n', &data[own_end..])? + 1
+        };
+        if len + PAD > data.len() {
+            return None;
+        }
+        buf.mapped = Some(mapping);
+        Some(first_row..len)
+    }
+}
+
+/// How far past a chunk a mapping reaches, for its last row and the PAD.
+const MAP_TAIL: u64 = 64 * 1024;
+
 /// Reads the header line of `object`: returns it without a UTF-8 byte
 /// order mark or line terminator, and where the first row starts.
 fn read_header(object: &dyn Object) -> Result<(Vec<u8>, u64)> {
@@ -141,6 +187,10 @@ impl ChunkSource for RangeSource {
         } else {
             start - 1
         };
+        buf.mapped = None;
+        if let Some(range) = self.mapped_chunk(buf, read_from, end, start == self.header_end) {
+            return Ok(Some(Chunk { seq, range, span }));
+        }
         let mut len = self.read_into(buf, 0, read_from, end)?;
         let first_row = if start == self.header_end {
             0
@@ -244,16 +294,56 @@ mod tests {
     }
 
     fn rows_of(source: &RangeSource) -> Vec<u8> {
+        rows_and_mapped(source).0
+    }
+
+    /// The rows of every chunk in order, and how many chunks were mapped.
+    fn rows_and_mapped(source: &RangeSource) -> (Vec<u8>, usize) {
         let mut buf = ChunkBuf::default();
-        let mut rows = Vec::new();
+        let (mut rows, mut mapped) = (Vec::new(), 0);
         let mut expect_seq = 0;
         while let Some(chunk) = source.next_chunk(&mut buf).unwrap() {
             assert_eq!(chunk.seq, expect_seq);
             expect_seq += 1;
-            assert!(buf.bytes.len() >= chunk.range.end + PAD);
-            rows.extend_from_slice(&buf.bytes[chunk.range]);
+            assert!(buf.data().len() >= chunk.range.end + PAD);
+            mapped += usize::from(buf.mapped.is_some());
+            rows.extend_from_slice(&buf.data()[chunk.range]);
         }
-        rows
+        (rows, mapped)
+    }
+
+    /// Large enough that middle chunks are mapped and the last ones read:
+    /// both ways must give the same rows.
+    #[test]
+    fn mapped_and_read_chunks_agree() {
+        let mut content = b"lat,long,region_id,date\n".to_vec();
+        for i in 0..20_000u32 {
+            let pad = "7".repeat((i % 97) as usize);
+            content.extend_from_slice(format!("{pad},{i},{},2019-01-01\n", i % 5).as_bytes());
+        }
+        let header_end = memchr::memchr(b'\n', &content).unwrap() + 1;
+        for chunk_size in [4096, 10_000, 65_536, 1 << 20] {
+            let (rows, mapped) = rows_and_mapped(&open(&content, chunk_size, None));
+            assert_eq!(rows, &content[header_end..], "chunk size {chunk_size}");
+            #[cfg(unix)]
+            assert!(
+                mapped > 0 || chunk_size >= content.len(),
+                "chunk size {chunk_size}"
+            );
+        }
+        // Tiny chunks put a chunk start right after the header's newline,
+        // where the byte before the chunk starts the file's first row.
+        let small_end = memchr::memrchr(b'\n', &content[..20_000]).unwrap() + 1;
+        for chunk_size in [1, 2, 3] {
+            let (rows, mapped) = rows_and_mapped(&open(&content[..small_end], chunk_size, None));
+            assert_eq!(
+                rows,
+                &content[header_end..small_end],
+                "chunk size {chunk_size}"
+            );
+            #[cfg(unix)]
+            assert!(mapped > 0, "chunk size {chunk_size}");
+        }
     }
 
     /// Splits `content` with every chunk size and checks that the chunks'
