@@ -224,6 +224,14 @@ fn usage_errors_exit_2() {
     data.run(&["count", ".", "--backend", "tpu"]).expect_code(2);
     data.run(&["count", ".", "-j", "0"]).expect_code(2);
     data.run(&["frobnicate"]).expect_code(2);
+    let run = data.run(&["count", ".", "--rejects", "s3://bucket/rejects.csv"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("--rejects must be a local path"),
+        "{}",
+        run.stderr
+    );
+    assert!(!data.exists("result.csv"));
 }
 
 /// Every data error: exit 65, `FILE:LINE: reason` on stderr, no result, an

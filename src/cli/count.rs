@@ -62,7 +62,7 @@ pub struct CountArgs {
     #[arg(long)]
     strict: bool,
 
-    /// Write every malformed and unmatched row to PATH as CSV
+    /// Write every malformed and unmatched row to PATH (a local file) as CSV
     #[arg(long, value_name = "PATH")]
     rejects: Option<PathBuf>,
 
@@ -109,6 +109,18 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
     );
     options.split = args.split;
     options.strict = args.strict;
+    // The rejects file can be as large as the input: it is written as it
+    // goes, which S3 cannot do in one atomic PUT.
+    if args
+        .rejects
+        .as_ref()
+        .is_some_and(|p| p.to_string_lossy().starts_with("s3://"))
+    {
+        usage_error(
+            ErrorKind::InvalidValue,
+            "--rejects must be a local path; copy it to S3 afterwards",
+        );
+    }
     options.rejects = args.rejects;
     if let Some(threads) = args.threads {
         options.threads = threads as usize;
