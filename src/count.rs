@@ -1,5 +1,6 @@
-//! The `count` job from end to end: region.csv -> scan location.csv on every
-//! thread -> histogram -> result.csv.
+//! The `count` job from end to end: region.csv -> scan each location file
+//! (or this shard's part of them), one after another, on every thread ->
+//! one histogram -> result.csv.
 //!
 //! Threads pull chunks, scan them into keys and feed their keys to the
 //! histogram. Each chunk's report (row counts, problems) goes to this
