@@ -184,6 +184,20 @@ fn stats_json_has_the_documented_fields_and_real_counts() {
             assert!(stats["stages"][stage].as_f64().unwrap() >= 0.0, "{stage}");
         }
         assert!(stats["seconds"].as_f64().unwrap() > 0.0);
+        // The summary on stderr shows the same counts.
+        let run = data.run(&["count", ".", "--backend", backend, "-j", "2"]);
+        assert!(
+            run.stderr
+                .contains("rows:      3 counted, 1 unmatched, 2 malformed, 1 blank"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&format!("backend:   {backend}")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(", 2 threads"), "{}", run.stderr);
         assert!(stats["gb_per_s"].as_f64().unwrap() > 0.0);
     }
 }

@@ -158,6 +158,14 @@ fn render_summary(s: &Summary) -> String {
         "event-counter: counted {} rows into {} groups",
         s.stats.counted, s.groups
     );
+    let _ = writeln!(
+        out,
+        "  rows:      {} counted, {} unmatched, {} malformed, {} blank",
+        s.stats.counted,
+        s.stats.unmatched,
+        s.stats.malformed_total(),
+        s.stats.blank
+    );
     let files = if s.files == 1 {
         String::new()
     } else {
