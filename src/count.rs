@@ -245,8 +245,13 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
             keep_rejects: rejects.is_some(),
             strict: options.strict,
         };
-        let mut collector =
-            Collector::new(source.as_ref(), options.strict, rejects.as_mut(), progress);
+        let mut collector = Collector::new(
+            source.as_ref(),
+            options.strict,
+            rejects.as_mut(),
+            progress,
+            &mut summary,
+        );
         scanned = scan_all(
             &context,
             source.as_ref(),
@@ -254,18 +259,6 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
             threads,
             &mut collector,
         );
-        let ledger = collector.ledger;
-        summary.stats.add(&ledger.stats);
-        for sample in ledger.samples {
-            if summary.samples.len() < SAMPLES {
-                summary.samples.push(sample);
-            }
-        }
-        for id in ledger.unmatched_ids {
-            if summary.unmatched_ids.len() < SAMPLES && !summary.unmatched_ids.contains(&id) {
-                summary.unmatched_ids.push(id);
-            }
-        }
         if scanned.is_err() {
             break;
         }
@@ -418,9 +411,8 @@ struct Ledger<'a> {
     /// The line number of the source's first row, found when first needed
     /// (a shard of a file has to count the lines before it).
     first_line: Option<u64>,
-    stats: RowStats,
-    samples: Vec<String>,
-    unmatched_ids: Vec<i64>,
+    /// The whole run's summary, which every file's reports add to.
+    summary: &'a mut Summary,
 }
 
 impl<'a> Collector<'a> {
@@ -429,6 +421,7 @@ impl<'a> Collector<'a> {
         strict: bool,
         rejects: Option<&'a mut RejectsWriter>,
         progress: &'a dyn Progress,
+        summary: &'a mut Summary,
     ) -> Self {
         Collector {
             order: Reorder::default(),
@@ -439,9 +432,7 @@ impl<'a> Collector<'a> {
                 progress,
                 lines_done: 0,
                 first_line: None,
-                stats: RowStats::default(),
-                samples: Vec::new(),
-                unmatched_ids: Vec::new(),
+                summary,
             },
         }
     }
@@ -473,9 +464,9 @@ impl Ledger<'_> {
                         reason: problem.reason.clone(),
                     });
                 }
-                if self.samples.len() < SAMPLES {
-                    self.samples
-                        .push(format!("{file}:{line}: {}", problem.reason));
+                let samples = &mut self.summary.samples;
+                if samples.len() < SAMPLES {
+                    samples.push(format!("{file}:{line}: {}", problem.reason));
                 }
             }
             if let Some(rejects) = &mut self.rejects {
@@ -487,12 +478,13 @@ impl Ledger<'_> {
                 )?;
             }
         }
+        let ids = &mut self.summary.unmatched_ids;
         for &id in &report.unmatched_ids {
-            if self.unmatched_ids.len() < SAMPLES && !self.unmatched_ids.contains(&id) {
-                self.unmatched_ids.push(id);
+            if ids.len() < SAMPLES && !ids.contains(&id) {
+                ids.push(id);
             }
         }
-        self.stats.add(&report.stats);
+        self.summary.stats.add(&report.stats);
         self.lines_done += report.lines;
         self.progress.advance(report.span, report.stats.data_rows());
         Ok(())
