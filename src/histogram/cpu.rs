@@ -32,10 +32,6 @@ impl Histogram for CpuHistogram {
     fn finish(self: Box<Self>) -> Result<Vec<u64>> {
         Ok(self.totals.into_counts())
     }
-
-    fn describe(&self) -> String {
-        "cpu".to_string()
-    }
 }
 
 struct CpuSink<'h> {

@@ -301,7 +301,6 @@ struct Batch {
 
 /// One count on the GPU.
 pub struct GpuHistogram {
-    context: Arc<GpuContext>,
     sender: Mutex<Option<SyncSender<Batch>>>,
     /// Emptied key vectors coming back from the GPU thread, for reuse.
     spares: Arc<Mutex<Receiver<Vec<u32>>>>,
@@ -315,13 +314,12 @@ impl GpuHistogram {
         // busy while bounding memory.
         let (sender, batches) = mpsc::sync_channel::<Batch>(2);
         let (spare_sender, spares) = mpsc::channel::<Vec<u32>>();
-        let counter = Counter::new(context.clone(), flush);
+        let counter = Counter::new(context, flush);
         let thread = std::thread::Builder::new()
             .name("gpu".into())
             .spawn(move || counter.run(batches, spare_sender))
             .map_err(|e| Error::Gpu(format!("cannot start the GPU thread: {e}")))?;
         Ok(GpuHistogram {
-            context,
             sender: Mutex::new(Some(sender)),
             spares: Arc::new(Mutex::new(spares)),
             thread: Some(thread),
@@ -349,13 +347,6 @@ impl Histogram for GpuHistogram {
         thread
             .join()
             .map_err(|_| Error::Gpu("the GPU thread panicked".into()))?
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "{} ({:?})",
-            self.context.info.name, self.context.info.backend
-        )
     }
 }
 

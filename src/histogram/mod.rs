@@ -22,9 +22,6 @@ pub trait Histogram: Sync {
     /// Ends counting once every sink is finished and returns the totals,
     /// indexed by key (trailing zero bins may be missing).
     fn finish(self: Box<Self>) -> Result<Vec<u64>>;
-
-    /// A name for messages: "cpu", or the adapter's name.
-    fn describe(&self) -> String;
 }
 
 /// One scanning thread's way into a [`Histogram`].
