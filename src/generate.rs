@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::dict::{parse_date, DateText, RegionTable};
 use crate::error::{Error, Result};
-use crate::input::display_name;
+use crate::input::{display_name, read_whole, InputSpec};
 use crate::output::AtomicFile;
 use crate::progress::Progress;
 use crate::reorder::Reorder;
@@ -101,12 +101,7 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
 
 /// The region ids to draw from, and whether region.csv had to be written.
 fn region_ids(options: &GenerateOptions) -> Result<(Vec<Box<[u8]>>, bool)> {
-    let read = |path: &Path| -> Result<Vec<u8>> {
-        std::fs::read(path).map_err(|source| Error::Open {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
+    let read = |path: &Path| read_whole(&InputSpec::Local(path.to_path_buf()));
     let in_dir = options.dir.join("region.csv");
     let (path, bytes, wrote) = match &options.regions {
         Some(path) => (path.clone(), read(path)?, false),

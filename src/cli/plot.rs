@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use event_counter::input::display_name;
+use event_counter::input::{read_whole, InputSpec};
 use event_counter::results::parse_results;
 use event_counter::Error;
 
@@ -34,11 +34,9 @@ pub struct PlotArgs {
 }
 
 pub fn run(args: PlotArgs, global: Global) -> Result<(), Error> {
-    let bytes = std::fs::read(&args.result).map_err(|source| Error::Open {
-        path: args.result.clone(),
-        source,
-    })?;
-    let name = display_name(&args.result);
+    let result = InputSpec::Local(args.result.clone());
+    let bytes = read_whole(&result)?;
+    let name = result.name();
     let records = parse_results(&bytes, &name)?;
     let title = format!("events per region and day: {name}");
     event_counter::plot::plot(&records, &args.output, args.width, args.height, &title)?;
