@@ -5,7 +5,7 @@
 //! inside New Zealand with up to six decimals, region ids drawn uniformly
 //! from region.csv, dates uniformly from a range of days.
 //!
-//! The output is made of blocks of [`ROWS_PER_BLOCK`] rows, and block `n`
+//! The output is made of blocks of [`ROWS_PER_BLOCK`] rows (by default), and block `n`
 //! comes from its own random stream seeded by `(seed, n)`. Threads make
 //! blocks in any order and one writer puts them in sequence, so the same
 //! arguments give the same bytes whatever the number of threads.
@@ -48,6 +48,9 @@ pub struct GenerateOptions {
     /// Draw region ids from this file instead of `dir/region.csv`.
     pub regions: Option<PathBuf>,
     pub threads: usize,
+    /// Rows per block ([`ROWS_PER_BLOCK`] unless a test wants many tiny
+    /// blocks). The bytes depend on it.
+    pub block_rows: u64,
 }
 
 /// What `generate` did.
@@ -84,6 +87,7 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
         ids,
         dates,
         seed: options.seed,
+        rows: options.block_rows.max(1),
     };
     let (rows, body) = write_blocks(&book, budget, options.threads.max(1), &mut file, progress)?;
     file.set_len(LOCATION_HEADER.len() as u64 + body);
@@ -193,6 +197,8 @@ struct RowBook {
     ids: Vec<Box<[u8]>>,
     dates: Vec<DateText>,
     seed: u64,
+    /// Rows per block.
+    rows: u64,
 }
 
 impl RowBook {
@@ -208,12 +214,12 @@ impl RowBook {
         )
     }
 
-    /// Block `n`: [`ROWS_PER_BLOCK`] rows from the stream of `(seed, n)`.
+    /// Block `n`: `self.rows` rows from the stream of `(seed, n)`.
     fn block(&self, n: u64, out: &mut Vec<u8>) {
         out.clear();
-        out.reserve(ROWS_PER_BLOCK as usize * 48);
+        out.reserve(self.rows as usize * 48);
         let mut rng = Rng::new(splitmix(self.seed ^ splitmix(n)));
-        for _ in 0..ROWS_PER_BLOCK {
+        for _ in 0..self.rows {
             let a = rng.next();
             let b = rng.next();
             // Micro-degrees: latitude -34.4 to -47.3, longitude 166.4 to 178.6.
@@ -296,7 +302,9 @@ fn write_blocks(
         let mut order = Reorder::default();
         let (mut rows, mut written) = (0u64, 0u64);
         for (n, len, reply) in received {
-            let _ = order.push::<()>(n, (len, reply), |(len, reply)| {
+            // The released block may be an earlier one that was waiting:
+            // it carries its own number, which `cut` needs.
+            let _ = order.push::<()>(n, (n, len, reply), |(n, len, reply)| {
                 if done.load(Ordering::Relaxed) {
                     let _ = reply.send(None);
                     return Ok(());
@@ -305,8 +313,8 @@ fn write_blocks(
                 let _ = reply.send(Some((base + written, room)));
                 if len <= room {
                     written += len as u64;
-                    rows += ROWS_PER_BLOCK;
-                    progress.advance(len as u64, ROWS_PER_BLOCK);
+                    rows += book.rows;
+                    progress.advance(len as u64, book.rows);
                 } else {
                     // The last block: the writer cuts it after the last row
                     // that fits; the same rows are counted here.
@@ -437,6 +445,7 @@ mod tests {
             ids: vec![b"1".to_vec().into(), b"22".to_vec().into()],
             dates: date_range("2019-01-01", 3).unwrap(),
             seed: 9,
+            rows: ROWS_PER_BLOCK,
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());
         book.block(5, &mut a);

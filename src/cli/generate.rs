@@ -50,6 +50,10 @@ pub struct GenerateArgs {
     /// Threads making rows [default: all cores]
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
+
+    /// Rows per block (for tests: many tiny blocks make threads race)
+    #[arg(long, hide = true, default_value_t = event_counter::generate::ROWS_PER_BLOCK)]
+    block_rows: u64,
 }
 
 pub fn run(args: GenerateArgs, global: Global) -> Result<(), Error> {
@@ -64,6 +68,7 @@ pub fn run(args: GenerateArgs, global: Global) -> Result<(), Error> {
             .threads
             .map(|t| t as usize)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        block_rows: args.block_rows,
     };
     let bar = Bar::new(global, "written");
     let generated = generate(&options, as_progress(&bar));
