@@ -6,9 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use event_counter::device::{self, Search};
 use event_counter::histogram::cpu::CpuHistogram;
-use event_counter::histogram::gpu::{GpuContext, GpuHistogram, GpuOptions};
 use event_counter::histogram::{Flush, Histogram};
 
 const KEYS: usize = 8 << 20;
@@ -49,6 +47,18 @@ fn bench_histograms(c: &mut Criterion) {
     group.bench_function("cpu", |b| {
         b.iter(|| count(Box::new(CpuHistogram::new(Flush::default())), &keys))
     });
+    #[cfg(feature = "gpu")]
+    bench_gpu(&mut group, &keys);
+    group.finish();
+}
+
+#[cfg(feature = "gpu")]
+fn bench_gpu(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    keys: &[u32],
+) {
+    use event_counter::gpu::device::{self, Search};
+    use event_counter::gpu::{GpuContext, GpuHistogram, GpuOptions};
 
     // As the binary does: keep Mesa's Wayland probe quiet on headless hosts.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
@@ -64,11 +74,11 @@ fn bench_histograms(c: &mut Criterion) {
     group.bench_function(format!("gpu end to end ({name})"), |b| {
         b.iter(|| {
             let histogram = GpuHistogram::new(context.clone(), Flush::default()).unwrap();
-            count(Box::new(histogram), &keys)
+            count(Box::new(histogram), keys)
         })
     });
     // One dispatch's worth of keys (the GPU backend's batch), resident.
-    let resident = &keys[..event_counter::histogram::gpu::DEFAULT_BATCH_KEYS];
+    let resident = &keys[..event_counter::gpu::keys::DEFAULT_BATCH_KEYS];
     group.throughput(Throughput::Elements(resident.len() as u64));
     group.bench_function(format!("gpu shader alone ({name})"), |b| {
         b.iter_custom(|iters| {
@@ -82,7 +92,6 @@ fn bench_histograms(c: &mut Criterion) {
             per_pass * iters as u32
         })
     });
-    group.finish();
 }
 
 criterion_group! {

@@ -4,10 +4,12 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-use event_counter::dict::{DateDict, KeySpace, RegionTable};
-use event_counter::generate::{generate, GenerateOptions, SHIPPED_REGIONS};
+use event_counter::date::DateDict;
+use event_counter::format::Layout;
+use event_counter::generate::{generate, GenerateOptions, ROWS_PER_BLOCK, SHIPPED_REGIONS};
 use event_counter::input::PAD;
-use event_counter::scan::{ChunkReport, Layout, ScanContext, Scanner};
+use event_counter::regions::{KeySpace, RegionTable};
+use event_counter::scan::{ChunkReport, RowPolicy, ScanContext, Scanner};
 
 /// 16 MiB of generated rows (after the header), padded as chunks are.
 fn rows() -> Vec<u8> {
@@ -20,6 +22,7 @@ fn rows() -> Vec<u8> {
         days: 365,
         regions: None,
         threads: 2,
+        block_rows: ROWS_PER_BLOCK,
     };
     generate(&options, &()).unwrap();
     let text = std::fs::read(dir.path().join("location.csv")).unwrap();
@@ -46,16 +49,14 @@ fn bench_scan(c: &mut Criterion) {
         buf.extend_from_slice(&[0; PAD]);
         let dates = DateDict::new(keys.max_dates());
         let context = ScanContext {
-            layout,
             regions: &regions,
             dates: &dates,
             keys,
-            keep_rejects: false,
-            strict: false,
+            policy: RowPolicy::default(),
         };
         group.throughput(Throughput::Bytes(rows.len() as u64));
         group.bench_function(name, |b| {
-            let mut scanner = Scanner::new(&context);
+            let mut scanner = Scanner::new(&context, layout);
             let mut keys = Vec::new();
             b.iter_batched_ref(
                 ChunkReport::default,

@@ -169,6 +169,7 @@ pub struct Table<'a> {
     /// The line the next record starts on; the header is line 1.
     line: u64,
     file: &'a str,
+    /// The header's field values.
     pub header: Vec<Vec<u8>>,
 }
 
@@ -197,7 +198,7 @@ impl<'a> Table<'a> {
 
     /// The index of the header column `name` (ASCII case ignored).
     pub fn column(&self, name: &str) -> crate::Result<usize> {
-        crate::dict::find_column(&self.header, name).map_err(|why| self.error(1, why))
+        find_column(&self.header, name).map_err(|why| self.error(1, why))
     }
 
     /// An error about line `line` of this file.
@@ -242,6 +243,37 @@ impl<'a> Table<'a> {
         self.line += memchr::memchr_iter(b'\n', record).count() as u64;
         self.pos += used;
     }
+}
+
+/// Finds a header column by name, ignoring ASCII case.
+pub fn find_column(header: &[Vec<u8>], name: &str) -> Result<usize, String> {
+    let mut hits = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.eq_ignore_ascii_case(name.as_bytes()));
+    match (hits.next(), hits.next()) {
+        (Some((i, _)), None) => Ok(i),
+        (Some(_), Some(_)) => Err(format!("header has two \"{name}\" columns")),
+        (None, _) => {
+            let found: Vec<String> = header
+                .iter()
+                .map(|h| format!("\"{}\"", String::from_utf8_lossy(h)))
+                .collect();
+            Err(format!(
+                "header has no \"{name}\" column (found {})",
+                found.join(",")
+            ))
+        }
+    }
+}
+
+/// Shows a piece of input inside a message: quoted, lossy UTF-8, and cut
+/// short so that one bad row cannot flood the terminal.
+pub fn quote_for_message(raw: &[u8]) -> String {
+    const MAX: usize = 40;
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(MAX)]);
+    let more = if raw.len() > MAX { "..." } else { "" };
+    format!("\"{}{more}\"", text.escape_debug())
 }
 
 /// Writes `value` as one RFC 4180 quoted field: `"` + value with `"`

@@ -31,22 +31,40 @@ pub mod exit {
 pub enum Error {
     /// An input file could not be opened or is not a file.
     #[error("{}: {source}", path.display())]
-    Open { path: PathBuf, source: io::Error },
+    Open {
+        /// The input.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
 
     /// Reading an input failed after it was opened.
     #[error("{}: read failed: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The input.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
 
     /// Writing an output failed; nothing partial is left behind.
     #[error("{}: write failed: {source}", path.display())]
-    Write { path: PathBuf, source: io::Error },
+    Write {
+        /// The output.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
 
     /// Input data that stops the run: a bad header, a bad region.csv, or a
     /// malformed row under `--strict`. `line` is 1-based; the header is line 1.
     #[error("{file}:{line}: {reason}")]
     Data {
+        /// The file, as the user named it.
         file: String,
+        /// The line, 1-based.
         line: u64,
+        /// What is wrong there.
         reason: String,
     },
 
@@ -62,6 +80,10 @@ pub enum Error {
     /// `--backend gpu` was asked for and no usable adapter exists.
     #[error("{0}")]
     NoAdapter(String),
+
+    /// This build lacks what was asked for (a cargo feature left out).
+    #[error("{0}")]
+    NotBuilt(String),
 
     /// The GPU failed while counting (device lost, out of memory, validation).
     #[error("GPU error: {0}")]
@@ -80,10 +102,11 @@ impl Error {
             Error::Open { .. } => exit::NO_INPUT,
             Error::Read { .. } | Error::Write { .. } => exit::IO,
             Error::Data { .. } | Error::Limit(_) => exit::DATA,
-            Error::NoAdapter(_) => exit::UNAVAILABLE,
+            Error::NoAdapter(_) | Error::NotBuilt(_) => exit::UNAVAILABLE,
             Error::Gpu(_) | Error::Internal(_) => exit::SOFTWARE,
         }
     }
 }
 
+/// A result whose error is the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -11,23 +11,23 @@
 //! arguments give the same bytes whatever the number of threads.
 
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::dict::{parse_date, DateText, RegionTable};
+use crate::date::{date_text, day_number, parse_date, DateText};
 use crate::error::{Error, Result};
+use crate::format::LOCATION_HEADER;
 use crate::input::{display_name, read_whole, InputSpec};
 use crate::output::AtomicFile;
 use crate::progress::Progress;
+use crate::regions::RegionTable;
 use crate::reorder::Reorder;
 
 /// The districts of New Zealand, as shipped in `sample/region.csv`.
 pub const SHIPPED_REGIONS: &str = include_str!("../sample/region.csv");
-
-/// The header `generate` writes.
-pub const LOCATION_HEADER: &[u8] = b"\"lat\",\"long\",\"region_id\",\"date\"\n";
 
 /// Rows per block: about 2.8 MB, enough to keep a thread busy for a while.
 pub const ROWS_PER_BLOCK: u64 = 1 << 16;
@@ -40,6 +40,7 @@ pub struct GenerateOptions {
     pub dir: PathBuf,
     /// The file is cut at the last row boundary at or below this many bytes.
     pub size: u64,
+    /// Seed of the random rows.
     pub seed: u64,
     /// The first date, `YYYY-MM-DD`.
     pub start: String,
@@ -47,6 +48,7 @@ pub struct GenerateOptions {
     pub days: u32,
     /// Draw region ids from this file instead of `dir/region.csv`.
     pub regions: Option<PathBuf>,
+    /// Threads making rows.
     pub threads: usize,
     /// Rows per block ([`ROWS_PER_BLOCK`] unless a test wants many tiny
     /// blocks). The bytes depend on it.
@@ -56,14 +58,19 @@ pub struct GenerateOptions {
 /// What `generate` did.
 #[derive(Clone, Debug)]
 pub struct Generated {
+    /// The location.csv written.
     pub path: PathBuf,
+    /// Rows written.
     pub rows: u64,
+    /// Bytes written, the header included.
     pub bytes: u64,
+    /// How long it took.
     pub elapsed: Duration,
     /// region.csv was written from the shipped districts.
     pub wrote_regions: bool,
 }
 
+/// Writes `options.dir/location.csv` as `options` say.
 pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Generated> {
     let started = Instant::now();
     let (ids, wrote_regions) = region_ids(options)?;
@@ -139,57 +146,16 @@ fn region_ids(options: &GenerateOptions) -> Result<(Vec<Box<[u8]>>, bool)> {
 /// `days` consecutive dates from `start`.
 fn date_range(start: &str, days: u32) -> Result<Vec<DateText>> {
     let bad = |why: String| Error::Usage(format!("--start {start:?}: {why}"));
-    let text = parse_date(start.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let first = parse_date(start.as_bytes()).map_err(|e| bad(e.to_string()))?;
     if days == 0 {
         return Err(Error::Usage("--days must be at least 1".into()));
     }
-    let digits = |r: std::ops::Range<usize>| -> i64 {
-        std::str::from_utf8(&text[r]).unwrap().parse().unwrap()
-    };
-    let first = days_from_civil(digits(0..4), digits(5..7), digits(8..10));
+    let first = day_number(&first);
     (0..i64::from(days))
         .map(|d| {
-            let (y, m, day) = civil_from_days(first + d);
-            if y > 9999 {
-                return Err(bad(format!("{days} days run past the year 9999")));
-            }
-            let s = format!("{y:04}-{m:02}-{day:02}");
-            Ok(s.as_bytes().try_into().expect("10 bytes"))
+            date_text(first + d).ok_or_else(|| bad(format!("{days} days run past the year 9999")))
         })
         .collect()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
 }
 
 /// What rows are made of.
@@ -289,7 +255,7 @@ fn write_blocks(
                     } else {
                         buf.len()
                     };
-                    if let Err(e) = crate::output::write_all_at(out, &buf[..take], offset) {
+                    if let Err(e) = out.write_all_at(&buf[..take], offset) {
                         failed.lock().unwrap().get_or_insert(e);
                         done.store(true, Ordering::Relaxed);
                     }
@@ -418,13 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn civil_dates_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2019, 1, 17), 17_913);
-        for z in -800_000..800_000 {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
-        }
+    fn date_ranges_run_over_month_and_year_ends() {
         assert_eq!(
             date_range("2019-12-30", 4).unwrap(),
             [

@@ -1,36 +1,49 @@
 //! event-counter counts events per region per day in CSV files of up to a
-//! terabyte: the histogram runs on a GPU where there is one, and on every CPU
-//! core where there is not.
+//! terabyte: on a GPU where there is one, and on every CPU core where there
+//! is not.
 //!
-//! The data flows through the modules in this order:
+//! A byte takes this path through the modules:
 //!
-//! - [`input`]: the location file, split into chunks of whole rows;
-//! - [`scan`]: each row of a chunk becomes a key (or is counted as unmatched,
-//!   blank or malformed), using the field rules of [`csv`];
-//! - [`dict`]: the region and date dictionaries that make keys dense `u32`s;
-//! - [`histogram`]: counts the keys, on the CPU or on the GPU ([`device`]
-//!   finds the adapter);
-//! - [`output`]: decodes the bins and writes result.csv atomically.
+//! - [`input`]: where bytes come from (files, S3 ranges, gzip and zstd
+//!   streams, shards), split into chunks of whole rows;
+//! - [`format`]: the headers of every file, read and written in one place;
+//! - [`scan`]: each row of a chunk becomes a key, or is counted as
+//!   unmatched, blank or malformed, by the field rules of [`csv`], the
+//!   region ids of [`regions`] and the dates of [`date`];
+//! - [`histogram`]: the keys are counted, on the CPU or on a GPU
+//!   ([`gpu`]); [`backend`] chooses which;
+//! - [`output`]: the counts are decoded and written atomically.
 //!
 //! [`count`] drives one run from end to end. Around it: [`generate`] makes
 //! test data, [`merge`] adds up the results of shards (read back by
 //! [`results`]), and [`plot`] draws a result.
+//!
+//! The library knows nothing of the command line: `src/cli/` turns flags
+//! into [`count::CountOptions`] and the [`Summary`] into text.
 
+#![warn(missing_docs)]
+
+pub mod backend;
 pub mod count;
 pub mod csv;
-pub mod device;
-pub mod dict;
+pub mod date;
 pub mod error;
+pub mod format;
 pub mod generate;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod histogram;
 pub mod input;
 pub mod merge;
 pub mod output;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod progress;
+pub mod regions;
 pub mod reorder;
 pub mod results;
 pub mod scan;
 
-pub use count::{count, BackendChoice, CountOptions, Engine, Summary};
+pub use backend::{Backend, Engine};
+pub use count::{count, CountOptions, Summary};
 pub use error::{Error, Result};

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::dict::DateText;
+use crate::date::DateText;
 use crate::error::{Error, Result};
 use crate::input::{self, s3, InputSpec};
 use crate::output::{self, Destination, ResultRow, ResultTable};
@@ -14,6 +14,7 @@ use crate::results::parse_results;
 /// What a merge did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Merged {
+    /// Parts read.
     pub parts: usize,
     /// Rows read from all parts.
     pub rows_in: u64,

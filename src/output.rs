@@ -11,13 +11,17 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::csv::write_quoted;
-use crate::dict::{DateText, KeySpace, RegionTable};
+use crate::date::DateText;
 use crate::error::{Error, Result};
+use crate::format::{REJECTS_HEADER, RESULT_HEADER};
+use crate::regions::{KeySpace, RegionTable};
 
 /// Where result.csv goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
+    /// A local file, written atomically.
     File(PathBuf),
+    /// Standard output.
     Stdout,
     /// An `s3://bucket/key` URL.
     S3(String),
@@ -37,8 +41,11 @@ impl Destination {
 /// One row of result.csv.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResultRow<'a> {
+    /// The region's name.
     pub region: &'a [u8],
+    /// The day.
     pub date: &'a DateText,
+    /// Rows of that region on that day.
     pub count: u64,
 }
 
@@ -78,21 +85,21 @@ impl<'a> ResultTable<'a> {
         ResultTable { rows }
     }
 
+    /// How many rows.
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
+    /// The rows, in result order.
     pub fn rows(&self) -> &[ResultRow<'a>] {
         &self.rows
     }
 }
-
-/// The header of result.csv.
-pub const RESULT_HEADER: &[u8] = b"\"region_name\",\"date\",\"count\"\n";
 
 /// Writes result.csv to `destination`.
 pub fn write_result(destination: &Destination, table: &ResultTable<'_>) -> Result<()> {
@@ -141,26 +148,6 @@ pub fn write_result(destination: &Destination, table: &ResultTable<'_>) -> Resul
     }
 }
 
-/// Writes all of `bytes` at `offset` of `file`, retrying short writes.
-pub fn write_all_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
-    while !bytes.is_empty() {
-        #[cfg(unix)]
-        let n = std::os::unix::fs::FileExt::write_at(file, bytes, offset);
-        #[cfg(windows)]
-        let n = std::os::windows::fs::FileExt::seek_write(file, bytes, offset);
-        match n {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                bytes = &bytes[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// Writes a small file whole and atomically, as [`AtomicFile`] does.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
@@ -172,13 +159,17 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// A file that appears at its path only when [`AtomicFile::commit`] is
 /// called; dropped uncommitted, it leaves nothing behind.
 ///
+/// It is written to a temporary file in the target's folder (so that the
+/// rename is atomic) with a unique name, so any number of writers, in this
+/// process or others, never share one.
+///
 /// A path that exists and is not a regular file (`/dev/null`, `/dev/stdout`,
 /// a named pipe) is written in place instead: renaming a temporary file over
 /// a device would replace the device.
 pub struct AtomicFile {
     path: PathBuf,
     /// `None` when writing in place.
-    temp: Option<PathBuf>,
+    temp: Option<tempfile::TempPath>,
     writer: Option<BufWriter<File>>,
     /// Blocks were reserved past what may be written: cut the file to its
     /// written length before it is renamed.
@@ -196,35 +187,39 @@ impl AtomicFile {
             source,
         };
         let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
-        if special {
+        let (file, temp) = if special {
             let file = OpenOptions::new()
                 .write(true)
                 .open(path)
                 .map_err(write_error)?;
-            return Ok(AtomicFile {
-                path: path.to_path_buf(),
-                temp: None,
-                writer: Some(BufWriter::with_capacity(256 * 1024, file)),
-                preallocated: false,
-                written_len: None,
-            });
-        }
-        let name = path
-            .file_name()
-            .ok_or_else(|| write_error(io::Error::other("not a file name")))?;
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{}.tmp", std::process::id()));
-        let temp = path.with_file_name(temp_name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
-            .map_err(write_error)?;
+            (file, None)
+        } else {
+            let name = path
+                .file_name()
+                .ok_or_else(|| write_error(io::Error::other("not a file name")))?;
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            // ".result.csv.a1B2c3.tmp": hidden, and says whose it is. The
+            // name is shortened so that a target near the length limit
+            // still leaves room for the random part.
+            let shown: String = name.to_string_lossy().chars().take(40).collect();
+            let prefix = format!(".{shown}.");
+            let mut builder = tempfile::Builder::new();
+            builder.prefix(&prefix).suffix(".tmp");
+            #[cfg(unix)]
+            {
+                // As a plain create would: 0666 less the umask, not 0600.
+                use std::os::unix::fs::PermissionsExt;
+                builder.permissions(std::fs::Permissions::from_mode(0o666));
+            }
+            let (file, temp) = builder.tempfile_in(dir).map_err(write_error)?.into_parts();
+            (file, Some(temp))
+        };
         Ok(AtomicFile {
             path: path.to_path_buf(),
-            temp: Some(temp),
+            temp,
             writer: Some(BufWriter::with_capacity(256 * 1024, file)),
             preallocated: false,
             written_len: None,
@@ -263,6 +258,7 @@ impl AtomicFile {
         }
     }
 
+    /// The buffered writer of the file.
     pub fn writer(&mut self) -> &mut BufWriter<File> {
         self.writer.as_mut().expect("not committed yet")
     }
@@ -303,30 +299,14 @@ impl AtomicFile {
                 }
                 Ok(file)
             });
-        let result = match &self.temp {
+        let result = match self.temp.take() {
+            // Dropping the temporary path on failure removes the file.
             Some(temp) => file
                 .and_then(|file| if sync { file.sync_all() } else { Ok(()) })
-                .and_then(|()| std::fs::rename(temp, &self.path)),
+                .and_then(|()| temp.persist(&self.path).map_err(|e| e.error)),
             None => file.map(drop),
         };
-        if result.is_err() {
-            self.remove_temp();
-        }
         self.check(result)
-    }
-
-    fn remove_temp(&self) {
-        if let Some(temp) = &self.temp {
-            let _ = std::fs::remove_file(temp);
-        }
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            self.remove_temp();
-        }
     }
 }
 
@@ -337,19 +317,18 @@ pub struct RejectsWriter {
 }
 
 impl RejectsWriter {
+    /// Starts the rejects file at `path` (it appears on commit).
     pub fn create(path: &Path) -> Result<RejectsWriter> {
         let mut writer = RejectsWriter {
             file: AtomicFile::create(path)?,
             buf: Vec::new(),
         };
-        let result = writer
-            .file
-            .writer()
-            .write_all(b"\"source\",\"line\",\"reason\",\"row\"\n");
+        let result = writer.file.writer().write_all(REJECTS_HEADER);
         writer.file.check(result)?;
         Ok(writer)
     }
 
+    /// Adds one row not counted: where it was, why, and its text.
     pub fn write(&mut self, source: &str, line: u64, reason: &str, row: &[u8]) -> Result<()> {
         self.buf.clear();
         write_quoted(&mut self.buf, source.as_bytes());
@@ -364,6 +343,7 @@ impl RejectsWriter {
         self.file.check(result)
     }
 
+    /// Puts the file in place.
     pub fn commit(self) -> Result<()> {
         self.file.commit()
     }

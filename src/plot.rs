@@ -8,9 +8,8 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::dict::DateText;
+use crate::date::{date_text, day_number};
 use crate::error::{Error, Result};
-use crate::generate::{civil_from_days, days_from_civil};
 use crate::results::ResultRecord;
 
 /// Text in PNGs needs a font the program carries: DejaVu Sans (its license
@@ -20,11 +19,14 @@ const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 /// The picture's format, from the file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// A PNG bitmap.
     Png,
+    /// An SVG drawing.
     Svg,
 }
 
 impl Format {
+    /// The format a file name asks for, by its extension.
     pub fn from_path(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
@@ -47,16 +49,8 @@ struct Grid {
     max_cell: u64,
 }
 
-fn day_number(date: &DateText) -> i64 {
-    let num = |r: std::ops::Range<usize>| -> i64 {
-        date[r].iter().fold(0, |n, d| n * 10 + i64::from(d - b'0'))
-    };
-    days_from_civil(num(0..4), num(5..7), num(8..10))
-}
-
 fn date_label(day: i64) -> String {
-    let (y, m, d) = civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}")
+    date_text(day).map_or_else(String::new, |t| String::from_utf8_lossy(&t).into_owned())
 }
 
 impl Grid {

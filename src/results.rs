@@ -1,20 +1,24 @@
 //! Reading result.csv files back, for `merge` and `plot`: the same quoting
 //! rules as the inputs, columns found by name, every line checked.
 
-use crate::csv::Table;
-use crate::dict::{parse_date, DateText};
+use crate::csv::{quote_for_message, Table};
+use crate::date::{parse_date, DateText};
 use crate::error::Result;
 use crate::output::ResultRow;
 
 /// One row of a result file, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResultRecord {
+    /// The region's name.
     pub region: Box<[u8]>,
+    /// The day.
     pub date: DateText,
+    /// Rows of that region on that day.
     pub count: u64,
 }
 
 impl ResultRecord {
+    /// The record as a row to write.
     pub fn as_row(&self) -> ResultRow<'_> {
         ResultRow {
             region: &self.region,
@@ -39,7 +43,7 @@ pub fn parse_results(bytes: &[u8], file: &str) -> Result<Vec<ResultRecord>> {
     table.for_each(|line, fields| {
         let raw_date = fields[date_col].value();
         let date = parse_date(&raw_date).map_err(|e| {
-            let shown = crate::dict::quote_for_message(&raw_date);
+            let shown = quote_for_message(&raw_date);
             error(line, format!("date {shown} {e}"))
         })?;
         let raw_count = fields[count_col].value();
@@ -47,7 +51,7 @@ pub fn parse_results(bytes: &[u8], file: &str) -> Result<Vec<ResultRecord>> {
             .ok()
             .and_then(|c| c.parse::<u64>().ok())
             .ok_or_else(|| {
-                let shown = crate::dict::quote_for_message(&raw_count);
+                let shown = quote_for_message(&raw_count);
                 error(line, format!("count {shown} is not a whole number"))
             })?;
         records.push(ResultRecord {

@@ -1,26 +1,28 @@
 //! CPU, GPU and a naive reference counter agree on random valid inputs,
 //! whatever the chunking, threads and flush interval.
 
-mod common;
-
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
-use event_counter::device::{self, Search};
-use event_counter::histogram::gpu::{GpuContext, GpuOptions};
 use event_counter::histogram::Flush;
 use event_counter::input::InputSpec;
 use event_counter::output::Destination;
 use event_counter::{count, CountOptions, Engine};
 use proptest::prelude::*;
 
-use common::{gpu_available, reference_result, DataDir};
+use crate::util::{reference_result, DataDir};
 
 /// GPU engines, made once for all cases: one with the device's limits, and
 /// one so tight that nearly every batch wraps the key ring and is counted
 /// in several windows of the key space, full windows with global atomics
 /// and the last, small one in workgroup memory.
+#[cfg(feature = "gpu")]
 fn gpu_engines() -> &'static [Engine] {
+    use event_counter::gpu::device::{self, Search};
+    use event_counter::gpu::{GpuContext, GpuOptions};
+    use std::sync::OnceLock;
+
+    use crate::util::gpu_available;
+
     static ENGINES: OnceLock<Vec<Engine>> = OnceLock::new();
     ENGINES.get_or_init(|| {
         if !gpu_available() {
@@ -38,6 +40,11 @@ fn gpu_engines() -> &'static [Engine] {
             Engine::Gpu(GpuContext::new(adapter, tight).unwrap()),
         ]
     })
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_engines() -> &'static [Engine] {
+    &[]
 }
 
 /// Names that need quoting, repeat, or sort in surprising byte order.
@@ -130,7 +137,7 @@ fn write_input(input: &Input) -> DataDir {
     let eol = if input.crlf { "\r\n" } else { "\n" };
     let mut regions = format!("\"region_id\",\"region_name\"{eol}");
     for (id, name) in &input.regions {
-        regions.push_str(&format!("{id},{}{eol}", common::quote(name)));
+        regions.push_str(&format!("{id},{}{eol}", crate::util::quote(name)));
     }
     let mut locations = format!("\"lat\",\"long\",\"region_id\",\"date\"{eol}");
     for (i, (id, date, style)) in input.rows.iter().enumerate() {

@@ -1,9 +1,7 @@
 //! The real binary on real files: `event-counter count`, through every
 //! backend that can run here.
 
-mod common;
-
-use common::{backends, gpu_available, quote, DataDir};
+use crate::util::{backends, gpu_available, quote, DataDir};
 
 const SEED_REGIONS: &str = r#""region_id","region_name"
 "1","Whakatane District"
@@ -34,11 +32,7 @@ fn seed_example_gives_the_documented_result() {
         let run = data.run(&["count", ".", "--backend", backend]);
         run.ok();
         assert_eq!(data.read("result.csv"), SEED_RESULT, "backend {backend}");
-        assert!(
-            run.stderr.contains("counted 5 rows into 4 groups"),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has("counted 5 rows into 4 groups");
         assert_eq!(data.files(), ["location.csv", "region.csv", "result.csv"]);
     }
 }
@@ -46,7 +40,7 @@ fn seed_example_gives_the_documented_result() {
 #[test]
 fn shipped_sample_data_runs() {
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
-    let run = common::run_in(&sample, &["count", ".", "-o", "-", "--backend", "cpu"], &[]);
+    let run = crate::util::run_in(&sample, &["count", ".", "-o", "-", "--backend", "cpu"], &[]);
     run.ok();
     assert!(run
         .stdout
@@ -152,11 +146,7 @@ fn crlf_bom_blank_lines_and_no_final_newline() {
         let run = data.run(&["count", ".", "--backend", backend]);
         run.ok();
         assert_eq!(data.read("result.csv"), SEED_RESULT, "backend {backend}");
-        assert!(
-            run.stderr.contains("blank:     2 lines ignored"),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has("blank:     2 lines ignored");
     }
 }
 
@@ -197,12 +187,12 @@ fn missing_inputs_exit_66_naming_the_file() {
     data.write("region.csv", SEED_REGIONS);
     let run = data.run(&["count", "."]);
     run.expect_code(66);
-    assert!(run.stderr.contains("location.csv"), "{}", run.stderr);
+    run.stderr_has("location.csv");
     let data = DataDir::new();
     data.write("location.csv", SEED_LOCATIONS);
     let run = data.run(&["count", "."]);
     run.expect_code(66);
-    assert!(run.stderr.contains("region.csv"), "{}", run.stderr);
+    run.stderr_has("region.csv");
     assert!(!data.exists("result.csv"));
 }
 
@@ -220,17 +210,13 @@ fn usage_errors_exit_2() {
         "location.csv",
     ]);
     run.expect_code(2);
-    assert!(run.stderr.contains("-o PATH"), "{}", run.stderr);
+    run.stderr_has("-o PATH");
     data.run(&["count", ".", "--backend", "tpu"]).expect_code(2);
     data.run(&["count", ".", "-j", "0"]).expect_code(2);
     data.run(&["frobnicate"]).expect_code(2);
     let run = data.run(&["count", ".", "--rejects", "s3://bucket/rejects.csv"]);
     run.expect_code(2);
-    assert!(
-        run.stderr.contains("--rejects must be a local path"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("--rejects must be a local path");
     assert!(!data.exists("result.csv"));
 }
 
@@ -379,12 +365,7 @@ fn strict_reports_the_first_bad_row_in_file_order_across_chunks() {
                 "97",
             ]);
             run.expect_code(65);
-            assert!(
-                run.stderr
-                    .contains("location.csv:1236: date \"2019-99-01\""),
-                "{}",
-                run.stderr
-            );
+            run.stderr_has("location.csv:1236: date \"2019-99-01\"");
         }
     }
 }
@@ -401,24 +382,9 @@ fn malformed_rows_are_skipped_by_default_and_shown() {
             data.read("result.csv"),
             "\"region_name\",\"date\",\"count\"\n\"Whakatane District\",\"2019-01-17\",\"1\"\n\"Rotorua District\",\"2019-01-18\",\"1\"\n"
         );
-        assert!(
-            run.stderr
-                .contains("malformed: 2 rows skipped (wrong_field_count 1, no_such_date 1)"),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr
-                .contains("location.csv:3: date \"2019-02-30\" is not a real calendar date"),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr
-                .contains("location.csv:4: expected 4 fields, found 3"),
-            "{}",
-            run.stderr
-        );
+        run.stderr_has("malformed: 2 rows skipped (wrong_field_count 1, no_such_date 1)");
+        run.stderr_has("location.csv:3: date \"2019-02-30\" is not a real calendar date");
+        run.stderr_has("location.csv:4: expected 4 fields, found 3");
     }
 }
 
@@ -427,11 +393,7 @@ fn output_folder_that_does_not_exist_exits_74_and_leaves_nothing() {
     let data = DataDir::with(SEED_REGIONS, SEED_LOCATIONS);
     let run = data.run(&["count", ".", "-o", "no/such/dir/result.csv"]);
     run.expect_code(74);
-    assert!(
-        run.stderr.contains("no/such/dir/result.csv"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("no/such/dir/result.csv");
     assert_eq!(data.files(), ["location.csv", "region.csv"]);
 }
 
@@ -440,31 +402,25 @@ fn verbose_names_the_backend_and_why() {
     let data = DataDir::with(SEED_REGIONS, SEED_LOCATIONS);
     let run = data.run(&["count", ".", "-v", "--backend", "cpu"]);
     run.ok();
-    assert!(
-        run.stderr.contains("backend cpu (--backend cpu)"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("backend cpu (--backend cpu)");
     let run = data.run(&["count", ".", "-v"]);
     run.ok();
-    assert!(
-        run.stderr.contains("event-counter: backend "),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("event-counter: backend ");
     if gpu_available() {
         let run = data.run(&["count", ".", "-v", "--backend", "gpu"]);
         run.ok();
-        assert!(run.stderr.contains("backend gpu: "), "{}", run.stderr);
+        run.stderr_has("backend gpu: ");
     }
     let run = data.run(&["count", ".", "-q"]);
     run.ok();
     assert_eq!(run.stderr, "");
 }
 
+#[cfg(feature = "gpu")]
 #[test]
 fn auto_never_takes_a_software_adapter() {
-    let candidates = event_counter::device::candidates(event_counter::device::Search::Usual);
+    use event_counter::gpu::device;
+    let candidates = device::candidates(device::Search::Usual);
     let only_software = candidates
         .iter()
         .filter(|c| c.unusable.is_none())
@@ -491,7 +447,7 @@ fn gpu_backend_without_any_adapter_is_a_clear_error() {
     let env = [("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere")];
     let run = data.run_env(&["count", ".", "--backend", "gpu"], &env);
     run.expect_code(69);
-    assert!(run.stderr.contains("--backend cpu"), "{}", run.stderr);
+    run.stderr_has("--backend cpu");
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(!data.exists("result.csv"));
     // auto falls back to the CPU instead.
@@ -542,10 +498,6 @@ fn more_dates_than_the_key_has_room_for_is_a_clear_error() {
     let data = DataDir::with(&regions, &locations);
     let run = data.run(&["count", ".", "--backend", "cpu"]);
     run.expect_code(65);
-    assert!(
-        run.stderr.contains("more than 65535 distinct dates"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("more than 65535 distinct dates");
     assert!(!data.exists("result.csv"));
 }

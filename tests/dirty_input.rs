@@ -1,14 +1,12 @@
 //! Input you cannot trust: every row is either counted or in the rejects
 //! file, with its exact line, whatever the bytes.
 
-mod common;
-
 use event_counter::input::InputSpec;
 use event_counter::output::Destination;
 use event_counter::{count, CountOptions, Engine};
 use proptest::prelude::*;
 
-use common::{backends, DataDir};
+use crate::util::{backends, DataDir};
 
 const REGIONS: &str = "region_id,region_name\n1,One\n2,Two\n3,Three\n";
 const HEADER: &str = "\"lat\",\"long\",\"region_id\",\"date\"\n";
@@ -112,7 +110,7 @@ fn rejects_hold_every_row_not_counted_with_line_and_reason() {
                 (line, reason, row.as_bytes())
             );
         }
-        assert!(run.stderr.contains("counted 2 rows"), "{}", run.stderr);
+        run.stderr_has("counted 2 rows");
         assert_eq!(
             data.files(),
             ["location.csv", "region.csv", "rejects.csv", "result.csv"]
@@ -163,12 +161,7 @@ fn strict_with_an_older_result_leaves_it_and_writes_no_rejects() {
     data.write("result.csv", "older");
     let run = data.run(&["count", ".", "--strict", "--rejects", "rejects.csv"]);
     run.expect_code(65);
-    assert!(
-        run.stderr
-            .contains("location.csv:3: date \"nope\" is not a date written YYYY-MM-DD"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("location.csv:3: date \"nope\" is not a date written YYYY-MM-DD");
     assert_eq!(data.read("result.csv"), "older");
     assert_eq!(data.files(), ["location.csv", "region.csv", "result.csv"]);
 }
@@ -180,11 +173,7 @@ fn a_full_disk_exits_74_and_devices_are_written_in_place() {
     let data = DataDir::with(REGIONS, &format!("{HEADER}0,0,1,2019-01-01\n"));
     let run = data.run(&["count", ".", "-o", "/dev/full"]);
     run.expect_code(74);
-    assert!(
-        run.stderr.contains("/dev/full: write failed"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("/dev/full: write failed");
     data.run(&["count", ".", "-o", "/dev/null", "--rejects", "/dev/null"])
         .ok();
     let null = std::fs::metadata("/dev/null").unwrap();

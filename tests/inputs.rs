@@ -2,17 +2,15 @@
 //! folders and globs, `.gz` and `.zst` streams, and `count --split I/N`
 //! merged back with `merge`.
 
-mod common;
-
 use std::io::Write;
 
-use common::DataDir;
+use crate::util::DataDir;
 use proptest::prelude::*;
 
 const REGIONS: &str = "region_id,region_name\n1,Alpha\n2,\"Beta, B\"\n3,Gamma\n";
 
 /// Runs `count` with region.csv on `locations`, writing to `out`.
-fn count(data: &DataDir, locations: &[&str], out: &str) -> common::Run {
+fn count(data: &DataDir, locations: &[&str], out: &str) -> crate::util::Run {
     let mut args = vec!["count", "--regions", "region.csv", "-o", out, "--locations"];
     args.extend_from_slice(locations);
     data.run(&args)
@@ -80,7 +78,7 @@ fn folders_globs_and_compressed_files_count_like_one_plain_file() {
     count(&data, &["all.csv"], "one.csv").ok();
     let run = count(&data, &["many"], "dir.csv");
     run.ok();
-    assert!(run.stderr.contains("of 4 files"), "{}", run.stderr);
+    run.stderr_has("of 4 files");
     assert_eq!(data.read("one.csv"), data.read("dir.csv"));
 
     // Files and globs in one --locations, in the order given.
@@ -95,8 +93,8 @@ fn folders_globs_and_compressed_files_count_like_one_plain_file() {
     // Line numbers are per file: the samples name each file's own lines.
     let unsplit = count(&data, &["all.csv"], "-");
     let split = count(&data, &["many"], "-");
-    assert!(unsplit.stderr.contains("all.csv:"), "{}", unsplit.stderr);
-    assert!(split.stderr.contains("a.csv:"), "{}", split.stderr);
+    unsplit.stderr_has("all.csv:");
+    split.stderr_has("a.csv:");
 }
 
 #[test]
@@ -107,12 +105,7 @@ fn every_files_header_is_checked() {
     data.write("b.csv", "lat,long,region,date\n1,2,3,2019-01-01\n");
     let run = count(&data, &["a.csv", "b.csv"], "r.csv");
     run.expect_code(65);
-    assert!(
-        run.stderr
-            .contains("b.csv:1: header has no \"region_id\" column"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has("b.csv:1: header has no \"region_id\" column");
     assert!(!data.exists("r.csv"));
 
     data.write("bad.csv.gz", b"\x1f\x8b\x08\x00 not really gzip");
@@ -126,7 +119,7 @@ fn every_files_header_is_checked() {
 
     let run = count(&data, &["nothing/*.csv"], "r.csv");
     run.expect_code(66);
-    assert!(run.stderr.contains("has no *.csv"), "{}", run.stderr);
+    run.stderr_has("has no *.csv");
 }
 
 /// Counts the inputs whole and as `count` shards merged with `merge`, for

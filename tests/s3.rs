@@ -2,14 +2,12 @@
 //! started here on 127.0.0.1. Without `moto_server` on PATH the test says so
 //! and is skipped, unless `EVENT_COUNTER_REQUIRE_S3=1` (CI sets it).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::DataDir;
+use crate::util::DataDir;
 
 /// The moto server, killed when dropped.
 struct Moto {
@@ -149,7 +147,7 @@ fn s3_inputs_outputs_shards_and_errors() {
         &env,
     );
     run.ok();
-    assert!(run.stderr.contains("of 2 files"), "{}", run.stderr);
+    run.stderr_has("of 2 files");
     data.run_env(
         &["merge", "-o", "from-s3.csv", "s3://events-test/out/all.csv"],
         &env,
@@ -194,7 +192,7 @@ fn s3_inputs_outputs_shards_and_errors() {
     assert_eq!(data.read("sharded.csv"), data.read("local.csv"));
     let gone = data.run_env(&["merge", "-o", "-", &parts[0]], &env);
     gone.expect_code(66);
-    assert!(gone.stderr.contains("no such object"), "{}", gone.stderr);
+    gone.stderr_has("no such object");
 
     // Errors are one line each, naming the URL.
     for (args, code, message) in [
@@ -235,7 +233,7 @@ fn s3_inputs_outputs_shards_and_errors() {
         &no_keys,
     );
     run.expect_code(66);
-    assert!(run.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", run.stderr);
+    run.stderr_has("AWS_ACCESS_KEY_ID");
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(started.elapsed() < Duration::from_secs(60));
 }

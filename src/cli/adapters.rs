@@ -3,7 +3,8 @@
 
 use clap::Args;
 
-use event_counter::device::{self, AutoChoice, Search};
+#[cfg(feature = "gpu")]
+use event_counter::gpu::device::{self, AutoChoice, Search};
 use event_counter::Error;
 
 /// List the GPU adapters and mark the one --backend auto would use
@@ -15,6 +16,14 @@ Examples:
   WGPU_ADAPTER_NAME=nvidia event-counter adapters")]
 pub struct AdaptersArgs {}
 
+#[cfg(not(feature = "gpu"))]
+pub fn run(_args: AdaptersArgs) -> Result<(), Error> {
+    println!("no GPU adapters: this build has no GPU support (built without the gpu feature)");
+    println!("--backend auto uses the CPU");
+    Ok(())
+}
+
+#[cfg(feature = "gpu")]
 pub fn run(_args: AdaptersArgs) -> Result<(), Error> {
     let candidates = device::candidates(Search::All);
     let choice = device::auto_choice(&candidates);

@@ -5,15 +5,45 @@ use std::path::PathBuf;
 use clap::error::ErrorKind;
 use clap::Args;
 
+use event_counter::backend::{Backend, Reason};
 use event_counter::histogram::Flush;
 use event_counter::input::{InputSpec, Split};
 use event_counter::output::Destination;
 use event_counter::scan::MalformedKind;
-use event_counter::{count, BackendChoice, CountOptions, Engine, Error, Summary};
+use event_counter::{count, CountOptions, Engine, Error, Summary};
 
 use super::progress_bar::{as_progress, Bar};
 use super::usage_error;
 use crate::Global;
+
+/// Where to count, as `--backend` spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// A hardware GPU if there is one, else the CPU
+    Auto,
+    /// CPU threads only
+    Cpu,
+    /// The best GPU adapter, software ones included; an error if there is none
+    Gpu,
+}
+
+impl BackendArg {
+    fn backend(self) -> Backend {
+        match self {
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Gpu => Backend::Gpu,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            BackendArg::Auto => "auto",
+            BackendArg::Cpu => "cpu",
+            BackendArg::Gpu => "gpu",
+        }
+    }
+}
 
 /// Count rows of location.csv per region name and date into result.csv
 #[derive(Args, Debug)]
@@ -51,8 +81,8 @@ pub struct CountArgs {
     output: Option<PathBuf>,
 
     /// Where to count: auto takes a hardware GPU if there is one, else the CPU
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-    backend: BackendChoice,
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
 
     /// Scanning threads [default: all cores]
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -122,6 +152,7 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         );
     }
     options.rejects = args.rejects;
+    options.stats_json = args.stats_json;
     if let Some(threads) = args.threads {
         options.threads = threads as usize;
     }
@@ -132,20 +163,35 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         options.flush = Flush::new(every);
     }
 
-    let engine = Engine::select(args.backend)?;
+    let engine = select(args.backend)?;
     let bar = Bar::new(global, "counted");
     let summary = count(&options, &engine, as_progress(&bar));
     if let Some(bar) = &bar {
         bar.clear();
     }
     let summary = summary?;
-    if let Some(path) = &args.stats_json {
-        write_stats_json(path, &summary)?;
-    }
     if !global.quiet {
         eprint!("{}", render_summary(&summary));
     }
     Ok(())
+}
+
+/// Sets up the engine the user asked for and logs which and why (`-v`).
+fn select(backend: BackendArg) -> Result<Engine, Error> {
+    let selection = Engine::select(backend.backend()).map_err(|e| match e {
+        Error::NoAdapter(why) => Error::NoAdapter(format!("{why}, or use --backend cpu")),
+        e => e,
+    })?;
+    let engine = selection.engine;
+    let why = match selection.reason {
+        Reason::Asked => format!("--backend {}", backend.name()),
+        Reason::Auto(why) => format!(
+            "--backend auto chose the {}: {why}",
+            engine.kind().to_uppercase()
+        ),
+    };
+    log::info!("backend {} ({why})", engine.describe());
+    Ok(engine)
 }
 
 /// The end-of-run block on stderr.
@@ -175,13 +221,14 @@ fn render_summary(s: &Summary) -> String {
         out,
         "  read:      {:.2} GB{files} in {seconds:.2} s ({:.2} GB/s)",
         s.bytes as f64 / 1e9,
-        gb_per_s(s),
+        s.gb_per_s(),
     );
     let backend = match &s.adapter {
         Some(adapter) => format!("{} on {adapter}", s.backend),
         None => s.backend.to_string(),
     };
-    let _ = writeln!(out, "  backend:   {backend}, {} threads", s.threads);
+    let threads = if s.threads == 1 { "thread" } else { "threads" };
+    let _ = writeln!(out, "  backend:   {backend}, {} {threads}", s.threads);
     if s.stats.unmatched > 0 {
         let ids: Vec<String> = s.unmatched_ids.iter().map(i64::to_string).collect();
         let more = if (s.unmatched_ids.len() as u64) < s.stats.unmatched {
@@ -222,45 +269,4 @@ fn render_summary(s: &Summary) -> String {
         let _ = writeln!(out, "  blank:     {} lines ignored", s.stats.blank);
     }
     out
-}
-
-fn gb_per_s(s: &Summary) -> f64 {
-    s.bytes as f64 / s.elapsed.as_secs_f64().max(1e-9) / 1e9
-}
-
-/// `--stats-json`: the summary with stable field names, documented in the
-/// README. Add fields freely; never rename or remove one.
-fn write_stats_json(path: &std::path::Path, s: &Summary) -> Result<(), Error> {
-    let malformed: serde_json::Map<String, serde_json::Value> = MalformedKind::ALL
-        .iter()
-        .map(|&k| (k.label().to_string(), s.stats.malformed[k as usize].into()))
-        .collect();
-    let t = &s.timings;
-    let json = serde_json::json!({
-        "rows": {
-            "counted": s.stats.counted,
-            "unmatched": s.stats.unmatched,
-            "malformed": s.stats.malformed_total(),
-            "blank": s.stats.blank,
-            "data": s.stats.data_rows(),
-        },
-        "malformed_by_reason": malformed,
-        "groups": s.groups,
-        "bytes": s.bytes,
-        "files": s.files,
-        "seconds": s.elapsed.as_secs_f64(),
-        "gb_per_s": gb_per_s(s),
-        "backend": s.backend,
-        "adapter": s.adapter,
-        "threads": s.threads,
-        "stages": {
-            "setup_seconds": t.setup.as_secs_f64(),
-            "scan_seconds": t.scan.as_secs_f64(),
-            "histogram_seconds": t.histogram.as_secs_f64(),
-            "output_seconds": t.output.as_secs_f64(),
-        },
-    });
-    let mut text = serde_json::to_string_pretty(&json).expect("JSON of plain values");
-    text.push('\n');
-    event_counter::output::write_file(path, text.as_bytes())
 }

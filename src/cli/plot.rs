@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+#[cfg(feature = "plot")]
 use event_counter::input::{read_whole, InputSpec};
+#[cfg(feature = "plot")]
 use event_counter::results::parse_results;
 use event_counter::Error;
 
@@ -33,6 +35,14 @@ pub struct PlotArgs {
     height: u32,
 }
 
+#[cfg(not(feature = "plot"))]
+pub fn run(_args: PlotArgs, _global: Global) -> Result<(), Error> {
+    Err(Error::NotBuilt(
+        "this build of event-counter cannot plot (built without the plot feature)".into(),
+    ))
+}
+
+#[cfg(feature = "plot")]
 pub fn run(args: PlotArgs, global: Global) -> Result<(), Error> {
     let result = InputSpec::Local(args.result.clone());
     let bytes = read_whole(&result)?;

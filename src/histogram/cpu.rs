@@ -5,6 +5,7 @@
 use super::{Flush, Histogram, KeySink, Totals};
 use crate::error::Result;
 
+/// Per-thread bins, added up at the end.
 #[derive(Debug, Default)]
 pub struct CpuHistogram {
     totals: Totals,
@@ -12,6 +13,7 @@ pub struct CpuHistogram {
 }
 
 impl CpuHistogram {
+    /// An empty histogram whose bins are folded as `flush` says.
     pub fn new(flush: Flush) -> Self {
         CpuHistogram {
             totals: Totals::default(),
@@ -49,10 +51,6 @@ impl CpuSink<'_> {
 }
 
 impl KeySink for CpuSink<'_> {
-    fn batch_keys(&self) -> usize {
-        0
-    }
-
     fn add(&mut self, keys: &mut Vec<u32>, bins: u64) -> Result<()> {
         let bins = bins as usize;
         if self.bins.len() < bins {

@@ -8,7 +8,6 @@
 //! counts exactly; tests set a tiny interval to make the fold run often.
 
 pub mod cpu;
-pub mod gpu;
 
 use std::sync::Mutex;
 
@@ -26,11 +25,6 @@ pub trait Histogram: Sync {
 
 /// One scanning thread's way into a [`Histogram`].
 pub trait KeySink: Send {
-    /// How many keys this sink likes per [`KeySink::add`]. The CPU wants
-    /// every chunk's keys at once, while they are still in cache; the GPU
-    /// wants large batches to keep dispatch overhead low.
-    fn batch_keys(&self) -> usize;
-
     /// Counts `keys` (every one below `bins`) and leaves `keys` empty, maybe
     /// swapped for another buffer.
     fn add(&mut self, keys: &mut Vec<u32>, bins: u64) -> Result<()>;
@@ -56,6 +50,7 @@ impl Default for Flush {
 }
 
 impl Flush {
+    /// Folds at most every `every` keys (clamped to what cannot wrap).
     pub fn new(every: u64) -> Self {
         Flush {
             every: every.clamp(1, u64::from(u32::MAX)),
@@ -81,6 +76,7 @@ impl Totals {
         }
     }
 
+    /// The totals, indexed by key.
     pub fn into_counts(self) -> Vec<u64> {
         self.counts
             .into_inner()

@@ -19,6 +19,10 @@
 pub mod object;
 pub mod plan;
 mod range;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(not(feature = "s3"))]
+#[path = "s3_off.rs"]
 pub mod s3;
 mod stream;
 
@@ -48,16 +52,17 @@ pub const PAD: usize = 64;
 /// `bytes[range]`, and `bytes` always extends at least [`PAD`] bytes further.
 #[derive(Default)]
 pub struct ChunkBuf {
+    /// The chunk, when it was read (or decompressed).
     pub bytes: Vec<u8>,
     /// When set, the chunk is this mapping of the file instead of `bytes`.
-    pub mapped: Option<object::Mapping>,
+    pub mapped: Option<memmap2::Mmap>,
 }
 
 impl ChunkBuf {
     /// The chunk's bytes: the mapping if there is one, else the buffer.
     pub fn data(&self) -> &[u8] {
         match &self.mapped {
-            Some(mapping) => mapping.bytes(),
+            Some(mapping) => mapping,
             None => &self.bytes,
         }
     }
@@ -76,10 +81,27 @@ pub struct Chunk {
     pub span: u64,
 }
 
+/// What [`ChunkSource::next_chunk`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A chunk, now in the buffer.
+    Chunk(Chunk),
+    /// Another thread is reading this source and only one can at a time (a
+    /// compressed stream); asked not to wait, the caller may try another.
+    Busy,
+    /// No chunks are left.
+    End,
+}
+
 /// A supply of chunks that several threads may pull from at once.
 pub trait ChunkSource: Sync {
-    /// Reads the next chunk into `buf`, or returns `None` at the end.
-    fn next_chunk(&self, buf: &mut ChunkBuf) -> Result<Option<Chunk>>;
+    /// Reads the next chunk into `buf`. A source that one thread at a time
+    /// must read answers [`Next::Busy`] instead of waiting unless `wait`.
+    fn next_chunk(&self, buf: &mut ChunkBuf, wait: bool) -> Result<Next>;
+
+    /// How many chunks the source yields in all; exact once
+    /// [`ChunkSource::next_chunk`] has answered [`Next::End`].
+    fn chunk_count(&self) -> u64;
 
     /// The number of input bytes all chunks together span, if known.
     fn total_bytes(&self) -> Option<u64>;

@@ -1,6 +1,7 @@
 //! What a location file is read from: anything that can read bytes at an
-//! offset. A local file does it with `pread`, an S3 object with a ranged
-//! GET; the chunking above it is the same for both.
+//! offset. A local file does it with `pread` (or lends its pages through a
+//! memory map), an S3 object with a ranged GET; the chunking above it is the
+//! same for both.
 
 use std::fs::File;
 use std::io;
@@ -16,8 +17,10 @@ pub trait Object: Send + Sync {
     /// at the end.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
 
+    /// Its length in bytes.
     fn len(&self) -> u64;
 
+    /// Whether it has no bytes.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -27,7 +30,7 @@ pub trait Object: Send + Sync {
 
     /// Maps `range` into memory, if this kind of object can be (a local
     /// file can; an S3 object cannot). Callers fall back to `read_at`.
-    fn map(&self, _range: std::ops::Range<u64>) -> Option<Mapping> {
+    fn map(&self, _range: std::ops::Range<u64>) -> Option<memmap2::Mmap> {
         None
     }
 
@@ -49,6 +52,7 @@ pub struct LocalObject {
 }
 
 impl LocalObject {
+    /// Opens the file at `path`; a folder or a missing file is an error.
     pub fn open(path: &Path) -> Result<LocalObject> {
         let open_error = |source| Error::Open {
             path: path.to_path_buf(),
@@ -101,73 +105,27 @@ impl Object for LocalObject {
         &self.name
     }
 
-    #[cfg(unix)]
-    fn map(&self, range: std::ops::Range<u64>) -> Option<Mapping> {
-        use std::os::fd::AsRawFd;
-        // Only whole pages inside the file: touching a page past its end
-        // would raise SIGBUS.
+    fn map(&self, range: std::ops::Range<u64>) -> Option<memmap2::Mmap> {
+        // Only bytes inside the file: touching a page past its end raises
+        // SIGBUS.
         if range.end > self.len || range.is_empty() {
             return None;
         }
-        let start = range.start & !4095;
-        let len = usize::try_from(range.end - start).ok()?;
-        // SAFETY: a fresh private read-only mapping of our open file; the
-        // result is checked before use. MAP_POPULATE reads the pages in at
-        // once instead of faulting on each.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | MAP_POPULATE,
-                self.file.as_raw_fd(),
-                libc::off_t::try_from(start).ok()?,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return None;
-        }
-        Some(Mapping {
-            ptr,
-            len,
-            skip: (range.start - start) as usize,
-        })
-    }
-}
-
-#[cfg(target_os = "linux")]
-const MAP_POPULATE: libc::c_int = libc::MAP_POPULATE;
-#[cfg(all(unix, not(target_os = "linux")))]
-const MAP_POPULATE: libc::c_int = 0;
-
-/// Part of a file mapped into memory, unmapped when dropped.
-///
-/// Mapping saves the copy `pread` makes into our buffer, about a fifth of
-/// the CPU time of a count. The kernel's page cache is read in place.
-pub struct Mapping {
-    ptr: *mut libc::c_void,
-    len: usize,
-    /// Bytes before the asked-for start (mappings start on a page).
-    skip: usize,
-}
-
-// SAFETY: the mapping is read-only memory owned by this value alone.
-unsafe impl Send for Mapping {}
-
-impl Mapping {
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr..ptr + len` is mapped readable for as long as self
-        // lives, and `skip <= len`.
+        let len = usize::try_from(range.end - range.start).ok()?;
+        // SAFETY: a private read-only mapping of a file we opened. Mapped
+        // memory changes if another process writes the file while we read
+        // it; we only ever read bytes, so that gives wrong counts for a
+        // file being rewritten, as any reader would, but no unsoundness
+        // beyond the SIGBUS of a file that shrinks (see input::range).
+        // `populate` reads the pages in at once instead of faulting on each.
         unsafe {
-            std::slice::from_raw_parts(self.ptr.cast::<u8>().add(self.skip), self.len - self.skip)
+            memmap2::MmapOptions::new()
+                .offset(range.start)
+                .len(len)
+                .populate()
+                .map(&self.file)
         }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly what `LocalObject::map` mapped.
-        unsafe { libc::munmap(self.ptr, self.len) };
+        .ok()
     }
 }
 
@@ -185,6 +143,7 @@ pub struct ObjectReader {
 }
 
 impl ObjectReader {
+    /// Reads `object` from its start, adding what it reads to `read`.
     pub fn new(object: Arc<dyn Object>, read: Arc<AtomicU64>) -> Self {
         ObjectReader {
             object,

@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 /// One of N shards, 0-based: `I/N` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Split {
+    /// Which shard, from 0.
     pub index: u64,
+    /// Of how many.
     pub count: u64,
 }
 
@@ -53,11 +55,14 @@ impl Split {
 /// An input as the user named it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InputSpec {
+    /// A local path: a file, a folder or a glob.
     Local(PathBuf),
+    /// An `s3://` URL of an object, or of a prefix when it ends in `/`.
     S3(String),
 }
 
 impl InputSpec {
+    /// An `s3://` URL, else a local path.
     pub fn parse(text: &str) -> InputSpec {
         if text.starts_with("s3://") {
             InputSpec::S3(text.to_string())
@@ -74,6 +79,7 @@ impl InputSpec {
         }
     }
 
+    /// As [`InputSpec::parse`], for a path from the command line.
     pub fn from_path(path: &Path) -> InputSpec {
         match path.to_str() {
             Some(text) => InputSpec::parse(text),
@@ -84,13 +90,17 @@ impl InputSpec {
 
 /// The files to count and, for each, the part of it this run owns.
 pub struct Plan {
+    /// The inputs in order, each with this run's part of it.
     pub inputs: Vec<PlannedInput>,
     /// Bytes of every listed input, before any split.
     pub listed_bytes: u64,
 }
 
+/// One input and this run's part of it.
 pub struct PlannedInput {
+    /// Where its bytes come from.
     pub object: Arc<dyn Object>,
+    /// How it is compressed, if it is.
     pub compression: Option<Compression>,
     /// `None`: the whole file.
     pub range: Option<Range<u64>>,

@@ -1,7 +1,7 @@
 //! A seekable location file (local or S3), read by every scanning thread at
 //! once: each thread claims the next chunk number from an atomic counter and
-//! reads its byte range itself, so no thread waits for another and the file
-//! is never mapped or loaded whole: peak memory is the threads' buffers.
+//! maps or reads its byte range itself, so no thread waits for another and
+//! the file is never loaded whole: peak memory is the threads' buffers.
 //!
 //! With `--split I/N` the source covers only a byte range of the file, by
 //! the same rule as its chunks: it owns the rows that start inside it.
@@ -11,17 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::object::Object;
-use super::{Chunk, ChunkBuf, ChunkSource, PAD};
+use super::{Chunk, ChunkBuf, ChunkSource, Next, PAD};
 use crate::error::{Error, Result};
+use crate::format;
 
 /// How far a chunk reads past its end, per step, to finish its last row.
 const TAIL_STEP: usize = 64 * 1024;
-
-/// The longest header line accepted.
-const MAX_HEADER: usize = 1 << 20;
-
-/// What `open` needs to know besides the object.
-pub const LOCATION_HEADER_HINT: &str = "\"lat\",\"long\",\"region_id\",\"date\"";
 
 /// A location file opened for chunked, parallel reading.
 pub struct RangeSource {
@@ -88,7 +83,7 @@ impl RangeSource {
     ) -> Option<Range<usize>> {
         let map_end = end.checked_add(MAP_TAIL)?.min(self.object.len());
         let mapping = self.object.map(read_from..map_end)?;
-        let data = mapping.bytes();
+        let data: &[u8] = &mapping;
         let own_end = (end - read_from) as usize;
         let first_row = if first {
             0
@@ -122,60 +117,33 @@ const MAP_TAIL: u64 = 64 * 1024;
 /// Reads the header line of `object`: returns it without a UTF-8 byte
 /// order mark or line terminator, and where the first row starts.
 fn read_header(object: &dyn Object) -> Result<(Vec<u8>, u64)> {
-    let mut header = Vec::new();
+    let mut start = Vec::new();
     let mut block = vec![0; TAIL_STEP];
-    let header_end = loop {
+    loop {
         let n = object
-            .read_at(&mut block, header.len() as u64)
+            .read_at(&mut block, start.len() as u64)
             .map_err(|e| object.read_error(e))?;
-        let from = header.len();
-        header.extend_from_slice(&block[..n]);
-        if let Some(i) = memchr::memchr(b'\n', &header[from..]) {
-            header.truncate(from + i);
-            break (from + i + 1) as u64;
-        }
-        if n == 0 {
-            break header.len() as u64;
-        }
-        if header.len() > MAX_HEADER {
-            return Err(Error::Data {
+        start.extend_from_slice(&block[..n]);
+        let found = format::header_line(&start, n == 0, format::location_header_text()).map_err(
+            |reason| Error::Data {
                 file: object.name().into(),
                 line: 1,
-                reason: "header line is longer than 1 MiB; is this a CSV file?".into(),
-            });
+                reason,
+            },
+        )?;
+        if let Some((header, rows_start)) = found {
+            return Ok((header, rows_start as u64));
         }
-    };
-    if header.is_empty() && object.is_empty() {
-        return Err(Error::Data {
-            file: object.name().into(),
-            line: 1,
-            reason: format!("file is empty; expected a header {LOCATION_HEADER_HINT}"),
-        });
     }
-    Ok((clean_header(header), header_end))
-}
-
-/// Drops a byte order mark and a CR from a header line.
-pub(super) fn clean_header(mut header: Vec<u8>) -> Vec<u8> {
-    if header.starts_with(b"\xEF\xBB\xBF") {
-        header.drain(..3);
-    }
-    if header.last() == Some(&b'\r') {
-        header.pop();
-    }
-    header
 }
 
 impl ChunkSource for RangeSource {
-    fn next_chunk(&self, buf: &mut ChunkBuf) -> Result<Option<Chunk>> {
+    fn next_chunk(&self, buf: &mut ChunkBuf, _wait: bool) -> Result<Next> {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        let start = self
-            .rows
-            .start
-            .saturating_add(seq.saturating_mul(self.chunk_size));
-        if start >= self.rows.end {
-            return Ok(None);
+        if seq >= self.chunk_count() {
+            return Ok(Next::End);
         }
+        let start = self.rows.start + seq * self.chunk_size;
         let end = (start + self.chunk_size).min(self.rows.end);
         let span = end - start;
         let file_end = self.object.len();
@@ -189,7 +157,7 @@ impl ChunkSource for RangeSource {
         };
         buf.mapped = None;
         if let Some(range) = self.mapped_chunk(buf, read_from, end, start == self.header_end) {
-            return Ok(Some(Chunk { seq, range, span }));
+            return Ok(Next::Chunk(Chunk { seq, range, span }));
         }
         let mut len = self.read_into(buf, 0, read_from, end)?;
         let first_row = if start == self.header_end {
@@ -202,7 +170,7 @@ impl ChunkSource for RangeSource {
         };
         let own_end = (end - read_from) as usize;
         if first_row >= own_end {
-            return Ok(Some(Chunk {
+            return Ok(Next::Chunk(Chunk {
                 seq,
                 range: 0..0,
                 span,
@@ -229,11 +197,15 @@ impl ChunkSource for RangeSource {
                 }
             }
         }
-        Ok(Some(Chunk {
+        Ok(Next::Chunk(Chunk {
             seq,
             range: first_row..len,
             span,
         }))
+    }
+
+    fn chunk_count(&self) -> u64 {
+        (self.rows.end - self.rows.start).div_ceil(self.chunk_size)
     }
 
     fn total_bytes(&self) -> Option<u64> {
@@ -302,13 +274,14 @@ mod tests {
         let mut buf = ChunkBuf::default();
         let (mut rows, mut mapped) = (Vec::new(), 0);
         let mut expect_seq = 0;
-        while let Some(chunk) = source.next_chunk(&mut buf).unwrap() {
+        while let Next::Chunk(chunk) = source.next_chunk(&mut buf, true).unwrap() {
             assert_eq!(chunk.seq, expect_seq);
             expect_seq += 1;
             assert!(buf.data().len() >= chunk.range.end + PAD);
             mapped += usize::from(buf.mapped.is_some());
             rows.extend_from_slice(&buf.data()[chunk.range]);
         }
+        assert_eq!(source.chunk_count(), expect_seq);
         (rows, mapped)
     }
 
@@ -359,12 +332,13 @@ mod tests {
         for cut in 0..=len {
             let mut rows = rows_of(&open(content, 3, Some(0..cut)));
             let second = open(content, 2, Some(cut..len));
-            rows.extend(rows_of(&second));
+            let second_rows = rows_of(&second);
+            rows.extend(&second_rows);
             assert_eq!(rows, &content[header_end..], "cut at {cut}");
             // The second part's first row is on the line `first_line` says.
-            let before = &content[..content.len() - rows_of(&second).len()];
+            let before = &content[..content.len() - second_rows.len()];
             let line = 1 + memchr::memchr_iter(b'\n', before).count() as u64;
-            if !rows_of(&second).is_empty() {
+            if !second_rows.is_empty() {
                 assert_eq!(second.first_line().unwrap(), line, "cut at {cut}");
             }
         }

@@ -114,6 +114,7 @@ pub struct S3Object {
 }
 
 impl S3Object {
+    /// Looks the object up (one HEAD request) for its length.
     pub fn open(url: &str) -> Result<S3Object> {
         let (bucket_name, key) = parse_url(url)?;
         let store = bucket(&bucket_name)?;

@@ -8,14 +8,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::object::{Object, ObjectReader};
-use super::range::{clean_header, LOCATION_HEADER_HINT};
-use super::{Chunk, ChunkBuf, ChunkSource, PAD};
+use super::{Chunk, ChunkBuf, ChunkSource, Next, PAD};
 use crate::error::{Error, Result};
+use crate::format;
 
 /// The compression formats read as streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// `.gz`, one or more gzip members.
     Gzip,
+    /// `.zst`.
     Zstd,
 }
 
@@ -42,6 +44,7 @@ struct State {
     done: bool,
 }
 
+/// A compressed location file, decompressed chunk by chunk.
 pub struct StreamSource {
     name: String,
     len: u64,
@@ -53,6 +56,7 @@ pub struct StreamSource {
 }
 
 impl StreamSource {
+    /// Starts decompressing `object` and reads its header.
     pub fn open(
         object: Arc<dyn Object>,
         compression: Compression,
@@ -79,34 +83,24 @@ impl StreamSource {
             done: false,
         };
         // The header: decompress until the first newline.
-        let mut header_end = None;
-        while header_end.is_none() && !state.done {
+        let header = loop {
             fill(&mut state, &name, 64 * 1024)?;
-            header_end = memchr::memchr(b'\n', &state.carry);
-            if state.carry.len() > 1 << 20 {
-                return Err(Error::Data {
-                    file: name,
-                    line: 1,
-                    reason: "header line is longer than 1 MiB; is this a CSV file?".into(),
-                });
+            let found =
+                format::header_line(&state.carry, state.done, format::location_header_text())
+                    .map_err(|reason| Error::Data {
+                        file: name.clone(),
+                        line: 1,
+                        reason,
+                    })?;
+            if let Some((header, rows_start)) = found {
+                state.carry.drain(..rows_start);
+                break header;
             }
-        }
-        let header_end = header_end.map_or(state.carry.len(), |i| i + 1);
-        if state.carry.is_empty() {
-            return Err(Error::Data {
-                file: name,
-                line: 1,
-                reason: format!("file is empty; expected a header {LOCATION_HEADER_HINT}"),
-            });
-        }
-        let mut header: Vec<u8> = state.carry.drain(..header_end).collect();
-        if header.last() == Some(&b'\n') {
-            header.pop();
-        }
+        };
         Ok(StreamSource {
             name,
             len,
-            header: clean_header(header),
+            header,
             chunk_size: chunk_size.max(1),
             read,
             state: Mutex::new(state),
@@ -142,10 +136,17 @@ fn fill(state: &mut State, name: &str, want: usize) -> Result<()> {
 }
 
 impl ChunkSource for StreamSource {
-    fn next_chunk(&self, buf: &mut ChunkBuf) -> Result<Option<Chunk>> {
-        let mut state = self.state.lock().expect("a scanning thread panicked");
+    fn next_chunk(&self, buf: &mut ChunkBuf, wait: bool) -> Result<Next> {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::WouldBlock) if !wait => return Ok(Next::Busy),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                self.state.lock().expect("a scanning thread panicked")
+            }
+            Err(std::sync::TryLockError::Poisoned(_)) => panic!("a scanning thread panicked"),
+        };
         if state.done && state.carry.is_empty() {
-            return Ok(None);
+            return Ok(Next::End);
         }
         // At least a chunk's worth, and on to the end of a row.
         let mut cut = None;
@@ -165,6 +166,8 @@ impl ChunkSource for StreamSource {
         } else {
             cut.unwrap_or(state.carry.len())
         };
+        // The buffer may hold a mapping of a plain file read before.
+        buf.mapped = None;
         buf.bytes.clear();
         buf.bytes.extend_from_slice(&state.carry[..cut]);
         buf.bytes.resize(cut + PAD, 0);
@@ -174,11 +177,15 @@ impl ChunkSource for StreamSource {
         let read = self.read.load(Ordering::Relaxed).min(self.len);
         let span = read - state.spanned;
         state.spanned = read;
-        Ok(Some(Chunk {
+        Ok(Next::Chunk(Chunk {
             seq,
             range: 0..cut,
             span,
         }))
+    }
+
+    fn chunk_count(&self) -> u64 {
+        self.state.lock().expect("a scanning thread panicked").seq
     }
 
     fn total_bytes(&self) -> Option<u64> {
@@ -234,7 +241,7 @@ mod tests {
                 assert_eq!(source.header(), b"lat,long,region_id,date");
                 let mut buf = ChunkBuf::default();
                 let (mut rows, mut spans) = (Vec::new(), 0);
-                while let Some(chunk) = source.next_chunk(&mut buf).unwrap() {
+                while let Next::Chunk(chunk) = source.next_chunk(&mut buf, true).unwrap() {
                     let part = &buf.bytes[chunk.range];
                     assert!(part.ends_with(b"\n") || part.ends_with(b"newline"));
                     rows.extend_from_slice(part);

@@ -19,8 +19,11 @@ use std::ops::Range;
 /// bit `i` of each mask is set when `window[i]` is that byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Masks {
+    /// Where the `\n` bytes are.
     pub newline: u64,
+    /// Where the `,` bytes are.
     pub comma: u64,
+    /// Where the `"` bytes are.
     pub quote: u64,
 }
 

@@ -5,183 +5,25 @@
 //! of: a key, *unmatched* (well formed, but its region_id is not in
 //! region.csv), *blank*, or *malformed* (with a reason). So
 //! `counted + unmatched + malformed = data rows`, always.
+//!
+//! Each row first tries the [`fast`] path; what it declines goes to the
+//! exact path, the general CSV rules of [`crate::csv`]. Which rows not
+//! counted are reported, and with what, is the [`RowPolicy`]'s business.
 
 pub mod fast;
+mod policy;
+mod row;
 
-use std::borrow::Cow;
-use std::fmt;
+pub use policy::{RowPolicy, SAMPLES};
+pub use row::{Malformed, MalformedKind, Row, RowStats};
+
 use std::ops::Range;
 
-use crate::csv::{self, Field, QuoteError};
-use crate::dict::{
-    describe_id_error, find_column, parse_region_id, quote_for_message, DateCache, DateDict,
-    DateError, DateText, IdError, InternError, KeySpace, RegionTable,
-};
+use crate::csv::{self, Field};
+use crate::date::{DateCache, DateDict, DateError, DateText, InternError};
 use crate::error::{Error, Result};
-
-/// Where the two columns we need are, found by name in the header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Layout {
-    pub columns: u32,
-    pub id_col: u32,
-    pub date_col: u32,
-}
-
-impl Layout {
-    /// Reads the header line of a location file; `file` names it in errors.
-    pub fn from_header(header: &[u8], file: &str) -> Result<Layout> {
-        let error = |reason: String| Error::Data {
-            file: file.to_string(),
-            line: 1,
-            reason,
-        };
-        let mut fields = Vec::new();
-        csv::parse_record(header, &mut fields).map_err(|e| error(format!("bad header: {e}")))?;
-        let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
-        if names.len() > 64 {
-            return Err(error(format!(
-                "header has {} columns; at most 64 are supported",
-                names.len()
-            )));
-        }
-        Ok(Layout {
-            columns: names.len() as u32,
-            id_col: find_column(&names, "region_id").map_err(error)? as u32,
-            date_col: find_column(&names, "date").map_err(error)? as u32,
-        })
-    }
-}
-
-/// The kinds of malformed row, in the order the summary lists them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum MalformedKind {
-    UnclosedQuote,
-    TextAfterQuote,
-    StrayQuote,
-    FieldCount,
-    EmptyRegionId,
-    BadRegionId,
-    BadDateFormat,
-    NoSuchDate,
-}
-
-impl MalformedKind {
-    pub const ALL: [MalformedKind; 8] = [
-        MalformedKind::UnclosedQuote,
-        MalformedKind::TextAfterQuote,
-        MalformedKind::StrayQuote,
-        MalformedKind::FieldCount,
-        MalformedKind::EmptyRegionId,
-        MalformedKind::BadRegionId,
-        MalformedKind::BadDateFormat,
-        MalformedKind::NoSuchDate,
-    ];
-
-    /// A short name for summaries and JSON: stable, lowercase, no spaces.
-    pub fn label(self) -> &'static str {
-        match self {
-            MalformedKind::UnclosedQuote => "unclosed_quote",
-            MalformedKind::TextAfterQuote => "text_after_quote",
-            MalformedKind::StrayQuote => "stray_quote",
-            MalformedKind::FieldCount => "wrong_field_count",
-            MalformedKind::EmptyRegionId => "empty_region_id",
-            MalformedKind::BadRegionId => "bad_region_id",
-            MalformedKind::BadDateFormat => "bad_date_format",
-            MalformedKind::NoSuchDate => "no_such_date",
-        }
-    }
-}
-
-/// A malformed row: what is wrong, and the piece of it to show.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Malformed<'a> {
-    pub kind: MalformedKind,
-    /// The offending field's value, or for `FieldCount` nothing.
-    value: Cow<'a, [u8]>,
-    /// For `FieldCount`: how many fields the row has.
-    found: usize,
-}
-
-impl Malformed<'_> {
-    fn quoting(e: QuoteError) -> Self {
-        let kind = match e {
-            QuoteError::Unclosed => MalformedKind::UnclosedQuote,
-            QuoteError::TextAfterQuote => MalformedKind::TextAfterQuote,
-            QuoteError::StrayQuote => MalformedKind::StrayQuote,
-        };
-        Malformed {
-            kind,
-            value: Cow::Borrowed(b""),
-            found: 0,
-        }
-    }
-
-    /// The reason, as one line for a message or the rejects file.
-    pub fn message(&self, layout: &Layout) -> String {
-        match self.kind {
-            MalformedKind::UnclosedQuote => QuoteError::Unclosed.to_string(),
-            MalformedKind::TextAfterQuote => QuoteError::TextAfterQuote.to_string(),
-            MalformedKind::StrayQuote => QuoteError::StrayQuote.to_string(),
-            MalformedKind::FieldCount => {
-                format!("expected {} fields, found {}", layout.columns, self.found)
-            }
-            MalformedKind::EmptyRegionId => describe_id_error(IdError::Empty, &self.value),
-            MalformedKind::BadRegionId => describe_id_error(IdError::NotInteger, &self.value),
-            MalformedKind::BadDateFormat => {
-                format!(
-                    "date {} {}",
-                    quote_for_message(&self.value),
-                    DateError::NotIso
-                )
-            }
-            MalformedKind::NoSuchDate => {
-                format!(
-                    "date {} {}",
-                    quote_for_message(&self.value),
-                    DateError::NoSuchDay
-                )
-            }
-        }
-    }
-}
-
-/// What one row turned out to be.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Row<'a> {
-    Key(u32),
-    Unmatched(i64),
-    Blank,
-    Malformed(Malformed<'a>),
-}
-
-/// Counts of rows by outcome.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RowStats {
-    pub counted: u64,
-    pub unmatched: u64,
-    pub blank: u64,
-    pub malformed: [u64; MalformedKind::ALL.len()],
-}
-
-impl RowStats {
-    pub fn malformed_total(&self) -> u64 {
-        self.malformed.iter().sum()
-    }
-
-    /// Data rows: every line after the header except blank ones.
-    pub fn data_rows(&self) -> u64 {
-        self.counted + self.unmatched + self.malformed_total()
-    }
-
-    pub fn add(&mut self, other: &RowStats) {
-        self.counted += other.counted;
-        self.unmatched += other.unmatched;
-        self.blank += other.blank;
-        for (a, b) in self.malformed.iter_mut().zip(other.malformed) {
-            *a += b;
-        }
-    }
-}
+use crate::format::Layout;
+use crate::regions::{parse_region_id, KeySpace, RegionTable};
 
 /// A row that was not counted and that the user gets to see: a malformed
 /// row (always, up to a few per chunk) or, with rejects kept, every
@@ -192,60 +34,71 @@ pub struct Problem {
     pub line: u64,
     /// `None` for an unmatched row.
     pub kind: Option<MalformedKind>,
+    /// Why the row was not counted, as one line.
     pub reason: String,
     /// The row's text in [`ChunkReport::raw`] (empty unless rejects are kept).
     pub raw: Range<usize>,
 }
 
-/// Malformed rows reported per chunk when rejects are not kept: enough for
-/// the summary's first few, whatever chunk they fall in.
-pub const SAMPLES: usize = 5;
-
 /// Everything a scanned chunk tells the rest of the run besides its keys.
 #[derive(Clone, Debug, Default)]
 pub struct ChunkReport {
+    /// The chunk's place in its file.
     pub seq: u64,
     /// Lines in the chunk, blank ones included.
     pub lines: u64,
     /// Input bytes the chunk accounts for.
     pub span: u64,
+    /// The chunk's rows by outcome.
     pub stats: RowStats,
+    /// The rows not counted that the policy reports, in order.
     pub problems: Vec<Problem>,
+    /// The text of the problems' rows, when the policy keeps it.
     pub raw: Vec<u8>,
     /// A few distinct region_ids of unmatched rows, for the summary.
     pub unmatched_ids: Vec<i64>,
-    /// Under `--strict`: the chunk stopped at its first malformed row.
+    /// The chunk stopped at a malformed row, as the policy asked.
     pub stopped: bool,
 }
 
 /// What every scanning thread shares.
 #[derive(Debug)]
 pub struct ScanContext<'a> {
-    pub layout: Layout,
+    /// region_id to region slot.
     pub regions: &'a RegionTable,
+    /// Every date seen so far.
     pub dates: &'a DateDict,
+    /// How keys are packed.
     pub keys: KeySpace,
-    /// Keep every malformed and unmatched row's text (for `--rejects`).
-    pub keep_rejects: bool,
-    /// Stop a chunk at its first malformed row (for `--strict`).
-    pub strict: bool,
+    /// What to report of the rows not counted.
+    pub policy: RowPolicy,
 }
 
 /// One thread's scanner: the shared context plus its own date cache.
 pub struct Scanner<'a> {
     ctx: &'a ScanContext<'a>,
+    /// The columns of the file being scanned.
+    layout: Layout,
     cache: DateCache,
     /// Reused for every row that takes the exact path.
     fields: Vec<Field<'static>>,
 }
 
 impl<'a> Scanner<'a> {
-    pub fn new(ctx: &'a ScanContext<'a>) -> Self {
+    /// A scanner of files laid out as `layout` (see [`Scanner::set_layout`]).
+    pub fn new(ctx: &'a ScanContext<'a>, layout: Layout) -> Self {
         Scanner {
             ctx,
+            layout,
             cache: DateCache::default(),
             fields: Vec::new(),
         }
+    }
+
+    /// Scans the chunks of another file from now on, keeping what this
+    /// scanner learnt of dates.
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
     }
 
     /// Scans the rows in `buf[range]`, appending keys to `keys` and filling
@@ -343,7 +196,7 @@ impl<'a> Scanner<'a> {
         if len == 0 || len >= 64 {
             return Ok(None);
         }
-        let layout = &self.ctx.layout;
+        let layout = &self.layout;
         let cut = fast::low_bits(len);
         let Some((id_at, date_at)) = fast::canonical_fields(
             len,
@@ -383,31 +236,18 @@ impl<'a> Scanner<'a> {
     }
 
     fn classify<'t>(&mut self, text: &'t [u8], fields: &mut Vec<Field<'t>>) -> Result<Row<'t>> {
-        let layout = self.ctx.layout;
+        let layout = self.layout;
         if let Err(e) = csv::parse_record(text, fields) {
-            return Ok(Row::Malformed(Malformed::quoting(e)));
+            return Ok(Row::Malformed(Malformed::Quoting(e)));
         }
         if fields.len() != layout.columns as usize {
-            return Ok(Row::Malformed(Malformed {
-                kind: MalformedKind::FieldCount,
-                value: Cow::Borrowed(b""),
-                found: fields.len(),
-            }));
+            let found = fields.len();
+            return Ok(Row::Malformed(Malformed::FieldCount { found }));
         }
         let id_value = fields[layout.id_col as usize].value();
         let id = match parse_region_id(&id_value) {
             Ok(id) => id,
-            Err(e) => {
-                let kind = match e {
-                    IdError::Empty => MalformedKind::EmptyRegionId,
-                    IdError::NotInteger => MalformedKind::BadRegionId,
-                };
-                return Ok(Row::Malformed(Malformed {
-                    kind,
-                    value: id_value,
-                    found: 0,
-                }));
-            }
+            Err(e) => return Ok(Row::Malformed(Malformed::RegionId(e, id_value))),
         };
         let date_value = fields[layout.date_col as usize].value();
         let cached = <&DateText>::try_from(&date_value[..])
@@ -417,17 +257,7 @@ impl<'a> Scanner<'a> {
             Some(index) => index,
             None => match self.learn_date(&date_value)? {
                 Ok(index) => index,
-                Err(e) => {
-                    let kind = match e {
-                        DateError::NotIso => MalformedKind::BadDateFormat,
-                        DateError::NoSuchDay => MalformedKind::NoSuchDate,
-                    };
-                    return Ok(Row::Malformed(Malformed {
-                        kind,
-                        value: date_value,
-                        found: 0,
-                    }));
-                }
+                Err(e) => return Ok(Row::Malformed(Malformed::Date(e, date_value))),
             },
         };
         Ok(self.resolve(id, date))
@@ -460,7 +290,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Books one row; returns true if the chunk must stop here (strict mode).
+    /// Books one row; returns true if the chunk must stop here.
     #[inline(always)]
     fn record(
         &self,
@@ -470,6 +300,7 @@ impl<'a> Scanner<'a> {
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> bool {
+        let policy = self.ctx.policy;
         match row {
             Row::Key(key) => {
                 keys.push(key);
@@ -485,28 +316,27 @@ impl<'a> Scanner<'a> {
                 if report.unmatched_ids.len() < SAMPLES && !report.unmatched_ids.contains(&id) {
                     report.unmatched_ids.push(id);
                 }
-                if self.ctx.keep_rejects {
+                if policy.reports_unmatched() {
                     let reason = format!("region_id {id} is not in region.csv");
-                    self.keep(report, line, None, reason, text);
+                    Self::keep(policy, report, line, None, reason, text);
                 }
                 false
             }
             Row::Malformed(m) => {
-                report.stats.malformed[m.kind as usize] += 1;
-                let wanted =
-                    self.ctx.keep_rejects || report.problems.len() < SAMPLES || self.ctx.strict;
-                if wanted {
-                    let reason = m.message(&self.ctx.layout);
-                    self.keep(report, line, Some(m.kind), reason, text);
+                let kind = m.kind();
+                report.stats.malformed[kind as usize] += 1;
+                if policy.reports_malformed(report.problems.len()) {
+                    let reason = m.message(&self.layout);
+                    Self::keep(policy, report, line, Some(kind), reason, text);
                 }
-                self.ctx.strict
+                policy.stops_at_malformed()
             }
         }
     }
 
     #[cold]
     fn keep(
-        &self,
+        policy: RowPolicy,
         report: &mut ChunkReport,
         line: u64,
         kind: Option<MalformedKind>,
@@ -514,7 +344,7 @@ impl<'a> Scanner<'a> {
         text: &[u8],
     ) {
         let start = report.raw.len();
-        if self.ctx.keep_rejects {
+        if policy.keeps_text() {
             report.raw.extend_from_slice(text);
         }
         report.problems.push(Problem {
@@ -533,12 +363,6 @@ fn reuse<'x, 'y>(mut v: Vec<Field<'x>>) -> Vec<Field<'y>> {
     v.clear();
     // An in-place collect of an empty vector: no allocation, no copy.
     v.into_iter().map(|_| unreachable!()).collect()
-}
-
-impl fmt::Display for MalformedKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::input::PAD;
+use crate::regions::KeySpace;
 
 fn regions() -> RegionTable {
     RegionTable::parse(
@@ -21,7 +22,7 @@ fn owned(row: Row<'_>) -> String {
         Row::Key(k) => format!("key {k}"),
         Row::Unmatched(id) => format!("unmatched {id}"),
         Row::Blank => "blank".into(),
-        Row::Malformed(m) => format!("malformed {:?}: {}", m.kind, m.message(&layout())),
+        Row::Malformed(m) => format!("malformed {:?}: {}", m.kind(), m.message(&layout())),
     }
 }
 
@@ -39,11 +40,11 @@ fn scan_chunk(context: &ScanContext<'_>, data: &[u8]) -> (Vec<u32>, ChunkReport)
     buf.resize(data.len() + PAD, b'"'); // padding must not matter
     let mut keys = Vec::new();
     let mut report = ChunkReport::default();
-    Scanner::new(context)
+    Scanner::new(context, layout())
         .scan(&buf, 0..data.len(), &mut keys, &mut report)
         .unwrap();
     let (mut base_keys, mut base) = (Vec::new(), ChunkReport::default());
-    Scanner::new(context)
+    Scanner::new(context, layout())
         .scan_with::<fast::Baseline>(&buf, 0..data.len(), &mut base_keys, &mut base)
         .unwrap();
     assert_eq!(keys, base_keys);
@@ -57,12 +58,13 @@ fn scan_chunk(context: &ScanContext<'_>, data: &[u8]) -> (Vec<u32>, ChunkReport)
 macro_rules! context {
     ($name:ident, $regions:expr, $dates:expr) => {
         let $name = ScanContext {
-            layout: layout(),
             regions: &$regions,
             dates: &$dates,
             keys: KeySpace::new($regions.slots()),
-            keep_rejects: true,
-            strict: false,
+            policy: RowPolicy {
+                keep_rejects: true,
+                stop_at_malformed: false,
+            },
         };
     };
 }
@@ -131,7 +133,10 @@ fn strict_stops_at_the_first_malformed_row() {
     let dates = DateDict::new(1000);
     context!(context, regions, dates);
     let context = ScanContext {
-        strict: true,
+        policy: RowPolicy {
+            stop_at_malformed: true,
+            ..context.policy
+        },
         ..context
     };
     let (keys, report) = scan_chunk(&context, b"1,1,1,2019-01-01\n1,1,1,bad\n1,1,1,2019-01-01\n");
@@ -149,7 +154,7 @@ fn a_full_key_space_stops_the_run() {
     let mut buf = b"1,1,1,2019-01-01\n1,1,1,2019-01-02\n1,1,1,2019-01-03\n".to_vec();
     let len = buf.len();
     buf.resize(len + PAD, 0);
-    let err = Scanner::new(&context)
+    let err = Scanner::new(&context, layout())
         .scan(&buf, 0..len, &mut Vec::new(), &mut ChunkReport::default())
         .unwrap_err();
     assert!(
@@ -209,8 +214,8 @@ proptest! {
         let text = line.as_bytes();
         prop_assume!(text.len() < 64);
         let masks = fast::masks(&window(text));
-        if let Some(row) = Scanner::new(&context).fast_row(text, masks).unwrap() {
-            prop_assert_eq!(owned(row), owned(Scanner::new(&context).exact_row(text).unwrap()), "{}", line);
+        if let Some(row) = Scanner::new(&context, layout()).fast_row(text, masks).unwrap() {
+            prop_assert_eq!(owned(row), owned(Scanner::new(&context, layout()).exact_row(text).unwrap()), "{}", line);
         }
     }
 }
@@ -224,8 +229,8 @@ proptest! {
         context!(context, regions, dates);
         let line = fields.join(",");
         let text = line.as_bytes();
-        let mut fast = Scanner::new(&context);
-        let mut exact = Scanner::new(&context);
+        let mut fast = Scanner::new(&context, layout());
+        let mut exact = Scanner::new(&context, layout());
         if text.len() < 64 {
             let masks = fast::masks(&window(text));
             if let Some(row) = fast.fast_row(text, masks).unwrap() {
@@ -252,7 +257,7 @@ proptest! {
         }
         let (keys, report) = scan_chunk(&context, data.as_bytes());
 
-        let mut exact = Scanner::new(&context);
+        let mut exact = Scanner::new(&context, layout());
         let mut want_keys = Vec::new();
         let mut want = RowStats::default();
         for line in &lines {
@@ -260,7 +265,7 @@ proptest! {
                 Row::Key(k) => { want.counted += 1; want_keys.push(k) }
                 Row::Unmatched(_) => want.unmatched += 1,
                 Row::Blank => want.blank += 1,
-                Row::Malformed(m) => want.malformed[m.kind as usize] += 1,
+                Row::Malformed(m) => want.malformed[m.kind() as usize] += 1,
             }
         }
         prop_assert_eq!(report.lines, lines.len() as u64);

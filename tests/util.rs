@@ -1,7 +1,6 @@
-//! What the integration tests share: temp data folders, running the real
-//! binary, the GPU-or-skip rule, and a naive reference counter.
-
-#![allow(dead_code)] // each test binary uses its own part of this
+//! What the tests share: temp data folders, running the real binary and
+//! checking what it printed, the GPU-or-skip rule, and a naive reference
+//! counter.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -88,6 +87,28 @@ impl Run {
     pub fn ok(&self) -> &Run {
         self.expect_code(0)
     }
+
+    /// Panics, showing stderr, unless stderr holds `needle`.
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics, showing stdout, unless stdout holds `needle`.
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
 }
 
 pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -115,21 +136,35 @@ pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 /// Whether GPU tests can run here. Without an adapter they are skipped,
 /// saying so, unless `EVENT_COUNTER_REQUIRE_GPU=1` makes that a failure
 /// (CI sets it, so the GPU path is proven on every change).
+#[cfg(feature = "gpu")]
 pub fn gpu_available() -> bool {
+    use event_counter::gpu::device;
     use std::sync::OnceLock;
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
-        let candidates = event_counter::device::candidates(event_counter::device::Search::Usual);
-        if event_counter::device::best(&candidates).is_some() {
+        // As the binary does in main: Mesa's drivers probe for a Wayland
+        // display and print an error to stderr when this is unset. Set
+        // before the first adapter search, while no test has started wgpu.
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+        }
+        let candidates = device::candidates(device::Search::Usual);
+        if device::best(&candidates).is_some() {
             return true;
         }
-        let why = event_counter::device::no_adapter_reason(&candidates);
+        let why = device::no_adapter_reason(&candidates);
         if std::env::var("EVENT_COUNTER_REQUIRE_GPU").as_deref() == Ok("1") {
             panic!("EVENT_COUNTER_REQUIRE_GPU=1 but {why}");
         }
         eprintln!("skipping GPU tests: {why}");
         false
     })
+}
+
+/// A build without the `gpu` feature has no GPU to test.
+#[cfg(not(feature = "gpu"))]
+pub fn gpu_available() -> bool {
+    false
 }
 
 /// The backends to run a test through: cpu always, gpu where it can run.

@@ -1,4 +1,5 @@
-//! The GPU histogram: `shaders/histogram.wgsl` counts the keys with atomics.
+//! The GPU histogram of the CPU's keys (the design card's path):
+//! `shaders/histogram.wgsl` counts the keys with atomics.
 //!
 //! Set-up ([`GpuContext`]: device, pipelines) is separate from a count
 //! ([`GpuHistogram`]), so that tests can reuse one device for many runs.
@@ -23,8 +24,8 @@ use std::thread::JoinHandle;
 use bytemuck::Zeroable;
 use wgpu::util::DeviceExt;
 
-use super::{Flush, Histogram, KeySink, Totals};
 use crate::error::{Error, Result};
+use crate::histogram::{Flush, Histogram, KeySink, Totals};
 
 /// Keys per GPU key buffer: large enough that a dispatch does real work,
 /// small enough that the ring stays a few tens of MiB.
@@ -59,6 +60,7 @@ pub struct GpuOptions {
 
 /// A device ready to count: created once, used for any number of counts.
 pub struct GpuContext {
+    /// The adapter's name, API and driver.
     pub info: wgpu::AdapterInfo,
     device: wgpu::Device,
     queue: wgpu::Queue,
@@ -356,11 +358,6 @@ struct GpuSink {
 }
 
 impl KeySink for GpuSink {
-    fn batch_keys(&self) -> usize {
-        // Per chunk: the GPU thread packs chunks into full dispatches itself.
-        0
-    }
-
     fn add(&mut self, keys: &mut Vec<u32>, bins: u64) -> Result<()> {
         if keys.is_empty() {
             return Ok(());

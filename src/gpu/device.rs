@@ -11,8 +11,11 @@ use wgpu::{Backend, DeviceType};
 
 /// One adapter and what we think of it.
 pub struct Candidate {
+    /// The adapter, to open.
     pub adapter: wgpu::Adapter,
+    /// Its name, API, type and driver.
     pub info: wgpu::AdapterInfo,
+    /// What it can do.
     pub limits: wgpu::Limits,
     /// Why this adapter cannot be used, if it cannot.
     pub unusable: Option<String>,

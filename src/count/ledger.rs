@@ -1,0 +1,167 @@
+//! The ledger: takes the chunks' reports as they come, in any order, and
+//! books them in file order. That is how line numbers stay exact, how
+//! `--strict` stops at the *first* bad row, and how the rejects file comes
+//! out in input order.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::input::ChunkSource;
+use crate::output::RejectsWriter;
+use crate::progress::Progress;
+use crate::scan::{ChunkReport, RowPolicy, RowStats, SAMPLES};
+
+/// What the scanning threads tell the ledger.
+pub(super) enum Msg {
+    /// Chunk `report.seq` of file `file` is scanned.
+    Report {
+        /// The file's index in the plan.
+        file: usize,
+        /// What its scan found.
+        report: ChunkReport,
+    },
+    /// File `file` has `chunks` chunks in all.
+    End {
+        /// The file's index in the plan.
+        file: usize,
+        /// How many reports to expect from it.
+        chunks: u64,
+    },
+}
+
+/// What the rows not counted add up to, for the summary.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    /// Every row by outcome.
+    pub stats: RowStats,
+    /// The first few malformed rows in file order, as `FILE:LINE: reason`.
+    pub samples: Vec<String>,
+    /// A few region_ids that are not in region.csv.
+    pub unmatched_ids: Vec<i64>,
+}
+
+/// One file's reports on their way to being booked.
+#[derive(Default)]
+struct FileBook {
+    /// Reports that came before the ones ahead of them.
+    waiting: BTreeMap<u64, ChunkReport>,
+    /// The next chunk to book.
+    next: u64,
+    /// How many chunks the file has, once known.
+    chunks: Option<u64>,
+    /// Lines booked so far, counted from the file's first row.
+    lines_done: u64,
+    /// The line number of the file's first row, found when first needed
+    /// (a shard of a file has to count the lines before it).
+    first_line: Option<u64>,
+}
+
+/// Books reports in file order.
+pub(super) struct Ledger<'a> {
+    sources: &'a [Box<dyn ChunkSource>],
+    policy: RowPolicy,
+    rejects: Option<&'a mut RejectsWriter>,
+    progress: &'a dyn Progress,
+    files: Vec<FileBook>,
+    /// The file being booked; every one before it is booked whole.
+    current: usize,
+    tally: Tally,
+}
+
+impl<'a> Ledger<'a> {
+    pub(super) fn new(
+        sources: &'a [Box<dyn ChunkSource>],
+        policy: RowPolicy,
+        rejects: Option<&'a mut RejectsWriter>,
+        progress: &'a dyn Progress,
+    ) -> Self {
+        Ledger {
+            sources,
+            policy,
+            rejects,
+            progress,
+            files: sources.iter().map(|_| FileBook::default()).collect(),
+            current: 0,
+            tally: Tally::default(),
+        }
+    }
+
+    /// Takes one message; books every report that is now next in order.
+    pub(super) fn take(&mut self, message: Msg) -> Result<()> {
+        match message {
+            Msg::Report { file, report } => {
+                // Reports are small unless rejects are kept; one waits only
+                // until the chunks before it, being scanned right now, are in.
+                self.files[file].waiting.insert(report.seq, report);
+            }
+            Msg::End { file, chunks } => self.files[file].chunks = Some(chunks),
+        }
+        while self.current < self.files.len() {
+            let book = &mut self.files[self.current];
+            if let Some(report) = book.waiting.remove(&book.next) {
+                book.next += 1;
+                self.book(self.current, report)?;
+            } else if book.chunks == Some(book.next) {
+                self.current += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tally of a run whose every report was booked.
+    pub(super) fn finish(self) -> Result<Tally> {
+        if self.current < self.files.len() {
+            return Err(Error::Internal(format!(
+                "{} was not read to the end",
+                self.sources[self.current].name()
+            )));
+        }
+        Ok(self.tally)
+    }
+
+    fn book(&mut self, file: usize, report: ChunkReport) -> Result<()> {
+        let source = self.sources[file].as_ref();
+        let name = source.name();
+        let book = &mut self.files[file];
+        for problem in &report.problems {
+            let first_line = match book.first_line {
+                Some(line) => line,
+                None => *book.first_line.insert(source.first_line()?),
+            };
+            let line = first_line + book.lines_done + problem.line;
+            if problem.kind.is_some() {
+                if self.policy.stops_at_malformed() {
+                    return Err(Error::Data {
+                        file: name.to_string(),
+                        line,
+                        reason: problem.reason.clone(),
+                    });
+                }
+                let samples = &mut self.tally.samples;
+                if samples.len() < SAMPLES {
+                    samples.push(format!("{name}:{line}: {}", problem.reason));
+                }
+            }
+            if let Some(rejects) = &mut self.rejects {
+                rejects.write(
+                    name,
+                    line,
+                    &problem.reason,
+                    &report.raw[problem.raw.clone()],
+                )?;
+            }
+        }
+        let ids = &mut self.tally.unmatched_ids;
+        for &id in &report.unmatched_ids {
+            if ids.len() < SAMPLES && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        self.tally.stats.add(&report.stats);
+        book.lines_done += report.lines;
+        self.progress.advance(report.span, report.stats.data_rows());
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! The `count` job from end to end:
+//!
+//! 1. plan: region.csv, the location files (or this shard's part of them),
+//!    every header checked before any row is read;
+//! 2. workers ([`pool`]): every thread takes chunks from any file, scans
+//!    them into keys and counts the keys in the engine's histogram;
+//! 3. ledger ([`ledger`]): the chunks' reports booked in file order (line
+//!    numbers, `--strict`, rejects);
+//! 4. output: the histogram's totals decoded into result.csv.
+
+mod ledger;
+mod pool;
+mod summary;
+
+pub use ledger::Tally;
+pub use summary::{Summary, Timings};
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::backend::Engine;
+use crate::date::DateDict;
+use crate::error::Result;
+use crate::format::Layout;
+use crate::histogram::Flush;
+use crate::input::{self, InputSpec, Plan, Split};
+use crate::output::{self, Destination, RejectsWriter};
+use crate::progress::Progress;
+use crate::regions::{KeySpace, RegionTable};
+use crate::scan::{RowPolicy, ScanContext};
+use ledger::Ledger;
+
+/// Default bytes per chunk: big enough that per-chunk costs vanish, small
+/// enough that every thread's buffer stays in the low MiB.
+pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
+
+/// Everything one count needs to know.
+#[derive(Clone, Debug)]
+pub struct CountOptions {
+    /// region.csv.
+    pub regions: InputSpec,
+    /// Files, folders, globs or S3 URLs, counted in this order.
+    pub locations: Vec<InputSpec>,
+    /// Count only this shard's part of the locations.
+    pub split: Option<Split>,
+    /// Where result.csv goes.
+    pub output: Destination,
+    /// Scanning threads.
+    pub threads: usize,
+    /// Stop at the first malformed row.
+    pub strict: bool,
+    /// Write every row not counted here.
+    pub rejects: Option<PathBuf>,
+    /// Write the summary here as JSON.
+    pub stats_json: Option<PathBuf>,
+    /// Bytes per chunk.
+    pub chunk_size: usize,
+    /// When 32-bit bins are folded into the totals.
+    pub flush: Flush,
+}
+
+impl CountOptions {
+    /// Options with the defaults: all cores, skip malformed rows.
+    pub fn new(regions: InputSpec, locations: Vec<InputSpec>, output: Destination) -> Self {
+        CountOptions {
+            regions,
+            locations,
+            split: None,
+            output,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            strict: false,
+            rejects: None,
+            stats_json: None,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            flush: Flush::default(),
+        }
+    }
+
+    /// What happens to the rows not counted.
+    pub fn policy(&self) -> RowPolicy {
+        RowPolicy {
+            stop_at_malformed: self.strict,
+            keep_rejects: self.rejects.is_some(),
+        }
+    }
+}
+
+/// Runs one count on `engine`, telling `progress` how it advances.
+pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
+    let started = Instant::now();
+    let regions_bytes = input::read_whole(&options.regions)?;
+    let regions = RegionTable::parse(&regions_bytes, &options.regions.name())?;
+    let plan = Plan::new(&options.locations, options.split)?;
+    // Open every input first: a bad header in the last file should stop
+    // the run before hours are spent on the first.
+    let sources = plan
+        .inputs
+        .iter()
+        .map(|input| input.open(options.chunk_size))
+        .collect::<Result<Vec<_>>>()?;
+    let layouts = sources
+        .iter()
+        .map(|source| Layout::from_header(source.header(), source.name()))
+        .collect::<Result<Vec<_>>>()?;
+    let total_bytes: u64 = sources.iter().filter_map(|s| s.total_bytes()).sum();
+
+    let keys = KeySpace::new(regions.slots());
+    let dates = DateDict::new(keys.max_dates());
+    let policy = options.policy();
+    let mut rejects = options
+        .rejects
+        .as_deref()
+        .map(RejectsWriter::create)
+        .transpose()?;
+    let histogram = engine.histogram(options.flush)?;
+    let threads = options.threads.max(1);
+    let setup_done = Instant::now();
+    log::info!(
+        "{threads} scanning thread{}, {} KiB chunks, {total_bytes} bytes in {} file{}{}",
+        if threads == 1 { "" } else { "s" },
+        options.chunk_size >> 10,
+        sources.len(),
+        if sources.len() == 1 { "" } else { "s" },
+        options.split.map_or(String::new(), |s| format!(
+            " (shard {}/{})",
+            s.index, s.count
+        )),
+    );
+    progress.start(Some(total_bytes));
+
+    let context = ScanContext {
+        regions: &regions,
+        dates: &dates,
+        keys,
+        policy,
+    };
+    let mut ledger = Ledger::new(&sources, policy, rejects.as_mut(), progress);
+    let scanned = if sources.is_empty() {
+        Ok(())
+    } else {
+        pool::scan(
+            &context,
+            &sources,
+            &layouts,
+            histogram.as_ref(),
+            threads,
+            &mut ledger,
+        )
+    };
+    let scan_done = Instant::now();
+    // Always finish the histogram, to join the GPU thread; its error (a
+    // device failure) explains a scan error better than "GPU stopped".
+    let counts = histogram.finish();
+    scanned?;
+    let counts = counts?;
+    let tally = ledger.finish()?;
+    let histogram_done = Instant::now();
+
+    let date_texts = dates.dates();
+    let table = output::ResultTable::new(&counts, keys, &date_texts, &regions);
+    output::write_result(&options.output, &table)?;
+    if let Some(rejects) = rejects {
+        rejects.commit()?;
+    }
+    let finished = Instant::now();
+    let summary = Summary {
+        stats: tally.stats,
+        groups: table.len(),
+        bytes: total_bytes,
+        files: sources.len(),
+        elapsed: finished - started,
+        samples: tally.samples,
+        unmatched_ids: tally.unmatched_ids,
+        backend: engine.kind(),
+        adapter: engine.adapter(),
+        threads,
+        timings: Timings {
+            setup: setup_done - started,
+            scan: scan_done - setup_done,
+            histogram: histogram_done - scan_done,
+            output: finished - histogram_done,
+        },
+    };
+    if let Some(path) = &options.stats_json {
+        output::write_file(path, summary.to_json().as_bytes())?;
+    }
+    Ok(summary)
+}

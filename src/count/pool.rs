@@ -1,0 +1,214 @@
+//! The scanning threads: one pool over every input of the plan.
+//!
+//! Workers take chunks from any file (the first files that still have
+//! chunks, and a few beyond while those are busy), so many compressed files,
+//! each readable by one thread at a time, decompress on all cores at once.
+//! Each chunk's report goes to the ledger, which puts the reports back in
+//! file order; keys go straight to the worker's histogram sink.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+
+use super::ledger::{Ledger, Msg};
+use crate::error::{Error, Result};
+use crate::format::Layout;
+use crate::histogram::{Histogram, KeySink};
+use crate::input::{Chunk, ChunkBuf, ChunkSource, Next};
+use crate::scan::{ChunkReport, ScanContext, Scanner};
+
+/// Scans every source on `threads` threads into `histogram`, booking each
+/// chunk's report in `ledger`. Returns the first error in file order.
+pub(super) fn scan(
+    context: &ScanContext<'_>,
+    sources: &[Box<dyn ChunkSource>],
+    layouts: &[Layout],
+    histogram: &dyn Histogram,
+    threads: usize,
+    ledger: &mut Ledger<'_>,
+) -> Result<()> {
+    let cursor = Cursor::new(sources, threads);
+    let abort = AtomicBool::new(false);
+    // Once a chunk stops at a malformed row (`--strict`), no chunk after it
+    // in file order is needed: its place, packed by `place`.
+    let last_needed = AtomicU64::new(u64::MAX);
+    std::thread::scope(|scope| {
+        let (messages, received) = mpsc::sync_channel::<Msg>(threads * 4);
+        let mut workers = Vec::new();
+        for i in 0..threads {
+            let sink = histogram.sink()?;
+            let messages = messages.clone();
+            let (cursor, abort, last_needed) = (&cursor, &abort, &last_needed);
+            let worker = std::thread::Builder::new()
+                .name(format!("scan-{i}"))
+                .spawn_scoped(scope, move || {
+                    let result = work(
+                        context,
+                        cursor,
+                        layouts,
+                        sink,
+                        &messages,
+                        abort,
+                        last_needed,
+                    );
+                    if result.is_err() {
+                        abort.store(true, Ordering::Relaxed);
+                    }
+                    result
+                })
+                .map_err(|e| Error::Internal(format!("cannot start a scanning thread: {e}")))?;
+            workers.push(worker);
+        }
+        drop(messages);
+        let mut booked = Ok(());
+        for message in received {
+            if booked.is_ok() {
+                booked = ledger.take(message);
+                if booked.is_err() {
+                    abort.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        let mut result = booked;
+        for worker in workers {
+            let joined = worker
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("a scanning thread panicked".into())));
+            // The ledger's error (the first bad row in file order) wins
+            // over a worker's, which in turn wins over later ones.
+            if result.is_ok() {
+                result = joined;
+            }
+        }
+        result
+    })
+}
+
+/// One scanning thread.
+fn work(
+    context: &ScanContext<'_>,
+    cursor: &Cursor<'_>,
+    layouts: &[Layout],
+    mut sink: Box<dyn KeySink + '_>,
+    messages: &SyncSender<Msg>,
+    abort: &AtomicBool,
+    last_needed: &AtomicU64,
+) -> Result<()> {
+    let mut scanner = Scanner::new(context, layouts[0]);
+    let mut buf = ChunkBuf::default();
+    let mut keys = Vec::new();
+    while !abort.load(Ordering::Relaxed) {
+        let Some((file, chunk)) = cursor.next(&mut buf, messages)? else {
+            break;
+        };
+        let place = place(file, chunk.seq);
+        if place > last_needed.load(Ordering::Relaxed) {
+            continue;
+        }
+        let mut report = ChunkReport {
+            seq: chunk.seq,
+            span: chunk.span,
+            ..ChunkReport::default()
+        };
+        scanner.set_layout(layouts[file]);
+        scanner.scan(buf.data(), chunk.range, &mut keys, &mut report)?;
+        if report.stopped {
+            last_needed.fetch_min(place, Ordering::Relaxed);
+        }
+        // The bins are read after the keys were made, so they cover every
+        // date in them.
+        sink.add(&mut keys, context.keys.bins(context.dates.len()))?;
+        if messages.send(Msg::Report { file, report }).is_err() {
+            break; // the ledger stopped: the run is failing
+        }
+    }
+    sink.finish()
+}
+
+/// A chunk's place in the whole plan, for "is it after that one": the
+/// file's index in the high 24 bits, the chunk's in the low 40 (a terabyte
+/// in one-byte chunks).
+fn place(file: usize, seq: u64) -> u64 {
+    ((file as u64) << 40) | seq.min((1 << 40) - 1)
+}
+
+/// Hands out the plan's chunks: from the first file that still has some,
+/// or from a later one while that one is busy.
+struct Cursor<'a> {
+    sources: &'a [Box<dyn ChunkSource>],
+    /// Every file before this one has answered `Next::End`.
+    first_open: AtomicUsize,
+    /// Per file: it answered `Next::End` and the ledger was told.
+    ended: Vec<AtomicBool>,
+    /// How many files, from the first open one, workers may read at once.
+    window: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(sources: &'a [Box<dyn ChunkSource>], threads: usize) -> Self {
+        Cursor {
+            sources,
+            first_open: AtomicUsize::new(0),
+            ended: sources.iter().map(|_| AtomicBool::new(false)).collect(),
+            window: threads.max(1),
+        }
+    }
+
+    /// The next chunk of any open file, read into `buf`, or `None` when
+    /// every file is read. Tells the ledger of each file that ends.
+    fn next(
+        &self,
+        buf: &mut ChunkBuf,
+        messages: &SyncSender<Msg>,
+    ) -> Result<Option<(usize, Chunk)>> {
+        loop {
+            let first = self.first_open.load(Ordering::Acquire);
+            if first >= self.sources.len() {
+                return Ok(None);
+            }
+            let mut busy = None;
+            for file in first..(first + self.window).min(self.sources.len()) {
+                if self.ended[file].load(Ordering::Acquire) {
+                    continue;
+                }
+                match self.sources[file].next_chunk(buf, false)? {
+                    Next::Chunk(chunk) => return Ok(Some((file, chunk))),
+                    Next::Busy => {
+                        busy.get_or_insert(file);
+                    }
+                    Next::End => self.end(file, messages),
+                }
+            }
+            // Every open file is being read by another thread: wait for
+            // the first one.
+            if let Some(file) = busy {
+                match self.sources[file].next_chunk(buf, true)? {
+                    Next::Chunk(chunk) => return Ok(Some((file, chunk))),
+                    Next::End => self.end(file, messages),
+                    Next::Busy => {} // not when asked to wait; look again
+                }
+            }
+        }
+    }
+
+    /// Marks `file` read to the end, tells the ledger how many chunks it
+    /// had (once), and moves the first open file on.
+    fn end(&self, file: usize, messages: &SyncSender<Msg>) {
+        if !self.ended[file].swap(true, Ordering::AcqRel) {
+            let chunks = self.sources[file].chunk_count();
+            // A closed channel means the run is failing; nothing to tell.
+            let _ = messages.send(Msg::End { file, chunks });
+        }
+        let mut first = self.first_open.load(Ordering::Acquire);
+        while first < self.sources.len() && self.ended[first].load(Ordering::Acquire) {
+            first = match self.first_open.compare_exchange(
+                first,
+                first + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => first + 1,
+                Err(now) => now,
+            };
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! What a count did: the numbers behind the summary on stderr and
+//! `--stats-json`, whose field names are a stable interface (documented in
+//! the README: fields may be added, never renamed or removed).
+
+use std::time::Duration;
+
+use crate::scan::{MalformedKind, RowStats};
+
+/// What a count did.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Every row by outcome.
+    pub stats: RowStats,
+    /// Rows of result.csv.
+    pub groups: usize,
+    /// Input bytes read: of the rows, or of compressed files.
+    pub bytes: u64,
+    /// Location files read.
+    pub files: usize,
+    /// Wall time of the whole count.
+    pub elapsed: Duration,
+    /// The first few malformed rows, as `FILE:LINE: reason`.
+    pub samples: Vec<String>,
+    /// A few region_ids that are not in region.csv.
+    pub unmatched_ids: Vec<i64>,
+    /// The backend's name: "cpu" or "gpu".
+    pub backend: &'static str,
+    /// The GPU adapter, for a GPU backend.
+    pub adapter: Option<String>,
+    /// Scanning threads.
+    pub threads: usize,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Where the time of a count went.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timings {
+    /// Reading region.csv and the header of every location file.
+    pub setup: Duration,
+    /// Scanning the location files into keys and counting them, which
+    /// overlap.
+    pub scan: Duration,
+    /// From the last chunk scanned until the totals are in: the GPU's last
+    /// batches and the read-back, or the merge of the CPU threads' bins.
+    pub histogram: Duration,
+    /// Decoding and writing result.csv (and the rejects file).
+    pub output: Duration,
+}
+
+impl Summary {
+    /// Input gigabytes (10^9 bytes) per second of wall time.
+    pub fn gb_per_s(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-9) / 1e9
+    }
+
+    /// The summary as the JSON of `--stats-json`, with a final newline.
+    pub fn to_json(&self) -> String {
+        let malformed: serde_json::Map<String, serde_json::Value> = MalformedKind::ALL
+            .iter()
+            .map(|&k| {
+                (
+                    k.label().to_string(),
+                    self.stats.malformed[k as usize].into(),
+                )
+            })
+            .collect();
+        let t = &self.timings;
+        let json = serde_json::json!({
+            "rows": {
+                "counted": self.stats.counted,
+                "unmatched": self.stats.unmatched,
+                "malformed": self.stats.malformed_total(),
+                "blank": self.stats.blank,
+                "data": self.stats.data_rows(),
+            },
+            "malformed_by_reason": malformed,
+            "groups": self.groups,
+            "bytes": self.bytes,
+            "files": self.files,
+            "seconds": self.elapsed.as_secs_f64(),
+            "gb_per_s": self.gb_per_s(),
+            "backend": self.backend,
+            "adapter": self.adapter,
+            "threads": self.threads,
+            "stages": {
+                "setup_seconds": t.setup.as_secs_f64(),
+                "scan_seconds": t.scan.as_secs_f64(),
+                "histogram_seconds": t.histogram.as_secs_f64(),
+                "output_seconds": t.output.as_secs_f64(),
+            },
+        });
+        let mut text = serde_json::to_string_pretty(&json).expect("JSON of plain values");
+        text.push('\n');
+        text
+    }
+}

@@ -1,0 +1,167 @@
+//! The file formats, in one place: the header every file starts with, how a
+//! header line is found and read, and the header texts the tool writes.
+//!
+//! | file | header | read by |
+//! | --- | --- | --- |
+//! | location.csv | `"lat","long","region_id","date"` (only `region_id` and `date` are used, in any order) | [`Layout::from_header`] |
+//! | region.csv | `"region_id","region_name"` | [`crate::regions::RegionTable`] |
+//! | result.csv | `"region_name","date","count"` | [`crate::results`] |
+//! | rejects | `"source","line","reason","row"` | people, and `merge` |
+//!
+//! Columns are found by name (ASCII case ignored), so extra columns and any
+//! order are fine.
+
+use crate::csv::{self, find_column};
+use crate::error::{Error, Result};
+
+/// The header of location.csv as `generate` writes it.
+pub const LOCATION_HEADER: &[u8] = b"\"lat\",\"long\",\"region_id\",\"date\"\n";
+
+/// The header of region.csv, for messages.
+pub const REGION_HEADER: &str = "\"region_id\",\"region_name\"";
+
+/// The header of result.csv.
+pub const RESULT_HEADER: &[u8] = b"\"region_name\",\"date\",\"count\"\n";
+
+/// The header of a `--rejects` file.
+pub const REJECTS_HEADER: &[u8] = b"\"source\",\"line\",\"reason\",\"row\"\n";
+
+/// The longest header line accepted: a longer first line is not a CSV
+/// header, and reading on would only waste time and memory.
+pub const MAX_HEADER: usize = 1 << 20;
+
+/// The most columns a location file may have: the fast path keeps a row's
+/// field boundaries in one 64-bit mask.
+pub const MAX_COLUMNS: usize = 64;
+
+/// A header as it appears in messages: the location header without its
+/// line end.
+pub fn location_header_text() -> &'static str {
+    std::str::from_utf8(&LOCATION_HEADER[..LOCATION_HEADER.len() - 1]).expect("ASCII")
+}
+
+/// Finds the header line at the start of `bytes` (the first bytes of a
+/// file, `complete` when they are the whole file); `expected` describes the
+/// header for the message about an empty file.
+///
+/// Returns the header without a UTF-8 byte order mark or line terminator,
+/// and where the first row starts; `None` when more bytes are needed. The
+/// error is the reason, for an [`Error::Data`] on line 1.
+pub fn header_line(
+    bytes: &[u8],
+    complete: bool,
+    expected: &str,
+) -> Result<Option<(Vec<u8>, usize)>, String> {
+    let (line, rows_start) = match memchr::memchr(b'\n', bytes) {
+        Some(i) => (&bytes[..i], i + 1),
+        None if complete => (bytes, bytes.len()),
+        None if bytes.len() > MAX_HEADER => {
+            return Err(format!(
+                "the first line is longer than {} MiB: is this a CSV file?",
+                MAX_HEADER >> 20
+            ))
+        }
+        None => return Ok(None),
+    };
+    if line.len() > MAX_HEADER {
+        return Err(format!(
+            "the first line is longer than {} MiB: is this a CSV file?",
+            MAX_HEADER >> 20
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(format!("file is empty; expected a header {expected}"));
+    }
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if memchr::memchr(b'\r', line).is_some() {
+        // A file with CR-only line ends (classic Mac OS) reads as one huge
+        // line; say so instead of complaining about its quotes.
+        return Err(
+            "the header line holds a CR (\\r) that does not end it: files with \
+             CR-only line ends are not supported (convert them with `tr '\\r' '\\n'`)"
+                .into(),
+        );
+    }
+    Ok(Some((line.to_vec(), rows_start)))
+}
+
+/// Where the two columns of location.csv that a count needs are, found by
+/// name in its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// How many fields every row has.
+    pub columns: u32,
+    /// The index of the `region_id` field.
+    pub id_col: u32,
+    /// The index of the `date` field.
+    pub date_col: u32,
+}
+
+impl Layout {
+    /// Reads the header line of a location file; `file` names it in errors.
+    pub fn from_header(header: &[u8], file: &str) -> Result<Layout> {
+        let error = |reason: String| Error::Data {
+            file: file.to_string(),
+            line: 1,
+            reason,
+        };
+        let mut fields = Vec::new();
+        csv::parse_record(header, &mut fields).map_err(|e| error(format!("bad header: {e}")))?;
+        let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
+        if names.len() > MAX_COLUMNS {
+            return Err(error(format!(
+                "header has {} columns; at most {MAX_COLUMNS} are supported",
+                names.len()
+            )));
+        }
+        Ok(Layout {
+            columns: names.len() as u32,
+            id_col: find_column(&names, "region_id").map_err(error)? as u32,
+            date_col: find_column(&names, "date").map_err(error)? as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_lines_lose_bom_and_cr_and_say_where_rows_start() {
+        assert_eq!(
+            header_line(b"\xEF\xBB\xBFa,b\r\n1,2\n", false, "h"),
+            Ok(Some((b"a,b".to_vec(), 8)))
+        );
+        assert_eq!(header_line(b"a,b", false, "h"), Ok(None));
+        assert_eq!(
+            header_line(b"a,b", true, "h"),
+            Ok(Some((b"a,b".to_vec(), 3)))
+        );
+        assert!(header_line(b"", true, "h")
+            .unwrap_err()
+            .ends_with("empty; expected a header h"));
+        let long = vec![b'x'; MAX_HEADER + 1];
+        assert!(header_line(&long, false, "h")
+            .unwrap_err()
+            .contains("longer than"));
+        let mac = b"lat,long,region_id,date\r1,2,3,2019-01-01\r";
+        assert!(header_line(mac, true, "h").unwrap_err().contains("CR-only"));
+    }
+
+    #[test]
+    fn layouts_find_columns_by_name() {
+        let layout = Layout::from_header(b"\"Date\",x,\"region_id\"", "l.csv").unwrap();
+        assert_eq!((layout.columns, layout.id_col, layout.date_col), (3, 2, 0));
+        let err = Layout::from_header(b"a,b", "l.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("l.csv:1: header has no \"region_id\""),
+            "{err}"
+        );
+        let wide = vec!["c"; MAX_COLUMNS + 1].join(",");
+        let err = Layout::from_header(wide.as_bytes(), "l.csv").unwrap_err();
+        assert!(err.to_string().contains("at most 64"), "{err}");
+    }
+}

@@ -1,0 +1,51 @@
+//! `s3://` URLs in a build without the `s3` feature: every use is a clear
+//! error that says what the build lacks, with the same interface as
+//! `s3.rs`, so no caller needs to know.
+
+use std::io;
+
+use super::object::Object;
+use crate::error::{Error, Result};
+
+fn not_built(url: &str) -> Error {
+    Error::Usage(format!(
+        "{url}: this build of event-counter cannot read or write S3 (built without the s3 feature)"
+    ))
+}
+
+/// An S3 object; none can exist in this build.
+pub enum S3Object {}
+
+impl Object for S3Object {
+    fn read_at(&self, _buf: &mut [u8], _offset: u64) -> io::Result<usize> {
+        match *self {}
+    }
+
+    fn len(&self) -> u64 {
+        match *self {}
+    }
+
+    fn name(&self) -> &str {
+        match *self {}
+    }
+}
+
+/// Fails: no S3 in this build.
+pub fn expand(url: &str, _wanted: fn(&str) -> bool) -> Result<Vec<S3Object>> {
+    Err(not_built(url))
+}
+
+/// Fails: no S3 in this build.
+pub fn read_all(url: &str) -> Result<Vec<u8>> {
+    Err(not_built(url))
+}
+
+/// Fails: no S3 in this build.
+pub fn write_all(url: &str, _bytes: Vec<u8>) -> Result<()> {
+    Err(not_built(url))
+}
+
+/// Fails: no S3 in this build.
+pub fn delete(url: &str) -> Result<()> {
+    Err(not_built(url))
+}

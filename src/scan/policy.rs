@@ -1,0 +1,45 @@
+//! What happens to the rows that are not counted: the one rule that the
+//! scanner (what it keeps of a chunk) and the ledger (what it does with
+//! that, in file order) both follow.
+
+/// Malformed rows shown in the summary; also the most a chunk reports when
+/// nothing else asks for them, so the first few of the run are always among
+/// the reported ones whatever chunk they fall in.
+pub const SAMPLES: usize = 5;
+
+/// Skip, stop (`--strict`) and/or keep (`--rejects`) the rows not counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowPolicy {
+    /// The first malformed row, in file order, stops the run.
+    pub stop_at_malformed: bool,
+    /// Every malformed and unmatched row is kept with its text, for a
+    /// rejects file.
+    pub keep_rejects: bool,
+}
+
+impl RowPolicy {
+    /// Whether the scanner reports the line and reason of a malformed row,
+    /// after `reported` such rows in the same chunk.
+    #[inline]
+    pub fn reports_malformed(self, reported: usize) -> bool {
+        self.keep_rejects || self.stop_at_malformed || reported < SAMPLES
+    }
+
+    /// Whether the scanner reports each unmatched row.
+    #[inline]
+    pub fn reports_unmatched(self) -> bool {
+        self.keep_rejects
+    }
+
+    /// Whether a reported row carries its text.
+    #[inline]
+    pub fn keeps_text(self) -> bool {
+        self.keep_rejects
+    }
+
+    /// Whether a malformed row ends the scan of its chunk, and the run.
+    #[inline]
+    pub fn stops_at_malformed(self) -> bool {
+        self.stop_at_malformed
+    }
+}

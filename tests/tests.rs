@@ -1,0 +1,15 @@
+//! The integration tests: one binary (as ripgrep does), so the tree builds
+//! one test executable instead of one per file, and every file shares
+//! `util`. They run the real binary on real files, or the library on them,
+//! and check every backend against a naive reference.
+
+mod util;
+
+mod agree;
+mod count_cli;
+mod dirty_input;
+mod inputs;
+#[cfg(feature = "s3")]
+mod s3;
+mod spark_driver;
+mod tools_cli;
