@@ -42,6 +42,11 @@ pub mod progress;
 pub mod regions;
 pub mod reorder;
 pub mod results;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(not(feature = "s3"))]
+#[path = "s3_off.rs"]
+pub mod s3;
 pub mod scan;
 
 pub use backend::{Backend, Engine};

@@ -59,6 +59,7 @@ pub struct Global {
 }
 
 fn main() -> ExitCode {
+    guard_standard_descriptors();
     quiet_wayland_probe();
     let cli = Cli::parse();
     let global = Global {
@@ -80,6 +81,28 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("event-counter: error: {e}");
             ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+/// Finds out whether the process started with standard output closed
+/// (`-o - >&-`). Rust's runtime fills a closed standard descriptor with
+/// /dev/null before `main`, opened for reading and writing, so output to it
+/// would vanish without a word; a shell's `> /dev/null` opens it write-only.
+/// Such a stdout is remembered, so that `-o -` fails instead.
+fn guard_standard_descriptors() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        // SAFETY: F_GETFL only reads the descriptor's flags.
+        let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
+        let read_write = flags != -1 && flags & libc::O_ACCMODE == libc::O_RDWR;
+        let stdout = std::fs::metadata("/dev/stdout");
+        let null = std::fs::metadata("/dev/null");
+        if let (true, Ok(stdout), Ok(null)) = (read_write, stdout, null) {
+            if stdout.file_type().is_char_device() && stdout.rdev() == null.rdev() {
+                event_counter::output::set_stdout_closed();
+            }
         }
     }
 }

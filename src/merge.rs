@@ -7,9 +7,10 @@ use std::path::Path;
 
 use crate::date::DateText;
 use crate::error::{Error, Result};
-use crate::input::{self, s3, InputSpec};
-use crate::output::{self, Destination, ResultRow, ResultTable};
+use crate::input::{self, InputSpec};
+use crate::output::{self, Destination, PendingOutput, ResultRow, ResultTable};
 use crate::results::parse_results;
+use crate::s3;
 
 /// What a merge did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,7 +51,10 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
         })
         .collect();
     let table = ResultTable::from_rows(rows);
-    output::write_result(output, &table)?;
+    let mut pending = PendingOutput::create(output)?;
+    let written = output::write_table(pending.writer(), &table);
+    pending.check(written)?;
+    pending.commit()?;
 
     let mut deleted = 0;
     if delete {

@@ -198,7 +198,7 @@ fn check_nothing_lost(body: &[u8], chunk_size: usize, threads: usize) -> Result<
         vec![InputSpec::Local(data.path("location.csv"))],
         Destination::File(data.path("result.csv")),
     );
-    options.rejects = Some(data.path("rejects.csv"));
+    options.rejects = Some(Destination::File(data.path("rejects.csv")));
     options.chunk_size = chunk_size;
     options.threads = threads;
     let summary =

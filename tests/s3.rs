@@ -237,3 +237,34 @@ fn s3_inputs_outputs_shards_and_errors() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(started.elapsed() < Duration::from_secs(60));
 }
+
+/// An S3 error is named by its HTTP status, not by its text, which holds
+/// the URL: a key with "403" in it failing for another reason is no
+/// denial. A server that answers every request 400 (not retried) shows it.
+#[test]
+fn s3_errors_are_classified_by_status_not_by_text() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ALLOW_HTTP", "true"),
+    ];
+    let run = DataDir::new().run_env(&["merge", "-o", "-", "s3://bucket/part-403.csv"], &env);
+    run.expect_code(66);
+    run.stderr_has("400 Bad Request");
+    assert!(!run.stderr.contains("access denied"), "{}", run.stderr);
+}

@@ -7,9 +7,10 @@ mod util;
 
 mod agree;
 mod count_cli;
+mod deploy;
 mod dirty_input;
 mod inputs;
+mod outputs;
 #[cfg(feature = "s3")]
 mod s3;
-mod spark_driver;
 mod tools_cli;

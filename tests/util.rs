@@ -111,8 +111,15 @@ impl Run {
     }
 }
 
+/// The binary under test: this build's, or `EVENT_COUNTER_BIN` (to run the
+/// tests against another build, e.g. an older one to show a test fails).
+pub fn binary() -> String {
+    std::env::var("EVENT_COUNTER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_event-counter").to_string())
+}
+
 pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_event-counter"));
+    let mut command = Command::new(binary());
     command.args(args).current_dir(dir);
     // Mesa's GL driver warns without it.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {

@@ -139,20 +139,8 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
     );
     options.split = args.split;
     options.strict = args.strict;
-    // The rejects file can be as large as the input: it is written as it
-    // goes, which S3 cannot do in one atomic PUT.
-    if args
-        .rejects
-        .as_ref()
-        .is_some_and(|p| p.to_string_lossy().starts_with("s3://"))
-    {
-        usage_error(
-            ErrorKind::InvalidValue,
-            "--rejects must be a local path; copy it to S3 afterwards",
-        );
-    }
-    options.rejects = args.rejects;
-    options.stats_json = args.stats_json;
+    options.rejects = args.rejects.map(Destination::from_arg);
+    options.stats_json = args.stats_json.map(Destination::from_arg);
     if let Some(threads) = args.threads {
         options.threads = threads as usize;
     }

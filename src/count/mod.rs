@@ -9,13 +9,13 @@
 //! 4. output: the histogram's totals decoded into result.csv.
 
 mod ledger;
+mod outputs;
 mod pool;
 mod summary;
 
 pub use ledger::Tally;
 pub use summary::{Summary, Timings};
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::backend::Engine;
@@ -24,11 +24,12 @@ use crate::error::Result;
 use crate::format::Layout;
 use crate::histogram::Flush;
 use crate::input::{self, InputSpec, Plan, Split};
-use crate::output::{self, Destination, RejectsWriter};
+use crate::output::{self, Destination};
 use crate::progress::Progress;
 use crate::regions::{KeySpace, RegionTable};
 use crate::scan::{RowPolicy, ScanContext};
 use ledger::Ledger;
+use outputs::Outputs;
 
 /// Default bytes per chunk: big enough that per-chunk costs vanish, small
 /// enough that every thread's buffer stays in the low MiB.
@@ -50,9 +51,9 @@ pub struct CountOptions {
     /// Stop at the first malformed row.
     pub strict: bool,
     /// Write every row not counted here.
-    pub rejects: Option<PathBuf>,
+    pub rejects: Option<Destination>,
     /// Write the summary here as JSON.
-    pub stats_json: Option<PathBuf>,
+    pub stats_json: Option<Destination>,
     /// Bytes per chunk.
     pub chunk_size: usize,
     /// When 32-bit bins are folded into the totals.
@@ -103,15 +104,11 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
         .map(|source| Layout::from_header(source.header(), source.name()))
         .collect::<Result<Vec<_>>>()?;
     let total_bytes: u64 = sources.iter().filter_map(|s| s.total_bytes()).sum();
+    let mut outputs = Outputs::open(options, &plan)?;
 
     let keys = KeySpace::new(regions.slots());
     let dates = DateDict::new(keys.max_dates());
     let policy = options.policy();
-    let mut rejects = options
-        .rejects
-        .as_deref()
-        .map(RejectsWriter::create)
-        .transpose()?;
     let histogram = engine.histogram(options.flush)?;
     let threads = options.threads.max(1);
     let setup_done = Instant::now();
@@ -134,7 +131,7 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
         keys,
         policy,
     };
-    let mut ledger = Ledger::new(&sources, policy, rejects.as_mut(), progress);
+    let mut ledger = Ledger::new(&sources, policy, outputs.rejects.as_mut(), progress);
     let scanned = if sources.is_empty() {
         Ok(())
     } else {
@@ -158,10 +155,8 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
 
     let date_texts = dates.dates();
     let table = output::ResultTable::new(&counts, keys, &date_texts, &regions);
-    output::write_result(&options.output, &table)?;
-    if let Some(rejects) = rejects {
-        rejects.commit()?;
-    }
+    let written = output::write_table(outputs.result.writer(), &table);
+    outputs.result.check(written)?;
     let finished = Instant::now();
     let summary = Summary {
         stats: tally.stats,
@@ -181,8 +176,10 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
             output: finished - histogram_done,
         },
     };
-    if let Some(path) = &options.stats_json {
-        output::write_file(path, summary.to_json().as_bytes())?;
+    if let Some(stats) = &mut outputs.stats {
+        let written = stats.writer().write_all(summary.to_json().as_bytes());
+        stats.check(written)?;
     }
+    outputs.commit()?;
     Ok(summary)
 }

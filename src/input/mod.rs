@@ -19,11 +19,6 @@
 pub mod object;
 pub mod plan;
 mod range;
-#[cfg(feature = "s3")]
-pub mod s3;
-#[cfg(not(feature = "s3"))]
-#[path = "s3_off.rs"]
-pub mod s3;
 mod stream;
 
 pub use object::{display_name, LocalObject, Object};
@@ -32,6 +27,7 @@ pub use range::RangeSource;
 pub use stream::{Compression, StreamSource};
 
 use crate::error::{Error, Result};
+use crate::s3;
 
 /// Reads a whole small file (region.csv, a result part), local or S3.
 pub fn read_whole(spec: &InputSpec) -> Result<Vec<u8>> {

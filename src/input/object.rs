@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -28,6 +28,11 @@ pub trait Object: Send + Sync {
     /// How messages name it: the path or URL as the user gave it.
     fn name(&self) -> &str;
 
+    /// The local file it is, if it is one.
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+
     /// Maps `range` into memory, if this kind of object can be (a local
     /// file can; an S3 object cannot). Callers fall back to `read_at`.
     fn map(&self, _range: std::ops::Range<u64>) -> Option<memmap2::Mmap> {
@@ -49,6 +54,7 @@ pub struct LocalObject {
     file: File,
     len: u64,
     name: String,
+    path: PathBuf,
 }
 
 impl LocalObject {
@@ -67,6 +73,7 @@ impl LocalObject {
             file,
             len: meta.len(),
             name: display_name(path),
+            path: path.to_path_buf(),
         })
     }
 }
@@ -103,6 +110,10 @@ impl Object for LocalObject {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 
     fn map(&self, range: std::ops::Range<u64>) -> Option<memmap2::Mmap> {

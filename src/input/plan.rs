@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::object::{LocalObject, Object};
-use super::s3;
 use super::stream::Compression;
 use super::{ChunkSource, RangeSource, StreamSource};
 use crate::error::{Error, Result};
+use crate::s3;
 
 /// One of N shards, 0-based: `I/N` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,12 +1,14 @@
-//! `s3://bucket/key` inputs and outputs, through the `object_store` crate.
+//! `s3://bucket/key` inputs and outputs, through the `object_store` crate
+//! (the `s3` cargo feature).
 //!
 //! Credentials, region and endpoint come from the standard AWS environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
 //! `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP` for a local endpoint).
 //! A location file is read with ranged GETs, one per chunk, issued by every
 //! scanning thread at once, so a shard reads only its own byte range.
-//! Small files (region.csv, results) are read and written whole; an S3 PUT
-//! is atomic, so a result object is complete or absent, never partial.
+//! Outputs are streamed as multipart uploads ([`S3Upload`]): nothing is
+//! visible at the key until the upload completes, and a failed run aborts
+//! it, so an object is complete or absent, never partial.
 
 use std::collections::HashMap;
 use std::io;
@@ -18,8 +20,8 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientConfigKey, ObjectStore};
 
-use super::object::Object;
 use crate::error::{Error, Result};
+use crate::input::Object;
 
 /// One runtime for every S3 call; threads block on it.
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -68,26 +70,40 @@ pub fn parse_url(url: &str) -> Result<(String, String)> {
     Ok((bucket.to_string(), key.to_string()))
 }
 
-/// An object_store error as one line that says what to do.
+/// An object_store error as one line that says what to do. The kind comes
+/// from the HTTP status (object_store's variants), never from the text
+/// alone, which holds the URL: a key named `part-403.csv` is no denial.
 fn describe(e: &object_store::Error) -> String {
     let text = one_line(&e.to_string());
-    let has = |needle: &str| text.contains(needle);
-    if has("NoSuchBucket") {
-        "no such bucket".into()
-    } else if matches!(e, object_store::Error::NotFound { .. }) || has("NoSuchKey") {
-        "no such object".into()
-    } else if matches!(e, object_store::Error::PermissionDenied { .. })
-        || has("AccessDenied")
-        || has("403")
-    {
-        "access denied: check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and the bucket's policy".into()
-    } else if matches!(e, object_store::Error::Unauthenticated { .. }) || has("credential") {
-        format!(
-            "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY ({text})"
-        )
-    } else {
-        text
+    match e {
+        // S3 answers 404 for a missing bucket too; its error code says which.
+        object_store::Error::NotFound { .. } if text.contains("<Code>NoSuchBucket</Code>") => {
+            "no such bucket".into()
+        }
+        object_store::Error::NotFound { .. } => "no such object".into(),
+        object_store::Error::PermissionDenied { .. } => "access denied: check the credentials \
+            (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and the bucket's policy"
+            .into(),
+        object_store::Error::Unauthenticated { .. } => no_credentials(&text),
+        // Without keys in the environment, credentials are asked of the
+        // instance (EC2) or container (ECS) metadata service; its failure
+        // names its own fixed address, never a user's.
+        object_store::Error::Generic { .. }
+            if ["169.254.169.254", "169.254.170.2", "fd00:ec2::254"]
+                .iter()
+                .any(|metadata| text.contains(metadata)) =>
+        {
+            no_credentials(&text)
+        }
+        _ => text,
     }
+}
+
+fn no_credentials(text: &str) -> String {
+    format!(
+        "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+         or run where an instance or task role provides them ({text})"
+    )
 }
 
 fn one_line(text: &str) -> String {
@@ -202,17 +218,77 @@ pub fn read_all(url: &str) -> Result<Vec<u8>> {
         .map_err(|e| open_error(url, &e))
 }
 
-/// Writes a whole object at once: it appears complete or not at all.
-pub fn write_all(url: &str, bytes: Vec<u8>) -> Result<()> {
-    let (bucket_name, key) = parse_url(url)?;
-    let store = bucket(&bucket_name)?;
-    runtime()
-        .block_on(store.put(&ObjectPath::from(key), bytes.into()))
-        .map(drop)
-        .map_err(|e| Error::Write {
-            path: url.into(),
-            source: io::Error::other(describe(&e)),
+/// Parts uploaded at once by one [`S3Upload`]: enough to keep a network
+/// link busy, while memory stays at this many parts.
+const PARTS_IN_FLIGHT: usize = 8;
+
+/// An object being written as a multipart upload: written as it goes, in
+/// parts of 5 MiB (S3's smallest), so memory stays flat whatever its size.
+/// It appears at its key only on [`S3Upload::finish`]; dropped unfinished,
+/// the upload is aborted and nothing appears.
+pub struct S3Upload {
+    url: String,
+    writer: Option<object_store::WriteMultipart>,
+}
+
+impl S3Upload {
+    /// Starts the upload, which also proves the bucket exists and the
+    /// credentials may write to it.
+    pub fn start(url: &str) -> Result<S3Upload> {
+        let (bucket_name, key) = parse_url(url)?;
+        let store = bucket(&bucket_name)?;
+        let upload = runtime()
+            .block_on(store.put_multipart(&ObjectPath::from(key)))
+            .map_err(|e| write_error(url, &e))?;
+        Ok(S3Upload {
+            url: url.to_string(),
+            writer: Some(object_store::WriteMultipart::new(upload)),
         })
+    }
+
+    /// Completes the upload: the object appears, whole.
+    pub fn finish(mut self) -> Result<()> {
+        let writer = self.writer.take().expect("finished once");
+        runtime()
+            .block_on(writer.finish())
+            .map(drop)
+            .map_err(|e| write_error(&self.url, &e))
+    }
+}
+
+impl io::Write for S3Upload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let writer = self.writer.as_mut().expect("not finished");
+        let runtime = runtime();
+        // `write` spawns part uploads on the runtime it is entered in.
+        let _entered = runtime.enter();
+        runtime
+            .block_on(writer.wait_for_capacity(PARTS_IN_FLIGHT))
+            .map_err(|e| io::Error::other(describe(&e)))?;
+        writer.write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for S3Upload {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            // Best effort: an upload left open is invisible, but its parts
+            // are billed until a lifecycle rule removes them.
+            let _ = runtime().block_on(writer.abort());
+        }
+    }
+}
+
+fn write_error(url: &str, e: &object_store::Error) -> Error {
+    Error::Write {
+        path: url.into(),
+        source: io::Error::other(describe(e)),
+    }
 }
 
 /// Deletes an object.
@@ -221,10 +297,7 @@ pub fn delete(url: &str) -> Result<()> {
     let store = bucket(&bucket_name)?;
     runtime()
         .block_on(store.delete(&ObjectPath::from(key)))
-        .map_err(|e| Error::Write {
-            path: url.into(),
-            source: io::Error::other(describe(&e)),
-        })
+        .map_err(|e| write_error(url, &e))
 }
 
 #[cfg(test)]

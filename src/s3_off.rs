@@ -4,11 +4,11 @@
 
 use std::io;
 
-use super::object::Object;
 use crate::error::{Error, Result};
+use crate::input::Object;
 
 fn not_built(url: &str) -> Error {
-    Error::Usage(format!(
+    Error::NotBuilt(format!(
         "{url}: this build of event-counter cannot read or write S3 (built without the s3 feature)"
     ))
 }
@@ -40,9 +40,29 @@ pub fn read_all(url: &str) -> Result<Vec<u8>> {
     Err(not_built(url))
 }
 
-/// Fails: no S3 in this build.
-pub fn write_all(url: &str, _bytes: Vec<u8>) -> Result<()> {
-    Err(not_built(url))
+/// An upload; none can exist in this build.
+pub enum S3Upload {}
+
+impl S3Upload {
+    /// Fails: no S3 in this build.
+    pub fn start(url: &str) -> Result<S3Upload> {
+        Err(not_built(url))
+    }
+
+    /// Never called: no upload exists.
+    pub fn finish(self) -> Result<()> {
+        match self {}
+    }
+}
+
+impl io::Write for S3Upload {
+    fn write(&mut self, _buf: &[u8]) -> io::Result<usize> {
+        match *self {}
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match *self {}
+    }
 }
 
 /// Fails: no S3 in this build.

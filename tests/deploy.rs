@@ -1,0 +1,99 @@
+//! What deploy/ ships, run by its own Python tests:
+//! - the PySpark driver, by pyspark in local mode on generated data
+//!   (deploy/spark/test_local.py checks it against one count); needs
+//!   `EVENT_COUNTER_PYTHON` naming a python with pyspark, and Java;
+//! - the EMR launcher against a moto server (deploy/emr/test_launch.py);
+//!   needs `EVENT_COUNTER_PYTHON` with boto3 and `EVENT_COUNTER_MOTO`.
+//!
+//! Without them a test says so and is skipped, unless
+//! `EVENT_COUNTER_REQUIRE_SPARK=1` / `EVENT_COUNTER_REQUIRE_S3=1` (CI sets
+//! both) makes that a failure.
+
+use std::process::Command;
+
+fn python_with_pyspark() -> Option<String> {
+    let why = match std::env::var("EVENT_COUNTER_PYTHON") {
+        Err(_) => "EVENT_COUNTER_PYTHON is not set".to_string(),
+        Ok(python) => {
+            let has = |args: &[&str], program: &str| {
+                Command::new(program)
+                    .args(args)
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            };
+            if !has(&["-c", "import pyspark"], &python) {
+                format!("{python} cannot import pyspark")
+            } else if !has(&["-version"], "java") {
+                "java is not on PATH".to_string()
+            } else {
+                return Some(python);
+            }
+        }
+    };
+    skip("EVENT_COUNTER_REQUIRE_SPARK", &why, "Spark driver");
+    None
+}
+
+/// Skips a test (saying why) or, when `require` is set to 1, fails it.
+fn skip(require: &str, why: &str, what: &str) {
+    if std::env::var(require).as_deref() == Ok("1") {
+        panic!("{require}=1 but {why}");
+    }
+    eprintln!("skipping the {what} test: {why}");
+}
+
+#[test]
+fn spark_driver_in_local_mode_equals_one_count() {
+    let Some(python) = python_with_pyspark() else {
+        return;
+    };
+    let output = Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/spark/test_local.py"
+        ))
+        .env("EVENT_COUNTER_BIN", crate::util::binary())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for shards in [1, 3, 7] {
+        assert!(
+            stdout.contains(&format!("{shards} shards: equal to one count")),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn emr_launcher_against_moto() {
+    let (Ok(python), Ok(moto)) = (
+        std::env::var("EVENT_COUNTER_PYTHON"),
+        std::env::var("EVENT_COUNTER_MOTO"),
+    ) else {
+        let why = "EVENT_COUNTER_PYTHON or EVENT_COUNTER_MOTO is not set";
+        return skip("EVENT_COUNTER_REQUIRE_S3", why, "EMR launcher");
+    };
+    let output = Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/emr/test_launch.py"
+        ))
+        .env("EVENT_COUNTER_MOTO", moto)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("emr launcher: all checks passed"),
+        "{stdout}"
+    );
+}
