@@ -30,6 +30,12 @@ pub const REJECTS_HEADER: &[u8] = b"\"source\",\"line\",\"reason\",\"row\"\n";
 /// header, and reading on would only waste time and memory.
 pub const MAX_HEADER: usize = 1 << 20;
 
+/// The longest line of location.csv, its line end included: a longer one
+/// is a malformed row ("line_too_long"), and no reader holds more of it
+/// than this, so memory stays flat whatever a file holds (a gzip of a
+/// gigabyte of NUL bytes is one such line). Real rows are tens of bytes.
+pub const MAX_LINE: usize = 1 << 20;
+
 /// The most columns a location file may have: the fast path keeps a row's
 /// field boundaries in one 64-bit mask.
 pub const MAX_COLUMNS: usize = 64;

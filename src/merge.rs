@@ -3,12 +3,11 @@
 //! final step merged its Spark partitions.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use crate::date::DateText;
 use crate::error::{Error, Result};
 use crate::input::{self, InputSpec};
-use crate::output::{self, Destination, PendingOutput, ResultRow, ResultTable};
+use crate::output::{self, same_file, Destination, PendingOutput, ResultRow, ResultTable};
 use crate::results::parse_results;
 use crate::s3;
 
@@ -28,6 +27,17 @@ pub struct Merged {
 /// Sums `parts` into `output`; with `delete`, removes the parts once the
 /// output is safely written (never the output itself, if it was a part).
 pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<Merged> {
+    // A part named twice would be added twice (and, with `delete`, deleted
+    // before its second reading).
+    for (i, part) in parts.iter().enumerate() {
+        if let Some(other) = parts[..i].iter().find(|other| same_part(part, other)) {
+            return Err(Error::Usage(format!(
+                "{}: named twice (also as {}); each part is added once, so name it once",
+                part.name(),
+                other.name()
+            )));
+        }
+    }
     let mut totals: HashMap<(DateText, Box<[u8]>), u64> = HashMap::new();
     let mut rows_in = 0u64;
     for part in parts {
@@ -84,10 +94,18 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
 
 /// Whether `part` is where the merged result was written.
 fn is_output(part: &InputSpec, output: &Destination) -> bool {
-    let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b);
     match (part, output) {
-        (InputSpec::Local(part), Destination::File(out)) => same(part, out),
+        (InputSpec::Local(part), Destination::File(out)) => same_file(part, out),
         (InputSpec::S3(part), Destination::S3(out)) => part == out,
+        _ => false,
+    }
+}
+
+/// Whether two parts are the same file or object.
+fn same_part(a: &InputSpec, b: &InputSpec) -> bool {
+    match (a, b) {
+        (InputSpec::Local(a), InputSpec::Local(b)) => same_file(a, b),
+        (InputSpec::S3(a), InputSpec::S3(b)) => a == b,
         _ => false,
     }
 }

@@ -224,3 +224,120 @@ fn split_must_be_i_of_n() {
         assert!(run.stderr.contains("is not I/N"), "{bad}: {}", run.stderr);
     }
 }
+
+/// A file whose name is not UTF-8 is a file like any other: counted, not
+/// skipped without a word when a folder is listed.
+#[test]
+fn names_that_are_not_utf8_are_counted() {
+    use std::os::unix::ffi::OsStrExt;
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("a.csv", locations(7, 50));
+    data.write("b.csv", locations(8, 30));
+    count(&data, &["a.csv", "b.csv"], "want.csv").ok();
+    std::fs::create_dir(data.path("fn")).unwrap();
+    data.write("fn/a.csv", locations(7, 50));
+    let odd = std::ffi::OsStr::from_bytes(b"fn/b\xff.csv");
+    std::fs::write(data.dir.path().join(odd), locations(8, 30)).unwrap();
+    let run = count(&data, &["fn"], "got.csv");
+    run.ok();
+    run.stderr_has("of 2 files");
+    assert_eq!(data.read("got.csv"), data.read("want.csv"));
+}
+
+/// The same input named twice (a folder and a glob over it, a path spelt
+/// two ways) is refused, not counted twice.
+#[test]
+fn an_input_named_twice_is_refused() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir(data.path("dir")).unwrap();
+    data.write("dir/a.csv", locations(1, 20));
+    data.write("dir/b.csv", locations(2, 20));
+    for twice in [&["dir", "dir/*.csv"][..], &["dir/a.csv", "./dir/a.csv"]] {
+        let run = count(&data, twice, "out.csv");
+        run.expect_code(2);
+        run.stderr_has("name it once");
+        assert!(!data.exists("out.csv"));
+    }
+    count(&data, &["dir/a.csv"], "q1.csv").ok();
+    count(&data, &["dir/b.csv"], "q2.csv").ok();
+    let run = data.run(&["merge", "-d", "-o", "m.csv", "q1.csv", "q1.csv", "q2.csv"]);
+    run.expect_code(2);
+    run.stderr_has("named twice");
+    assert!(data.exists("q1.csv") && data.exists("q2.csv") && !data.exists("m.csv"));
+}
+
+/// A named pipe is read as a stream, from start to end, and cannot be
+/// split into shards.
+#[test]
+fn a_named_pipe_is_read_as_a_stream() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let rows = locations(3, 400);
+    data.write("plain.csv", &rows);
+    count(&data, &["plain.csv"], "want.csv").ok();
+    let fifo = data.path("pipe.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let (fifo, rows) = (fifo.clone(), rows.clone());
+        std::thread::spawn(move || std::fs::write(fifo, rows).unwrap())
+    };
+    count(&data, &["pipe.csv"], "got.csv").ok();
+    writer.join().unwrap();
+    assert_eq!(data.read("got.csv"), data.read("want.csv"));
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "pipe.csv",
+        "--split",
+        "0/2",
+        "-o",
+        "-",
+    ]);
+    run.expect_code(2);
+    run.stderr_has("cannot be split");
+}
+
+/// A line longer than the longest a row may be is one malformed row,
+/// reported on its own line; the rows around it count, in a plain file and
+/// in a compressed one alike.
+#[test]
+fn a_line_too_long_is_one_malformed_row() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let mut text = String::from("lat,long,region_id,date\n0,0,1,2019-01-01\n");
+    text.push_str(&"7".repeat(3 << 20));
+    text.push_str(",0,1,2019-01-01\n0,0,2,2019-01-02\n");
+    data.write("long.csv", &text);
+    data.write("long.csv.gz", gzip(text.as_bytes()));
+    for file in ["long.csv", "long.csv.gz"] {
+        for chunk in ["100000", "4194304"] {
+            let run = data.run(&[
+                "count",
+                "--regions",
+                "region.csv",
+                "--locations",
+                file,
+                "-o",
+                "out.csv",
+                "--rejects",
+                "rej.csv",
+                "--chunk-size",
+                chunk,
+            ]);
+            run.ok();
+            run.stderr_has("2 counted, 0 unmatched, 1 malformed");
+            run.stderr_has(&format!("{file}:3: the line is longer than 1 MiB"));
+            let rejects = data.read("rej.csv");
+            assert_eq!(rejects.lines().count(), 2, "{file} {chunk}");
+            assert!(rejects.contains("\",\"3\",\"the line is longer"), "{file}");
+        }
+    }
+}

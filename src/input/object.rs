@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,17 @@ pub trait Object: Send + Sync {
         None
     }
 
+    /// Whether it can only be read from start to end, once (a named pipe,
+    /// standard input): then [`Object::sequential`] reads it.
+    fn is_pipe(&self) -> bool {
+        false
+    }
+
+    /// For a pipe, a reader of it; `None` for an object read by offset.
+    fn sequential(&self) -> Option<io::Result<Box<dyn io::Read + Send>>> {
+        None
+    }
+
     /// Maps `range` into memory, if this kind of object can be (a local
     /// file can; an S3 object cannot). Callers fall back to `read_at`.
     fn map(&self, _range: std::ops::Range<u64>) -> Option<memmap2::Mmap> {
@@ -55,6 +67,8 @@ pub struct LocalObject {
     len: u64,
     name: String,
     path: PathBuf,
+    /// A named pipe, a terminal or a socket: bytes come in order, once.
+    pipe: bool,
 }
 
 impl LocalObject {
@@ -64,16 +78,22 @@ impl LocalObject {
             path: path.to_path_buf(),
             source,
         };
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+            // Opening a named pipe waits until something opens it to write.
+            log::info!("{}: a named pipe; waiting for a writer", path.display());
+        }
         let file = File::open(path).map_err(open_error)?;
         let meta = file.metadata().map_err(open_error)?;
         if meta.is_dir() {
             return Err(open_error(io::Error::other("is a directory, not a file")));
         }
+        let pipe = !meta.is_file() && !meta.file_type().is_block_device();
         Ok(LocalObject {
             file,
-            len: meta.len(),
+            len: if pipe { 0 } else { meta.len() },
             name: display_name(path),
             path: path.to_path_buf(),
+            pipe,
         })
     }
 }
@@ -116,6 +136,18 @@ impl Object for LocalObject {
         Some(&self.path)
     }
 
+    fn is_pipe(&self) -> bool {
+        self.pipe
+    }
+
+    fn sequential(&self) -> Option<io::Result<Box<dyn io::Read + Send>>> {
+        self.pipe.then(|| {
+            self.file
+                .try_clone()
+                .map(|file| Box::new(file) as Box<dyn io::Read + Send>)
+        })
+    }
+
     fn map(&self, range: std::ops::Range<u64>) -> Option<memmap2::Mmap> {
         // Only bytes inside the file: touching a page past its end raises
         // SIGBUS.
@@ -148,26 +180,38 @@ pub fn display_name(path: &Path) -> String {
 /// Reads an [`Object`] from start to end as a stream, counting the bytes
 /// read so that progress can follow a decompressor.
 pub struct ObjectReader {
-    object: Arc<dyn Object>,
-    pos: u64,
+    source: Sequence,
     read: Arc<AtomicU64>,
+}
+
+enum Sequence {
+    /// Read by offset, from `pos` on.
+    ByOffset { object: Arc<dyn Object>, pos: u64 },
+    /// An object that reads in order by itself (a pipe).
+    InOrder(Box<dyn io::Read + Send>),
 }
 
 impl ObjectReader {
     /// Reads `object` from its start, adding what it reads to `read`.
-    pub fn new(object: Arc<dyn Object>, read: Arc<AtomicU64>) -> Self {
-        ObjectReader {
-            object,
-            pos: 0,
-            read,
-        }
+    pub fn new(object: Arc<dyn Object>, read: Arc<AtomicU64>) -> io::Result<Self> {
+        let source = match object.sequential() {
+            Some(reader) => Sequence::InOrder(reader?),
+            None => Sequence::ByOffset { object, pos: 0 },
+        };
+        Ok(ObjectReader { source, read })
     }
 }
 
 impl io::Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.object.read_at(buf, self.pos)?;
-        self.pos += n as u64;
+        let n = match &mut self.source {
+            Sequence::ByOffset { object, pos } => {
+                let n = object.read_at(buf, *pos)?;
+                *pos += n as u64;
+                n
+            }
+            Sequence::InOrder(reader) => reader.read(buf)?,
+        };
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }

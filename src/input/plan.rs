@@ -109,20 +109,26 @@ pub struct PlannedInput {
 impl PlannedInput {
     /// Opens the input for reading, checking its header.
     pub fn open(&self, chunk_size: usize) -> Result<Box<dyn ChunkSource>> {
-        Ok(match self.compression {
-            Some(c) => Box::new(StreamSource::open(self.object.clone(), c, chunk_size)?),
-            None => Box::new(RangeSource::open(
-                self.object.clone(),
-                chunk_size,
-                self.range.clone(),
-            )?),
+        let object = self.object.clone();
+        Ok(if self.compression.is_some() || object.is_pipe() {
+            Box::new(StreamSource::open(object, self.compression, chunk_size)?)
+        } else {
+            Box::new(RangeSource::open(object, chunk_size, self.range.clone())?)
         })
+    }
+
+    /// Whether it must be read whole, from start to end.
+    fn whole(&self) -> bool {
+        self.compression.is_some() || self.object.is_pipe()
     }
 }
 
 /// Whether a name found in a folder or under a prefix is a location file.
-fn is_location_file(name: &str) -> bool {
-    name.ends_with(".csv") || name.ends_with(".csv.gz") || name.ends_with(".csv.zst")
+/// Names are compared as bytes: a name that is not UTF-8 is a file too.
+fn is_location_file(name: &[u8]) -> bool {
+    [&b".csv"[..], b".csv.gz", b".csv.zst"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
 }
 
 fn is_glob(text: &str) -> bool {
@@ -132,55 +138,63 @@ fn is_glob(text: &str) -> bool {
 impl Plan {
     /// Lists every input of `specs`, in order, and keeps what `split` owns.
     pub fn new(specs: &[InputSpec], split: Option<Split>) -> Result<Plan> {
-        let mut objects: Vec<Arc<dyn Object>> = Vec::new();
+        let mut objects: Vec<(Arc<dyn Object>, &InputSpec)> = Vec::new();
         for spec in specs {
             match spec {
                 InputSpec::Local(path) => {
                     for path in expand_local(path)? {
-                        objects.push(Arc::new(LocalObject::open(&path)?));
+                        if split.is_some() && is_fifo(&path) {
+                            // Said before opening it, which waits for a writer.
+                            return Err(cannot_split_pipe(&path.display().to_string()));
+                        }
+                        objects.push((Arc::new(LocalObject::open(&path)?), spec));
                     }
                 }
                 InputSpec::S3(url) => {
-                    for object in s3::expand(url, is_location_file)? {
-                        objects.push(Arc::new(object));
+                    for object in s3::expand(url, |key| is_location_file(key.as_bytes()))? {
+                        objects.push((Arc::new(object), spec));
                     }
                 }
             }
         }
-        let listed_bytes: u64 = objects.iter().map(|o| o.len()).sum();
-        let owned = split.map(|s| s.range(listed_bytes));
+        refuse_twice_named(&objects)?;
+        let listed_bytes: u64 = objects.iter().map(|(o, _)| o.len()).sum();
+        let owned = split.map(|s| (s, s.range(listed_bytes)));
         let mut inputs = Vec::new();
         let mut offset = 0u64;
-        for object in objects {
+        for (object, _) in objects {
             let len = object.len();
-            let compression = Compression::of(object.name());
+            let input = PlannedInput {
+                compression: Compression::of(object.name()),
+                object,
+                range: None,
+            };
             let at = offset;
             offset += len;
-            let range = match &owned {
-                None => None,
-                Some(owned) => {
-                    if compression.is_some() {
-                        // Whole, to the shard that holds its first byte (an
-                        // empty file to the shard that holds its offset).
-                        if !owned.contains(&at) {
-                            continue;
-                        }
-                        None
-                    } else {
-                        let start = owned.start.max(at);
-                        let end = owned.end.min(at + len);
-                        if start >= end {
-                            continue;
-                        }
-                        Some(start - at..end - at)
-                    }
-                }
+            let Some((split, owned)) = &owned else {
+                inputs.push(input);
+                continue;
             };
-            inputs.push(PlannedInput {
-                object,
-                compression,
-                range,
-            });
+            if input.object.is_pipe() {
+                return Err(cannot_split_pipe(input.object.name()));
+            }
+            if input.whole() {
+                // Whole, to the shard whose range holds its first byte; one
+                // that starts at the very end (empty) to the last shard.
+                let last = split.index + 1 == split.count;
+                if owned.contains(&at) || (last && at == listed_bytes) {
+                    inputs.push(input);
+                }
+                continue;
+            }
+            let start = owned.start.max(at);
+            let end = owned.end.min(at + len);
+            if start < end {
+                inputs.push(PlannedInput {
+                    range: Some(start - at..end - at),
+                    ..input
+                });
+            }
         }
         Ok(Plan {
             inputs,
@@ -189,9 +203,48 @@ impl Plan {
     }
 }
 
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+fn cannot_split_pipe(name: &str) -> Error {
+    Error::Usage(format!(
+        "{name}: a pipe is read once, from start to end: it cannot be split into shards"
+    ))
+}
+
+/// Refuses an input that two arguments name (a folder and a glob over it,
+/// say): counting it twice would double its rows without a word.
+fn refuse_twice_named(objects: &[(Arc<dyn Object>, &InputSpec)]) -> Result<()> {
+    for (i, (object, spec)) in objects.iter().enumerate() {
+        let earlier = objects[..i]
+            .iter()
+            .find(|(other, _)| match (object.path(), other.path()) {
+                (Some(a), Some(b)) => crate::output::same_file(a, b),
+                (None, None) => object.name() == other.name(),
+                _ => false,
+            });
+        if let Some((other, other_spec)) = earlier {
+            let by = if spec == other_spec {
+                format!("{} names it twice", spec.name())
+            } else {
+                format!("both {} and {} name it", other_spec.name(), spec.name())
+            };
+            return Err(Error::Usage(format!(
+                "{}: {by}; each input is counted once, so name it once ({} is the same file)",
+                object.name(),
+                other.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A local path as files: a file is itself; a folder is its location files,
 /// sorted; a glob is its matches, sorted. A folder or glob with no location
-/// file is an error, since it is almost always a mistake.
+/// file is an error, since it is almost always a mistake, and so is an
+/// entry that cannot be read: its rows would be missing without a word.
 fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
     let text = path.to_string_lossy();
     let none_found = |what: &str| Error::Open {
@@ -201,12 +254,17 @@ fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
             format!("{what} has no *.csv, *.csv.gz or *.csv.zst files"),
         ),
     };
+    let unreadable = |path: PathBuf, source| Error::Open { path, source };
     if is_glob(&text) && !path.exists() {
-        let mut found: Vec<PathBuf> = glob::glob(&text)
-            .map_err(|e| Error::Usage(format!("{text}: bad pattern: {e}")))?
-            .filter_map(|entry| entry.ok())
-            .filter(|p| p.is_file())
-            .collect();
+        let mut found = Vec::new();
+        for entry in
+            glob::glob(&text).map_err(|e| Error::Usage(format!("{text}: bad pattern: {e}")))?
+        {
+            let entry = entry.map_err(|e| unreadable(e.path().to_path_buf(), e.into()))?;
+            if entry.is_file() {
+                found.push(entry);
+            }
+        }
         found.sort();
         if found.is_empty() {
             return Err(none_found("the pattern"));
@@ -214,20 +272,16 @@ fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
         return Ok(found);
     }
     if path.is_dir() {
-        let entries = std::fs::read_dir(path).map_err(|source| Error::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(|entry| entry.ok())
-            .map(|entry| entry.path())
-            .filter(|p| {
-                p.is_file()
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(is_location_file)
-            })
-            .collect();
+        let entries = std::fs::read_dir(path).map_err(|e| unreadable(path.to_path_buf(), e))?;
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| unreadable(path.to_path_buf(), e))?;
+            let name = entry.file_name();
+            let path = entry.path();
+            if is_location_file(name.as_encoded_bytes()) && path.is_file() {
+                found.push(path);
+            }
+        }
         found.sort();
         if found.is_empty() {
             return Err(none_found("the folder"));

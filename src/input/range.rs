@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::object::Object;
 use super::{Chunk, ChunkBuf, ChunkSource, Next, PAD};
 use crate::error::{Error, Result};
-use crate::format;
+use crate::format::{self, MAX_LINE};
 
 /// How far a chunk reads past its end, per step, to finish its last row.
 const TAIL_STEP: usize = 64 * 1024;
@@ -54,17 +54,29 @@ impl RangeSource {
         })
     }
 
-    /// Reads `[from, to)` into `buf.bytes[at..]`, growing the buffer (and its
-    /// padding) as needed. Returns the number of bytes read: less than asked
-    /// only at the end of the file.
-    fn read_into(&self, buf: &mut ChunkBuf, at: usize, from: u64, to: u64) -> Result<usize> {
+    /// Reads `[from, to)` (inside the file) into `buf.bytes[at..]`, growing
+    /// the buffer (and its padding) as needed. A file that gives fewer bytes
+    /// than it had when opened has shrunk under us: its rows are no longer
+    /// the ones its size promised, so that is an error, not an end.
+    fn read_into(&self, buf: &mut ChunkBuf, at: usize, from: u64, to: u64) -> Result<()> {
         let want = (to - from) as usize;
         if buf.bytes.len() < at + want + PAD {
             buf.bytes.resize(at + want + PAD, 0);
         }
-        self.object
+        let got = self
+            .object
             .read_at(&mut buf.bytes[at..at + want], from)
-            .map_err(|e| self.object.read_error(e))
+            .map_err(|e| self.object.read_error(e))?;
+        if got < want {
+            return Err(self.object.read_error(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the file shrank while it was read (it had {} bytes)",
+                    self.object.len()
+                ),
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -159,7 +171,8 @@ impl ChunkSource for RangeSource {
         if let Some(range) = self.mapped_chunk(buf, read_from, end, start == self.header_end) {
             return Ok(Next::Chunk(Chunk { seq, range, span }));
         }
-        let mut len = self.read_into(buf, 0, read_from, end)?;
+        self.read_into(buf, 0, read_from, end)?;
+        let mut len = (end - read_from) as usize;
         let first_row = if start == self.header_end {
             0
         } else {
@@ -177,15 +190,16 @@ impl ChunkSource for RangeSource {
             }));
         }
         // Finish the last row, which may run past `end` (and past the end
-        // of a shard's range: the row is the shard's if it starts inside).
+        // of a shard's range: the row is the shard's if it starts inside),
+        // but never by more than a line may be long: a longer one is cut
+        // there, and the scanner reports it as too long.
         let mut file_pos = end;
-        while file_pos < file_end && buf.bytes[len - 1] != b'\n' {
+        let tail_end = file_end.min(end.saturating_add(MAX_LINE as u64 + 1));
+        while file_pos < tail_end && buf.bytes[len - 1] != b'\n' {
             let step = (TAIL_STEP as u64).max(len as u64 / 4);
-            let to = (file_pos + step).min(file_end);
-            let got = self.read_into(buf, len, file_pos, to)?;
-            if got == 0 {
-                break; // the file shrank while we read it
-            }
+            let to = (file_pos + step).min(tail_end);
+            self.read_into(buf, len, file_pos, to)?;
+            let got = (to - file_pos) as usize;
             match memchr::memchr(b'\n', &buf.bytes[len..len + got]) {
                 Some(i) => {
                     len += i + 1;

@@ -1,7 +1,13 @@
-//! A compressed location file (`.gz`, `.zst`): decompressed as one stream,
-//! since neither format can be entered in the middle. Threads take turns
-//! decompressing the next chunk (cut at its last newline) and then scan it
-//! in parallel, so decompression is the only serial part.
+//! A location file read as one stream from start to end: compressed
+//! (`.gz`, `.zst`; neither format can be entered in the middle) or a pipe.
+//! Threads take turns reading the next chunk (cut after its last newline)
+//! and then scan it in parallel, so reading is the only serial part; the
+//! pool reads several such files at once.
+//!
+//! A line longer than [`MAX_LINE`] is cut: its first `MAX_LINE + 1` bytes
+//! stay, as one line, which the scanner reports as too long, and the rest is
+//! dropped as it streams by. Memory stays at a chunk and a line whatever
+//! the input holds, and the work stays linear in its size.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,8 +16,7 @@ use std::sync::{Arc, Mutex};
 use super::object::{Object, ObjectReader};
 use super::{Chunk, ChunkBuf, ChunkSource, Next, PAD};
 use crate::error::{Error, Result};
-use crate::format;
-
+use crate::format::{self, MAX_LINE};
 /// The compression formats read as streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
@@ -36,18 +41,27 @@ impl Compression {
 
 struct State {
     decoder: Box<dyn Read + Send>,
-    /// Decompressed bytes after the last complete row handed out.
+    /// Bytes after the last complete row handed out.
     carry: Vec<u8>,
+    /// Where the last line of `carry` starts: after its last newline.
+    line_start: usize,
+    /// How far `carry` has been searched for newlines.
+    searched: usize,
+    /// Dropping the rest of a line that was too long, up to its newline.
+    skipping: bool,
+    /// A buffer to read into while skipping.
+    scratch: Vec<u8>,
     seq: u64,
-    /// Compressed bytes read when the last chunk was handed out.
+    /// Input bytes read when the last chunk was handed out.
     spanned: u64,
     done: bool,
 }
 
-/// A compressed location file, decompressed chunk by chunk.
+/// A location file read from start to end, chunk by chunk.
 pub struct StreamSource {
     name: String,
-    len: u64,
+    /// The input's length, when it has one (a pipe has none).
+    len: Option<u64>,
     header: Vec<u8>,
     chunk_size: usize,
     /// Compressed bytes read so far, shared with the reader under the decoder.
@@ -56,21 +70,24 @@ pub struct StreamSource {
 }
 
 impl StreamSource {
-    /// Starts decompressing `object` and reads its header.
+    /// Starts reading `object` (decompressing it, if `compression` says
+    /// so) and reads its header.
     pub fn open(
         object: Arc<dyn Object>,
-        compression: Compression,
+        compression: Option<Compression>,
         chunk_size: usize,
     ) -> Result<StreamSource> {
         let name = object.name().to_string();
-        let len = object.len();
+        let len = (!object.is_pipe()).then(|| object.len());
         let read = Arc::new(AtomicU64::new(0));
-        let reader =
-            std::io::BufReader::with_capacity(1 << 20, ObjectReader::new(object, read.clone()));
+        let reader = ObjectReader::new(object.clone(), read.clone())
+            .map_err(|source| object.read_error(source))?;
+        let reader = std::io::BufReader::with_capacity(1 << 20, reader);
         let decoder: Box<dyn Read + Send> = match compression {
+            None => Box::new(reader),
             // Multi-member: `cat a.gz b.gz` is one valid gzip stream.
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-            Compression::Zstd => Box::new(
+            Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+            Some(Compression::Zstd) => Box::new(
                 zstd::stream::read::Decoder::with_buffer(reader)
                     .map_err(|e| decode_error(&name, e))?,
             ),
@@ -78,6 +95,10 @@ impl StreamSource {
         let mut state = State {
             decoder,
             carry: Vec::new(),
+            line_start: 0,
+            searched: 0,
+            skipping: false,
+            scratch: Vec::new(),
             seq: 0,
             spanned: 0,
             done: false,
@@ -94,6 +115,7 @@ impl StreamSource {
                     })?;
             if let Some((header, rows_start)) = found {
                 state.carry.drain(..rows_start);
+                state.searched = 0;
                 break header;
             }
         };
@@ -115,13 +137,19 @@ fn decode_error(name: &str, source: std::io::Error) -> Error {
     }
 }
 
-/// Decompresses about `want` more bytes onto `state.carry`.
+/// Reads about `want` more bytes onto `state.carry` (or, while skipping
+/// the rest of a long line, drops them up to its newline).
 fn fill(state: &mut State, name: &str, want: usize) -> Result<()> {
-    let start = state.carry.len();
-    state.carry.resize(start + want, 0);
+    let mut into = std::mem::take(if state.skipping {
+        &mut state.scratch
+    } else {
+        &mut state.carry
+    });
+    let start = if state.skipping { 0 } else { into.len() };
+    into.resize(start + want, 0);
     let mut filled = start;
     while filled < start + want {
-        match state.decoder.read(&mut state.carry[filled..]) {
+        match state.decoder.read(&mut into[filled..]) {
             Ok(0) => {
                 state.done = true;
                 break;
@@ -131,8 +159,37 @@ fn fill(state: &mut State, name: &str, want: usize) -> Result<()> {
             Err(e) => return Err(decode_error(name, e)),
         }
     }
-    state.carry.truncate(filled);
+    into.truncate(filled);
+    if state.skipping {
+        if let Some(i) = memchr::memchr(b'\n', &into) {
+            state.skipping = false;
+            state.carry.extend_from_slice(&into[i + 1..]);
+        }
+        state.scratch = into;
+    } else {
+        state.carry = into;
+    }
     Ok(())
+}
+
+impl State {
+    /// Finds the newlines read since the last look, and cuts the last line
+    /// when it has grown past [`MAX_LINE`].
+    fn look(&mut self) {
+        if let Some(i) = memchr::memrchr(b'\n', &self.carry[self.searched..]) {
+            self.line_start = self.searched + i + 1;
+        }
+        self.searched = self.carry.len();
+        if self.carry.len() - self.line_start > MAX_LINE {
+            // Keep one byte past the limit, so the scanner sees the line is
+            // too long, and end the line here; drop the rest as it comes.
+            self.carry.truncate(self.line_start + MAX_LINE + 1);
+            self.carry.push(b'\n');
+            self.line_start = self.carry.len();
+            self.searched = self.carry.len();
+            self.skipping = true;
+        }
+    }
 }
 
 impl ChunkSource for StreamSource {
@@ -145,36 +202,40 @@ impl ChunkSource for StreamSource {
             }
             Err(std::sync::TryLockError::Poisoned(_)) => panic!("a scanning thread panicked"),
         };
-        if state.done && state.carry.is_empty() {
+        // At least a chunk's worth, cut after its last newline.
+        let cut = loop {
+            state.look();
+            if state.carry.len() >= self.chunk_size && state.line_start > 0 {
+                break state.line_start;
+            }
+            if state.done {
+                break state.carry.len();
+            }
+            let want = self
+                .chunk_size
+                .saturating_sub(state.carry.len())
+                .max(64 * 1024);
+            fill(&mut state, &self.name, want)?;
+        };
+        if cut == 0 {
             return Ok(Next::End);
         }
-        // At least a chunk's worth, and on to the end of a row.
-        let mut cut = None;
-        while !state.done {
-            let before = state.carry.len();
-            let want = self.chunk_size.saturating_sub(before).max(64 * 1024);
-            fill(&mut state, &self.name, want)?;
-            if state.carry.len() >= self.chunk_size || state.done {
-                cut = memchr::memrchr(b'\n', &state.carry).map(|i| i + 1);
-                if cut.is_some() {
-                    break;
-                }
-            }
-        }
-        let cut = if state.done {
-            state.carry.len()
-        } else {
-            cut.unwrap_or(state.carry.len())
-        };
-        // The buffer may hold a mapping of a plain file read before.
+        // The chunk leaves in the carry buffer itself; only its unfinished
+        // last line is copied to a fresh one. (The chunk buffer may hold a
+        // mapping of a plain file read before: drop it.)
         buf.mapped = None;
-        buf.bytes.clear();
-        buf.bytes.extend_from_slice(&state.carry[..cut]);
+        let mut rest = std::mem::take(&mut buf.bytes);
+        rest.clear();
+        rest.extend_from_slice(&state.carry[cut..]);
+        buf.bytes = std::mem::replace(&mut state.carry, rest);
+        buf.bytes.truncate(cut);
         buf.bytes.resize(cut + PAD, 0);
-        state.carry.drain(..cut);
+        state.line_start -= cut.min(state.line_start);
+        state.searched = state.carry.len();
         let seq = state.seq;
         state.seq += 1;
-        let read = self.read.load(Ordering::Relaxed).min(self.len);
+        let read = self.read.load(Ordering::Relaxed);
+        let read = self.len.map_or(read, |len| read.min(len));
         let span = read - state.spanned;
         state.spanned = read;
         Ok(Next::Chunk(Chunk {
@@ -189,7 +250,7 @@ impl ChunkSource for StreamSource {
     }
 
     fn total_bytes(&self) -> Option<u64> {
-        Some(self.len)
+        self.len
     }
 
     fn header(&self) -> &[u8] {
@@ -209,6 +270,7 @@ impl ChunkSource for StreamSource {
 mod tests {
     use super::*;
     use crate::input::object::LocalObject;
+    use crate::input::Next;
     use std::io::Write;
 
     fn compressed(content: &[u8], compression: Compression) -> tempfile::NamedTempFile {
@@ -237,7 +299,7 @@ mod tests {
             let file = compressed(&content, compression);
             for chunk_size in [1, 100, 4096, 1 << 20] {
                 let object = Arc::new(LocalObject::open(file.path()).unwrap());
-                let source = StreamSource::open(object, compression, chunk_size).unwrap();
+                let source = StreamSource::open(object, Some(compression), chunk_size).unwrap();
                 assert_eq!(source.header(), b"lat,long,region_id,date");
                 let mut buf = ChunkBuf::default();
                 let (mut rows, mut spans) = (Vec::new(), 0);
@@ -253,13 +315,38 @@ mod tests {
         }
     }
 
+    /// A line far longer than MAX_LINE is cut to MAX_LINE + 1 bytes and
+    /// ended there; the rows around it stay whole, and no chunk holds more
+    /// than a chunk and a line, however long the line.
+    #[test]
+    fn a_long_line_is_cut_and_memory_stays_flat() {
+        let mut content = b"h\nfirst\n".to_vec();
+        content.extend(std::iter::repeat_n(b'x', 5 * MAX_LINE));
+        content.extend_from_slice(b"\nafter\nlast, no newline");
+        let file = compressed(&content, Compression::Zstd);
+        let chunk_size = 64 * 1024;
+        let object = Arc::new(LocalObject::open(file.path()).unwrap());
+        let source = StreamSource::open(object, Some(Compression::Zstd), chunk_size).unwrap();
+        let mut buf = ChunkBuf::default();
+        let mut rows = Vec::new();
+        while let Next::Chunk(chunk) = source.next_chunk(&mut buf, true).unwrap() {
+            assert!(buf.bytes.len() <= chunk_size + MAX_LINE + 2 + PAD);
+            rows.extend_from_slice(&buf.bytes[chunk.range]);
+        }
+        let lines: Vec<&[u8]> = rows.split(|&b| b == b'\n').collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0], b"first");
+        assert_eq!(lines[1].len(), MAX_LINE + 1);
+        assert_eq!(&lines[2..], [&b"after"[..], b"last, no newline"]);
+    }
+
     #[test]
     fn corrupt_data_is_a_read_error() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(b"\x1f\x8b\x08\x00 this is not gzip")
             .unwrap();
         let object = Arc::new(LocalObject::open(file.path()).unwrap());
-        let err = StreamSource::open(object, Compression::Gzip, 10)
+        let err = StreamSource::open(object, Some(Compression::Gzip), 10)
             .err()
             .unwrap();
         assert!(err.to_string().contains("cannot decompress"), "{err}");

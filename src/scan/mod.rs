@@ -22,7 +22,7 @@ use std::ops::Range;
 use crate::csv::{self, Field};
 use crate::date::{DateCache, DateDict, DateError, DateText, InternError};
 use crate::error::{Error, Result};
-use crate::format::Layout;
+use crate::format::{Layout, MAX_LINE};
 use crate::regions::{parse_region_id, KeySpace, RegionTable};
 
 /// A row that was not counted and that the user gets to see: a malformed
@@ -170,12 +170,16 @@ impl<'a> Scanner<'a> {
                 }
             };
             let mut len = line_end - pos;
+            let too_long = len > MAX_LINE;
             if len > 0 && buf[line_end - 1] == b'\r' {
                 len -= 1;
             }
             let text = &buf[pos..pos + len];
             let row = match self.fast_row(text, masks)? {
                 Some(row) => row,
+                // A cut line (see input::stream) is only its first bytes:
+                // judge its length, never the fields it seems to have.
+                None if too_long => Row::Malformed(Malformed::TooLong),
                 None => self.exact_row(text)?,
             };
             if self.record(row, line, text, keys, report) {

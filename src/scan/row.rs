@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::csv::{quote_for_message, QuoteError};
 use crate::date::DateError;
-use crate::format::Layout;
+use crate::format::{Layout, MAX_LINE};
 use crate::regions::{describe_id_error, IdError};
 
 /// The kinds of malformed row, in the order the summary lists them.
@@ -28,11 +28,13 @@ pub enum MalformedKind {
     BadDateFormat,
     /// The date field is no real calendar date.
     NoSuchDate,
+    /// The line is longer than [`crate::format::MAX_LINE`].
+    LineTooLong,
 }
 
 impl MalformedKind {
     /// Every kind, in summary order.
-    pub const ALL: [MalformedKind; 8] = [
+    pub const ALL: [MalformedKind; 9] = [
         MalformedKind::UnclosedQuote,
         MalformedKind::TextAfterQuote,
         MalformedKind::StrayQuote,
@@ -41,6 +43,7 @@ impl MalformedKind {
         MalformedKind::BadRegionId,
         MalformedKind::BadDateFormat,
         MalformedKind::NoSuchDate,
+        MalformedKind::LineTooLong,
     ];
 
     /// A short name for summaries and JSON: stable, lowercase, no spaces.
@@ -54,6 +57,7 @@ impl MalformedKind {
             MalformedKind::BadRegionId => "bad_region_id",
             MalformedKind::BadDateFormat => "bad_date_format",
             MalformedKind::NoSuchDate => "no_such_date",
+            MalformedKind::LineTooLong => "line_too_long",
         }
     }
 }
@@ -78,6 +82,8 @@ pub enum Malformed<'a> {
     RegionId(IdError, Cow<'a, [u8]>),
     /// The date field is not usable.
     Date(DateError, Cow<'a, [u8]>),
+    /// The line is longer than [`MAX_LINE`] bytes.
+    TooLong,
 }
 
 impl Malformed<'_> {
@@ -92,6 +98,7 @@ impl Malformed<'_> {
             Malformed::RegionId(IdError::NotInteger, _) => MalformedKind::BadRegionId,
             Malformed::Date(DateError::NotIso, _) => MalformedKind::BadDateFormat,
             Malformed::Date(DateError::NoSuchDay, _) => MalformedKind::NoSuchDate,
+            Malformed::TooLong => MalformedKind::LineTooLong,
         }
     }
 
@@ -104,6 +111,10 @@ impl Malformed<'_> {
             }
             Malformed::RegionId(e, value) => describe_id_error(*e, value),
             Malformed::Date(e, value) => format!("date {} {e}", quote_for_message(value)),
+            Malformed::TooLong => format!(
+                "the line is longer than {} MiB, the longest a row may be",
+                MAX_LINE >> 20
+            ),
         }
     }
 }
