@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use event_counter::histogram::cpu::CpuHistogram;
-use event_counter::histogram::{Flush, Histogram};
+use event_counter::histogram::{Counts, Flush, Histogram};
 
 const KEYS: usize = 8 << 20;
 const BINS: u32 = 365 * 67;
@@ -26,7 +26,7 @@ fn keys() -> Vec<u32> {
 
 /// Counts `keys` in chunk-sized batches through one sink, as a scanning
 /// thread does.
-fn count(histogram: Box<dyn Histogram>, keys: &[u32]) -> Vec<u64> {
+fn count(histogram: Box<dyn Histogram>, keys: &[u32]) -> Counts {
     {
         let mut sink = histogram.sink().unwrap();
         let mut batch = Vec::new();
@@ -45,7 +45,7 @@ fn bench_histograms(c: &mut Criterion) {
     let mut group = c.benchmark_group("histogram");
     group.throughput(Throughput::Elements(KEYS as u64));
     group.bench_function("cpu", |b| {
-        b.iter(|| count(Box::new(CpuHistogram::new(Flush::default())), &keys))
+        b.iter(|| count(Box::new(CpuHistogram::new(Flush::default(), 1)), &keys))
     });
     #[cfg(feature = "gpu")]
     bench_gpu(&mut group, &keys);

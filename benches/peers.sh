@@ -7,7 +7,10 @@
 #
 # Environment: THREADS="1 2" (thread counts to try; default "1 <all cores>"),
 # EVENT_COUNTER_BIN_DIR (take event-counter and newline_floor from there
-# instead of building them), SKIP_PEERS=1 (only event-counter and the floor).
+# instead of building them), SKIP_PEERS=1 (only event-counter and the floor),
+# REGIONS=70000 DAYS=1461 (a region.csv of that many names and dates over
+# that many days instead of the New Zealand districts over a year: a result
+# of tens of millions of groups).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,12 +35,18 @@ fi
 python=python3
 [ -x "$venv/bin/python" ] && python=$venv/bin/python
 
-# The data: regenerated only when the size changes.
+# The data: regenerated only when what it is made of changes.
 data=target/peers-data
-if [ "$(cat "$data/.size" 2>/dev/null)" != "$size" ]; then
+made="$size${REGIONS:+ --regions ($REGIONS names)}${DAYS:+ --days $DAYS}"
+if [ "$(cat "$data/.size" 2>/dev/null)" != "$made" ]; then
   rm -rf "$data"
-  "$bin/event-counter" generate --size "$size" "$data"
-  echo "$size" > "$data/.size"
+  mkdir -p "$data"
+  if [ -n "${REGIONS:-}" ]; then
+    python3 -c "import sys; print('region_id,region_name'); [print(f'{i},\"Region {i:06}\"') for i in range(int(sys.argv[1]))]" \
+      "$REGIONS" > "$data/region.csv"
+  fi
+  "$bin/event-counter" generate --size "$size" ${DAYS:+--days "$DAYS"} "$data"
+  echo "$made" > "$data/.size"
 fi
 
 "$python" benches/peers.py --bin "$bin" --data "$data" --runs "$runs" --threads $threads \

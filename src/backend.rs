@@ -85,10 +85,19 @@ impl Engine {
         Ok(Selection { engine, reason })
     }
 
-    /// A fresh histogram for one count on this engine.
-    pub(crate) fn histogram(&self, flush: Flush) -> Result<Box<dyn Histogram>> {
+    /// A fresh histogram for one count on this engine, fed by `threads`
+    /// scanning threads (see [`crate::CountOptions`] for `dense_bins`).
+    pub(crate) fn histogram(
+        &self,
+        flush: Flush,
+        threads: usize,
+        dense_bins: Option<usize>,
+    ) -> Result<Box<dyn Histogram>> {
         Ok(match self {
-            Engine::Cpu => Box::new(CpuHistogram::new(flush)),
+            Engine::Cpu => Box::new(match dense_bins {
+                Some(bins) => CpuHistogram::with_dense_bins(flush, bins),
+                None => CpuHistogram::new(flush, threads),
+            }),
             #[cfg(feature = "gpu")]
             Engine::Gpu(context) => {
                 Box::new(crate::gpu::GpuHistogram::new(context.clone(), flush)?)

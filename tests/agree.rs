@@ -12,9 +12,9 @@ use proptest::prelude::*;
 use crate::util::{reference_result, DataDir};
 
 /// GPU engines, made once for all cases: one with the device's limits, and
-/// one so tight that nearly every batch wraps the key ring and is counted
-/// in several windows of the key space, full windows with global atomics
-/// and the last, small one in workgroup memory.
+/// one so tight that nearly every batch wraps the key ring, most key spaces
+/// outgrow its bins (and are counted on the host), and the rest are counted
+/// with global atomics or in workgroup memory.
 #[cfg(feature = "gpu")]
 fn gpu_engines() -> &'static [Engine] {
     use event_counter::gpu::device::{self, Search};
@@ -31,7 +31,7 @@ fn gpu_engines() -> &'static [Engine] {
         let candidates = device::candidates(Search::Usual);
         let adapter = &candidates[device::best(&candidates).unwrap()].adapter;
         let tight = GpuOptions {
-            max_window: Some(64),
+            max_bins: Some(64),
             max_keys: Some(100),
             private_bins: Some(32),
         };
@@ -69,6 +69,9 @@ struct Input {
     chunk_size: usize,
     flush_every: u64,
     threads: usize,
+    /// The CPU's dense bins per thread: tiny ones (a few dates' worth)
+    /// make threads switch to the shared totals part way through.
+    dense_bins: usize,
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -82,9 +85,10 @@ fn input() -> impl Strategy<Value = Input> {
         1u64..64,
         1usize..5,
         any::<u64>(),
+        prop_oneof![Just(usize::MAX), 0usize..200],
     )
         .prop_map(
-            |(ids, rows, dates, crlf, chunk_size, flush_every, threads, seed)| {
+            |(ids, rows, dates, crlf, chunk_size, flush_every, threads, seed, dense_bins)| {
                 let mut rng = seed;
                 let mut next = move |n: u64| {
                     rng = rng
@@ -128,6 +132,7 @@ fn input() -> impl Strategy<Value = Input> {
                     chunk_size,
                     flush_every,
                     threads,
+                    dense_bins,
                 }
             },
         )
@@ -160,6 +165,7 @@ fn run(data: &DataDir, input: &Input, engine: &Engine) -> String {
     options.chunk_size = input.chunk_size;
     options.flush = Flush::new(input.flush_every);
     options.threads = input.threads;
+    options.dense_bins = Some(input.dense_bins);
     let summary = count(&options, engine, &()).unwrap();
     assert_eq!(summary.stats.data_rows(), input.rows.len() as u64);
     data.read("result.csv")

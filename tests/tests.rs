@@ -10,6 +10,7 @@ mod count_cli;
 mod deploy;
 mod dirty_input;
 mod inputs;
+mod limits;
 mod outputs;
 #[cfg(feature = "s3")]
 mod s3;

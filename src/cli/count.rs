@@ -217,6 +217,9 @@ fn render_summary(s: &Summary) -> String {
     };
     let threads = if s.threads == 1 { "thread" } else { "threads" };
     let _ = writeln!(out, "  backend:   {backend}, {} {threads}", s.threads);
+    if let Some(peak) = s.peak_memory {
+        let _ = writeln!(out, "  memory:    {:.0} MB at most", peak as f64 / 1e6);
+    }
     if s.stats.unmatched > 0 {
         let ids: Vec<String> = s.unmatched_ids.iter().map(i64::to_string).collect();
         let more = if (s.unmatched_ids.len() as u64) < s.stats.unmatched {

@@ -24,7 +24,7 @@ use crate::error::Result;
 use crate::format::Layout;
 use crate::histogram::Flush;
 use crate::input::{self, InputSpec, Plan, Split};
-use crate::output::{self, Destination};
+use crate::output::{Destination, Groups};
 use crate::progress::Progress;
 use crate::regions::{KeySpace, RegionTable};
 use crate::scan::{RowPolicy, ScanContext};
@@ -58,6 +58,9 @@ pub struct CountOptions {
     pub chunk_size: usize,
     /// When 32-bit bins are folded into the totals.
     pub flush: Flush,
+    /// The most bins a CPU thread counts densely (for tests, to make the
+    /// shared totals count small inputs); `None`: as memory allows.
+    pub dense_bins: Option<usize>,
 }
 
 impl CountOptions {
@@ -74,6 +77,7 @@ impl CountOptions {
             stats_json: None,
             chunk_size: DEFAULT_CHUNK_SIZE,
             flush: Flush::default(),
+            dense_bins: None,
         }
     }
 
@@ -109,8 +113,8 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
     let keys = KeySpace::new(regions.slots());
     let dates = DateDict::new(keys.max_dates());
     let policy = options.policy();
-    let histogram = engine.histogram(options.flush)?;
     let threads = options.threads.max(1);
+    let histogram = engine.histogram(options.flush, threads, options.dense_bins)?;
     let setup_done = Instant::now();
     log::info!(
         "{threads} scanning thread{}, {} KiB chunks, {total_bytes} bytes in {} file{}{}",
@@ -154,13 +158,19 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
     let histogram_done = Instant::now();
 
     let date_texts = dates.dates();
-    let table = output::ResultTable::new(&counts, keys, &date_texts, &regions);
-    let written = output::write_table(outputs.result.writer(), &table);
-    outputs.result.check(written)?;
+    let groups = Groups::new(counts.into_totals()?, keys, &date_texts, &regions)?;
+    let written = if outputs.result.has_offsets() {
+        let sizes = groups.sizes(threads);
+        let file = outputs.result.at_offsets(sizes.file_len())?;
+        groups.write_at(file, &sizes, threads)
+    } else {
+        groups.write(outputs.result.writer())
+    };
+    let groups = outputs.result.check(written)?;
     let finished = Instant::now();
     let summary = Summary {
         stats: tally.stats,
-        groups: table.len(),
+        groups,
         bytes: total_bytes,
         files: sources.len(),
         elapsed: finished - started,
@@ -175,6 +185,7 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
             histogram: histogram_done - scan_done,
             output: finished - histogram_done,
         },
+        peak_memory: summary::peak_memory(),
     };
     if let Some(stats) = &mut outputs.stats {
         let written = stats.writer().write_all(summary.to_json().as_bytes());

@@ -31,6 +31,9 @@ pub struct Summary {
     pub threads: usize,
     /// Where the time went.
     pub timings: Timings,
+    /// The most memory the process held at once, in bytes, where the
+    /// system tells (Linux).
+    pub peak_memory: Option<u64>,
 }
 
 /// Where the time of a count went.
@@ -46,6 +49,17 @@ pub struct Timings {
     pub histogram: Duration,
     /// Decoding and writing result.csv (and the rejects file).
     pub output: Duration,
+}
+
+/// The most memory this process has held at once (its resident set's high
+/// water mark), in bytes; `None` where the system does not say. Read from
+/// /proc rather than `getrusage`, whose figure for a process also counts
+/// the memory of the one that started it (Linux carries it across `exec`).
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 impl Summary {
@@ -83,6 +97,7 @@ impl Summary {
             "backend": self.backend,
             "adapter": self.adapter,
             "threads": self.threads,
+            "peak_memory_bytes": self.peak_memory,
             "stages": {
                 "setup_seconds": t.setup.as_secs_f64(),
                 "scan_seconds": t.scan.as_secs_f64(),

@@ -9,12 +9,15 @@
 //! buffers (so that the upload of one batch overlaps the dispatch of the one
 //! before) and dispatches when a buffer is full, with at most a few
 //! submissions in flight. Bins are `u32` on the GPU; before any could wrap,
-//! and whenever the bins must grow, they are copied back, added to `u64`
-//! totals and cleared.
+//! and whenever the bins must grow, they are copied back, added to the
+//! run's totals and cleared.
 //!
-//! If the key space is larger than one storage binding (many regions times
-//! many dates on a small device), each batch is counted in several passes
-//! over windows of the key space, each read back at once.
+//! The bins are dense, one per possible key, so they serve key spaces up to
+//! [`MAX_BINS`] (or the device's binding size): the usual regions times
+//! years of days, many times over. A larger key space (100,000 regions
+//! times thousands of dates, mostly empty) is no job for dense bins: its
+//! keys are counted on the host, in the totals whose memory follows the
+//! groups that occur (`-v` says so).
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -25,7 +28,7 @@ use bytemuck::Zeroable;
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
-use crate::histogram::{Flush, Histogram, KeySink, Totals};
+use crate::histogram::{Counts, Flush, Histogram, KeySink};
 
 /// Keys per GPU key buffer: large enough that a dispatch does real work,
 /// small enough that the ring stays a few tens of MiB.
@@ -46,12 +49,16 @@ struct Params {
     _pad: u32,
 }
 
-/// Limits below the device's own, so that tests can drive the windowed and
-/// ring-wrapping paths with small inputs. `None` keeps the device's limit.
+/// The most bins counted on the GPU: 64 MiB of them, and as much again to
+/// read them back through, which on a discrete GPU is host memory.
+pub const MAX_BINS: u32 = 1 << 24;
+
+/// Limits below the device's own, so that tests can drive the host and
+/// ring-wrapping paths with small inputs. `None` keeps the default.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GpuOptions {
-    /// Most bins counted in one pass.
-    pub max_window: Option<u32>,
+    /// Most bins counted on the GPU.
+    pub max_bins: Option<u32>,
     /// Most keys per dispatch.
     pub max_keys: Option<u32>,
     /// Most bins counted in workgroup memory.
@@ -69,8 +76,9 @@ pub struct GpuContext {
     count_private: wgpu::ComputePipeline,
     /// Bins that fit in one workgroup's memory.
     private_bins: u32,
-    /// Bins that fit in one storage binding.
-    max_window: u32,
+    /// Most bins counted on the GPU: [`MAX_BINS`], or less where one
+    /// storage binding holds fewer.
+    max_bins: u32,
     /// The most keys one dispatch reads.
     max_keys: u32,
     /// The first error the device reported, if any.
@@ -141,14 +149,12 @@ impl GpuContext {
         let binding = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
-        let device_window = (binding / 4).min(u64::from(u32::MAX)) as u32;
-        let max_window = options
-            .max_window
-            .map_or(device_window, |w| w.clamp(1, device_window));
+        let device_bins = (binding / 4).min(u64::from(u32::MAX)) as u32;
+        let max_bins = options.max_bins.unwrap_or(MAX_BINS).clamp(1, device_bins);
         let max_keys = options
             .max_keys
             .unwrap_or(DEFAULT_BATCH_KEYS as u32)
-            .clamp(1, device_window);
+            .clamp(1, device_bins);
         let context = GpuContext {
             info,
             device,
@@ -157,7 +163,7 @@ impl GpuContext {
             count_global,
             count_private,
             private_bins,
-            max_window,
+            max_bins,
             max_keys,
             error,
         };
@@ -224,7 +230,7 @@ impl GpuContext {
         repeats: u32,
     ) -> Result<(std::time::Duration, Vec<u32>)> {
         let len = (keys.len() as u32).min(self.max_keys);
-        let bins = bins.min(self.max_window).max(1);
+        let bins = bins.min(self.max_bins).max(1);
         let device = &self.device;
         let key_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("bench keys"),
@@ -306,7 +312,11 @@ pub struct GpuHistogram {
     sender: Mutex<Option<SyncSender<Batch>>>,
     /// Emptied key vectors coming back from the GPU thread, for reuse.
     spares: Arc<Mutex<Receiver<Vec<u32>>>>,
-    thread: Option<JoinHandle<Result<Vec<u64>>>>,
+    thread: Option<JoinHandle<Result<()>>>,
+    /// The run's totals: the GPU thread adds its bins, and sinks the keys
+    /// of a key space too large for the GPU's bins.
+    counts: Arc<Counts>,
+    max_bins: u32,
 }
 
 impl GpuHistogram {
@@ -316,7 +326,9 @@ impl GpuHistogram {
         // busy while bounding memory.
         let (sender, batches) = mpsc::sync_channel::<Batch>(2);
         let (spare_sender, spares) = mpsc::channel::<Vec<u32>>();
-        let counter = Counter::new(context, flush);
+        let counts = Arc::new(Counts::default());
+        let max_bins = context.max_bins;
+        let counter = Counter::new(context, flush, counts.clone());
         let thread = std::thread::Builder::new()
             .name("gpu".into())
             .spawn(move || counter.run(batches, spare_sender))
@@ -325,6 +337,8 @@ impl GpuHistogram {
             sender: Mutex::new(Some(sender)),
             spares: Arc::new(Mutex::new(spares)),
             thread: Some(thread),
+            counts,
+            max_bins,
         })
     }
 }
@@ -340,26 +354,49 @@ impl Histogram for GpuHistogram {
         Ok(Box::new(GpuSink {
             sender,
             spares: self.spares.clone(),
+            counts: &self.counts,
+            max_bins: self.max_bins,
+            on_host: false,
+            scratch: Vec::new(),
         }))
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Vec<u64>> {
+    fn finish(mut self: Box<Self>) -> Result<Counts> {
         self.sender.lock().unwrap().take();
         let thread = self.thread.take().expect("finish is called once");
         thread
             .join()
-            .map_err(|_| Error::Gpu("the GPU thread panicked".into()))?
+            .map_err(|_| Error::Gpu("the GPU thread panicked".into()))??;
+        Arc::try_unwrap(self.counts)
+            .map_err(|_| Error::Internal("the GPU histogram's totals are still shared".into()))
     }
 }
 
-struct GpuSink {
+struct GpuSink<'h> {
     sender: SyncSender<Batch>,
     spares: Arc<Mutex<Receiver<Vec<u32>>>>,
+    counts: &'h Counts,
+    max_bins: u32,
+    /// The key space outgrew the GPU's bins: keys are counted on the host.
+    on_host: bool,
+    scratch: Vec<u32>,
 }
 
-impl KeySink for GpuSink {
+impl KeySink for GpuSink<'_> {
     fn add(&mut self, keys: &mut Vec<u32>, bins: u64) -> Result<()> {
         if keys.is_empty() {
+            return Ok(());
+        }
+        if bins > u64::from(self.max_bins) {
+            if !self.on_host {
+                log::info!(
+                    "the key space ({bins} bins) outgrew the GPU's {} bins: counting on the host",
+                    self.max_bins
+                );
+                self.on_host = true;
+            }
+            self.counts.add_keys(keys, bins, &mut self.scratch)?;
+            keys.clear();
             return Ok(());
         }
         let spare = self.spares.lock().unwrap().try_recv().unwrap_or_default();
@@ -399,7 +436,7 @@ struct Slot {
 struct Counter {
     context: Arc<GpuContext>,
     flush: Flush,
-    totals: Totals,
+    counts: Arc<Counts>,
     bins: Option<Bins>,
     ring: Vec<Slot>,
     current: usize,
@@ -411,11 +448,11 @@ struct Counter {
 }
 
 impl Counter {
-    fn new(context: Arc<GpuContext>, flush: Flush) -> Counter {
+    fn new(context: Arc<GpuContext>, flush: Flush, counts: Arc<Counts>) -> Counter {
         Counter {
             context,
             flush,
-            totals: Totals::default(),
+            counts,
             bins: None,
             ring: Vec::new(),
             current: 0,
@@ -425,7 +462,7 @@ impl Counter {
         }
     }
 
-    fn run(mut self, batches: Receiver<Batch>, spares: mpsc::Sender<Vec<u32>>) -> Result<Vec<u64>> {
+    fn run(mut self, batches: Receiver<Batch>, spares: mpsc::Sender<Vec<u32>>) -> Result<()> {
         for mut batch in batches {
             self.add(&batch.keys, batch.bins)?;
             batch.keys.clear();
@@ -433,8 +470,7 @@ impl Counter {
             let _ = spares.send(batch.keys);
         }
         self.read_back()?;
-        self.context.check()?;
-        Ok(self.totals.into_counts())
+        self.context.check()
     }
 
     /// Stages `keys` into the ring, dispatching and reading back as needed.
@@ -478,26 +514,11 @@ impl Counter {
         if len == 0 {
             return Ok(());
         }
-        let max_window = u64::from(self.context.max_window);
-        if needed <= max_window {
-            self.ensure_bins(needed)?;
-            self.submit(len, 0, needed as u32)?;
-            self.dirty_bins = self.dirty_bins.max(needed);
-        } else {
-            // Windowed: each pass counts one window of the key space, which
-            // is read back before the next pass reuses the bins.
-            self.read_dirty()?;
-            self.ensure_bins(max_window)?;
-            let mut base = 0;
-            while base < needed {
-                let count = (needed - base).min(max_window);
-                self.submit(len, base as u32, count as u32)?;
-                self.dirty_bins = count;
-                self.read_window(base as usize)?;
-                base += count;
-            }
-            self.since_flush = 0;
-        }
+        // The sinks keep larger key spaces on the host.
+        debug_assert!(needed <= u64::from(self.context.max_bins));
+        self.ensure_bins(needed)?;
+        self.submit(len, 0, needed as u32)?;
+        self.dirty_bins = self.dirty_bins.max(needed);
         let slot = &mut self.ring[self.current];
         slot.len = 0;
         slot.bins = 0;
@@ -546,7 +567,7 @@ impl Counter {
         let capacity = needed
             .max(old * 2)
             .max(1024)
-            .min(u64::from(self.context.max_window)) as u32;
+            .min(u64::from(self.context.max_bins)) as u32;
         let device = &self.context.device;
         let size = u64::from(capacity) * 4;
         let bins = device.create_buffer(&wgpu::BufferDescriptor {
@@ -612,18 +633,13 @@ impl Counter {
         Ok(())
     }
 
-    /// Adds the bins of the keys dispatched so far to the totals, and clears
-    /// them. Keys staged but not yet dispatched stay where they are.
+    /// Copies the bins of the keys dispatched so far back, adds them to the
+    /// totals, and clears them. Keys staged but not yet dispatched stay
+    /// where they are.
     fn read_dirty(&mut self) -> Result<()> {
-        if self.dirty_bins > 0 {
-            self.read_window(0)?;
+        if self.dirty_bins == 0 {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// Copies the dirty bins back, adds them to the totals of keys from
-    /// `base` on, and clears them.
-    fn read_window(&mut self, base: usize) -> Result<()> {
         let context = &self.context;
         let bins = self
             .bins
@@ -652,7 +668,8 @@ impl Counter {
                 .slice(..size)
                 .get_mapped_range()
                 .map_err(|e| Error::Gpu(format!("cannot read the bins back: {e}")))?;
-            self.totals.add(base, bytemuck::cast_slice(&view));
+            self.counts
+                .add_bins(0, bytemuck::cast_slice(&view), self.dirty_bins)?;
         }
         bins.readback.unmap();
         self.dirty_bins = 0;

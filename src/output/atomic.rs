@@ -85,6 +85,12 @@ impl AtomicFile {
         Ok(self.writer().get_ref())
     }
 
+    /// Whether it is written to a temporary file (not in place, as a device
+    /// is), which can be written at any offset.
+    pub fn is_temporary(&self) -> bool {
+        self.temp.is_some()
+    }
+
     /// The file's final length, when written through [`AtomicFile::file`].
     pub fn set_len(&mut self, len: u64) {
         self.written_len = Some(len);

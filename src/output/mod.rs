@@ -14,7 +14,7 @@ mod result;
 
 pub use atomic::AtomicFile;
 pub use rejects::RejectsWriter;
-pub use result::{write_table, ResultRow, ResultTable};
+pub use result::{write_table, DateSizes, Groups, ResultRow, ResultTable};
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -120,6 +120,30 @@ impl PendingOutput {
                 path: PathBuf::from(self.destination.name()),
                 source,
             }),
+        }
+    }
+
+    /// Whether it is a local file that can be written at any offset (not
+    /// standard output, a device or an upload, which go in order).
+    pub fn has_offsets(&self) -> bool {
+        matches!(&self.target, Target::File(file) if file.is_temporary())
+    }
+
+    /// For an output that [`PendingOutput::has_offsets`], the file, to be
+    /// written at offsets by several threads, `len` bytes in all (reserved
+    /// on disk now, as a large file wants).
+    pub fn at_offsets(&mut self, len: u64) -> Result<&std::fs::File> {
+        match &mut self.target {
+            Target::File(file) if file.is_temporary() => {
+                file.preallocate(len);
+                file.set_len(len);
+                self.prepared = false;
+                file.file()
+            }
+            _ => Err(Error::Internal(format!(
+                "{} cannot be written at offsets",
+                self.destination.name()
+            ))),
         }
     }
 

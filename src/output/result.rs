@@ -1,11 +1,24 @@
 //! result.csv: the counts decoded into (region name, date, count) rows,
 //! sorted by date, then region name in byte order.
+//!
+//! A count's groups are written without sorting the rows themselves
+//! ([`Groups`]): the dates (thousands) and the region names (at most
+//! tens of thousands) are ranked once, the groups are bucketed by date, and
+//! each date's groups are walked in name order, from a dense row when the
+//! date has many groups and by a small sort when it has few. Each row's text
+//! is copied from pre-quoted names and dates; nothing is allocated per row.
+//! Tens of millions of groups are written at disk speed.
 
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::csv::write_quoted;
 use crate::date::DateText;
+use crate::error::{Error, Result};
 use crate::format::RESULT_HEADER;
+use crate::histogram::Totals;
 use crate::regions::{KeySpace, RegionTable};
 
 /// One row of result.csv.
@@ -19,37 +32,15 @@ pub struct ResultRow<'a> {
     pub count: u64,
 }
 
-/// The rows of result.csv, sorted by date, then region name in byte order.
+/// Rows of result.csv in any order, sorted on the way out: for `merge`,
+/// whose rows come from files.
 #[derive(Debug)]
 pub struct ResultTable<'a> {
     rows: Vec<ResultRow<'a>>,
 }
 
 impl<'a> ResultTable<'a> {
-    /// Decodes non-zero bins: key -> (date index, region slot) -> texts.
-    pub fn new(
-        counts: &[u64],
-        keys: KeySpace,
-        dates: &'a [DateText],
-        regions: &'a RegionTable,
-    ) -> ResultTable<'a> {
-        let rows: Vec<ResultRow<'a>> = counts
-            .iter()
-            .enumerate()
-            .filter(|&(_, &count)| count > 0)
-            .map(|(key, &count)| {
-                let (date, region) = keys.unpack(key as u32);
-                ResultRow {
-                    region: regions.name(region),
-                    date: &dates[date as usize],
-                    count,
-                }
-            })
-            .collect();
-        ResultTable::from_rows(rows)
-    }
-
-    /// A table of rows in any order (a merge of result files).
+    /// A table of rows in any order.
     pub fn from_rows(mut rows: Vec<ResultRow<'a>>) -> ResultTable<'a> {
         rows.sort_unstable_by(|a, b| (a.date, a.region).cmp(&(b.date, b.region)));
         ResultTable { rows }
@@ -73,49 +64,506 @@ impl<'a> ResultTable<'a> {
 
 /// Writes `table` as result.csv, its header first.
 pub fn write_table(out: &mut dyn Write, table: &ResultTable<'_>) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(64 * 1024);
-    buf.extend_from_slice(RESULT_HEADER);
+    let mut rows = RowWriter::new(out)?;
+    let (mut region, mut date) = (Vec::new(), Vec::new());
     for row in &table.rows {
-        write_quoted(&mut buf, row.region);
-        buf.push(b',');
-        write_quoted(&mut buf, row.date);
-        buf.push(b',');
-        write_quoted(&mut buf, row.count.to_string().as_bytes());
-        buf.push(b'\n');
-        if buf.len() >= 60 * 1024 {
-            out.write_all(&buf)?;
-            buf.clear();
+        region.clear();
+        write_quoted(&mut region, row.region);
+        date.clear();
+        write_quoted(&mut date, row.date);
+        rows.row(&region, &date, row.count)?;
+    }
+    rows.finish().map(drop)
+}
+
+/// The groups of a count, ready to be written in result order: the dates
+/// and names ranked, and the totals arranged by date.
+pub struct Groups<'a> {
+    dates: &'a [DateText],
+    date_of_rank: Vec<usize>,
+    slot_of_rank: Vec<u32>,
+    quoted_names: Vec<Vec<u8>>,
+    by_date: ByDate,
+}
+
+/// The totals, arranged so that each date's are found together.
+enum ByDate {
+    /// Bucketed by date rank: `starts[r]..starts[r + 1]` in `names` (name
+    /// ranks) and `totals` are date rank `r`'s groups.
+    Buckets {
+        starts: Vec<usize>,
+        names: Vec<u32>,
+        totals: Vec<u64>,
+    },
+    /// Dense totals, indexed by key: each date's are one row of slots.
+    Rows(Box<[AtomicU64]>),
+}
+
+impl<'a> Groups<'a> {
+    /// Ranks the dates and names and arranges `totals` by date. Fails only
+    /// when memory runs out.
+    pub fn new(
+        totals: Totals,
+        keys: KeySpace,
+        dates: &'a [DateText],
+        regions: &RegionTable,
+    ) -> Result<Groups<'a>> {
+        let date_rank = ranks(dates.len(), |a, b| dates[a].cmp(&dates[b]));
+        let slots = regions.slots() as usize;
+        let name_rank = ranks(slots, |a, b| {
+            regions.name(a as u32).cmp(regions.name(b as u32))
+        });
+        let by_date = match totals {
+            Totals::Dense(table) => ByDate::Rows(table),
+            Totals::Sparse(groups) => {
+                // A counting sort by date rank.
+                let mut starts = vec![0usize; dates.len() + 1];
+                for &(key, total) in &groups {
+                    if total > 0 {
+                        let (date, _) = keys.unpack(key);
+                        starts[date_rank[date as usize] as usize + 1] += 1;
+                    }
+                }
+                for i in 0..dates.len() {
+                    starts[i + 1] += starts[i];
+                }
+                let count = starts[dates.len()];
+                let mut names = try_vec::<u32>(count)?;
+                let mut totals = try_vec::<u64>(count)?;
+                let mut next = starts.clone();
+                for (key, total) in groups {
+                    if total > 0 {
+                        let (date, slot) = keys.unpack(key);
+                        let at = &mut next[date_rank[date as usize] as usize];
+                        names[*at] = name_rank[slot as usize];
+                        totals[*at] = total;
+                        *at += 1;
+                    }
+                }
+                ByDate::Buckets {
+                    starts,
+                    names,
+                    totals,
+                }
+            }
+        };
+        Ok(Groups {
+            dates,
+            date_of_rank: invert(&date_rank),
+            slot_of_rank: invert(&name_rank).into_iter().map(|s| s as u32).collect(),
+            quoted_names: (0..slots as u32)
+                .map(|slot| {
+                    let mut q = Vec::new();
+                    write_quoted(&mut q, regions.name(slot));
+                    q
+                })
+                .collect(),
+            by_date,
+        })
+    }
+
+    /// Writes result.csv, its header first; returns how many rows it has.
+    pub fn write(&self, out: &mut dyn Write) -> io::Result<usize> {
+        let mut rows = RowWriter::new(out)?;
+        let mut walk = Walk::default();
+        for rank in 0..self.dates.len() {
+            self.visit(rank, &mut walk, |name, date, total| {
+                rows.row(name, date, total)
+            })?;
+        }
+        rows.finish()
+    }
+
+    /// Sizes every date's rows, on `threads` threads, for
+    /// [`Groups::write_at`].
+    pub fn sizes(&self, threads: usize) -> DateSizes {
+        DateSizes(self.date_sizes(threads))
+    }
+
+    /// Writes result.csv into `file` at offset 0 with `threads` threads,
+    /// each writing its share of the dates at their offsets (from `sizes`):
+    /// formatting and the kernel's copy into the page cache, the two costs
+    /// of a large result, run on every core. Returns how many rows it
+    /// wrote.
+    pub fn write_at(&self, file: &File, sizes: &DateSizes, threads: usize) -> io::Result<usize> {
+        let sizes = &sizes.0;
+        file.write_all_at(RESULT_HEADER, 0)?;
+        let total: u64 = sizes.iter().sum();
+        // Each thread takes a run of dates of about an equal share of bytes.
+        let share = total / threads.max(1) as u64 + 1;
+        let mut runs = Vec::new();
+        let (mut start, mut offset, mut run_bytes) = (0, RESULT_HEADER.len() as u64, 0);
+        for (rank, &size) in sizes.iter().enumerate() {
+            run_bytes += size;
+            if run_bytes >= share || rank + 1 == sizes.len() {
+                runs.push((start..rank + 1, offset));
+                offset += run_bytes;
+                (start, run_bytes) = (rank + 1, 0);
+            }
+        }
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = runs
+                .into_iter()
+                .map(|(ranks, offset)| {
+                    scope.spawn(move || -> io::Result<usize> {
+                        let mut out = AtOffset::new(file, offset);
+                        let mut walk = Walk::default();
+                        let mut rows = 0;
+                        for rank in ranks {
+                            self.visit(rank, &mut walk, |name, date, total| {
+                                push_row(&mut out.buf, name, date, total);
+                                rows += 1;
+                                out.spill(false)
+                            })?;
+                        }
+                        out.spill(true)?;
+                        Ok(rows)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("an output thread panicked"))
+                .sum()
+        })
+    }
+
+    /// The bytes of each date's rows, by date rank, counted on `threads`
+    /// threads.
+    fn date_sizes(&self, threads: usize) -> Vec<u64> {
+        let mut sizes = vec![0u64; self.dates.len()];
+        let per_thread = sizes.len().div_ceil(threads.max(1)).max(1);
+        std::thread::scope(|scope| {
+            for (part, sizes) in sizes.chunks_mut(per_thread).enumerate() {
+                scope.spawn(move || {
+                    let mut walk = Walk::default();
+                    for (i, size) in sizes.iter_mut().enumerate() {
+                        let rank = part * per_thread + i;
+                        let _ = self.visit(rank, &mut walk, |name, date, total| {
+                            *size += row_len(name, date, total);
+                            Ok(())
+                        });
+                    }
+                });
+            }
+        });
+        sizes
+    }
+
+    /// Calls `row(quoted name, quoted date, total)` for every group of date
+    /// rank `rank`, in name order.
+    fn visit(
+        &self,
+        rank: usize,
+        walk: &mut Walk,
+        mut row: impl FnMut(&[u8], &[u8], u64) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let Walk {
+            dense,
+            few,
+            quoted_date,
+        } = walk;
+        let slots = self.slot_of_rank.len();
+        let date = self.date_of_rank[rank];
+        quoted_date.clear();
+        write_quoted(quoted_date, &self.dates[date]);
+        let quoted_name = |name: usize| &self.quoted_names[self.slot_of_rank[name] as usize];
+        match &self.by_date {
+            ByDate::Rows(table) => {
+                let start = (date * slots).min(table.len());
+                let date_row = &table[start..(start + slots).min(table.len())];
+                for name in 0..slots {
+                    let slot = self.slot_of_rank[name] as usize;
+                    let total = date_row.get(slot).map_or(0, |t| t.load(Ordering::Relaxed));
+                    if total > 0 {
+                        row(quoted_name(name), quoted_date, total)?;
+                    }
+                }
+            }
+            ByDate::Buckets {
+                starts,
+                names,
+                totals,
+            } => {
+                let (start, end) = (starts[rank], starts[rank + 1]);
+                // A bucket of many groups walks a dense row of every name;
+                // one of few sorts them.
+                if end - start >= (slots / 16).max(1) {
+                    dense.resize(slots, 0);
+                    for i in start..end {
+                        dense[names[i] as usize] += totals[i];
+                    }
+                    for (name, total) in dense.iter_mut().enumerate() {
+                        if *total > 0 {
+                            row(quoted_name(name), quoted_date, *total)?;
+                            *total = 0;
+                        }
+                    }
+                } else {
+                    few.clear();
+                    few.extend((start..end).map(|i| (names[i], totals[i])));
+                    few.sort_unstable_by_key(|&(name, _)| name);
+                    for &(name, total) in few.iter() {
+                        row(quoted_name(name as usize), quoted_date, total)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The bytes of each date's rows in result.csv, by date rank.
+pub struct DateSizes(Vec<u64>);
+
+impl DateSizes {
+    /// The bytes of the whole result.csv, its header included.
+    pub fn file_len(&self) -> u64 {
+        RESULT_HEADER.len() as u64 + self.0.iter().sum::<u64>()
+    }
+}
+
+/// One thread's scratch space for walking dates.
+#[derive(Default)]
+struct Walk {
+    dense: Vec<u64>,
+    few: Vec<(u32, u64)>,
+    quoted_date: Vec<u8>,
+}
+
+/// Rows written at increasing offsets of a file, in large writes.
+struct AtOffset<'f> {
+    file: &'f File,
+    offset: u64,
+    buf: Vec<u8>,
+}
+
+impl<'f> AtOffset<'f> {
+    const SPILL_AT: usize = 1 << 20;
+
+    fn new(file: &'f File, offset: u64) -> Self {
+        AtOffset {
+            file,
+            offset,
+            buf: Vec::with_capacity(Self::SPILL_AT + 4096),
         }
     }
-    out.write_all(&buf)
+
+    /// Writes the buffer out when it is full, or when `all`.
+    fn spill(&mut self, all: bool) -> io::Result<()> {
+        if all || self.buf.len() >= Self::SPILL_AT {
+            self.file.write_all_at(&self.buf, self.offset)?;
+            self.offset += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// The inverse of a permutation: for each rank, the item.
+fn invert(rank: &[u32]) -> Vec<usize> {
+    let mut item = vec![0; rank.len()];
+    for (i, &r) in rank.iter().enumerate() {
+        item[r as usize] = i;
+    }
+    item
+}
+
+/// For `n` items and their order, each item's rank: the position it takes
+/// when sorted.
+fn ranks(n: usize, order: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u32> {
+    let mut sorted: Vec<usize> = (0..n).collect();
+    sorted.sort_unstable_by(|&a, &b| order(a, b));
+    let mut rank = vec![0u32; n];
+    for (r, &item) in sorted.iter().enumerate() {
+        rank[item] = r as u32;
+    }
+    rank
+}
+
+/// A zeroed vector of `len`, or an error if memory runs out.
+fn try_vec<T: Clone + Default>(len: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        Error::Limit(format!(
+            "not enough memory to write {len} groups (region names × dates) on this machine"
+        ))
+    })?;
+    v.resize(len, T::default());
+    Ok(v)
+}
+
+/// Rows of result.csv into a buffer, handed to the output in large writes.
+struct RowWriter<'o> {
+    out: &'o mut dyn Write,
+    buf: Vec<u8>,
+    rows: usize,
+}
+
+impl<'o> RowWriter<'o> {
+    const FLUSH_AT: usize = 256 * 1024;
+
+    fn new(out: &'o mut dyn Write) -> io::Result<Self> {
+        let mut buf = Vec::with_capacity(Self::FLUSH_AT + 1024);
+        buf.extend_from_slice(RESULT_HEADER);
+        Ok(RowWriter { out, buf, rows: 0 })
+    }
+
+    /// One row from its name and date, already quoted.
+    #[inline]
+    fn row(&mut self, quoted_name: &[u8], quoted_date: &[u8], count: u64) -> io::Result<()> {
+        push_row(&mut self.buf, quoted_name, quoted_date, count);
+        self.rows += 1;
+        if self.buf.len() >= Self::FLUSH_AT {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is left; returns how many rows were written.
+    fn finish(self) -> io::Result<usize> {
+        self.out.write_all(&self.buf)?;
+        Ok(self.rows)
+    }
+}
+
+/// Appends one row of result.csv, from its name and date already quoted.
+#[inline]
+fn push_row(buf: &mut Vec<u8>, quoted_name: &[u8], quoted_date: &[u8], count: u64) {
+    buf.extend_from_slice(quoted_name);
+    buf.push(b',');
+    buf.extend_from_slice(quoted_date);
+    buf.extend_from_slice(b",\"");
+    push_decimal(buf, count);
+    buf.extend_from_slice(b"\"\n");
+}
+
+/// The bytes [`push_row`] appends.
+#[inline]
+fn row_len(quoted_name: &[u8], quoted_date: &[u8], count: u64) -> u64 {
+    (quoted_name.len() + quoted_date.len() + 5) as u64
+        + u64::from(count.checked_ilog10().unwrap_or(0) + 1)
+}
+
+/// Appends `n` in decimal.
+#[inline]
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn written(groups: Vec<(u32, u64)>, dates: &[DateText], regions: &RegionTable) -> String {
+        let keys = KeySpace::new(regions.slots());
+        let mut out = Vec::new();
+        let sparse = Groups::new(Totals::Sparse(groups.clone()), keys, dates, regions).unwrap();
+        let rows = sparse.write(&mut out).unwrap();
+        assert_eq!(rows, groups.iter().filter(|&&(_, n)| n > 0).count());
+        // The same totals, dense, give the same text.
+        let len = groups
+            .iter()
+            .map(|&(key, _)| key as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let table: Box<[AtomicU64]> = (0..len).map(|_| AtomicU64::new(0)).collect();
+        for &(key, n) in &groups {
+            table[key as usize].store(n, Ordering::Relaxed);
+        }
+        let mut dense_out = Vec::new();
+        let dense = Groups::new(Totals::Dense(table), keys, dates, regions).unwrap();
+        assert_eq!(dense.write(&mut dense_out).unwrap(), rows);
+        assert_eq!(dense_out, out);
+        // And written at offsets by any number of threads, too.
+        for threads in [1, 2, 3, 7] {
+            let file = tempfile::tempfile().unwrap();
+            let sizes = dense.sizes(threads);
+            assert_eq!(sizes.file_len(), out.len() as u64);
+            assert_eq!(dense.write_at(&file, &sizes, threads).unwrap(), rows);
+            let mut at_offsets = Vec::new();
+            std::io::Read::read_to_end(&mut &file, &mut at_offsets).unwrap();
+            assert_eq!(at_offsets, out, "{threads} threads");
+        }
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
-    fn table_sorts_by_date_then_name_and_skips_zeros() {
+    fn groups_come_out_by_date_then_name_in_byte_order() {
         let regions = RegionTable::parse(b"region_id,region_name\n1,b\n2,a\n3,B\n", "r").unwrap();
         let keys = KeySpace::new(regions.slots());
         let dates = [*b"2019-01-02", *b"2019-01-01"];
-        let mut counts = vec![0u64; 6];
-        counts[keys.pack(0, 0) as usize] = 5; // b, 01-02
-        counts[keys.pack(0, 1) as usize] = 1; // a, 01-02
-        counts[keys.pack(1, 2) as usize] = 7; // B, 01-01
-        let table = ResultTable::new(&counts, keys, &dates, &regions);
-        let rows: Vec<(&[u8], &[u8], u64)> = table
-            .rows()
-            .iter()
-            .map(|r| (r.region, &r.date[..], r.count))
-            .collect();
+        let groups = vec![
+            (keys.pack(0, 0), 5),  // b, 01-02
+            (keys.pack(1, 2), 7),  // B, 01-01
+            (keys.pack(0, 1), 1),  // a, 01-02
+            (keys.pack(1, 1), 0),  // a, 01-01: no row
+            (keys.pack(0, 2), 12), // B, 01-02
+        ];
         assert_eq!(
-            rows,
-            [
-                (&b"B"[..], &b"2019-01-01"[..], 7),
-                (b"a", b"2019-01-02", 1),
-                (b"b", b"2019-01-02", 5)
-            ]
+            written(groups, &dates, &regions),
+            "\"region_name\",\"date\",\"count\"\n\
+             \"B\",\"2019-01-01\",\"7\"\n\
+             \"B\",\"2019-01-02\",\"12\"\n\
+             \"a\",\"2019-01-02\",\"1\"\n\
+             \"b\",\"2019-01-02\",\"5\"\n"
         );
+    }
+
+    /// Dense dates (a row walk) and sparse ones (a sort) give what sorting
+    /// every row does, and both agree with `write_table`.
+    #[test]
+    fn dense_and_sparse_dates_agree_with_a_plain_sort() {
+        let mut text = String::from("region_id,region_name\n");
+        for i in 0..100 {
+            text.push_str(&format!("{i},\"R {}\"\n", (i * 37) % 101));
+        }
+        let regions = RegionTable::parse(text.as_bytes(), "r").unwrap();
+        let keys = KeySpace::new(regions.slots());
+        let dates = [*b"2019-03-01", *b"2019-01-01", *b"2019-02-01"];
+        let mut groups = Vec::new();
+        for slot in 0..100u32 {
+            groups.push((keys.pack(0, slot), u64::from(slot) + 1)); // dense
+            if slot % 40 == 0 {
+                groups.push((keys.pack(1, slot), 1 << 40)); // sparse
+            }
+        }
+        let rows: Vec<ResultRow<'_>> = groups
+            .iter()
+            .map(|&(key, count)| {
+                let (date, slot) = keys.unpack(key);
+                ResultRow {
+                    region: regions.name(slot),
+                    date: &dates[date as usize],
+                    count,
+                }
+            })
+            .collect();
+        let mut sorted = Vec::new();
+        write_table(&mut sorted, &ResultTable::from_rows(rows)).unwrap();
+        assert_eq!(
+            written(groups, &dates, &regions),
+            String::from_utf8(sorted).unwrap()
+        );
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 10, 99, 1234567890, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 }

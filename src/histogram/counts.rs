@@ -1,0 +1,461 @@
+//! The run's 64-bit totals, shared by every thread that counts, in memory
+//! that follows the groups that occur rather than every group that could.
+//!
+//! Region names × distinct dates can be billions of possible keys while a
+//! file holds a few thousand groups, so the totals start as a hash table
+//! ([`Mode::Sparse`]): shards behind their own locks, which threads fill
+//! with batches of keys partitioned by shard, so a lock is taken once per
+//! shard per batch, never per key. When the groups come to fill an eighth of
+//! the key space (70,000 regions × four years of days, tens of millions of
+//! rows), a table with a slot for every key costs at most 64 bytes per group,
+//! not much more than the hash table, and is several times faster: the
+//! totals then move into one ([`Mode::Dense`]), counted with atomic adds,
+//! its pages only taking memory once touched.
+//!
+//! Small key spaces never come here key by key: every thread counts them in
+//! dense bins of its own (see `cpu.rs`, and the GPU's) and adds the bins
+//! once at the end.
+
+use std::alloc::Layout;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use crate::error::{Error, Result};
+
+/// Shards of the hash table: enough that threads rarely wait for one
+/// another.
+const SHARDS: usize = 64;
+
+/// The hash table turns dense once it holds this fraction (1/n) of the key
+/// space: then a slot per key costs at most `8 * n` bytes per group.
+const DENSE_WHEN_ONE_IN: u64 = 16;
+
+/// Key spaces smaller than this stay in the hash table: threads count them
+/// in dense bins of their own anyway, and hand over only their totals.
+const DENSE_FROM_KEYS: u64 = 1 << 16;
+
+/// A key's shard: the top bits of its hash, so that keys next to each
+/// other (dense packing) spread over all shards.
+#[inline]
+fn shard_of(key: u32) -> usize {
+    (spread(key) >> (64 - SHARDS.trailing_zeros())) as usize
+}
+
+/// Fibonacci hashing: one multiplication mixes a `u32` well enough for a
+/// table, at a fraction of SipHash's cost.
+#[inline]
+fn spread(key: u32) -> u64 {
+    u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The hasher of the shards' maps (keys are `u32`s, nothing adversarial).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = spread(self.0 as u32 ^ u32::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, key: u32) {
+        self.0 = spread(key);
+    }
+}
+
+type Shard = HashMap<u32, u64, BuildHasherDefault<KeyHasher>>;
+
+/// How the totals are held.
+enum Mode {
+    /// A hash table in shards.
+    Sparse(Vec<Mutex<Shard>>),
+    /// A slot for every key below its length.
+    Dense(Box<[AtomicU64]>),
+}
+
+/// What the totals must become.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    /// Move from the hash table into a dense one.
+    Densify,
+    /// A longer dense table.
+    Grow,
+}
+
+/// The totals of one count.
+pub struct Counts {
+    mode: RwLock<Mode>,
+    /// Groups in the hash table (while sparse).
+    groups: AtomicUsize,
+    /// The largest key space any caller has named: every key so far is
+    /// below it.
+    key_space: AtomicU64,
+}
+
+/// The totals at the end of a count, for the result.
+pub enum Totals {
+    /// Every group and its total, in no order.
+    Sparse(Vec<(u32, u64)>),
+    /// The total of every key below its length (most of them zero).
+    Dense(Box<[AtomicU64]>),
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            mode: RwLock::new(Mode::Sparse(
+                (0..SHARDS).map(|_| Mutex::default()).collect(),
+            )),
+            groups: AtomicUsize::new(0),
+            key_space: AtomicU64::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Counts")
+    }
+}
+
+impl Counts {
+    /// Adds one to the total of every key in `keys` (each may repeat, all
+    /// below `bins`, the key space so far). `scratch` is the caller's,
+    /// reused between calls.
+    pub fn add_keys(&self, keys: &[u32], bins: u64, scratch: &mut Vec<u32>) -> Result<()> {
+        self.add(bins, |mode| match mode {
+            Mode::Dense(table) => {
+                for &key in keys {
+                    table[key as usize].fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Mode::Sparse(shards) => partition(keys, scratch, |shard, part| {
+                let mut map = shards[shard].lock().expect("a counting thread panicked");
+                reserve(&mut map, part.len())?;
+                let before = map.len();
+                for &key in part {
+                    *map.entry(key).or_insert(0) += 1;
+                }
+                self.groups.fetch_add(map.len() - before, Ordering::Relaxed);
+                Ok(())
+            }),
+        })
+    }
+
+    /// Adds `bins[i]` to the total of key `base + i`, for every non-zero
+    /// bin: how a dense table (a thread's, or the GPU's) hands over.
+    /// `key_space` is the number of keys so far (at least the bins').
+    pub fn add_bins(&self, base: u32, bins: &[u32], key_space: u64) -> Result<()> {
+        let key_space = key_space.max(u64::from(base) + bins.len() as u64);
+        self.add(key_space, |mode| match mode {
+            Mode::Dense(table) => {
+                for (slot, &n) in table[base as usize..].iter().zip(bins) {
+                    if n != 0 {
+                        slot.fetch_add(u64::from(n), Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            }
+            Mode::Sparse(shards) => {
+                let mut by_shard: Vec<Vec<(u32, u32)>> = vec![Vec::new(); SHARDS];
+                for (i, &n) in bins.iter().enumerate() {
+                    if n != 0 {
+                        let key = base + i as u32;
+                        by_shard[shard_of(key)].push((key, n));
+                    }
+                }
+                for (lock, part) in shards.iter().zip(by_shard) {
+                    if part.is_empty() {
+                        continue;
+                    }
+                    let mut map = lock.lock().expect("a counting thread panicked");
+                    reserve(&mut map, part.len())?;
+                    let before = map.len();
+                    for (key, n) in part {
+                        *map.entry(key).or_insert(0) += u64::from(n);
+                    }
+                    self.groups.fetch_add(map.len() - before, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+        })
+    }
+
+    /// Runs `add` on the totals, with a dense table long enough for `bins`
+    /// keys if they are dense; then turns them dense if they have filled
+    /// enough of the key space.
+    fn add(&self, bins: u64, mut add: impl FnMut(&Mode) -> Result<()>) -> Result<()> {
+        self.key_space.fetch_max(bins, Ordering::Relaxed);
+        loop {
+            let mode = self.mode.read().expect("a counting thread panicked");
+            if self.change(&mode, bins) == Some(Change::Grow) {
+                // New dates came: the dense table grows before counting.
+                drop(mode);
+                self.reshape(bins)?;
+                continue;
+            }
+            add(&mode)?;
+            let densify = self.change(&mode, bins) == Some(Change::Densify);
+            drop(mode);
+            return if densify { self.reshape(bins) } else { Ok(()) };
+        }
+    }
+
+    /// What the totals need for a key space of `bins`, if anything.
+    fn change(&self, mode: &Mode, bins: u64) -> Option<Change> {
+        match mode {
+            Mode::Dense(table) if bins > table.len() as u64 => Some(Change::Grow),
+            Mode::Dense(_) => None,
+            Mode::Sparse(_) => {
+                let groups = self.groups.load(Ordering::Relaxed) as u64;
+                let space = self.key_space.load(Ordering::Relaxed);
+                (space >= DENSE_FROM_KEYS && groups * DENSE_WHEN_ONE_IN >= space)
+                    .then_some(Change::Densify)
+            }
+        }
+    }
+
+    /// Makes the totals dense, or their dense table longer, as the key
+    /// space of `bins` now needs (unless another thread already did).
+    fn reshape(&self, bins: u64) -> Result<()> {
+        let mut mode = self.mode.write().expect("a counting thread panicked");
+        let space = self.key_space.load(Ordering::Relaxed);
+        let len = match (self.change(&mode, bins), &*mode) {
+            (None, _) => return Ok(()),
+            (Some(_), Mode::Dense(table)) => space.max(table.len() as u64 * 2),
+            (Some(_), Mode::Sparse(_)) => space,
+        };
+        let table = zeroed_table(len.min(1 << 32) as usize)?;
+        match std::mem::replace(&mut *mode, Mode::Sparse(Vec::new())) {
+            Mode::Dense(old) => {
+                for (new, old) in table.iter().zip(old.iter()) {
+                    new.store(old.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+            }
+            Mode::Sparse(shards) => {
+                for shard in shards {
+                    for (key, n) in shard.into_inner().expect("a counting thread panicked") {
+                        table[key as usize].store(n, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        *mode = Mode::Dense(table);
+        Ok(())
+    }
+
+    /// The totals, for the result.
+    pub fn into_totals(self) -> Result<Totals> {
+        match self.mode.into_inner().expect("a counting thread panicked") {
+            Mode::Dense(table) => Ok(Totals::Dense(table)),
+            Mode::Sparse(shards) => {
+                let groups = self.groups.load(Ordering::Relaxed);
+                let mut all = Vec::new();
+                all.try_reserve_exact(groups)
+                    .map_err(|_| out_of_memory(groups))?;
+                for shard in shards {
+                    all.extend(shard.into_inner().expect("a counting thread panicked"));
+                }
+                Ok(Totals::Sparse(all))
+            }
+        }
+    }
+}
+
+/// Splits `keys` by shard (a counting sort into `scratch`) and calls `add`
+/// once per shard that has keys.
+fn partition(
+    keys: &[u32],
+    scratch: &mut Vec<u32>,
+    mut add: impl FnMut(usize, &[u32]) -> Result<()>,
+) -> Result<()> {
+    let mut starts = [0usize; SHARDS + 1];
+    for &key in keys {
+        starts[shard_of(key) + 1] += 1;
+    }
+    for i in 0..SHARDS {
+        starts[i + 1] += starts[i];
+    }
+    scratch.clear();
+    scratch.resize(keys.len(), 0);
+    let mut next = starts;
+    for &key in keys {
+        let shard = shard_of(key);
+        scratch[next[shard]] = key;
+        next[shard] += 1;
+    }
+    for shard in 0..SHARDS {
+        let part = &scratch[starts[shard]..starts[shard + 1]];
+        if !part.is_empty() {
+            add(shard, part)?;
+        }
+    }
+    Ok(())
+}
+
+/// A table of `len` zeroed totals, whose memory the system hands out only
+/// as its pages are touched; an error, not an abort, if there is none.
+fn zeroed_table(len: usize) -> Result<Box<[AtomicU64]>> {
+    let layout = Layout::array::<AtomicU64>(len).map_err(|_| out_of_memory(len))?;
+    if layout.size() == 0 {
+        return Ok(Box::new([]));
+    }
+    // SAFETY: the layout has a non-zero size. Zeroed bytes are a valid
+    // AtomicU64 (zero), so the memory is an initialised [AtomicU64; len],
+    // allocated with the layout Box frees it with.
+    let table = unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<AtomicU64>();
+        if ptr.is_null() {
+            return Err(out_of_memory(len));
+        }
+        Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len))
+    };
+    huge_pages(&table);
+    Ok(table)
+}
+
+/// Asks for the table in huge pages where the system gives them on request
+/// (Linux's transparent huge pages in `madvise` mode): every row lands in a
+/// random slot of hundreds of MB, and with 4 KiB pages most of those
+/// lookups also miss the TLB.
+fn huge_pages(table: &[AtomicU64]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = table.as_ptr() as usize;
+        let end = start + std::mem::size_of_val(table);
+        let aligned = start.next_multiple_of(HUGE);
+        if end > aligned + HUGE {
+            // SAFETY: advice on whole pages inside memory we own; it changes
+            // how the pages are backed, never their contents.
+            unsafe {
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    (end - aligned) & !(HUGE - 1),
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+}
+
+/// Makes room for `more` keys before inserting them, so that running out
+/// of memory is an error with a message, not an abort.
+fn reserve(map: &mut Shard, more: usize) -> Result<()> {
+    let needed = map.len() + more;
+    if needed > map.capacity() {
+        map.try_reserve(more)
+            .map_err(|_| out_of_memory(needed * SHARDS))?;
+    }
+    Ok(())
+}
+
+fn out_of_memory(groups: usize) -> Error {
+    Error::Limit(format!(
+        "not enough memory for about {groups} groups (region names × dates) on this machine: \
+         count fewer files at a time, or shard the input (--split)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(counts: Counts) -> Vec<(u32, u64)> {
+        let mut all: Vec<(u32, u64)> = match counts.into_totals().unwrap() {
+            Totals::Sparse(all) => all,
+            Totals::Dense(table) => table
+                .iter()
+                .enumerate()
+                .map(|(key, n)| (key as u32, n.load(Ordering::Relaxed)))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+        };
+        all.sort_unstable();
+        all
+    }
+
+    fn is_dense(counts: &Counts) -> bool {
+        matches!(*counts.mode.read().unwrap(), Mode::Dense(_))
+    }
+
+    #[test]
+    fn keys_and_bins_add_up_in_a_sparse_key_space() {
+        let counts = Counts::default();
+        let mut scratch = Vec::new();
+        let bins = 1 << 32;
+        counts
+            .add_keys(&[7, u32::MAX, 7, 0, 1 << 20], bins, &mut scratch)
+            .unwrap();
+        counts.add_bins(5, &[0, 0, 3, 0, 1], bins).unwrap();
+        counts.add_keys(&[], bins, &mut scratch).unwrap();
+        assert!(!is_dense(&counts));
+        assert_eq!(
+            sorted(counts),
+            [(0, 1), (7, 5), (9, 1), (1 << 20, 1), (u32::MAX, 1)]
+        );
+    }
+
+    /// Groups filling the key space turn the totals dense, which then grow
+    /// with the key space; nothing counted before or after is lost.
+    #[test]
+    fn a_filling_key_space_turns_dense_and_grows() {
+        let counts = Counts::default();
+        let mut scratch = Vec::new();
+        counts.add_keys(&[1, 2, 3], 1000, &mut scratch).unwrap();
+        assert!(!is_dense(&counts));
+        let many: Vec<u32> = (0..20_000).collect();
+        counts.add_keys(&many, 100_000, &mut scratch).unwrap();
+        assert!(is_dense(&counts));
+        counts
+            .add_keys(&[99_999, 500_000], 500_001, &mut scratch)
+            .unwrap();
+        counts.add_bins(499_999, &[2, 3], 500_001).unwrap();
+        // A thread that has not seen the key space grow yet still counts.
+        counts.add_keys(&[5], 1000, &mut scratch).unwrap();
+        let all = sorted(counts);
+        assert_eq!(all.len(), 20_003);
+        assert_eq!(all[1..4], [(1, 2), (2, 2), (3, 2)]);
+        assert_eq!(all[5], (5, 2));
+        assert_eq!(all[20_000..], [(99_999, 1), (499_999, 2), (500_000, 4)]);
+    }
+
+    #[test]
+    fn dense_keys_spread_over_every_shard() {
+        let mut seen = [false; SHARDS];
+        for key in 0..10_000 {
+            seen[shard_of(key)] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn threads_adding_at_once_lose_nothing() {
+        for bins in [DENSE_FROM_KEYS, 1 << 30] {
+            let counts = Counts::default();
+            std::thread::scope(|scope| {
+                for t in 0..4u32 {
+                    let counts = &counts;
+                    scope.spawn(move || {
+                        let mut scratch = Vec::new();
+                        let keys: Vec<u32> = (0..50_000).map(|i| (i * 7 + t) % 10_000).collect();
+                        for part in keys.chunks(333) {
+                            counts.add_keys(part, bins, &mut scratch).unwrap();
+                        }
+                    });
+                }
+            });
+            let all = sorted(counts);
+            assert_eq!(all.iter().map(|&(_, n)| n).sum::<u64>(), 200_000);
+            assert_eq!(all.len(), 10_000);
+        }
+    }
+}
