@@ -302,6 +302,7 @@ fn merge_of_a_bad_part_names_it_and_writes_nothing() {
 }
 
 /// Width and height from a PNG's IHDR chunk.
+#[cfg(feature = "plot")]
 fn png_size(bytes: &[u8]) -> (u32, u32) {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
     assert_eq!(&bytes[12..16], b"IHDR");
