@@ -255,10 +255,8 @@ pub fn find_column(header: &[Vec<u8>], name: &str) -> Result<usize, String> {
         (Some((i, _)), None) => Ok(i),
         (Some(_), Some(_)) => Err(format!("header has two \"{name}\" columns")),
         (None, _) => {
-            let found: Vec<String> = header
-                .iter()
-                .map(|h| format!("\"{}\"", String::from_utf8_lossy(h)))
-                .collect();
+            // Quoted and escaped: a header can hold anything, NULs included.
+            let found: Vec<String> = header.iter().map(|h| quote_for_message(h)).collect();
             Err(format!(
                 "header has no \"{name}\" column (found {})",
                 found.join(",")

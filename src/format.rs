@@ -23,6 +23,61 @@ pub const REGION_HEADER: &str = "\"region_id\",\"region_name\"";
 /// The header of result.csv.
 pub const RESULT_HEADER: &[u8] = b"\"region_name\",\"date\",\"count\"\n";
 
+/// A file read whole into memory, whose header is checked before the rest
+/// is read, and whose size is capped: a file given to the wrong flag, or
+/// `/dev/zero`, fails at once with a message instead of filling memory.
+#[derive(Clone, Copy, Debug)]
+pub struct SmallFile {
+    /// What it is, for messages: "region.csv".
+    pub what: &'static str,
+    /// The header it should have, for messages.
+    pub header: &'static str,
+    /// The columns it must have (by name, in any order).
+    pub columns: &'static [&'static str],
+    /// The most bytes it may have.
+    pub limit: u64,
+}
+
+/// region.csv: 256 MiB holds millions of regions, far past the 32-bit key.
+pub const REGION_FILE: SmallFile = SmallFile {
+    what: "region.csv",
+    header: REGION_HEADER,
+    columns: &["region_id", "region_name"],
+    limit: 256 << 20,
+};
+
+/// A result file, read back by `merge` and `plot`: 4 GiB is about 90
+/// million groups.
+pub const RESULT_FILE: SmallFile = SmallFile {
+    what: "a result file",
+    header: "\"region_name\",\"date\",\"count\"",
+    columns: &["region_name", "date", "count"],
+    limit: 4 << 30,
+};
+
+impl SmallFile {
+    /// Checks the first line of `bytes` (the file's start, `complete` when
+    /// it is all of it): `None` until the whole first line is there. The
+    /// error is the reason, for an [`Error::Data`] on line 1.
+    pub fn check_header(&self, bytes: &[u8], complete: bool) -> Result<Option<()>, String> {
+        let Some((header, _)) = header_line(bytes, complete, self.header)? else {
+            return Ok(None);
+        };
+        let mut fields = Vec::new();
+        csv::parse_record(&header, &mut fields).map_err(|e| format!("bad header: {e}"))?;
+        let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
+        for column in self.columns {
+            find_column(&names, column).map_err(|why| {
+                format!(
+                    "{why}; is this {}? its header is {}",
+                    self.what, self.header
+                )
+            })?;
+        }
+        Ok(Some(()))
+    }
+}
+
 /// The header of a `--rejects` file.
 pub const REJECTS_HEADER: &[u8] = b"\"source\",\"line\",\"reason\",\"row\"\n";
 

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use crate::date::{date_text, day_number, parse_date, DateText};
 use crate::error::{Error, Result};
-use crate::format::LOCATION_HEADER;
-use crate::input::{display_name, read_whole, InputSpec};
+use crate::format::{LOCATION_HEADER, REGION_FILE};
+use crate::input::{display_name, read_small, InputSpec};
 use crate::output::AtomicFile;
 use crate::progress::Progress;
 use crate::regions::RegionTable;
@@ -73,6 +73,10 @@ pub struct Generated {
 /// Writes `options.dir/location.csv` as `options` say.
 pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Generated> {
     let started = Instant::now();
+    std::fs::create_dir_all(&options.dir).map_err(|source| Error::Write {
+        path: options.dir.clone(),
+        source,
+    })?;
     let (ids, wrote_regions) = region_ids(options)?;
     let dates = date_range(&options.start, options.days)?;
     if options.size < LOCATION_HEADER.len() as u64 {
@@ -83,6 +87,7 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
         )));
     }
     let path = options.dir.join("location.csv");
+    refuse_more_than_free(&options.dir, options.size)?;
     let mut file = AtomicFile::create(&path)?;
     file.preallocate(options.size);
     let header = file.writer().write_all(LOCATION_HEADER);
@@ -110,20 +115,45 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
     })
 }
 
+/// Refuses a size the folder's file system has no room for, before
+/// writing a byte of it, instead of writing until the disk is full.
+fn refuse_more_than_free(dir: &Path, size: u64) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return Ok(());
+        };
+        // SAFETY: statvfs fills the struct it is given for a C string path.
+        let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(path.as_ptr(), &mut stats) } != 0 {
+            return Ok(()); // unknown: let the writes tell
+        }
+        // Their width differs between platforms (u32 on some, u64 here).
+        #[allow(clippy::useless_conversion)]
+        let free = u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize));
+        if size > free {
+            return Err(Error::Usage(format!(
+                "{}: the size asked, {size} bytes, is more than the {free} bytes free there",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The region ids to draw from, and whether region.csv had to be written.
 fn region_ids(options: &GenerateOptions) -> Result<(Vec<Box<[u8]>>, bool)> {
-    let read = |path: &Path| read_whole(&InputSpec::Local(path.to_path_buf()));
+    let read = |path: &Path| read_small(&InputSpec::Local(path.to_path_buf()), &REGION_FILE);
     let in_dir = options.dir.join("region.csv");
     let (path, bytes, wrote) = match &options.regions {
         Some(path) => (path.clone(), read(path)?, false),
         None if in_dir.exists() => (in_dir.clone(), read(&in_dir)?, false),
         None => {
-            std::fs::create_dir_all(&options.dir)
-                .and_then(|()| std::fs::write(&in_dir, SHIPPED_REGIONS))
-                .map_err(|source| Error::Write {
-                    path: in_dir.clone(),
-                    source,
-                })?;
+            std::fs::write(&in_dir, SHIPPED_REGIONS).map_err(|source| Error::Write {
+                path: in_dir.clone(),
+                source,
+            })?;
             (in_dir, SHIPPED_REGIONS.as_bytes().to_vec(), true)
         }
     };

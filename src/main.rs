@@ -61,6 +61,7 @@ pub struct Global {
 fn main() -> ExitCode {
     guard_standard_descriptors();
     quiet_wayland_probe();
+    cli::signals::install();
     let cli = Cli::parse();
     let global = Global {
         verbose: cli.verbose,

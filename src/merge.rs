@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use crate::date::DateText;
 use crate::error::{Error, Result};
+use crate::format::RESULT_FILE;
 use crate::input::{self, InputSpec};
 use crate::output::{self, same_file, Destination, PendingOutput, ResultRow, ResultTable};
 use crate::results::parse_results;
@@ -41,7 +42,7 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
     let mut totals: HashMap<(DateText, Box<[u8]>), u64> = HashMap::new();
     let mut rows_in = 0u64;
     for part in parts {
-        let bytes = input::read_whole(part)?;
+        let bytes = input::read_small(part, &RESULT_FILE)?;
         let file = part.name();
         for record in parse_results(&bytes, &file)? {
             rows_in += 1;

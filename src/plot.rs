@@ -7,9 +7,12 @@ use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters_backend::DrawingErrorKind;
+use plotters_bitmap::BitMapBackendError;
 
 use crate::date::{date_text, day_number};
 use crate::error::{Error, Result};
+use crate::output::{self, Destination};
 use crate::results::ResultRecord;
 
 /// Text in PNGs needs a font the program carries: DejaVu Sans (its license
@@ -81,7 +84,7 @@ impl Grid {
         Grid {
             regions: names
                 .iter()
-                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .map(|n| text(&String::from_utf8_lossy(n)))
                 .collect(),
             first_day,
             days,
@@ -95,10 +98,9 @@ impl Grid {
 /// Draws `records` into `path` at `width` x `height` pixels.
 pub fn plot(
     records: &[ResultRecord],
+    source: &str,
     path: &Path,
-    width: u32,
-    height: u32,
-    title: &str,
+    (width, height): (u32, u32),
 ) -> Result<()> {
     let format = Format::from_path(path).ok_or_else(|| {
         Error::Usage(format!(
@@ -106,32 +108,95 @@ pub fn plot(
             path.display()
         ))
     })?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(Error::Usage(format!(
+            "{width}x{height} is more than {} million pixels, the most a picture may have",
+            MAX_PIXELS / 1_000_000
+        )));
+    }
     if records.is_empty() {
-        return Err(Error::Usage(
-            "the result has no rows: nothing to plot".into(),
-        ));
+        return Err(Error::Data {
+            file: source.to_string(),
+            line: 2,
+            reason: "the result has no rows after its header: nothing to plot".into(),
+        });
     }
     // Registering twice is harmless; only the first call does anything.
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let grid = Grid::new(records);
-    let failed = |e: String| Error::Write {
+    let title = text(&format!("events per region and day: {source}"));
+    let failed = |reason: String| Error::Write {
         path: path.to_path_buf(),
-        source: std::io::Error::other(e),
+        source: std::io::Error::other(reason),
     };
     match format {
         Format::Png => {
-            let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
-            draw(&root, &grid, title)
-                .and_then(|()| root.present())
-                .map_err(|e| failed(e.to_string()))
+            // Drawn into a temporary file next to the picture, renamed over
+            // it when whole: a full disk leaves the old picture as it was.
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            let temp = tempfile::Builder::new()
+                .prefix(".plot.")
+                .suffix(".png")
+                .tempfile_in(dir)
+                .map_err(|e| failed(e.to_string()))?
+                .into_temp_path();
+            output::atomic::register(&temp);
+            let drawn = {
+                let root = BitMapBackend::new(&temp, (width, height)).into_drawing_area();
+                draw(&root, &grid, &title)
+                    .and_then(|()| root.present())
+                    .map_err(|e| failed(bitmap_reason(e)))
+            };
+            output::atomic::unregister(&temp);
+            drawn?;
+            temp.persist(path).map_err(|e| failed(e.error.to_string()))
         }
         Format::Svg => {
-            let root = SVGBackend::new(path, (width, height)).into_drawing_area();
-            draw(&root, &grid, title)
-                .and_then(|()| root.present())
-                .map_err(|e| failed(e.to_string()))
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+                draw(&root, &grid, &title)
+                    .and_then(|()| root.present())
+                    .map_err(|e| failed(e.to_string()))?;
+            }
+            output::write_file(&Destination::File(path.to_path_buf()), svg.as_bytes())
         }
     }
+}
+
+/// The most pixels a picture may have: 32 million, about 100 MB drawn.
+pub const MAX_PIXELS: u64 = 32_000_000;
+
+/// A drawing error in words: the bitmap backend's own text is Rust's debug
+/// form of its error, unfit for a person.
+fn bitmap_reason(e: DrawingAreaErrorKind<BitMapBackendError>) -> String {
+    match e {
+        DrawingAreaErrorKind::BackendError(DrawingErrorKind::DrawingError(e)) => match e {
+            BitMapBackendError::IOError(e) => e.to_string(),
+            BitMapBackendError::ImageError(e) => e.to_string(),
+            e => format!("{e:?}"),
+        },
+        e => e.to_string(),
+    }
+}
+
+/// Text as a picture may show it: characters XML forbids (most control
+/// characters; an SVG is XML) become U+FFFD.
+fn text(raw: &str) -> String {
+    raw.chars()
+        .map(|c| {
+            let forbidden =
+                (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}';
+            if forbidden {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 type DrawResult<DB> =

@@ -207,14 +207,19 @@ pub fn expand(url: &str, wanted: fn(&str) -> bool) -> Result<Vec<S3Object>> {
         .collect())
 }
 
-/// Reads a whole (small) object.
-pub fn read_all(url: &str) -> Result<Vec<u8>> {
+/// Reads a whole (small) object, or `None` if it is larger than `limit`.
+pub fn read_all(url: &str, limit: u64) -> Result<Option<Vec<u8>>> {
     let (bucket_name, key) = parse_url(url)?;
     let store = bucket(&bucket_name)?;
     let path = ObjectPath::from(key);
     runtime()
-        .block_on(async { store.get(&path).await?.bytes().await })
-        .map(|b| b.to_vec())
+        .block_on(async {
+            let object = store.get(&path).await?;
+            if object.meta.size > limit {
+                return Ok(None);
+            }
+            object.bytes().await.map(|b| Some(b.to_vec()))
+        })
         .map_err(|e| open_error(url, &e))
 }
 

@@ -74,3 +74,162 @@ fn a_full_key_space_counts_in_little_memory() {
     assert_eq!(result.lines().count(), 65_537);
     assert!(result.contains(&format!("\"Region 000000\",\"{}\",\"1\"\n", date(0))));
 }
+
+/// Files read whole are checked by their header first, and capped: a file
+/// given to the wrong flag, or /dev/zero, fails at once instead of filling
+/// memory.
+#[test]
+fn small_files_are_checked_by_header_first_and_capped() {
+    let data = DataDir::with(&regions(3), "lat,long,region_id,date\n0,0,1,2019-01-01\n");
+    let counts = [
+        &[
+            "count",
+            "--regions",
+            "/dev/zero",
+            "--locations",
+            "location.csv",
+            "-o",
+            "-",
+        ][..],
+        &[
+            "count",
+            "--regions",
+            "location.csv",
+            "--locations",
+            "region.csv",
+            "-o",
+            "-",
+        ],
+        &["merge", "-o", "-", "/dev/zero"],
+        &["merge", "-o", "-", "location.csv"],
+    ];
+    for args in counts {
+        let run = data.run(args);
+        run.expect_code(65);
+        assert!(
+            run.stderr.contains("longer than 1 MiB") || run.stderr.contains("has no \""),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // A region.csv with a good header and 257 MiB after it (a sparse file:
+    // no disk is used) is larger than one may be.
+    let big = std::fs::File::create(data.path("big.csv")).unwrap();
+    std::io::Write::write_all(&mut &big, b"region_id,region_name\n").unwrap();
+    big.set_len(257 << 20).unwrap();
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "big.csv",
+        "--locations",
+        "location.csv",
+        "-o",
+        "-",
+    ]);
+    run.expect_code(65);
+    run.stderr_has("larger than 256 MiB, the most region.csv may be");
+}
+
+#[cfg(feature = "plot")]
+#[test]
+fn plot_checks_its_input_and_its_size_and_names_write_errors() {
+    let data = DataDir::new();
+    data.run(&["plot", "/dev/zero", "-o", "p.png"])
+        .expect_code(65);
+    data.write("empty.csv", "\"region_name\",\"date\",\"count\"\n");
+    let run = data.run(&["plot", "empty.csv", "-o", "p.png"]);
+    run.expect_code(65);
+    run.stderr_has("empty.csv:2: the result has no rows");
+    data.write(
+        "r.csv",
+        "\"region_name\",\"date\",\"count\"\n\"nul\u{0}name\",\"2019-01-01\",\"3\"\n\"b\",\"2019-01-02\",\"1\"\n",
+    );
+    data.run(&["plot", "r.csv", "-o", "p.png", "--width", "20000"])
+        .expect_code(2);
+    data.run(&[
+        "plot", "r.csv", "-o", "p.png", "--width", "9000", "--height", "9000",
+    ])
+    .expect_code(2);
+    // An SVG is XML, which has no NUL: the name shows U+FFFD instead.
+    data.run(&["plot", "r.csv", "-o", "p.svg"]).ok();
+    let svg = data.read("p.svg");
+    assert!(!svg.contains('\u{0}') && svg.contains("nul\u{fffd}name"));
+    // Write errors are words, not Rust's debug text.
+    let run = data.run(&["plot", "r.csv", "-o", "no/such/dir/p.png"]);
+    run.expect_code(74);
+    assert!(
+        !run.stderr.contains("Os {") && !run.stderr.contains("Error("),
+        "{}",
+        run.stderr
+    );
+    std::os::unix::fs::symlink("/dev/full", data.path("full.svg")).unwrap();
+    let run = data.run(&["plot", "r.csv", "-o", "full.svg"]);
+    run.expect_code(74);
+    run.stderr_has("No space left on device");
+}
+
+#[test]
+fn thread_counts_past_the_limit_are_refused() {
+    let data = DataDir::with(&regions(3), "lat,long,region_id,date\n0,0,1,2019-01-01\n");
+    for sub in [&["count", "."][..], &["generate", "."]] {
+        let run = data.run(&[sub, &["-j", "40000"]].concat());
+        run.expect_code(2);
+        run.stderr_has("1..=1024");
+    }
+    let run = data.run(&["count", ".", "-j", "1", "--backend", "cpu"]);
+    run.ok();
+    run.stderr_has("cpu, 1 thread\n");
+}
+
+#[test]
+fn generate_refuses_more_than_the_free_space() {
+    let data = DataDir::new();
+    let run = data.run(&["generate", "--size", "18446744073709551615", "."]);
+    run.expect_code(2);
+    run.stderr_has("bytes free there");
+    assert!(!data.files().iter().any(|f| f.contains("location.csv")));
+}
+
+/// A killed run removes its temporary files: a killed `generate` left one
+/// preallocated to the full size.
+#[test]
+fn a_killed_run_leaves_no_temporary_file() {
+    use std::time::{Duration, Instant};
+    let data = DataDir::new();
+    let mut child = std::process::Command::new(crate::util::binary())
+        .args(["generate", "-q", "--size", "4G", "-j", "1", "."])
+        .current_dir(data.dir.path())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !data.files().iter().any(|f| f.starts_with(".location.csv.")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no temporary file"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    assert_eq!(data.files(), ["region.csv"]);
+}
+
+/// Rough edges of bad input: a NUL in a header is shown escaped, and a
+/// file with CR-only line ends is named as such.
+#[test]
+fn odd_headers_are_named_plainly() {
+    let data = DataDir::with(&regions(3), "lat,lo\u{0}ng,date\n1,2,2019-01-01\n");
+    let run = data.run(&["count", ".", "-o", "-"]);
+    run.expect_code(65);
+    run.stderr_has("\"lo\\0ng\"");
+    assert!(!run.stderr.contains('\u{0}'));
+    data.write(
+        "location.csv",
+        "lat,long,region_id,date\r0,0,1,2019-01-01\r",
+    );
+    let run = data.run(&["count", ".", "-o", "-"]);
+    run.expect_code(65);
+    run.stderr_has("CR-only line ends");
+}

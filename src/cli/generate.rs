@@ -47,8 +47,8 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "PATH")]
     regions: Option<PathBuf>,
 
-    /// Threads making rows [default: all cores]
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Threads making rows, at most 1024 [default: all cores]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
 
     /// Rows per block (for tests: many tiny blocks make threads race)

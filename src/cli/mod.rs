@@ -9,6 +9,7 @@ pub mod logging;
 pub mod merge;
 pub mod plot;
 pub mod progress_bar;
+pub mod signals;
 
 use clap::CommandFactory;
 

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 #[cfg(feature = "plot")]
-use event_counter::input::{read_whole, InputSpec};
+use event_counter::format::RESULT_FILE;
+#[cfg(feature = "plot")]
+use event_counter::input::{read_small, InputSpec};
 #[cfg(feature = "plot")]
 use event_counter::results::parse_results;
 use event_counter::Error;
@@ -26,12 +28,12 @@ pub struct PlotArgs {
     #[arg(short, long, value_name = "PATH")]
     output: PathBuf,
 
-    /// Width in pixels
-    #[arg(long, default_value_t = 1600, value_parser = clap::value_parser!(u32).range(200..=20000))]
+    /// Width in pixels (width x height at most 32 million)
+    #[arg(long, default_value_t = 1600, value_parser = clap::value_parser!(u32).range(200..=10000))]
     width: u32,
 
     /// Height in pixels
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(200..=20000))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(200..=10000))]
     height: u32,
 }
 
@@ -45,11 +47,10 @@ pub fn run(_args: PlotArgs, _global: Global) -> Result<(), Error> {
 #[cfg(feature = "plot")]
 pub fn run(args: PlotArgs, global: Global) -> Result<(), Error> {
     let result = InputSpec::Local(args.result.clone());
-    let bytes = read_whole(&result)?;
+    let bytes = read_small(&result, &RESULT_FILE)?;
     let name = result.name();
     let records = parse_results(&bytes, &name)?;
-    let title = format!("events per region and day: {name}");
-    event_counter::plot::plot(&records, &args.output, args.width, args.height, &title)?;
+    event_counter::plot::plot(&records, &name, &args.output, (args.width, args.height))?;
     if !global.quiet {
         eprintln!(
             "event-counter: drew {} rows of {name} into {} ({}x{})",

@@ -21,7 +21,7 @@ use std::time::Instant;
 use crate::backend::Engine;
 use crate::date::DateDict;
 use crate::error::Result;
-use crate::format::Layout;
+use crate::format::{self, Layout};
 use crate::histogram::Flush;
 use crate::input::{self, InputSpec, Plan, Split};
 use crate::output::{Destination, Groups};
@@ -93,7 +93,7 @@ impl CountOptions {
 /// Runs one count on `engine`, telling `progress` how it advances.
 pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
-    let regions_bytes = input::read_whole(&options.regions)?;
+    let regions_bytes = input::read_small(&options.regions, &format::REGION_FILE)?;
     let regions = RegionTable::parse(&regions_bytes, &options.regions.name())?;
     let plan = Plan::new(&options.locations, options.split)?;
     // Open every input first: a bad header in the last file should stop

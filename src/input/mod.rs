@@ -27,16 +27,63 @@ pub use range::RangeSource;
 pub use stream::{Compression, StreamSource};
 
 use crate::error::{Error, Result};
+use crate::format::SmallFile;
 use crate::s3;
 
-/// Reads a whole small file (region.csv, a result part), local or S3.
-pub fn read_whole(spec: &InputSpec) -> Result<Vec<u8>> {
-    match spec {
-        InputSpec::Local(path) => std::fs::read(path).map_err(|source| Error::Open {
-            path: path.clone(),
-            source,
-        }),
-        InputSpec::S3(url) => s3::read_all(url),
+/// Reads a whole small file (region.csv, a result file), local or S3:
+/// its header first, checked, then the rest, up to the file's limit.
+pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
+    let name = spec.name();
+    let data_error = |reason: String| Error::Data {
+        file: name.clone(),
+        line: 1,
+        reason,
+    };
+    let too_large = || {
+        Error::Limit(format!(
+            "{name}: larger than {} MiB, the most {} may be",
+            kind.limit >> 20,
+            kind.what
+        ))
+    };
+    let mut reader: Box<dyn std::io::Read> = match spec {
+        InputSpec::Local(path) => {
+            Box::new(std::fs::File::open(path).map_err(|source| Error::Open {
+                path: path.clone(),
+                source,
+            })?)
+        }
+        InputSpec::S3(url) => {
+            let bytes = s3::read_all(url, kind.limit)?.ok_or_else(too_large)?;
+            Box::new(std::io::Cursor::new(bytes))
+        }
+    };
+    let read_error = |source| Error::Read {
+        path: name.clone().into(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    let mut header_checked = false;
+    let mut block = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut block) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e)),
+        };
+        bytes.extend_from_slice(&block[..n]);
+        if !header_checked {
+            header_checked = kind
+                .check_header(&bytes, n == 0)
+                .map_err(data_error)?
+                .is_some();
+        }
+        if bytes.len() as u64 > kind.limit {
+            return Err(too_large());
+        }
+        if n == 0 {
+            return Ok(bytes);
+        }
     }
 }
 

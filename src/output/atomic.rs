@@ -1,10 +1,43 @@
-//! Local files that appear whole or not at all.
+//! Local files that appear whole or not at all, and the registry of the
+//! temporary files behind them, which a program removes when it is killed
+//! ([`remove_temporaries`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Mutex;
+
 use crate::error::{Error, Result};
+
+/// Every temporary file being written, to remove if the process is killed:
+/// dropping a file never runs then, and a killed `generate` would leave a
+/// file as large as the size asked for.
+static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Adds a temporary file to remove if the process is killed.
+pub fn register(path: &Path) {
+    if let Ok(mut all) = TEMPORARIES.lock() {
+        all.push(path.to_path_buf());
+    }
+}
+
+/// Takes a temporary file off the list: it was renamed or removed.
+pub fn unregister(path: &Path) {
+    if let Ok(mut all) = TEMPORARIES.lock() {
+        all.retain(|p| p != path);
+    }
+}
+
+/// Removes every temporary file still being written. For a signal
+/// handler's thread, just before the process exits.
+pub fn remove_temporaries() {
+    if let Ok(mut all) = TEMPORARIES.lock() {
+        for path in all.drain(..) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
 
 /// A file that appears at its path only when [`AtomicFile::commit`] is
 /// called; dropped uncommitted, it leaves nothing behind.
@@ -65,6 +98,7 @@ impl AtomicFile {
                 builder.permissions(std::fs::Permissions::from_mode(0o666));
             }
             let (file, temp) = builder.tempfile_in(dir).map_err(write_error)?.into_parts();
+            register(&temp);
             (file, Some(temp))
         };
         Ok(AtomicFile {
@@ -172,10 +206,24 @@ impl AtomicFile {
     pub fn rename(mut self) -> Result<()> {
         self.writer.take();
         let result = match self.temp.take() {
-            Some(temp) => temp.persist(&self.path).map_err(|e| e.error),
+            Some(temp) => {
+                let at = temp.to_path_buf();
+                let renamed = temp.persist(&self.path).map_err(|e| e.error);
+                unregister(&at);
+                renamed
+            }
             None => Ok(()),
         };
         self.check(result)
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // The temporary path removes its file as it drops, after this.
+        if let Some(temp) = &self.temp {
+            unregister(temp);
+        }
     }
 }
 

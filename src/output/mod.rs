@@ -12,7 +12,7 @@ pub mod atomic;
 mod rejects;
 mod result;
 
-pub use atomic::AtomicFile;
+pub use atomic::{remove_temporaries, AtomicFile};
 pub use rejects::RejectsWriter;
 pub use result::{write_table, DateSizes, Groups, ResultRow, ResultTable};
 
