@@ -171,66 +171,111 @@ pub fn low_bits(n: usize) -> u64 {
     }
 }
 
-/// If a row of `len` bytes with these comma and quote masks (already cut to
-/// the row) is canonical for `columns` fields, returns where field `a` and
-/// field `b` are (without their quotes).
-///
-/// Canonical means either no quote at all and exactly `columns - 1` commas,
-/// or every field quoted: quotes exactly at the first and last byte and on
-/// both sides of every comma, and nowhere else. Then no field holds a comma
-/// or a quote, and the exact parser would split the row the same way.
-#[inline(always)]
-pub fn canonical_fields(
-    len: usize,
-    comma: u64,
-    quote: u64,
-    columns: u32,
-    a: u32,
-    b: u32,
-) -> Option<(Range<usize>, Range<usize>)> {
-    if comma.count_ones() != columns - 1 {
-        return None;
-    }
-    let quoted = if quote == 0 {
-        false
-    } else {
-        // Set bits here may coincide or fall outside the row when fields are
-        // empty or commas sit at the ends; the popcount catches both.
-        let expected = 1 | (1u64 << (len - 1)) | (comma << 1) | (comma >> 1);
-        if quote != expected || quote.count_ones() != 2 * columns {
-            return None;
-        }
-        true
-    };
-    let field = |index: u32| -> Range<usize> {
-        // Field `index` runs from after comma `index - 1` to comma `index`.
-        let start = if index == 0 {
-            0
-        } else {
-            nth_bit(comma, index - 1) + 1
-        };
-        let end = if index == columns - 1 {
-            len
-        } else {
-            nth_bit(comma, index)
-        };
-        if quoted {
-            start + 1..end - 1
-        } else {
-            start..end
-        }
-    };
-    Some((field(a), field(b)))
+/// Where the region_id and date fields of a canonical row are: [`Shape`]
+/// for any layout, [`Standard`] for the usual one, whose fixed positions
+/// let the compiler drop the walk over the commas.
+pub trait Fields: Copy {
+    /// If a row of `len` bytes (`0 < len < 64`) with these comma and quote
+    /// masks (already cut to the row) is canonical, returns where its
+    /// region_id and date fields are (without their quotes).
+    ///
+    /// Canonical means either no quote at all and exactly `columns - 1`
+    /// commas, or every field quoted: quotes exactly at the first and last
+    /// byte and on both sides of every comma, and nowhere else. Then no
+    /// field holds a comma or a quote, and the exact parser would split the
+    /// row the same way.
+    fn find(self, len: usize, comma: u64, quote: u64) -> Option<(Range<usize>, Range<usize>)>;
 }
 
-/// The position of the `n`-th (0-based) set bit of `mask`, which has more
-/// than `n` set bits.
+/// How far inside its commas a canonical row's fields are: 0 with no
+/// quotes, 1 when every field of the `columns` is quoted, `None` otherwise.
 #[inline(always)]
-fn nth_bit(mut mask: u64, n: u32) -> usize {
-    for _ in 0..n {
-        mask &= mask - 1;
+fn inset(len: usize, comma: u64, quote: u64, columns: u32) -> Option<usize> {
+    if quote == 0 {
+        return Some(0);
     }
-    mask.trailing_zeros() as usize
+    // Set bits here may coincide or fall outside the row when fields are
+    // empty or commas sit at the ends; the popcount catches both.
+    let expected = 1 | (1u64 << (len - 1)) | (comma << 1) | (comma >> 1);
+    (quote == expected && quote.count_ones() == 2 * columns).then_some(1)
+}
+
+/// The positions of a file's [`Layout`](crate::format::Layout), worked out once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    columns: u32,
+    id_col: u32,
+    date_col: u32,
+    /// The last of the two: no comma past it need be looked at.
+    last: u32,
+}
+
+impl Shape {
+    /// The shape of rows laid out as `layout`.
+    pub fn of(layout: &crate::format::Layout) -> Shape {
+        Shape {
+            columns: layout.columns,
+            id_col: layout.id_col,
+            date_col: layout.date_col,
+            last: layout.id_col.max(layout.date_col),
+        }
+    }
+
+    /// The usual layout, `lat,long,region_id,date` (the original data's and
+    /// `generate`'s), if this is it.
+    pub fn standard(&self) -> Option<Standard> {
+        (self.columns == 4 && self.id_col == 2 && self.date_col == 3).then_some(Standard)
+    }
+}
+
+impl Fields for Shape {
+    #[inline(always)]
+    fn find(self, len: usize, comma: u64, quote: u64) -> Option<(Range<usize>, Range<usize>)> {
+        if comma.count_ones() != self.columns - 1 {
+            return None;
+        }
+        let inset = inset(len, comma, quote, self.columns)?;
+        // One walk over the commas up to the last field wanted.
+        let (mut id, mut date) = (0..0, 0..0);
+        let (mut start, mut rest) = (0, comma);
+        for field in 0..=self.last {
+            let end = if rest == 0 {
+                len
+            } else {
+                rest.trailing_zeros() as usize
+            };
+            if field == self.id_col {
+                id = start + inset..end - inset;
+            }
+            if field == self.date_col {
+                date = start + inset..end - inset;
+            }
+            start = end + 1;
+            rest &= rest.wrapping_sub(1);
+        }
+        Some((id, date))
+    }
+}
+
+/// Four columns, region_id third and date last: the commas' positions are
+/// the second and the highest set bit, a couple of instructions each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standard;
+
+impl Fields for Standard {
+    #[inline(always)]
+    fn find(self, len: usize, comma: u64, quote: u64) -> Option<(Range<usize>, Range<usize>)> {
+        if comma.count_ones() != 3 {
+            return None;
+        }
+        let inset = inset(len, comma, quote, 4)?;
+        let second = (comma & comma.wrapping_sub(1)).trailing_zeros() as usize;
+        let third = 63 - comma.leading_zeros() as usize;
+        Some((
+            second + 1 + inset..third - inset,
+            third + 1 + inset..len - inset,
+        ))
+    }
 }
 
 /// Parses a region_id of 1 to 18 ASCII digits (so it fits an `i64`), the
@@ -251,6 +296,36 @@ pub fn plain_id(digits: &[u8]) -> Option<i64> {
     Some(value)
 }
 
+/// [`plain_id`] of the field at `at` in a row's window: ids of up to eight
+/// digits (all real ones) are read as one word, checked and converted with
+/// a few multiplications instead of a loop over their digits.
+#[inline(always)]
+pub fn window_id(window: &[u8; 64], at: Range<usize>) -> Option<i64> {
+    let n = at.len();
+    if n == 0 || n > 8 || at.start + 8 > window.len() {
+        return plain_id(&window[at]);
+    }
+    let word = u64::from_le_bytes(window[at.start..at.start + 8].try_into().unwrap());
+    // The field's bytes, moved to the top of the word: the zero bytes
+    // below them read as leading zeros.
+    let shift = 8 * (8 - n) as u32;
+    let x = word << shift;
+    let ones = 0x0101_0101_0101_0101u64 << shift;
+    // Every kept byte is 0x30..=0x39: its high nibble is 3, also after
+    // adding 6 (no carry crosses bytes while every byte is 0x30..=0x3F).
+    let is_digits = x & (ones * 0xF0) == ones * 0x30
+        && x.wrapping_add(ones * 0x06) & (ones * 0xF0) == ones * 0x30;
+    if !is_digits {
+        return None;
+    }
+    // Eight digits, first in the lowest byte, to their value (simdjson's
+    // parse_eight_digits_unrolled).
+    let v = (x & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561) >> 8;
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
+    let v = (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32;
+    Some(v as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,7 +339,20 @@ mod tests {
     fn fields(line: &str) -> Option<(String, String)> {
         let m = masks(&window(line.as_bytes()));
         let cut = low_bits(line.len());
-        let (a, b) = canonical_fields(line.len(), m.comma & cut, m.quote & cut, 4, 2, 3)?;
+        let layout = crate::format::Layout {
+            columns: 4,
+            id_col: 2,
+            date_col: 3,
+        };
+        let shape = Shape::of(&layout);
+        let any = shape.find(line.len(), m.comma & cut, m.quote & cut);
+        // The standard layout's shortcut finds exactly what the walk does.
+        assert_eq!(
+            any,
+            Standard.find(line.len(), m.comma & cut, m.quote & cut),
+            "{line}"
+        );
+        let (a, b) = any?;
         Some((line[a].to_string(), line[b].to_string()))
     }
 
@@ -315,6 +403,44 @@ mod tests {
             r#"",",",",","#,
         ] {
             assert_eq!(fields(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn window_ids_read_like_plain_ones() {
+        let mut window = [b'x'; 64];
+        for text in [
+            "0",
+            "7",
+            "42",
+            "007",
+            "12345678",
+            "99999999",
+            "123456789",
+            "1234567890123456789",
+            "",
+            "1a",
+            "a1",
+            "-1",
+            " 1",
+            "1 ",
+            "1/",
+            ":1",
+            "12345678\u{7f}",
+        ] {
+            for start in [0, 3, 50, 56, 60] {
+                let at = start..start + text.len();
+                if at.end > 64 {
+                    continue;
+                }
+                window[at.clone()].copy_from_slice(text.as_bytes());
+                assert_eq!(
+                    window_id(&window, at.clone()),
+                    plain_id(text.as_bytes()),
+                    "{text:?} at {start}"
+                );
+                window[at].fill(b'x');
+            }
         }
     }
 

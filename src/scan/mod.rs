@@ -79,6 +79,8 @@ pub struct Scanner<'a> {
     ctx: &'a ScanContext<'a>,
     /// The columns of the file being scanned.
     layout: Layout,
+    /// What the fast path needs of them.
+    shape: fast::Shape,
     cache: DateCache,
     /// Reused for every row that takes the exact path.
     fields: Vec<Field<'static>>,
@@ -90,6 +92,7 @@ impl<'a> Scanner<'a> {
         Scanner {
             ctx,
             layout,
+            shape: fast::Shape::of(&layout),
             cache: DateCache::default(),
             fields: Vec::new(),
         }
@@ -99,6 +102,7 @@ impl<'a> Scanner<'a> {
     /// scanner learnt of dates.
     pub fn set_layout(&mut self, layout: Layout) {
         self.layout = layout;
+        self.shape = fast::Shape::of(&layout);
     }
 
     /// Scans the rows in `buf[range]`, appending keys to `keys` and filling
@@ -118,7 +122,12 @@ impl<'a> Scanner<'a> {
             // SAFETY: the CPU has every feature `scan_avx2` is compiled for.
             return unsafe { self.scan_avx2(buf, range, keys, report) };
         }
-        self.scan_with::<fast::Baseline>(buf, range, keys, report)
+        match self.shape.standard() {
+            Some(standard) => {
+                self.scan_with::<fast::Baseline, _>(standard, buf, range, keys, report)
+            }
+            None => self.scan_with::<fast::Baseline, _>(self.shape, buf, range, keys, report),
+        }
     }
 
     /// The same loop compiled for AVX2 CPUs (2013 on): 32-byte compares for
@@ -134,12 +143,16 @@ impl<'a> Scanner<'a> {
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> Result<()> {
-        self.scan_with::<fast::Avx2>(buf, range, keys, report)
+        match self.shape.standard() {
+            Some(standard) => self.scan_with::<fast::Avx2, _>(standard, buf, range, keys, report),
+            None => self.scan_with::<fast::Avx2, _>(self.shape, buf, range, keys, report),
+        }
     }
 
     #[inline(always)]
-    fn scan_with<K: fast::Kernel>(
+    fn scan_with<K: fast::Kernel, F: fast::Fields>(
         &mut self,
+        fields: F,
         buf: &[u8],
         range: Range<usize>,
         keys: &mut Vec<u32>,
@@ -148,6 +161,7 @@ impl<'a> Scanner<'a> {
         let end = range.end;
         let mut pos = range.start;
         let mut line: u64 = 0;
+        let mut counted: u64 = 0;
         // Rows are rarely shorter than 24 bytes; growing past this is fine.
         keys.reserve((end - pos) / 24);
         while pos < end {
@@ -158,6 +172,22 @@ impl<'a> Scanner<'a> {
             let masks = unsafe { K::masks(window) };
             let avail = end - pos;
             let newlines = masks.newline & fast::low_bits(avail);
+
+            // The fast path: a row that ends inside the window and is
+            // canonical, with a known date and region, is one key.
+            if newlines != 0 {
+                let line_end = newlines.trailing_zeros() as usize;
+                let len = line_end - usize::from(line_end > 0 && window[line_end - 1] == b'\r');
+                if let Some(key) = self.fast_key(fields, window, len, masks) {
+                    keys.push(key);
+                    counted += 1;
+                    line += 1;
+                    pos += line_end + 1;
+                    continue;
+                }
+            }
+
+            // Every other row: found whole, and judged by the exact path.
             let (line_end, next) = if newlines != 0 {
                 let i = pos + newlines.trailing_zeros() as usize;
                 (i, i + 1)
@@ -175,12 +205,12 @@ impl<'a> Scanner<'a> {
                 len -= 1;
             }
             let text = &buf[pos..pos + len];
-            let row = match self.fast_row(text, masks)? {
-                Some(row) => row,
-                // A cut line (see input::stream) is only its first bytes:
-                // judge its length, never the fields it seems to have.
-                None if too_long => Row::Malformed(Malformed::TooLong),
-                None => self.exact_row(text)?,
+            // A cut line (see input::stream) is only its first bytes: judge
+            // its length, never the fields it seems to have.
+            let row = if too_long {
+                Row::Malformed(Malformed::TooLong)
+            } else {
+                self.exact_row(text)?
             };
             if self.record(row, line, text, keys, report) {
                 report.stopped = true;
@@ -189,43 +219,32 @@ impl<'a> Scanner<'a> {
             line += 1;
             pos = next;
         }
+        report.stats.counted += counted;
         report.lines = line;
         Ok(())
     }
 
-    /// The fast path (see [`fast`]): `None` means "ask the exact path".
+    /// The fast path (see [`fast`]): the key of a row of `len` bytes at the
+    /// start of `window`, or `None` to ask the exact path, which has the
+    /// last word on everything (and learns the dates this path has not
+    /// seen yet).
     #[inline(always)]
-    fn fast_row(&mut self, text: &[u8], masks: fast::Masks) -> Result<Option<Row<'static>>> {
-        let len = text.len();
+    fn fast_key(
+        &mut self,
+        fields: impl fast::Fields,
+        window: &[u8; 64],
+        len: usize,
+        masks: fast::Masks,
+    ) -> Option<u32> {
         if len == 0 || len >= 64 {
-            return Ok(None);
+            return None;
         }
-        let layout = &self.layout;
         let cut = fast::low_bits(len);
-        let Some((id_at, date_at)) = fast::canonical_fields(
-            len,
-            masks.comma & cut,
-            masks.quote & cut,
-            layout.columns,
-            layout.id_col,
-            layout.date_col,
-        ) else {
-            return Ok(None);
-        };
-        let Some(id) = fast::plain_id(&text[id_at]) else {
-            return Ok(None);
-        };
-        let Ok(date) = <&DateText>::try_from(&text[date_at]) else {
-            return Ok(None);
-        };
-        let date = match self.cache.get(date) {
-            Some(index) => index,
-            None => match self.learn_date(date)? {
-                Ok(index) => index,
-                Err(_) => return Ok(None), // let the exact path explain it
-            },
-        };
-        Ok(Some(self.resolve(id, date)))
+        let (id_at, date_at) = fields.find(len, masks.comma & cut, masks.quote & cut)?;
+        let id = fast::window_id(window, id_at)?;
+        let date = self.cache.get(&window[date_at])?;
+        let region = self.ctx.regions.slot(id)?;
+        Some(self.ctx.keys.pack(date, region))
     }
 
     /// The exact path: split with the general CSV rules, then check fields.
@@ -254,10 +273,7 @@ impl<'a> Scanner<'a> {
             Err(e) => return Ok(Row::Malformed(Malformed::RegionId(e, id_value))),
         };
         let date_value = fields[layout.date_col as usize].value();
-        let cached = <&DateText>::try_from(&date_value[..])
-            .ok()
-            .and_then(|d| self.cache.get(d));
-        let date = match cached {
+        let date = match self.cache.get(&date_value) {
             Some(index) => index,
             None => match self.learn_date(&date_value)? {
                 Ok(index) => index,
