@@ -233,3 +233,63 @@ fn odd_headers_are_named_plainly() {
     run.expect_code(65);
     run.stderr_has("CR-only line ends");
 }
+
+/// A file that shrinks while it is read (another process truncates it) is
+/// a read error naming it, not a SIGBUS that kills the run without a word.
+#[test]
+fn a_file_that_shrinks_while_read_is_an_error() {
+    use std::time::{Duration, Instant};
+    let data = DataDir::new();
+    data.write("region.csv", regions(3));
+    let row = b"0,0,1,2019-01-01\n";
+    let mut text = b"lat,long,region_id,date\n".to_vec();
+    while text.len() < 256 << 20 {
+        text.extend_from_slice(row);
+    }
+    data.write("location.csv", &text);
+    let child = std::process::Command::new(crate::util::binary())
+        .args([
+            "count",
+            ".",
+            "-q",
+            "-j",
+            "1",
+            "--chunk-size",
+            "1048576",
+            "--backend",
+            "cpu",
+            "-o",
+            "out.csv",
+        ])
+        .current_dir(data.dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the file is mapped, the count is reading it: cut it short.
+    let maps = format!("/proc/{}/maps", child.id());
+    let started = Instant::now();
+    while !std::fs::read_to_string(&maps)
+        .unwrap_or_default()
+        .contains("location.csv")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the file was never mapped"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(data.path("location.csv"))
+        .unwrap()
+        .set_len(100_000)
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(74), "{stderr}");
+    assert!(
+        stderr.contains("location.csv") && stderr.contains("shrank"),
+        "{stderr}"
+    );
+    assert!(!data.exists("out.csv"));
+}

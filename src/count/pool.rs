@@ -111,6 +111,9 @@ fn work(
         };
         scanner.set_layout(layouts[file]);
         scanner.scan(buf.data(), chunk.range, &mut keys, &mut report)?;
+        if buf.mapped.as_ref().is_some_and(|m| m.shrank()) {
+            return Err(cursor.shrank(file));
+        }
         if report.stopped {
             last_needed.fetch_min(place, Ordering::Relaxed);
         }
@@ -187,6 +190,17 @@ impl<'a> Cursor<'a> {
                     Next::Busy => {} // not when asked to wait; look again
                 }
             }
+        }
+    }
+
+    /// The error for a file whose mapped chunk read zeros past its end.
+    fn shrank(&self, file: usize) -> Error {
+        Error::Read {
+            path: self.sources[file].name().into(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was read",
+            ),
         }
     }
 

@@ -16,6 +16,7 @@
 //! therefore skips a partial first line, and reads past its end to finish its
 //! last row. Shards follow the same rule, so every row is counted once.
 
+pub mod mapping;
 pub mod object;
 pub mod plan;
 mod range;
@@ -98,7 +99,7 @@ pub struct ChunkBuf {
     /// The chunk, when it was read (or decompressed).
     pub bytes: Vec<u8>,
     /// When set, the chunk is this mapping of the file instead of `bytes`.
-    pub mapped: Option<memmap2::Mmap>,
+    pub mapped: Option<mapping::Mapping>,
 }
 
 impl ChunkBuf {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::mapping::Mapping;
 use crate::error::{Error, Result};
 
 /// A byte sequence of known length that many threads read at once.
@@ -47,7 +48,7 @@ pub trait Object: Send + Sync {
 
     /// Maps `range` into memory, if this kind of object can be (a local
     /// file can; an S3 object cannot). Callers fall back to `read_at`.
-    fn map(&self, _range: std::ops::Range<u64>) -> Option<memmap2::Mmap> {
+    fn map(&self, _range: std::ops::Range<u64>) -> Option<Mapping> {
         None
     }
 
@@ -148,27 +149,14 @@ impl Object for LocalObject {
         })
     }
 
-    fn map(&self, range: std::ops::Range<u64>) -> Option<memmap2::Mmap> {
+    fn map(&self, range: std::ops::Range<u64>) -> Option<Mapping> {
         // Only bytes inside the file: touching a page past its end raises
-        // SIGBUS.
-        if range.end > self.len || range.is_empty() {
+        // SIGBUS (which `Mapping` catches, should the file shrink later).
+        if range.end > self.len || range.is_empty() || self.pipe {
             return None;
         }
         let len = usize::try_from(range.end - range.start).ok()?;
-        // SAFETY: a private read-only mapping of a file we opened. Mapped
-        // memory changes if another process writes the file while we read
-        // it; we only ever read bytes, so that gives wrong counts for a
-        // file being rewritten, as any reader would, but no unsoundness
-        // beyond the SIGBUS of a file that shrinks (see input::range).
-        // `populate` reads the pages in at once instead of faulting on each.
-        unsafe {
-            memmap2::MmapOptions::new()
-                .offset(range.start)
-                .len(len)
-                .populate()
-                .map(&self.file)
-        }
-        .ok()
+        Mapping::new(&self.file, range.start, len)
     }
 }
 
