@@ -2,6 +2,12 @@
 //! and the set-up of the backend chosen, done once and usable for many
 //! counts. The library words its reasons without the command line's flag
 //! names; the command line puts them in context.
+//!
+//! | backend | who parses the rows | who counts them |
+//! | --- | --- | --- |
+//! | `cpu` | every CPU core | every CPU core, each into its own bins |
+//! | `gpu` | the GPU (raw bytes uploaded); the CPU for what it hands back and for files it cannot read (compressed, S3, pipes) | the GPU |
+//! | `gpu-keys` | every CPU core | the GPU, from the keys the cores hand it (the design card's path) |
 
 #[cfg(feature = "gpu")]
 use std::sync::Arc;
@@ -15,21 +21,27 @@ use crate::histogram::{Flush, Histogram};
 /// Where the user asked a count to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// A hardware GPU if there is one, else the CPU.
+    /// The GPU backend on a hardware GPU, else the CPU.
     Auto,
     /// CPU threads only.
     Cpu,
-    /// The best GPU adapter, software ones included; an error if none.
+    /// The GPU parses the bytes and counts the rows (the best adapter,
+    /// software ones included; an error if there is none).
     Gpu,
+    /// CPU threads parse, the GPU counts their keys.
+    GpuKeys,
 }
 
 /// A backend, set up and ready to count.
 pub enum Engine {
     /// Every scanning thread counts its own keys.
     Cpu,
-    /// Scanning threads hand their keys to a GPU histogram.
+    /// The GPU parses and counts the rows of plain local files.
     #[cfg(feature = "gpu")]
     Gpu(Arc<GpuContext>),
+    /// Scanning threads hand their keys to a GPU histogram.
+    #[cfg(feature = "gpu")]
+    GpuKeys(Arc<GpuContext>),
 }
 
 /// The engine chosen for a [`Backend`], and why.
@@ -57,15 +69,19 @@ impl Engine {
         let (engine, reason) = match backend {
             Backend::Cpu => (Engine::Cpu, Reason::Asked),
             #[cfg(feature = "gpu")]
-            Backend::Gpu => {
+            Backend::Gpu | Backend::GpuKeys => {
                 let candidates = device::candidates(device::Search::Usual);
                 let best = device::best(&candidates)
                     .ok_or_else(|| Error::NoAdapter(device::no_adapter_reason(&candidates)))?;
                 let context = GpuContext::new(&candidates[best].adapter, GpuOptions::default())?;
-                (Engine::Gpu(context), Reason::Asked)
+                let engine = match backend {
+                    Backend::Gpu => Engine::Gpu(context),
+                    _ => Engine::GpuKeys(context),
+                };
+                (engine, Reason::Asked)
             }
             #[cfg(not(feature = "gpu"))]
-            Backend::Gpu => return Err(Error::NoAdapter(NOT_BUILT.into())),
+            Backend::Gpu | Backend::GpuKeys => return Err(Error::NotBuilt(NOT_BUILT.into())),
             #[cfg(feature = "gpu")]
             Backend::Auto => {
                 let candidates = device::candidates(device::Search::Usual);
@@ -73,7 +89,11 @@ impl Engine {
                     device::AutoChoice::Gpu(i) => {
                         let context =
                             GpuContext::new(&candidates[i].adapter, GpuOptions::default())?;
-                        let why = format!("found a hardware GPU ({})", candidates[i].info.name);
+                        let why = format!(
+                            "found a hardware GPU ({}); files it cannot read whole \
+                             (compressed, S3, pipes) are parsed on the CPU",
+                            candidates[i].info.name
+                        );
                         (Engine::Gpu(context), Reason::Auto(why))
                     }
                     device::AutoChoice::Cpu(why) => (Engine::Cpu, Reason::Auto(why)),
@@ -93,19 +113,26 @@ impl Engine {
         threads: usize,
         dense_bins: Option<usize>,
     ) -> Result<Box<dyn Histogram>> {
-        Ok(match self {
-            Engine::Cpu => Box::new(match dense_bins {
+        let cpu = || -> Box<dyn Histogram> {
+            Box::new(match dense_bins {
                 Some(bins) => CpuHistogram::with_dense_bins(flush, bins),
                 None => CpuHistogram::new(flush, threads),
-            }),
+            })
+        };
+        Ok(match self {
+            Engine::Cpu => cpu(),
+            // The GPU backend's own bins join these totals at the end; the
+            // rows the CPU parses are counted the CPU's way.
             #[cfg(feature = "gpu")]
-            Engine::Gpu(context) => {
+            Engine::Gpu(_) => cpu(),
+            #[cfg(feature = "gpu")]
+            Engine::GpuKeys(context) => {
                 Box::new(crate::gpu::GpuHistogram::new(context.clone(), flush)?)
             }
         })
     }
 
-    /// "cpu", or "gpu: " and the adapter's name and API.
+    /// "cpu", or the backend's name and the adapter's name and API.
     pub fn describe(&self) -> String {
         match self.adapter() {
             None => self.kind().into(),
@@ -113,24 +140,36 @@ impl Engine {
         }
     }
 
-    /// The backend's name: "cpu" or "gpu".
+    /// The backend's name: "cpu", "gpu" or "gpu-keys".
     pub fn kind(&self) -> &'static str {
         match self {
             Engine::Cpu => "cpu",
             #[cfg(feature = "gpu")]
             Engine::Gpu(_) => "gpu",
+            #[cfg(feature = "gpu")]
+            Engine::GpuKeys(_) => "gpu-keys",
         }
     }
 
     /// The GPU adapter's name and API, as in "NVIDIA H100 (Vulkan)".
     pub fn adapter(&self) -> Option<String> {
+        #[cfg(feature = "gpu")]
+        {
+            self.gpu()
+                .map(|context| format!("{} ({:?})", context.info.name, context.info.backend))
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            None
+        }
+    }
+
+    /// The GPU the engine uses, if it uses one.
+    #[cfg(feature = "gpu")]
+    pub fn gpu(&self) -> Option<&Arc<GpuContext>> {
         match self {
             Engine::Cpu => None,
-            #[cfg(feature = "gpu")]
-            Engine::Gpu(context) => Some(format!(
-                "{} ({:?})",
-                context.info.name, context.info.backend
-            )),
+            Engine::Gpu(context) | Engine::GpuKeys(context) => Some(context),
         }
     }
 }

@@ -9,43 +9,7 @@ use event_counter::output::Destination;
 use event_counter::{count, CountOptions, Engine};
 use proptest::prelude::*;
 
-use crate::util::{reference_result, DataDir};
-
-/// GPU engines, made once for all cases: one with the device's limits, and
-/// one so tight that nearly every batch wraps the key ring, most key spaces
-/// outgrow its bins (and are counted on the host), and the rest are counted
-/// with global atomics or in workgroup memory.
-#[cfg(feature = "gpu")]
-fn gpu_engines() -> &'static [Engine] {
-    use event_counter::gpu::device::{self, Search};
-    use event_counter::gpu::{GpuContext, GpuOptions};
-    use std::sync::OnceLock;
-
-    use crate::util::gpu_available;
-
-    static ENGINES: OnceLock<Vec<Engine>> = OnceLock::new();
-    ENGINES.get_or_init(|| {
-        if !gpu_available() {
-            return Vec::new();
-        }
-        let candidates = device::candidates(Search::Usual);
-        let adapter = &candidates[device::best(&candidates).unwrap()].adapter;
-        let tight = GpuOptions {
-            max_bins: Some(64),
-            max_keys: Some(100),
-            private_bins: Some(32),
-        };
-        vec![
-            Engine::Gpu(GpuContext::new(adapter, GpuOptions::default()).unwrap()),
-            Engine::Gpu(GpuContext::new(adapter, tight).unwrap()),
-        ]
-    })
-}
-
-#[cfg(not(feature = "gpu"))]
-fn gpu_engines() -> &'static [Engine] {
-    &[]
-}
+use crate::util::{engines, reference_result, DataDir};
 
 /// Names that need quoting, repeat, or sort in surprising byte order.
 const NAMES: &[&str] = &[
@@ -181,8 +145,7 @@ proptest! {
             input.regions.iter().map(|&(id, name)| (id, name.trim().to_string())).collect();
         let rows: Vec<(i64, String)> = input.rows.iter().map(|(id, date, _)| (*id, date.clone())).collect();
         let expected = reference_result(&names, &rows);
-        prop_assert_eq!(&run(&data, &input, &Engine::Cpu), &expected);
-        for engine in gpu_engines() {
+        for engine in engines() {
             prop_assert_eq!(&run(&data, &input, engine), &expected, "{}", engine.describe());
         }
     }
@@ -197,9 +160,7 @@ fn counts_past_the_u32_flush_boundary_stay_exact() {
         locations.push_str("0,0,1,2019-01-01\n");
     }
     let data = DataDir::with("region_id,region_name\n1,A\n", &locations);
-    let mut engines = vec![&Engine::Cpu];
-    engines.extend(gpu_engines());
-    for engine in engines {
+    for engine in engines() {
         let mut options = CountOptions::new(
             InputSpec::Local(data.path("region.csv")),
             vec![InputSpec::Local(data.path("location.csv"))],

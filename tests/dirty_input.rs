@@ -6,7 +6,7 @@ use event_counter::output::Destination;
 use event_counter::{count, CountOptions, Engine};
 use proptest::prelude::*;
 
-use crate::util::{backends, DataDir};
+use crate::util::{backends, engines, DataDir};
 
 const REGIONS: &str = "region_id,region_name\n1,One\n2,Two\n3,Three\n";
 const HEADER: &str = "\"lat\",\"long\",\"region_id\",\"date\"\n";
@@ -184,15 +184,44 @@ fn a_full_disk_exits_74_and_devices_are_written_in_place() {
     assert_eq!(data.files(), ["location.csv", "region.csv"]);
 }
 
-/// Counts `body` (after a valid header) with rejects kept, and checks the
-/// invariant: every data line is counted or rejected, never both, and every
-/// reject names its exact line and holds its exact text.
+/// Counts `body` (after a valid header) with rejects kept, on every engine,
+/// and checks that they agree and that nothing was lost.
 fn check_nothing_lost(body: &[u8], chunk_size: usize, threads: usize) -> Result<(), TestCaseError> {
     let data = DataDir::new();
     data.write("region.csv", REGIONS);
     let mut file = HEADER.as_bytes().to_vec();
     file.extend_from_slice(body);
     data.write("location.csv", &file);
+    // Every engine gives the same result, rejects and summary, byte for
+    // byte, which must also hold the invariant below.
+    let mut first = None;
+    for engine in engines() {
+        let run = count_with_rejects(&data, engine, chunk_size, threads)?;
+        match &first {
+            None => {
+                check_invariant(&data, &file, &run)?;
+                first = Some(run);
+            }
+            Some(cpu) => prop_assert_eq!(&run, cpu, "{}", engine.describe()),
+        }
+    }
+    Ok(())
+}
+
+/// What a count wrote and said.
+#[derive(Debug, PartialEq, Eq)]
+struct Counted {
+    result: Vec<u8>,
+    rejects: Vec<u8>,
+    stats: event_counter::scan::RowStats,
+}
+
+fn count_with_rejects(
+    data: &DataDir,
+    engine: &Engine,
+    chunk_size: usize,
+    threads: usize,
+) -> Result<Counted, TestCaseError> {
     let mut options = CountOptions::new(
         InputSpec::Local(data.path("region.csv")),
         vec![InputSpec::Local(data.path("location.csv"))],
@@ -201,15 +230,24 @@ fn check_nothing_lost(body: &[u8], chunk_size: usize, threads: usize) -> Result<
     options.rejects = Some(Destination::File(data.path("rejects.csv")));
     options.chunk_size = chunk_size;
     options.threads = threads;
-    let summary =
-        count(&options, &Engine::Cpu, &()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let summary = count(&options, engine, &())
+        .map_err(|e| TestCaseError::fail(format!("{}: {e}", engine.describe())))?;
+    Ok(Counted {
+        result: std::fs::read(data.path("result.csv")).unwrap(),
+        rejects: std::fs::read(data.path("rejects.csv")).unwrap(),
+        stats: summary.stats,
+    })
+}
 
-    let lines = data_lines(&file);
+/// Every data line is counted or rejected, never both, and every reject
+/// names its exact line and holds its exact text.
+fn check_invariant(data: &DataDir, file: &[u8], run: &Counted) -> Result<(), TestCaseError> {
+    let lines = data_lines(file);
     let rejects = read_rejects(&data.path("rejects.csv"));
     let data_rows = lines.iter().filter(|(_, l)| !is_blank(l)).count() as u64;
-    prop_assert_eq!(summary.stats.counted + rejects.len() as u64, data_rows);
-    prop_assert_eq!(summary.stats.data_rows(), data_rows);
-    prop_assert_eq!(summary.stats.blank, lines.len() as u64 - data_rows);
+    prop_assert_eq!(run.stats.counted + rejects.len() as u64, data_rows);
+    prop_assert_eq!(run.stats.data_rows(), data_rows);
+    prop_assert_eq!(run.stats.blank, lines.len() as u64 - data_rows);
     let mut last = 0;
     for reject in &rejects {
         prop_assert!(reject.line > last, "rejects in line order, each once");
@@ -218,13 +256,12 @@ fn check_nothing_lost(body: &[u8], chunk_size: usize, threads: usize) -> Result<
         prop_assert_eq!(&reject.row[..], text, "line {}", reject.line);
     }
     // The result counts exactly the rows that were not rejected.
-    let result = std::fs::read(data.path("result.csv")).unwrap();
-    let mut reader = csv::Reader::from_reader(&result[..]);
+    let mut reader = csv::Reader::from_reader(&run.result[..]);
     let total: u64 = reader
         .records()
         .map(|r| r.unwrap()[2].parse::<u64>().unwrap())
         .sum();
-    prop_assert_eq!(total, summary.stats.counted);
+    prop_assert_eq!(total, run.stats.counted);
     Ok(())
 }
 
@@ -290,7 +327,7 @@ proptest! {
 }
 
 /// The same invariant as a fuzzer: run for minutes with
-/// `PROPTEST_CASES=200000 cargo test --release --test dirty_input -- --ignored`.
+/// `PROPTEST_CASES=200000 cargo test --release --test tests dirty_input -- --ignored`.
 #[test]
 #[ignore]
 fn fuzz_scanner_for_a_long_time() {

@@ -3,6 +3,8 @@
 //! counter.
 
 use std::collections::HashMap;
+
+use event_counter::Engine;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -174,10 +176,76 @@ pub fn gpu_available() -> bool {
     false
 }
 
-/// The backends to run a test through: cpu always, gpu where it can run.
+/// Every engine to run a library-level test through: the CPU's, and (where
+/// a GPU adapter is) the GPU engines below.
+pub fn engines() -> Vec<&'static Engine> {
+    static CPU: Engine = Engine::Cpu;
+    let mut all = vec![&CPU];
+    all.extend(gpu_engines());
+    all
+}
+
+/// GPU engines, made once for all cases. The GPU backend with its defaults;
+/// with chunks and blocks so small that rows cross every edge, a retry list
+/// that overflows (chunks then counted by the CPU) and a window of two days
+/// (most rows handed back); and in between. The keys path with the device's
+/// limits, and so tight that nearly every batch wraps the key ring, most
+/// key spaces outgrow its bins (and are counted on the host), and the rest
+/// are counted with global atomics or in workgroup memory.
+#[cfg(feature = "gpu")]
+fn gpu_engines() -> &'static [Engine] {
+    use event_counter::gpu::device::{self, Search};
+    use event_counter::gpu::{GpuContext, GpuOptions};
+    use std::sync::OnceLock;
+
+    static ENGINES: OnceLock<Vec<Engine>> = OnceLock::new();
+    ENGINES.get_or_init(|| {
+        if !gpu_available() {
+            return Vec::new();
+        }
+        let candidates = device::candidates(Search::Usual);
+        let adapter = &candidates[device::best(&candidates).unwrap()].adapter;
+        let context = |options| GpuContext::new(adapter, options).unwrap();
+        let tight_parse = GpuOptions {
+            chunk_bytes: Some(97),
+            block_bytes: Some(7),
+            retry_capacity: Some(3),
+            window_days: Some(2),
+            ..GpuOptions::default()
+        };
+        let some_parse = GpuOptions {
+            chunk_bytes: Some(1000),
+            block_bytes: Some(64),
+            retry_capacity: Some(200),
+            window_days: Some(200),
+            ..GpuOptions::default()
+        };
+        let tight_keys = GpuOptions {
+            max_bins: Some(64),
+            max_keys: Some(100),
+            private_bins: Some(32),
+            ..GpuOptions::default()
+        };
+        vec![
+            Engine::Gpu(context(GpuOptions::default())),
+            Engine::Gpu(context(tight_parse)),
+            Engine::Gpu(context(some_parse)),
+            Engine::GpuKeys(context(GpuOptions::default())),
+            Engine::GpuKeys(context(tight_keys)),
+        ]
+    })
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_engines() -> &'static [Engine] {
+    &[]
+}
+
+/// The backends to run a test through: cpu always, the GPU's where they
+/// can run.
 pub fn backends() -> Vec<&'static str> {
     if gpu_available() {
-        vec!["cpu", "gpu"]
+        vec!["cpu", "gpu", "gpu-keys"]
     } else {
         vec!["cpu"]
     }

@@ -19,12 +19,15 @@ use crate::Global;
 /// Where to count, as `--backend` spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendArg {
-    /// A hardware GPU if there is one, else the CPU
+    /// gpu on a hardware GPU, else cpu
     Auto,
-    /// CPU threads only
+    /// Every CPU core parses and counts
     Cpu,
-    /// The best GPU adapter, software ones included; an error if there is none
+    /// The GPU parses the file's bytes and counts the rows; the CPU reads the files into its
+    /// memory, and parses compressed, S3 and piped input and the rows the GPU hands back
     Gpu,
+    /// CPU cores parse rows into keys, the GPU counts the keys (the original design)
+    GpuKeys,
 }
 
 impl BackendArg {
@@ -33,6 +36,7 @@ impl BackendArg {
             BackendArg::Auto => Backend::Auto,
             BackendArg::Cpu => Backend::Cpu,
             BackendArg::Gpu => Backend::Gpu,
+            BackendArg::GpuKeys => Backend::GpuKeys,
         }
     }
 
@@ -41,6 +45,7 @@ impl BackendArg {
             BackendArg::Auto => "auto",
             BackendArg::Cpu => "cpu",
             BackendArg::Gpu => "gpu",
+            BackendArg::GpuKeys => "gpu-keys",
         }
     }
 }
@@ -80,7 +85,7 @@ pub struct CountArgs {
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
 
-    /// Where to count: auto takes a hardware GPU if there is one, else the CPU
+    /// Where to count: auto takes the gpu backend on a hardware GPU, else the cpu one
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
 
@@ -173,10 +178,10 @@ fn select(backend: BackendArg) -> Result<Engine, Error> {
     let engine = selection.engine;
     let why = match selection.reason {
         Reason::Asked => format!("--backend {}", backend.name()),
-        Reason::Auto(why) => format!(
-            "--backend auto chose the {}: {why}",
-            engine.kind().to_uppercase()
-        ),
+        Reason::Auto(why) if engine.adapter().is_some() => {
+            format!("--backend auto chose the GPU: {why}")
+        }
+        Reason::Auto(why) => format!("--backend auto chose the CPU: {why}"),
     };
     log::info!("backend {} ({why})", engine.describe());
     Ok(engine)

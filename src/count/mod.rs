@@ -23,7 +23,8 @@ use crate::date::DateDict;
 use crate::error::Result;
 use crate::format::{self, Layout};
 use crate::histogram::Flush;
-use crate::input::{self, InputSpec, Plan, Split};
+use crate::histogram::Histogram;
+use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
 use crate::output::{Destination, Groups};
 use crate::progress::Progress;
 use crate::regions::{KeySpace, RegionTable};
@@ -90,6 +91,88 @@ impl CountOptions {
     }
 }
 
+/// The files of the plan that the GPU backend reads itself: plain local
+/// files (not compressed, not pipes); none for another engine.
+fn gpu_files(engine: &Engine, plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> Vec<usize> {
+    #[cfg(feature = "gpu")]
+    if let Engine::Gpu(_) = engine {
+        return plan
+            .inputs
+            .iter()
+            .zip(sources)
+            .enumerate()
+            .filter(|(_, (input, source))| {
+                input.compression.is_none()
+                    && !input.object.is_pipe()
+                    && input.object.path().is_some()
+                    && source.byte_rows().is_some()
+            })
+            .map(|(i, _)| i)
+            .collect();
+    }
+    let _ = (engine, plan, sources);
+    Vec::new()
+}
+
+/// The GPU backend's job over the files `on_gpu`, to run beside the pool.
+#[allow(clippy::too_many_arguments)]
+fn gpu_job<'a, 'b: 'a>(
+    engine: &'a Engine,
+    on_gpu: &'a [usize],
+    plan: &'a Plan,
+    sources: &'a [Box<dyn ChunkSource>],
+    layouts: &'a [Layout],
+    context: &'a ScanContext<'b>,
+    histogram: &'a dyn Histogram,
+    threads: usize,
+    flush: Flush,
+) -> Option<pool::Job<'a>> {
+    #[cfg(feature = "gpu")]
+    if let (Engine::Gpu(gpu), false) = (engine, on_gpu.is_empty()) {
+        use crate::gpu::parse::{count_files, Event, GpuFile};
+        use std::sync::atomic::AtomicBool;
+        let files: Vec<GpuFile<'a>> = on_gpu
+            .iter()
+            .map(|&i| {
+                let (rows, first_row) = sources[i].byte_rows().expect("a plain file");
+                GpuFile {
+                    index: i,
+                    object: plan.inputs[i].object.clone(),
+                    source: sources[i].as_ref(),
+                    layout: layouts[i],
+                    rows,
+                    first_row,
+                }
+            })
+            .collect();
+        return Some(Box::new(move |send: &dyn Fn(ledger::Msg) -> bool| {
+            let mut events = |event| {
+                send(match event {
+                    Event::Chunk { file, report } => ledger::Msg::Report { file, report },
+                    Event::End { file, chunks } => ledger::Msg::End { file, chunks },
+                })
+            };
+            // The pool's own abort flag stops the workers; the GPU job
+            // stops when the ledger stops taking messages.
+            let never = AtomicBool::new(false);
+            count_files(
+                gpu,
+                &files,
+                context,
+                histogram,
+                threads,
+                flush,
+                &mut events,
+                &never,
+            )
+        }));
+    }
+    let _ = (
+        engine, on_gpu, plan, sources, layouts, context, histogram, threads, flush,
+    );
+    None
+}
+
 /// Runs one count on `engine`, telling `progress` how it advances.
 pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
@@ -136,15 +219,39 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
         policy,
     };
     let mut ledger = Ledger::new(&sources, policy, outputs.rejects.as_mut(), progress);
+    // Which files the GPU backend reads itself, and which the CPU's pool.
+    let on_gpu = gpu_files(engine, &plan, &sources);
+    let cpu_files: Vec<usize> = (0..sources.len()).filter(|i| !on_gpu.contains(i)).collect();
+    if !on_gpu.is_empty() {
+        log::info!(
+            "{} of {} files parsed on the GPU; the rest (compressed, S3, pipes) on the CPU",
+            on_gpu.len(),
+            sources.len()
+        );
+    }
+    let job = gpu_job(
+        engine,
+        &on_gpu,
+        &plan,
+        &sources,
+        &layouts,
+        &context,
+        histogram.as_ref(),
+        threads,
+        options.flush,
+    );
     let scanned = if sources.is_empty() {
+        drop(job);
         Ok(())
     } else {
         pool::scan(
             &context,
             &sources,
+            &cpu_files,
             &layouts,
             histogram.as_ref(),
             threads,
+            job,
             &mut ledger,
         )
     };

@@ -1,10 +1,13 @@
-//! The scanning threads: one pool over every input of the plan.
+//! The scanning threads: one pool over every input of the plan that the CPU
+//! reads (all of them, but for the GPU backend's).
 //!
 //! Workers take chunks from any file (the first files that still have
 //! chunks, and a few beyond while those are busy), so many compressed files,
 //! each readable by one thread at a time, decompress on all cores at once.
 //! Each chunk's report goes to the ledger, which puts the reports back in
-//! file order; keys go straight to the worker's histogram sink.
+//! file order; keys go straight to the worker's histogram sink. A job of
+//! another kind (the GPU backend's files) can run beside the workers,
+//! reporting to the same ledger.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
@@ -16,17 +19,25 @@ use crate::histogram::{Histogram, KeySink};
 use crate::input::{Chunk, ChunkBuf, ChunkSource, Next};
 use crate::scan::{ChunkReport, ScanContext, Scanner};
 
-/// Scans every source on `threads` threads into `histogram`, booking each
-/// chunk's report in `ledger`. Returns the first error in file order.
+/// Another kind of job to run beside the workers: given a way to send the
+/// ledger its messages (which answers `false` once the run is failing).
+pub(super) type Job<'a> = Box<dyn FnOnce(&dyn Fn(Msg) -> bool) -> Result<()> + Send + 'a>;
+
+/// Scans the sources numbered `files` on `threads` threads into `histogram`
+/// (and runs `job` beside them), booking each chunk's report in `ledger`.
+/// Returns the first error in file order.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn scan(
     context: &ScanContext<'_>,
     sources: &[Box<dyn ChunkSource>],
+    files: &[usize],
     layouts: &[Layout],
     histogram: &dyn Histogram,
     threads: usize,
+    job: Option<Job<'_>>,
     ledger: &mut Ledger<'_>,
 ) -> Result<()> {
-    let cursor = Cursor::new(sources, threads);
+    let cursor = Cursor::new(sources, files, threads);
     let abort = AtomicBool::new(false);
     // Once a chunk stops at a malformed row (`--strict`), no chunk after it
     // in file order is needed: its place, packed by `place`.
@@ -34,7 +45,24 @@ pub(super) fn scan(
     std::thread::scope(|scope| {
         let (messages, received) = mpsc::sync_channel::<Msg>(threads * 4);
         let mut workers = Vec::new();
-        for i in 0..threads {
+        if let Some(job) = job {
+            let messages = messages.clone();
+            let abort = &abort;
+            let worker = std::thread::Builder::new()
+                .name("gpu-parse".into())
+                .spawn_scoped(scope, move || {
+                    let send = |message| messages.send(message).is_ok();
+                    let result = job(&send);
+                    if result.is_err() {
+                        abort.store(true, Ordering::Relaxed);
+                    }
+                    result
+                })
+                .map_err(|e| Error::Internal(format!("cannot start the GPU thread: {e}")))?;
+            workers.push(worker);
+        }
+        let cpu_threads = if files.is_empty() { 0 } else { threads };
+        for i in 0..cpu_threads {
             let sink = histogram.sink()?;
             let messages = messages.clone();
             let (cursor, abort, last_needed) = (&cursor, &abort, &last_needed);
@@ -134,24 +162,27 @@ fn place(file: usize, seq: u64) -> u64 {
     ((file as u64) << 40) | seq.min((1 << 40) - 1)
 }
 
-/// Hands out the plan's chunks: from the first file that still has some,
-/// or from a later one while that one is busy.
+/// Hands out the chunks of the files it serves: from the first file that
+/// still has some, or from a later one while that one is busy.
 struct Cursor<'a> {
     sources: &'a [Box<dyn ChunkSource>],
-    /// Every file before this one has answered `Next::End`.
+    /// The files it serves (indices into `sources`), in order.
+    files: &'a [usize],
+    /// Every file before this one (in `files`) has answered `Next::End`.
     first_open: AtomicUsize,
-    /// Per file: it answered `Next::End` and the ledger was told.
+    /// Per file of `files`: it answered `Next::End` and the ledger was told.
     ended: Vec<AtomicBool>,
     /// How many files, from the first open one, workers may read at once.
     window: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn new(sources: &'a [Box<dyn ChunkSource>], threads: usize) -> Self {
+    fn new(sources: &'a [Box<dyn ChunkSource>], files: &'a [usize], threads: usize) -> Self {
         Cursor {
             sources,
+            files,
             first_open: AtomicUsize::new(0),
-            ended: sources.iter().map(|_| AtomicBool::new(false)).collect(),
+            ended: files.iter().map(|_| AtomicBool::new(false)).collect(),
             window: threads.max(1),
         }
     }
@@ -204,16 +235,17 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Marks `file` read to the end, tells the ledger how many chunks it
-    /// had (once), and moves the first open file on.
-    fn end(&self, file: usize, messages: &SyncSender<Msg>) {
-        if !self.ended[file].swap(true, Ordering::AcqRel) {
+    /// Marks the `at`-th file it serves read to the end, tells the ledger
+    /// how many chunks it had (once), and moves the first open file on.
+    fn end(&self, at: usize, messages: &SyncSender<Msg>) {
+        if !self.ended[at].swap(true, Ordering::AcqRel) {
+            let file = self.files[at];
             let chunks = self.sources[file].chunk_count();
             // A closed channel means the run is failing; nothing to tell.
             let _ = messages.send(Msg::End { file, chunks });
         }
         let mut first = self.first_open.load(Ordering::Acquire);
-        while first < self.sources.len() && self.ended[first].load(Ordering::Acquire) {
+        while first < self.files.len() && self.ended[first].load(Ordering::Acquire) {
             first = match self.first_open.compare_exchange(
                 first,
                 first + 1,

@@ -27,6 +27,7 @@ use std::thread::JoinHandle;
 use bytemuck::Zeroable;
 use wgpu::util::DeviceExt;
 
+use super::{compute_pipeline, device_bins, layout_entry, GpuContext, GpuOptions};
 use crate::error::{Error, Result};
 use crate::histogram::{Counts, Flush, Histogram, KeySink};
 
@@ -53,24 +54,9 @@ struct Params {
 /// read them back through, which on a discrete GPU is host memory.
 pub const MAX_BINS: u32 = 1 << 24;
 
-/// Limits below the device's own, so that tests can drive the host and
-/// ring-wrapping paths with small inputs. `None` keeps the default.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GpuOptions {
-    /// Most bins counted on the GPU.
-    pub max_bins: Option<u32>,
-    /// Most keys per dispatch.
-    pub max_keys: Option<u32>,
-    /// Most bins counted in workgroup memory.
-    pub private_bins: Option<u32>,
-}
-
-/// A device ready to count: created once, used for any number of counts.
-pub struct GpuContext {
-    /// The adapter's name, API and driver.
-    pub info: wgpu::AdapterInfo,
-    device: wgpu::Device,
-    queue: wgpu::Queue,
+/// The keys histogram's pipelines and limits, part of a
+/// [`GpuContext`](super::GpuContext).
+pub(super) struct Pipelines {
     layout: wgpu::BindGroupLayout,
     count_global: wgpu::ComputePipeline,
     count_private: wgpu::ComputePipeline,
@@ -81,31 +67,10 @@ pub struct GpuContext {
     max_bins: u32,
     /// The most keys one dispatch reads.
     max_keys: u32,
-    /// The first error the device reported, if any.
-    error: Arc<Mutex<Option<String>>>,
 }
 
-impl GpuContext {
-    /// Opens `adapter` and builds the pipelines.
-    pub fn new(adapter: &wgpu::Adapter, options: GpuOptions) -> Result<Arc<GpuContext>> {
-        let info = adapter.get_info();
-        let limits = adapter.limits();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("event-counter"),
-            required_features: wgpu::Features::empty(),
-            // Ask for what the adapter has: larger bindings mean fewer passes
-            // and more workgroup memory means more private bins.
-            required_limits: limits.clone(),
-            ..Default::default()
-        }))
-        .map_err(|e| Error::Gpu(format!("{}: cannot open the device: {e}", info.name)))?;
-
-        let error = Arc::new(Mutex::new(None::<String>));
-        let sink = error.clone();
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock().unwrap().get_or_insert_with(|| e.to_string());
-        }));
-
+impl Pipelines {
+    pub(super) fn new(device: &wgpu::Device, limits: &wgpu::Limits, options: &GpuOptions) -> Self {
         let module =
             device.create_shader_module(wgpu::include_wgsl!("../../shaders/histogram.wgsl"));
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -116,78 +81,25 @@ impl GpuContext {
                 layout_entry(2, wgpu::BufferBindingType::Storage { read_only: false }),
             ],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("histogram"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
         // A quarter of workgroup memory per bin, capped so that clearing and
         // adding the private bins stays cheap next to the keys a group reads.
         let private_bins = (limits.max_compute_workgroup_storage_size / 4).clamp(1, 16 * 1024);
         let constants = [("PRIVATE_BINS", f64::from(private_bins))];
-        let private_bins = options
-            .private_bins
-            .map_or(private_bins, |p| p.min(private_bins));
-        let pipeline = |entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
-                    // The shader clears its own workgroup bins; wgpu's
-                    // zeroing makes Mesa's GL take ~40 s to compile it.
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            })
-        };
-        let count_global = pipeline("count_global");
-        let count_private = pipeline("count_private");
-
-        let binding = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size);
-        let device_bins = (binding / 4).min(u64::from(u32::MAX)) as u32;
-        let max_bins = options.max_bins.unwrap_or(MAX_BINS).clamp(1, device_bins);
-        let max_keys = options
-            .max_keys
-            .unwrap_or(DEFAULT_BATCH_KEYS as u32)
-            .clamp(1, device_bins);
-        let context = GpuContext {
-            info,
-            device,
-            queue,
+        let pipeline = |entry: &str| compute_pipeline(device, &layout, &module, entry, &constants);
+        let device_bins = device_bins(limits);
+        Pipelines {
+            count_global: pipeline("count_global"),
+            count_private: pipeline("count_private"),
             layout,
-            count_global,
-            count_private,
-            private_bins,
-            max_bins,
-            max_keys,
-            error,
-        };
-        context.check()?;
-        Ok(Arc::new(context))
-    }
-
-    /// Fails with the first error the device reported.
-    fn check(&self) -> Result<()> {
-        match self.error.lock().unwrap().clone() {
-            Some(e) => Err(Error::Gpu(format!("{}: {e}", self.info.name))),
-            None => Ok(()),
+            private_bins: options
+                .private_bins
+                .map_or(private_bins, |p| p.min(private_bins)),
+            max_bins: options.max_bins.unwrap_or(MAX_BINS).clamp(1, device_bins),
+            max_keys: options
+                .max_keys
+                .unwrap_or(DEFAULT_BATCH_KEYS as u32)
+                .clamp(1, device_bins),
         }
-    }
-
-    /// Waits for a submission (or all work) to finish.
-    fn wait(&self, index: Option<wgpu::SubmissionIndex>) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: index,
-                timeout: None,
-            })
-            .map_err(|e| Error::Gpu(format!("{}: {e}", self.info.name)))?;
-        self.check()
     }
 }
 
@@ -201,7 +113,7 @@ impl GpuContext {
         len: u32,
         count: u32,
     ) {
-        let private = count <= self.private_bins;
+        let private = count <= self.keys.private_bins;
         // Keys per workgroup: enough that clearing and adding private bins
         // is small next to the counting, and a few keys per invocation.
         let per_group = if private {
@@ -212,9 +124,9 @@ impl GpuContext {
         let groups = len.div_ceil(per_group).clamp(1, 65_535);
         let mut pass = encoder.begin_compute_pass(&Default::default());
         pass.set_pipeline(if private {
-            &self.count_private
+            &self.keys.count_private
         } else {
-            &self.count_global
+            &self.keys.count_global
         });
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(groups, 1, 1);
@@ -229,8 +141,8 @@ impl GpuContext {
         bins: u32,
         repeats: u32,
     ) -> Result<(std::time::Duration, Vec<u32>)> {
-        let len = (keys.len() as u32).min(self.max_keys);
-        let bins = bins.min(self.max_bins).max(1);
+        let len = (keys.len() as u32).min(self.keys.max_keys);
+        let bins = bins.min(self.keys.max_bins).max(1);
         let device = &self.device;
         let key_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("bench keys"),
@@ -288,19 +200,6 @@ impl GpuContext {
     }
 }
 
-fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
 /// A keys batch on its way to the GPU thread, and the bins its keys need.
 struct Batch {
     keys: Vec<u32>,
@@ -327,7 +226,7 @@ impl GpuHistogram {
         let (sender, batches) = mpsc::sync_channel::<Batch>(2);
         let (spare_sender, spares) = mpsc::channel::<Vec<u32>>();
         let counts = Arc::new(Counts::default());
-        let max_bins = context.max_bins;
+        let max_bins = context.keys.max_bins;
         let counter = Counter::new(context, flush, counts.clone());
         let thread = std::thread::Builder::new()
             .name("gpu".into())
@@ -359,6 +258,10 @@ impl Histogram for GpuHistogram {
             on_host: false,
             scratch: Vec::new(),
         }))
+    }
+
+    fn totals(&self) -> &Counts {
+        &self.counts
     }
 
     fn finish(mut self: Box<Self>) -> Result<Counts> {
@@ -479,11 +382,11 @@ impl Counter {
             if self.since_flush >= self.flush.every {
                 self.read_back()?;
             }
-            if self.ring.is_empty() || self.ring[self.current].len == self.context.max_keys {
+            if self.ring.is_empty() || self.ring[self.current].len == self.context.keys.max_keys {
                 self.dispatch()?;
             }
             let slot = &mut self.ring[self.current];
-            let room = (self.context.max_keys - slot.len) as u64;
+            let room = (self.context.keys.max_keys - slot.len) as u64;
             let n = room
                 .min(self.flush.every - self.since_flush)
                 .min(keys.len() as u64) as usize;
@@ -515,7 +418,7 @@ impl Counter {
             return Ok(());
         }
         // The sinks keep larger key spaces on the host.
-        debug_assert!(needed <= u64::from(self.context.max_bins));
+        debug_assert!(needed <= u64::from(self.context.keys.max_bins));
         self.ensure_bins(needed)?;
         self.submit(len, 0, needed as u32)?;
         self.dirty_bins = self.dirty_bins.max(needed);
@@ -567,7 +470,7 @@ impl Counter {
         let capacity = needed
             .max(old * 2)
             .max(1024)
-            .min(u64::from(self.context.max_bins)) as u32;
+            .min(u64::from(self.context.keys.max_bins)) as u32;
         let device = &self.context.device;
         let size = u64::from(capacity) * 4;
         let bins = device.create_buffer(&wgpu::BufferDescriptor {
@@ -602,7 +505,7 @@ impl Counter {
         let device = &self.context.device;
         let keys = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("keys"),
-            size: u64::from(self.context.max_keys) * 4,
+            size: u64::from(self.context.keys.max_keys) * 4,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -687,7 +590,7 @@ fn bind_group(
         .device
         .create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("histogram"),
-            layout: &context.layout,
+            layout: &context.keys.layout,
             entries: &[
                 wgpu::BindGroupEntry {
                     binding: 0,

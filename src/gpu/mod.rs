@@ -1,10 +1,198 @@
 //! Everything that runs on a GPU, through wgpu: finding an adapter
-//! ([`device`]) and counting the CPU's keys in a WGSL histogram ([`keys`]).
+//! ([`device`]), parsing raw bytes on the device ([`parse`], the GPU
+//! backend), and counting the CPU's keys in a WGSL histogram ([`keys`], the
+//! design card's path).
+//!
+//! Set-up ([`GpuContext`]: the device and every pipeline) is separate from a
+//! count, so that one device serves any number of counts (and tests).
 //!
 //! This module is the `gpu` cargo feature: a build without it has no wgpu
 //! and counts on the CPU only.
 
 pub mod device;
 pub mod keys;
+pub mod parse;
 
-pub use keys::{GpuContext, GpuHistogram, GpuOptions};
+pub use keys::GpuHistogram;
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// Limits below the device's own and the GPU backend's sizes, so that tests
+/// can drive every edge path with small inputs. `None` keeps the default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GpuOptions {
+    /// Keys path: most bins counted on the GPU.
+    pub max_bins: Option<u32>,
+    /// Keys path: most keys per dispatch.
+    pub max_keys: Option<u32>,
+    /// Keys path: most bins counted in workgroup memory.
+    pub private_bins: Option<u32>,
+    /// GPU backend: bytes of file per chunk.
+    pub chunk_bytes: Option<u32>,
+    /// GPU backend: bytes of a chunk each invocation owns.
+    pub block_bytes: Option<u32>,
+    /// GPU backend: rows per chunk the shader may hand back to the CPU.
+    pub retry_capacity: Option<u32>,
+    /// GPU backend: days in the window of dates the shader counts.
+    pub window_days: Option<u32>,
+}
+
+/// A device ready to count: created once, used for any number of counts.
+pub struct GpuContext {
+    /// The adapter's name, API and driver.
+    pub info: wgpu::AdapterInfo,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    limits: wgpu::Limits,
+    options: GpuOptions,
+    keys: keys::Pipelines,
+    parse: parse::Pipelines,
+    /// The first error the device reported, if any.
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// Opens `adapter` and builds the pipelines.
+    pub fn new(adapter: &wgpu::Adapter, options: GpuOptions) -> Result<Arc<GpuContext>> {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("event-counter"),
+            required_features: wgpu::Features::empty(),
+            // Ask for what the adapter has: larger bindings mean larger
+            // chunks and bins, more workgroup memory more private bins.
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("{}: cannot open the device: {e}", info.name)))?;
+
+        let error = Arc::new(Mutex::new(None::<String>));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().get_or_insert_with(|| e.to_string());
+        }));
+        let context = GpuContext {
+            keys: keys::Pipelines::new(&device, &limits, &options),
+            parse: parse::Pipelines::new(&device),
+            info,
+            device,
+            queue,
+            limits,
+            options,
+            error,
+        };
+        context.check()?;
+        Ok(Arc::new(context))
+    }
+
+    /// Fails with the first error the device reported.
+    fn check(&self) -> Result<()> {
+        match self.error.lock().unwrap().clone() {
+            Some(e) => Err(Error::Gpu(format!("{}: {e}", self.info.name))),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for a submission (or all work) to finish.
+    fn wait(&self, index: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: index,
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("{}: {e}", self.info.name)))?;
+        self.check()
+    }
+
+    /// Reads back `buffer` (mappable for reading, `size` bytes) once the work
+    /// submitted so far is done, and gives its bytes to `read`.
+    fn read_back<T>(
+        &self,
+        buffer: &wgpu::Buffer,
+        size: u64,
+        read: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        buffer
+            .slice(..size)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                let _ = sender.send(result);
+            });
+        self.wait(None)?;
+        receiver
+            .recv()
+            .map_err(|_| Error::Gpu("a buffer was never mapped".into()))?
+            .map_err(|e| Error::Gpu(format!("cannot read a buffer back: {e}")))?;
+        let result = {
+            let view = buffer
+                .slice(..size)
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("cannot read a buffer back: {e}")))?;
+            read(&view)
+        };
+        buffer.unmap();
+        result
+    }
+}
+
+/// A bind group layout entry for a compute shader's buffer.
+fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// A compute pipeline of one bind group.
+fn compute_pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(entry),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: Some(&pipeline_layout),
+        module,
+        entry_point: Some(entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            // The shaders clear their own workgroup memory; wgpu's zeroing
+            // makes Mesa's GL take ~40 s to compile them.
+            zero_initialize_workgroup_memory: false,
+        },
+        cache: None,
+    })
+}
+
+/// How many `u32`s one storage binding holds on this device.
+fn device_bins(limits: &wgpu::Limits) -> u32 {
+    let binding = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    (binding / 4).min(u64::from(u32::MAX)) as u32
+}
+
+/// Workgroups to dispatch for `invocations` (of 256 each), as a grid that
+/// stays within the 65,535 per dimension every device allows; and the
+/// invocations per grid row, which shaders need to number themselves.
+fn grid(invocations: u64) -> (u32, u32, u32) {
+    let groups = invocations.div_ceil(256).max(1);
+    let x = groups.min(65_535) as u32;
+    let y = groups.div_ceil(u64::from(x)) as u32;
+    (x, y, x * 256)
+}

@@ -60,6 +60,10 @@ impl Histogram for CpuHistogram {
         }))
     }
 
+    fn totals(&self) -> &Counts {
+        &self.counts
+    }
+
     fn finish(self: Box<Self>) -> Result<Counts> {
         Ok(self.counts)
     }

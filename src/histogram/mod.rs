@@ -22,6 +22,9 @@ pub trait Histogram: Sync {
     /// A sink for one scanning thread.
     fn sink(&self) -> Result<Box<dyn KeySink + '_>>;
 
+    /// The run's totals, for counts made elsewhere (the GPU backend's bins).
+    fn totals(&self) -> &Counts;
+
     /// Ends counting once every sink is finished and returns the totals.
     fn finish(self: Box<Self>) -> Result<Counts>;
 }

@@ -159,4 +159,10 @@ pub trait ChunkSource: Sync {
     /// The line number of the first row this source yields (the header is
     /// line 1). May read the input: call it only when a line is needed.
     fn first_line(&self) -> Result<u64>;
+
+    /// For a file read by offset: the bytes whose rows this source owns,
+    /// and where the file's first row starts (just after its header).
+    fn byte_rows(&self) -> Option<(std::ops::Range<u64>, u64)> {
+        None
+    }
 }

@@ -226,6 +226,10 @@ impl ChunkSource for RangeSource {
         Some(self.rows.end - self.rows.start)
     }
 
+    fn byte_rows(&self) -> Option<(Range<u64>, u64)> {
+        Some((self.rows.clone(), self.header_end))
+    }
+
     fn header(&self) -> &[u8] {
         &self.header
     }
