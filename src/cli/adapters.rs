@@ -56,7 +56,8 @@ pub fn run(_args: AdaptersArgs) -> Result<(), Error> {
     }
     match choice {
         AutoChoice::Gpu(i) => println!(
-            "--backend auto uses * {}: the best hardware adapter",
+            "--backend auto uses * {}, the best hardware adapter, for the gpu backend: \
+             it parses plain local files; compressed, S3 and piped input is parsed on the CPU",
             candidates[i].info.name
         ),
         AutoChoice::Cpu(why) => println!("--backend auto uses the CPU: {why}"),

@@ -106,12 +106,15 @@ impl GpuContext {
         self.check()
     }
 
-    /// Reads back `buffer` (mappable for reading, `size` bytes) once the work
-    /// submitted so far is done, and gives its bytes to `read`.
+    /// Reads back `buffer` (mappable for reading, `size` bytes) once
+    /// `submission` (the last work that wrote it), or all work submitted so
+    /// far, is done, and gives its bytes to `read`. Waiting for the one
+    /// submission leaves the GPU busy with the ones after it.
     fn read_back<T>(
         &self,
         buffer: &wgpu::Buffer,
         size: u64,
+        submission: Option<wgpu::SubmissionIndex>,
         read: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<T> {
         let (sender, receiver) = std::sync::mpsc::channel();
@@ -120,7 +123,7 @@ impl GpuContext {
             .map_async(wgpu::MapMode::Read, move |result| {
                 let _ = sender.send(result);
             });
-        self.wait(None)?;
+        self.wait(submission)?;
         receiver
             .recv()
             .map_err(|_| Error::Gpu("a buffer was never mapped".into()))?

@@ -675,14 +675,15 @@ impl<'c> Run<'c> {
             .find(|f| f.index == chunk.file)
             .expect("a file of this run");
         let context = self.context;
-        context.wait(Some(chunk.submission.clone()))?;
         let readback = &self.stats_readback[chunk.slot];
-        let (counters, retries) = context.read_back(readback, readback.size(), |bytes| {
-            let words: &[u32] = bytemuck::cast_slice(bytes);
-            let counters = [words[0], words[1], words[2], words[3]];
-            let kept = (counters[3] as usize).min(self.retry_capacity as usize);
-            Ok((counters, words[4..4 + kept].to_vec()))
-        })?;
+        let written = Some(chunk.submission.clone());
+        let (counters, retries) =
+            context.read_back(readback, readback.size(), written, |bytes| {
+                let words: &[u32] = bytemuck::cast_slice(bytes);
+                let counters = [words[0], words[1], words[2], words[3]];
+                let kept = (counters[3] as usize).min(self.retry_capacity as usize);
+                Ok((counters, words[4..4 + kept].to_vec()))
+            })?;
         let [rows, counted, blank, handed_back] = counters;
         scanner.set_layout(file.layout);
         let span = u64::from(chunk.own.end - chunk.own.start);
@@ -860,7 +861,7 @@ impl<'c> Run<'c> {
             encoder.clear_buffer(&self.total_bins, offset, Some(size));
             context.queue.submit([encoder.finish()]);
             let first_bin = offset / 4;
-            context.read_back(&self.bins_readback, size, |bytes| {
+            context.read_back(&self.bins_readback, size, None, |bytes| {
                 let bins: &[u32] = bytemuck::cast_slice(bytes);
                 // Day by day: a day's bins are one row of region slots.
                 let mut at = 0usize;
