@@ -68,6 +68,22 @@ pub enum Error {
         reason: String,
     },
 
+    /// A malformed row under `--strict` in a shard that does not start at
+    /// the file's first row: its line is counted from the shard's start
+    /// (see [`crate::input::LineOrigin::AfterByte`]), since the shard does
+    /// not read what comes before it.
+    #[error("{file}: line {line} after byte {byte}: {reason}")]
+    ShardData {
+        /// The file, as the user named it.
+        file: String,
+        /// The byte offset the shard's lines are counted after.
+        byte: u64,
+        /// The line, 1-based, counted from there.
+        line: u64,
+        /// What is wrong there.
+        reason: String,
+    },
+
     /// An argument the command line parser could not judge alone, such as a
     /// `--start` date that is not a real date.
     #[error("{0}")]
@@ -101,7 +117,7 @@ impl Error {
             Error::Usage(_) => exit::USAGE,
             Error::Open { .. } => exit::NO_INPUT,
             Error::Read { .. } | Error::Write { .. } => exit::IO,
-            Error::Data { .. } | Error::Limit(_) => exit::DATA,
+            Error::Data { .. } | Error::ShardData { .. } | Error::Limit(_) => exit::DATA,
             Error::NoAdapter(_) | Error::NotBuilt(_) => exit::UNAVAILABLE,
             Error::Gpu(_) | Error::Internal(_) => exit::SOFTWARE,
         }

@@ -6,7 +6,8 @@
 //! | location.csv | `"lat","long","region_id","date"` (only `region_id` and `date` are used, in any order) | [`Layout::from_header`] |
 //! | region.csv | `"region_id","region_name"` | [`crate::regions::RegionTable`] |
 //! | result.csv | `"region_name","date","count"` | [`crate::results`] |
-//! | rejects | `"source","line","reason","row"` | people, and `merge` |
+//! | rejects | `"source","line","reason","row"` | people |
+//! | a shard's rejects | [`SHARD_REJECTS_HEADER`] | `merge`, which makes rejects of them |
 //!
 //! Columns are found by name (ASCII case ignored), so extra columns and any
 //! order are fine.
@@ -80,6 +81,22 @@ impl SmallFile {
 
 /// The header of a `--rejects` file.
 pub const REJECTS_HEADER: &[u8] = b"\"source\",\"line\",\"reason\",\"row\"\n";
+
+/// The header of the `--rejects` file of a shard (`count --split I/N`).
+///
+/// A shard does not read the file before its range, so it cannot know on
+/// which line of the file its rows are. Its rejects say where each row is
+/// in the shard's part instead, and `merge` makes file lines of them with
+/// the line counts that every shard's rejects end with. Three kinds of
+/// record, told apart by which columns are empty:
+/// - a rejected row: `shard`, the part (`source`, `source_bytes`,
+///   `part_start`, `part_end`: the byte range of the source this shard
+///   owns), `line_in_part` (1 is the part's first row), `reason`, `row`;
+///   `part_lines` empty;
+/// - the end of a part, after its rejected rows: `shard`, the part and
+///   `part_lines`, how many lines the part's rows span; the rest empty;
+/// - the end of the shard, last: `shard` alone.
+pub const SHARD_REJECTS_HEADER: &[u8] = b"\"shard\",\"source\",\"source_bytes\",\"part_start\",\"part_end\",\"part_lines\",\"line_in_part\",\"reason\",\"row\"\n";
 
 /// The longest header line accepted: a longer first line is not a CSV
 /// header, and reading on would only waste time and memory.

@@ -16,7 +16,7 @@
 //!
 //! [`count`] drives one run from end to end. Around it: [`generate`] makes
 //! test data, [`merge`] adds up the results of shards (read back by
-//! [`results`]), and [`plot`] draws a result.
+//! [`results`]) and joins their rejects, and [`plot`] draws a result.
 //!
 //! The library knows nothing of the command line: `src/cli/` turns flags
 //! into [`count::CountOptions`] and the [`Summary`] into text.

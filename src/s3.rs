@@ -135,9 +135,16 @@ impl S3Object {
         let (bucket_name, key) = parse_url(url)?;
         let store = bucket(&bucket_name)?;
         let path = ObjectPath::from(key);
-        let meta = runtime()
-            .block_on(store.head(&path))
-            .map_err(|e| open_error(url, &e))?;
+        let meta = runtime().block_on(store.head(&path)).map_err(|e| {
+            // The answer to a HEAD has no body, so a 404 cannot say whether
+            // the bucket or the object is missing; a GET's error can.
+            if let object_store::Error::NotFound { .. } = e {
+                if let Err(get) = runtime().block_on(store.get(&path)) {
+                    return open_error(url, &get);
+                }
+            }
+            open_error(url, &e)
+        })?;
         Ok(S3Object {
             store,
             path,

@@ -152,25 +152,26 @@ fn check_shards(data: &DataDir, inputs: &[&str]) -> Result<(), TestCaseError> {
     let whole_rejects = data.read("whole-rejects.csv");
     for n in 1..=8 {
         let mut parts = Vec::new();
-        let mut rejects = String::new();
+        let mut rejects = Vec::new();
         for i in 0..n {
             let part = format!("part-{i}.csv");
+            let rejects_part = format!("rej-{i}.csv");
             let mut args = base(&part);
             args.extend([
                 "--split".into(),
                 format!("{i}/{n}"),
                 "--rejects".into(),
-                "rej.csv".into(),
+                rejects_part.clone(),
             ]);
             run(&args).ok();
             parts.push(part);
-            let text = data.read("rej.csv");
-            rejects.push_str(if i == 0 {
-                &text
-            } else {
-                text.split_once('\n').unwrap().1
-            });
+            rejects.push(rejects_part);
         }
+        // The shards' rejects, named in reverse: merge puts them in order.
+        rejects.reverse();
+        let mut merge_rejects = vec!["merge".to_string(), "-o".into(), "rejects.csv".into()];
+        merge_rejects.extend(rejects);
+        run(&merge_rejects).ok();
         let mut merge = vec![
             "merge".to_string(),
             "-d".into(),
@@ -181,7 +182,7 @@ fn check_shards(data: &DataDir, inputs: &[&str]) -> Result<(), TestCaseError> {
         run(&merge).ok();
         prop_assert_eq!(data.read("merged.csv"), data.read("whole.csv"), "N = {}", n);
         prop_assert_eq!(
-            &rejects,
+            &data.read("rejects.csv"),
             &whole_rejects,
             "rejects with exact lines, N = {}",
             n
@@ -340,4 +341,127 @@ fn a_line_too_long_is_one_malformed_row() {
             assert!(rejects.contains("\",\"3\",\"the line is longer"), "{file}");
         }
     }
+}
+
+/// The file line of "line `n` after byte `byte`", as a shard names a row:
+/// the `n`th line that starts after the first newline at or after `byte`.
+fn file_line(text: &str, byte: usize, n: usize) -> usize {
+    let newline = byte + text[byte..].find('\n').unwrap();
+    text[..=newline].matches('\n').count() + n
+}
+
+/// Shards number rows from their own start (they read nothing before
+/// their range), in `--strict` errors and in the summary's samples alike;
+/// their rejects, merged, have file lines and equal the unsharded ones.
+#[test]
+fn shards_number_lines_from_their_start_and_merge_makes_them_file_lines() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let text = locations(11, 3000);
+    data.write("location.csv", &text);
+    let whole = [
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "location.csv",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        whole.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run = |args: Vec<String>| data.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    run(with(&["-o", "whole.csv", "--rejects", "whole-rejects.csv"])).ok();
+    let whole_rejects = data.read("whole-rejects.csv");
+    let rejected_lines: Vec<(usize, String)> = whole_rejects
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split("\",\"").collect();
+            (fields[1].parse().unwrap(), fields[2].replace("\"\"", "\""))
+        })
+        .collect();
+
+    // The first bad row of shard 6/7, under --strict: named by its shard
+    // line, which is the file line the unsharded rejects give it.
+    let strict = run(with(&["-o", "s.csv", "--split", "6/7", "--strict"]));
+    strict.expect_code(65);
+    let message = strict
+        .stderr
+        .lines()
+        .find(|l| l.contains("after byte"))
+        .unwrap();
+    let (_, rest) = message.split_once("location.csv: line ").unwrap();
+    let (n, rest) = rest.split_once(" after byte ").unwrap();
+    let (byte, reason) = rest.split_once(": ").unwrap();
+    let line = file_line(&text, byte.parse().unwrap(), n.parse().unwrap());
+    let first_after = rejected_lines
+        .iter()
+        .find(|(l, reason)| *l >= line && reason != "unknown region_id")
+        .unwrap();
+    assert_eq!(first_after.0, line, "{message}");
+    assert!(first_after.1 == reason, "{message} vs {first_after:?}");
+    assert!(!data.exists("s.csv"));
+    // The summary's samples number the same way.
+    let sampled = run(with(&["-o", "s.csv", "--split", "6/7"]));
+    sampled.ok();
+    sampled.stderr_has(&format!(
+        "location.csv: line {n} after byte {byte}: {reason}"
+    ));
+
+    // Every shard's rejects, merged: the whole count's, with file lines.
+    let mut merge = vec!["merge".to_string(), "-o".into(), "rejects.csv".into()];
+    for i in 0..7 {
+        let rejects = format!("rejects-{i}.csv");
+        run(with(&[
+            "-o",
+            "-",
+            "-q",
+            "--split",
+            &format!("{i}/7"),
+            "--rejects",
+            &rejects,
+        ]))
+        .ok();
+        let shard_rejects = data.read(&rejects);
+        assert!(shard_rejects.lines().count() > 3, "bad rows in shard {i}");
+        merge.push(rejects);
+    }
+    run(merge.clone())
+        .ok()
+        .stderr_has("merged the rejects of 7 shards");
+    assert_eq!(data.read("rejects.csv"), whole_rejects);
+
+    // Merging needs every shard, once, whole, and rejects only.
+    std::fs::remove_file(data.path("rejects.csv")).unwrap();
+    let without =
+        |skip: &str| -> Vec<String> { merge.iter().filter(|p| *p != skip).cloned().collect() };
+    let missing = run(without("rejects-3.csv"));
+    missing
+        .expect_code(2)
+        .stderr_has("the rejects of shard 3/7 are missing");
+    data.write("copy.csv", data.read("rejects-2.csv"));
+    let doubled = run([merge.clone(), vec!["copy.csv".into()]].concat());
+    doubled
+        .expect_code(2)
+        .stderr_has("are both the rejects of shard 2/7");
+    let mixed = run([merge.clone(), vec!["whole.csv".into()]].concat());
+    mixed
+        .expect_code(2)
+        .stderr_has("merge results and rejects separately");
+    let plain = run(vec![
+        "merge".into(),
+        "-o".into(),
+        "rejects.csv".into(),
+        "whole-rejects.csv".into(),
+    ]);
+    plain
+        .expect_code(2)
+        .stderr_has("the rejects of an unsharded count");
+    let shard_text = data.read("rejects-5.csv");
+    let cut = &shard_text[..shard_text.trim_end().rfind('\n').unwrap() + 1];
+    data.write("rejects-5.csv", cut);
+    let cut_run = run(merge.clone());
+    cut_run.expect_code(65).stderr_has("rejects-5.csv");
+    cut_run.stderr_has("cut short");
+    assert!(!data.exists("rejects.csv"));
 }

@@ -75,8 +75,9 @@ pub struct CountArgs {
     #[arg(long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
     locations: Vec<PathBuf>,
 
-    /// Count only shard I of N (0-based): the rows that start in the I-th of N equal byte
-    /// ranges of the inputs. Merge the shards' results with `event-counter merge`
+    /// Count only shard I of N (0-based): the rows whose preceding newline is in the I-th of
+    /// N equal byte ranges of the inputs. Merge the shards' results (and rejects) with
+    /// `event-counter merge`
     #[arg(long, value_name = "I/N")]
     split: Option<Split>,
 
@@ -97,7 +98,7 @@ pub struct CountArgs {
     #[arg(long)]
     strict: bool,
 
-    /// Write every malformed and unmatched row to PATH (a local file) as CSV
+    /// Write every malformed and unmatched row to PATH (a path or an s3:// URL) as CSV; a shard's numbers its rows from the shard's start, for merge
     #[arg(long, value_name = "PATH")]
     rejects: Option<PathBuf>,
 

@@ -11,15 +11,20 @@ use event_counter::Error;
 
 use crate::Global;
 
-/// Add up result files (e.g. from count --split) into one sorted result.csv
+/// Add up the results of shards (count --split) into one sorted result.csv, or join their rejects
 #[derive(Args, Debug)]
 #[command(after_help = "\
+Result files are added up. The --rejects files of shards number their rows
+from each shard's start; merged, every row has its line in the file (this
+needs the rejects of every shard of the split).
+
 Examples:
   event-counter merge -o result.csv part-0.csv part-1.csv part-2.csv
   event-counter merge -d -o result.csv parts/*.csv     delete the parts afterwards
+  event-counter merge -o rejects.csv rejects-*.csv     the shards' rejects, with file lines
   event-counter merge -o - part-*.csv | head")]
 pub struct MergeArgs {
-    /// Result files (or s3:// URLs) to add up, in any order
+    /// Result files, or the rejects files of every shard (or s3:// URLs), in any order
     #[arg(required = true, value_name = "PART")]
     parts: Vec<PathBuf>,
 
@@ -41,10 +46,17 @@ pub fn run(args: MergeArgs, global: Global) -> Result<(), Error> {
         } else {
             String::new()
         };
-        eprintln!(
-            "event-counter: merged {} rows of {} parts into {} groups{deleted}",
-            merged.rows_in, merged.parts, merged.groups
-        );
+        if merged.rejects {
+            eprintln!(
+                "event-counter: merged the rejects of {} shards: {} rows{deleted}",
+                merged.parts, merged.rows_out
+            );
+        } else {
+            eprintln!(
+                "event-counter: merged {} rows of {} parts into {} groups{deleted}",
+                merged.rows_in, merged.parts, merged.rows_out
+            );
+        }
     }
     Ok(())
 }

@@ -1,13 +1,14 @@
 //! The ledger: takes the chunks' reports as they come, in any order, and
-//! books them in file order. That is how line numbers stay exact, how
+//! books them in file order. That is how line numbers stay exact (in a
+//! shard, counted from the shard's start: see [`LineOrigin`]), how
 //! `--strict` stops at the *first* bad row, and how the rejects file comes
 //! out in input order.
 
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::input::ChunkSource;
-use crate::output::RejectsWriter;
+use crate::input::{ChunkSource, LineOrigin};
+use crate::output::{RejectsWriter, ShardPart};
 use crate::progress::Progress;
 use crate::scan::{ChunkReport, RowPolicy, RowStats, SAMPLES};
 
@@ -34,7 +35,8 @@ pub(super) enum Msg {
 pub struct Tally {
     /// Every row by outcome.
     pub stats: RowStats,
-    /// The first few malformed rows in file order, as `FILE:LINE: reason`.
+    /// The first few malformed rows in file order, as `FILE:LINE: reason`
+    /// (in a shard, as `FILE: line N after byte B: reason`).
     pub samples: Vec<String>,
     /// A few region_ids that are not in region.csv.
     pub unmatched_ids: Vec<i64>,
@@ -49,16 +51,15 @@ struct FileBook {
     next: u64,
     /// How many chunks the file has, once known.
     chunks: Option<u64>,
-    /// Lines booked so far, counted from the file's first row.
+    /// Lines booked so far, counted from the source's first row.
     lines_done: u64,
-    /// The line number of the file's first row, found when first needed
-    /// (a shard of a file has to count the lines before it).
-    first_line: Option<u64>,
 }
 
 /// Books reports in file order.
 pub(super) struct Ledger<'a> {
     sources: &'a [Box<dyn ChunkSource>],
+    /// Each source's part of its file, for a shard's rejects.
+    parts: Vec<ShardPart>,
     policy: RowPolicy,
     rejects: Option<&'a mut RejectsWriter>,
     progress: &'a dyn Progress,
@@ -71,12 +72,14 @@ pub(super) struct Ledger<'a> {
 impl<'a> Ledger<'a> {
     pub(super) fn new(
         sources: &'a [Box<dyn ChunkSource>],
+        parts: Vec<ShardPart>,
         policy: RowPolicy,
         rejects: Option<&'a mut RejectsWriter>,
         progress: &'a dyn Progress,
     ) -> Self {
         Ledger {
             sources,
+            parts,
             policy,
             rejects,
             progress,
@@ -102,6 +105,13 @@ impl<'a> Ledger<'a> {
                 book.next += 1;
                 self.book(self.current, report)?;
             } else if book.chunks == Some(book.next) {
+                // A shard's rejects say how many lines each part spans, for
+                // `merge` to number the lines of the parts after it.
+                let lines = book.lines_done;
+                if let Some(rejects) = self.rejects.as_mut().filter(|r| r.is_shard()) {
+                    let name = self.sources[self.current].name();
+                    rejects.end_part(name, &self.parts[self.current], lines)?;
+                }
                 self.current += 1;
             } else {
                 break;
@@ -124,33 +134,47 @@ impl<'a> Ledger<'a> {
     fn book(&mut self, file: usize, report: ChunkReport) -> Result<()> {
         let source = self.sources[file].as_ref();
         let name = source.name();
+        let origin = source.line_origin();
         let book = &mut self.files[file];
         for problem in &report.problems {
-            let first_line = match book.first_line {
-                Some(line) => line,
-                None => *book.first_line.insert(source.first_line()?),
-            };
-            let line = first_line + book.lines_done + problem.line;
+            // `problem.line` counts from the chunk's first line, from 0.
+            let line_in_part = 1 + book.lines_done + problem.line;
             if problem.kind.is_some() {
-                if self.policy.stops_at_malformed() {
-                    return Err(Error::Data {
-                        file: name.to_string(),
-                        line,
-                        reason: problem.reason.clone(),
-                    });
-                }
                 let samples = &mut self.tally.samples;
-                if samples.len() < SAMPLES {
-                    samples.push(format!("{name}:{line}: {}", problem.reason));
+                if samples.len() < SAMPLES || self.policy.stops_at_malformed() {
+                    let error = match origin {
+                        LineOrigin::FirstRow => Error::Data {
+                            file: name.to_string(),
+                            line: 1 + line_in_part,
+                            reason: problem.reason.clone(),
+                        },
+                        LineOrigin::AfterByte(byte) => Error::ShardData {
+                            file: name.to_string(),
+                            byte,
+                            line: line_in_part,
+                            reason: problem.reason.clone(),
+                        },
+                    };
+                    if self.policy.stops_at_malformed() {
+                        return Err(error);
+                    }
+                    samples.push(error.to_string());
                 }
             }
-            if let Some(rejects) = &mut self.rejects {
-                rejects.write(
+            let row = &report.raw[problem.raw.clone()];
+            match &mut self.rejects {
+                Some(rejects) if rejects.is_shard() => rejects.write_in_part(
                     name,
-                    line,
+                    &self.parts[file],
+                    line_in_part,
                     &problem.reason,
-                    &report.raw[problem.raw.clone()],
-                )?;
+                    row,
+                )?,
+                Some(rejects) => {
+                    debug_assert_eq!(origin, LineOrigin::FirstRow, "only shards have parts");
+                    rejects.write(name, 1 + line_in_part, &problem.reason, row)?
+                }
+                None => {}
             }
         }
         let ids = &mut self.tally.unmatched_ids;

@@ -62,7 +62,7 @@ impl Outputs {
             rejects: options
                 .rejects
                 .as_ref()
-                .map(RejectsWriter::create)
+                .map(|rejects| RejectsWriter::create(rejects, options.split))
                 .transpose()?,
             stats: options
                 .stats_json
@@ -78,7 +78,7 @@ impl Outputs {
     pub(super) fn commit(self) -> Result<()> {
         let mut all: Vec<PendingOutput> = [
             Some(self.result),
-            self.rejects.map(|r| r.into_output()),
+            self.rejects.map(RejectsWriter::finish).transpose()?,
             self.stats,
         ]
         .into_iter()

@@ -14,7 +14,10 @@
 //! Which row belongs to which chunk follows one rule everywhere (it is also
 //! Hadoop's): a row belongs to the chunk that holds its first byte. A chunk
 //! therefore skips a partial first line, and reads past its end to finish its
-//! last row. Shards follow the same rule, so every row is counted once.
+//! last row. A shard's byte range owns the rows whose *preceding newline* it
+//! holds (the rows that start in the range shifted one byte on), so that it
+//! can tell a row starts at its first byte without reading the byte before
+//! it: a shard reads nothing before its range but the file's header line.
 
 pub mod mapping;
 pub mod object;
@@ -25,6 +28,8 @@ mod stream;
 pub use object::{display_name, LocalObject, Object};
 pub use plan::{InputSpec, Plan, Split};
 pub use range::RangeSource;
+#[cfg(test)]
+pub(crate) use range::HEADER_READ;
 pub use stream::{Compression, StreamSource};
 
 use crate::error::{Error, Result};
@@ -88,6 +93,18 @@ pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
     }
 }
 
+/// Opens a file or S3 object to read from start to end, in memory-sized
+/// steps whatever its size (an S3 object by ranged GETs).
+pub fn open_stream(spec: &InputSpec) -> Result<Box<dyn std::io::Read + Send>> {
+    let object: std::sync::Arc<dyn Object> = match spec {
+        InputSpec::Local(path) => std::sync::Arc::new(LocalObject::open(path)?),
+        InputSpec::S3(url) => std::sync::Arc::new(s3::S3Object::open(url)?),
+    };
+    let reader = object::ObjectReader::new(object.clone(), Default::default())
+        .map_err(|e| object.read_error(e))?;
+    Ok(Box::new(reader))
+}
+
 /// Bytes a scanner may read past the end of a chunk's data: the fast path
 /// loads a 64-byte window at every row start.
 pub const PAD: usize = 64;
@@ -137,6 +154,18 @@ pub enum Next {
     End,
 }
 
+/// Where a source's rows begin, for numbering their lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineOrigin {
+    /// At the file's first row, line 2 (the header is line 1): lines are exact.
+    FirstRow,
+    /// A shard's rows: line 1 is the first line that starts after the first
+    /// newline at or after this byte offset. The lines before it are not
+    /// counted, since that would mean reading the file up to here; `merge`
+    /// turns shard lines into file lines from every shard's rejects.
+    AfterByte(u64),
+}
+
 /// A supply of chunks that several threads may pull from at once.
 pub trait ChunkSource: Sync {
     /// Reads the next chunk into `buf`. A source that one thread at a time
@@ -156,9 +185,9 @@ pub trait ChunkSource: Sync {
     /// The input's name in messages.
     fn name(&self) -> &str;
 
-    /// The line number of the first row this source yields (the header is
-    /// line 1). May read the input: call it only when a line is needed.
-    fn first_line(&self) -> Result<u64>;
+    /// Where this source's first row is, for numbering lines. Answered
+    /// without reading: a shard never reads before its range to count lines.
+    fn line_origin(&self) -> LineOrigin;
 
     /// For a file read by offset: the bytes whose rows this source owns,
     /// and where the file's first row starts (just after its header).

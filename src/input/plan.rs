@@ -3,9 +3,10 @@
 //! in them, sorted by name), globs, and `s3://` URLs of objects or prefixes.
 //!
 //! `--split I/N` cuts the inputs, taken in order as one byte sequence, into N
-//! equal ranges; shard I counts the rows that start in range I. A compressed
-//! file cannot be entered in the middle, so it goes whole to the shard whose
-//! range holds its first byte.
+//! equal ranges; shard I counts the rows whose preceding newline is in range
+//! I (see [`RangeSource::open_part`]). A compressed file cannot be entered
+//! in the middle, so it goes whole to the shard whose range holds its first
+//! byte.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -113,7 +114,10 @@ impl PlannedInput {
         Ok(if self.compression.is_some() || object.is_pipe() {
             Box::new(StreamSource::open(object, self.compression, chunk_size)?)
         } else {
-            Box::new(RangeSource::open(object, chunk_size, self.range.clone())?)
+            Box::new(match &self.range {
+                Some(part) => RangeSource::open_part(object, chunk_size, part.clone())?,
+                None => RangeSource::open(object, chunk_size, None)?,
+            })
         })
     }
 

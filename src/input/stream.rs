@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::object::{Object, ObjectReader};
-use super::{Chunk, ChunkBuf, ChunkSource, Next, PAD};
+use super::{Chunk, ChunkBuf, ChunkSource, LineOrigin, Next, PAD};
 use crate::error::{Error, Result};
 use crate::format::{self, MAX_LINE};
 /// The compression formats read as streams.
@@ -261,8 +261,8 @@ impl ChunkSource for StreamSource {
         &self.name
     }
 
-    fn first_line(&self) -> Result<u64> {
-        Ok(2)
+    fn line_origin(&self) -> LineOrigin {
+        LineOrigin::FirstRow
     }
 }
 

@@ -13,7 +13,7 @@ mod rejects;
 mod result;
 
 pub use atomic::{remove_temporaries, AtomicFile};
-pub use rejects::RejectsWriter;
+pub use rejects::{RejectsWriter, ShardPart};
 pub use result::{write_table, DateSizes, Groups, ResultRow, ResultTable};
 
 use std::io::{self, BufWriter, Write};

@@ -1,46 +1,144 @@
 //! The `--rejects` file: every row not counted, with where it was and why,
 //! so that counted rows + rejected rows = the data rows of the input.
+//!
+//! A shard writes its rejects in the shard format of
+//! [`SHARD_REJECTS_HEADER`], which says where rows are inside the shard's
+//! part; `merge` turns the shards' files into one plain rejects file.
+
+use std::ops::Range;
 
 use super::{Destination, PendingOutput};
 use crate::csv::write_quoted;
 use crate::error::Result;
-use crate::format::REJECTS_HEADER;
+use crate::format::{REJECTS_HEADER, SHARD_REJECTS_HEADER};
+use crate::input::Split;
+
+/// A shard's part of one source, as its rejects name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardPart {
+    /// The source's size in bytes.
+    pub source_bytes: u64,
+    /// The byte range of the source the shard owns (the rows whose
+    /// preceding newline is in it).
+    pub range: Range<u64>,
+}
 
 /// The `--rejects` file, written as rows come in file order.
 pub struct RejectsWriter {
     file: PendingOutput,
     buf: Vec<u8>,
+    /// The shard's `I/N`, when it writes the shard format.
+    shard: Option<String>,
 }
 
 impl RejectsWriter {
-    /// Starts the rejects file at `destination` (it appears on commit).
-    pub fn create(destination: &Destination) -> Result<RejectsWriter> {
+    /// Starts the rejects file at `destination` (it appears on commit); a
+    /// shard's (`shard` set) in the shard format.
+    pub fn create(destination: &Destination, shard: Option<Split>) -> Result<RejectsWriter> {
         let mut writer = RejectsWriter {
             file: PendingOutput::create(destination)?,
             buf: Vec::new(),
+            shard: shard.map(|s| format!("{}/{}", s.index, s.count)),
         };
-        let result = writer.file.writer().write_all(REJECTS_HEADER);
+        let header = match writer.shard {
+            Some(_) => SHARD_REJECTS_HEADER,
+            None => REJECTS_HEADER,
+        };
+        let result = writer.file.writer().write_all(header);
         writer.file.check(result)?;
         Ok(writer)
     }
 
+    /// Whether it writes the shard format.
+    pub fn is_shard(&self) -> bool {
+        self.shard.is_some()
+    }
+
     /// Adds one row not counted: where it was, why, and its text.
     pub fn write(&mut self, source: &str, line: u64, reason: &str, row: &[u8]) -> Result<()> {
+        debug_assert!(self.shard.is_none(), "a shard writes write_in_part");
+        let line = line.to_string();
+        self.record(&[
+            Some(source.as_bytes()),
+            Some(line.as_bytes()),
+            Some(reason.as_bytes()),
+            Some(row),
+        ])
+    }
+
+    /// A shard's row not counted: line `line_in_part` of `part` of `source`.
+    pub fn write_in_part(
+        &mut self,
+        source: &str,
+        part: &ShardPart,
+        line_in_part: u64,
+        reason: &str,
+        row: &[u8],
+    ) -> Result<()> {
+        let line = line_in_part.to_string();
+        self.shard_record(
+            source,
+            part,
+            [
+                None,
+                Some(line.as_bytes()),
+                Some(reason.as_bytes()),
+                Some(row),
+            ],
+        )
+    }
+
+    /// A shard's part of `source` is booked whole: its rows span `lines`.
+    pub fn end_part(&mut self, source: &str, part: &ShardPart, lines: u64) -> Result<()> {
+        let lines = lines.to_string();
+        self.shard_record(source, part, [Some(lines.as_bytes()), None, None, None])
+    }
+
+    /// The file, to commit with the run's other outputs; a shard's ends
+    /// with the record that says it is whole.
+    pub fn finish(mut self) -> Result<PendingOutput> {
+        if let Some(shard) = self.shard.take() {
+            let mut fields = [None; 9];
+            fields[0] = Some(shard.as_bytes());
+            self.record(&fields)?;
+        }
+        Ok(self.file)
+    }
+
+    fn shard_record(
+        &mut self,
+        source: &str,
+        part: &ShardPart,
+        rest: [Option<&[u8]>; 4],
+    ) -> Result<()> {
+        let shard = self.shard.clone().expect("a shard's rejects");
+        let numbers = [part.source_bytes, part.range.start, part.range.end].map(|n| n.to_string());
+        self.record(&[
+            Some(shard.as_bytes()),
+            Some(source.as_bytes()),
+            Some(numbers[0].as_bytes()),
+            Some(numbers[1].as_bytes()),
+            Some(numbers[2].as_bytes()),
+            rest[0],
+            rest[1],
+            rest[2],
+            rest[3],
+        ])
+    }
+
+    /// Writes one record: `None` is an empty field, the rest quoted.
+    fn record(&mut self, fields: &[Option<&[u8]>]) -> Result<()> {
         self.buf.clear();
-        write_quoted(&mut self.buf, source.as_bytes());
-        self.buf.push(b',');
-        write_quoted(&mut self.buf, line.to_string().as_bytes());
-        self.buf.push(b',');
-        write_quoted(&mut self.buf, reason.as_bytes());
-        self.buf.push(b',');
-        write_quoted(&mut self.buf, row);
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            if let Some(value) = field {
+                write_quoted(&mut self.buf, value);
+            }
+        }
         self.buf.push(b'\n');
         let result = self.file.writer().write_all(&self.buf);
         self.file.check(result)
-    }
-
-    /// The file, to commit with the run's other outputs.
-    pub fn into_output(self) -> PendingOutput {
-        self.file
     }
 }

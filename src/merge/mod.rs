@@ -1,0 +1,171 @@
+//! `merge`: one file from the outputs of `count --split I/N` shards, as the
+//! original's final step merged its Spark partitions.
+//!
+//! - result files are added up into one sorted result.csv ([`results`]);
+//! - shards' rejects files are joined into one rejects file whose lines
+//!   are file lines ([`rejects`]): a shard numbers its rows from its own
+//!   start, and only the line counts of every shard before it say where
+//!   that is in the file.
+//!
+//! Which it is comes from the parts' headers, so the same command merges
+//! either, and a part of the other kind is refused by name.
+
+mod rejects;
+mod results;
+
+use std::io::Read;
+
+use crate::csv::{self, find_column};
+use crate::error::{Error, Result};
+use crate::format::{self, MAX_HEADER};
+use crate::input::{self, InputSpec};
+use crate::output::{same_file, Destination};
+use crate::s3;
+
+/// What a merge did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// Parts read.
+    pub parts: usize,
+    /// Whether the parts were rejects files (else result files).
+    pub rejects: bool,
+    /// Rows read from all parts (of a shard's rejects: rejected rows).
+    pub rows_in: u64,
+    /// Rows written: groups, or rejected rows.
+    pub rows_out: u64,
+    /// Parts deleted (with `delete`).
+    pub deleted: usize,
+}
+
+/// What a part is, by its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Results,
+    ShardRejects,
+}
+
+/// Merges `parts` into `output`; with `delete`, removes the parts once the
+/// output is safely written (never the output itself, if it was a part).
+pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<Merged> {
+    // A part named twice would be added twice (and, with `delete`, deleted
+    // before its second reading).
+    for (i, part) in parts.iter().enumerate() {
+        if let Some(other) = parts[..i].iter().find(|other| same_part(part, other)) {
+            return Err(Error::Usage(format!(
+                "{}: named twice (also as {}); each part is added once, so name it once",
+                part.name(),
+                other.name()
+            )));
+        }
+    }
+    let kinds = parts.iter().map(kind_of).collect::<Result<Vec<_>>>()?;
+    if let Some(i) = kinds.iter().position(|&kind| kind != kinds[0]) {
+        let what = |kind| match kind {
+            Kind::Results => "a result file",
+            Kind::ShardRejects => "a shard's rejects file",
+        };
+        return Err(Error::Usage(format!(
+            "{} is {}, but {} is {}: merge results and rejects separately",
+            parts[0].name(),
+            what(kinds[0]),
+            parts[i].name(),
+            what(kinds[i])
+        )));
+    }
+    let (rows_in, rows_out) = match kinds.first() {
+        Some(Kind::ShardRejects) => rejects::join(parts, output)?,
+        _ => results::add_up(parts, output)?,
+    };
+
+    let mut deleted = 0;
+    if delete {
+        for part in parts {
+            if is_output(part, output) {
+                continue;
+            }
+            match part {
+                InputSpec::Local(path) => {
+                    std::fs::remove_file(path).map_err(|source| Error::Write {
+                        path: path.clone(),
+                        source,
+                    })?
+                }
+                InputSpec::S3(url) => s3::delete(url)?,
+            }
+            deleted += 1;
+        }
+    }
+    Ok(Merged {
+        parts: parts.len(),
+        rejects: kinds.first() == Some(&Kind::ShardRejects),
+        rows_in,
+        rows_out,
+        deleted,
+    })
+}
+
+/// Reads a part's header to tell what it is. A plain rejects file (of an
+/// unsharded count) has exact lines already: there is nothing to merge.
+fn kind_of(part: &InputSpec) -> Result<Kind> {
+    let name = part.name();
+    let data_error = |reason: String| Error::Data {
+        file: name.clone(),
+        line: 1,
+        reason,
+    };
+    let mut reader = input::open_stream(part)?;
+    let mut start = Vec::new();
+    let mut block = vec![0u8; 4096];
+    let header = loop {
+        let n = match reader.read(&mut block) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(Error::Read {
+                    path: name.clone().into(),
+                    source,
+                })
+            }
+        };
+        start.extend_from_slice(&block[..n]);
+        let found =
+            format::header_line(&start, n == 0, format::RESULT_FILE.header).map_err(data_error)?;
+        if let Some((header, _)) = found {
+            break header;
+        }
+        debug_assert!(start.len() <= MAX_HEADER + block.len());
+    };
+    let mut fields = Vec::new();
+    csv::parse_record(&header, &mut fields).map_err(|e| data_error(format!("bad header: {e}")))?;
+    let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
+    let has = |column| find_column(&names, column).is_ok();
+    if has("shard") && has("part_lines") {
+        Ok(Kind::ShardRejects)
+    } else if has("source") && has("line") && has("reason") {
+        Err(Error::Usage(format!(
+            "{name}: the rejects of an unsharded count, whose lines are file lines already; \
+             merge adds up result files and joins the rejects of shards (count --split)"
+        )))
+    } else {
+        // Checked as a result file, with that file's messages.
+        Ok(Kind::Results)
+    }
+}
+
+/// Whether `part` is where the merged result was written.
+fn is_output(part: &InputSpec, output: &Destination) -> bool {
+    match (part, output) {
+        (InputSpec::Local(part), Destination::File(out)) => same_file(part, out),
+        (InputSpec::S3(part), Destination::S3(out)) => part == out,
+        _ => false,
+    }
+}
+
+/// Whether two parts are the same file or object.
+fn same_part(a: &InputSpec, b: &InputSpec) -> bool {
+    match (a, b) {
+        (InputSpec::Local(a), InputSpec::Local(b)) => same_file(a, b),
+        (InputSpec::S3(a), InputSpec::S3(b)) => a == b,
+        _ => false,
+    }
+}
