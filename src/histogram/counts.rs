@@ -5,12 +5,14 @@
 //! file holds a few thousand groups, so the totals start as a hash table
 //! ([`Mode::Sparse`]): shards behind their own locks, which threads fill
 //! with batches of keys partitioned by shard, so a lock is taken once per
-//! shard per batch, never per key. When the groups come to fill an eighth of
-//! the key space (70,000 regions × four years of days, tens of millions of
-//! rows), a table with a slot for every key costs at most 64 bytes per group,
-//! not much more than the hash table, and is several times faster: the
-//! totals then move into one ([`Mode::Dense`]), counted with atomic adds,
-//! its pages only taking memory once touched.
+//! shard per batch, never per key. When the groups come to fill a sixteenth
+//! of the key space (70,000 regions × four years of days, tens of millions
+//! of rows), a table with a slot for every key costs at most 64 bytes per
+//! group, not much more than the hash table, and is several times faster:
+//! the totals then move into one ([`DenseTotals`]), counted with atomic
+//! adds, its pages only taking memory once touched. Its slots are 32-bit,
+//! with the rare total past 2^32 carried aside, so that 30 million groups
+//! take 120 MB rather than 240.
 //!
 //! Small key spaces never come here key by key: every thread counts them in
 //! dense bins of its own (see `cpu.rs`, and the GPU's) and adds the bins
@@ -19,7 +21,7 @@
 use std::alloc::Layout;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use crate::error::{Error, Result};
@@ -77,7 +79,7 @@ enum Mode {
     /// A hash table in shards.
     Sparse(Vec<Mutex<Shard>>),
     /// A slot for every key below its length.
-    Dense(Box<[AtomicU64]>),
+    Dense(DenseTotals),
 }
 
 /// What the totals must become.
@@ -104,7 +106,76 @@ pub enum Totals {
     /// Every group and its total, in no order.
     Sparse(Vec<(u32, u64)>),
     /// The total of every key below its length (most of them zero).
-    Dense(Box<[AtomicU64]>),
+    Dense(DenseTotals),
+}
+
+/// A total for every key below a length: 32-bit slots added to atomically,
+/// and the carries of the few that pass 2^32 in a map aside. Half the
+/// memory of 64-bit slots, with 64-bit totals all the same.
+pub struct DenseTotals {
+    low: Box<[AtomicU32]>,
+    /// Key → how many times its slot wrapped past 2^32.
+    carries: Mutex<HashMap<u32, u64>>,
+    /// Whether `carries` has any: reading a total skips the lock if not.
+    any_carry: AtomicBool,
+}
+
+impl DenseTotals {
+    /// Zero totals for the keys below `len`; an error if memory runs out.
+    pub fn zeroed(len: usize) -> Result<DenseTotals> {
+        Ok(DenseTotals {
+            low: zeroed_table(len)?,
+            carries: Mutex::default(),
+            any_carry: AtomicBool::new(false),
+        })
+    }
+
+    /// How many keys it has a total for.
+    pub fn len(&self) -> usize {
+        self.low.len()
+    }
+
+    /// Whether it has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.low.is_empty()
+    }
+
+    /// Adds `n` to `key`'s total, from any thread.
+    #[inline]
+    pub fn add(&self, key: u32, n: u32) {
+        let old = self.low[key as usize].fetch_add(n, Ordering::Relaxed);
+        // Exactly the add that wraps the slot sees it wrap (each add is
+        // below 2^32), and carries its 2^32 aside.
+        if old.checked_add(n).is_none() {
+            self.carry(key, 1);
+        }
+    }
+
+    #[cold]
+    fn carry(&self, key: u32, carries: u64) {
+        let mut map = self.carries.lock().expect("a counting thread panicked");
+        *map.entry(key).or_insert(0) += carries;
+        self.any_carry.store(true, Ordering::Relaxed);
+    }
+
+    /// Sets `key`'s total, which no other thread is adding to.
+    pub fn set(&self, key: u32, total: u64) {
+        self.low[key as usize].store(total as u32, Ordering::Relaxed);
+        if total >> 32 != 0 {
+            self.carry(key, total >> 32);
+        }
+    }
+
+    /// `key`'s total, once no thread adds any more.
+    #[inline]
+    pub fn get(&self, key: usize) -> u64 {
+        let low = u64::from(self.low[key].load(Ordering::Relaxed));
+        if !self.any_carry.load(Ordering::Relaxed) {
+            return low;
+        }
+        let map = self.carries.lock().expect("a counting thread panicked");
+        low + (map.get(&(key as u32)).copied().unwrap_or(0) << 32)
+    }
 }
 
 impl Default for Counts {
@@ -133,7 +204,7 @@ impl Counts {
         self.add(bins, |mode| match mode {
             Mode::Dense(table) => {
                 for &key in keys {
-                    table[key as usize].fetch_add(1, Ordering::Relaxed);
+                    table.add(key, 1);
                 }
                 Ok(())
             }
@@ -157,9 +228,9 @@ impl Counts {
         let key_space = key_space.max(u64::from(base) + bins.len() as u64);
         self.add(key_space, |mode| match mode {
             Mode::Dense(table) => {
-                for (slot, &n) in table[base as usize..].iter().zip(bins) {
+                for (i, &n) in bins.iter().enumerate() {
                     if n != 0 {
-                        slot.fetch_add(u64::from(n), Ordering::Relaxed);
+                        table.add(base + i as u32, n);
                     }
                 }
                 Ok(())
@@ -233,17 +304,17 @@ impl Counts {
             (Some(_), Mode::Dense(table)) => space.max(table.len() as u64 * 2),
             (Some(_), Mode::Sparse(_)) => space,
         };
-        let table = zeroed_table(len.min(1 << 32) as usize)?;
+        let table = DenseTotals::zeroed(len.min(1 << 32) as usize)?;
         match std::mem::replace(&mut *mode, Mode::Sparse(Vec::new())) {
             Mode::Dense(old) => {
-                for (new, old) in table.iter().zip(old.iter()) {
-                    new.store(old.load(Ordering::Relaxed), Ordering::Relaxed);
+                for key in 0..old.len() {
+                    table.set(key as u32, old.get(key));
                 }
             }
             Mode::Sparse(shards) => {
                 for shard in shards {
                     for (key, n) in shard.into_inner().expect("a counting thread panicked") {
-                        table[key as usize].store(n, Ordering::Relaxed);
+                        table.set(key, n);
                     }
                 }
             }
@@ -301,18 +372,18 @@ fn partition(
     Ok(())
 }
 
-/// A table of `len` zeroed totals, whose memory the system hands out only
+/// A table of `len` zeroed slots, whose memory the system hands out only
 /// as its pages are touched; an error, not an abort, if there is none.
-fn zeroed_table(len: usize) -> Result<Box<[AtomicU64]>> {
-    let layout = Layout::array::<AtomicU64>(len).map_err(|_| out_of_memory(len))?;
+fn zeroed_table(len: usize) -> Result<Box<[AtomicU32]>> {
+    let layout = Layout::array::<AtomicU32>(len).map_err(|_| out_of_memory(len))?;
     if layout.size() == 0 {
         return Ok(Box::new([]));
     }
     // SAFETY: the layout has a non-zero size. Zeroed bytes are a valid
-    // AtomicU64 (zero), so the memory is an initialised [AtomicU64; len],
+    // AtomicU32 (zero), so the memory is an initialised [AtomicU32; len],
     // allocated with the layout Box frees it with.
     let table = unsafe {
-        let ptr = std::alloc::alloc_zeroed(layout).cast::<AtomicU64>();
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<AtomicU32>();
         if ptr.is_null() {
             return Err(out_of_memory(len));
         }
@@ -326,7 +397,7 @@ fn zeroed_table(len: usize) -> Result<Box<[AtomicU64]>> {
 /// (Linux's transparent huge pages in `madvise` mode): every row lands in a
 /// random slot of hundreds of MB, and with 4 KiB pages most of those
 /// lookups also miss the TLB.
-fn huge_pages(table: &[AtomicU64]) {
+fn huge_pages(table: &[AtomicU32]) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
@@ -372,10 +443,8 @@ mod tests {
     fn sorted(counts: Counts) -> Vec<(u32, u64)> {
         let mut all: Vec<(u32, u64)> = match counts.into_totals().unwrap() {
             Totals::Sparse(all) => all,
-            Totals::Dense(table) => table
-                .iter()
-                .enumerate()
-                .map(|(key, n)| (key as u32, n.load(Ordering::Relaxed)))
+            Totals::Dense(table) => (0..table.len())
+                .map(|key| (key as u32, table.get(key)))
                 .filter(|&(_, n)| n > 0)
                 .collect(),
         };
@@ -426,6 +495,45 @@ mod tests {
         assert_eq!(all[1..4], [(1, 2), (2, 2), (3, 2)]);
         assert_eq!(all[5], (5, 2));
         assert_eq!(all[20_000..], [(99_999, 1), (499_999, 2), (500_000, 4)]);
+    }
+
+    /// Totals past 2^32 in 32-bit slots: carried aside, from several
+    /// threads at once, through sparse totals turning dense and a dense
+    /// table growing.
+    #[test]
+    fn dense_totals_carry_past_32_bits() {
+        let big = u32::MAX - 10;
+        let counts = Counts::default();
+        // Sparse first: 3 × big in key 7, then dense by filling the space.
+        counts.add_bins(7, &[big, 0, big], 100_000).unwrap();
+        counts.add_bins(7, &[big], 100_000).unwrap();
+        let many: Vec<u32> = (0..20_000).collect();
+        counts.add_keys(&many, 100_000, &mut Vec::new()).unwrap();
+        assert!(is_dense(&counts));
+        // Dense: 4 threads × 3 × big more in key 7, and key 9's wraps.
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let counts = &counts;
+                scope.spawn(move || {
+                    for _ in 0..3 {
+                        counts.add_bins(7, &[big, 0, 5], 100_000).unwrap();
+                    }
+                });
+            }
+        });
+        // The table grows with the key space, carries and all.
+        counts.add_keys(&[7, 1_000_000], 1_000_001, &mut Vec::new()).unwrap();
+        let all = sorted(counts);
+        let big = u64::from(big);
+        assert_eq!(all[7], (7, 14 * big + 2));
+        assert_eq!(all[9], (9, big + 60 + 1));
+        assert_eq!(all.last(), Some(&(1_000_000, 1)));
+
+        let table = DenseTotals::zeroed(3).unwrap();
+        table.set(1, 5 << 32 | 9);
+        table.add(1, u32::MAX);
+        assert_eq!(table.get(1), (5 << 32) + 9 + u64::from(u32::MAX));
+        assert_eq!((table.get(0), table.get(2)), (0, 0));
     }
 
     #[test]

@@ -142,8 +142,8 @@ mod tests {
                 }
             }
             Totals::Dense(table) => {
-                for (total, n) in out.iter_mut().zip(table.iter()) {
-                    *total = n.load(std::sync::atomic::Ordering::Relaxed);
+                for (key, total) in out.iter_mut().enumerate().take(table.len()) {
+                    *total = table.get(key);
                 }
             }
         }

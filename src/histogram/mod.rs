@@ -13,7 +13,7 @@
 mod counts;
 pub mod cpu;
 
-pub use counts::{Counts, Totals};
+pub use counts::{Counts, DenseTotals, Totals};
 
 use crate::error::Result;
 

@@ -12,13 +12,12 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::csv::write_quoted;
 use crate::date::DateText;
 use crate::error::{Error, Result};
 use crate::format::RESULT_HEADER;
-use crate::histogram::Totals;
+use crate::histogram::{DenseTotals, Totals};
 use crate::regions::{KeySpace, RegionTable};
 
 /// One row of result.csv.
@@ -96,7 +95,7 @@ enum ByDate {
         totals: Vec<u64>,
     },
     /// Dense totals, indexed by key: each date's are one row of slots.
-    Rows(Box<[AtomicU64]>),
+    Rows(DenseTotals),
 }
 
 impl<'a> Groups<'a> {
@@ -270,11 +269,10 @@ impl<'a> Groups<'a> {
         let quoted_name = |name: usize| &self.quoted_names[self.slot_of_rank[name] as usize];
         match &self.by_date {
             ByDate::Rows(table) => {
-                let start = (date * slots).min(table.len());
-                let date_row = &table[start..(start + slots).min(table.len())];
+                let start = date * slots;
                 for name in 0..slots {
-                    let slot = self.slot_of_rank[name] as usize;
-                    let total = date_row.get(slot).map_or(0, |t| t.load(Ordering::Relaxed));
+                    let key = start + self.slot_of_rank[name] as usize;
+                    let total = if key < table.len() { table.get(key) } else { 0 };
                     if total > 0 {
                         row(quoted_name(name), quoted_date, total)?;
                     }
@@ -478,9 +476,9 @@ mod tests {
             .map(|&(key, _)| key as usize + 1)
             .max()
             .unwrap_or(0);
-        let table: Box<[AtomicU64]> = (0..len).map(|_| AtomicU64::new(0)).collect();
+        let table = DenseTotals::zeroed(len).unwrap();
         for &(key, n) in &groups {
-            table[key as usize].store(n, Ordering::Relaxed);
+            table.set(key, n);
         }
         let mut dense_out = Vec::new();
         let dense = Groups::new(Totals::Dense(table), keys, dates, regions).unwrap();
