@@ -60,6 +60,16 @@ fn start_moto() -> Option<Moto> {
 /// A plain HTTP request to moto, which takes unsigned requests: enough to
 /// create buckets and upload test files without an S3 client.
 fn http(port: u16, method: &str, path: &str, body: &[u8]) -> String {
+    let response = http_any(port, method, path, body);
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "{method} {path}: {response}"
+    );
+    response
+}
+
+/// As [`http`], whatever the status.
+fn http_any(port: u16, method: &str, path: &str, body: &[u8]) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         stream,
@@ -68,13 +78,151 @@ fn http(port: u16, method: &str, path: &str, body: &[u8]) -> String {
     )
     .unwrap();
     stream.write_all(body).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(
-        response.starts_with("HTTP/1.1 200"),
-        "{method} {path}: {response}"
-    );
-    response
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The environment that points the binary at a local S3 server.
+fn moto_env(endpoint: &str) -> [(&'static str, &str); 5] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ALLOW_HTTP", "true"),
+    ]
+}
+
+/// Results and rejects go to S3 as multipart uploads, streamed in parts:
+/// a result and a rejects file of several parts each arrive whole and equal
+/// to the local ones; a run that fails part way leaves nothing at either
+/// key and no upload open; a shard's rejects in S3 merge like local ones.
+#[test]
+fn s3_outputs_stream_as_multipart_uploads() {
+    let Some(moto) = start_moto() else { return };
+    let port = moto.port;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let env = moto_env(&endpoint);
+    let data = DataDir::new();
+    // 300 regions × 800 days, each once (a result of about 7 MB), and 40,000
+    // unmatched rows of 300 bytes (a rejects file of about 13 MB).
+    let mut regions = String::from("region_id,region_name\n");
+    for r in 0..300 {
+        regions.push_str(&format!("{r},Region number {r}\n"));
+    }
+    let mut rows = String::from("lat,long,region_id,date\n");
+    for day in 0..800 {
+        let date = format!(
+            "20{:02}-{:02}-{:02}",
+            10 + day / 336,
+            1 + day / 28 % 12,
+            1 + day % 28
+        );
+        for r in 0..300 {
+            rows.push_str(&format!("1.5,2.5,{r},{date}\n"));
+        }
+        for i in 0..50 {
+            rows.push_str(&format!("{},2.5,{},{date}\n", "7".repeat(280), 1000 + i));
+        }
+    }
+    data.write("region.csv", &regions);
+    data.write("location.csv", &rows);
+    let local = [
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "location.csv",
+        "-q",
+    ];
+    let args = |extra: &[&str]| -> Vec<String> {
+        local.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run = |args: Vec<String>| {
+        data.run_env(&args.iter().map(String::as_str).collect::<Vec<_>>(), &env)
+    };
+    run(args(&["-o", "want.csv", "--rejects", "want-rejects.csv"])).ok();
+    assert!(data.read("want.csv").len() > 6 << 20);
+    assert!(data.read("want-rejects.csv").len() > 11 << 20);
+    http(port, "PUT", "/out-test", b"");
+
+    // A malformed last row stops a --strict run after most of both
+    // outputs were uploaded in parts: neither appears, no upload is open.
+    data.write("bad.csv", format!("{rows}1,2,x,2019-01-01\n"));
+    let failed = run(vec![
+        "count".into(),
+        "--regions".into(),
+        "region.csv".into(),
+        "--locations".into(),
+        "bad.csv".into(),
+        "--strict".into(),
+        "-o".into(),
+        "s3://out-test/result.csv".into(),
+        "--rejects".into(),
+        "s3://out-test/rejects.csv".into(),
+    ]);
+    failed.expect_code(65);
+    for key in ["result.csv", "rejects.csv"] {
+        let response = http_any(port, "HEAD", &format!("/out-test/{key}"), b"");
+        assert!(response.starts_with("HTTP/1.1 404"), "{key}: {response}");
+    }
+    let open = http(port, "GET", "/out-test?uploads", b"");
+    assert!(!open.contains("<UploadId>"), "uploads left open: {open}");
+
+    // The same run on the good file: both appear whole, in several parts
+    // (a multipart object's ETag ends in -PARTS).
+    run(args(&[
+        "-o",
+        "s3://out-test/result.csv",
+        "--rejects",
+        "s3://out-test/rejects.csv",
+    ]))
+    .ok();
+    for (key, want) in [
+        ("result.csv", "want.csv"),
+        ("rejects.csv", "want-rejects.csv"),
+    ] {
+        let head = http(port, "HEAD", &format!("/out-test/{key}"), b"");
+        let etag = head
+            .lines()
+            .find_map(|l| l.strip_prefix("ETag: ").or(l.strip_prefix("etag: ")))
+            .unwrap_or_else(|| panic!("{key}: no ETag in {head}"));
+        let parts: u32 = etag
+            .trim()
+            .trim_matches('"')
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(parts >= 2, "{key}: {etag}");
+        let got = http(port, "GET", &format!("/out-test/{key}"), b"");
+        let body = &got[got.find("\r\n\r\n").unwrap() + 4..];
+        assert!(body == data.read(want), "{key} differs from {want}");
+    }
+
+    // Shards' rejects written to S3 and merged from there.
+    let mut merge = vec![
+        "merge".to_string(),
+        "-o".into(),
+        "merged-rejects.csv".into(),
+    ];
+    for i in 0..3 {
+        let url = format!("s3://out-test/rejects-{i}.csv");
+        run(args(&[
+            "-o",
+            "/dev/null",
+            "--split",
+            &format!("{i}/3"),
+            "--rejects",
+            &url,
+        ]))
+        .ok();
+        merge.push(url);
+    }
+    run(merge).ok();
+    assert!(data.read("merged-rejects.csv") == data.read("want-rejects.csv"));
 }
 
 #[test]
@@ -82,13 +230,7 @@ fn s3_inputs_outputs_shards_and_errors() {
     let Some(moto) = start_moto() else { return };
     let port = moto.port;
     let endpoint = format!("http://127.0.0.1:{port}");
-    let env = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ALLOW_HTTP", "true"),
-    ];
+    let env = moto_env(&endpoint);
 
     let data = DataDir::new();
     data.run(&[
@@ -256,13 +398,7 @@ fn s3_errors_are_classified_by_status_not_by_text() {
         }
     });
     let endpoint = format!("http://127.0.0.1:{port}");
-    let env = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ALLOW_HTTP", "true"),
-    ];
+    let env = moto_env(&endpoint);
     let run = DataDir::new().run_env(&["merge", "-o", "-", "s3://bucket/part-403.csv"], &env);
     run.expect_code(66);
     run.stderr_has("400 Bad Request");

@@ -522,7 +522,9 @@ mod tests {
             }
         });
         // The table grows with the key space, carries and all.
-        counts.add_keys(&[7, 1_000_000], 1_000_001, &mut Vec::new()).unwrap();
+        counts
+            .add_keys(&[7, 1_000_000], 1_000_001, &mut Vec::new())
+            .unwrap();
         let all = sorted(counts);
         let big = u64::from(big);
         assert_eq!(all[7], (7, 14 * big + 2));
