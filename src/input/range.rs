@@ -198,17 +198,24 @@ impl ChunkSource for RangeSource {
         if let Some(range) = self.mapped_chunk(buf, read_from, end, start == self.header_end) {
             return Ok(Next::Chunk(Chunk { seq, range, span }));
         }
-        self.read_into(buf, 0, read_from, end)?;
-        let mut len = (end - read_from) as usize;
+        // The chunk and the start of the row after it in one read (one GET
+        // on S3): a row is tens of bytes, so the last row nearly always
+        // ends within TAIL_STEP bytes past `end`. It may run further (and
+        // past the end of a shard's range: the row is the shard's if it
+        // starts inside), but never by more than a line may be long: a
+        // longer one is cut there, and the scanner reports it as too long.
+        let tail_end = file_end.min(end.saturating_add(MAX_LINE as u64 + 1));
+        let mut read_to = tail_end.min(end + TAIL_STEP as u64);
+        self.read_into(buf, 0, read_from, read_to)?;
+        let own_end = (end - read_from) as usize;
         let first_row = if start == self.header_end {
             0
         } else {
-            match memchr::memchr(b'\n', &buf.bytes[..len]) {
+            match memchr::memchr(b'\n', &buf.bytes[..own_end]) {
                 Some(i) => i + 1,
-                None => len, // a row longer than the chunk: no row starts here
+                None => own_end, // a row longer than the chunk: no row starts here
             }
         };
-        let own_end = (end - read_from) as usize;
         if first_row >= own_end {
             return Ok(Next::Chunk(Chunk {
                 seq,
@@ -216,28 +223,23 @@ impl ChunkSource for RangeSource {
                 span,
             }));
         }
-        // Finish the last row, which may run past `end` (and past the end
-        // of a shard's range: the row is the shard's if it starts inside),
-        // but never by more than a line may be long: a longer one is cut
-        // there, and the scanner reports it as too long.
-        let mut file_pos = end;
-        let tail_end = file_end.min(end.saturating_add(MAX_LINE as u64 + 1));
-        while file_pos < tail_end && buf.bytes[len - 1] != b'\n' {
-            let step = (TAIL_STEP as u64).max(len as u64 / 4);
-            let to = (file_pos + step).min(tail_end);
-            self.read_into(buf, len, file_pos, to)?;
-            let got = (to - file_pos) as usize;
-            match memchr::memchr(b'\n', &buf.bytes[len..len + got]) {
-                Some(i) => {
-                    len += i + 1;
-                    break;
-                }
-                None => {
-                    len += got;
-                    file_pos += got as u64;
-                }
+        // The last row ends at the first newline from the chunk's last byte.
+        let mut searched = own_end - 1;
+        let mut step = TAIL_STEP as u64;
+        let len = loop {
+            let have = (read_to - read_from) as usize;
+            if let Some(i) = memchr::memchr(b'\n', &buf.bytes[searched..have]) {
+                break searched + i + 1;
             }
-        }
+            if read_to == tail_end {
+                break have; // the file's last row, or one too long
+            }
+            searched = have;
+            step *= 2;
+            let to = tail_end.min(read_to + step);
+            self.read_into(buf, have, read_to, to)?;
+            read_to = to;
+        };
         Ok(Next::Chunk(Chunk {
             seq,
             range: first_row..len,
