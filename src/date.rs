@@ -220,8 +220,9 @@ impl DateDict {
 /// few word operations, `(year, month)` picks a page of 32 days, and the day
 /// picks the entry; a date found there moves into the first level.
 pub struct DateCache {
-    /// The first level: two ways per set.
-    sets: Box<[[Recent; 2]]>,
+    /// The first level: two ways per set (a fixed size, so a set's index
+    /// needs no bounds check).
+    sets: Box<[[Recent; 2]; SETS]>,
     /// For `year * 100 + month`: 1 + the page of that month, or 0. Allocated
     /// zeroed, so only the months that occur are ever touched.
     months: Vec<u16>,
@@ -229,13 +230,24 @@ pub struct DateCache {
     days: Vec<[u32; 32]>,
 }
 
-/// A date of the first level: its bytes 0..8 and 8..10, and 1 + its index
-/// (0: an empty way).
-#[derive(Clone, Copy, Debug, Default)]
+/// A date of the first level: its bytes 0..8 and 8..10, and its index. An
+/// empty way holds [`Recent::EMPTY`], whose bytes no field looked up can
+/// have, so a hit needs no other check.
+#[derive(Clone, Copy, Debug)]
 struct Recent {
     head: u64,
     tail: u16,
     index: u32,
+}
+
+impl Recent {
+    /// An empty way: newlines, which no field of a row holds (a row is
+    /// one line), so no lookup ever matches it.
+    const EMPTY: Recent = Recent {
+        head: u64::from_le_bytes(*b"\n\n\n\n\n\n\n\n"),
+        tail: u16::from_le_bytes(*b"\n\n"),
+        index: 0,
+    };
 }
 
 /// Sets of the first level (a power of two): 4,096 sets of two ways, 128
@@ -251,7 +263,10 @@ impl std::fmt::Debug for DateCache {
 impl Default for DateCache {
     fn default() -> Self {
         DateCache {
-            sets: vec![[Recent::default(); 2]; SETS].into_boxed_slice(),
+            sets: vec![[Recent::EMPTY; 2]; SETS]
+                .into_boxed_slice()
+                .try_into()
+                .expect("SETS sets"),
             months: vec![0; 10_000 * 100],
             days: Vec::new(),
         }
@@ -291,7 +306,7 @@ impl DateCache {
     }
 
     /// The index of a date seen before by this thread: `raw` is the bytes
-    /// where a date should be, of any length.
+    /// where a date should be, of any length, from one line (no newline).
     #[inline(always)]
     pub fn get(&mut self, raw: &[u8]) -> Option<u32> {
         let text: &DateText = raw.try_into().ok()?;
@@ -300,8 +315,8 @@ impl DateCache {
         let set = Self::set_of(head, tail);
         let ways = &self.sets[set];
         for way in ways {
-            if way.head == head && way.tail == tail && way.index != 0 {
-                return Some(way.index - 1);
+            if way.head == head && way.tail == tail {
+                return Some(way.index);
             }
         }
         self.get_exact(text, set, head, tail)
@@ -336,11 +351,7 @@ impl DateCache {
     fn promote(&mut self, set: usize, head: u64, tail: u16, index: u32) {
         let ways = &mut self.sets[set];
         ways[1] = ways[0];
-        ways[0] = Recent {
-            head,
-            tail,
-            index: index + 1,
-        };
+        ways[0] = Recent { head, tail, index };
     }
 
     /// Remembers a valid date's index.
@@ -365,6 +376,22 @@ impl DateCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An empty cache finds nothing, whatever the bytes (zeros included),
+    /// and then finds exactly what it was given.
+    #[test]
+    fn the_cache_finds_only_what_it_was_given() {
+        let mut cache = DateCache::default();
+        for raw in [&b"2019-01-17"[..], &[0; 10], b"", b"\0\0\0\0\0\0\0\0\0\0\0"] {
+            assert_eq!(cache.get(raw), None, "{raw:?}");
+        }
+        cache.insert(b"2019-01-17", 0);
+        cache.insert(b"2020-02-29", 7);
+        assert_eq!(cache.get(b"2019-01-17"), Some(0));
+        assert_eq!(cache.get(b"2020-02-29"), Some(7));
+        assert_eq!(cache.get(&[0; 10]), None);
+        assert_eq!(cache.get(b"2019-01-18"), None);
+    }
 
     #[test]
     fn dates_are_real_calendar_days() {

@@ -116,7 +116,14 @@ pub struct RegionTable {
     by_id: IdIndex,
     /// Every id, in file order.
     ids: Vec<i64>,
+    /// The slots of ids as rows write them in one or two digits, looked up
+    /// by their text: see [`RegionTable::short_slot`].
+    short_ids: Box<[u32; SHORT_IDS]>,
 }
+
+/// Entries of [`RegionTable::short_slot`]'s table: one per byte, then one
+/// per pair of bytes.
+const SHORT_IDS: usize = 256 + 65536;
 
 /// Ids up to this bound are looked up in a flat array (4 bytes per possible
 /// id); any id beyond it switches the table to a hash map.
@@ -127,6 +134,17 @@ const NO_SLOT: u32 = u32::MAX;
 enum IdIndex {
     Dense(Vec<u32>),
     Sparse(HashMap<i64, u32>),
+}
+
+/// Where a one- or two-digit id text is in the short ids' table.
+#[inline(always)]
+fn short_index(word: u16, len: usize) -> usize {
+    // A select, not a branch: ids of one and two digits come mixed.
+    if len == 1 {
+        usize::from(word as u8)
+    } else {
+        256 + usize::from(word)
+    }
 }
 
 impl RegionTable {
@@ -176,11 +194,40 @@ impl RegionTable {
         } else {
             IdIndex::Sparse(ids.iter().copied().collect())
         };
-        Ok(RegionTable {
+        let mut table = RegionTable {
             names,
             by_id,
             ids: ids.iter().map(|&(id, _)| id).collect(),
-        })
+            short_ids: vec![NO_SLOT; SHORT_IDS]
+                .into_boxed_slice()
+                .try_into()
+                .expect("SHORT_IDS entries"),
+        };
+        // Every text of one or two digits, leading zeros included, as
+        // `parse_region_id` reads it.
+        for text in (0..10)
+            .map(|d| vec![b'0' + d])
+            .chain((0..100).map(|n| vec![b'0' + n / 10, b'0' + n % 10]))
+        {
+            let id = parse_region_id(&text).expect("digits");
+            if let Some(slot) = table.slot(id) {
+                let word = u16::from_le_bytes([text[0], text.get(1).copied().unwrap_or(0)]);
+                table.short_ids[short_index(word, text.len())] = slot;
+            }
+        }
+        Ok(table)
+    }
+
+    /// The slot of a region_id written as `len` digits, 1 or 2, from its
+    /// text alone: `word` holds the field's first two bytes, the first
+    /// lowest (for one digit, the second byte is whatever follows). `None`
+    /// when the text is not digits or no listed id. One load instead of
+    /// parsing and a second lookup: almost every real id is this short.
+    #[inline(always)]
+    pub fn short_slot(&self, word: u16, len: usize) -> Option<u32> {
+        debug_assert!(len == 1 || len == 2);
+        let slot = self.short_ids[short_index(word, len)];
+        (slot != NO_SLOT).then_some(slot)
     }
 
     /// The region slot of `id`, or `None` if region.csv does not list it.
@@ -214,6 +261,41 @@ impl RegionTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The short ids' table answers as parsing and looking up would, for
+    /// every text of one or two bytes.
+    #[test]
+    fn short_ids_agree_with_parsing() {
+        let table =
+            RegionTable::parse(b"region_id,region_name\n7,A\n42,B\n0,C\n-3,D\n100,A\n", "r")
+                .unwrap();
+        for a in 0..=255u8 {
+            for (text, len) in [([a, b','], 1), ([a, b'"'], 1)] {
+                let word = u16::from_le_bytes(text);
+                let want = parse_region_id(&text[..len])
+                    .ok()
+                    .and_then(|id| table.slot(id));
+                let want = want.filter(|_| a.is_ascii_digit());
+                assert_eq!(table.short_slot(word, len), want, "{:?}", &text[..len]);
+            }
+            for b in 0..=255u8 {
+                let text = [a, b];
+                let want = parse_region_id(&text).ok().and_then(|id| table.slot(id));
+                // Signs are the exact path's business.
+                let want = want.filter(|_| a.is_ascii_digit());
+                assert_eq!(
+                    table.short_slot(u16::from_le_bytes(text), 2),
+                    want,
+                    "{text:?}"
+                );
+            }
+        }
+        assert_eq!(
+            table.short_slot(u16::from_le_bytes(*b"07"), 2),
+            table.slot(7)
+        );
+        assert!(table.slot(7).is_some());
+    }
 
     #[test]
     fn region_ids() {

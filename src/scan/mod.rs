@@ -23,6 +23,7 @@ use crate::csv::{self, Field};
 use crate::date::{DateCache, DateDict, DateError, DateText, InternError};
 use crate::error::{Error, Result};
 use crate::format::{Layout, MAX_LINE};
+use crate::input::PAD;
 use crate::regions::{parse_region_id, KeySpace, RegionTable};
 
 /// A row that was not counted and that the user gets to see: a malformed
@@ -59,6 +60,15 @@ pub struct ChunkReport {
     pub unmatched_ids: Vec<i64>,
     /// The chunk stopped at a malformed row, as the policy asked.
     pub stopped: bool,
+}
+
+/// Where a chunk's scan is: every row before `pos` either pushed a key
+/// (those after `first_key`) or is one of `uncounted`, so the two count
+/// the lines and the fast path keeps no counter of its own.
+struct Position {
+    pos: usize,
+    first_key: usize,
+    uncounted: u64,
 }
 
 /// What every scanning thread shares.
@@ -159,69 +169,110 @@ impl<'a> Scanner<'a> {
         report: &mut ChunkReport,
     ) -> Result<()> {
         let end = range.end;
-        let mut pos = range.start;
-        let mut line: u64 = 0;
-        let mut counted: u64 = 0;
-        // Rows are rarely shorter than 24 bytes; growing past this is fine.
-        keys.reserve((end - pos) / 24);
-        while pos < end {
-            let window: &[u8; 64] = buf[pos..pos + 64]
-                .try_into()
-                .expect("chunk buffers extend PAD bytes past their rows");
-            // SAFETY: `scan` picks a kernel the CPU supports.
-            let masks = unsafe { K::masks(window) };
-            let avail = end - pos;
-            let newlines = masks.newline & fast::low_bits(avail);
-
-            // The fast path: a row that ends inside the window and is
-            // canonical, with a known date and region, is one key.
-            if newlines != 0 {
-                let line_end = newlines.trailing_zeros() as usize;
-                let len = line_end - usize::from(line_end > 0 && window[line_end - 1] == b'\r');
-                if let Some(key) = self.fast_key(fields, window, len, masks) {
-                    keys.push(key);
-                    counted += 1;
-                    line += 1;
-                    pos += line_end + 1;
-                    continue;
-                }
-            }
-
-            // Every other row: found whole, and judged by the exact path.
-            let (line_end, next) = if newlines != 0 {
-                let i = pos + newlines.trailing_zeros() as usize;
-                (i, i + 1)
-            } else if avail <= 64 {
-                (end, end) // the last line of the file, without a newline
-            } else {
-                match memchr::memchr(b'\n', &buf[pos + 64..end]) {
-                    Some(i) => (pos + 64 + i, pos + 64 + i + 1),
-                    None => (end, end),
-                }
-            };
-            let mut len = line_end - pos;
-            let too_long = len > MAX_LINE;
-            if len > 0 && buf[line_end - 1] == b'\r' {
-                len -= 1;
-            }
-            let text = &buf[pos..pos + len];
-            // A cut line (see input::stream) is only its first bytes: judge
-            // its length, never the fields it seems to have.
-            let row = if too_long {
-                Row::Malformed(Malformed::TooLong)
-            } else {
-                self.exact_row(text)?
-            };
-            if self.record(row, line, text, keys, report) {
-                report.stopped = true;
+        assert!(
+            end <= buf.len().saturating_sub(PAD),
+            "chunk buffers extend PAD bytes past their rows"
+        );
+        let mut at = Position {
+            pos: range.start,
+            first_key: keys.len(),
+            uncounted: 0,
+        };
+        // A row with a key is at least 16 bytes ("0,0,1,2019-01-01\n").
+        keys.reserve((end - at.pos) / 16 + 1);
+        // Rows whose 64-byte window ends inside the chunk need no cut of
+        // their masks; only the last few see bytes past its end. Two loops
+        // keep that test out of nearly every row.
+        let whole_windows = end.saturating_sub(63);
+        let mut stopped = false;
+        while at.pos < whole_windows {
+            if self.row::<K, F, false>(fields, buf, end, &mut at, keys, report)? {
+                stopped = true;
                 break;
             }
-            line += 1;
-            pos = next;
         }
+        while !stopped && at.pos < end {
+            stopped = self.row::<K, F, true>(fields, buf, end, &mut at, keys, report)?;
+        }
+        report.stopped = stopped;
+        let counted = (keys.len() - at.first_key) as u64;
         report.stats.counted += counted;
-        report.lines = line;
+        report.lines = counted + at.uncounted;
         Ok(())
+    }
+
+    /// Scans the row at `at.pos` of a chunk that ends at `end`, and moves
+    /// past it; true if the chunk must stop there. `CUT`: the row's window
+    /// may reach past `end`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn row<K: fast::Kernel, F: fast::Fields, const CUT: bool>(
+        &mut self,
+        fields: F,
+        buf: &[u8],
+        end: usize,
+        at: &mut Position,
+        keys: &mut Vec<u32>,
+        report: &mut ChunkReport,
+    ) -> Result<bool> {
+        let pos = at.pos;
+        // SAFETY: `pos < end` and `end + PAD <= buf.len()` (asserted by
+        // the caller), so the 64 bytes from `pos` are inside `buf`.
+        let window: &[u8; 64] = unsafe { &*buf.as_ptr().add(pos).cast::<[u8; 64]>() };
+        // SAFETY: `scan` picks a kernel the CPU supports.
+        let masks = unsafe { K::masks(window) };
+        let avail = end - pos;
+        let newlines = if CUT {
+            masks.newline & fast::low_bits(avail)
+        } else {
+            masks.newline
+        };
+
+        // The fast path: a row that ends inside the window and is
+        // canonical, with a known date and region, is one key.
+        if newlines != 0 {
+            let line_end = newlines.trailing_zeros() as usize;
+            let len = line_end - usize::from(line_end > 0 && window[line_end - 1] == b'\r');
+            if let Some(key) = self.fast_key(fields, window, len, masks) {
+                keys.push(key);
+                at.pos = pos + line_end + 1;
+                return Ok(false);
+            }
+        }
+
+        // Every other row: found whole, and judged by the exact path.
+        let (line_end, next) = if newlines != 0 {
+            let i = pos + newlines.trailing_zeros() as usize;
+            (i, i + 1)
+        } else if avail <= 64 {
+            (end, end) // the last line of the file, without a newline
+        } else {
+            match memchr::memchr(b'\n', &buf[pos + 64..end]) {
+                Some(i) => (pos + 64 + i, pos + 64 + i + 1),
+                None => (end, end),
+            }
+        };
+        let mut len = line_end - pos;
+        let too_long = len > MAX_LINE;
+        if len > 0 && buf[line_end - 1] == b'\r' {
+            len -= 1;
+        }
+        let text = &buf[pos..pos + len];
+        // A cut line (see input::stream) is only its first bytes: judge
+        // its length, never the fields it seems to have.
+        let row = if too_long {
+            Row::Malformed(Malformed::TooLong)
+        } else {
+            self.exact_row(text)?
+        };
+        let line = (keys.len() - at.first_key) as u64 + at.uncounted;
+        let has_key = matches!(row, Row::Key(_));
+        if self.record(row, line, text, keys, report) {
+            return Ok(true);
+        }
+        at.uncounted += u64::from(!has_key);
+        at.pos = next;
+        Ok(false)
     }
 
     /// The fast path (see [`fast`]): the key of a row of `len` bytes at the
@@ -241,9 +292,14 @@ impl<'a> Scanner<'a> {
         }
         let cut = fast::low_bits(len);
         let (id_at, date_at) = fields.find(len, masks.comma & cut, masks.quote & cut)?;
-        let id = fast::window_id(window, id_at)?;
+        let regions = self.ctx.regions;
+        let region = if id_at.len().wrapping_sub(1) < 2 {
+            let word = u16::from_le_bytes([window[id_at.start], window[id_at.start + 1]]);
+            regions.short_slot(word, id_at.len())?
+        } else {
+            regions.slot(fast::window_id(window, id_at)?)?
+        };
         let date = self.cache.get(&window[date_at])?;
-        let region = self.ctx.regions.slot(id)?;
         Some(self.ctx.keys.pack(date, region))
     }
 
@@ -323,8 +379,8 @@ impl<'a> Scanner<'a> {
         let policy = self.ctx.policy;
         match row {
             Row::Key(key) => {
+                // Counted with the fast path's keys, by the caller.
                 keys.push(key);
-                report.stats.counted += 1;
                 false
             }
             Row::Blank => {
