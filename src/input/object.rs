@@ -8,9 +8,9 @@ use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use super::mapping::Mapping;
+use super::mapping::{FileMap, Mapping};
 use crate::error::{Error, Result};
 
 /// A byte sequence of known length that many threads read at once.
@@ -70,6 +70,8 @@ pub struct LocalObject {
     path: PathBuf,
     /// A named pipe, a terminal or a socket: bytes come in order, once.
     pipe: bool,
+    /// The whole file mapped, once a chunk first asks (`None`: it cannot be).
+    mapped: OnceLock<Option<Arc<FileMap>>>,
 }
 
 impl LocalObject {
@@ -95,6 +97,7 @@ impl LocalObject {
             name: display_name(path),
             path: path.to_path_buf(),
             pipe,
+            mapped: OnceLock::new(),
         })
     }
 }
@@ -155,8 +158,12 @@ impl Object for LocalObject {
         if range.end > self.len || range.is_empty() || self.pipe {
             return None;
         }
-        let len = usize::try_from(range.end - range.start).ok()?;
-        Mapping::new(&self.file, range.start, len)
+        let whole = self
+            .mapped
+            .get_or_init(|| FileMap::new(&self.file, 0, usize::try_from(self.len).ok()?))
+            .as_ref()?;
+        let start = usize::try_from(range.start).ok()?;
+        Some(whole.view(start..usize::try_from(range.end).ok()?))
     }
 }
 
