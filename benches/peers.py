@@ -158,7 +158,7 @@ def main():
         for name, _, _, _ in tools(t):
             seconds, rss, _ = best[(name, t)]
             vs_duck = f"{duck[0] / seconds:.1f}" if duck else "-"
-            print(f"| {name} | {t} | {seconds:.3f} | {size / seconds / 1e9:.2f} | {rss:.0f} | {vs_duck} | {seconds / floor_s:.1f} |")
+            print(f"| {name} | {t} | {seconds:.3f} | {size / seconds / 1e9:.2f} | {rss:.0f} | {vs_duck} | {seconds / floor_s:.2f} |")
     print()
     print("× DuckDB: DuckDB's time over the tool's (above 1 is faster than DuckDB). × floor: the tool's time over a memchr newline count of the same file.")
 

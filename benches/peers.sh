@@ -5,7 +5,7 @@
 #
 #   benches/peers.sh [SIZE] [RUNS]        default: 1G 3
 #
-# Environment: THREADS="1 2" (thread counts to try; default "1 <all cores>"),
+# Environment: THREADS="1 2" (thread counts to try; default "1 2 <all cores>"),
 # EVENT_COUNTER_BIN_DIR (take event-counter and newline_floor from there
 # instead of building them), SKIP_PEERS=1 (only event-counter and the floor),
 # REGIONS=70000 DAYS=1461 (a region.csv of that many names and dates over
@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 
 size=${1:-1G}
 runs=${2:-3}
-threads=${THREADS:-"1 $(nproc)"}
+# A -j sweep: one thread, two, and every core.
+threads=${THREADS:-$(printf '%s\n' 1 2 "$(nproc)" | sort -nu | tr '\n' ' ')}
 
 if [ -n "${EVENT_COUNTER_BIN_DIR:-}" ]; then
   bin=$EVENT_COUNTER_BIN_DIR
