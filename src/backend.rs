@@ -81,7 +81,11 @@ impl Engine {
                 (engine, Reason::Asked)
             }
             #[cfg(not(feature = "gpu"))]
-            Backend::Gpu | Backend::GpuKeys => return Err(Error::NotBuilt(NOT_BUILT.into())),
+            Backend::Gpu | Backend::GpuKeys => {
+                return Err(Error::NotBuilt(format!(
+                    "{NOT_BUILT}: count with --backend cpu, or build with the default features"
+                )))
+            }
             #[cfg(feature = "gpu")]
             Backend::Auto => {
                 let candidates = device::candidates(device::Search::Usual);

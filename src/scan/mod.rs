@@ -137,12 +137,7 @@ impl<'a> Scanner<'a> {
             // SAFETY: the CPU has every feature `scan_avx2` is compiled for.
             return unsafe { self.scan_avx2(buf, range, keys, report) };
         }
-        match self.shape.standard() {
-            Some(standard) => {
-                self.scan_with::<fast::Baseline, _>(standard, buf, range, keys, report)
-            }
-            None => self.scan_with::<fast::Baseline, _>(self.shape, buf, range, keys, report),
-        }
+        self.scan_kernel::<fast::Baseline>(buf, range, keys, report)
     }
 
     /// The same loop for CPUs with AVX-512 BW (Intel from Skylake-SP,
@@ -156,10 +151,7 @@ impl<'a> Scanner<'a> {
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> Result<()> {
-        match self.shape.standard() {
-            Some(standard) => self.scan_with::<fast::Avx512, _>(standard, buf, range, keys, report),
-            None => self.scan_with::<fast::Avx512, _>(self.shape, buf, range, keys, report),
-        }
+        self.scan_kernel::<fast::Avx512>(buf, range, keys, report)
     }
 
     /// The same loop compiled for AVX2 CPUs (2013 on): 32-byte compares for
@@ -175,9 +167,21 @@ impl<'a> Scanner<'a> {
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> Result<()> {
+        self.scan_kernel::<fast::Avx2>(buf, range, keys, report)
+    }
+
+    /// The loop with kernel `K`, specialised for the usual layout.
+    #[inline(always)]
+    fn scan_kernel<K: fast::Kernel>(
+        &mut self,
+        buf: &[u8],
+        range: Range<usize>,
+        keys: &mut Vec<u32>,
+        report: &mut ChunkReport,
+    ) -> Result<()> {
         match self.shape.standard() {
-            Some(standard) => self.scan_with::<fast::Avx2, _>(standard, buf, range, keys, report),
-            None => self.scan_with::<fast::Avx2, _>(self.shape, buf, range, keys, report),
+            Some(standard) => self.scan_with::<K, _>(standard, buf, range, keys, report),
+            None => self.scan_with::<K, _>(self.shape, buf, range, keys, report),
         }
     }
 
@@ -187,7 +191,7 @@ impl<'a> Scanner<'a> {
         fields: F,
         buf: &[u8],
         range: Range<usize>,
-        out: &mut Vec<u32>,
+        keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> Result<()> {
         let end = range.end;
@@ -195,7 +199,6 @@ impl<'a> Scanner<'a> {
             end <= buf.len().saturating_sub(PAD),
             "chunk buffers extend PAD bytes past their rows"
         );
-        let keys = out;
         let mut at = Position {
             pos: range.start,
             first_key: keys.len(),
