@@ -21,7 +21,6 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ClientConfigKey, ObjectStore};
 
 use crate::error::{Error, Result};
-use crate::input::Object;
 
 /// One runtime for every S3 call; threads block on it.
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -154,8 +153,9 @@ impl S3Object {
     }
 }
 
-impl Object for S3Object {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+impl S3Object {
+    /// Reads up to `buf.len()` bytes from `offset` with one ranged GET.
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let end = (offset + buf.len() as u64).min(self.len);
         if offset >= end {
             return Ok(0);
@@ -168,11 +168,18 @@ impl Object for S3Object {
         Ok(bytes.len())
     }
 
-    fn len(&self) -> u64 {
+    /// Its size in bytes.
+    pub fn len(&self) -> u64 {
         self.len
     }
 
-    fn name(&self) -> &str {
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Its URL.
+    pub fn name(&self) -> &str {
         &self.url
     }
 }

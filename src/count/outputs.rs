@@ -7,8 +7,9 @@ use std::path::Path;
 
 use super::CountOptions;
 use crate::error::{Error, Result};
+use crate::input::same_file;
 use crate::input::{InputSpec, Plan};
-use crate::output::{same_file, Destination, PendingOutput, RejectsWriter};
+use crate::output::{Destination, PendingOutput, RejectsWriter};
 
 /// The opened outputs of one count.
 pub(super) struct Outputs {

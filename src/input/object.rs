@@ -167,6 +167,52 @@ impl Object for LocalObject {
     }
 }
 
+/// Whether two local paths name the same file, or would once created: the
+/// same file (device and inode) when both exist, else the same place
+/// (canonical folder and name).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return (a.dev(), a.ino()) == (b.dev(), b.ino());
+        }
+    }
+    match (place(a), place(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A path with its folder made canonical (links resolved), so that two
+/// spellings of a file that does not exist yet compare equal.
+fn place(path: &Path) -> Option<PathBuf> {
+    if let Ok(path) = std::fs::canonicalize(path) {
+        return Some(path);
+    }
+    let name = path.file_name()?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(dir).ok()?.join(name))
+}
+
+/// An S3 object, read by ranged GETs (see [`crate::s3`]).
+impl Object for crate::s3::S3Object {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        crate::s3::S3Object::read_at(self, buf, offset)
+    }
+
+    fn len(&self) -> u64 {
+        crate::s3::S3Object::len(self)
+    }
+
+    fn name(&self) -> &str {
+        crate::s3::S3Object::name(self)
+    }
+}
+
 /// How a path is named in messages about its contents: as the user gave it.
 pub fn display_name(path: &Path) -> String {
     path.display().to_string()

@@ -225,7 +225,7 @@ fn refuse_twice_named(objects: &[(Arc<dyn Object>, &InputSpec)]) -> Result<()> {
         let earlier = objects[..i]
             .iter()
             .find(|(other, _)| match (object.path(), other.path()) {
-                (Some(a), Some(b)) => crate::output::same_file(a, b),
+                (Some(a), Some(b)) => super::same_file(a, b),
                 (None, None) => object.name() == other.name(),
                 _ => false,
             });

@@ -18,8 +18,9 @@ use std::io::Read;
 use crate::csv::{self, find_column};
 use crate::error::{Error, Result};
 use crate::format::{self, MAX_HEADER};
+use crate::input::same_file;
 use crate::input::{self, InputSpec};
-use crate::output::{same_file, Destination};
+use crate::output::Destination;
 use crate::s3;
 
 /// What a merge did.

@@ -17,7 +17,7 @@ pub use rejects::{RejectsWriter, ShardPart};
 pub use result::{write_table, DateSizes, Groups, ResultRow, ResultTable};
 
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
@@ -215,35 +215,4 @@ pub fn write_file(destination: &Destination, bytes: &[u8]) -> Result<()> {
     let written = output.writer().write_all(bytes);
     output.check(written)?;
     output.commit()
-}
-
-/// Whether two local paths name the same file, or would once created: the
-/// same file (device and inode) when both exist, else the same place
-/// (canonical folder and name).
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-            return (a.dev(), a.ino()) == (b.dev(), b.ino());
-        }
-    }
-    match (place(a), place(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// A path with its folder made canonical (links resolved), so that two
-/// spellings of a file that does not exist yet compare equal.
-fn place(path: &Path) -> Option<PathBuf> {
-    if let Ok(path) = std::fs::canonicalize(path) {
-        return Some(path);
-    }
-    let name = path.file_name()?;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    Some(std::fs::canonicalize(dir).ok()?.join(name))
 }
