@@ -51,6 +51,13 @@ def main():
             out = os.path.join(out_dir, f"{backend}-{t}.csv")
             stats = out + ".json"
             yield backend, t, (out, stats), [ec, "count", args.data, "--backend", backend, "-j", str(t), "-q", "-o", out, "--stats-json", stats]
+        if t == max(args.threads):
+            # How the CPU backend reads at the most threads: chunks mapped
+            # (the default), read with pread, or mapped in larger chunks.
+            # Measured here to choose one per thread count (issue 14).
+            for name, extra in [("cpu, pread", ["--pread"]), ("cpu, 32 MiB chunks", ["--chunk-size", str(32 << 20)])]:
+                out = os.path.join(out_dir, f"{name.replace(', ', '-').replace(' ', '')}-{t}.csv")
+                yield name, t, (out, out + ".json"), [ec, "count", args.data, "--backend", "cpu", "-j", str(t), "-q", "-o", out, "--stats-json", out + ".json"] + extra
         if t == min(args.threads) and 1 not in args.threads:
             out = os.path.join(out_dir, "cpu-1.csv")
             yield "cpu", 1, (out, out + ".json"), [ec, "count", args.data, "--backend", "cpu", "-j", "1", "-q", "-o", out, "--stats-json", out + ".json"]

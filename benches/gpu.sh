@@ -2,7 +2,8 @@
 # The GPU backends against the CPU backend on a machine with a GPU and no
 # Rust toolchain: one prepared script. It generates SIZE (default 16G) of
 # rows into /dev/shm, runs cpu, gpu and gpu-keys at every thread count in
-# THREADS (default "16 8 2"; cpu also at 1), alternately, best of RUNS
+# THREADS (default "16 8 2"; cpu also at 1, and read with pread or in
+# 32 MiB chunks at the most threads), alternately, best of RUNS
 # (default 3), checks every output equals the CPU backend's byte for byte,
 # and prints a Markdown table of seconds, GB/s and peak memory.
 #

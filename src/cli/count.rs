@@ -110,6 +110,10 @@ pub struct CountArgs {
     #[arg(long, hide = true, value_name = "BYTES")]
     chunk_size: Option<usize>,
 
+    /// Read local files with pread instead of mapping them (for tuning)
+    #[arg(long, hide = true)]
+    pread: bool,
+
     /// Fold 32-bit bins into 64-bit totals every N keys (for tests)
     #[arg(long, hide = true, value_name = "N")]
     flush_every: Option<u64>,
@@ -153,6 +157,7 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
     if let Some(size) = args.chunk_size {
         options.chunk_size = size;
     }
+    options.map_files = !args.pread;
     if let Some(every) = args.flush_every {
         options.flush = Flush::new(every);
     }

@@ -57,6 +57,9 @@ pub struct CountOptions {
     pub stats_json: Option<Destination>,
     /// Bytes per chunk.
     pub chunk_size: usize,
+    /// Whether chunks of local files are views of the file mapped (the
+    /// default: no copy) or read with `pread`; for measuring the two.
+    pub map_files: bool,
     /// When 32-bit bins are folded into the totals.
     pub flush: Flush,
     /// The most bins a CPU thread counts densely (for tests, to make the
@@ -77,6 +80,7 @@ impl CountOptions {
             rejects: None,
             stats_json: None,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            map_files: true,
             flush: Flush::default(),
             dense_bins: None,
         }
@@ -196,7 +200,7 @@ fn count_plan(
     let sources = plan
         .inputs
         .iter()
-        .map(|input| input.open(options.chunk_size))
+        .map(|input| input.open(options.chunk_size, options.map_files))
         .collect::<Result<Vec<_>>>()?;
     let layouts = sources
         .iter()
@@ -212,9 +216,14 @@ fn count_plan(
     let histogram = engine.histogram(options.flush, threads, options.dense_bins)?;
     let setup_done = Instant::now();
     log::info!(
-        "{threads} scanning thread{}, {} KiB chunks, {total_bytes} bytes in {} file{}{}",
+        "{threads} scanning thread{}, {} KiB chunks{}, {total_bytes} bytes in {} file{}{}",
         if threads == 1 { "" } else { "s" },
         options.chunk_size >> 10,
+        if options.map_files {
+            ""
+        } else {
+            " read with pread"
+        },
         sources.len(),
         if sources.len() == 1 { "" } else { "s" },
         options.split.map_or(String::new(), |s| format!(

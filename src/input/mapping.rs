@@ -12,7 +12,14 @@
 //! (`MAP_POPULATE`). A view lets its pages go when dropped, so resident
 //! memory stays at the chunks being read, not the file. Measured on 2
 //! cores, 1 GiB from the page cache, best of 15: a mapping per chunk with
-//! `MAP_POPULATE` 0.195 s, the whole file mapped 0.189 s.
+//! `MAP_POPULATE` 0.195 s, the whole file mapped 0.189 s; and against
+//! `pread` (the hidden `count --pread`), best of 5: 0.34 s against 0.39 s
+//! on one thread, 0.20 s against 0.21 s on two. On many cores the trade
+//! may turn: a view dropping its pages makes every core running the
+//! process drop TLB entries too. Measured on a 16-core machine with an
+//! earlier build, a map per 4 MiB chunk lost 20% to `pread` at 16 threads
+//! and nothing at 8. `benches/gpu.sh` times mapped, `pread` and 32 MiB
+//! chunks at 16 threads, to settle the choice there by measurement.
 //!
 //! Its one danger: if another process truncates the file while we read it,
 //! touching a page past the new end raises SIGBUS, which kills the process

@@ -29,6 +29,8 @@ pub struct RangeSource {
     /// header, or one shard's part of it.
     rows: Range<u64>,
     chunk_size: u64,
+    /// Whether chunks may be views of the mapped file ([`RangeSource::read_only`]).
+    maps: bool,
     next: AtomicU64,
 }
 
@@ -51,8 +53,16 @@ impl RangeSource {
             header_end,
             rows: start..end,
             chunk_size: chunk_size.max(1) as u64,
+            maps: true,
             next: AtomicU64::new(0),
         })
+    }
+
+    /// Reads every chunk with `pread`, never mapping the file: for
+    /// measuring one against the other (the hidden `count --pread`).
+    pub fn read_only(mut self) -> RangeSource {
+        self.maps = false;
+        self
     }
 
     /// Opens a shard's `part` of `object`: the rows whose preceding newline
@@ -113,6 +123,9 @@ impl RangeSource {
         end: u64,
         first: bool,
     ) -> Option<Range<usize>> {
+        if !self.maps {
+            return None;
+        }
         let map_end = end.checked_add(MAP_TAIL)?.min(self.object.len());
         let mapping = self.object.map(read_from..map_end)?;
         let data: &[u8] = &mapping;
@@ -335,6 +348,13 @@ mod tests {
                 mapped > 0 || chunk_size >= content.len(),
                 "chunk size {chunk_size}"
             );
+            let (rows, mapped) = rows_and_mapped(&open(&content, chunk_size, None).read_only());
+            assert_eq!(
+                rows,
+                &content[header_end..],
+                "read, chunk size {chunk_size}"
+            );
+            assert_eq!(mapped, 0, "read, chunk size {chunk_size}");
         }
         // Tiny chunks put a chunk start right after the header's newline,
         // where the byte before the chunk starts the file's first row.
