@@ -6,7 +6,7 @@
 //!
 //! - [`input`]: where bytes come from (files, S3 ranges, gzip and zstd
 //!   streams, shards), split into chunks of whole rows;
-//! - [`format`]: the headers of every file, read and written in one place;
+//! - [`format`](mod@format): the headers of every file, read and written in one place;
 //! - [`scan`]: each row of a chunk becomes a key, or is counted as
 //!   unmatched, blank or malformed, by the field rules of [`csv`], the
 //!   region ids of [`regions`] and the dates of [`date`];
@@ -14,7 +14,7 @@
 //!   ([`gpu`]); [`backend`] chooses which;
 //! - [`output`]: the counts are decoded and written atomically.
 //!
-//! [`count`] drives one run from end to end. Around it: [`generate`] makes
+//! [`count`](mod@count) drives one run from end to end. Around it: [`generate`] makes
 //! test data, [`merge`] adds up the results of shards (read back by
 //! [`results`]) and joins their rejects, and [`plot`] draws a result.
 //!

@@ -2,9 +2,9 @@
 //!
 //! 1. plan: region.csv, the location files (or this shard's part of them),
 //!    every header checked before any row is read;
-//! 2. workers ([`pool`]): every thread takes chunks from any file, scans
+//! 2. workers (`pool.rs`): every thread takes chunks from any file, scans
 //!    them into keys and counts the keys in the engine's histogram;
-//! 3. ledger ([`ledger`]): the chunks' reports booked in file order (line
+//! 3. ledger (`ledger.rs`): the chunks' reports booked in file order (line
 //!    numbers, `--strict`, rejects);
 //! 4. output: the histogram's totals decoded into result.csv.
 

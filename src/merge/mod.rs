@@ -1,9 +1,9 @@
 //! `merge`: one file from the outputs of `count --split I/N` shards, as the
 //! original's final step merged its Spark partitions.
 //!
-//! - result files are added up into one sorted result.csv ([`results`]);
+//! - result files are added up into one sorted result.csv (`results.rs`);
 //! - shards' rejects files are joined into one rejects file whose lines
-//!   are file lines ([`rejects`]): a shard numbers its rows from its own
+//!   are file lines (`rejects.rs`): a shard numbers its rows from its own
 //!   start, and only the line counts of every shard before it say where
 //!   that is in the file.
 //!
