@@ -15,14 +15,10 @@ cd "$(dirname "$0")/.."
 
 files=${FILES:-8}
 size=${SIZE:-48M}
-threads=$(echo ${THREADS:-1 2 $(nproc)} | tr " " "\n" | awk '!seen[$0]++' | tr "\n" " ")
+threads=${THREADS:-$(printf '%s\n' 1 2 "$(nproc)" | sort -nu | tr '\n' ' ')}
 runs=${RUNS:-3}
-if [ -n "${EVENT_COUNTER_BIN_DIR:-}" ]; then
-  bin=$EVENT_COUNTER_BIN_DIR
-else
-  cargo build --release --quiet --bin event-counter
-  bin=target/release
-fi
+. benches/bin.sh
+release_bin
 
 data=target/gz-data
 if [ "$(cat "$data/.made" 2>/dev/null)" != "$files x $size" ]; then

@@ -19,13 +19,8 @@ runs=${2:-3}
 # A -j sweep: one thread, two, and every core.
 threads=${THREADS:-$(printf '%s\n' 1 2 "$(nproc)" | sort -nu | tr '\n' ' ')}
 
-if [ -n "${EVENT_COUNTER_BIN_DIR:-}" ]; then
-  bin=$EVENT_COUNTER_BIN_DIR
-else
-  cargo build --release --quiet --bin event-counter --example newline_floor
-  bin=target/release
-  cp target/release/examples/newline_floor target/release/newline_floor
-fi
+. benches/bin.sh
+release_bin newline_floor
 
 # DuckDB and Polars in a venv of their own.
 venv=target/peers-venv

@@ -19,13 +19,8 @@ size=${1:-1G}
 cores=$(nproc)
 threads=${THREADS:-"1 $cores $((4 * cores))"}
 
-if [ -n "${EVENT_COUNTER_BIN_DIR:-}" ]; then
-  bin=$EVENT_COUNTER_BIN_DIR
-else
-  cargo build --release --quiet --bin event-counter --example s3_loopback
-  bin=target/release
-  cp target/release/examples/s3_loopback target/release/s3_loopback
-fi
+. benches/bin.sh
+release_bin s3_loopback
 
 data=${DATA:-target/s3-data}
 if [ "$(cat "$data/.size" 2>/dev/null)" != "$size" ]; then

@@ -15,12 +15,8 @@ cd "$(dirname "$0")/.."
 
 regions=${REGIONS:-20548}
 days=${DAYS:-1460}
-if [ -n "${EVENT_COUNTER_BIN_DIR:-}" ]; then
-  bin=$EVENT_COUNTER_BIN_DIR
-else
-  cargo build --release --quiet --bin event-counter
-  bin=target/release
-fi
+. benches/bin.sh
+release_bin
 moto=${EVENT_COUNTER_MOTO:-target/ci-venv/bin/moto_server}
 [ -x "$moto" ] || moto=moto_server
 
