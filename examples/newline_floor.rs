@@ -1,7 +1,8 @@
 //! The floor for any tool that reads every byte: count the newlines of a
-//! file with memchr on N threads, reading it in chunks with `pread` as
-//! `count` does. `benches/peers.sh` reports every tool's time as a multiple
-//! of this one.
+//! file with memchr on N threads, reading it in 4 MiB chunks with `pread`,
+//! as any reader can. (`count` maps local files instead, which saves the
+//! copy; `count --pread` reads them like this.) `benches/peers.sh` reports
+//! every tool's time as a multiple of this one.
 //!
 //! Usage: newline_floor FILE [THREADS]
 
