@@ -8,25 +8,12 @@ high-water mark), the floor's from wait4.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
-import time
 
-
-def run(cmd):
-    """Runs `cmd`; returns (seconds, wait4's peak RSS in MiB, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"failed: {' '.join(cmd)}")
-    return seconds, usage.ru_maxrss / 1024, out
+# Beside this file: how a tool is run and timed, and the machine's line.
+from peers import machine, run
 
 
 def main():
@@ -84,11 +71,8 @@ def main():
         if files and open(files[0], "rb").read() != want:
             sys.exit(f"{name} with {threads} threads wrote another result than the CPU backend ({files[0]})")
 
-    cpu = platform.processor()
-    if os.path.exists("/proc/cpuinfo"):
-        cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
     adapter = next((a for (_, _, _, a) in best.values() if a), "none")
-    print(f"{datetime.date.today()}, {platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, GPU: {adapter}")
+    print(f"{machine()}, GPU: {adapter}")
     print(f"{size / 2**30:.2f} GiB of `event-counter generate --seed 7 --days 1461` in {args.data}, "
           f"best of {args.runs} runs, backends alternating, every result equal to the CPU backend's")
     print()

@@ -76,6 +76,14 @@ def run(cmd, env=None):
     return seconds, usage.ru_maxrss / 1024, out
 
 
+def machine():
+    """A line naming the day, the system, the CPU and its cores."""
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
+    return f"{datetime.date.today()}, {platform.system()} {platform.release()} {platform.machine()}, {cpu}, {os.cpu_count()} cores"
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bin")
@@ -136,10 +144,7 @@ def main():
         if got != want:
             sys.exit(f"{name} with {t} threads wrote a different result than event-counter ({out})")
 
-    cpu = platform.processor()
-    if os.path.exists("/proc/cpuinfo"):
-        cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
-    print(f"{datetime.date.today()}, {platform.system()} {platform.release()} {platform.machine()}, {cpu}, {os.cpu_count()} cores")
+    print(machine())
     stamp = os.path.join(args.data, ".size")
     made_with = open(stamp).read().strip() if os.path.exists(stamp) else "?"
     print(
