@@ -9,6 +9,7 @@
 //! `EVENT_COUNTER_REQUIRE_SPARK=1` / `EVENT_COUNTER_REQUIRE_S3=1` (CI sets
 //! both) makes that a failure.
 
+use std::path::Path;
 use std::process::Command;
 
 fn python_with_pyspark() -> Option<String> {
@@ -34,6 +35,24 @@ fn python_with_pyspark() -> Option<String> {
     None
 }
 
+/// Runs `script` (a path in the repository) with `python` and one more
+/// variable in its environment; returns its standard output once it has
+/// succeeded.
+fn run_python(python: &str, script: &str, var: (&str, &str)) -> String {
+    let output = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+        .env(var.0, var.1)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// Skips a test (saying why) or, when `require` is set to 1, fails it.
 fn skip(require: &str, why: &str, what: &str) {
     if std::env::var(require).as_deref() == Ok("1") {
@@ -47,19 +66,10 @@ fn spark_driver_in_local_mode_equals_one_count() {
     let Some(python) = python_with_pyspark() else {
         return;
     };
-    let output = Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/deploy/spark/test_local.py"
-        ))
-        .env("EVENT_COUNTER_BIN", crate::util::binary())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = run_python(
+        &python,
+        "deploy/spark/test_local.py",
+        ("EVENT_COUNTER_BIN", &crate::util::binary()),
     );
     for shards in [1, 3, 7] {
         assert!(
@@ -78,19 +88,10 @@ fn emr_launcher_against_moto() {
         let why = "EVENT_COUNTER_PYTHON or EVENT_COUNTER_MOTO is not set";
         return skip("EVENT_COUNTER_REQUIRE_S3", why, "EMR launcher");
     };
-    let output = Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/deploy/emr/test_launch.py"
-        ))
-        .env("EVENT_COUNTER_MOTO", moto)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = run_python(
+        &python,
+        "deploy/emr/test_launch.py",
+        ("EVENT_COUNTER_MOTO", &moto),
     );
     assert!(
         stdout.contains("emr launcher: all checks passed"),
