@@ -27,7 +27,7 @@ use std::thread::JoinHandle;
 use bytemuck::Zeroable;
 use wgpu::util::DeviceExt;
 
-use super::{compute_pipeline, device_bins, layout_entry, GpuContext, GpuOptions};
+use super::{buffer, compute_pipeline, device_bins, layout_entry, GpuContext, GpuOptions};
 use crate::error::{Error, Result};
 use crate::histogram::{Counts, Flush, Histogram, KeySink};
 
@@ -160,18 +160,9 @@ impl GpuContext {
             usage: wgpu::BufferUsages::UNIFORM,
         });
         let size = u64::from(bins) * 4;
-        let bin_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("bench bins"),
-            size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("bench readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        use wgpu::BufferUsages as U;
+        let bin_buffer = buffer(device, "bench bins", size, U::STORAGE | U::COPY_SRC);
+        let readback = buffer(device, "bench readback", size, U::MAP_READ | U::COPY_DST);
         let group = bind_group(self, &params, &key_buffer, &bin_buffer);
         // One pass first, read back for checking; it also warms up.
         let mut encoder = device.create_command_encoder(&Default::default());
@@ -473,21 +464,10 @@ impl Counter {
             .min(u64::from(self.context.keys.max_bins)) as u32;
         let device = &self.context.device;
         let size = u64::from(capacity) * 4;
-        let bins = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("bins"),
-            size,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            // Fresh buffers are zeroed by wgpu.
-            mapped_at_creation: false,
-        });
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("bins readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        use wgpu::BufferUsages as U;
+        // Fresh buffers are zeroed by wgpu.
+        let bins = buffer(device, "bins", size, U::STORAGE | U::COPY_SRC | U::COPY_DST);
+        let readback = buffer(device, "bins readback", size, U::MAP_READ | U::COPY_DST);
         for slot in &mut self.ring {
             slot.bind_group = bind_group(&self.context, &slot.params, &slot.keys, &bins);
         }
@@ -503,12 +483,12 @@ impl Counter {
         // Bins must exist before a bind group can name them.
         self.ensure_bins(1)?;
         let device = &self.context.device;
-        let keys = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("keys"),
-            size: u64::from(self.context.keys.max_keys) * 4,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let keys = buffer(
+            device,
+            "keys",
+            u64::from(self.context.keys.max_keys) * 4,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        );
         let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("params"),
             contents: bytemuck::bytes_of(&Params::zeroed()),

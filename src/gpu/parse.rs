@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use wgpu::util::DeviceExt;
 
-use super::{compute_pipeline, device_bins, grid, layout_entry, GpuContext};
+use super::{buffer, compute_pipeline, device_bins, grid, layout_entry, GpuContext};
 use crate::date::{date_text, day_number, DateText};
 use crate::error::{Error, Result};
 use crate::format::{Layout, MAX_LINE};
@@ -421,26 +421,19 @@ impl<'c> Run<'c> {
         });
 
         let data_capacity = (u64::from(chunk_bytes) + 1 + u64::from(OVERLAP)).next_multiple_of(4);
-        let buffer = |label, size: u64, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
+        let new = |label, size, usage| buffer(device, label, size, usage);
         use wgpu::BufferUsages as U;
-        let data = buffer("chunk", data_capacity, U::STORAGE | U::COPY_DST);
+        let data = new("chunk", data_capacity, U::STORAGE | U::COPY_DST);
         let bins_size = u64::from(bins.max(1)) * 4;
         // Fresh buffers are zeroed by wgpu.
-        let chunk_bins = buffer("chunk bins", bins_size, U::STORAGE);
-        let total_bins = buffer("bins", bins_size, U::STORAGE | U::COPY_SRC | U::COPY_DST);
-        let bins_readback = buffer(
+        let chunk_bins = new("chunk bins", bins_size, U::STORAGE);
+        let total_bins = new("bins", bins_size, U::STORAGE | U::COPY_SRC | U::COPY_DST);
+        let bins_readback = new(
             "bins readback",
             bins_size.min(READBACK_BYTES),
             U::MAP_READ | U::COPY_DST,
         );
-        let params = buffer(
+        let params = new(
             "params",
             std::mem::size_of::<Params>() as u64,
             U::UNIFORM | U::COPY_DST,
@@ -458,10 +451,10 @@ impl<'c> Run<'c> {
         });
         let stats_size = 16 + u64::from(retry_capacity) * 4;
         let stats: Vec<wgpu::Buffer> = (0..RING)
-            .map(|_| buffer("stats", stats_size, U::STORAGE | U::COPY_SRC | U::COPY_DST))
+            .map(|_| new("stats", stats_size, U::STORAGE | U::COPY_SRC | U::COPY_DST))
             .collect();
         let stats_readback = (0..RING)
-            .map(|_| buffer("stats readback", stats_size, U::MAP_READ | U::COPY_DST))
+            .map(|_| new("stats readback", stats_size, U::MAP_READ | U::COPY_DST))
             .collect();
         let pipelines = &context.parse;
         let parse_groups = stats
