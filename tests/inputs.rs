@@ -80,6 +80,28 @@ fn folders_globs_and_compressed_files_count_like_one_plain_file() {
     run.ok();
     run.stderr_has("of 4 files");
     assert_eq!(data.read("one.csv"), data.read("dir.csv"));
+    // The GPU backend parses the plain files and leaves the compressed
+    // ones to the CPU's workers, which must take only theirs; the rejects,
+    // in file order, are the CPU backend's too.
+    for backend in crate::util::backends() {
+        let rejects = format!("rejects-{backend}.csv");
+        let args = ["--backend", backend, "-j", "3", "--rejects", &rejects];
+        let run = data.run(
+            &[
+                &["count", "--regions", "region.csv", "-o", "mixed.csv"][..],
+                &args,
+                &["--locations", "many"],
+            ]
+            .concat(),
+        );
+        run.ok();
+        assert_eq!(data.read("one.csv"), data.read("mixed.csv"), "{backend}");
+        assert_eq!(
+            data.read("rejects-cpu.csv"),
+            data.read(&rejects),
+            "{backend}"
+        );
+    }
 
     // Files and globs in one --locations, in the order given.
     let run = count(

@@ -194,30 +194,33 @@ impl<'a> Cursor<'a> {
         buf: &mut ChunkBuf,
         messages: &SyncSender<Msg>,
     ) -> Result<Option<(usize, Chunk)>> {
+        // `at` counts the files it serves; `self.files[at]` is the file.
         loop {
             let first = self.first_open.load(Ordering::Acquire);
-            if first >= self.sources.len() {
+            if first >= self.files.len() {
                 return Ok(None);
             }
             let mut busy = None;
-            for file in first..(first + self.window).min(self.sources.len()) {
-                if self.ended[file].load(Ordering::Acquire) {
+            for at in first..(first + self.window).min(self.files.len()) {
+                if self.ended[at].load(Ordering::Acquire) {
                     continue;
                 }
+                let file = self.files[at];
                 match self.sources[file].next_chunk(buf, false)? {
                     Next::Chunk(chunk) => return Ok(Some((file, chunk))),
                     Next::Busy => {
-                        busy.get_or_insert(file);
+                        busy.get_or_insert(at);
                     }
-                    Next::End => self.end(file, messages),
+                    Next::End => self.end(at, messages),
                 }
             }
             // Every open file is being read by another thread: wait for
             // the first one.
-            if let Some(file) = busy {
+            if let Some(at) = busy {
+                let file = self.files[at];
                 match self.sources[file].next_chunk(buf, true)? {
                     Next::Chunk(chunk) => return Ok(Some((file, chunk))),
-                    Next::End => self.end(file, messages),
+                    Next::End => self.end(at, messages),
                     Next::Busy => {} // not when asked to wait; look again
                 }
             }
