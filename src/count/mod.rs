@@ -134,7 +134,6 @@ fn gpu_job<'a, 'b: 'a>(
     #[cfg(feature = "gpu")]
     if let (Engine::Gpu(gpu), false) = (engine, on_gpu.is_empty()) {
         use crate::gpu::parse::{count_files, Event, GpuFile};
-        use std::sync::atomic::AtomicBool;
         let files: Vec<GpuFile<'a>> = on_gpu
             .iter()
             .map(|&i| {
@@ -149,27 +148,27 @@ fn gpu_job<'a, 'b: 'a>(
                 }
             })
             .collect();
-        return Some(Box::new(move |send: &dyn Fn(ledger::Msg) -> bool| {
-            let mut events = |event| {
-                send(match event {
-                    Event::Chunk { file, report } => ledger::Msg::Report { file, report },
-                    Event::End { file, chunks } => ledger::Msg::End { file, chunks },
-                })
-            };
-            // The pool's own abort flag stops the workers; the GPU job
-            // stops when the ledger stops taking messages.
-            let never = AtomicBool::new(false);
-            count_files(
-                gpu,
-                &files,
-                context,
-                histogram,
-                threads,
-                flush,
-                &mut events,
-                &never,
-            )
-        }));
+        return Some(Box::new(
+            move |send: &dyn Fn(ledger::Msg) -> bool, abort| {
+                let mut events = |event| {
+                    send(match event {
+                        Event::Chunk { file, report } => ledger::Msg::Report { file, report },
+                        Event::End { file, chunks } => ledger::Msg::End { file, chunks },
+                    })
+                };
+                // Stops when a worker or the ledger fails, as the workers do.
+                count_files(
+                    gpu,
+                    &files,
+                    context,
+                    histogram,
+                    threads,
+                    flush,
+                    &mut events,
+                    abort,
+                )
+            },
+        ));
     }
     let _ = (
         engine, on_gpu, plan, sources, layouts, context, histogram, threads, flush,

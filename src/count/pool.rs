@@ -20,8 +20,10 @@ use crate::input::{Chunk, ChunkBuf, ChunkSource, Next};
 use crate::scan::{ChunkReport, ScanContext, Scanner};
 
 /// Another kind of job to run beside the workers: given a way to send the
-/// ledger its messages (which answers `false` once the run is failing).
-pub(super) type Job<'a> = Box<dyn FnOnce(&dyn Fn(Msg) -> bool) -> Result<()> + Send + 'a>;
+/// ledger its messages (which answers `false` once the ledger has stopped)
+/// and the flag that is set once any part of the run has failed.
+pub(super) type Job<'a> =
+    Box<dyn FnOnce(&dyn Fn(Msg) -> bool, &AtomicBool) -> Result<()> + Send + 'a>;
 
 /// Scans the sources numbered `files` on `threads` threads into `histogram`
 /// (and runs `job` beside them), booking each chunk's report in `ledger`.
@@ -52,7 +54,7 @@ pub(super) fn scan(
                 .name("gpu-parse".into())
                 .spawn_scoped(scope, move || {
                     let send = |message| messages.send(message).is_ok();
-                    let result = job(&send);
+                    let result = job(&send, abort);
                     if result.is_err() {
                         abort.store(true, Ordering::Relaxed);
                     }
