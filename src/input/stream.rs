@@ -4,7 +4,7 @@
 //! and then scan it in parallel, so reading is the only serial part; the
 //! pool reads several such files at once.
 //!
-//! A line longer than [`MAX_LINE`] is cut: its first `MAX_LINE + 1` bytes
+//! A line longer than [`MAX_LINE`] is cut: its first `MAX_LINE + 2` bytes
 //! stay, as one line, which the scanner reports as too long, and the rest is
 //! dropped as it streams by. Memory stays at a chunk and a line whatever
 //! the input holds, and the work stays linear in its size.
@@ -180,10 +180,11 @@ impl State {
             self.line_start = self.searched + i + 1;
         }
         self.searched = self.carry.len();
-        if self.carry.len() - self.line_start > MAX_LINE {
-            // Keep one byte past the limit, so the scanner sees the line is
-            // too long, and end the line here; drop the rest as it comes.
-            self.carry.truncate(self.line_start + MAX_LINE + 1);
+        if self.carry.len() - self.line_start > MAX_LINE + 1 {
+            // Keep two bytes past the limit (a row of MAX_LINE bytes and a
+            // CR is within it), so the scanner sees the line is too long,
+            // and end the line here; drop the rest as it comes.
+            self.carry.truncate(self.line_start + MAX_LINE + 2);
             self.carry.push(b'\n');
             self.line_start = self.carry.len();
             self.searched = self.carry.len();
@@ -315,7 +316,7 @@ mod tests {
         }
     }
 
-    /// A line far longer than MAX_LINE is cut to MAX_LINE + 1 bytes and
+    /// A line far longer than MAX_LINE is cut to MAX_LINE + 2 bytes and
     /// ended there; the rows around it stay whole, and no chunk holds more
     /// than a chunk and a line, however long the line.
     #[test]
@@ -336,7 +337,7 @@ mod tests {
         let lines: Vec<&[u8]> = rows.split(|&b| b == b'\n').collect();
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[0], b"first");
-        assert_eq!(lines[1].len(), MAX_LINE + 1);
+        assert_eq!(lines[1].len(), MAX_LINE + 2);
         assert_eq!(&lines[2..], [&b"after"[..], b"last, no newline"]);
     }
 

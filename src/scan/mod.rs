@@ -279,13 +279,15 @@ impl<'a> Scanner<'a> {
             }
         };
         let mut len = line_end - pos;
-        let too_long = len > MAX_LINE;
         if len > 0 && buf[line_end - 1] == b'\r' {
             len -= 1;
         }
-        let text = &buf[pos..pos + len];
-        // A cut line (see input::stream) is only its first bytes: judge
-        // its length, never the fields it seems to have.
+        // The limit is on the row's text, line end aside (CRLF or LF). A
+        // cut line (see input::stream) is only its first bytes: judge its
+        // length, never the fields it seems to have. Its text is its first
+        // MAX_LINE bytes, whatever the chunk, shard or backend held of it.
+        let too_long = len > MAX_LINE;
+        let text = &buf[pos..pos + len.min(MAX_LINE)];
         let row = if too_long {
             Row::Malformed(Malformed::TooLong)
         } else {
