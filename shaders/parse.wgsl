@@ -21,6 +21,15 @@
 // `merge` then adds the chunk's bins to the run's (or drops them), and clears
 // them for the next chunk. Bins are 32-bit; the host folds them into 64-bit
 // totals before any could wrap.
+//
+// The work of every invocation is bounded: a row longer than
+// `params.max_line` (a few KiB) goes back to the host unscanned, so one
+// invocation walks at most its block and one short row past it, twice. A
+// driver may end a shader that loops too long without a word: llvmpipe
+// stops every loop of a group of invocations after 65,535 iterations in
+// all, which cost rows next to a 33 KB row before this bound. And `lines`,
+// which shares nothing with `parse`, counts the chunk's line ends, so that
+// the host can check that every row the chunk owns was accounted for.
 
 struct Params {
     // Bytes in `data`: the chunk, and what follows it up to the overlap.
@@ -43,7 +52,8 @@ struct Params {
     retry_capacity: u32,
     // Bytes each invocation owns.
     block: u32,
-    // The longest line counted here; longer ones are the host's to report.
+    // The longest line parsed here (a few KiB, at least `block`); longer
+    // ones go back to the host unscanned.
     max_line: u32,
     // Invocations per row of the dispatch grid (workgroups.x * 256).
     row_width: u32,
@@ -55,6 +65,8 @@ struct Stats {
     counted: atomic<u32>,
     blank: atomic<u32>,
     retries: atomic<u32>,
+    // Rows that start in the chunk's own bytes, by `lines` alone.
+    lines: atomic<u32>,
     retry: array<u32>,
 }
 
@@ -355,6 +367,52 @@ fn parse(
         atomicAdd(&stats.blank, atomicLoad(&group_counts[2]));
     }
 }
+
+// One invocation per LINES_SPAN bytes: a fixed, short walk.
+const LINES_SPAN: u32 = 256u;
+
+// Counts the rows that start in [own_start, own_end): the newlines just
+// before them, and the file's first row. Nothing here is shared with
+// `parse`, so a row that `parse` lost (a driver's watchdog, a bug) shows as
+// a difference between the two counts.
+@compute @workgroup_size(256)
+fn lines(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    if (local == 0u) {
+        atomicStore(&group_lines, 0u);
+    }
+    workgroupBarrier();
+    let thread = id.x + id.y * params.row_width;
+    // A row starts at p when byte p - 1 is a newline: look at
+    // [own_start - 1, own_end - 1), or from own_start for the first row.
+    var low = params.own_start;
+    if ((params.flags & 1u) == 0u) {
+        low = params.own_start - 1u;
+    }
+    let high = params.own_end - 1u;
+    var found = 0u;
+    let first = low + thread * LINES_SPAN;
+    if (thread < (high - low + LINES_SPAN - 1u) / LINES_SPAN) {
+        let last = min(first + LINES_SPAN, high);
+        for (var q = first; q < last; q = q + 1u) {
+            if (byte_at(q) == NEWLINE) {
+                found = found + 1u;
+            }
+        }
+    }
+    if (thread == 0u && (params.flags & 1u) != 0u) {
+        found = found + 1u;
+    }
+    atomicAdd(&group_lines, found);
+    workgroupBarrier();
+    if (local == 0u) {
+        atomicAdd(&stats.lines, atomicLoad(&group_lines));
+    }
+}
+
+var<workgroup> group_lines: atomic<u32>;
 
 struct MergeParams {
     bins: u32,

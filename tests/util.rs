@@ -236,6 +236,20 @@ fn gpu_engines() -> &'static [Engine] {
     })
 }
 
+/// The GPU backend with `options`, and its adapter's name, where a GPU
+/// adapter is.
+#[cfg(feature = "gpu")]
+pub fn gpu_engine_with(options: event_counter::gpu::GpuOptions) -> Option<(String, Engine)> {
+    use event_counter::gpu::device::{self, Search};
+    if !gpu_available() {
+        return None;
+    }
+    let candidates = device::candidates(Search::Usual);
+    let adapter = &candidates[device::best(&candidates).unwrap()].adapter;
+    let context = event_counter::gpu::GpuContext::new(adapter, options).unwrap();
+    Some((context.info.name.clone(), Engine::Gpu(context)))
+}
+
 #[cfg(not(feature = "gpu"))]
 fn gpu_engines() -> &'static [Engine] {
     &[]

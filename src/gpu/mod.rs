@@ -37,6 +37,9 @@ pub struct GpuOptions {
     pub retry_capacity: Option<u32>,
     /// GPU backend: days in the window of dates the shader counts.
     pub window_days: Option<u32>,
+    /// GPU backend: the longest row the shader parses. Only a test raises
+    /// it, to see a driver's loop limit lose rows and the run fail.
+    pub device_max_line: Option<u32>,
 }
 
 /// A device ready to count: created once, used for any number of counts.

@@ -44,6 +44,21 @@ const BLOCK_BYTES: u32 = 256;
 /// Rows per chunk the shader may hand back before the chunk is the CPU's.
 const RETRY_CAPACITY: u32 = 1 << 16;
 
+/// The longest row the shader parses; longer ones go back to the host
+/// unscanned. It bounds the loop iterations of every invocation (its block
+/// and one such row past it, walked twice): a driver may stop a shader that
+/// loops too long without a word, as llvmpipe does after 65,535 iterations
+/// of a group of invocations, and rows near a 33 KB row were lost so.
+const DEVICE_MAX_LINE: u32 = 4 << 10;
+
+/// The counters at the head of a chunk's stats buffer (`Stats` in
+/// parse.wgsl): rows, counted, blank, retries, lines; the retry list
+/// follows.
+const STATS_WORDS: usize = 5;
+
+/// Bytes each invocation of `lines` looks at (`LINES_SPAN` in parse.wgsl).
+const LINES_SPAN: u64 = 256;
+
 /// Chunks in flight: one being read, one on the GPU, one coming back.
 const RING: usize = 3;
 
@@ -106,6 +121,7 @@ pub(super) struct Pipelines {
     parse_layout: wgpu::BindGroupLayout,
     merge_layout: wgpu::BindGroupLayout,
     parse: wgpu::ComputePipeline,
+    lines: wgpu::ComputePipeline,
     merge: wgpu::ComputePipeline,
 }
 
@@ -134,6 +150,7 @@ impl Pipelines {
         });
         Pipelines {
             parse: compute_pipeline(device, &parse_layout, &module, "parse", &[]),
+            lines: compute_pipeline(device, &parse_layout, &module, "lines", &[]),
             merge: compute_pipeline(device, &merge_layout, &module, "merge", &[]),
             parse_layout,
             merge_layout,
@@ -355,6 +372,8 @@ struct Run<'c> {
     threads: usize,
     chunk_bytes: u32,
     block: u32,
+    /// The longest row the shader parses, at least a block.
+    max_line: u32,
     retry_capacity: u32,
     bins: u32,
     params: wgpu::Buffer,
@@ -396,6 +415,10 @@ impl<'c> Run<'c> {
             .unwrap_or(CHUNK_BYTES)
             .clamp(1, most.max(1));
         let block = options.block_bytes.unwrap_or(BLOCK_BYTES).max(1);
+        let max_line = options
+            .device_max_line
+            .unwrap_or(DEVICE_MAX_LINE)
+            .max(block);
         let retry_capacity = options.retry_capacity.unwrap_or(RETRY_CAPACITY).max(1);
         let slots = scan.keys.region_slots();
         let bins = window.days * slots;
@@ -449,7 +472,7 @@ impl<'c> Run<'c> {
             }),
             usage: U::UNIFORM,
         });
-        let stats_size = 16 + u64::from(retry_capacity) * 4;
+        let stats_size = (STATS_WORDS as u64 + u64::from(retry_capacity)) * 4;
         let stats: Vec<wgpu::Buffer> = (0..RING)
             .map(|_| new("stats", stats_size, U::STORAGE | U::COPY_SRC | U::COPY_DST))
             .collect();
@@ -486,6 +509,7 @@ impl<'c> Run<'c> {
             threads,
             chunk_bytes,
             block,
+            max_line,
             retry_capacity,
             bins,
             params,
@@ -528,6 +552,13 @@ impl<'c> Run<'c> {
         self.upload(file, data_start, data_len)?;
         let span = own.end - own.start;
         let parse_grid = grid(u64::from(span.div_ceil(self.block)));
+        // `lines` on grid rows of the same width (the shader's `row_width`):
+        // one invocation per LINES_SPAN bytes, from a byte before `own`.
+        let lines_groups = (u64::from(span) + 1).div_ceil(LINES_SPAN).div_ceil(256);
+        let lines_grid = (
+            parse_grid.0,
+            lines_groups.div_ceil(u64::from(parse_grid.0)).max(1) as u32,
+        );
         let params = Params {
             data_len,
             own_start: own.start,
@@ -543,7 +574,7 @@ impl<'c> Run<'c> {
             slots: self.scan.keys.region_slots(),
             retry_capacity: self.retry_capacity,
             block: self.block,
-            max_line: MAX_LINE as u32,
+            max_line: self.max_line,
             row_width: parse_grid.2,
             _pad: 0,
         };
@@ -554,12 +585,18 @@ impl<'c> Run<'c> {
         let slot = self.next_slot;
         self.next_slot = (slot + 1) % RING;
         let mut encoder = context.device.create_command_encoder(&Default::default());
-        encoder.clear_buffer(&self.stats[slot], 0, Some(16));
+        encoder.clear_buffer(&self.stats[slot], 0, Some(STATS_WORDS as u64 * 4));
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&context.parse.parse);
             pass.set_bind_group(0, &self.parse_groups[slot], &[]);
             pass.dispatch_workgroups(parse_grid.0, parse_grid.1, 1);
+        }
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&context.parse.lines);
+            pass.set_bind_group(0, &self.parse_groups[slot], &[]);
+            pass.dispatch_workgroups(lines_grid.0, lines_grid.1, 1);
         }
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -673,11 +710,22 @@ impl<'c> Run<'c> {
         let (counters, retries) =
             context.read_back(readback, readback.size(), written, |bytes| {
                 let words: &[u32] = bytemuck::cast_slice(bytes);
-                let counters = [words[0], words[1], words[2], words[3]];
+                let counters: [u32; STATS_WORDS] = words[..STATS_WORDS].try_into().unwrap();
                 let kept = (counters[3] as usize).min(self.retry_capacity as usize);
-                Ok((counters, words[4..4 + kept].to_vec()))
+                Ok((counters, words[STATS_WORDS..STATS_WORDS + kept].to_vec()))
             })?;
-        let [rows, counted, blank, handed_back] = counters;
+        let [rows, counted, blank, handed_back, lines] = counters;
+        // The rows the parse accounted for against a plain count of line
+        // ends that shares nothing with it: a row lost on the device (a
+        // driver that cut a shader short) fails the run, never the counts.
+        if rows != lines {
+            return Err(Error::Internal(format!(
+                "{}: the GPU parsed {rows} rows of a chunk at byte {} that has {lines}; \
+                 the device lost rows, so nothing is written",
+                file.object.name(),
+                chunk.data_start + u64::from(chunk.own.start)
+            )));
+        }
         scanner.set_layout(file.layout);
         let span = u64::from(chunk.own.end - chunk.own.start);
         let mut report = if handed_back > self.retry_capacity {
