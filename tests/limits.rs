@@ -293,3 +293,78 @@ fn a_file_that_shrinks_while_read_is_an_error() {
     );
     assert!(!data.exists("out.csv"));
 }
+
+/// Issue 19: a row over 1 MiB is rejected with the same text (its first
+/// MiB) on every backend and in a merge of shards, whose rejects `merge`
+/// reads; the limit is on the row's text, so a row of exactly 1 MiB counts
+/// with a CRLF line end as with LF.
+#[test]
+fn a_too_long_row_is_rejected_alike_everywhere() {
+    let row = |i: usize| format!("0,0,{},2019-01-{:02}\n", 1 + i % 3, 1 + i % 28);
+    let mut file = String::from("lat,long,region_id,date\n");
+    let mut i = 0;
+    while file.len() < 3_500_000 {
+        file.push_str(&row(i));
+        i += 1;
+    }
+    // 2 MiB, then rows again; and rows of exactly 1 MiB with LF and CRLF.
+    file.push_str(&format!("{},0,1,2019-02-01\n", "9".repeat(2 << 20)));
+    let exact = |end: &str| format!("{},0,1,2019-03-01{end}", "8".repeat((1 << 20) - 15));
+    file.push_str(&exact("\n"));
+    file.push_str(&exact("\r\n"));
+    (0..1000).for_each(|i| file.push_str(&row(i)));
+    assert_eq!(exact("").len(), 1 << 20);
+    let data = DataDir::with(&regions(4), &file);
+
+    let mut all = Vec::new();
+    for backend in backends() {
+        let rejects = format!("rejects-{backend}.csv");
+        let args = ["count", ".", "--backend", backend, "-o", "r.csv"];
+        let run = data.run(&[&args[..], &["--rejects", &rejects]].concat());
+        run.ok();
+        run.stderr_has("(line_too_long 1)");
+        all.push((backend.to_string(), data.read(&rejects), data.read("r.csv")));
+    }
+    // Two shards' rejects, merged.
+    for i in 0..2 {
+        let split = format!("{i}/2");
+        let (out, rejects) = (format!("r{i}.csv"), format!("j{i}.csv"));
+        let args = [
+            "count",
+            ".",
+            "--split",
+            &split,
+            "-o",
+            &out,
+            "--rejects",
+            &rejects,
+        ];
+        data.run(&args).ok();
+    }
+    data.run(&["merge", "-o", "merged-rejects.csv", "j0.csv", "j1.csv"])
+        .ok();
+    data.run(&["merge", "-o", "merged.csv", "r0.csv", "r1.csv"])
+        .ok();
+    all.push((
+        "2 shards".into(),
+        data.read("merged-rejects.csv"),
+        data.read("merged.csv"),
+    ));
+    let (_, rejects, result) = &all[0];
+    let text = format!("{},0,1,2019-02-01", "9".repeat(2 << 20));
+    assert!(rejects.contains(&format!(",\"{}\"\n", &text[..1 << 20])));
+    assert!(
+        result.contains("\"2019-03-01\",\"2\""),
+        "both 1 MiB rows counted"
+    );
+    for (name, other_rejects, other_result) in &all[1..] {
+        assert!(
+            other_rejects == rejects,
+            "{name}: rejects differ from the cpu's"
+        );
+        assert!(
+            other_result == result,
+            "{name}: result differs from the cpu's"
+        );
+    }
+}
