@@ -103,6 +103,34 @@ def s3_url(text: str, flag: str, *, key: str = "any") -> tuple[str, str]:
     return bucket, path
 
 
+def s3_place(url: str) -> tuple[str, tuple[str, ...]]:
+    """(bucket, key segments) of an s3:// URL, to compare URLs as the binary
+    addresses objects: its S3 library drops empty segments, so
+    `s3://b//in/loc.csv` is `s3://b/in/loc.csv`, and lists a prefix segment
+    by segment, so `s3://b/in/events/` holds `in/events/a.csv` but not
+    `in/events-2.csv`."""
+    bucket, _, key = url[len("s3://"):].partition("/")
+    return bucket, tuple(part for part in key.split("/") if part)
+
+
+def check_output_apart(args: argparse.Namespace) -> None:
+    """Refuses an --output that is an input, or under a --locations prefix:
+    the merge would overwrite the input, or the shards would count the parts
+    written beside the output (<output>.parts/, by the Spark driver) and
+    every later count the result."""
+    bucket, key = s3_place(args.output)
+    overwritten = "the count would overwrite its input"
+    if s3_place(args.regions) == (bucket, key):
+        raise Usage(f"--output {args.output} is --regions {args.regions}: {overwritten}; "
+                    "write the result elsewhere")
+    for url in args.locations:
+        where_bucket, where = s3_place(url)
+        if where_bucket == bucket and key[:len(where)] == where:
+            why = (f"is --locations {url}: {overwritten}" if key == where else
+                   f"is under --locations {url}: its parts and the result would be read as events")
+            raise Usage(f"--output {args.output} {why}; write the result elsewhere")
+
+
 def vcpus(instance_type: str) -> int | None:
     """vCPUs of an m/c/r instance type, or None when not known here."""
     family, _, size = instance_type.partition(".")
@@ -152,6 +180,7 @@ def check_launch(args: argparse.Namespace) -> None:
     for url in args.locations:
         s3_url(url, "--locations")
     s3_url(args.output, "--output", key="object")
+    check_output_apart(args)
     if args.log_uri is None:
         # Without a log URI a failed step leaves nothing to read once the
         # cluster is gone, so keep the logs next to the code by default.

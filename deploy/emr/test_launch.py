@@ -222,8 +222,8 @@ def test_validation(env, tmp, s3, emr):
     good = fake_binary(tmp / "event-counter")
     base = ["--binary", str(good), "--code", CODE, *INPUT]
 
-    def swap(flag, *values):
-        argv = list(base)
+    def swap(flag, *values, argv=base):
+        argv = list(argv)
         i = argv.index(flag)
         j = i + 1
         while j < len(argv) and not argv[j].startswith("--"):
@@ -243,6 +243,24 @@ def test_validation(env, tmp, s3, emr):
         ("--binary for aarch64 on m6i", swap("--binary", str(fake_binary(tmp / "arm", machine=183))),
          "built for aarch64, but m6i.4xlarge is x86_64"),
         ("--instances 0", base + ["--instances", "0"], "--instances 0: must be at least 1"),
+        ("--output is --regions", swap("--output", "s3://data-bucket/in/region.csv"),
+         "--output s3://data-bucket/in/region.csv is --regions s3://data-bucket/in/region.csv"),
+        ("--output is --regions, spelled with //", swap("--output", "s3://data-bucket//in//region.csv"),
+         "--output s3://data-bucket//in//region.csv is --regions s3://data-bucket/in/region.csv"),
+        ("--output under a --locations prefix", swap("--output", "s3://data-bucket/in/events/result.csv"),
+         "--output s3://data-bucket/in/events/result.csv is under --locations s3://data-bucket/in/events/"),
+        ("--output is a --locations key", swap("--output", "s3://data-bucket/more/extra.csv.gz"),
+         "--output s3://data-bucket/more/extra.csv.gz is --locations s3://data-bucket/more/extra.csv.gz"),
+        ("--output under a --locations prefix spelled with //",
+         swap("--output", "s3://data-bucket/in/events/2025/result.csv",
+              argv=swap("--locations", "s3://data-bucket//in//events//")),
+         "--output s3://data-bucket/in/events/2025/result.csv is under --locations s3://data-bucket//in//events//"),
+        ("--output in a bucket given whole as --locations", swap("--locations", "s3://data-bucket/"),
+         "--output s3://data-bucket/out/result.csv is under --locations s3://data-bucket/"),
+        # Beside an input but not in it: refused only for --instances 0, a
+        # check made after the output's.
+        ("--output next to the inputs is fine", swap("--output", "s3://data-bucket/in/events-result.csv")
+         + ["--instances", "0"], "--instances 0: must be at least 1"),
     ]
     for name, argv, needle in cases:
         one_line_error(name, *launcher(argv, env), 2, needle)

@@ -1,11 +1,23 @@
 """Runs event-counter as N shards on a Spark cluster and merges the parts.
 
-Each Spark task runs `event-counter count --split i/N` on its executor, which
-reads only its own byte range of the inputs (local paths every executor can
-see, or s3:// URLs), and returns its small result as text. The driver writes
-the parts to a temporary folder and runs `event-counter merge` into the
-output (a path or an s3:// URL). Spark does the scheduling and the retries;
-a shard is deterministic, so a retried task gives the same part.
+Each Spark task runs `event-counter count --split i/N -o <part>` on its
+executor, which reads only its own byte range of the inputs (local paths
+every executor can see, or s3:// URLs) and writes its part straight to the
+parts location; the task returns only the part's location. The driver then
+runs `event-counter merge -d` on those locations into the output (a path or
+an s3:// URL), which deletes the parts. So no result passes through Spark
+or the driver's memory, however many shards and groups, and region names
+go from the binary to storage as bytes, whatever their encoding.
+
+The parts location is --parts, by default `<output>.parts/` beside the
+output: an s3:// prefix for an s3:// output, a folder for a local one. A
+local folder must be one every executor sees (a shared file system, as for
+local inputs); the driver makes it when missing, and removes it once the
+merge has emptied it. A part's name depends only on its shard and N
+(part-00003-of-00064.csv), so a retried or speculative task writes the same
+part again; the binary writes it atomically, so the merge reads one whole
+copy. Spark does the scheduling and the retries; a shard is deterministic,
+so any attempt's part is the same.
 
     spark-submit --files event-counter event_counter_spark.py \\
         --regions s3://bucket/region.csv --locations s3://bucket/events/ \\
@@ -17,7 +29,7 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
+import sys
 
 from pyspark import SparkFiles
 from pyspark.sql import SparkSession
@@ -40,23 +52,34 @@ def binary(name):
     return found
 
 
+def part_location(parts, index, shards):
+    """Where shard `index` writes its part: the same for every attempt."""
+    name = f"part-{index:05}-of-{shards:05}.csv"
+    if parts.startswith("s3://"):
+        return parts.rstrip("/") + "/" + name
+    return os.path.join(parts, name)
+
+
 def count_shard(index, args):
-    """One task: counts shard `index` and returns its result.csv text."""
+    """One task: counts shard `index` into its part; returns the part's location."""
+    part = part_location(args.parts, index, args.shards)
     cmd = [
         binary(args.binary), "count", "-q",
         "--regions", args.regions,
         "--locations", *args.locations,
         "--split", f"{index}/{args.shards}",
         "--backend", args.backend,
-        "-o", "-",
+        "-o", part,
     ]
     if args.threads:
         cmd += ["-j", str(args.threads)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if done.returncode != 0:
         # Failing the task makes Spark retry it, then fail the job with this.
-        raise RuntimeError(f"shard {index}/{args.shards} exited {done.returncode}: {done.stderr.strip()}")
-    return done.stdout
+        # The message may quote an input's bytes, in any encoding.
+        message = done.stderr.decode(errors="replace").strip()
+        raise RuntimeError(f"shard {index}/{args.shards} exited {done.returncode}: {message}")
+    return part
 
 
 def main(argv=None):
@@ -64,12 +87,22 @@ def main(argv=None):
     p.add_argument("--regions", required=True, help="region.csv: path or s3:// URL")
     p.add_argument("--locations", required=True, nargs="+", help="files, folders, globs or s3:// URLs")
     p.add_argument("--output", required=True, help="result.csv: path or s3:// URL")
+    p.add_argument("--parts", help="folder or s3:// prefix the shards write their parts to, deleted by the "
+                                   "merge; a folder every executor sees (default: <output>.parts/)")
     p.add_argument("--shards", type=int, help="number of shards (default: Spark's default parallelism)")
     p.add_argument("--threads", type=int, help="threads per shard (default: all cores of the executor)")
     p.add_argument("--backend", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--binary", default="event-counter", help="binary name shipped with --files, or a path")
     p.add_argument("--master", help="Spark master, for running without spark-submit (e.g. local[2])")
     args = p.parse_args(argv)
+    args.parts = args.parts or args.output + ".parts/"
+    made = None
+    if not args.parts.startswith("s3://"):
+        # Absolute, since an executor's working folder is not the driver's.
+        args.parts = os.path.abspath(args.parts)
+        if not os.path.isdir(args.parts):
+            os.makedirs(args.parts)
+            made = args.parts
 
     builder = SparkSession.builder.appName("event-counter")
     if args.master:
@@ -81,20 +114,20 @@ def main(argv=None):
         sc.addFile(os.path.abspath(args.binary))
     args.shards = args.shards or sc.defaultParallelism
 
-    # One partition per shard, so each task counts exactly one.
+    # One partition per shard, so each task counts exactly one; collect()
+    # brings back the parts' locations, in shard order.
     parts = (
         sc.parallelize(range(args.shards), args.shards)
-        .map(lambda i: (i, count_shard(i, args)))
+        .map(lambda i: count_shard(i, args))
         .collect()
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, text in sorted(parts):
-            path = os.path.join(tmp, f"part-{i:05}.csv")
-            with open(path, "w") as f:
-                f.write(text)
-            paths.append(path)
-        subprocess.run([binary(args.binary), "merge", "-d", "-o", args.output, *paths], check=True)
+    subprocess.run([binary(args.binary), "merge", "-d", "-o", args.output, *parts], check=True)
+    if made:
+        try:
+            os.rmdir(made)
+        except OSError as e:
+            # Only a killed attempt's temporary file can be left: the result is written.
+            print(f"event-counter: kept the parts folder: {e}", file=sys.stderr)
     spark.stop()
 
 
