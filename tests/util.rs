@@ -54,6 +54,24 @@ impl DataDir {
         run_in(self.dir.path(), args, env)
     }
 
+    /// Runs another program (a shell, to limit the binary), in this folder.
+    pub fn run_program(&self, program: &str, args: &[&str]) -> Run {
+        let output = Command::new(program)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env(
+                "XDG_RUNTIME_DIR",
+                std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| std::env::temp_dir().into()),
+            )
+            .output()
+            .unwrap();
+        Run {
+            code: output.status.code().expect("killed by a signal"),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Files in the folder, sorted: to check nothing stray was left.
     pub fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.path())

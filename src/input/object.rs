@@ -64,7 +64,12 @@ pub trait Object: Send + Sync {
 /// A local file.
 #[derive(Debug)]
 pub struct LocalObject {
-    file: File,
+    /// A pipe's or device's descriptor, held for the whole run; a regular
+    /// file's comes from [`OPEN_FILES`] when it is read.
+    held: Option<File>,
+    /// Which regular file it is, to find its descriptor in [`OPEN_FILES`]
+    /// and to know it again when it is opened again.
+    id: FileId,
     len: u64,
     name: String,
     path: PathBuf,
@@ -74,9 +79,27 @@ pub struct LocalObject {
     mapped: OnceLock<Option<Arc<FileMap>>>,
 }
 
+/// A regular file's device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+/// The descriptors of regular files being read, most recently used last.
+/// A folder of 100,000 files is planned (every header checked) before any
+/// row is read, and a process may have far fewer descriptors (often 1,024):
+/// so a file is opened again when it is read after its descriptor went.
+static OPEN_FILES: std::sync::Mutex<Vec<(FileId, Arc<File>)>> = std::sync::Mutex::new(Vec::new());
+
+/// How many descriptors [`OPEN_FILES`] keeps: enough for every thread's
+/// file and a few more, far below any limit.
+const MAX_OPEN_FILES: usize = 64;
+
 impl LocalObject {
     /// Opens the file at `path`; a folder or a missing file is an error.
     pub fn open(path: &Path) -> Result<LocalObject> {
+        use std::os::unix::fs::MetadataExt;
         let open_error = |source| Error::Open {
             path: path.to_path_buf(),
             source,
@@ -91,8 +114,19 @@ impl LocalObject {
             return Err(open_error(io::Error::other("is a directory, not a file")));
         }
         let pipe = !meta.is_file() && !meta.file_type().is_block_device();
+        let id = FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        let held = if meta.is_file() {
+            keep_open(id, Arc::new(file));
+            None
+        } else {
+            Some(file)
+        };
         Ok(LocalObject {
-            file,
+            held,
+            id,
             len: if pipe { 0 } else { meta.len() },
             name: display_name(path),
             path: path.to_path_buf(),
@@ -100,32 +134,73 @@ impl LocalObject {
             mapped: OnceLock::new(),
         })
     }
+
+    /// Runs `with` on the file's descriptor: the one held, else the one in
+    /// [`OPEN_FILES`], else the file opened again (and checked to be the
+    /// same file: one renamed over it since is an error, not other rows).
+    fn with_file<T>(&self, with: impl FnOnce(&File) -> io::Result<T>) -> io::Result<T> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(file) = &self.held {
+            return with(file);
+        }
+        let cached = {
+            let mut open = OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner());
+            open.iter().position(|(id, _)| *id == self.id).map(|i| {
+                let entry = open.remove(i);
+                let file = entry.1.clone();
+                open.push(entry);
+                file
+            })
+        };
+        let file = match cached {
+            Some(file) => file,
+            None => {
+                let file = File::open(&self.path)?;
+                let meta = file.metadata()?;
+                if (meta.dev(), meta.ino()) != (self.id.dev, self.id.ino) {
+                    return Err(io::Error::other(
+                        "the file was replaced by another while it was read",
+                    ));
+                }
+                let file = Arc::new(file);
+                keep_open(self.id, file.clone());
+                file
+            }
+        };
+        with(&file)
+    }
+}
+
+/// Adds a descriptor to [`OPEN_FILES`], closing the least recently used
+/// one past the limit (a thread still reading it holds its own `Arc`).
+fn keep_open(id: FileId, file: Arc<File>) {
+    let mut open = OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    open.retain(|(other, _)| *other != id);
+    if open.len() >= MAX_OPEN_FILES {
+        open.remove(0);
+    }
+    open.push((id, file));
 }
 
 impl Object for LocalObject {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let mut done = 0;
-        while done < buf.len() {
-            #[cfg(unix)]
-            let n = std::os::unix::fs::FileExt::read_at(
-                &self.file,
-                &mut buf[done..],
-                offset + done as u64,
-            );
-            #[cfg(windows)]
-            let n = std::os::windows::fs::FileExt::seek_read(
-                &self.file,
-                &mut buf[done..],
-                offset + done as u64,
-            );
-            match n {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        self.with_file(|file| {
+            let mut done = 0;
+            while done < buf.len() {
+                let n = std::os::unix::fs::FileExt::read_at(
+                    file,
+                    &mut buf[done..],
+                    offset + done as u64,
+                );
+                match n {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
             }
-        }
-        Ok(done)
+            Ok(done)
+        })
     }
 
     fn len(&self) -> u64 {
@@ -146,8 +221,7 @@ impl Object for LocalObject {
 
     fn sequential(&self) -> Option<io::Result<Box<dyn io::Read + Send>>> {
         self.pipe.then(|| {
-            self.file
-                .try_clone()
+            self.with_file(File::try_clone)
                 .map(|file| Box::new(file) as Box<dyn io::Read + Send>)
         })
     }
@@ -160,35 +234,109 @@ impl Object for LocalObject {
         }
         let whole = self
             .mapped
-            .get_or_init(|| FileMap::new(&self.file, 0, usize::try_from(self.len).ok()?))
+            .get_or_init(|| {
+                let len = usize::try_from(self.len).ok()?;
+                self.with_file(|file| Ok(FileMap::new(file, 0, len)))
+                    .ok()
+                    .flatten()
+            })
             .as_ref()?;
         let start = usize::try_from(range.start).ok()?;
         Some(whole.view(start..usize::try_from(range.end).ok()?))
     }
 }
 
-/// Whether two local paths name the same file, or would once created: the
-/// same file (device and inode) when both exist, else the same place
-/// (canonical folder and name).
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    #[cfg(unix)]
-    {
+/// What a local path, an `s3://` URL or standard output names, so that two
+/// spellings of one file or object compare (and hash) equal: links and
+/// `..` in a path, `//` or a trailing `/` in a key. Sets of them find a
+/// file named twice among any number in one pass.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Identity {
+    /// An existing file (links followed): its device and inode.
+    File {
+        /// `st_dev`.
+        dev: u64,
+        /// `st_ino`.
+        ino: u64,
+    },
+    /// A local file that does not exist yet: where it would be created,
+    /// links (dangling ones too) followed and the folder made canonical.
+    Place(PathBuf),
+    /// An S3 object, as the object store resolves its key: without empty
+    /// segments.
+    Object {
+        /// The bucket.
+        bucket: String,
+        /// The key, its segments joined by single slashes.
+        key: String,
+    },
+    /// Standard output, when it is not open on a file (closed).
+    Stdout,
+}
+
+impl Identity {
+    /// What `path` names.
+    pub fn of_path(path: &Path) -> Identity {
         use std::os::unix::fs::MetadataExt;
-        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
-            return (a.dev(), a.ino()) == (b.dev(), b.ino());
+        match std::fs::metadata(path) {
+            Ok(meta) => Identity::File {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+            Err(_) => Identity::Place(place(path).unwrap_or_else(|| path.to_path_buf())),
         }
     }
-    match (place(a), place(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
+
+    /// What an `s3://bucket/key` URL names.
+    pub fn of_url(url: &str) -> Identity {
+        let rest = url.strip_prefix("s3://").unwrap_or(url);
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let key: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+        Identity::Object {
+            bucket: bucket.to_string(),
+            key: key.join("/"),
+        }
+    }
+
+    /// What standard output is open on.
+    pub fn stdout() -> Identity {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let fd = std::io::stdout().as_fd().try_clone_to_owned();
+        match fd.map(std::fs::File::from).and_then(|f| f.metadata()) {
+            Ok(meta) => Identity::File {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+            Err(_) => Identity::Stdout,
+        }
     }
 }
 
-/// A path with its folder made canonical (links resolved), so that two
-/// spellings of a file that does not exist yet compare equal.
-fn place(path: &Path) -> Option<PathBuf> {
+/// Whether two local paths name the same file, or would once created.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    Identity::of_path(a) == Identity::of_path(b)
+}
+
+/// Where a file that does not exist yet would be created: links followed
+/// to their last target (a dangling link names the file it would create),
+/// and the folder made canonical, so that two spellings compare equal.
+pub fn place(path: &Path) -> Option<PathBuf> {
     if let Ok(path) = std::fs::canonicalize(path) {
         return Some(path);
+    }
+    let mut path = path.to_path_buf();
+    // As the kernel does: at most 40 links, then ELOOP.
+    for _ in 0..40 {
+        match std::fs::read_link(&path) {
+            Ok(target) => {
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                }
+            }
+            Err(_) => break,
+        }
     }
     let name = path.file_name()?;
     let dir = match path.parent() {

@@ -8,11 +8,12 @@
 //! in the middle, so it goes whole to the shard whose range holds its first
 //! byte.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::object::{LocalObject, Object};
+use super::object::{display_name, Identity, LocalObject, Object};
 use super::stream::Compression;
 use super::{ChunkSource, RangeSource, StreamSource};
 use crate::error::{Error, Result};
@@ -75,7 +76,7 @@ impl InputSpec {
     /// How messages name it.
     pub fn name(&self) -> String {
         match self {
-            InputSpec::Local(path) => super::display_name(path),
+            InputSpec::Local(path) => display_name(path),
             InputSpec::S3(url) => url.clone(),
         }
     }
@@ -223,78 +224,163 @@ fn cannot_split_pipe(name: &str) -> Error {
 /// Refuses an input that two arguments name (a folder and a glob over it,
 /// say): counting it twice would double its rows without a word.
 fn refuse_twice_named(objects: &[(Arc<dyn Object>, &InputSpec)]) -> Result<()> {
+    // One pass with a set: a folder of 100,000 files sets up in seconds.
+    let mut seen: HashMap<Identity, usize> = HashMap::with_capacity(objects.len());
     for (i, (object, spec)) in objects.iter().enumerate() {
-        let earlier = objects[..i]
-            .iter()
-            .find(|(other, _)| match (object.path(), other.path()) {
-                (Some(a), Some(b)) => super::same_file(a, b),
-                (None, None) => object.name() == other.name(),
-                _ => false,
-            });
-        if let Some((other, other_spec)) = earlier {
-            let by = if spec == other_spec {
-                format!("{} names it twice", spec.name())
-            } else {
-                format!("both {} and {} name it", other_spec.name(), spec.name())
-            };
-            return Err(Error::Usage(format!(
-                "{}: {by}; each input is counted once, so name it once ({} is the same file)",
-                object.name(),
-                other.name()
-            )));
-        }
+        let identity = match object.path() {
+            Some(path) => Identity::of_path(path),
+            None => Identity::of_url(object.name()),
+        };
+        let Some(&earlier) = seen.get(&identity) else {
+            seen.insert(identity, i);
+            continue;
+        };
+        let (other, other_spec) = &objects[earlier];
+        let by = if spec == other_spec {
+            format!("{} names it twice", spec.name())
+        } else {
+            format!("both {} and {} name it", other_spec.name(), spec.name())
+        };
+        return Err(Error::Usage(format!(
+            "{}: {by}; each input is counted once, so name it once ({} is the same file)",
+            object.name(),
+            other.name()
+        )));
     }
     Ok(())
 }
 
 /// A local path as files: a file is itself; a folder is its location files,
-/// sorted; a glob is its matches, sorted. A folder or glob with no location
-/// file is an error, since it is almost always a mistake, and so is an
-/// entry that cannot be read: its rows would be missing without a word.
+/// sorted; a glob is the location files it matches, sorted. Folders and
+/// globs follow one rule: names are bytes (a name that is not UTF-8 is a
+/// file like any other), only `*.csv`, `*.csv.gz` and `*.csv.zst` files are
+/// taken, and the others are named in a warning, never skipped silently. A
+/// folder or glob with no location file is an error, since it is almost
+/// always a mistake, and so is an entry that cannot be read: its rows would
+/// be missing without a word.
 fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
     let text = path.to_string_lossy();
-    let none_found = |what: &str| Error::Open {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{what} has no *.csv, *.csv.gz or *.csv.zst files"),
-        ),
-    };
     let unreadable = |path: PathBuf, source| Error::Open { path, source };
-    if is_glob(&text) && !path.exists() {
-        let mut found = Vec::new();
-        for entry in
-            glob::glob(&text).map_err(|e| Error::Usage(format!("{text}: bad pattern: {e}")))?
-        {
-            let entry = entry.map_err(|e| unreadable(e.path().to_path_buf(), e.into()))?;
-            if entry.is_file() {
-                found.push(entry);
-            }
-        }
-        found.sort();
-        if found.is_empty() {
-            return Err(none_found("the pattern"));
-        }
-        return Ok(found);
-    }
-    if path.is_dir() {
+    let (what, matches) = if is_glob(&text) && !path.exists() {
+        ("the pattern", glob_matches(path)?)
+    } else if path.is_dir() {
         let entries = std::fs::read_dir(path).map_err(|e| unreadable(path.to_path_buf(), e))?;
         let mut found = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| unreadable(path.to_path_buf(), e))?;
-            let name = entry.file_name();
-            let path = entry.path();
-            if is_location_file(name.as_encoded_bytes()) && path.is_file() {
-                found.push(path);
+            found.push(entry.path());
+        }
+        ("the folder", found)
+    } else {
+        return Ok(vec![path.to_path_buf()]);
+    };
+    let (mut found, skipped): (Vec<PathBuf>, Vec<PathBuf>) = matches
+        .into_iter()
+        .filter(|p| p.is_file())
+        .partition(|p| is_location_file(p.file_name().map_or(b"", |n| n.as_encoded_bytes())));
+    found.sort();
+    if !skipped.is_empty() {
+        let names: Vec<String> = skipped.iter().take(3).map(|p| display_name(p)).collect();
+        log::warn!(
+            "{}: {} file{} not counted, not named *.csv, *.csv.gz or *.csv.zst: {}{}",
+            display_name(path),
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if skipped.len() > 3 { ", ..." } else { "" }
+        );
+    }
+    if found.is_empty() {
+        return Err(Error::Open {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{what} has no *.csv, *.csv.gz or *.csv.zst files"),
+            ),
+        });
+    }
+    Ok(found)
+}
+
+/// Every path that `pattern` matches (`*`, `?`, `[...]` within a name,
+/// `**` for any depth of folders), found a folder at a time and matched on
+/// the names' bytes, so that no name is skipped for not being UTF-8 (as the
+/// `glob` crate does, silently).
+fn glob_matches(pattern: &Path) -> Result<Vec<PathBuf>> {
+    use std::path::Component;
+    let bad =
+        |e: globset::Error| Error::Usage(format!("{}: bad pattern: {e}", display_name(pattern)));
+    let mut found = vec![PathBuf::new()];
+    for component in pattern.components() {
+        let part = component.as_os_str();
+        let text = part.to_string_lossy();
+        let mut next = Vec::new();
+        if !matches!(component, Component::Normal(_)) || !is_glob(&text) {
+            next.extend(found.iter().map(|dir| dir.join(part)));
+        } else if text == "**" {
+            for dir in &found {
+                folders_below(dir, &mut next)?;
+            }
+        } else {
+            let matcher = globset::GlobBuilder::new(&text)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(bad)?
+                .compile_matcher();
+            for dir in &found {
+                let listed = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                // A part of the pattern that is not a folder matches nothing.
+                let Ok(entries) = std::fs::read_dir(listed) else {
+                    continue;
+                };
+                for entry in entries {
+                    let entry = entry.map_err(|source| Error::Open {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                    let name = entry.file_name();
+                    if matcher.is_match(Path::new(&name)) {
+                        next.push(dir.join(name));
+                    }
+                }
             }
         }
-        found.sort();
-        if found.is_empty() {
-            return Err(none_found("the folder"));
-        }
-        return Ok(found);
+        found = next;
     }
-    Ok(vec![path.to_path_buf()])
+    Ok(found
+        .into_iter()
+        .filter(|p| !p.as_os_str().is_empty() && p.exists())
+        .collect())
+}
+
+/// `dir` and every folder below it, for `**` (links to folders are not
+/// followed, so a loop of links cannot make the walk endless).
+fn folders_below(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    out.push(dir.to_path_buf());
+    let listed = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let entries = std::fs::read_dir(listed).map_err(|source| Error::Open {
+        path: listed.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Open {
+            path: listed.to_path_buf(),
+            source,
+        })?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            folders_below(&dir.join(entry.file_name()), out)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -336,12 +422,25 @@ mod tests {
             names(expand_local(dir.path()).unwrap()),
             ["a.csv.gz", "b.csv", "c.csv.zst"]
         );
+        // A glob takes what a folder does: d.csv.bak is matched, not taken.
         let pattern = dir.path().join("*.csv*");
         assert_eq!(
             names(expand_local(&pattern).unwrap()),
-            ["a.csv.gz", "b.csv", "c.csv.zst", "d.csv.bak"]
+            ["a.csv.gz", "b.csv", "c.csv.zst"]
         );
         assert!(expand_local(&dir.path().join("*.json")).is_err());
+        // Names are bytes, in folders and globs alike (issue 19: a glob
+        // skipped these without a word).
+        use std::os::unix::ffi::OsStrExt;
+        let odd = tempfile::tempdir().unwrap();
+        for name in [&b"caf\xe9.csv"[..], b"ok.csv", b"\xff.csv.gz", b"notes.txt"] {
+            std::fs::write(odd.path().join(std::ffi::OsStr::from_bytes(name)), "x").unwrap();
+        }
+        let count = |p: &Path| expand_local(p).unwrap().len();
+        assert_eq!(count(odd.path()), 3);
+        assert_eq!(count(&odd.path().join("*")), 3);
+        assert_eq!(count(&odd.path().join("*.csv")), 2);
+        assert_eq!(count(&odd.path().join("**").join("*.csv*")), 3);
         let empty = tempfile::tempdir().unwrap();
         let err = expand_local(empty.path()).unwrap_err().to_string();
         assert!(err.contains("has no *.csv"), "{err}");

@@ -13,12 +13,13 @@
 mod rejects;
 mod results;
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use crate::csv::{self, find_column};
 use crate::error::{Error, Result};
 use crate::format::{self, MAX_HEADER};
-use crate::input::same_file;
+use crate::input::Identity;
 use crate::input::{self, InputSpec};
 use crate::output::Destination;
 use crate::s3;
@@ -50,8 +51,11 @@ enum Kind {
 pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<Merged> {
     // A part named twice would be added twice (and, with `delete`, deleted
     // before its second reading).
-    for (i, part) in parts.iter().enumerate() {
-        if let Some(other) = parts[..i].iter().find(|other| same_part(part, other)) {
+    // Taken before the output is written: it may be one of the parts.
+    let identities: Vec<Identity> = parts.iter().map(identity).collect();
+    let mut seen = HashMap::with_capacity(parts.len());
+    for (part, identity) in parts.iter().zip(&identities) {
+        if let Some(other) = seen.insert(identity, part) {
             return Err(Error::Usage(format!(
                 "{}: named twice (also as {}); each part is added once, so name it once",
                 part.name(),
@@ -59,6 +63,11 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
             )));
         }
     }
+    let output_identity = match output {
+        Destination::File(path) => Some(Identity::of_path(path)),
+        Destination::S3(url) => Some(Identity::of_url(url)),
+        Destination::Stdout => None,
+    };
     let kinds = parts.iter().map(kind_of).collect::<Result<Vec<_>>>()?;
     if let Some(i) = kinds.iter().position(|&kind| kind != kinds[0]) {
         let what = |kind| match kind {
@@ -80,8 +89,8 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
 
     let mut deleted = 0;
     if delete {
-        for part in parts {
-            if is_output(part, output) {
+        for (part, identity) in parts.iter().zip(&identities) {
+            if output_identity.as_ref() == Some(identity) {
                 continue;
             }
             match part {
@@ -153,20 +162,10 @@ fn kind_of(part: &InputSpec) -> Result<Kind> {
     }
 }
 
-/// Whether `part` is where the merged result was written.
-fn is_output(part: &InputSpec, output: &Destination) -> bool {
-    match (part, output) {
-        (InputSpec::Local(part), Destination::File(out)) => same_file(part, out),
-        (InputSpec::S3(part), Destination::S3(out)) => part == out,
-        _ => false,
-    }
-}
-
-/// Whether two parts are the same file or object.
-fn same_part(a: &InputSpec, b: &InputSpec) -> bool {
-    match (a, b) {
-        (InputSpec::Local(a), InputSpec::Local(b)) => same_file(a, b),
-        (InputSpec::S3(a), InputSpec::S3(b)) => a == b,
-        _ => false,
+/// What a part names, so that two spellings of it compare equal.
+fn identity(part: &InputSpec) -> Identity {
+    match part {
+        InputSpec::Local(path) => Identity::of_path(path),
+        InputSpec::S3(url) => Identity::of_url(url),
     }
 }
