@@ -1,6 +1,7 @@
 //! Outputs never overwrite an input or each other, are checked before the
 //! first row is read, and appear together, whole, or not at all.
 
+use std::io::Write;
 use std::process::Command;
 
 use crate::util::DataDir;
@@ -104,4 +105,127 @@ fn an_output_name_near_the_length_limit_works() {
     data.run(&["count", ".", "-o", &name]).ok();
     assert!(data.read(&name).starts_with("\"region_name\""));
     assert_eq!(data.files(), ["location.csv", "region.csv", name.as_str()]);
+}
+
+/// Issue 19: `-o /dev/stdout` once replaced the system's link with a file
+/// (a temporary file written in /dev and renamed over it). It is standard
+/// output, as `-` is: written through, one stream with `-`, and a reader
+/// that stops early is no error. A link of one's own is followed: the file
+/// it leads to is replaced and the link stays; a dangling link names the
+/// file it would create, so it cannot hide another output.
+#[test]
+fn links_and_devices_are_written_through_never_replaced() {
+    let data = DataDir::with(REGIONS, LOCATIONS);
+    data.run(&["count", ".", "-o", "want.csv"]).ok();
+    let want = data.read("want.csv");
+    let sh = |script: &str| {
+        let script = format!("bin=\"{}\"; {script}", crate::util::binary());
+        data.run_program("bash", &["-c", &script])
+    };
+    let run = sh("\"$bin\" count . -o /dev/stdout > res.csv");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(data.read("res.csv"), want);
+    assert!(std::fs::symlink_metadata("/dev/stdout")
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let run = sh("\"$bin\" count . -o /dev/stdout --rejects - > res.csv");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot go to the same place"),
+        "{}",
+        run.stderr
+    );
+
+    // A reader that stops early, with a result of many groups.
+    let mut many = String::from("lat,long,region_id,date\n");
+    for day in 0..20_000 {
+        many.push_str(&format!("0,0,{},{}\n", 1 + day % 2, nth_day(day)));
+    }
+    data.write("many.csv", &many);
+    let run = sh(
+        "set -o pipefail; \"$bin\" count --regions region.csv --locations many.csv \
+                  -o /dev/stdout | head -c 10 > /dev/null",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    std::os::unix::fs::symlink("real.csv", data.path("link.csv")).unwrap();
+    data.run(&["count", ".", "-o", "link.csv"]).ok();
+    assert_eq!(data.read("real.csv"), want);
+    assert!(std::fs::symlink_metadata(data.path("link.csv"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    std::os::unix::fs::symlink("out.csv", data.path("dangling")).unwrap();
+    let run = data.run(&["count", ".", "-o", "out.csv", "--rejects", "dangling"]);
+    run.expect_code(2);
+    run.stderr_has("cannot go to the same place");
+    assert!(!data.exists("out.csv"));
+}
+
+/// Issue 19: a stats target that is a folder failed only after the scan,
+/// with the result already replaced. It fails before any row is read; and
+/// when the last output cannot be put in place (a folder appeared there
+/// while the run waited on a pipe), the ones before it are put back.
+#[test]
+fn outputs_are_checked_first_and_put_in_place_all_or_nothing() {
+    let data = DataDir::with(REGIONS, LOCATIONS);
+    data.write("result.csv", "old result");
+    std::fs::create_dir(data.path("adir")).unwrap();
+    let run = data.run(&["count", ".", "-o", "result.csv", "--stats-json", "adir"]);
+    run.expect_code(74);
+    run.stderr_has("adir: write failed: is a folder");
+    assert_eq!(data.read("result.csv"), "old result");
+
+    data.write("rejects.csv", "old rejects");
+    let status = Command::new("mkfifo")
+        .arg(data.path("pipe.csv"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut count = Command::new(crate::util::binary())
+        .args([
+            "count",
+            "--regions",
+            "region.csv",
+            "--locations",
+            "pipe.csv",
+        ])
+        .args(["-o", "result.csv", "--rejects", "rejects.csv"])
+        .args(["--stats-json", "stats.json", "--backend", "cpu"])
+        .current_dir(data.dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The header comes, so the outputs are opened; then the stats target
+    // becomes a folder, and the rows come.
+    let mut pipe = std::fs::OpenOptions::new()
+        .write(true)
+        .open(data.path("pipe.csv"))
+        .unwrap();
+    let (header, rows) = LOCATIONS.split_once('\n').unwrap();
+    writeln!(pipe, "{header}").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    std::fs::create_dir(data.path("stats.json")).unwrap();
+    pipe.write_all(rows.as_bytes()).unwrap();
+    drop(pipe);
+    let output = count.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(74), "{stderr}");
+    assert!(stderr.contains("stats.json"), "{stderr}");
+    assert_eq!(data.read("result.csv"), "old result");
+    assert_eq!(data.read("rejects.csv"), "old rejects");
+    let mut left = data.files();
+    left.retain(|f| f.starts_with('.'));
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Day `i` of a calendar of 28-day months from 1900: distinct valid dates.
+fn nth_day(i: usize) -> String {
+    format!(
+        "{}-{:02}-{:02}",
+        1900 + i / 336,
+        1 + i / 28 % 12,
+        1 + i % 28
+    )
 }

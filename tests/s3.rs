@@ -336,6 +336,83 @@ fn s3_inputs_outputs_shards_and_errors() {
     gone.expect_code(66);
     gone.stderr_has("no such object");
 
+    // Issue 19: other spellings of an input or of another output (a double
+    // slash, a trailing slash) are the same key to the store, and refused;
+    // merge -d never deletes its output spelt another way.
+    let loc = "s3://events-test/in/loc/a.csv";
+    // What is at a key, by the binary (moto refuses unsigned GETs).
+    let at = |url: &str| {
+        let run = data.run_env(&["merge", "-o", "-", url], &env);
+        (run.code, run.stdout)
+    };
+    let count_a = |out: &str| {
+        let args = [
+            "count",
+            "-q",
+            "--regions",
+            "region.csv",
+            "--locations",
+            loc,
+            "-o",
+            out,
+        ];
+        data.run_env(&args, &env).ok();
+        data.read(out)
+    };
+    let before = count_a("a-before.csv");
+    for args in [
+        &["-o", "s3://events-test//in/loc/a.csv"][..],
+        &["-o", "s3://events-test/in/loc/a.csv/"],
+        &["-o", "-", "--rejects", "s3://events-test/in//region.csv"],
+        &[
+            "-o",
+            "s3://events-test/x.csv",
+            "--rejects",
+            "s3://events-test//x.csv",
+        ],
+    ] {
+        let regions = "s3://events-test/in/region.csv";
+        let common = ["count", "--regions", regions, "--locations", loc];
+        let run = data.run_env(&[&common[..], args].concat(), &env);
+        run.expect_code(2);
+        assert!(
+            run.stderr.contains("an input of this count")
+                || run.stderr.contains("cannot go to the same place"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(count_a("a-after.csv"), before);
+    assert_eq!(at("s3://events-test/x.csv").0, 66, "nothing written");
+    data.run_env(
+        &["count", ".", "-q", "-o", "s3://events-test/m/p0.csv"],
+        &env,
+    )
+    .ok();
+    data.run_env(
+        &["count", ".", "-q", "-o", "s3://events-test/m/p1.csv"],
+        &env,
+    )
+    .ok();
+    let run = data.run_env(
+        &[
+            "merge",
+            "-d",
+            "-o",
+            "s3://events-test//m/p0.csv",
+            "s3://events-test/m/p0.csv",
+            "s3://events-test/m/p1.csv",
+        ],
+        &env,
+    );
+    run.ok();
+    assert_eq!(at("s3://events-test/m/p0.csv").0, 0, "the output is kept");
+    assert_eq!(
+        at("s3://events-test/m/p1.csv").0,
+        66,
+        "the other part is deleted"
+    );
+
     // Errors are one line each, naming the URL.
     for (args, code, message) in [
         (

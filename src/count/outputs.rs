@@ -3,13 +3,13 @@
 //! rather than after an hour's scan; none may be an input or another
 //! output; and they are committed together, once all are written.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::CountOptions;
 use crate::error::{Error, Result};
-use crate::input::same_file;
-use crate::input::{InputSpec, Plan};
-use crate::output::{Destination, PendingOutput, RejectsWriter};
+use crate::input::{Identity, InputSpec, Plan};
+use crate::output::{PendingOutput, Placed, RejectsWriter};
 
 /// The opened outputs of one count.
 pub(super) struct Outputs {
@@ -29,34 +29,43 @@ impl Outputs {
         if let Some(stats) = &options.stats_json {
             outputs.push(("stats", stats.clone()));
         }
-        let mut inputs: Vec<Destination> = plan
+        let mut inputs: Vec<(Identity, String)> = plan
             .inputs
             .iter()
-            .map(|input| match input.object.path() {
-                Some(path) => Destination::File(path.to_path_buf()),
-                None => Destination::S3(input.object.name().to_string()),
+            .map(|input| {
+                let identity = match input.object.path() {
+                    Some(path) => Identity::of_path(path),
+                    None => Identity::of_url(input.object.name()),
+                };
+                (identity, input.object.name().to_string())
             })
             .collect();
         inputs.push(match &options.regions {
-            InputSpec::Local(path) => Destination::File(path.clone()),
-            InputSpec::S3(url) => Destination::S3(url.clone()),
+            InputSpec::Local(path) => (Identity::of_path(path), options.regions.name()),
+            InputSpec::S3(url) => (Identity::of_url(url), url.clone()),
         });
-        for (i, (role, output)) in outputs.iter().enumerate() {
-            if let Some(input) = inputs.iter().find(|input| same_target(output, input)) {
+        let inputs: HashMap<Identity, String> = inputs.into_iter().collect();
+        let null = Identity::of_path(Path::new("/dev/null"));
+        let mut taken: Vec<(Identity, &str)> = Vec::new();
+        for (role, output) in &outputs {
+            let identity = output.identity();
+            if let Some(input) = inputs.get(&identity) {
                 return Err(Error::Usage(format!(
-                    "{}: the {role} would overwrite {}, an input of this count",
+                    "{}: the {role} would overwrite {input}, an input of this count",
                     output.name(),
-                    input.name()
                 )));
             }
-            for (other_role, other) in &outputs[..i] {
-                if same_target(output, other) && !is_device(output) {
+            // Only /dev/null may take two outputs: anything else (standard
+            // output however it is named, a pipe, a file) would mix them.
+            if let Some((_, other_role)) = taken.iter().find(|(other, _)| *other == identity) {
+                if identity != null {
                     return Err(Error::Usage(format!(
                         "{}: the {other_role} and the {role} cannot go to the same place",
                         output.name()
                     )));
                 }
             }
+            taken.push((identity, role));
         }
         Ok(Outputs {
             result: PendingOutput::create(&options.output)?,
@@ -88,33 +97,21 @@ impl Outputs {
         for output in &mut all {
             output.prepare()?;
         }
-        all.sort_by_key(|output| !output.is_remote());
+        // Local files first: each can be put back. Uploads last: a
+        // completed one cannot be undone, and one that fails puts every
+        // file back as it was.
+        all.sort_by_key(PendingOutput::is_remote);
+        let mut placed = Vec::new();
         for output in all {
-            output.commit()?;
+            match output.put_in_place() {
+                Ok(done) => placed.push(done),
+                Err(e) => {
+                    placed.into_iter().rev().for_each(Placed::undo);
+                    return Err(e);
+                }
+            }
         }
+        placed.into_iter().for_each(Placed::keep);
         Ok(())
     }
-}
-
-/// Whether two destinations are the same file, object or stream.
-fn same_target(a: &Destination, b: &Destination) -> bool {
-    match (a, b) {
-        (Destination::File(a), Destination::File(b)) => same_file(a, b),
-        (Destination::S3(a), Destination::S3(b)) => a == b,
-        (Destination::Stdout, Destination::Stdout) => true,
-        _ => false,
-    }
-}
-
-/// An existing file that is not a regular one (`/dev/null`): written in
-/// place, so two outputs may share it.
-fn is_device(destination: &Destination) -> bool {
-    match destination {
-        Destination::File(path) => is_special(path),
-        _ => false,
-    }
-}
-
-fn is_special(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }

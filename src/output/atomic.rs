@@ -44,13 +44,19 @@ pub fn remove_temporaries() {
 ///
 /// It is written to a temporary file in the target's folder (so that the
 /// rename is atomic) with a unique name, so any number of writers, in this
-/// process or others, never share one.
+/// process or others, never share one. A link is followed, dangling or
+/// not, and the file it leads to is replaced: the link stays a link.
 ///
-/// A path that exists and is not a regular file (`/dev/null`, `/dev/stdout`,
-/// a named pipe) is written in place instead: renaming a temporary file over
-/// a device would replace the device.
+/// A path that is, or leads through a link to, anything but a regular file
+/// (`/dev/null`, a named pipe), or that lies in `/dev` or `/proc` (as
+/// `/dev/stdout` does, whatever it is open on), is written in place
+/// instead: renaming a temporary file there would replace a device or the
+/// system's link.
 pub struct AtomicFile {
+    /// The path as given, for messages.
     path: PathBuf,
+    /// The file that is replaced: the path given, its links followed.
+    target: PathBuf,
     /// `None` when writing in place.
     temp: Option<tempfile::TempPath>,
     writer: Option<BufWriter<File>>,
@@ -62,47 +68,101 @@ pub struct AtomicFile {
     written_len: Option<u64>,
 }
 
+/// Where an output at `path` goes: written in place, or the file that a
+/// temporary one replaces (the path given, links followed).
+pub enum Placement {
+    /// A device, a pipe, or a path in `/dev` or `/proc`.
+    InPlace,
+    /// A regular file, existing or not.
+    Replace(PathBuf),
+}
+
+impl Placement {
+    /// Follows `path`'s links, hop by hop, each with its folder made
+    /// canonical, so that no link and no `..` hides `/dev` or `/proc`.
+    pub fn of(path: &Path) -> Placement {
+        let system = |p: &Path| p.starts_with("/dev") || p.starts_with("/proc");
+        let mut at = canonical_folder(path);
+        // As the kernel does: at most 40 links.
+        for _ in 0..40 {
+            if system(&at) {
+                return Placement::InPlace;
+            }
+            match std::fs::read_link(&at) {
+                Ok(target) => {
+                    let joined = at.parent().map_or(target.clone(), |dir| dir.join(&target));
+                    at = canonical_folder(&joined);
+                }
+                Err(_) => break,
+            }
+        }
+        if std::fs::metadata(&at).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            return Placement::InPlace;
+        }
+        Placement::Replace(at)
+    }
+}
+
+/// `path` with its folder made canonical (its name left as it is), or as it
+/// is when the folder does not exist.
+fn canonical_folder(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
 impl AtomicFile {
-    /// Creates the temporary file next to `path`.
+    /// Creates the temporary file next to the file `path` leads to; fails
+    /// at once if that is a folder, or its folder does not exist.
     pub fn create(path: &Path) -> Result<AtomicFile> {
         let write_error = |source| Error::Write {
             path: path.to_path_buf(),
             source,
         };
-        let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
-        let (file, temp) = if special {
-            let file = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(write_error)?;
-            (file, None)
-        } else {
-            let name = path
-                .file_name()
-                .ok_or_else(|| write_error(io::Error::other("not a file name")))?;
-            let dir = match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir,
-                _ => Path::new("."),
-            };
-            // ".result.csv.a1B2c3.tmp": hidden, and says whose it is. The
-            // name is shortened so that a target near the length limit
-            // still leaves room for the random part.
-            let shown: String = name.to_string_lossy().chars().take(40).collect();
-            let prefix = format!(".{shown}.");
-            let mut builder = tempfile::Builder::new();
-            builder.prefix(&prefix).suffix(".tmp");
-            #[cfg(unix)]
-            {
+        let (file, temp, target) = match Placement::of(path) {
+            Placement::InPlace => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(write_error)?;
+                (file, None, path.to_path_buf())
+            }
+            Placement::Replace(target) => {
+                if target.is_dir() {
+                    return Err(write_error(io::Error::other(
+                        "is a folder; name a file to write",
+                    )));
+                }
+                let name = target
+                    .file_name()
+                    .ok_or_else(|| write_error(io::Error::other("not a file name")))?;
+                let dir = match target.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir,
+                    _ => Path::new("."),
+                };
+                // ".result.csv.a1B2c3.tmp": hidden, and says whose it is.
+                // The name is shortened so that a target near the length
+                // limit still leaves room for the random part.
+                let shown: String = name.to_string_lossy().chars().take(40).collect();
+                let prefix = format!(".{shown}.");
+                let mut builder = tempfile::Builder::new();
+                builder.prefix(&prefix).suffix(".tmp");
                 // As a plain create would: 0666 less the umask, not 0600.
                 use std::os::unix::fs::PermissionsExt;
                 builder.permissions(std::fs::Permissions::from_mode(0o666));
+                let (file, temp) = builder.tempfile_in(dir).map_err(write_error)?.into_parts();
+                register(&temp);
+                (file, Some(temp), target)
             }
-            let (file, temp) = builder.tempfile_in(dir).map_err(write_error)?.into_parts();
-            register(&temp);
-            (file, Some(temp))
         };
         Ok(AtomicFile {
             path: path.to_path_buf(),
+            target,
             temp,
             writer: Some(BufWriter::with_capacity(256 * 1024, file)),
             preallocated: false,
@@ -203,18 +263,91 @@ impl AtomicFile {
 
     /// Puts a prepared file in place (a device written in place has nothing
     /// to rename).
-    pub fn rename(mut self) -> Result<()> {
+    pub fn rename(self) -> Result<()> {
+        self.put_in_place().map(Placed::keep)
+    }
+
+    /// Puts a prepared file in place, keeping the file it replaced (as a
+    /// hidden hard link beside it) until [`Placed::keep`], so that
+    /// [`Placed::undo`] can put it back: outputs appear all together or
+    /// not at all, even when the last of them fails.
+    pub fn put_in_place(mut self) -> Result<Placed> {
         self.writer.take();
-        let result = match self.temp.take() {
-            Some(temp) => {
-                let at = temp.to_path_buf();
-                let renamed = temp.persist(&self.path).map_err(|e| e.error);
-                unregister(&at);
-                renamed
-            }
-            None => Ok(()),
+        let Some(temp) = self.temp.take() else {
+            return Ok(Placed::default());
         };
-        self.check(result)
+        // Where the old file is kept: a unique name beside it, linked to
+        // it. A file system without hard links keeps no old file, and
+        // undo then removes the new one.
+        let old = if self.target.is_file() {
+            let dir = self.target.parent().unwrap_or(Path::new("."));
+            tempfile::Builder::new()
+                .prefix(".old.")
+                .suffix(".tmp")
+                .tempfile_in(dir)
+                .ok()
+                .and_then(|spare| {
+                    let spare = spare.into_temp_path();
+                    let at = spare.to_path_buf();
+                    // Replaced by the link: the TempPath removes it on drop.
+                    std::fs::remove_file(&at).ok()?;
+                    std::fs::hard_link(&self.target, &at).ok()?;
+                    register(&at);
+                    Some(spare)
+                })
+        } else {
+            None
+        };
+        let at = temp.to_path_buf();
+        let renamed = temp.persist(&self.target).map_err(|e| e.error);
+        unregister(&at);
+        self.check(renamed)?;
+        Ok(Placed {
+            target: Some(self.target.clone()),
+            old,
+        })
+    }
+}
+
+/// A file put in place, whose predecessor can still be put back.
+#[derive(Default)]
+pub struct Placed {
+    /// The file now in place (`None`: written in place, nothing to undo).
+    target: Option<PathBuf>,
+    /// The file it replaced, if there was one.
+    old: Option<tempfile::TempPath>,
+}
+
+impl Placed {
+    /// Keeps the new file and drops the old one.
+    pub fn keep(self) {
+        if let Some(old) = &self.old {
+            unregister(old);
+        }
+        // The old file's link is removed as `old` drops.
+    }
+
+    /// Puts the old file back (or removes the new one, where there was
+    /// none before). Best effort: it runs on the way out of a failure.
+    pub fn undo(self) {
+        let Some(target) = self.target else {
+            return;
+        };
+        match self.old {
+            Some(old) => {
+                unregister(&old);
+                if let Err(e) = old.persist(&target) {
+                    log::warn!(
+                        "{}: could not put the old file back: {}",
+                        target.display(),
+                        e.error
+                    );
+                }
+            }
+            None => {
+                let _ = std::fs::remove_file(&target);
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@ pub mod atomic;
 mod rejects;
 mod result;
 
-pub use atomic::{remove_temporaries, AtomicFile};
+pub use atomic::{remove_temporaries, AtomicFile, Placed, Placement};
 pub use rejects::{RejectsWriter, ShardPart};
 pub use result::{write_table, DateSizes, Groups, ResultRow, ResultTable};
 
@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
+use crate::input::Identity;
 use crate::s3::S3Upload;
 
 /// Where an output goes.
@@ -41,6 +42,16 @@ impl Destination {
             Some("-") => Destination::Stdout,
             Some(url) if url.starts_with("s3://") => Destination::S3(url.to_string()),
             _ => Destination::File(arg),
+        }
+    }
+
+    /// What it names, so that two spellings of one place compare equal
+    /// (`/dev/stdout` and `-` too, when standard output is open).
+    pub fn identity(&self) -> Identity {
+        match self {
+            Destination::File(path) => Identity::of_path(path),
+            Destination::Stdout => Identity::stdout(),
+            Destination::S3(url) => Identity::of_url(url),
         }
     }
 
@@ -78,6 +89,13 @@ impl PendingOutput {
     /// exists and the credentials may write to it.
     pub fn create(destination: &Destination) -> Result<PendingOutput> {
         let target = match destination {
+            // `-o /dev/stdout` (or the file standard output is open on) is
+            // `-o -`: one stream, and a reader that stops early is no error.
+            Destination::File(path)
+                if stdout_is_open() && Identity::of_path(path) == Identity::stdout() =>
+            {
+                Target::Stdout(BufWriter::with_capacity(256 * 1024, io::stdout()))
+            }
             Destination::File(path) => Target::File(AtomicFile::create(path)?),
             Destination::Stdout => {
                 if !stdout_is_open() {
@@ -176,18 +194,26 @@ impl PendingOutput {
     }
 
     /// Makes the output appear, whole.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.put_in_place().map(Placed::keep)
+    }
+
+    /// Makes the output appear, whole. A local file's predecessor is kept
+    /// until the [`Placed`] is kept or undone; an upload, once completed,
+    /// cannot be undone (its [`Placed`] has nothing to put back).
+    pub fn put_in_place(mut self) -> Result<Placed> {
         self.prepare()?;
         match self.target {
-            Target::File(file) => file.rename(),
-            Target::Stdout(_) => Ok(()),
+            Target::File(file) => file.put_in_place(),
+            Target::Stdout(_) => Ok(Placed::default()),
             Target::S3(upload) => upload
                 .into_inner()
                 .map_err(|e| Error::Write {
                     path: PathBuf::from(self.destination.name()),
                     source: e.into_error(),
                 })?
-                .finish(),
+                .finish()
+                .map(|()| Placed::default()),
         }
     }
 }
