@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use super::gate::{place, Gate};
 use crate::error::{Error, Result};
 use crate::input::{ChunkSource, LineOrigin};
 use crate::output::{RejectsWriter, ShardPart};
@@ -45,10 +46,11 @@ pub struct Tally {
 /// One file's reports on their way to being booked.
 #[derive(Default)]
 struct FileBook {
-    /// Reports that came before the ones ahead of them.
-    waiting: BTreeMap<u64, ChunkReport>,
-    /// The next chunk to book.
+    /// Reports that came before the ones ahead of them, by chunk and part.
+    waiting: BTreeMap<(u64, u32), ChunkReport>,
+    /// The next chunk to book, and the next part of its report.
     next: u64,
+    next_part: u32,
     /// How many chunks the file has, once known.
     chunks: Option<u64>,
     /// Lines booked so far, counted from the source's first row.
@@ -90,20 +92,29 @@ impl<'a> Ledger<'a> {
     }
 
     /// Takes one message; books every report that is now next in order.
-    pub(super) fn take(&mut self, message: Msg) -> Result<()> {
+    /// Tells `gate` of each report booked, and of the one needed next.
+    pub(super) fn take(&mut self, message: Msg, gate: &Gate) -> Result<()> {
         match message {
             Msg::Report { file, report } => {
                 // Reports are small unless rejects are kept; one waits only
                 // until the chunks before it, being scanned right now, are in.
-                self.files[file].waiting.insert(report.seq, report);
+                self.files[file]
+                    .waiting
+                    .insert((report.seq, report.part), report);
             }
             Msg::End { file, chunks } => self.files[file].chunks = Some(chunks),
         }
         while self.current < self.files.len() {
             let book = &mut self.files[self.current];
-            if let Some(report) = book.waiting.remove(&book.next) {
-                book.next += 1;
+            if let Some(report) = book.waiting.remove(&(book.next, book.next_part)) {
+                if report.more_parts {
+                    book.next_part += 1;
+                } else {
+                    (book.next, book.next_part) = (book.next + 1, 0);
+                }
+                let bytes = report.heap_bytes();
                 self.book(self.current, report)?;
+                gate.release(bytes);
             } else if book.chunks == Some(book.next) {
                 // A shard's rejects say how many lines each part spans, for
                 // `merge` to number the lines of the parts after it.
@@ -116,6 +127,9 @@ impl<'a> Ledger<'a> {
             } else {
                 break;
             }
+        }
+        if let Some(book) = self.files.get(self.current) {
+            gate.set_next(place(self.current, book.next));
         }
         Ok(())
     }
@@ -146,13 +160,13 @@ impl<'a> Ledger<'a> {
                         LineOrigin::FirstRow => Error::Data {
                             file: name.to_string(),
                             line: 1 + line_in_part,
-                            reason: problem.reason.clone(),
+                            reason: problem.reason.to_string(),
                         },
                         LineOrigin::AfterByte(byte) => Error::ShardData {
                             file: name.to_string(),
                             byte,
                             line: line_in_part,
-                            reason: problem.reason.clone(),
+                            reason: problem.reason.to_string(),
                         },
                     };
                     if self.policy.stops_at_malformed() {

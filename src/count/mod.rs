@@ -8,6 +8,7 @@
 //!    numbers, `--strict`, rejects);
 //! 4. output: the histogram's totals decoded into result.csv.
 
+mod gate;
 mod ledger;
 mod outputs;
 mod pool;

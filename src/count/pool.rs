@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 
+use super::gate::{place, Gate};
 use super::ledger::{Ledger, Msg};
 use crate::error::{Error, Result};
 use crate::format::Layout;
@@ -41,6 +42,7 @@ pub(super) fn scan(
 ) -> Result<()> {
     let cursor = Cursor::new(sources, files, threads);
     let abort = AtomicBool::new(false);
+    let gate = Gate::new();
     // Once a chunk stops at a malformed row (`--strict`), no chunk after it
     // in file order is needed: its place, packed by `place`.
     let last_needed = AtomicU64::new(u64::MAX);
@@ -49,11 +51,16 @@ pub(super) fn scan(
         let mut workers = Vec::new();
         if let Some(job) = job {
             let messages = messages.clone();
-            let abort = &abort;
+            let (gate, abort) = (&gate, &abort);
             let worker = std::thread::Builder::new()
                 .name("gpu-parse".into())
                 .spawn_scoped(scope, move || {
-                    let send = |message| messages.send(message).is_ok();
+                    let send = |message: Msg| {
+                        if let Msg::Report { file, report } = &message {
+                            gate.admit(place(*file, report.seq), report.heap_bytes(), abort);
+                        }
+                        messages.send(message).is_ok()
+                    };
                     let result = job(&send, abort);
                     if result.is_err() {
                         abort.store(true, Ordering::Relaxed);
@@ -67,7 +74,7 @@ pub(super) fn scan(
         for i in 0..cpu_threads {
             let sink = histogram.sink()?;
             let messages = messages.clone();
-            let (cursor, abort, last_needed) = (&cursor, &abort, &last_needed);
+            let (cursor, gate, abort, last_needed) = (&cursor, &gate, &abort, &last_needed);
             let worker = std::thread::Builder::new()
                 .name(format!("scan-{i}"))
                 .spawn_scoped(scope, move || {
@@ -77,6 +84,7 @@ pub(super) fn scan(
                         layouts,
                         sink,
                         &messages,
+                        gate,
                         abort,
                         last_needed,
                     );
@@ -92,7 +100,7 @@ pub(super) fn scan(
         let mut booked = Ok(());
         for message in received {
             if booked.is_ok() {
-                booked = ledger.take(message);
+                booked = ledger.take(message, &gate);
                 if booked.is_err() {
                     abort.store(true, Ordering::Relaxed);
                 }
@@ -120,6 +128,7 @@ fn work(
     layouts: &[Layout],
     mut sink: Box<dyn KeySink + '_>,
     messages: &SyncSender<Msg>,
+    gate: &Gate,
     abort: &AtomicBool,
     last_needed: &AtomicU64,
 ) -> Result<()> {
@@ -150,18 +159,12 @@ fn work(
         // The bins are read after the keys were made, so they cover every
         // date in them.
         sink.add(&mut keys, context.keys.bins(context.dates.len()))?;
+        gate.admit(place, report.heap_bytes(), abort);
         if messages.send(Msg::Report { file, report }).is_err() {
             break; // the ledger stopped: the run is failing
         }
     }
     sink.finish()
-}
-
-/// A chunk's place in the whole plan, for "is it after that one": the
-/// file's index in the high 24 bits, the chunk's in the low 40 (a terabyte
-/// in one-byte chunks).
-fn place(file: usize, seq: u64) -> u64 {
-    ((file as u64) << 40) | seq.min((1 << 40) - 1)
 }
 
 /// Hands out the chunks of the files it serves: from the first file that

@@ -241,11 +241,10 @@ pub fn count_files(
                     return Ok(());
                 }
                 run.submit(file, seq)?;
-                if run.in_flight.len() >= RING {
-                    let done = run.finish_oldest(files, &mut scanner, sink.as_mut())?;
-                    if !events(done) {
-                        return Ok(());
-                    }
+                if run.in_flight.len() >= RING
+                    && !run.finish_oldest(files, &mut scanner, sink.as_mut(), events)?
+                {
+                    return Ok(());
                 }
             }
             if !events(Event::End {
@@ -256,8 +255,7 @@ pub fn count_files(
             }
         }
         while !run.in_flight.is_empty() {
-            let done = run.finish_oldest(files, &mut scanner, sink.as_mut())?;
-            if !events(done) {
+            if !run.finish_oldest(files, &mut scanner, sink.as_mut(), events)? {
                 return Ok(());
             }
         }
@@ -691,14 +689,16 @@ impl<'c> Run<'c> {
     }
 
     /// Waits for the oldest chunk in flight and turns what the GPU found into
-    /// the chunk's report: the counters, and the rows handed back run
-    /// through the exact parser.
+    /// the chunk's report, told to `events`: the counters, and the rows
+    /// handed back run through the exact parser. False when `events` says
+    /// the run is failing.
     fn finish_oldest(
         &mut self,
         files: &[GpuFile<'_>],
         scanner: &mut Scanner<'_>,
         sink: &mut dyn KeySink,
-    ) -> Result<Event> {
+        events: &mut dyn FnMut(Event) -> bool,
+    ) -> Result<bool> {
         let chunk = self.in_flight.pop_front().expect("a chunk in flight");
         let file = files
             .iter()
@@ -728,11 +728,12 @@ impl<'c> Run<'c> {
         }
         scanner.set_layout(file.layout);
         let span = u64::from(chunk.own.end - chunk.own.start);
-        let mut report = if handed_back > self.retry_capacity {
+        if handed_back > self.retry_capacity {
             // The list overflowed and the GPU's counts of this chunk were
-            // dropped: the CPU counts it, whole.
-            self.on_cpu(file, &chunk, scanner, sink)?
-        } else {
+            // dropped: the CPU counts it, whole, reporting it in parts.
+            return self.on_cpu(file, &chunk, scanner, sink, events);
+        }
+        let mut report = {
             let mut report = ChunkReport {
                 lines: u64::from(rows),
                 ..ChunkReport::default()
@@ -755,10 +756,10 @@ impl<'c> Run<'c> {
         };
         report.seq = chunk.seq;
         report.span = span;
-        Ok(Event::Chunk {
+        Ok(events(Event::Chunk {
             file: file.index,
             report,
-        })
+        }))
     }
 
     /// Runs the rows the GPU handed back through the exact parser, each on
@@ -847,42 +848,54 @@ impl<'c> Run<'c> {
     }
 
     /// Counts a chunk on the CPU, as the CPU backend would have: its own
-    /// rows, in chunks of the same rule, reports added up.
+    /// rows, in pieces of the CPU's chunk size, each told to `events` as a
+    /// part of the chunk's report, so that memory stays at a piece's
+    /// report however many of its rows are bad. False when `events` says
+    /// the run is failing.
     fn on_cpu(
         &self,
         file: &GpuFile<'_>,
         chunk: &InFlight,
         scanner: &mut Scanner<'_>,
         sink: &mut dyn KeySink,
-    ) -> Result<ChunkReport> {
+        events: &mut dyn FnMut(Event) -> bool,
+    ) -> Result<bool> {
         let range = chunk.data_start + u64::from(chunk.own.start)
             ..chunk.data_start + u64::from(chunk.own.end);
         let source = RangeSource::open(file.object.clone(), 4 << 20, Some(range))?;
         let mut buf = ChunkBuf::default();
         let mut keys = Vec::new();
-        let mut whole = ChunkReport::default();
-        while let Next::Chunk(part) = source.next_chunk(&mut buf, true)? {
-            let mut report = ChunkReport::default();
-            scanner.scan(buf.data(), part.range, &mut keys, &mut report)?;
-            for mut problem in report.problems {
-                problem.line += whole.lines;
-                let raw = problem.raw.clone();
-                problem.raw = whole.raw.len()..whole.raw.len() + raw.len();
-                whole.raw.extend_from_slice(&report.raw[raw]);
-                whole.problems.push(problem);
+        let mut next = source.next_chunk(&mut buf, true)?;
+        let mut part = 0;
+        loop {
+            let mut report = ChunkReport {
+                seq: chunk.seq,
+                part,
+                ..ChunkReport::default()
+            };
+            if let Next::Chunk(piece) = next {
+                report.span = piece.span;
+                scanner.scan(buf.data(), piece.range, &mut keys, &mut report)?;
+                sink.add(&mut keys, self.scan.keys.bins(self.scan.dates.len()))?;
+                next = if report.stopped {
+                    Next::End
+                } else {
+                    source.next_chunk(&mut buf, true)?
+                };
             }
-            whole.stats.add(&report.stats);
-            whole.lines += report.lines;
-            whole.unmatched_ids.extend(report.unmatched_ids);
-            whole.unmatched_ids.dedup();
-            if report.stopped {
-                whole.stopped = true;
-                break;
+            report.more_parts = matches!(next, Next::Chunk(_));
+            let last = !report.more_parts;
+            if !events(Event::Chunk {
+                file: file.index,
+                report,
+            }) {
+                return Ok(false);
             }
-            sink.add(&mut keys, self.scan.keys.bins(self.scan.dates.len()))?;
+            if last {
+                return Ok(true);
+            }
+            part += 1;
         }
-        sink.add(&mut keys, self.scan.keys.bins(self.scan.dates.len()))?;
-        Ok(whole)
     }
 
     /// Reads the bins back, adds them to the run's totals, and clears them:

@@ -18,6 +18,7 @@ pub use policy::{RowPolicy, SAMPLES};
 pub use row::{Malformed, MalformedKind, Row, RowStats};
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::csv::{self, Field};
 use crate::date::{DateCache, DateDict, DateError, DateText, InternError};
@@ -35,10 +36,20 @@ pub struct Problem {
     pub line: u64,
     /// `None` for an unmatched row.
     pub kind: Option<MalformedKind>,
-    /// Why the row was not counted, as one line.
-    pub reason: String,
+    /// Why the row was not counted, as one line: shared with the problem
+    /// before it when the two say the same (a file of one mistake keeps
+    /// one text, not one per row).
+    pub reason: Arc<str>,
     /// The row's text in [`ChunkReport::raw`] (empty unless rejects are kept).
     pub raw: Range<usize>,
+}
+
+impl ChunkReport {
+    /// The memory it holds, about: what the pool lets wait for the ledger
+    /// is bounded by this.
+    pub fn heap_bytes(&self) -> usize {
+        self.problems.capacity() * std::mem::size_of::<Problem>() + self.raw.capacity()
+    }
 }
 
 /// Everything a scanned chunk tells the rest of the run besides its keys.
@@ -46,6 +57,11 @@ pub struct Problem {
 pub struct ChunkReport {
     /// The chunk's place in its file.
     pub seq: u64,
+    /// A large chunk may be reported in parts (the GPU backend's chunk
+    /// counted on the CPU): this one's place among them, from 0.
+    pub part: u32,
+    /// Whether more parts of this chunk's report follow.
+    pub more_parts: bool,
     /// Lines in the chunk, blank ones included.
     pub lines: u64,
     /// Input bytes the chunk accounts for.
@@ -451,6 +467,10 @@ impl<'a> Scanner<'a> {
         if policy.keeps_text() {
             report.raw.extend_from_slice(text);
         }
+        let reason = match report.problems.last() {
+            Some(last) if *last.reason == *reason => last.reason.clone(),
+            _ => Arc::from(reason),
+        };
         report.problems.push(Problem {
             line,
             kind,

@@ -113,7 +113,7 @@ fn every_outcome_and_exact_line_numbers() {
     let problems: Vec<(u64, String)> = report
         .problems
         .iter()
-        .map(|p| (p.line, p.reason.clone()))
+        .map(|p| (p.line, p.reason.to_string()))
         .collect();
     assert_eq!(
         problems,
