@@ -406,3 +406,28 @@ fn memory_with_rejects_is_bounded_on_dirty_data() {
         std::fs::remove_file(data.path("rejects.csv")).unwrap();
     }
 }
+
+/// Issue 19: `merge` and `plot` read a result file over their 4 GiB limit
+/// whole (4 GiB of memory, 20 s) before refusing it. A file with a good
+/// header is refused by its size, in a process allowed 1 GiB.
+#[test]
+fn a_result_over_the_limit_is_refused_by_its_size() {
+    let data = DataDir::new();
+    let big = std::fs::File::create(data.path("big.csv")).unwrap();
+    std::io::Write::write_all(&mut &big, b"\"region_name\",\"date\",\"count\"\n").unwrap();
+    big.set_len(5 << 30).unwrap(); // sparse: no disk used
+    let bin = crate::util::binary();
+    let mut commands = vec![format!("\"{bin}\" merge -o out.csv big.csv")];
+    if cfg!(feature = "plot") {
+        commands.push(format!("\"{bin}\" plot big.csv -o out.png"));
+    }
+    for command in commands {
+        let run = data.run_program("bash", &["-c", &format!("ulimit -v 1048576; {command}")]);
+        assert_eq!(run.code, 65, "{command}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("larger than 4096 MiB"),
+            "{}",
+            run.stderr
+        );
+    }
+}

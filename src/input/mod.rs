@@ -52,12 +52,21 @@ pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
             kind.what
         ))
     };
+    // A regular file's size, to refuse one too large once its header is
+    // known good, without reading gigabytes first.
+    let mut size = None;
     let mut reader: Box<dyn std::io::Read> = match spec {
         InputSpec::Local(path) => {
-            Box::new(std::fs::File::open(path).map_err(|source| Error::Open {
+            let file = std::fs::File::open(path).map_err(|source| Error::Open {
                 path: path.clone(),
                 source,
-            })?)
+            })?;
+            size = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            Box::new(file)
         }
         InputSpec::S3(url) => {
             let bytes = s3::read_all(url, kind.limit)?.ok_or_else(too_large)?;
@@ -84,7 +93,7 @@ pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
                 .map_err(data_error)?
                 .is_some();
         }
-        if bytes.len() as u64 > kind.limit {
+        if bytes.len() as u64 > kind.limit || (header_checked && size > Some(kind.limit)) {
             return Err(too_large());
         }
         if n == 0 {
