@@ -498,3 +498,78 @@ fn more_dates_than_the_key_has_room_for_is_a_clear_error() {
     run.stderr_has("more than 65535 distinct dates");
     assert!(!data.exists("result.csv"));
 }
+
+/// Issue 19: the summary says what happened, also for pipes and readers
+/// that stop early: `bytes` of a named pipe was 0 after reading it all,
+/// and `-o - | head -1` reported "into 0 groups".
+#[test]
+fn the_summary_counts_a_pipe_and_a_reader_that_stops_early() {
+    let data = DataDir::new();
+    data.run(&["generate", "--size", "2M", "--seed", "5", "."])
+        .ok();
+    let stats = |data: &DataDir| -> serde_json::Value {
+        serde_json::from_str(&data.read("stats.json")).unwrap()
+    };
+    let run = data.run(&[
+        "count",
+        ".",
+        "--stats-json",
+        "stats.json",
+        "--backend",
+        "cpu",
+    ]);
+    run.ok();
+    let want = stats(&data);
+    let groups = want["groups"].as_u64().unwrap();
+    assert!(groups > 100);
+    assert!(want["bytes"].as_u64().unwrap() > 2_000_000);
+
+    let bin = crate::util::binary();
+    let script = format!(
+        "mkfifo pipe.csv && (cat location.csv > pipe.csv &) && \
+         \"{bin}\" count --backend cpu --regions region.csv --locations pipe.csv \
+         -o piped.csv --stats-json stats.json"
+    );
+    let run = data.run_program("bash", &["-c", &script]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(stats(&data)["bytes"], want["bytes"]);
+    assert_eq!(data.read("piped.csv"), data.read("result.csv"));
+
+    let script = format!("set -o pipefail; \"{bin}\" count . --backend cpu -o - | head -1");
+    let run = data.run_program("bash", &["-c", &script]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("into {groups} groups")),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Issue 19: a file that grew while it was read was counted up to its
+/// size when opened, without a word. Here rows are appended while the run
+/// waits on a pipe named after it: the run fails (74) and writes nothing.
+#[test]
+fn a_file_that_grows_while_read_is_an_error() {
+    let data = DataDir::with(SEED_REGIONS, SEED_LOCATIONS);
+    let bin = crate::util::binary();
+    let script = format!(
+        "mkfifo pipe.csv && \
+         (\"{bin}\" count --backend cpu --regions region.csv --locations location.csv pipe.csv \
+          -o out.csv; echo \"exit $?\" > code) & \
+         sleep 0.5; tail -n 2 location.csv >> location.csv; head -n 1 location.csv > pipe.csv; \
+         wait; cat code"
+    );
+    let run = data.run_program("bash", &["-c", &script]);
+    assert!(
+        run.stdout.contains("exit 74"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("changed size while it was read"),
+        "{}",
+        run.stderr
+    );
+    assert!(!data.exists("out.csv"));
+}

@@ -41,6 +41,9 @@ pub struct Tally {
     pub samples: Vec<String>,
     /// A few region_ids that are not in region.csv.
     pub unmatched_ids: Vec<i64>,
+    /// Input bytes the booked chunks span: what was read, also of a pipe,
+    /// whose size nobody knew.
+    pub bytes: u64,
 }
 
 /// One file's reports on their way to being booked.
@@ -199,6 +202,7 @@ impl<'a> Ledger<'a> {
         }
         self.tally.stats.add(&report.stats);
         book.lines_done += report.lines;
+        self.tally.bytes += report.span;
         self.progress.advance(report.span, report.stats.data_rows());
         Ok(())
     }

@@ -294,6 +294,7 @@ fn count_plan(
     scanned?;
     let counts = counts?;
     let tally = ledger.finish()?;
+    refuse_changed_files(&plan)?;
     let histogram_done = Instant::now();
 
     let date_texts = dates.dates();
@@ -305,12 +306,17 @@ fn count_plan(
     } else {
         groups.write(outputs.result.writer())
     };
-    let groups = outputs.result.check(written)?;
+    // A reader of standard output that stopped early (`| head`) is no
+    // error, but the summary still says how many groups there were.
+    let groups = match outputs.result.check(written.map(Some))? {
+        Some(rows) => rows,
+        None => groups.write(&mut std::io::sink()).unwrap_or(0),
+    };
     let finished = Instant::now();
     let summary = Summary {
         stats: tally.stats,
         groups,
-        bytes: total_bytes,
+        bytes: tally.bytes,
         files: sources.len(),
         elapsed: finished - started,
         samples: tally.samples,
@@ -332,6 +338,26 @@ fn count_plan(
     }
     outputs.commit()?;
     Ok(summary)
+}
+
+/// Fails if a local file's size is not what it was when the plan opened
+/// it: rows appended (or cut) while it was read would be counted in part,
+/// without a word. A pipe has no size to compare.
+fn refuse_changed_files(plan: &Plan) -> Result<()> {
+    for input in &plan.inputs {
+        let (Some(path), false) = (input.object.path(), input.object.is_pipe()) else {
+            continue;
+        };
+        let now = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let then = input.object.len();
+        if now != then {
+            return Err(input.object.read_error(std::io::Error::other(format!(
+                "the file changed size while it was read ({then} bytes when opened, {now} at the end): \
+                 count a file once it is complete"
+            ))));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

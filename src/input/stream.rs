@@ -116,6 +116,11 @@ impl StreamSource {
             if let Some((header, rows_start)) = found {
                 state.carry.drain(..rows_start);
                 state.searched = 0;
+                // Chunks span the rows' bytes, as a plain file's do (a
+                // compressed file's span its compressed bytes, all of them).
+                if compression.is_none() {
+                    state.spanned = rows_start as u64;
+                }
                 break header;
             }
         };
