@@ -108,6 +108,10 @@ pub enum Error {
     /// A bug: something the code relies on did not hold.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// The run was asked to stop by this signal ([`crate::cancel`]).
+    #[error("interrupted (signal {0}): nothing was written, and older outputs are as they were")]
+    Interrupted(i32),
 }
 
 impl Error {
@@ -120,6 +124,8 @@ impl Error {
             Error::Data { .. } | Error::ShardData { .. } | Error::Limit(_) => exit::DATA,
             Error::NoAdapter(_) | Error::NotBuilt(_) => exit::UNAVAILABLE,
             Error::Gpu(_) | Error::Internal(_) => exit::SOFTWARE,
+            // As a shell reports a process killed by the signal.
+            Error::Interrupted(signal) => 128 + signal,
         }
     }
 }

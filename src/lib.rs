@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod cancel;
 pub mod count;
 pub mod csv;
 pub mod date;

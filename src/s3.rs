@@ -259,6 +259,7 @@ impl S3Upload {
         let upload = runtime()
             .block_on(store.put_multipart(&ObjectPath::from(key)))
             .map_err(|e| write_error(url, &e))?;
+        OPEN_UPLOADS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(S3Upload {
             url: url.to_string(),
             writer: Some(object_store::WriteMultipart::new(upload)),
@@ -300,7 +301,17 @@ impl Drop for S3Upload {
             // are billed until a lifecycle rule removes them.
             let _ = runtime().block_on(writer.abort());
         }
+        OPEN_UPLOADS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// Uploads started and not yet completed or aborted.
+static OPEN_UPLOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many uploads are open: a signal handler waits for them to be
+/// aborted (see [`crate::cancel`]) before the process exits.
+pub fn open_uploads() -> usize {
+    OPEN_UPLOADS.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 fn write_error(url: &str, e: &object_store::Error) -> Error {

@@ -229,3 +229,68 @@ fn nth_day(i: usize) -> String {
         1 + i % 28
     )
 }
+
+/// Runs `count ARGS --locations big.csv pipe.csv` in `data` while a script
+/// feeds the named pipe its header only, sends `signal` once the run is
+/// under way, then closes the pipe; returns the exit code and stderr.
+pub fn count_interrupted(
+    data: &DataDir,
+    args: &str,
+    signal: &str,
+    env: &[(&str, &str)],
+) -> (i32, String) {
+    let bin = crate::util::binary();
+    let script = format!(
+        "rm -f pipe.csv; mkfifo pipe.csv
+         \"{bin}\" count {args} --locations big.csv pipe.csv 2> err.txt &
+         pid=$!
+         exec 3> pipe.csv
+         echo lat,long,region_id,date >&3
+         sleep 1
+         kill -{signal} $pid
+         sleep 0.2
+         exec 3>&-
+         wait $pid
+         echo $?"
+    );
+    let mut command = Command::new("bash");
+    command.args(["-c", &script]).current_dir(data.dir.path());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().unwrap();
+    let code = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    (code, data.read("err.txt"))
+}
+
+/// Issue 19: SIGINT and SIGTERM during a count, on every backend, exit
+/// 130 and 143 and leave every older output as it was, no temporary file;
+/// so do the other signals that end a process (SIGUSR1 left .tmp files).
+#[test]
+fn signals_stop_a_count_and_leave_older_outputs() {
+    let data = DataDir::with(REGIONS, LOCATIONS);
+    let mut big = String::from("lat,long,region_id,date\n");
+    for i in 0..200_000 {
+        big.push_str(&format!("0,0,{},2019-01-{:02}\n", 1 + i % 3, 1 + i % 28));
+    }
+    data.write("big.csv", &big);
+    for backend in crate::util::backends() {
+        for (signal, code) in [("INT", 130), ("TERM", 143), ("USR1", 138)] {
+            data.write("result.csv", "old result");
+            data.write("rejects.csv", "old rejects");
+            let args = format!(
+                "--backend {backend} --regions region.csv -o result.csv --rejects rejects.csv"
+            );
+            let (got, stderr) = count_interrupted(&data, &args, signal, &[]);
+            assert_eq!(got, code, "{backend} {signal}: {stderr}");
+            assert_eq!(data.read("result.csv"), "old result");
+            assert_eq!(data.read("rejects.csv"), "old rejects");
+            let mut left = data.files();
+            left.retain(|f| f.starts_with('.'));
+            assert!(left.is_empty(), "{backend} {signal}: {left:?}");
+        }
+    }
+}

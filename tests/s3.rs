@@ -223,6 +223,25 @@ fn s3_outputs_stream_as_multipart_uploads() {
     }
     run(merge).ok();
     assert!(data.read("merged-rejects.csv") == data.read("want-rejects.csv"));
+
+    // Issue 19: Ctrl-C and kill during a count into S3 abort its uploads
+    // (they were left open) and exit 130 and 143; no object appears.
+    data.write("big.csv", &rows);
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let args = "--backend cpu --regions region.csv -o s3://out-test/sig.csv \
+                    --rejects s3://out-test/sig-rejects.csv";
+        let (got, stderr) = crate::outputs::count_interrupted(&data, args, signal, &env);
+        assert_eq!(got, code, "{signal}: {stderr}");
+        for key in ["sig.csv", "sig-rejects.csv"] {
+            let response = http_any(port, "HEAD", &format!("/out-test/{key}"), b"");
+            assert!(response.starts_with("HTTP/1.1 404"), "{key}: {response}");
+        }
+        let open = http(port, "GET", "/out-test?uploads", b"");
+        assert!(
+            !open.contains("<UploadId>"),
+            "{signal}: uploads left open: {open}"
+        );
+    }
 }
 
 #[test]

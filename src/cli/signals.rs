@@ -1,21 +1,44 @@
-//! Ctrl-C, `kill` and a closed terminal: the temporary files of the outputs
-//! being written are removed (a killed `generate` would leave one as large
-//! as the size asked for), then the process exits as a shell expects of a
+//! Ctrl-C, `kill`, a closed terminal and the other signals that end a
+//! process: the temporary files of the outputs being written are removed
+//! (a killed `generate` would leave one as large as the size asked for),
+//! S3 uploads are aborted, then the process exits as a shell expects of a
 //! signal, with 128 + its number.
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{
+    SIGALRM, SIGHUP, SIGINT, SIGPROF, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGXCPU,
+    SIGXFSZ,
+};
 use signal_hook::iterator::Signals;
 
+/// How long an open S3 upload may take to be aborted before the process
+/// exits anyway (it is then left to the bucket's lifecycle rule).
+const ABORT_WAIT: Duration = Duration::from_secs(10);
+
 /// Starts the thread that waits for the signals; without it (it could not
-/// be started) they keep their default action.
+/// be started) they keep their default action. SIGPIPE is not among them:
+/// Rust ignores it, and a closed pipe is an error where it is written.
 pub fn install() {
-    let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+    let ending = [
+        SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU,
+        SIGXFSZ,
+    ];
+    let Ok(mut signals) = Signals::new(ending) else {
         return;
     };
     let _ = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                // The run stops between chunks and drops its outputs,
+                // which aborts the uploads; files are removed here too, in
+                // case it is blocked (reading a pipe, say).
+                event_counter::cancel::request(signal);
+                let asked = Instant::now();
+                while event_counter::s3::open_uploads() > 0 && asked.elapsed() < ABORT_WAIT {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 event_counter::output::remove_temporaries();
                 std::process::exit(128 + signal);
             }

@@ -336,6 +336,8 @@ fn count_plan(
         let written = stats.writer().write_all(summary.to_json().as_bytes());
         stats.check(written)?;
     }
+    // A stop asked for while the outputs were written: none appears.
+    crate::cancel::check()?;
     outputs.commit()?;
     Ok(summary)
 }

@@ -136,6 +136,7 @@ fn work(
     let mut buf = ChunkBuf::default();
     let mut keys = Vec::new();
     while !abort.load(Ordering::Relaxed) {
+        crate::cancel::check()?;
         let Some((file, chunk)) = cursor.next(&mut buf, messages)? else {
             break;
         };

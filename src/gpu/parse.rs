@@ -240,6 +240,7 @@ pub fn count_files(
                 if abort.load(Ordering::Relaxed) {
                     return Ok(());
                 }
+                crate::cancel::check()?;
                 run.submit(file, seq)?;
                 if run.in_flight.len() >= RING
                     && !run.finish_oldest(files, &mut scanner, sink.as_mut(), events)?
