@@ -384,6 +384,76 @@ fn completions_and_man_page_come_from_the_cli() {
         "a page per subcommand"
     );
     assert!(run.stdout.contains("\\-\\-strict"));
+    // Issue 19: with standard output closed they said nothing and exited 0.
+    for args in ["completions bash", "man"] {
+        let script = format!("exec \"{}\" {args} >&-", crate::util::binary());
+        let run = data.run_program("sh", &["-c", &script]);
+        assert_eq!(run.code, 74, "{args}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("standard output was closed"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+/// Issue 19: a shard's rejects with a crafted `part_lines` of 2^64 - 1
+/// made merged line numbers wrap; it is bad data (65).
+#[test]
+fn merge_refuses_part_lines_that_wrap() {
+    let data = DataDir::new();
+    data.write("region.csv", "region_id,region_name\n1,A\n");
+    let mut rows = String::from("lat,long,region_id,date\n");
+    for i in 0..200 {
+        rows.push_str(if i % 7 == 0 {
+            "0,0,x,2019-01-01\n"
+        } else {
+            "0,0,1,2019-01-01\n"
+        });
+    }
+    data.write("location.csv", &rows);
+    for i in 0..2 {
+        let split = format!("{i}/2");
+        let rejects = format!("j{i}.csv");
+        let args = [
+            "count",
+            ".",
+            "-q",
+            "--split",
+            &split,
+            "-o",
+            "/dev/null",
+            "--rejects",
+            &rejects,
+        ];
+        data.run(&args).ok();
+    }
+    data.run(&["merge", "-o", "ok.csv", "j0.csv", "j1.csv"])
+        .ok();
+    // Shard 0's end record: the one record with part_lines set.
+    let mut reader = csv::Reader::from_path(data.path("j0.csv")).unwrap();
+    let headers = reader.byte_headers().unwrap().clone();
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_path(data.path("crafted.csv"))
+        .unwrap();
+    writer.write_byte_record(&headers).unwrap();
+    let mut ends = 0;
+    for record in reader.byte_records() {
+        let record = record.unwrap();
+        let mut fields: Vec<Vec<u8>> = record.iter().map(<[u8]>::to_vec).collect();
+        if !fields[5].is_empty() {
+            fields[5] = u64::MAX.to_string().into_bytes();
+            ends += 1;
+        }
+        writer.write_record(&fields).unwrap();
+    }
+    writer.flush().unwrap();
+    assert_eq!(ends, 1);
+    let run = data.run(&["merge", "-o", "bad.csv", "crafted.csv", "j1.csv"]);
+    run.expect_code(65);
+    run.stderr_has("past 2^64");
+    assert!(!data.exists("bad.csv"));
 }
 
 #[test]

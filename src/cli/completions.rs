@@ -61,6 +61,12 @@ pub fn run_man(_args: ManArgs) -> Result<(), Error> {
 }
 
 fn print(bytes: &[u8]) -> Result<(), Error> {
+    if !event_counter::output::stdout_is_open() {
+        return Err(Error::Write {
+            path: "<stdout>".into(),
+            source: std::io::Error::other("standard output was closed when event-counter started"),
+        });
+    }
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write {

@@ -108,8 +108,13 @@ pub(super) fn join(parts: &[InputSpec], output: &Destination) -> Result<(u64, u6
                 return Err(error("line_in_part 0: lines count from 1".into()));
             }
             state.note_line(line_in_part);
-            // The header is line 1, the file's first row line 2.
-            let line = 1 + state.lines_before + line_in_part;
+            // The header is line 1, the file's first row line 2. A crafted
+            // count could make it wrap: no file has 2^64 lines.
+            let line = state
+                .lines_before
+                .checked_add(line_in_part)
+                .and_then(|n| n.checked_add(1))
+                .ok_or_else(|| error("the lines of the parts add up past 2^64".into()))?;
             let reason = String::from_utf8_lossy(&record.fields[7]);
             writer.write(&source, line, &reason, &record.fields[8])?;
             rows += 1;
@@ -193,7 +198,10 @@ impl SourceState {
             return Err(format!("line_in_part {highest} in a part of {lines} lines"));
         }
         self.done_to = range.end;
-        self.lines_before += lines;
+        self.lines_before = self
+            .lines_before
+            .checked_add(lines)
+            .ok_or("the lines of the parts add up past 2^64")?;
         Ok(())
     }
 }
@@ -241,7 +249,8 @@ fn shard_order(parts: &[InputSpec]) -> Result<Vec<(&InputSpec, String)>> {
     if let Some(missing) = (0..count).find(|&i| !found.iter().any(|(s, _)| s.index == i)) {
         return Err(Error::Usage(format!(
             "the rejects of shard {missing}/{count} are missing: a shard numbers its \
-             lines after the lines of the shards before it, so merge needs every shard's"
+             lines after the lines of the shards before it, so merge needs the rejects \
+             of every shard"
         )));
     }
     Ok(found

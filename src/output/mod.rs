@@ -231,7 +231,9 @@ pub fn set_stdout_closed() {
     STDOUT_CLOSED.store(true, Ordering::Relaxed);
 }
 
-fn stdout_is_open() -> bool {
+/// Whether standard output was open when the process started: writing
+/// to a closed one would lose what is written without a word.
+pub fn stdout_is_open() -> bool {
     !STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
