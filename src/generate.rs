@@ -32,6 +32,14 @@ pub const SHIPPED_REGIONS: &str = include_str!("../sample/region.csv");
 /// Rows per block: about 2.8 MB, enough to keep a thread busy for a while.
 pub const ROWS_PER_BLOCK: u64 = 1 << 16;
 
+/// The memory the blocks being made may take, all threads together: it
+/// caps the threads.
+const BLOCK_MEMORY: u64 = 128 << 20;
+
+/// More than a generated row takes with ids of a few digits, newline
+/// included: an estimate, for the cap on threads.
+const LONGEST_ROW: u64 = 64;
+
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
@@ -101,7 +109,11 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
         seed: options.seed,
         rows: options.block_rows.max(1),
     };
-    let (rows, body) = write_blocks(&book, budget, options.threads.max(1), &mut file, progress)?;
+    // Each thread holds a block: past a few dozen, more threads only add
+    // memory (1,024 of them once took 2.8 GB), as the disk is the limit.
+    let most = (BLOCK_MEMORY / (book.rows * LONGEST_ROW)).max(1) as usize;
+    let threads = options.threads.clamp(1, most);
+    let (rows, body) = write_blocks(&book, budget, threads, &mut file, progress)?;
     file.set_len(LOCATION_HEADER.len() as u64 + body);
     // Generated data can be made again: skip the fsync, which would only
     // measure the disk.

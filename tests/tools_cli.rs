@@ -78,6 +78,41 @@ fn generate_places_the_last_block_right_under_a_thread_race() {
     }
 }
 
+/// Issue 19: every thread holds a block, so `-j 1024` took 2.8 GB; the
+/// threads are capped by the memory their blocks take, and the bytes stay
+/// those of any other thread count.
+#[test]
+fn generate_with_many_threads_stays_in_memory() {
+    let data = DataDir::new();
+    let bin = crate::util::binary();
+    // The peak memory of the child, in KiB, as the kernel kept it.
+    let peak = "import resource, subprocess, sys; \
+                subprocess.run(sys.argv[1:], check=True); \
+                print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
+    let run = data.run_program(
+        "python3",
+        &[
+            "-c", peak, &bin, "generate", "-q", "-j", "1024", "--size", "60M", "many",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let kib: u64 = run.stdout.trim().parse().unwrap();
+    assert!(
+        kib < 400 << 10,
+        "generate -j 1024 peaked at {} MiB",
+        kib >> 10
+    );
+    data.run(&["generate", "-q", "-j", "2", "--size", "60M", "two"])
+        .ok();
+    let (many, two) = (
+        data.path("many/location.csv"),
+        data.path("two/location.csv"),
+    );
+    let len = std::fs::metadata(&many).unwrap().len();
+    assert!(len <= 60 << 20 && len > (60 << 20) - 64, "{len}");
+    assert!(std::fs::read(many).unwrap() == std::fs::read(two).unwrap());
+}
+
 #[test]
 fn generate_cuts_at_a_row_boundary_just_under_the_size() {
     let data = DataDir::new();
