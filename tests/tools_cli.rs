@@ -399,6 +399,16 @@ fn adapters_lists_what_wgpu_finds_and_the_auto_choice() {
     }
 }
 
+/// Issue 19: `adapters` in a build without GPU support exited 0, where
+/// the README promises 69 for what a build lacks.
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn adapters_without_gpu_support_says_so_with_69() {
+    let run = DataDir::new().run(&["adapters"]);
+    run.expect_code(69);
+    run.stderr_has("no GPU support");
+}
+
 #[test]
 fn completions_and_man_page_come_from_the_cli() {
     let data = DataDir::new();

@@ -16,11 +16,15 @@ Examples:
   WGPU_ADAPTER_NAME=nvidia event-counter adapters")]
 pub struct AdaptersArgs {}
 
+/// A build without GPU support has no adapters to list: it says so, as
+/// every subcommand it lacks does (exit 69).
 #[cfg(not(feature = "gpu"))]
 pub fn run(_args: AdaptersArgs) -> Result<(), Error> {
-    println!("no GPU adapters: this build has no GPU support (built without the gpu feature)");
-    println!("--backend auto uses the CPU");
-    Ok(())
+    Err(Error::NotBuilt(
+        "this build of event-counter has no GPU support (built without the gpu feature): \
+         --backend auto uses the CPU"
+            .into(),
+    ))
 }
 
 #[cfg(feature = "gpu")]
