@@ -183,7 +183,7 @@ fn outputs_are_checked_first_and_put_in_place_all_or_nothing() {
         .status()
         .unwrap();
     assert!(status.success());
-    let mut count = Command::new(crate::util::binary())
+    let count = Command::new(crate::util::binary())
         .args([
             "count",
             "--regions",

@@ -40,18 +40,18 @@ pub(super) fn scan(
     job: Option<Job<'_>>,
     ledger: &mut Ledger<'_>,
 ) -> Result<()> {
-    let cursor = Cursor::new(sources, files, threads);
-    let abort = AtomicBool::new(false);
-    let gate = Gate::new();
-    // Once a chunk stops at a malformed row (`--strict`), no chunk after it
-    // in file order is needed: its place, packed by `place`.
-    let last_needed = AtomicU64::new(u64::MAX);
+    let shared = Shared {
+        cursor: Cursor::new(sources, files, threads),
+        gate: Gate::new(),
+        abort: AtomicBool::new(false),
+        last_needed: AtomicU64::new(u64::MAX),
+    };
+    let (gate, abort) = (&shared.gate, &shared.abort);
     std::thread::scope(|scope| {
         let (messages, received) = mpsc::sync_channel::<Msg>(threads * 4);
         let mut workers = Vec::new();
         if let Some(job) = job {
             let messages = messages.clone();
-            let (gate, abort) = (&gate, &abort);
             let worker = std::thread::Builder::new()
                 .name("gpu-parse".into())
                 .spawn_scoped(scope, move || {
@@ -74,20 +74,11 @@ pub(super) fn scan(
         for i in 0..cpu_threads {
             let sink = histogram.sink()?;
             let messages = messages.clone();
-            let (cursor, gate, abort, last_needed) = (&cursor, &gate, &abort, &last_needed);
+            let shared = &shared;
             let worker = std::thread::Builder::new()
                 .name(format!("scan-{i}"))
                 .spawn_scoped(scope, move || {
-                    let result = work(
-                        context,
-                        cursor,
-                        layouts,
-                        sink,
-                        &messages,
-                        gate,
-                        abort,
-                        last_needed,
-                    );
+                    let result = work(context, shared, layouts, sink, &messages);
                     if result.is_err() {
                         abort.store(true, Ordering::Relaxed);
                     }
@@ -100,7 +91,7 @@ pub(super) fn scan(
         let mut booked = Ok(());
         for message in received {
             if booked.is_ok() {
-                booked = ledger.take(message, &gate);
+                booked = ledger.take(message, gate);
                 if booked.is_err() {
                     abort.store(true, Ordering::Relaxed);
                 }
@@ -121,17 +112,33 @@ pub(super) fn scan(
     })
 }
 
+/// What the scanning threads share besides the plan.
+struct Shared<'a> {
+    /// Where chunks come from.
+    cursor: Cursor<'a>,
+    /// What holds reports back while the ledger is behind.
+    gate: Gate,
+    /// Set once any part of the run has failed.
+    abort: AtomicBool,
+    /// Once a chunk stops at a malformed row (`--strict`), no chunk after
+    /// it in file order is needed: its place (see [`place`]).
+    last_needed: AtomicU64,
+}
+
 /// One scanning thread.
 fn work(
     context: &ScanContext<'_>,
-    cursor: &Cursor<'_>,
+    shared: &Shared<'_>,
     layouts: &[Layout],
     mut sink: Box<dyn KeySink + '_>,
     messages: &SyncSender<Msg>,
-    gate: &Gate,
-    abort: &AtomicBool,
-    last_needed: &AtomicU64,
 ) -> Result<()> {
+    let Shared {
+        cursor,
+        gate,
+        abort,
+        last_needed,
+    } = shared;
     let mut scanner = Scanner::new(context, layouts[0]);
     let mut buf = ChunkBuf::default();
     let mut keys = Vec::new();
