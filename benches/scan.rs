@@ -23,6 +23,7 @@ fn rows() -> Vec<u8> {
         regions: None,
         threads: 2,
         block_rows: ROWS_PER_BLOCK,
+        replace: false,
     };
     generate(&options, &()).unwrap();
     let text = std::fs::read(dir.path().join("location.csv")).unwrap();

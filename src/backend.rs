@@ -168,6 +168,20 @@ impl Engine {
         }
     }
 
+    /// Whether it counts on a software adapter (llvmpipe), which runs the
+    /// shaders on the CPU's own cores: far slower than the CPU backend.
+    pub fn on_software_adapter(&self) -> bool {
+        #[cfg(feature = "gpu")]
+        {
+            self.gpu()
+                .is_some_and(|context| context.info.device_type == wgpu::DeviceType::Cpu)
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            false
+        }
+    }
+
     /// The GPU the engine uses, if it uses one.
     #[cfg(feature = "gpu")]
     pub fn gpu(&self) -> Option<&Arc<GpuContext>> {

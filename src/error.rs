@@ -84,6 +84,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A file that would be replaced, and the caller did not say it may be.
+    #[error("{}: exists already", .0.display())]
+    Exists(PathBuf),
+
     /// An argument the command line parser could not judge alone, such as a
     /// `--start` date that is not a real date.
     #[error("{0}")]
@@ -92,6 +96,11 @@ pub enum Error {
     /// The data is valid but larger than a limit of the tool.
     #[error("{0}")]
     Limit(String),
+
+    /// The run counted nothing of the data rows it read, or more of them
+    /// were malformed or unmatched than the caller allowed.
+    #[error("{0}")]
+    TooManyBad(String),
 
     /// `--backend gpu` was asked for and no usable adapter exists.
     #[error("{0}")]
@@ -118,10 +127,13 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) => exit::USAGE,
+            Error::Usage(_) | Error::Exists(_) => exit::USAGE,
             Error::Open { .. } => exit::NO_INPUT,
             Error::Read { .. } | Error::Write { .. } => exit::IO,
-            Error::Data { .. } | Error::ShardData { .. } | Error::Limit(_) => exit::DATA,
+            Error::Data { .. }
+            | Error::ShardData { .. }
+            | Error::Limit(_)
+            | Error::TooManyBad(_) => exit::DATA,
             Error::NoAdapter(_) | Error::NotBuilt(_) => exit::UNAVAILABLE,
             Error::Gpu(_) | Error::Internal(_) => exit::SOFTWARE,
             // As a shell reports a process killed by the signal.

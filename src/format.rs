@@ -130,6 +130,9 @@ pub fn header_line(
     complete: bool,
     expected: &str,
 ) -> Result<Option<(Vec<u8>, usize)>, String> {
+    if let Some(what) = binary_kind(bytes) {
+        return Err(format!("this is {what}, not a CSV file"));
+    }
     let (line, rows_start) = match memchr::memchr(b'\n', bytes) {
         Some(i) => (&bytes[..i], i + 1),
         None if complete => (bytes, bytes.len()),
@@ -150,6 +153,7 @@ pub fn header_line(
     if bytes.is_empty() {
         return Err(format!("file is empty; expected a header {expected}"));
     }
+
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if memchr::memchr(b'\r', line).is_some() {
@@ -162,6 +166,93 @@ pub fn header_line(
         );
     }
     Ok(Some((line.to_vec(), rows_start)))
+}
+
+/// What a file that is not text is, by its first bytes, with what to do
+/// about it: the files people give by mistake.
+pub fn binary_kind(bytes: &[u8]) -> Option<&'static str> {
+    const KINDS: &[(&[u8], &str)] = &[
+        (
+            b"PK\x03\x04",
+            "a ZIP archive (an Excel .xlsx workbook is one): save the sheet as CSV",
+        ),
+        (
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+            "an Excel 97-2003 workbook (.xls): save the sheet as CSV",
+        ),
+        (
+            b"\x1F\x8B",
+            "gzip data: name the file *.csv.gz to have it decompressed",
+        ),
+        (
+            b"\x28\xB5\x2F\xFD",
+            "zstd data: name the file *.csv.zst to have it decompressed",
+        ),
+        (
+            b"PAR1",
+            "a Parquet file: export it to CSV first (DuckDB: COPY (FROM 'x.parquet') TO 'x.csv')",
+        ),
+    ];
+    KINDS
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|&(_, what)| what)
+}
+
+/// What a shard's result says of itself, in a small JSON file beside it
+/// (`part-3.csv.shard.json` for `part-3.csv`): a result file holds only
+/// counts, so without it `merge` could not tell that a shard is missing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardManifest {
+    /// Which shard, from 0.
+    pub shard: u64,
+    /// Of how many.
+    pub shards: u64,
+    /// Bytes of every input listed, before the split: the same for every
+    /// shard of one count.
+    pub input_bytes: u64,
+}
+
+impl ShardManifest {
+    /// Where the manifest of the result at `result` (a path or URL) is.
+    pub fn beside(result: &str) -> String {
+        format!("{result}.shard.json")
+    }
+
+    /// As JSON, with a final newline.
+    pub fn to_json(&self) -> String {
+        let json = serde_json::json!({
+            "shard": self.shard,
+            "shards": self.shards,
+            "input_bytes": self.input_bytes,
+        });
+        let mut text = serde_json::to_string_pretty(&json).expect("JSON of plain values");
+        text.push('\n');
+        text
+    }
+
+    /// Reads a manifest; the error is the reason.
+    pub fn parse(bytes: &[u8]) -> Result<ShardManifest, String> {
+        let json: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a shard manifest: {e}"))?;
+        let field = |name: &str| {
+            json[name]
+                .as_u64()
+                .ok_or_else(|| format!("not a shard manifest: no whole number \"{name}\""))
+        };
+        let manifest = ShardManifest {
+            shard: field("shard")?,
+            shards: field("shards")?,
+            input_bytes: field("input_bytes")?,
+        };
+        if manifest.shard >= manifest.shards {
+            return Err(format!(
+                "shard {} of {}: no such shard",
+                manifest.shard, manifest.shards
+            ));
+        }
+        Ok(manifest)
+    }
 }
 
 /// Where the two columns of location.csv that a count needs are, found by
@@ -193,10 +284,18 @@ impl Layout {
                 names.len()
             )));
         }
+        let column = |name| {
+            find_column(&names, name).map_err(|why| {
+                error(format!(
+                    "{why}; is this a location file? its header is {}",
+                    location_header_text()
+                ))
+            })
+        };
         Ok(Layout {
             columns: names.len() as u32,
-            id_col: find_column(&names, "region_id").map_err(error)? as u32,
-            date_col: find_column(&names, "date").map_err(error)? as u32,
+            id_col: column("region_id")? as u32,
+            date_col: column("date")? as u32,
         })
     }
 }
@@ -223,6 +322,19 @@ mod tests {
         assert!(header_line(&long, false, "h")
             .unwrap_err()
             .contains("longer than"));
+        // Issue 22: the raw bytes of a ZIP header were shown instead.
+        let xlsx = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\n";
+        assert!(header_line(xlsx, false, "h")
+            .unwrap_err()
+            .contains("ZIP archive"));
+        let gz = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\n";
+        assert!(header_line(gz, false, "h")
+            .unwrap_err()
+            .contains("*.csv.gz"));
+        let parquet = b"PAR1\x15\x04\n";
+        assert!(header_line(parquet, true, "h")
+            .unwrap_err()
+            .contains("Parquet"));
         let mac = b"lat,long,region_id,date\r1,2,3,2019-01-01\r";
         assert!(header_line(mac, true, "h").unwrap_err().contains("CR-only"));
     }

@@ -61,6 +61,8 @@ pub struct GenerateOptions {
     /// Rows per block ([`ROWS_PER_BLOCK`] unless a test wants many tiny
     /// blocks). The bytes depend on it.
     pub block_rows: u64,
+    /// Replace an existing location.csv (else it is an error).
+    pub replace: bool,
 }
 
 /// What `generate` did.
@@ -78,14 +80,12 @@ pub struct Generated {
     pub wrote_regions: bool,
 }
 
-/// Writes `options.dir/location.csv` as `options` say.
+/// Writes `options.dir/location.csv` as `options` say. Everything that can
+/// be checked is checked before anything is written; a run that fails
+/// leaves no new folder, region.csv or location.csv behind, and an
+/// existing location.csv is replaced only when `options.replace` says so.
 pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Generated> {
     let started = Instant::now();
-    std::fs::create_dir_all(&options.dir).map_err(|source| Error::Write {
-        path: options.dir.clone(),
-        source,
-    })?;
-    let (ids, wrote_regions) = region_ids(options)?;
     let dates = date_range(&options.start, options.days)?;
     if options.size < LOCATION_HEADER.len() as u64 {
         return Err(Error::Usage(format!(
@@ -95,7 +95,23 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
         )));
     }
     let path = options.dir.join("location.csv");
+    if !options.replace && std::fs::symlink_metadata(&path).is_ok() {
+        return Err(Error::Exists(path));
+    }
+    let (ids, shipped) = region_ids(options)?;
     refuse_more_than_free(&options.dir, options.size)?;
+    // Folders made here are removed again if the run fails.
+    let made = NewFolders::create(&options.dir)?;
+
+    // region.csv, when it is the shipped one, appears with location.csv.
+    let mut regions = shipped
+        .then(|| -> Result<AtomicFile> {
+            let mut file = AtomicFile::create(&options.dir.join("region.csv"))?;
+            let written = file.writer().write_all(SHIPPED_REGIONS.as_bytes());
+            file.check(written)?;
+            Ok(file)
+        })
+        .transpose()?;
     let mut file = AtomicFile::create(&path)?;
     file.preallocate(options.size);
     let header = file.writer().write_all(LOCATION_HEADER);
@@ -115,16 +131,57 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
     let threads = options.threads.clamp(1, most);
     let (rows, body) = write_blocks(&book, budget, threads, &mut file, progress)?;
     file.set_len(LOCATION_HEADER.len() as u64 + body);
+    if let Some(regions) = regions.take() {
+        regions.commit_unsynced()?;
+    }
     // Generated data can be made again: skip the fsync, which would only
     // measure the disk.
     file.commit_unsynced()?;
+    made.keep();
     Ok(Generated {
         path,
         rows,
         bytes: LOCATION_HEADER.len() as u64 + body,
         elapsed: started.elapsed(),
-        wrote_regions,
+        wrote_regions: shipped,
     })
+}
+
+/// The folders a run created, removed again (if still empty) unless it
+/// succeeds.
+struct NewFolders {
+    /// Deepest first.
+    made: Vec<PathBuf>,
+}
+
+impl NewFolders {
+    fn create(dir: &Path) -> Result<NewFolders> {
+        let mut missing = Vec::new();
+        let mut at = dir;
+        while !at.as_os_str().is_empty() && !at.exists() {
+            missing.push(at.to_path_buf());
+            at = at.parent().unwrap_or(Path::new(""));
+        }
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(NewFolders { made: missing })
+    }
+
+    fn keep(mut self) {
+        self.made.clear();
+    }
+}
+
+impl Drop for NewFolders {
+    fn drop(&mut self) {
+        for dir in &self.made {
+            // Only an empty folder goes: the files of a failed run are
+            // removed before this (they were declared after it).
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 /// Refuses a size the folder's file system has no room for, before
@@ -133,6 +190,14 @@ fn refuse_more_than_free(dir: &Path, size: u64) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
+        // The folder may not exist yet: ask of the nearest one that does.
+        let mut dir = dir;
+        while !dir.exists() {
+            dir = match dir.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+        }
         let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
             return Ok(());
         };
@@ -154,20 +219,16 @@ fn refuse_more_than_free(dir: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// The region ids to draw from, and whether region.csv had to be written.
+/// The region ids to draw from, and whether they are the shipped districts'
+/// (region.csv is then written with location.csv).
 fn region_ids(options: &GenerateOptions) -> Result<(Vec<Box<[u8]>>, bool)> {
     let read = |path: &Path| read_small(&InputSpec::Local(path.to_path_buf()), &REGION_FILE);
     let in_dir = options.dir.join("region.csv");
-    let (path, bytes, wrote) = match &options.regions {
+    let (path, bytes, shipped) = match &options.regions {
         Some(path) => (path.clone(), read(path)?, false),
         None if in_dir.exists() => (in_dir.clone(), read(&in_dir)?, false),
-        None => {
-            std::fs::write(&in_dir, SHIPPED_REGIONS).map_err(|source| Error::Write {
-                path: in_dir.clone(),
-                source,
-            })?;
-            (in_dir, SHIPPED_REGIONS.as_bytes().to_vec(), true)
-        }
+        // Written with location.csv, once it is whole.
+        None => (in_dir, SHIPPED_REGIONS.as_bytes().to_vec(), true),
     };
     let table = RegionTable::parse(&bytes, &display_name(&path))?;
     if table.ids().is_empty() {
@@ -182,7 +243,7 @@ fn region_ids(options: &GenerateOptions) -> Result<(Vec<Box<[u8]>>, bool)> {
         .iter()
         .map(|id| id.to_string().into_bytes().into())
         .collect();
-    Ok((ids, wrote))
+    Ok((ids, shipped))
 }
 
 /// `days` consecutive dates from `start`.

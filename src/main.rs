@@ -31,7 +31,7 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
 
-    /// Log the choices made (backend, adapter, threads, chunk size); RUST_LOG overrides
+    /// Log the choices made (for count: backend, adapter, threads, chunk size); RUST_LOG overrides
     #[arg(short, long, global = true)]
     verbose: bool,
 

@@ -137,9 +137,12 @@ pub fn plot(
                 Some(dir) if !dir.as_os_str().is_empty() => dir,
                 _ => Path::new("."),
             };
+            use std::os::unix::fs::PermissionsExt;
             let temp = tempfile::Builder::new()
                 .prefix(".plot.")
                 .suffix(".png")
+                // As a plain create would: 0666 less the umask, not 0600.
+                .permissions(std::fs::Permissions::from_mode(0o666))
                 .tempfile_in(dir)
                 .map_err(|e| failed(e.to_string()))?
                 .into_temp_path();

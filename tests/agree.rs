@@ -126,6 +126,8 @@ fn run(data: &DataDir, input: &Input, engine: &Engine) -> String {
         vec![InputSpec::Local(data.path("location.csv"))],
         Destination::File(data.path("result.csv")),
     );
+    // Rows, not verdicts, are what this test checks.
+    options.thresholds = event_counter::count::Thresholds::allow_all();
     options.chunk_size = input.chunk_size;
     options.flush = Flush::new(input.flush_every);
     options.threads = input.threads;
@@ -166,6 +168,8 @@ fn counts_past_the_u32_flush_boundary_stay_exact() {
             vec![InputSpec::Local(data.path("location.csv"))],
             Destination::File(data.path("result.csv")),
         );
+        // Rows, not verdicts, are what this test checks.
+        options.thresholds = event_counter::count::Thresholds::allow_all();
         options.chunk_size = 100;
         options.flush = Flush::new(7);
         count(&options, engine, &()).unwrap();

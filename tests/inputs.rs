@@ -534,3 +534,56 @@ fn shards_number_lines_from_their_start_and_merge_makes_them_file_lines() {
     cut_run.stderr_has("cut short");
     assert!(!data.exists("rejects.csv"));
 }
+
+/// Issue 22: `merge` of result parts with a shard missing said nothing (a
+/// result file holds only counts). Each shard's result has a manifest
+/// beside it, and merge names the shard that is missing, refuses a part of
+/// another count, and deletes the manifests with `-d`.
+#[test]
+fn merge_of_results_names_a_missing_shard() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("location.csv", locations(11, 400));
+    data.write("other.csv", locations(12, 300));
+    for i in 0..3 {
+        let split = format!("{i}/3");
+        let out = format!("p{i}.csv");
+        let args = [
+            "count",
+            "-q",
+            "--regions",
+            "region.csv",
+            "--locations",
+            "location.csv",
+        ];
+        data.run(&[&args[..], &["--split", &split, "-o", &out]].concat())
+            .ok();
+        assert!(data.exists(&format!("p{i}.csv.shard.json")));
+    }
+    let args = [
+        "count",
+        "-q",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "other.csv",
+    ];
+    data.run(&[&args[..], &["--split", "0/2", "-o", "q0.csv"]].concat())
+        .ok();
+    let run = data.run(&["merge", "-o", "m.csv", "p0.csv", "p2.csv"]);
+    run.expect_code(2);
+    run.stderr_has("the result of shard 1/3 is missing");
+    let run = data.run(&["merge", "-o", "m.csv", "p0.csv", "p1.csv", "q0.csv"]);
+    run.expect_code(2);
+    run.stderr_has("they are parts of different counts");
+    assert!(!data.exists("m.csv"));
+    count(&data, &["location.csv"], "want.csv").ok();
+    data.run(&["merge", "-d", "-o", "m.csv", "p0.csv", "p1.csv", "p2.csv"])
+        .ok();
+    assert_eq!(data.read("m.csv"), data.read("want.csv"));
+    for i in 0..3 {
+        assert!(
+            !data.exists(&format!("p{i}.csv")) && !data.exists(&format!("p{i}.csv.shard.json"))
+        );
+    }
+}

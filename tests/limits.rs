@@ -14,6 +14,8 @@ fn count_measured(data: &DataDir, backend: &str) -> (crate::util::Run, u64) {
         backend,
         "--stats-json",
         "stats.json",
+        "--max-bad",
+        "100%",
     ]);
     let stats: serde_json::Value = serde_json::from_str(&data.read("stats.json")).unwrap();
     let peak = stats["peak_memory_bytes"].as_u64().expect("Linux says");
@@ -213,7 +215,8 @@ fn a_killed_run_leaves_no_temporary_file() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
-    assert_eq!(data.files(), ["region.csv"]);
+    // Not even region.csv: it appears with location.csv or not at all.
+    assert!(data.files().is_empty(), "{:?}", data.files());
 }
 
 /// Rough edges of bad input: a NUL in a header is shown escaped, and a
@@ -372,7 +375,7 @@ fn a_too_long_row_is_rejected_alike_everywhere() {
 /// Issue 19: with `--rejects`, a file of nothing but bad rows took 440 MB
 /// on `cpu` and 1.2 GB on `gpu` for 200 MB of input: reports of every bad
 /// row piled up before the ledger. Memory stays bounded whatever the share
-/// of bad rows: here 64 MiB of them cost at most 100 MiB more than a clean
+/// of bad rows: here 64 MiB of them cost at most 128 MiB more than a clean
 /// count, on every backend.
 #[test]
 fn memory_with_rejects_is_bounded_on_dirty_data() {
@@ -395,12 +398,14 @@ fn memory_with_rejects_is_bounded_on_dirty_data() {
             "rejects.csv",
             "--stats-json",
             "stats.json",
+            "--max-bad",
+            "100%",
         ]);
         run.ok();
         let stats: serde_json::Value = serde_json::from_str(&data.read("stats.json")).unwrap();
         let peak = stats["peak_memory_bytes"].as_u64().unwrap() >> 20;
         assert!(
-            peak < clean + 100,
+            peak < clean + 128,
             "{backend}: {peak} MiB with rejects, {clean} MiB without"
         );
         std::fs::remove_file(data.path("rejects.csv")).unwrap();

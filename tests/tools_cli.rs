@@ -60,6 +60,7 @@ fn generate_places_the_last_block_right_under_a_thread_race() {
             "1000",
             "-j",
             threads,
+            "--force",
             ".",
         ]
     };
@@ -111,6 +112,27 @@ fn generate_with_many_threads_stays_in_memory() {
     let len = std::fs::metadata(&many).unwrap().len();
     assert!(len <= 60 << 20 && len > (60 << 20) - 64, "{len}");
     assert!(std::fs::read(many).unwrap() == std::fs::read(two).unwrap());
+}
+
+/// Issue 22: `generate` replaced a hand-edited location.csv without a
+/// word, and a failed one left a new folder and region.csv behind.
+#[test]
+fn generate_never_replaces_data_and_a_failed_run_leaves_nothing() {
+    let data = DataDir::new();
+    data.write("location.csv", "hand-edited");
+    let run = data.run(&["generate", "--size", "1M", "."]);
+    run.expect_code(2);
+    run.stderr_has("never replaces data unless given --force");
+    assert_eq!(data.read("location.csv"), "hand-edited");
+    assert_eq!(data.files(), ["location.csv"]);
+    data.run(&["generate", "--size", "1M", "--force", "."]).ok();
+    assert!(data.read("location.csv").len() > 1_000_000);
+    assert!(data.exists("region.csv"));
+    for args in [&["--start", "2019-02-30"][..], &["--size", "1000T"]] {
+        let run = data.run(&[&["generate"][..], args, &["new/sub"]].concat());
+        run.expect_code(2);
+        assert!(!data.exists("new"), "{args:?} left a folder");
+    }
 }
 
 #[test]
@@ -260,7 +282,10 @@ fn stats_json_has_the_documented_fields_and_real_counts() {
 fn no_progress_bar_when_stderr_is_not_a_terminal() {
     let data = DataDir::new();
     data.run(&["generate", "--size", "4M", "."]).ok();
-    for args in [&["count", "."][..], &["generate", "--size", "4M", "."][..]] {
+    for args in [
+        &["count", "."][..],
+        &["generate", "--size", "4M", "--force", "."],
+    ] {
         let run = data.run(args);
         run.ok();
         assert!(!run.stderr.contains('\r'), "{}", run.stderr);
@@ -357,6 +382,18 @@ fn plot_writes_png_and_svg_of_the_asked_size() {
         .ok();
     let png = std::fs::read(data.path("map.png")).unwrap();
     assert_eq!(png_size(&png), (900, 600));
+    // Issue 22: the picture had the temporary file's mode, 600; it has a
+    // plain file's (0666 less the umask), as every other output.
+    use std::os::unix::fs::PermissionsExt;
+    data.write("plain", "x");
+    let mode = |name: &str| {
+        std::fs::metadata(data.path(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("map.png"), mode("plain"));
     assert!(
         png.len() > 10_000,
         "a picture, not a blank: {} bytes",
@@ -380,6 +417,7 @@ fn plot_writes_png_and_svg_of_the_asked_size() {
     run.stderr_has(".png or .svg");
 }
 
+#[cfg(feature = "gpu")]
 #[test]
 fn adapters_lists_what_wgpu_finds_and_the_auto_choice() {
     let run = DataDir::new().run(&["adapters"]);
@@ -393,7 +431,6 @@ fn adapters_lists_what_wgpu_finds_and_the_auto_choice() {
         );
     }
     // CI names the adapter it installed (lavapipe), so a lost adapter fails.
-    #[cfg(feature = "gpu")]
     if let Ok(name) = std::env::var("EVENT_COUNTER_EXPECT_ADAPTER") {
         assert!(run.stdout.contains(&name), "{name} not in:\n{}", run.stdout);
     }
@@ -429,6 +466,16 @@ fn completions_and_man_page_come_from_the_cli() {
         "a page per subcommand"
     );
     assert!(run.stdout.contains("\\-\\-strict"));
+    // Issue 22: an exit status section, and the pages it points to.
+    assert!(run.stdout.contains(".SH \"EXIT STATUS\""));
+    data.run(&["man", "."]).ok();
+    for page in [
+        "event-counter.1",
+        "event-counter-count.1",
+        "event-counter-merge.1",
+    ] {
+        assert!(data.read(page).starts_with(".ie"), "{page}");
+    }
     // Issue 19: with standard output closed they said nothing and exited 0.
     for args in ["completions bash", "man"] {
         let script = format!("exec \"{}\" {args} >&-", crate::util::binary());

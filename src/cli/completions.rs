@@ -21,12 +21,45 @@ pub struct CompletionsArgs {
     shell: Shell,
 }
 
-/// Print the man page (roff)
+/// Print the man pages (roff), or write them into a folder
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Examples:
-  event-counter man > event-counter.1 && man ./event-counter.1")]
-pub struct ManArgs {}
+  event-counter man > event-counter.1 && man ./event-counter.1
+  event-counter man ~/.local/share/man/man1     event-counter.1 and one page per subcommand")]
+pub struct ManArgs {
+    /// Write event-counter.1 and event-counter-SUBCOMMAND.1 into this folder, instead of
+    /// printing them one after another
+    dir: Option<std::path::PathBuf>,
+}
+
+/// The EXIT STATUS section of the tool's page, in roff.
+const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
+.TP
+0
+success
+.TP
+2
+a bad command line, or an output that names an input or another output
+.TP
+65
+data the tool cannot use: a bad header or region.csv, a malformed row under \-\-strict, more bad rows than \-\-max\-bad or \-\-max\-unmatched allow, none of the data rows counted, a file past a limit
+.TP
+66
+an input is missing or cannot be opened (also an S3 bucket or object)
+.TP
+69
+no usable GPU adapter for \-\-backend gpu, or a feature this build lacks
+.TP
+70
+a GPU failure or an internal error
+.TP
+74
+reading or writing failed (a full disk, an output folder that does not exist, a file that changed size while read, standard output closed); nothing partial is left
+.TP
+128+N
+stopped by signal N (130 for Ctrl\-C, 143 for kill); older outputs are left as they were
+"#;
 
 pub fn run_completions(args: CompletionsArgs) -> Result<(), Error> {
     let mut out = Vec::new();
@@ -39,25 +72,48 @@ pub fn run_completions(args: CompletionsArgs) -> Result<(), Error> {
     print(&out)
 }
 
-/// The tool's page followed by one page per subcommand
-/// (`event-counter-count(1)`, ...), in one stream: man and groff render
-/// concatenated pages one after another.
-pub fn run_man(_args: ManArgs) -> Result<(), Error> {
+/// The tool's page (with its exit status) and one page per subcommand
+/// (`event-counter-count(1)`, ...): written into a folder, or printed in
+/// one stream, which man and groff render one page after another.
+pub fn run_man(args: ManArgs) -> Result<(), Error> {
     let mut command = crate::Cli::command();
     command.build();
-    let mut out = Vec::new();
-    let rendered = clap_mangen::Man::new(command.clone())
-        .render(&mut out)
-        .and_then(|()| {
-            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
-                let name = format!("event-counter-{}", sub.get_name());
-                let bin = format!("event-counter {}", sub.get_name());
-                clap_mangen::Man::new(sub.clone().name(name).bin_name(bin)).render(&mut out)?;
+    let render = |command: clap::Command, extra: &str| {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(command)
+            .render(&mut out)
+            .map_err(|e| Error::Internal(format!("cannot render the man page: {e}")))?;
+        out.extend_from_slice(extra.as_bytes());
+        Ok::<_, Error>(out)
+    };
+    let mut pages = vec![(
+        "event-counter.1".to_string(),
+        render(command.clone(), EXIT_STATUS)?,
+    )];
+    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("event-counter-{}", sub.get_name());
+        let bin = format!("event-counter {}", sub.get_name());
+        let page = render(sub.clone().name(&name).bin_name(bin), "")?;
+        pages.push((format!("{name}.1"), page));
+    }
+    match args.dir {
+        Some(dir) => {
+            for (name, page) in pages {
+                let path = dir.join(name);
+                event_counter::output::write_file(
+                    &event_counter::output::Destination::File(path),
+                    &page,
+                )?;
             }
             Ok(())
-        });
-    rendered.map_err(|e| Error::Internal(format!("cannot render the man page: {e}")))?;
-    print(&out)
+        }
+        None => print(
+            &pages
+                .into_iter()
+                .flat_map(|(_, page)| page)
+                .collect::<Vec<u8>>(),
+        ),
+    }
 }
 
 fn print(bytes: &[u8]) -> Result<(), Error> {

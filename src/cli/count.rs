@@ -6,6 +6,7 @@ use clap::error::ErrorKind;
 use clap::Args;
 
 use event_counter::backend::{Backend, Reason};
+use event_counter::count::{Threshold, Thresholds};
 use event_counter::histogram::Flush;
 use event_counter::input::{InputSpec, Split};
 use event_counter::output::Destination;
@@ -58,6 +59,7 @@ Examples:
   event-counter count data/ -o - --backend cpu
   event-counter count --regions r.csv --locations big.csv -o counts.csv
   event-counter count data/ --strict          stop at the first malformed row
+  event-counter count data/ --max-bad 0.1%    fail if more than 0.1% of the rows are malformed
   event-counter count data/ --rejects bad.csv keep every row not counted
   event-counter count data/ --stats-json stats.json
   event-counter count --regions r.csv --locations 2019/ 2020/*.csv.gz -o counts.csv
@@ -98,6 +100,17 @@ pub struct CountArgs {
     #[arg(long)]
     strict: bool,
 
+    /// Fail (exit 65, nothing written) when more rows than this are malformed: a number of
+    /// rows, or a share of the data rows such as 0.1% [default: no limit, but a run that counts
+    /// none of its data rows fails]
+    #[arg(long, value_name = "N|P%")]
+    max_bad: Option<Threshold>,
+
+    /// Fail (exit 65, nothing written) when more rows than this have a region_id that is not
+    /// in region.csv: a number of rows, or a share such as 5% [default: no limit]
+    #[arg(long, value_name = "N|P%")]
+    max_unmatched: Option<Threshold>,
+
     /// Write every malformed and unmatched row to PATH (a path or an s3:// URL) as CSV; a shard's numbers its rows from the shard's start, for merge
     #[arg(long, value_name = "PATH")]
     rejects: Option<PathBuf>,
@@ -120,6 +133,9 @@ pub struct CountArgs {
 }
 
 pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
+    if let Some(dir) = &args.data_dir {
+        check_data_dir(dir)?;
+    }
     let in_dir = |name: &str| args.data_dir.as_ref().map(|dir| dir.join(name));
     let regions = args.regions.clone().or_else(|| in_dir("region.csv"));
     let locations = if args.locations.is_empty() {
@@ -149,6 +165,10 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
     );
     options.split = args.split;
     options.strict = args.strict;
+    options.thresholds = Thresholds {
+        malformed: args.max_bad,
+        unmatched: args.max_unmatched,
+    };
     options.rejects = args.rejects.map(Destination::from_arg);
     options.stats_json = args.stats_json.map(Destination::from_arg);
     if let Some(threads) = args.threads {
@@ -171,8 +191,49 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
     let summary = summary?;
     if !global.quiet {
         eprint!("{}", render_summary(&summary));
+        let written = [
+            ("result", Some(&options.output)),
+            ("rejects", options.rejects.as_ref()),
+            ("stats", options.stats_json.as_ref()),
+        ];
+        for (what, destination) in written {
+            match destination {
+                Some(Destination::Stdout) => {
+                    eprintln!("  {:<11}standard output", format!("{what}:"))
+                }
+                Some(destination) => {
+                    eprintln!("  {:<11}{}", format!("{what}:"), destination.name())
+                }
+                None => {}
+            }
+        }
     }
     Ok(())
+}
+
+/// DATA_DIR must be a folder: say so plainly when it is a file (the usual
+/// mistake: `count data/location.csv`) or does not exist, rather than
+/// naming a region.csv inside it.
+fn check_data_dir(dir: &std::path::Path) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        return Err(Error::Usage(format!(
+            "{}: is a file, but DATA_DIR is a folder holding region.csv and location.csv; \
+             to count one file, name it with --locations, and region.csv with --regions: \
+             event-counter count --regions region.csv --locations {} -o result.csv",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Err(Error::Open {
+        path: dir.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such folder (DATA_DIR is a folder holding region.csv and location.csv)",
+        ),
+    })
 }
 
 /// Sets up the engine the user asked for and logs which and why (`-v`).
@@ -190,7 +251,24 @@ fn select(backend: BackendArg) -> Result<Engine, Error> {
         Reason::Auto(why) => format!("--backend auto chose the CPU: {why}"),
     };
     log::info!("backend {} ({why})", engine.describe());
+    if engine.on_software_adapter() {
+        log::warn!(
+            "{} is a software adapter: it runs the GPU backend on this CPU's own cores, many \
+             times slower than --backend cpu",
+            engine.adapter().unwrap_or_default()
+        );
+    }
     Ok(engine)
+}
+
+/// A number of bytes in the unit that fits it: 87.7 KB, 1.07 GB.
+fn bytes(n: f64) -> String {
+    match n {
+        n if n < 1e3 => format!("{n:.0} bytes"),
+        n if n < 1e6 => format!("{:.1} KB", n / 1e3),
+        n if n < 1e9 => format!("{:.1} MB", n / 1e6),
+        n => format!("{:.2} GB", n / 1e9),
+    }
 }
 
 /// The end-of-run block on stderr.
@@ -218,9 +296,9 @@ fn render_summary(s: &Summary) -> String {
     };
     let _ = writeln!(
         out,
-        "  read:      {:.2} GB{files} in {seconds:.2} s ({:.2} GB/s)",
-        s.bytes as f64 / 1e9,
-        s.gb_per_s(),
+        "  read:      {}{files} in {seconds:.2} s ({}/s)",
+        bytes(s.bytes as f64),
+        bytes(s.gb_per_s() * 1e9),
     );
     let backend = match &s.adapter {
         Some(adapter) => format!("{} on {adapter}", s.backend),

@@ -51,6 +51,10 @@ pub struct GenerateArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
 
+    /// Replace DATA_DIR/location.csv if it exists (else generate refuses to)
+    #[arg(long)]
+    force: bool,
+
     /// Rows per block (for tests: many tiny blocks make threads race)
     #[arg(long, hide = true, default_value_t = event_counter::generate::ROWS_PER_BLOCK)]
     block_rows: u64,
@@ -69,13 +73,20 @@ pub fn run(args: GenerateArgs, global: Global) -> Result<(), Error> {
             .map(|t| t as usize)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         block_rows: args.block_rows,
+        replace: args.force,
     };
     let bar = Bar::new(global, "written");
     let generated = generate(&options, as_progress(&bar));
     if let Some(bar) = &bar {
         bar.clear();
     }
-    let generated = generated?;
+    let generated = generated.map_err(|e| match e {
+        Error::Exists(path) => Error::Usage(format!(
+            "{}: exists already; generate never replaces data unless given --force",
+            path.display()
+        )),
+        e => e,
+    })?;
     if !global.quiet {
         let seconds = generated.elapsed.as_secs_f64();
         if generated.wrote_regions {

@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -34,6 +35,9 @@ impl Bar {
         );
         bar.set_message(format!("0 rows {verb}"));
         bar.set_prefix(verb);
+        if let Ok(mut shown) = SHOWN.lock() {
+            *shown = Some(bar.clone());
+        }
         Some(Bar {
             bar,
             rows: AtomicU64::new(0),
@@ -43,6 +47,24 @@ impl Bar {
     /// Removes the bar, so that the summary takes its place.
     pub fn clear(&self) {
         self.bar.finish_and_clear();
+        if let Ok(mut shown) = SHOWN.lock() {
+            shown.take();
+        }
+    }
+}
+
+/// The bar on the terminal, for the signal handler's thread to clear.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Clears the bar being shown, if any, so that a line printed after it
+/// starts on a clean line; says whether there was one.
+pub fn clear_shown() -> bool {
+    match SHOWN.lock().ok().and_then(|mut shown| shown.take()) {
+        Some(bar) => {
+            bar.finish_and_clear();
+            true
+        }
+        None => false,
     }
 }
 

@@ -40,6 +40,15 @@ pub fn install() {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 event_counter::output::remove_temporaries();
+                // On a terminal, a line in place of the bar: what happened
+                // to the files. Without a bar (-q, piped stderr) a script
+                // has the exit code.
+                if super::progress_bar::clear_shown() {
+                    eprintln!(
+                        "event-counter: interrupted: nothing was written, and older files are \
+                         as they were"
+                    );
+                }
                 std::process::exit(128 + signal);
             }
         });

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// Bytes of reports that may wait for the ledger: a few chunks' worth of
 /// bad rows.
-const BUDGET: usize = 32 << 20;
+const BUDGET: usize = 16 << 20;
 
 /// A chunk's place in the whole plan, for "is it after that one", "is it
 /// the next": the file's index in the high 24 bits, the chunk's in the

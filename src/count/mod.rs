@@ -13,16 +13,18 @@ mod ledger;
 mod outputs;
 mod pool;
 mod summary;
+mod verdict;
 
 pub use ledger::Tally;
 pub use summary::{Summary, Timings};
+pub use verdict::{Threshold, Thresholds};
 
 use std::time::Instant;
 
 use crate::backend::Engine;
 use crate::date::DateDict;
 use crate::error::Result;
-use crate::format::{self, Layout};
+use crate::format::{self, Layout, ShardManifest};
 use crate::histogram::Flush;
 use crate::histogram::Histogram;
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
@@ -66,6 +68,10 @@ pub struct CountOptions {
     /// The most bins a CPU thread counts densely (for tests, to make the
     /// shared totals count small inputs); `None`: as memory allows.
     pub dense_bins: Option<usize>,
+    /// How many malformed and unmatched rows fail the run (see
+    /// [`Thresholds`]); by default, only a run that counted none of its
+    /// data rows fails.
+    pub thresholds: Thresholds,
 }
 
 impl CountOptions {
@@ -84,6 +90,7 @@ impl CountOptions {
             map_files: true,
             flush: Flush::default(),
             dense_bins: None,
+            thresholds: Thresholds::default(),
         }
     }
 
@@ -295,6 +302,7 @@ fn count_plan(
     let counts = counts?;
     let tally = ledger.finish()?;
     refuse_changed_files(&plan)?;
+    verdict::judge(&tally, options.thresholds, regions)?;
     let histogram_done = Instant::now();
 
     let date_texts = dates.dates();
@@ -322,6 +330,17 @@ fn count_plan(
         samples: tally.samples,
         unmatched_ids: tally.unmatched_ids,
         backend: engine.kind(),
+        regions: options.regions.name(),
+        locations: plan
+            .inputs
+            .iter()
+            .map(|i| i.object.name().to_string())
+            .collect(),
+        outputs: summary::Outputs {
+            result: options.output.name(),
+            rejects: options.rejects.as_ref().map(Destination::name),
+            stats: options.stats_json.as_ref().map(Destination::name),
+        },
         adapter: engine.adapter(),
         threads,
         timings: Timings {
@@ -332,6 +351,16 @@ fn count_plan(
         },
         peak_memory: summary::peak_memory(),
     };
+    if let (Some(manifest), Some(split)) = (&mut outputs.manifest, options.split) {
+        let text = ShardManifest {
+            shard: split.index,
+            shards: split.count,
+            input_bytes: plan.listed_bytes,
+        }
+        .to_json();
+        let written = manifest.writer().write_all(text.as_bytes());
+        manifest.check(written)?;
+    }
     if let Some(stats) = &mut outputs.stats {
         let written = stats.writer().write_all(summary.to_json().as_bytes());
         stats.check(written)?;

@@ -8,21 +8,40 @@ use std::path::Path;
 
 use super::CountOptions;
 use crate::error::{Error, Result};
+use crate::format::ShardManifest;
 use crate::input::{Identity, InputSpec, Plan};
-use crate::output::{PendingOutput, Placed, RejectsWriter};
+use crate::output::{Destination, PendingOutput, Placed, Placement, RejectsWriter};
 
 /// The opened outputs of one count.
 pub(super) struct Outputs {
     pub(super) result: PendingOutput,
     pub(super) rejects: Option<RejectsWriter>,
     pub(super) stats: Option<PendingOutput>,
+    /// A shard's result says which shard it is, for `merge` (see
+    /// [`ShardManifest`]); none for standard output.
+    pub(super) manifest: Option<PendingOutput>,
 }
 
 impl Outputs {
     /// Checks the outputs of `options` against each other and against the
     /// inputs (region.csv and every file of `plan`), then opens them.
     pub(super) fn open(options: &CountOptions, plan: &Plan) -> Result<Outputs> {
+        // A shard's result in a file (not a device or a pipe) or an object.
+        let manifest = match (&options.split, &options.output) {
+            (Some(_), Destination::File(path))
+                if matches!(Placement::of(path), Placement::Replace(_)) =>
+            {
+                Some(Destination::File(
+                    ShardManifest::beside(&path.to_string_lossy()).into(),
+                ))
+            }
+            (Some(_), Destination::S3(url)) => Some(Destination::S3(ShardManifest::beside(url))),
+            _ => None,
+        };
         let mut outputs = vec![("result", options.output.clone())];
+        if let Some(manifest) = &manifest {
+            outputs.push(("shard manifest", manifest.clone()));
+        }
         if let Some(rejects) = &options.rejects {
             outputs.push(("rejects", rejects.clone()));
         }
@@ -79,6 +98,7 @@ impl Outputs {
                 .as_ref()
                 .map(PendingOutput::create)
                 .transpose()?,
+            manifest: manifest.as_ref().map(PendingOutput::create).transpose()?,
         })
     }
 
@@ -90,6 +110,7 @@ impl Outputs {
             Some(self.result),
             self.rejects.map(RejectsWriter::finish).transpose()?,
             self.stats,
+            self.manifest,
         ]
         .into_iter()
         .flatten()

@@ -23,8 +23,14 @@ pub struct Summary {
     pub samples: Vec<String>,
     /// A few region_ids that are not in region.csv.
     pub unmatched_ids: Vec<i64>,
-    /// The backend's name: "cpu" or "gpu".
+    /// The backend's name: "cpu", "gpu" or "gpu-keys".
     pub backend: &'static str,
+    /// region.csv, as named.
+    pub regions: String,
+    /// The location files counted, as named.
+    pub locations: Vec<String>,
+    /// Where the result, the rejects and the stats went, as named.
+    pub outputs: Outputs,
     /// The GPU adapter, for a GPU backend.
     pub adapter: Option<String>,
     /// Scanning threads.
@@ -34,6 +40,18 @@ pub struct Summary {
     /// The most memory the process held at once, in bytes, where the
     /// system tells (Linux).
     pub peak_memory: Option<u64>,
+}
+
+/// Where a count's outputs went, as their paths or URLs were given
+/// (`<stdout>` for standard output).
+#[derive(Clone, Debug, Default)]
+pub struct Outputs {
+    /// The result.
+    pub result: String,
+    /// The rejects file, if one was asked for.
+    pub rejects: Option<String>,
+    /// The stats file, if one was asked for.
+    pub stats: Option<String>,
 }
 
 /// Where the time of a count went.
@@ -81,6 +99,16 @@ impl Summary {
             .collect();
         let t = &self.timings;
         let json = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "inputs": {
+                "regions": self.regions,
+                "locations": self.locations,
+            },
+            "outputs": {
+                "result": self.outputs.result,
+                "rejects": self.outputs.rejects,
+                "stats": self.outputs.stats,
+            },
             "rows": {
                 "counted": self.stats.counted,
                 "unmatched": self.stats.unmatched,

@@ -213,8 +213,7 @@ pub fn count_files(
     let mut scanner = Scanner::new(scan, first.layout);
     let window = Window::sample(first, scan, &mut scanner, context)?;
     log::info!(
-        "gpu: {} files parsed on the GPU, window of {} days from {}",
-        files.len(),
+        "gpu: a window of {} days from {}",
         window.days,
         String::from_utf8_lossy(&date_text(window.start).unwrap_or(*b"????-??-??"))
     );

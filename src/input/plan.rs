@@ -64,9 +64,12 @@ pub enum InputSpec {
 }
 
 impl InputSpec {
-    /// An `s3://` URL, else a local path.
+    /// An `s3://` URL, `-` for standard input, else a local path.
     pub fn parse(text: &str) -> InputSpec {
-        if text.starts_with("s3://") {
+        if text == "-" {
+            // A pipe is read as a stream, a redirected file by offsets.
+            InputSpec::Local(PathBuf::from("/dev/stdin"))
+        } else if text.starts_with("s3://") {
             InputSpec::S3(text.to_string())
         } else {
             InputSpec::Local(PathBuf::from(text))

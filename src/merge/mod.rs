@@ -82,9 +82,13 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
             what(kinds[i])
         )));
     }
+    let mut manifests = Vec::new();
     let (rows_in, rows_out) = match kinds.first() {
         Some(Kind::ShardRejects) => rejects::join(parts, output)?,
-        _ => results::add_up(parts, output)?,
+        _ => {
+            manifests = results::check_shards(parts)?;
+            results::add_up(parts, output)?
+        }
     };
 
     let mut deleted = 0;
@@ -93,16 +97,11 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
             if output_identity.as_ref() == Some(identity) {
                 continue;
             }
-            match part {
-                InputSpec::Local(path) => {
-                    std::fs::remove_file(path).map_err(|source| Error::Write {
-                        path: path.clone(),
-                        source,
-                    })?
-                }
-                InputSpec::S3(url) => s3::delete(url)?,
-            }
+            remove(part)?;
             deleted += 1;
+        }
+        for manifest in &manifests {
+            remove(manifest)?;
         }
     }
     Ok(Merged {
@@ -112,6 +111,17 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
         rows_out,
         deleted,
     })
+}
+
+/// Deletes a part (or its manifest).
+fn remove(part: &InputSpec) -> Result<()> {
+    match part {
+        InputSpec::Local(path) => std::fs::remove_file(path).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        }),
+        InputSpec::S3(url) => s3::delete(url),
+    }
 }
 
 /// Reads a part's header to tell what it is. A plain rejects file (of an

@@ -145,6 +145,12 @@ impl AtomicFile {
                     Some(dir) if !dir.as_os_str().is_empty() => dir,
                     _ => Path::new("."),
                 };
+                if !dir.is_dir() {
+                    return Err(write_error(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("the folder {} does not exist", dir.display()),
+                    )));
+                }
                 // ".result.csv.a1B2c3.tmp": hidden, and says whose it is.
                 // The name is shortened so that a target near the length
                 // limit still leaves room for the random part.
