@@ -460,7 +460,7 @@ fn completions_and_man_page_come_from_the_cli() {
     }
     let run = data.run(&["man"]);
     run.ok();
-    assert!(run.stdout.contains(".TH event-counter 1"));
+    run.stdout_has(".TH event-counter 1");
     assert!(
         run.stdout.contains("event\\-counter\\-count"),
         "a page per subcommand"
