@@ -5,9 +5,10 @@
 //! - the EMR launcher against a moto server (deploy/emr/test_launch.py);
 //!   needs `EVENT_COUNTER_PYTHON` with boto3 and `EVENT_COUNTER_MOTO`.
 //!
-//! Without them a test says so and is skipped, unless
-//! `EVENT_COUNTER_REQUIRE_SPARK=1` / `EVENT_COUNTER_REQUIRE_S3=1` (CI sets
-//! both) makes that a failure.
+//! They are ignored by a plain `cargo test`, which says what they need;
+//! `cargo test -- --ignored` runs them. Run so without what they need, a
+//! test says so and is skipped, unless `EVENT_COUNTER_REQUIRE_SPARK=1` /
+//! `EVENT_COUNTER_REQUIRE_S3=1` (CI sets both) makes that a failure.
 
 use std::path::Path;
 use std::process::Command;
@@ -62,6 +63,7 @@ fn skip(require: &str, why: &str, what: &str) {
 }
 
 #[test]
+#[ignore = "needs EVENT_COUNTER_PYTHON (a python with pyspark) and Java, then cargo test -- --ignored; .ci/run runs it"]
 fn spark_driver_in_local_mode_equals_one_count() {
     let Some(python) = python_with_pyspark() else {
         return;
@@ -80,6 +82,7 @@ fn spark_driver_in_local_mode_equals_one_count() {
 }
 
 #[test]
+#[ignore = "needs EVENT_COUNTER_PYTHON (a python with boto3) and EVENT_COUNTER_MOTO, then cargo test -- --ignored; .ci/run runs it"]
 fn emr_launcher_against_moto() {
     let (Ok(python), Ok(moto)) = (
         std::env::var("EVENT_COUNTER_PYTHON"),

@@ -1,6 +1,9 @@
 //! `s3://` inputs and outputs against a real S3-compatible server: moto,
-//! started here on 127.0.0.1. Without `moto_server` on PATH the test says so
-//! and is skipped, unless `EVENT_COUNTER_REQUIRE_S3=1` (CI sets it).
+//! started here on 127.0.0.1. The tests that need it are ignored by a plain
+//! `cargo test`, which says what they need; `cargo test -- --ignored` runs
+//! them. Without `moto_server` (`EVENT_COUNTER_MOTO`, else on PATH) such a
+//! test says so and is skipped, unless `EVENT_COUNTER_REQUIRE_S3=1` (CI sets
+//! it).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -99,6 +102,7 @@ fn moto_env(endpoint: &str) -> [(&'static str, &str); 5] {
 /// to the local ones; a run that fails part way leaves nothing at either
 /// key and no upload open; a shard's rejects in S3 merge like local ones.
 #[test]
+#[ignore = "needs a moto server: EVENT_COUNTER_MOTO=path/to/moto_server (pip install 'moto[server]'), then cargo test -- --ignored; .ci/run runs it"]
 fn s3_outputs_stream_as_multipart_uploads() {
     let Some(moto) = start_moto() else { return };
     let port = moto.port;
@@ -245,6 +249,7 @@ fn s3_outputs_stream_as_multipart_uploads() {
 }
 
 #[test]
+#[ignore = "needs a moto server: EVENT_COUNTER_MOTO=path/to/moto_server (pip install 'moto[server]'), then cargo test -- --ignored; .ci/run runs it"]
 fn s3_inputs_outputs_shards_and_errors() {
     let Some(moto) = start_moto() else { return };
     let port = moto.port;
