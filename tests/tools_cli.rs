@@ -311,6 +311,24 @@ fn verbose_and_rust_log_show_the_choices() {
     run.stderr_has("scanning threads");
     let run = data.run(&["count", ".", "--backend", "cpu"]);
     assert!(!run.stderr.contains("scanning threads"), "{}", run.stderr);
+    // Issue 22: -v said twice which files the GPU parses, and warned of
+    // nothing on a software adapter; generate's -v spoke of adapters.
+    if crate::util::gpu_available() {
+        let run = data.run(&["count", ".", "-v", "--backend", "gpu"]);
+        run.ok();
+        assert_eq!(
+            run.stderr.matches("parsed on the GPU").count(),
+            1,
+            "{}",
+            run.stderr
+        );
+        if run.stderr.contains("llvmpipe") {
+            run.stderr_has("is a software adapter");
+        }
+    }
+    let run = data.run(&["generate", "--help"]);
+    run.ok();
+    run.stdout_has("for count: backend");
 }
 
 #[test]
