@@ -24,3 +24,10 @@ pub fn check() -> Result<()> {
         signal => Err(Error::Interrupted(signal)),
     }
 }
+
+/// Forgets a stop asked for, once the runs it stopped have ended: for a
+/// program that goes on after it (a Python session whose count was
+/// interrupted by Ctrl-C), so that its next run is not stopped too.
+pub fn reset() {
+    REQUESTED.store(0, Ordering::Relaxed);
+}

@@ -302,7 +302,7 @@ fn count_plan(
     let counts = counts?;
     let tally = ledger.finish()?;
     refuse_changed_files(&plan)?;
-    verdict::judge(&tally, options.thresholds, regions)?;
+    verdict::judge(&tally, options.thresholds, regions, options.split.is_some())?;
     let histogram_done = Instant::now();
 
     let date_texts = dates.dates();

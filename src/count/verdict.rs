@@ -1,5 +1,5 @@
-//! Whether a count that read its input to the end succeeded: a run in
-//! which data rows existed but none could be counted is a failure (a date
+//! Whether a count that read its input to the end succeeded: a run (not a
+//! shard) in which data rows existed but none could be counted is a failure (a date
 //! written another way, a region.csv of other ids: the result would be
 //! empty, and a script would see success), and so is one past the
 //! thresholds the caller set on malformed or unmatched rows. Checked before
@@ -81,7 +81,12 @@ impl Thresholds {
 /// Fails the run if it went past a threshold, or counted nothing of data
 /// rows that existed; the error says why, with a hint when one mistake
 /// explains every row.
-pub(super) fn judge(tally: &Tally, thresholds: Thresholds, regions: &RegionTable) -> Result<()> {
+pub(super) fn judge(
+    tally: &Tally,
+    thresholds: Thresholds,
+    regions: &RegionTable,
+    shard: bool,
+) -> Result<()> {
     let stats = &tally.stats;
     let data_rows = stats.data_rows();
     let malformed = stats.malformed_total();
@@ -101,7 +106,9 @@ pub(super) fn judge(tally: &Tally, thresholds: Thresholds, regions: &RegionTable
     // was not past it, asked for this outcome, an empty result included.
     let allowed = (malformed == 0 || thresholds.malformed.is_some())
         && (stats.unmatched == 0 || thresholds.unmatched.is_some());
-    if data_rows == 0 || stats.counted > 0 || allowed {
+    // A shard is part of a count: one of its parts may well hold no row
+    // to count (the thresholds above still hold for it).
+    if data_rows == 0 || stats.counted > 0 || allowed || shard {
         return Ok(());
     }
     let mut why = format!(

@@ -1,0 +1,288 @@
+"""Counts events per region per day in CSV files of up to a terabyte.
+
+The same counts as the ``event-counter`` command, from the same Rust
+library, in one call: ``count()`` returns a :class:`Result` that pyarrow,
+Polars, pandas and DuckDB read without a copy (it speaks the Arrow
+PyCapsule interface).
+
+>>> import event_counter
+>>> result = event_counter.count("sample")              # doctest: +SKIP
+>>> result.to_polars()                                   # doctest: +SKIP
+>>> result.summary["rows"]["counted"]                    # doctest: +SKIP
+2000
+
+Errors are :class:`EventCounterError` and its subclasses, one per exit code
+of the command line; Ctrl-C stops a count with ``KeyboardInterrupt`` and
+leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Callable, Optional, Sequence, Union
+
+from . import _event_counter as _native
+from ._event_counter import (
+    DataError,
+    EventCounterError,
+    InternalError,
+    IOFailureError,
+    MissingInputError,
+    NoGpuError,
+    UsageError,
+)
+
+__all__ = [
+    "count",
+    "generate",
+    "merge",
+    "adapters",
+    "Result",
+    "EventCounterError",
+    "UsageError",
+    "DataError",
+    "MissingInputError",
+    "NoGpuError",
+    "InternalError",
+    "IOFailureError",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Result:
+    """The counts of one run: one row per (region name, day).
+
+    Columns ``region_name`` (utf8), ``date`` (date32) and ``count`` (int64),
+    sorted by date, then region name, as ``result.csv``. Any Arrow consumer
+    takes it without a copy: ``pyarrow.table(result)``,
+    ``polars.DataFrame(result)``, ``duckdb.sql("from result")``.
+
+    ``summary`` is a dict with the fields of ``--stats-json`` (see the
+    README): ``summary["rows"]["counted"]``, ``summary["groups"]``, ...
+    """
+
+    def __init__(self, table: Any, summary: dict) -> None:
+        self._table = table
+        self.summary = summary
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule stream interface."""
+        return self._table.__arrow_c_stream__(requested_schema)
+
+    def __len__(self) -> int:
+        return int(self.summary["groups"])
+
+    def to_arrow(self) -> "Any":
+        """The result as a ``pyarrow.Table`` (needs pyarrow)."""
+        import pyarrow
+
+        return pyarrow.table(self)
+
+    def to_pandas(self) -> "Any":
+        """The result as a ``pandas.DataFrame`` (needs pandas and pyarrow)."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> "Any":
+        """The result as a ``polars.DataFrame`` (needs polars)."""
+        import polars
+
+        return polars.DataFrame(self)
+
+    def __repr__(self) -> str:
+        rows = self.summary["rows"]
+        head = f"<event_counter.Result: {self.summary['groups']} groups from {rows['counted']} rows counted"
+        head += f" ({rows['unmatched']} unmatched, {rows['malformed']} malformed)>"
+        try:
+            table = self.to_arrow()
+        except ImportError:
+            return head
+        lines = [head]
+        for region, date, n in zip(*(table.column(i).to_pylist()[:5] for i in range(3))):
+            lines.append(f"  {region!r:32} {date} {n}")
+        if table.num_rows > 5:
+            lines.append(f"  ... {table.num_rows - 5} more")
+        return "\n".join(lines)
+
+
+def count(
+    data_dir: Optional[PathLike] = None,
+    *,
+    regions: Optional[PathLike] = None,
+    locations: Union[PathLike, Sequence[PathLike], None] = None,
+    backend: str = "auto",
+    threads: Optional[int] = None,
+    split: Optional[str] = None,
+    strict: bool = False,
+    rejects: Optional[PathLike] = None,
+    output: Optional[PathLike] = None,
+    stats_json: Optional[PathLike] = None,
+    max_bad: Union[int, str, None] = None,
+    max_unmatched: Union[int, str, None] = None,
+    progress: Union[bool, Callable[[int, int, int], None]] = False,
+) -> Result:
+    """Counts events per region and day, as ``event-counter count`` does.
+
+    Args:
+        data_dir: a folder with ``region.csv`` and ``location.csv``.
+        regions: ``region.csv`` to use instead (a path or ``s3://`` URL).
+        locations: location files instead: paths, folders (their ``*.csv``,
+            ``*.csv.gz``, ``*.csv.zst``), globs, ``s3://bucket/key`` or
+            ``s3://bucket/prefix/``; one or a list.
+        backend: ``"auto"`` (the GPU on a hardware adapter, else the CPU),
+            ``"cpu"``, ``"gpu"`` or ``"gpu-keys"``.
+        threads: scanning threads (default: all cores).
+        split: ``"I/N"``, count only shard I of N (see ``merge``).
+        strict: stop at the first malformed row (:class:`DataError`).
+        rejects: write every row not counted there, with line and reason.
+        output: also write ``result.csv`` there (a path or ``s3://`` URL),
+            whole or not at all.
+        stats_json: write the summary there as JSON.
+        max_bad: fail when more rows are malformed: a number, or a share
+            such as ``"0.1%"``.
+        max_unmatched: the same for rows whose region_id is not in
+            region.csv.
+        progress: ``True`` shows a progress bar (tqdm where installed, a
+            line on stderr otherwise); or a function called with (bytes
+            done, bytes in all, rows) as the count goes.
+
+    Returns:
+        a :class:`Result`.
+
+    Raises:
+        DataError: bad data (a bad header, a malformed row under strict,
+            no row counted, more bad rows than allowed); ``file`` and
+            ``line`` say where.
+        MissingInputError: an input is missing.
+        NoGpuError: ``backend="gpu"`` and no GPU.
+        IOFailureError: reading or writing failed.
+        UsageError: arguments that make no sense.
+        KeyboardInterrupt: Ctrl-C; no output was written.
+
+    Example:
+        >>> r = event_counter.count(regions="r.csv", locations=["2019/", "2020/*.csv.gz"])  # doctest: +SKIP
+        >>> r.to_pandas().groupby("region_name")["count"].sum()                            # doctest: +SKIP
+    """
+    if data_dir is not None:
+        data_dir = os.fspath(data_dir)
+        if not os.path.isdir(data_dir):
+            raise MissingInputError(f"{data_dir}: no such folder (data_dir is a folder with region.csv and location.csv)")
+    if regions is None:
+        if data_dir is None:
+            raise UsageError("give data_dir, or both regions and locations")
+        regions = os.path.join(data_dir, "region.csv")
+    if locations is None:
+        if data_dir is None:
+            raise UsageError("give data_dir, or both regions and locations")
+        locations = [os.path.join(data_dir, "location.csv")]
+    elif isinstance(locations, (str, os.PathLike)):
+        locations = [locations]
+    threshold = lambda t: None if t is None else str(t)
+    table, summary = _native.count(
+        os.fspath(regions),
+        [os.fspath(p) for p in locations],
+        None if output is None else os.fspath(output),
+        backend,
+        threads,
+        split,
+        strict,
+        None if rejects is None else os.fspath(rejects),
+        None if stats_json is None else os.fspath(stats_json),
+        threshold(max_bad),
+        threshold(max_unmatched),
+        _progress(progress),
+    )
+    return Result(table, json.loads(summary))
+
+
+def _progress(progress: Union[bool, Callable[[int, int, int], None]]) -> Optional[Callable[[int, int, int], None]]:
+    """The callback for ``progress``: a tqdm bar, a line on stderr, or the
+    caller's function."""
+    if callable(progress):
+        return progress
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm  # a bar in a terminal and in a notebook
+    except ImportError:
+        tqdm = None
+    if tqdm is not None:
+        bar = tqdm(unit="B", unit_scale=True, desc="counted")
+
+        def update(done: int, total: int, rows: int) -> None:
+            if total and bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+            bar.set_postfix(rows=rows, refresh=False)
+
+        return update
+
+    def line(done: int, total: int, rows: int) -> None:
+        share = f" of {total / 1e9:.2f} GB" if total else ""
+        sys.stderr.write(f"\revent-counter: {done / 1e9:.2f} GB{share}, {rows} rows")
+        sys.stderr.flush()
+
+    return line
+
+
+def _size(size: Union[int, str]) -> int:
+    """Bytes, from a number or a text such as ``"1G"`` (powers of 1024)."""
+    if isinstance(size, int):
+        return size
+    text = size.strip().upper()
+    shift = {"K": 10, "M": 20, "G": 30, "T": 40}.get(text[-1:], 0)
+    digits = text[:-1] if shift else text
+    if not digits.isdigit():
+        raise UsageError(f"{size!r} is not a size: write bytes, or a number with K, M, G or T")
+    return int(digits) << shift
+
+
+def generate(
+    data_dir: PathLike,
+    *,
+    size: Union[int, str] = "1G",
+    seed: int = 0,
+    start: str = "2019-01-01",
+    days: int = 365,
+    regions: Optional[PathLike] = None,
+    threads: Optional[int] = None,
+    force: bool = False,
+) -> dict:
+    """Writes a synthetic ``location.csv`` into ``data_dir``, as
+    ``event-counter generate`` does (and ``region.csv`` from the shipped
+    New Zealand districts if there is none). An existing location.csv is
+    replaced only with ``force=True``. Returns what was written: ``path``,
+    ``rows``, ``bytes``, ``seconds``.
+
+    >>> event_counter.generate("data", size="64M", seed=7)   # doctest: +SKIP
+    """
+    return _native.generate(
+        os.fspath(data_dir),
+        _size(size),
+        seed,
+        start,
+        days,
+        None if regions is None else os.fspath(regions),
+        threads,
+        force,
+    )
+
+
+def merge(parts: Sequence[PathLike], output: PathLike, *, delete: bool = False) -> dict:
+    """Adds up the result files of shards (``count(split="I/N")``) into
+    ``output``, or joins their rejects files, as ``event-counter merge``
+    does; ``delete=True`` removes the parts afterwards. Returns ``parts``,
+    ``rows_in``, ``rows_out``, ``deleted``.
+
+    >>> event_counter.merge(["p0.csv", "p1.csv"], "result.csv")   # doctest: +SKIP
+    """
+    return _native.merge([os.fspath(p) for p in parts], os.fspath(output), delete)
+
+
+def adapters() -> list:
+    """Every GPU adapter wgpu finds: ``name``, ``backend``, ``device_type``,
+    ``driver``, ``software``, and ``auto`` (the one ``backend="auto"``
+    takes, if any)."""
+    return _native.adapters()

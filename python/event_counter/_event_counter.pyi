@@ -1,0 +1,42 @@
+"""Type stubs of the native module; use the functions of ``event_counter``."""
+
+from typing import Any, Callable, Optional
+
+class EventCounterError(Exception):
+    exit_code: int
+    file: Optional[str]
+    line: Optional[int]
+
+class UsageError(EventCounterError): ...
+class DataError(EventCounterError): ...
+class MissingInputError(EventCounterError): ...
+class NoGpuError(EventCounterError): ...
+class InternalError(EventCounterError): ...
+class IOFailureError(EventCounterError): ...
+
+def count(
+    regions: str,
+    locations: list[str],
+    output: Optional[str],
+    backend: str,
+    threads: Optional[int],
+    split: Optional[str],
+    strict: bool,
+    rejects: Optional[str],
+    stats_json: Optional[str],
+    max_bad: Optional[str],
+    max_unmatched: Optional[str],
+    progress: Optional[Callable[[int, int, int], None]],
+) -> tuple[Any, str]: ...
+def generate(
+    dir: str,
+    size: int,
+    seed: int,
+    start: str,
+    days: int,
+    regions: Optional[str],
+    threads: Optional[int],
+    force: bool,
+) -> dict[str, Any]: ...
+def merge(parts: list[str], output: str, delete: bool) -> dict[str, Any]: ...
+def adapters() -> list[dict[str, Any]]: ...

@@ -1,0 +1,410 @@
+//! `event_counter._event_counter`: the library's count, generate, merge and
+//! adapters for Python, wrapped by `event_counter/__init__.py`.
+//!
+//! A count runs on a thread of its own with the GIL released; the calling
+//! thread wakes every 50 ms to look for Ctrl-C (Python only sees a signal
+//! while it runs Python code) and to report progress. On `KeyboardInterrupt`
+//! the run is asked to stop ([`event_counter::cancel`]) and unwinds as a
+//! failed run does, so no partial output is left. The result comes back as
+//! an Arrow table read from the result file by the library's own reader,
+//! with the summary as the JSON of `--stats-json`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use arrow_array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::PyTable;
+
+use event_counter::count::{Threshold, Thresholds};
+use event_counter::error::exit;
+use event_counter::format::RESULT_FILE;
+use event_counter::generate::{GenerateOptions, ROWS_PER_BLOCK};
+use event_counter::input::{InputSpec, Split};
+use event_counter::output::Destination;
+use event_counter::progress::Progress;
+use event_counter::{Backend, CountOptions, Engine, Error};
+
+create_exception!(
+    _event_counter,
+    EventCounterError,
+    PyException,
+    "Every error of event_counter: `exit_code` is the command line's exit code for it; `file` and `line` say where, when the error is about a place in a file."
+);
+create_exception!(
+    _event_counter,
+    UsageError,
+    EventCounterError,
+    "An argument that makes no sense (exit code 2), or an output that would replace an input."
+);
+create_exception!(_event_counter, DataError, EventCounterError, "Data the tool cannot use (exit code 65): a bad header or region.csv, a malformed row under strict, no row counted, more bad rows than allowed.");
+create_exception!(
+    _event_counter,
+    MissingInputError,
+    EventCounterError,
+    "An input that is missing or cannot be opened (exit code 66), a local file or an S3 object."
+);
+create_exception!(
+    _event_counter,
+    NoGpuError,
+    EventCounterError,
+    "backend=\"gpu\" with no usable GPU adapter, or a feature this build lacks (exit code 69)."
+);
+create_exception!(
+    _event_counter,
+    InternalError,
+    EventCounterError,
+    "A GPU failure or a bug (exit code 70)."
+);
+create_exception!(_event_counter, IOFailureError, EventCounterError, "Reading or writing failed (exit code 74): a full disk, a missing output folder, a file that changed while read. Nothing partial is left.");
+
+/// The library's error as the exception of its kind, with `exit_code`,
+/// `file` and `line`.
+fn to_py(py: Python<'_>, error: Error) -> PyErr {
+    let code = error.exit_code();
+    let message = error.to_string();
+    let (file, line) = match &error {
+        Error::Data { file, line, .. } => (Some(file.clone()), Some(*line)),
+        Error::ShardData { file, .. } => (Some(file.clone()), None),
+        Error::Open { path, .. } | Error::Read { path, .. } | Error::Write { path, .. } => {
+            (Some(path.display().to_string()), None)
+        }
+        _ => (None, None),
+    };
+    let err = match code {
+        exit::USAGE => UsageError::new_err(message),
+        exit::DATA => DataError::new_err(message),
+        exit::NO_INPUT => MissingInputError::new_err(message),
+        exit::UNAVAILABLE => NoGpuError::new_err(message),
+        exit::IO => IOFailureError::new_err(message),
+        code if code > 128 => PyKeyboardInterrupt::new_err(message),
+        _ => InternalError::new_err(message),
+    };
+    let value = err.value(py);
+    let _ = value.setattr("exit_code", code);
+    let _ = value.setattr("file", file);
+    let _ = value.setattr("line", line);
+    err
+}
+
+/// Progress as counters the calling thread reads while it waits.
+#[derive(Default)]
+struct Counters {
+    total: AtomicU64,
+    bytes: AtomicU64,
+    rows: AtomicU64,
+}
+
+impl Progress for Counters {
+    fn start(&self, total_bytes: Option<u64>) {
+        self.total
+            .store(total_bytes.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    fn advance(&self, bytes: u64, rows: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+    }
+}
+
+/// Runs `work` on a thread of its own with the GIL released, calling
+/// `progress(bytes, total, rows)` and looking for Ctrl-C every 50 ms. On
+/// Ctrl-C the work is asked to stop, and `KeyboardInterrupt` raised once it
+/// has (its outputs dropped, as in any failed run).
+fn run_interruptibly<T: Send + 'static>(
+    py: Python<'_>,
+    progress: Option<&Bound<'_, PyAny>>,
+    counters: Arc<Counters>,
+    work: impl FnOnce(&Counters) -> event_counter::Result<T> + Send + 'static,
+) -> PyResult<T> {
+    let (done, finished) = mpsc::channel();
+    // Shared with the closures that run without the GIL, which must be Send.
+    let finished = std::sync::Mutex::new(finished);
+    let wait = |timeout: Option<Duration>| {
+        let finished = finished.lock().unwrap_or_else(|e| e.into_inner());
+        match timeout {
+            Some(timeout) => finished.recv_timeout(timeout),
+            None => finished
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        }
+    };
+    let shared = counters.clone();
+    let worker = std::thread::Builder::new()
+        .name("event-counter".into())
+        .spawn(move || {
+            let _ = done.send(work(&shared));
+        })
+        .map_err(|e| InternalError::new_err(format!("cannot start the count's thread: {e}")))?;
+    let report = |py: Python<'_>| -> PyResult<()> {
+        if let Some(progress) = progress {
+            let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            progress.call1((
+                read(&counters.bytes),
+                read(&counters.total),
+                read(&counters.rows),
+            ))?;
+        }
+        let _ = py;
+        Ok(())
+    };
+    loop {
+        let waited = py.detach(|| wait(Some(Duration::from_millis(50))));
+        match waited {
+            Ok(result) => {
+                let _ = worker.join();
+                report(py)?;
+                return result.map_err(|e| to_py(py, e));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = worker.join();
+                return Err(InternalError::new_err("the count's thread panicked"));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Err(interrupt) = py.check_signals() {
+            // SIGINT's number: as the command line's exit code 130 says.
+            event_counter::cancel::request(2);
+            let result = py.detach(|| wait(None));
+            let _ = worker.join();
+            event_counter::cancel::reset();
+            drop(result);
+            return Err(interrupt);
+        }
+        report(py)?;
+    }
+}
+
+/// The engine `backend` names: "auto", "cpu", "gpu" or "gpu-keys".
+fn engine(py: Python<'_>, backend: &str) -> PyResult<Engine> {
+    let backend = match backend {
+        "auto" => Backend::Auto,
+        "cpu" => Backend::Cpu,
+        "gpu" => Backend::Gpu,
+        "gpu-keys" => Backend::GpuKeys,
+        other => {
+            return Err(UsageError::new_err(format!(
+                "backend {other:?}: use \"auto\", \"cpu\", \"gpu\" or \"gpu-keys\""
+            )))
+        }
+    };
+    // As the command line does: Mesa's drivers print an error without it.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // Read by the drivers loaded below; set before any thread of ours
+        // starts.
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    py.detach(|| Engine::select(backend))
+        .map(|selection| selection.engine)
+        .map_err(|e| to_py(py, e))
+}
+
+fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
+    text.map(|t| t.parse().map_err(UsageError::new_err))
+        .transpose()
+}
+
+/// Counts, writes `output` (a path or URL, else a temporary file), and
+/// returns the result as an Arrow table and the summary as JSON.
+#[pyfunction]
+#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, progress))]
+#[allow(clippy::too_many_arguments)]
+fn count(
+    py: Python<'_>,
+    regions: String,
+    locations: Vec<String>,
+    output: Option<String>,
+    backend: &str,
+    threads: Option<usize>,
+    split: Option<String>,
+    strict: bool,
+    rejects: Option<String>,
+    stats_json: Option<String>,
+    max_bad: Option<String>,
+    max_unmatched: Option<String>,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<(Py<PyAny>, String)> {
+    if locations.is_empty() {
+        return Err(UsageError::new_err("no locations to count"));
+    }
+    let engine = engine(py, backend)?;
+    // Without an output, a temporary file that the table is read from.
+    let scratch = tempfile::tempdir()
+        .map_err(|e| IOFailureError::new_err(format!("cannot make a temporary folder: {e}")))?;
+    let output = output
+        .map(|o| Destination::from_arg(o.into()))
+        .unwrap_or_else(|| Destination::File(scratch.path().join("result.csv")));
+    if output == Destination::Stdout {
+        return Err(UsageError::new_err(
+            "output \"-\": the result is returned; give a path to write it too",
+        ));
+    }
+    let mut options = CountOptions::new(
+        InputSpec::parse(&regions),
+        locations.iter().map(|l| InputSpec::parse(l)).collect(),
+        output.clone(),
+    );
+    if let Some(threads) = threads {
+        options.threads = threads.clamp(1, 1024);
+    }
+    options.split = split
+        .map(|s| s.parse::<Split>().map_err(UsageError::new_err))
+        .transpose()?;
+    options.strict = strict;
+    options.rejects = rejects.map(|r| Destination::from_arg(r.into()));
+    options.stats_json = stats_json.map(|s| Destination::from_arg(s.into()));
+    options.thresholds = Thresholds {
+        malformed: threshold(max_bad.as_deref())?,
+        unmatched: threshold(max_unmatched.as_deref())?,
+    };
+    let counters = Arc::new(Counters::default());
+    let (summary, records) = run_interruptibly(py, progress.as_ref(), counters, move |progress| {
+        let summary = event_counter::count(&options, &engine, progress)?;
+        // Read back by the library's own reader of result files.
+        let spec = match &options.output {
+            Destination::File(path) => InputSpec::Local(path.clone()),
+            Destination::S3(url) => InputSpec::S3(url.clone()),
+            Destination::Stdout => unreachable!("refused above"),
+        };
+        let bytes = event_counter::input::read_small(&spec, &RESULT_FILE)?;
+        let records = event_counter::results::parse_results(&bytes, &spec.name())?;
+        Ok((summary, records))
+    })?;
+    drop(scratch);
+
+    let names: StringArray = records
+        .iter()
+        .map(|r| Some(String::from_utf8_lossy(&r.region).into_owned()))
+        .collect();
+    let days: Date32Array = records
+        .iter()
+        .map(|r| Some(event_counter::date::day_number(&r.date) as i32))
+        .collect();
+    let counts: Int64Array = records
+        .iter()
+        .map(|r| Some(i64::try_from(r.count).unwrap_or(i64::MAX)))
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("region_name", DataType::Utf8, false),
+        Field::new("date", DataType::Date32, false),
+        Field::new("count", DataType::Int64, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![Arc::new(names), Arc::new(days), Arc::new(counts)];
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| InternalError::new_err(format!("cannot make the table: {e}")))?;
+    let table = PyTable::try_new(vec![batch], schema)?;
+    let table = Bound::new(py, table)?.into_any().unbind();
+    Ok((table, summary.to_json()))
+}
+
+/// Writes `dir/location.csv`; returns what was written.
+#[pyfunction]
+#[pyo3(signature = (dir, size, seed, start, days, regions, threads, force))]
+#[allow(clippy::too_many_arguments)]
+fn generate(
+    py: Python<'_>,
+    dir: String,
+    size: u64,
+    seed: u64,
+    start: String,
+    days: u32,
+    regions: Option<String>,
+    threads: Option<usize>,
+    force: bool,
+) -> PyResult<Py<PyDict>> {
+    let options = GenerateOptions {
+        dir: dir.into(),
+        size,
+        seed,
+        start,
+        days,
+        regions: regions.map(Into::into),
+        threads: threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        block_rows: ROWS_PER_BLOCK,
+        replace: force,
+    };
+    let counters = Arc::new(Counters::default());
+    let generated = run_interruptibly(py, None, counters, move |progress| {
+        event_counter::generate::generate(&options, progress)
+    })
+    .map_err(|e| match e.is_instance_of::<UsageError>(py) {
+        // The library says a file exists; in Python words:
+        true if e.to_string().contains("exists already") => {
+            UsageError::new_err(format!("{}; give force=True to replace it", e.value(py)))
+        }
+        _ => e,
+    })?;
+    let dict = PyDict::new(py);
+    dict.set_item("path", generated.path.display().to_string())?;
+    dict.set_item("rows", generated.rows)?;
+    dict.set_item("bytes", generated.bytes)?;
+    dict.set_item("seconds", generated.elapsed.as_secs_f64())?;
+    dict.set_item("wrote_regions", generated.wrote_regions)?;
+    Ok(dict.unbind())
+}
+
+/// Adds up result parts (or joins shards' rejects) into `output`.
+#[pyfunction]
+#[pyo3(signature = (parts, output, delete))]
+fn merge(py: Python<'_>, parts: Vec<String>, output: String, delete: bool) -> PyResult<Py<PyDict>> {
+    let parts: Vec<InputSpec> = parts.iter().map(|p| InputSpec::parse(p)).collect();
+    let output = Destination::from_arg(output.into());
+    let merged = py
+        .detach(|| event_counter::merge::merge(&parts, &output, delete))
+        .map_err(|e| to_py(py, e))?;
+    let dict = PyDict::new(py);
+    dict.set_item("parts", merged.parts)?;
+    dict.set_item("rejects", merged.rejects)?;
+    dict.set_item("rows_in", merged.rows_in)?;
+    dict.set_item("rows_out", merged.rows_out)?;
+    dict.set_item("deleted", merged.deleted)?;
+    Ok(dict.unbind())
+}
+
+/// Every GPU adapter wgpu finds, and whether `backend="auto"` would take it.
+#[pyfunction]
+fn adapters(py: Python<'_>) -> PyResult<Vec<Py<PyDict>>> {
+    use event_counter::gpu::device::{self, AutoChoice, Search};
+    let candidates = py.detach(|| device::candidates(Search::All));
+    let chosen = match device::auto_choice(&candidates) {
+        AutoChoice::Gpu(i) => Some(i),
+        AutoChoice::Cpu(_) => None,
+    };
+    candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let dict = PyDict::new(py);
+            dict.set_item("name", &c.info.name)?;
+            dict.set_item("backend", format!("{:?}", c.info.backend))?;
+            dict.set_item("device_type", format!("{:?}", c.info.device_type))?;
+            dict.set_item("driver", &c.info.driver)?;
+            dict.set_item("software", c.is_software())?;
+            dict.set_item("auto", chosen == Some(i))?;
+            Ok(dict.unbind())
+        })
+        .collect()
+}
+
+#[pymodule]
+fn _event_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_function(wrap_pyfunction!(count, m)?)?;
+    m.add_function(wrap_pyfunction!(generate, m)?)?;
+    m.add_function(wrap_pyfunction!(merge, m)?)?;
+    m.add_function(wrap_pyfunction!(adapters, m)?)?;
+    m.add("EventCounterError", py.get_type::<EventCounterError>())?;
+    m.add("UsageError", py.get_type::<UsageError>())?;
+    m.add("DataError", py.get_type::<DataError>())?;
+    m.add("MissingInputError", py.get_type::<MissingInputError>())?;
+    m.add("NoGpuError", py.get_type::<NoGpuError>())?;
+    m.add("InternalError", py.get_type::<InternalError>())?;
+    m.add("IOFailureError", py.get_type::<IOFailureError>())?;
+    Ok(())
+}

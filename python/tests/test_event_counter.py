@@ -1,0 +1,297 @@
+"""event_counter from Python: the same counts as the command line, as an
+Arrow table; errors as exceptions of one family; the GIL released; Ctrl-C
+leaving nothing behind; S3 on a local moto server.
+
+The command line's binary is EVENT_COUNTER_BIN (else target/release or
+target/debug of the repository); moto is EVENT_COUNTER_MOTO, and its test
+is skipped without it unless EVENT_COUNTER_REQUIRE_S3=1.
+"""
+
+import datetime
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import event_counter
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def binary():
+    found = os.environ.get("EVENT_COUNTER_BIN")
+    if found:
+        return found
+    for profile in ("release", "debug"):
+        path = REPO / "target" / profile / "event-counter"
+        if path.exists():
+            return str(path)
+    pytest.fail("no event-counter binary: build it (cargo build) or set EVENT_COUNTER_BIN")
+
+
+def cli(*args, cwd=None, check=True):
+    done = subprocess.run([binary(), *args], cwd=cwd, capture_output=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{args}: exit {done.returncode}: {done.stderr.decode()}")
+    return done
+
+
+def rows_of(result_csv):
+    """The rows of a result.csv file, as (name, date, count)."""
+    import csv
+
+    with open(result_csv, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        assert next(reader) == ["region_name", "date", "count"]
+        return [(r[0], datetime.date.fromisoformat(r[1]), int(r[2])) for r in reader]
+
+
+def rows_of_table(table):
+    return list(
+        zip(
+            table.column("region_name").to_pylist(),
+            table.column("date").to_pylist(),
+            table.column("count").to_pylist(),
+        )
+    )
+
+
+@pytest.fixture()
+def sample(tmp_path):
+    data = tmp_path / "sample"
+    shutil.copytree(REPO / "sample", data)
+    (data / "result.csv").unlink(missing_ok=True)
+    return data
+
+
+def test_the_sample_counts_as_the_command_line_does(sample, tmp_path):
+    import pyarrow as pa
+
+    cli("count", str(sample), "-o", str(tmp_path / "cli.csv"), "--backend", "cpu")
+    result = event_counter.count(sample, backend="cpu")
+    table = pa.table(result)
+    assert table.schema == pa.schema(
+        [
+            pa.field("region_name", pa.utf8(), nullable=False),
+            pa.field("date", pa.date32(), nullable=False),
+            pa.field("count", pa.int64(), nullable=False),
+        ]
+    )
+    assert rows_of_table(table) == rows_of(tmp_path / "cli.csv")
+    assert len(result) == table.num_rows == result.summary["groups"]
+    assert result.summary["rows"]["counted"] == 2000
+    assert not (sample / "result.csv").exists(), "no output unless asked for"
+    assert "groups from 2000 rows counted" in repr(result)
+
+
+def test_generated_data_through_pyarrow_polars_pandas_and_duckdb(tmp_path):
+    data = tmp_path / "gen"
+    written = event_counter.generate(data, size="8M", seed=3, days=90)
+    assert written["bytes"] <= 8 << 20 and written["rows"] > 100_000
+    cli("count", str(data), "-o", str(tmp_path / "cli.csv"), "--backend", "cpu")
+    want = rows_of(tmp_path / "cli.csv")
+    result = event_counter.count(data, threads=2, output=tmp_path / "py.csv")
+    assert (tmp_path / "py.csv").read_bytes() == (tmp_path / "cli.csv").read_bytes()
+    assert rows_of_table(result.to_arrow()) == want
+    polars = result.to_polars()
+    assert list(polars.columns) == ["region_name", "date", "count"]
+    assert list(polars.iter_rows()) == want
+    pandas = result.to_pandas()
+    assert int(pandas["count"].sum()) == result.summary["rows"]["counted"]
+    duckdb = pytest.importorskip("duckdb")
+    total = duckdb.sql("select sum(count) from result").fetchall()[0][0]
+    assert total == result.summary["rows"]["counted"]
+
+
+def test_generate_refuses_to_replace_data_without_force(tmp_path):
+    event_counter.generate(tmp_path, size="64K")
+    with pytest.raises(event_counter.UsageError, match="force=True"):
+        event_counter.generate(tmp_path, size="64K")
+    event_counter.generate(tmp_path, size="64K", seed=1, force=True)
+
+
+def test_shards_merge_to_one_count(sample, tmp_path):
+    whole = event_counter.count(sample, backend="cpu")
+    parts = []
+    for i in range(3):
+        part = tmp_path / f"part-{i}.csv"
+        event_counter.count(sample, backend="cpu", split=f"{i}/3", output=part)
+        parts.append(part)
+    merged = event_counter.merge(parts, tmp_path / "merged.csv", delete=True)
+    assert merged["deleted"] == 3 and not parts[0].exists()
+    assert rows_of(tmp_path / "merged.csv") == rows_of_table(whole.to_arrow())
+
+
+def test_every_exception_class_on_its_cause(sample, tmp_path):
+    base = event_counter.EventCounterError
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "region.csv").write_text("region_id,region_name\n1,A\n")
+    (bad / "location.csv").write_text("lat,long,region_id,date\n0,0,1,2019-01-01\n0,0,x,2019-01-02\n")
+    with pytest.raises(event_counter.DataError) as caught:
+        event_counter.count(bad, strict=True, backend="cpu")
+    assert isinstance(caught.value, base)
+    assert (caught.value.exit_code, caught.value.line) == (65, 3)
+    assert caught.value.file.endswith("location.csv")
+    with pytest.raises(event_counter.DataError, match="more than the 0 rows allowed"):
+        event_counter.count(bad, max_bad=0, backend="cpu")
+    with pytest.raises(event_counter.MissingInputError) as caught:
+        event_counter.count(regions=sample / "region.csv", locations=tmp_path / "nosuch.csv")
+    assert caught.value.exit_code == 66
+    with pytest.raises(event_counter.MissingInputError):
+        event_counter.count(tmp_path / "no-such-folder")
+    with pytest.raises(event_counter.UsageError):
+        event_counter.count(sample, backend="quantum")
+    with pytest.raises(event_counter.UsageError, match="an input of this count"):
+        event_counter.count(sample, output=sample / "location.csv")
+    with pytest.raises(event_counter.IOFailureError) as caught:
+        event_counter.count(sample, output=tmp_path / "no" / "folder" / "r.csv", backend="cpu")
+    assert caught.value.exit_code == 74
+    adapters = event_counter.adapters()
+    if not any(not a["software"] for a in adapters):
+        # No hardware GPU: backend="gpu" runs on a software adapter or fails.
+        try:
+            event_counter.count(sample, backend="gpu")
+        except event_counter.NoGpuError as e:
+            assert e.exit_code == 69
+
+
+def test_the_gil_is_released_while_counting(tmp_path):
+    data = tmp_path / "gen"
+    event_counter.generate(data, size="48M", seed=5)
+    ticks = []
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=tick)
+    thread.start()
+    started = time.perf_counter()
+    event_counter.count(data, backend="cpu", threads=1)
+    ended = time.perf_counter()
+    stop.set()
+    thread.join()
+    during = [t for t in ticks if started < t < ended]
+    # With the GIL held for the whole count, the other thread could not
+    # run at all while it lasted.
+    assert len(during) >= 5, f"{len(during)} ticks in {ended - started:.3f} s"
+
+
+def test_keyboard_interrupt_stops_a_count_and_leaves_no_partial_output(sample, tmp_path):
+    """A count waiting on a named pipe is interrupted (as by Ctrl-C): it
+    raises KeyboardInterrupt, writes nothing, leaves no temporary file, and
+    the next count runs."""
+    import _thread
+
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    (tmp_path / "out.csv").write_text("old")
+
+    def feed_then_interrupt():
+        with open(pipe, "w") as f:
+            f.write("lat,long,region_id,date\n")
+            f.flush()
+            time.sleep(0.5)
+            _thread.interrupt_main()
+            time.sleep(0.3)
+
+    feeder = threading.Thread(target=feed_then_interrupt)
+    feeder.start()
+    with pytest.raises(KeyboardInterrupt):
+        event_counter.count(
+            regions=sample / "region.csv",
+            locations=pipe,
+            output=tmp_path / "out.csv",
+            rejects=tmp_path / "rejects.csv",
+            backend="cpu",
+        )
+    feeder.join()
+    assert (tmp_path / "out.csv").read_text() == "old"
+    assert not (tmp_path / "rejects.csv").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+    assert event_counter.count(sample, backend="cpu").summary["rows"]["counted"] == 2000
+
+
+def test_progress_is_reported(sample):
+    seen = []
+    event_counter.count(sample, backend="cpu", progress=lambda done, total, rows: seen.append((done, total, rows)))
+    assert seen and seen[-1][2] == 2000 and seen[-1][0] == seen[-1][1] > 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def moto():
+    program = os.environ.get("EVENT_COUNTER_MOTO") or shutil.which("moto_server")
+    if not program:
+        if os.environ.get("EVENT_COUNTER_REQUIRE_S3") == "1":
+            pytest.fail("EVENT_COUNTER_REQUIRE_S3=1 but no moto_server (EVENT_COUNTER_MOTO)")
+        pytest.skip("no moto_server: set EVENT_COUNTER_MOTO")
+    port = free_port()
+    server = subprocess.Popen([program, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.time() < deadline, "moto did not start"
+            time.sleep(0.1)
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield port
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.kill()
+        server.wait()
+
+
+def put(port, key, body):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("PUT", key, body=body)
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200, (key, response.status)
+
+
+def test_s3_inputs_and_outputs_on_moto(moto, sample, tmp_path):
+    put(moto, "/py-test", b"")
+    put(moto, "/py-test/in/region.csv", (sample / "region.csv").read_bytes())
+    put(moto, "/py-test/in/loc/a.csv", (sample / "location.csv").read_bytes())
+    local = event_counter.count(sample, backend="cpu")
+    remote = event_counter.count(
+        regions="s3://py-test/in/region.csv",
+        locations="s3://py-test/in/loc/",
+        output="s3://py-test/out/result.csv",
+        backend="cpu",
+    )
+    assert rows_of_table(remote.to_arrow()) == rows_of_table(local.to_arrow())
+    with pytest.raises(event_counter.MissingInputError):
+        event_counter.count(regions="s3://py-test/in/region.csv", locations="s3://py-test/nothing.csv")
