@@ -201,8 +201,10 @@ fn refuse_more_than_free(dir: &Path, size: u64) -> Result<()> {
         let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
             return Ok(());
         };
-        // SAFETY: statvfs fills the struct it is given for a C string path.
+        // SAFETY: a statvfs struct is plain integers, for which all zeros
+        // is a valid value.
         let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: statvfs fills the struct it is given for a C string path.
         if unsafe { libc::statvfs(path.as_ptr(), &mut stats) } != 0 {
             return Ok(()); // unknown: let the writes tell
         }

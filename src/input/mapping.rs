@@ -154,6 +154,7 @@ struct SigAction(libc::sigaction);
 // only read after it is set once.
 #[cfg(unix)]
 unsafe impl Sync for SigAction {}
+// SAFETY: as for Sync: plain data, no thread affinity.
 #[cfg(unix)]
 unsafe impl Send for SigAction {}
 

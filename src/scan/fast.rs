@@ -113,6 +113,8 @@ mod avx2 {
     use super::Masks;
     use std::arch::x86_64::*;
 
+    /// # Safety
+    /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn masks(window: &[u8; 64]) -> Masks {
         // SAFETY: `window` is 64 bytes; these read bytes 0..32 and 32..64
@@ -142,6 +144,8 @@ mod avx512 {
     use super::Masks;
     use std::arch::x86_64::*;
 
+    /// # Safety
+    /// The CPU must support AVX-512 F and BW.
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) unsafe fn masks(window: &[u8; 64]) -> Masks {
         // SAFETY: `window` is 64 bytes; an unaligned load reads all of them.
@@ -160,6 +164,8 @@ mod sse2 {
     use super::Masks;
     use std::arch::x86_64::*;
 
+    /// # Safety
+    /// The CPU must support SSE2.
     #[target_feature(enable = "sse2")]
     pub(super) unsafe fn masks(window: &[u8; 64]) -> Masks {
         let newline = _mm_set1_epi8(b'\n' as i8);

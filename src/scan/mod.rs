@@ -158,6 +158,9 @@ impl<'a> Scanner<'a> {
 
     /// The same loop for CPUs with AVX-512 BW (Intel from Skylake-SP,
     /// AMD from Zen 4): the masks of a row's 64 bytes in three compares.
+    ///
+    /// # Safety
+    /// The CPU must support every feature this function is compiled for.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx2,bmi1,bmi2,popcnt,lzcnt")]
     unsafe fn scan_avx512(
@@ -174,6 +177,9 @@ impl<'a> Scanner<'a> {
     /// the masks, and POPCNT/BMI for the bit counting of the fast path.
     /// Everything the loop inlines is compiled with these features too,
     /// which is worth ~15% on the whole count.
+    ///
+    /// # Safety
+    /// The CPU must support every feature this function is compiled for.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
     unsafe fn scan_avx2(
