@@ -102,9 +102,10 @@ pub const SHARD_REJECTS_HEADER: &[u8] = b"\"shard\",\"source\",\"source_bytes\",
 /// header, and reading on would only waste time and memory.
 pub const MAX_HEADER: usize = 1 << 20;
 
-/// The longest line of location.csv, its line end included: a longer one
-/// is a malformed row ("line_too_long"), and no reader holds more of it
-/// than this, so memory stays flat whatever a file holds (a gzip of a
+/// The longest row of location.csv, its text without the line end (LF or
+/// CRLF): a longer one is a malformed row ("line_too_long", its text in
+/// the rejects cut to this), and no reader holds more of it than this and
+/// two bytes, so memory stays flat whatever a file holds (a gzip of a
 /// gigabyte of NUL bytes is one such line). Real rows are tens of bytes.
 pub const MAX_LINE: usize = 1 << 20;
 

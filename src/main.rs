@@ -60,7 +60,7 @@ pub struct Global {
 
 fn main() -> ExitCode {
     guard_standard_descriptors();
-    quiet_wayland_probe();
+    event_counter::backend::quiet_wayland_probe();
     cli::signals::install();
     let cli = Cli::parse();
     let global = Global {
@@ -105,16 +105,5 @@ fn guard_standard_descriptors() {
                 event_counter::output::set_stdout_closed();
             }
         }
-    }
-}
-
-/// Mesa's Vulkan drivers probe for a Wayland display when wgpu starts, and
-/// libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set" to
-/// stderr where that variable is unset (containers, CI). We draw no windows,
-/// so point it at the temp folder to keep stderr to our own messages. This
-/// runs first thing in `main`, before any other thread exists.
-fn quiet_wayland_probe() {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
 }

@@ -4,7 +4,6 @@
 use crate::csv::{quote_for_message, Table};
 use crate::date::{parse_date, DateText};
 use crate::error::Result;
-use crate::output::ResultRow;
 
 /// One row of a result file, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,17 +14,6 @@ pub struct ResultRecord {
     pub date: DateText,
     /// Rows of that region on that day.
     pub count: u64,
-}
-
-impl ResultRecord {
-    /// The record as a row to write.
-    pub fn as_row(&self) -> ResultRow<'_> {
-        ResultRow {
-            region: &self.region,
-            date: &self.date,
-            count: self.count,
-        }
-    }
 }
 
 /// Parses a result file; `file` names it in errors.

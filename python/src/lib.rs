@@ -193,12 +193,7 @@ fn engine(py: Python<'_>, backend: &str) -> PyResult<Engine> {
             )))
         }
     };
-    // As the command line does: Mesa's drivers print an error without it.
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        // Read by the drivers loaded below; set before any thread of ours
-        // starts.
-        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    }
+    event_counter::backend::quiet_wayland_probe();
     py.detach(|| Engine::select(backend))
         .map(|selection| selection.engine)
         .map_err(|e| to_py(py, e))

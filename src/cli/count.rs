@@ -1,4 +1,5 @@
-//! `event-counter count`: flags, the end-of-run summary and `--stats-json`.
+//! `event-counter count`: its flags, turned into [`CountOptions`], and the
+//! end-of-run summary on stderr (the library writes `--stats-json`).
 
 use std::path::PathBuf;
 

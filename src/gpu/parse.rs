@@ -425,7 +425,7 @@ impl<'c> Run<'c> {
         let mut table = Vec::new();
         for &id in scan.regions.ids() {
             if let (Ok(at), Some(slot)) = (usize::try_from(id), scan.regions.slot(id)) {
-                if at < 1 << 20 {
+                if at < crate::regions::DENSE_IDS as usize {
                     if table.len() <= at {
                         table.resize(at + 1, u32::MAX);
                     }
@@ -942,16 +942,11 @@ impl<'c> Run<'c> {
     fn add_day(&self, day: i64, slot: u32, bins: &[u32]) -> Result<()> {
         let text: DateText = date_text(self.window.start + day)
             .ok_or_else(|| Error::Internal("a window day past the year 9999".into()))?;
-        let index = match self.scan.dates.intern(&text) {
-            Ok(index) => index,
-            Err(_) => {
-                return Err(Error::Limit(format!(
-                    "more than {} distinct dates: with {} region names the 32-bit key has room for no more",
-                    self.scan.dates.capacity(),
-                    self.scan.keys.region_slots()
-                )))
-            }
-        };
+        let index = self
+            .scan
+            .dates
+            .intern(&text)
+            .map_err(|_| self.scan.too_many_dates())?;
         let key_space = self.scan.keys.bins(self.scan.dates.len());
         let base = self.scan.keys.pack(index, slot);
         self.histogram.totals().add_bins(base, bins, key_space)

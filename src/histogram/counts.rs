@@ -31,7 +31,8 @@ use crate::error::{Error, Result};
 const SHARDS: usize = 64;
 
 /// The hash table turns dense once it holds this fraction (1/n) of the key
-/// space: then a slot per key costs at most `8 * n` bytes per group.
+/// space: then a slot per key (32 bits, carries aside) costs at most
+/// `4 * n` bytes per group.
 const DENSE_WHEN_ONE_IN: u64 = 16;
 
 /// Key spaces smaller than this stay in the hash table: threads count them

@@ -100,6 +100,18 @@ pub struct ScanContext<'a> {
     pub policy: RowPolicy,
 }
 
+impl ScanContext<'_> {
+    /// The error of a run with more distinct dates than the key has room
+    /// for, wherever a date is learnt.
+    pub fn too_many_dates(&self) -> Error {
+        Error::Limit(format!(
+            "more than {} distinct dates: with {} region names the 32-bit key has room for no more",
+            self.dates.capacity(),
+            self.keys.region_slots()
+        ))
+    }
+}
+
 /// One thread's scanner: the shared context plus its own date cache.
 pub struct Scanner<'a> {
     ctx: &'a ScanContext<'a>,
@@ -400,11 +412,7 @@ impl<'a> Scanner<'a> {
                 Ok(Ok(index))
             }
             Err(InternError::Invalid(e)) => Ok(Err(e)),
-            Err(InternError::Full) => Err(Error::Limit(format!(
-                "more than {} distinct dates: with {} region names the 32-bit key has room for no more",
-                self.ctx.dates.capacity(),
-                self.ctx.keys.region_slots()
-            ))),
+            Err(InternError::Full) => Err(self.ctx.too_many_dates()),
         }
     }
 
