@@ -83,7 +83,7 @@ impl Engine {
             #[cfg(not(feature = "gpu"))]
             Backend::Gpu | Backend::GpuKeys => {
                 return Err(Error::NotBuilt(format!(
-                    "{NOT_BUILT}: count with --backend cpu, or build with the default features"
+                    "{NOT_BUILT}: count on the CPU, or build with the default features"
                 )))
             }
             #[cfg(feature = "gpu")]

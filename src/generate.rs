@@ -89,7 +89,7 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
     let dates = date_range(&options.start, options.days)?;
     if options.size < LOCATION_HEADER.len() as u64 {
         return Err(Error::Usage(format!(
-            "--size {} is smaller than the header line ({} bytes)",
+            "a size of {} bytes is smaller than the header line ({} bytes)",
             options.size,
             LOCATION_HEADER.len()
         )));
@@ -250,10 +250,10 @@ fn region_ids(options: &GenerateOptions) -> Result<(Vec<Box<[u8]>>, bool)> {
 
 /// `days` consecutive dates from `start`.
 fn date_range(start: &str, days: u32) -> Result<Vec<DateText>> {
-    let bad = |why: String| Error::Usage(format!("--start {start:?}: {why}"));
+    let bad = |why: String| Error::Usage(format!("the first date {start:?}: {why}"));
     let first = parse_date(start.as_bytes()).map_err(|e| bad(e.to_string()))?;
     if days == 0 {
-        return Err(Error::Usage("--days must be at least 1".into()));
+        return Err(Error::Usage("the dates must span at least 1 day".into()));
     }
     let first = day_number(&first);
     (0..i64::from(days))

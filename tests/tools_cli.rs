@@ -208,11 +208,11 @@ fn generate_rejects_bad_arguments() {
         (&["generate", "--size", "1.5G", "."][..], "is not a size"),
         (
             &["generate", "--start", "2019-02-30", "."][..],
-            "--start \"2019-02-30\"",
+            "the first date \"2019-02-30\"",
         ),
         (
             &["generate", "--days", "0", "."][..],
-            "--days must be at least 1",
+            "the dates must span at least 1 day",
         ),
         (
             &["generate", "--size", "10", "."][..],

@@ -433,7 +433,7 @@ fn reserve(map: &mut Shard, more: usize) -> Result<()> {
 fn out_of_memory(groups: usize) -> Error {
     Error::Limit(format!(
         "not enough memory for about {groups} groups (region names × dates) on this machine: \
-         count fewer files at a time, or shard the input (--split)"
+         count fewer files at a time, or count the input in shards"
     ))
 }
 

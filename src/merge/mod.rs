@@ -164,7 +164,7 @@ fn kind_of(part: &InputSpec) -> Result<Kind> {
     } else if has("source") && has("line") && has("reason") {
         Err(Error::Usage(format!(
             "{name}: the rejects of an unsharded count, whose lines are file lines already; \
-             merge adds up result files and joins the rejects of shards (count --split)"
+             merge adds up result files and joins the rejects of shards"
         )))
     } else {
         // Checked as a result file, with that file's messages.
