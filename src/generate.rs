@@ -189,7 +189,6 @@ impl Drop for NewFolders {
 fn refuse_more_than_free(dir: &Path, size: u64) -> Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::ffi::OsStrExt;
         // The folder may not exist yet: ask of the nearest one that does.
         let mut dir = dir;
         while !dir.exists() {
@@ -198,19 +197,10 @@ fn refuse_more_than_free(dir: &Path, size: u64) -> Result<()> {
                 _ => Path::new("."),
             };
         }
-        let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-            return Ok(());
-        };
-        // SAFETY: a statvfs struct is plain integers, for which all zeros
-        // is a valid value.
-        let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: statvfs fills the struct it is given for a C string path.
-        if unsafe { libc::statvfs(path.as_ptr(), &mut stats) } != 0 {
+        let Ok(stats) = rustix::fs::statvfs(dir) else {
             return Ok(()); // unknown: let the writes tell
-        }
-        // Their width differs between platforms (u32 on some, u64 here).
-        #[allow(clippy::useless_conversion)]
-        let free = u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize));
+        };
+        let free = stats.f_bavail.saturating_mul(stats.f_frsize);
         if size > free {
             return Err(Error::Usage(format!(
                 "{}: the size asked, {size} bytes, is more than the {free} bytes free there",

@@ -94,10 +94,10 @@ fn main() -> ExitCode {
 fn guard_standard_descriptors() {
     #[cfg(unix)]
     {
+        use rustix::fs::OFlags;
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        // SAFETY: F_GETFL only reads the descriptor's flags.
-        let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
-        let read_write = flags != -1 && flags & libc::O_ACCMODE == libc::O_RDWR;
+        let read_write = rustix::fs::fcntl_getfl(std::io::stdout())
+            .is_ok_and(|flags| flags & OFlags::RWMODE == OFlags::RDWR);
         let stdout = std::fs::metadata("/dev/stdout");
         let null = std::fs::metadata("/dev/null");
         if let (true, Ok(stdout), Ok(null)) = (read_write, stdout, null) {

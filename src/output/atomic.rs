@@ -204,14 +204,9 @@ impl AtomicFile {
         if self.temp.is_none() || len == 0 {
             return;
         }
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let fd = self.writer().get_ref().as_raw_fd();
-            // SAFETY: fd is an open file that we own for as long as the call.
-            let done = unsafe { libc::fallocate(fd, 0, 0, len as libc::off_t) } == 0;
-            self.preallocated |= done;
-        }
+        let file = self.writer().get_ref();
+        let done = rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len);
+        self.preallocated |= done.is_ok();
     }
 
     /// The buffered writer of the file.
