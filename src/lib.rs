@@ -29,6 +29,7 @@ pub mod count;
 pub mod csv;
 pub mod date;
 pub mod error;
+pub mod figures;
 pub mod format;
 pub mod generate;
 #[cfg(feature = "gpu")]

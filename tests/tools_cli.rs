@@ -258,6 +258,24 @@ fn stats_json_has_the_documented_fields_and_real_counts() {
         assert_eq!(stats["groups"], 3);
         assert_eq!(stats["bytes"], data.read("location.csv").len() as u64 - 24);
         assert_eq!(stats["backend"], backend);
+        // The GPU backend says what the device did: here the three good
+        // rows on the device, the three bad ones handed back.
+        let gpu = &stats["gpu"];
+        if backend == "gpu" {
+            assert_eq!(gpu["rows_on_device"], 3, "{gpu}");
+            assert_eq!(gpu["rows_handed_back"], 3, "{gpu}");
+            assert_eq!(gpu["chunks_on_cpu"], 0, "{gpu}");
+            assert!(gpu["bytes_uploaded"].as_u64().unwrap() >= 24 + 76, "{gpu}");
+            assert!(gpu["bytes_reread"].as_u64().unwrap() > 0, "{gpu}");
+            for time in ["open", "upload", "wait", "readback", "judge"] {
+                assert!(
+                    gpu[format!("{time}_seconds")].as_f64().unwrap() >= 0.0,
+                    "{gpu}"
+                );
+            }
+        } else {
+            assert!(gpu.is_null(), "{backend}: {gpu}");
+        }
         assert_eq!(stats["threads"], 2);
         assert_eq!(stats["adapter"].is_string(), backend != "cpu");
         for stage in [

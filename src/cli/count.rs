@@ -241,6 +241,7 @@ fn check_data_dir(dir: &std::path::Path) -> Result<(), Error> {
 fn select(backend: BackendArg) -> Result<Engine, Error> {
     let selection = Engine::select(backend.backend()).map_err(|e| match e {
         Error::NoAdapter(why) => Error::NoAdapter(format!("{why}, or use --backend cpu")),
+        Error::NotBuilt(why) => Error::NotBuilt(format!("{why} (--backend cpu)")),
         e => e,
     })?;
     let engine = selection.engine;

@@ -19,11 +19,13 @@ pub use ledger::Tally;
 pub use summary::{Summary, Timings};
 pub use verdict::{Threshold, Thresholds};
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::backend::Engine;
 use crate::date::DateDict;
 use crate::error::Result;
+use crate::figures::GpuFigures;
 use crate::format::{self, Layout, ShardManifest};
 use crate::histogram::Flush;
 use crate::histogram::Histogram;
@@ -138,6 +140,7 @@ fn gpu_job<'a, 'b: 'a>(
     histogram: &'a dyn Histogram,
     threads: usize,
     flush: Flush,
+    figures: &'a Mutex<Option<GpuFigures>>,
 ) -> Option<pool::Job<'a>> {
     #[cfg(feature = "gpu")]
     if let (Engine::Gpu(gpu), false) = (engine, on_gpu.is_empty()) {
@@ -165,7 +168,7 @@ fn gpu_job<'a, 'b: 'a>(
                     })
                 };
                 // Stops when a worker or the ledger fails, as the workers do.
-                count_files(
+                let counted = count_files(
                     gpu,
                     &files,
                     context,
@@ -174,12 +177,14 @@ fn gpu_job<'a, 'b: 'a>(
                     flush,
                     &mut events,
                     abort,
-                )
+                )?;
+                *figures.lock().unwrap_or_else(|e| e.into_inner()) = Some(counted);
+                Ok(())
             },
         ));
     }
     let _ = (
-        engine, on_gpu, plan, sources, layouts, context, histogram, threads, flush,
+        engine, on_gpu, plan, sources, layouts, context, histogram, threads, flush, figures,
     );
     None
 }
@@ -268,6 +273,7 @@ fn count_plan(
             sources.len()
         );
     }
+    let gpu_figures = Mutex::new(None);
     let job = gpu_job(
         engine,
         &on_gpu,
@@ -278,6 +284,7 @@ fn count_plan(
         histogram.as_ref(),
         threads,
         options.flush,
+        &gpu_figures,
     );
     let scanned = if sources.is_empty() {
         drop(job);
@@ -350,6 +357,7 @@ fn count_plan(
             output: finished - histogram_done,
         },
         peak_memory: summary::peak_memory(),
+        gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
     };
     if let (Some(manifest), Some(split)) = (&mut outputs.manifest, options.split) {
         let text = ShardManifest {

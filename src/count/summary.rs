@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::figures::GpuFigures;
 use crate::scan::{MalformedKind, RowStats};
 
 /// What a count did.
@@ -40,6 +41,8 @@ pub struct Summary {
     /// The most memory the process held at once, in bytes, where the
     /// system tells (Linux).
     pub peak_memory: Option<u64>,
+    /// What the GPU backend did, when it parsed files.
+    pub gpu: Option<GpuFigures>,
 }
 
 /// Where a count's outputs went, as their paths or URLs were given
@@ -126,6 +129,7 @@ impl Summary {
             "adapter": self.adapter,
             "threads": self.threads,
             "peak_memory_bytes": self.peak_memory,
+            "gpu": self.gpu.as_ref().map(GpuFigures::to_json),
             "stages": {
                 "setup_seconds": t.setup.as_secs_f64(),
                 "scan_seconds": t.scan.as_secs_f64(),

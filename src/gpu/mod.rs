@@ -54,11 +54,14 @@ pub struct GpuContext {
     parse: parse::Pipelines,
     /// The first error the device reported, if any.
     error: Arc<Mutex<Option<String>>>,
+    /// How long opening the device and building the pipelines took.
+    pub opened_in: std::time::Duration,
 }
 
 impl GpuContext {
     /// Opens `adapter` and builds the pipelines.
     pub fn new(adapter: &wgpu::Adapter, options: GpuOptions) -> Result<Arc<GpuContext>> {
+        let started = std::time::Instant::now();
         let info = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -85,8 +88,13 @@ impl GpuContext {
             limits,
             options,
             error,
+            opened_in: std::time::Duration::ZERO,
         };
         context.check()?;
+        let context = GpuContext {
+            opened_in: started.elapsed(),
+            ..context
+        };
         Ok(Arc::new(context))
     }
 

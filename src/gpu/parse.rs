@@ -19,12 +19,14 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use wgpu::util::DeviceExt;
 
 use super::{buffer, compute_pipeline, device_bins, grid, layout_entry, GpuContext};
 use crate::date::{date_text, day_number, DateText};
 use crate::error::{Error, Result};
+use crate::figures::GpuFigures;
 use crate::format::{Layout, MAX_LINE};
 use crate::histogram::{Flush, Histogram, KeySink};
 use crate::input::{ChunkBuf, ChunkSource, Next, Object, RangeSource, PAD};
@@ -205,9 +207,9 @@ pub fn count_files(
     flush: Flush,
     events: &mut dyn FnMut(Event) -> bool,
     abort: &AtomicBool,
-) -> Result<()> {
+) -> Result<GpuFigures> {
     let Some(first) = files.first() else {
-        return Ok(());
+        return Ok(GpuFigures::default());
     };
     let mut sink = histogram.sink()?;
     let mut scanner = Scanner::new(scan, first.layout);
@@ -262,7 +264,11 @@ pub fn count_files(
         run.fold_bins()
     })();
     let finished = sink.finish();
-    result.and(finished)
+    result.and(finished)?;
+    let mut figures = run.figures;
+    figures.open = context.opened_in;
+    log::info!("gpu: {figures}");
+    Ok(figures)
 }
 
 impl GpuFile<'_> {
@@ -390,6 +396,8 @@ struct Run<'c> {
     /// The most any bin can have grown since the bins were last read back.
     since_fold: u64,
     flush: Flush,
+    /// Where the time and bytes went.
+    figures: GpuFigures,
 }
 
 impl<'c> Run<'c> {
@@ -525,6 +533,7 @@ impl<'c> Run<'c> {
             next_slot: 0,
             since_fold: 0,
             flush,
+            figures: GpuFigures::default(),
         })
     }
 
@@ -547,7 +556,10 @@ impl<'c> Run<'c> {
         }
         self.since_fold += bound;
 
+        let started = Instant::now();
         self.upload(file, data_start, data_len)?;
+        self.figures.upload += started.elapsed();
+        self.figures.bytes_uploaded += u64::from(data_len);
         let span = own.end - own.start;
         let parse_grid = grid(u64::from(span.div_ceil(self.block)));
         // `lines` on grid rows of the same width (the shader's `row_width`):
@@ -707,6 +719,7 @@ impl<'c> Run<'c> {
         let context = self.context;
         let readback = &self.stats_readback[chunk.slot];
         let written = Some(chunk.submission.clone());
+        let waited = Instant::now();
         let (counters, retries) =
             context.read_back(readback, readback.size(), written, |bytes| {
                 let words: &[u32] = bytemuck::cast_slice(bytes);
@@ -714,6 +727,7 @@ impl<'c> Run<'c> {
                 let kept = (counters[3] as usize).min(self.retry_capacity as usize);
                 Ok((counters, words[STATS_WORDS..STATS_WORDS + kept].to_vec()))
             })?;
+        self.figures.wait += waited.elapsed();
         let [rows, counted, blank, handed_back, lines] = counters;
         // The rows the parse accounted for against a plain count of line
         // ends that shares nothing with it: a row lost on the device (a
@@ -731,8 +745,15 @@ impl<'c> Run<'c> {
         if handed_back > self.retry_capacity {
             // The list overflowed and the GPU's counts of this chunk were
             // dropped: the CPU counts it, whole, reporting it in parts.
-            return self.on_cpu(file, &chunk, scanner, sink, events);
+            let started = Instant::now();
+            self.figures.chunks_on_cpu += 1;
+            self.figures.bytes_reread += span;
+            let going_on = self.on_cpu(file, &chunk, scanner, sink, events);
+            self.figures.judge += started.elapsed();
+            return going_on;
         }
+        self.figures.rows_on_device += u64::from(counted);
+        self.figures.rows_handed_back += retries.len() as u64;
         let mut report = {
             let mut report = ChunkReport {
                 lines: u64::from(rows),
@@ -741,7 +762,10 @@ impl<'c> Run<'c> {
             report.stats.counted = u64::from(counted);
             report.stats.blank = u64::from(blank);
             if !retries.is_empty() {
-                self.retry(file, &chunk, retries, scanner, sink, &mut report)?;
+                let started = Instant::now();
+                self.figures.bytes_reread +=
+                    self.retry(file, &chunk, retries, scanner, sink, &mut report)?;
+                self.figures.judge += started.elapsed();
             }
             // Every row was judged once (unless --strict stopped the chunk
             // at a row handed back: the run ends there).
@@ -763,7 +787,8 @@ impl<'c> Run<'c> {
     }
 
     /// Runs the rows the GPU handed back through the exact parser, each on
-    /// its own line of the chunk, into `report`.
+    /// its own line of the chunk, into `report`; returns the bytes it read
+    /// of the file to do so.
     fn retry(
         &self,
         file: &GpuFile<'_>,
@@ -772,7 +797,7 @@ impl<'c> Run<'c> {
         scanner: &mut Scanner<'_>,
         sink: &mut dyn KeySink,
         report: &mut ChunkReport,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         retries.sort_unstable();
         // The chunk's bytes again (from the page cache), for line numbers
         // and the rows' text.
@@ -782,6 +807,7 @@ impl<'c> Run<'c> {
             .read_at(&mut data, chunk.data_start)
             .map_err(|e| object.read_error(e))?;
         data.truncate(got);
+        let mut reread = got as u64;
         // A row's line in the chunk: the rows that start before it.
         let mut line = u64::from(chunk.first_row);
         let mut counted_to = if chunk.first_row {
@@ -815,6 +841,7 @@ impl<'c> Run<'c> {
                         .read_at(&mut row, at)
                         .map_err(|e| object.read_error(e))?;
                     row.truncate(got);
+                    reread += got as u64;
                     if let Some(n) = memchr::memchr(b'\n', &row) {
                         row.truncate(n + 1);
                     }
@@ -844,7 +871,8 @@ impl<'c> Run<'c> {
                 break;
             }
         }
-        sink.add(&mut keys, self.scan.keys.bins(self.scan.dates.len()))
+        sink.add(&mut keys, self.scan.keys.bins(self.scan.dates.len()))?;
+        Ok(reread)
     }
 
     /// Counts a chunk on the CPU, as the CPU backend would have: its own
@@ -903,6 +931,7 @@ impl<'c> Run<'c> {
     /// in: the copy comes after them on the queue, and their reports come
     /// later from their own readback buffers.
     fn fold_bins(&mut self) -> Result<()> {
+        let started = Instant::now();
         let context = self.context;
         let slots = u64::from(self.scan.keys.region_slots());
         let total = u64::from(self.bins) * 4;
@@ -934,6 +963,7 @@ impl<'c> Run<'c> {
             offset += size;
         }
         self.since_fold = 0;
+        self.figures.readback += started.elapsed();
         Ok(())
     }
 

@@ -1,0 +1,73 @@
+//! Figures a backend reports beyond the rows: where the GPU backend's time
+//! and bytes went, for `--stats-json` and `-v`, so that a run that handed
+//! its rows back to the CPU, or waited on its reads, says so.
+
+use std::time::Duration;
+
+/// What the GPU backend (`--backend gpu`) did in one count.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GpuFigures {
+    /// Rows the device parsed and counted itself.
+    pub rows_on_device: u64,
+    /// Rows it handed back to the host's exact parser (malformed,
+    /// unmatched, not canonical, outside the window of days, long).
+    pub rows_handed_back: u64,
+    /// Chunks whose list of rows handed back overflowed, counted on the
+    /// CPU instead.
+    pub chunks_on_cpu: u64,
+    /// Bytes of files copied to the device.
+    pub bytes_uploaded: u64,
+    /// Bytes the host read again to judge rows handed back and chunks
+    /// counted on the CPU.
+    pub bytes_reread: u64,
+    /// Opening the device and building its pipelines (before the count).
+    pub open: Duration,
+    /// Reading files into the device's staging memory.
+    pub upload: Duration,
+    /// Waiting for the device to finish chunks.
+    pub wait: Duration,
+    /// Reading the bins back.
+    pub readback: Duration,
+    /// Judging the rows handed back, and counting chunks on the CPU.
+    pub judge: Duration,
+}
+
+impl GpuFigures {
+    /// The figures as the `gpu` object of `--stats-json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rows_on_device": self.rows_on_device,
+            "rows_handed_back": self.rows_handed_back,
+            "chunks_on_cpu": self.chunks_on_cpu,
+            "bytes_uploaded": self.bytes_uploaded,
+            "bytes_reread": self.bytes_reread,
+            "open_seconds": self.open.as_secs_f64(),
+            "upload_seconds": self.upload.as_secs_f64(),
+            "wait_seconds": self.wait.as_secs_f64(),
+            "readback_seconds": self.readback.as_secs_f64(),
+            "judge_seconds": self.judge.as_secs_f64(),
+        })
+    }
+}
+
+impl std::fmt::Display for GpuFigures {
+    /// One line, for `-v`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows counted on the device, {} handed back, {} chunks counted on the CPU; \
+             {} bytes uploaded, {} read again; seconds: open {:.3}, upload {:.3}, wait {:.3}, \
+             read back {:.3}, judge {:.3}",
+            self.rows_on_device,
+            self.rows_handed_back,
+            self.chunks_on_cpu,
+            self.bytes_uploaded,
+            self.bytes_reread,
+            self.open.as_secs_f64(),
+            self.upload.as_secs_f64(),
+            self.wait.as_secs_f64(),
+            self.readback.as_secs_f64(),
+            self.judge.as_secs_f64(),
+        )
+    }
+}
