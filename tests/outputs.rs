@@ -149,6 +149,26 @@ fn links_and_devices_are_written_through_never_replaced() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
 
+    // /dev/shm is a folder like any other: its files are replaced whole
+    // (writing them in place, as a device is, failed for a new file).
+    if let Ok(shm) = tempfile::tempdir_in("/dev/shm") {
+        let out = shm.path().join("result.csv");
+        data.run(&["count", ".", "-o", out.to_str().unwrap()]).ok();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
+        let bin = crate::util::binary();
+        let run = data.run_program(
+            &bin,
+            &[
+                "generate",
+                "-q",
+                "--size",
+                "64K",
+                shm.path().join("gen").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+
     std::os::unix::fs::symlink("real.csv", data.path("link.csv")).unwrap();
     data.run(&["count", ".", "-o", "link.csv"]).ok();
     assert_eq!(data.read("real.csv"), want);

@@ -48,10 +48,10 @@ pub fn remove_temporaries() {
 /// not, and the file it leads to is replaced: the link stays a link.
 ///
 /// A path that is, or leads through a link to, anything but a regular file
-/// (`/dev/null`, a named pipe), or that lies in `/dev` or `/proc` (as
+/// (`/dev/null`, a named pipe), or that leads into `/proc` (as
 /// `/dev/stdout` does, whatever it is open on), is written in place
 /// instead: renaming a temporary file there would replace a device or the
-/// system's link.
+/// system's link. (`/dev/shm` is a folder like any other.)
 pub struct AtomicFile {
     /// The path as given, for messages.
     path: PathBuf,
@@ -71,7 +71,7 @@ pub struct AtomicFile {
 /// Where an output at `path` goes: written in place, or the file that a
 /// temporary one replaces (the path given, links followed).
 pub enum Placement {
-    /// A device, a pipe, or a path in `/dev` or `/proc`.
+    /// A device, a pipe, or a path that leads into `/proc`.
     InPlace,
     /// A regular file, existing or not.
     Replace(PathBuf),
@@ -79,9 +79,10 @@ pub enum Placement {
 
 impl Placement {
     /// Follows `path`'s links, hop by hop, each with its folder made
-    /// canonical, so that no link and no `..` hides `/dev` or `/proc`.
+    /// canonical, so that no link and no `..` hides `/proc` (the descriptor
+    /// links of `/dev/stdout`, `/dev/fd/N`).
     pub fn of(path: &Path) -> Placement {
-        let system = |p: &Path| p.starts_with("/dev") || p.starts_with("/proc");
+        let system = |p: &Path| p.starts_with("/proc");
         let mut at = canonical_folder(path);
         // As the kernel does: at most 40 links.
         for _ in 0..40 {
