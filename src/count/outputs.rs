@@ -9,7 +9,7 @@ use std::path::Path;
 use super::CountOptions;
 use crate::error::{Error, Result};
 use crate::format::ShardManifest;
-use crate::input::{Identity, InputSpec, Plan};
+use crate::input::{Identity, Plan};
 use crate::output::{Destination, PendingOutput, Placed, Placement, RejectsWriter};
 
 /// The opened outputs of one count.
@@ -48,22 +48,15 @@ impl Outputs {
         if let Some(stats) = &options.stats_json {
             outputs.push(("stats", stats.clone()));
         }
-        let mut inputs: Vec<(Identity, String)> = plan
+        let mut inputs: HashMap<Identity, String> = plan
             .inputs
             .iter()
             .map(|input| {
-                let identity = match input.object.path() {
-                    Some(path) => Identity::of_path(path),
-                    None => Identity::of_url(input.object.name()),
-                };
+                let identity = Identity::of_object(input.object.as_ref());
                 (identity, input.object.name().to_string())
             })
             .collect();
-        inputs.push(match &options.regions {
-            InputSpec::Local(path) => (Identity::of_path(path), options.regions.name()),
-            InputSpec::S3(url) => (Identity::of_url(url), url.clone()),
-        });
-        let inputs: HashMap<Identity, String> = inputs.into_iter().collect();
+        inputs.insert(options.regions.identity(), options.regions.name());
         let null = Identity::of_path(Path::new("/dev/null"));
         let mut taken: Vec<(Identity, &str)> = Vec::new();
         for (role, output) in &outputs {

@@ -25,7 +25,7 @@ pub mod plan;
 mod range;
 mod stream;
 
-pub use object::{display_name, place, same_file, Identity, LocalObject, Object};
+pub use object::{display_name, follow_links, Identity, LocalObject, Object};
 pub use plan::{InputSpec, Plan, Split};
 pub use range::RangeSource;
 #[cfg(test)]

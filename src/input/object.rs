@@ -283,7 +283,15 @@ impl Identity {
                 dev: meta.dev(),
                 ino: meta.ino(),
             },
-            Err(_) => Identity::Place(place(path).unwrap_or_else(|| path.to_path_buf())),
+            Err(_) => Identity::Place(follow_links(path).0),
+        }
+    }
+
+    /// What an input object names: its local file, or its URL.
+    pub fn of_object(object: &dyn Object) -> Identity {
+        match object.path() {
+            Some(path) => Identity::of_path(path),
+            None => Identity::of_url(object.name()),
         }
     }
 
@@ -313,37 +321,38 @@ impl Identity {
     }
 }
 
-/// Whether two local paths name the same file, or would once created.
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    Identity::of_path(a) == Identity::of_path(b)
-}
-
-/// Where a file that does not exist yet would be created: links followed
-/// to their last target (a dangling link names the file it would create),
-/// and the folder made canonical, so that two spellings compare equal.
-pub fn place(path: &Path) -> Option<PathBuf> {
-    if let Ok(path) = std::fs::canonicalize(path) {
-        return Some(path);
-    }
-    let mut path = path.to_path_buf();
-    // As the kernel does: at most 40 links, then ELOOP.
+/// `path` with its links followed hop by hop, dangling ones too (at most
+/// 40, as the kernel does), each hop's folder made canonical: where the
+/// file `path` names is, or would be created, so that two spellings of it
+/// compare equal. Also whether a hop went into `/proc`, as the descriptor
+/// links of `/dev/stdout` and `/dev/fd/N` do.
+pub fn follow_links(path: &Path) -> (PathBuf, bool) {
+    let mut at = canonical_folder(path);
+    let mut into_proc = at.starts_with("/proc");
     for _ in 0..40 {
-        match std::fs::read_link(&path) {
+        match std::fs::read_link(&at) {
             Ok(target) => {
-                path = match path.parent() {
-                    Some(dir) => dir.join(target),
-                    None => target,
-                }
+                let joined = at.parent().map_or(target.clone(), |dir| dir.join(&target));
+                at = canonical_folder(&joined);
+                into_proc |= at.starts_with("/proc");
             }
             Err(_) => break,
         }
     }
-    let name = path.file_name()?;
+    (at, into_proc)
+}
+
+/// `path` with its folder made canonical (its name left as it is), or as it
+/// is when the folder does not exist.
+fn canonical_folder(path: &Path) -> PathBuf {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    Some(std::fs::canonicalize(dir).ok()?.join(name))
+    match (std::fs::canonicalize(dir), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// An S3 object, read by ranged GETs (see [`crate::s3`]).

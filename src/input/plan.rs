@@ -84,6 +84,15 @@ impl InputSpec {
         }
     }
 
+    /// What it names, so that two spellings of one file or object compare
+    /// equal.
+    pub fn identity(&self) -> Identity {
+        match self {
+            InputSpec::Local(path) => Identity::of_path(path),
+            InputSpec::S3(url) => Identity::of_url(url),
+        }
+    }
+
     /// As [`InputSpec::parse`], for a path from the command line.
     pub fn from_path(path: &Path) -> InputSpec {
         match path.to_str() {
@@ -230,10 +239,7 @@ fn refuse_twice_named(objects: &[(Arc<dyn Object>, &InputSpec)]) -> Result<()> {
     // One pass with a set: a folder of 100,000 files sets up in seconds.
     let mut seen: HashMap<Identity, usize> = HashMap::with_capacity(objects.len());
     for (i, (object, spec)) in objects.iter().enumerate() {
-        let identity = match object.path() {
-            Some(path) => Identity::of_path(path),
-            None => Identity::of_url(object.name()),
-        };
+        let identity = Identity::of_object(object.as_ref());
         let Some(&earlier) = seen.get(&identity) else {
             seen.insert(identity, i);
             continue;

@@ -52,7 +52,7 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
     // A part named twice would be added twice (and, with `delete`, deleted
     // before its second reading).
     // Taken before the output is written: it may be one of the parts.
-    let identities: Vec<Identity> = parts.iter().map(identity).collect();
+    let identities: Vec<Identity> = parts.iter().map(InputSpec::identity).collect();
     let mut seen = HashMap::with_capacity(parts.len());
     for (part, identity) in parts.iter().zip(&identities) {
         if let Some(other) = seen.insert(identity, part) {
@@ -63,11 +63,8 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
             )));
         }
     }
-    let output_identity = match output {
-        Destination::File(path) => Some(Identity::of_path(path)),
-        Destination::S3(url) => Some(Identity::of_url(url)),
-        Destination::Stdout => None,
-    };
+    // Standard output is never a part.
+    let output_identity = (*output != Destination::Stdout).then(|| output.identity());
     let kinds = parts.iter().map(kind_of).collect::<Result<Vec<_>>>()?;
     if let Some(i) = kinds.iter().position(|&kind| kind != kinds[0]) {
         let what = |kind| match kind {
@@ -169,13 +166,5 @@ fn kind_of(part: &InputSpec) -> Result<Kind> {
     } else {
         // Checked as a result file, with that file's messages.
         Ok(Kind::Results)
-    }
-}
-
-/// What a part names, so that two spellings of it compare equal.
-fn identity(part: &InputSpec) -> Identity {
-    match part {
-        InputSpec::Local(path) => Identity::of_path(path),
-        InputSpec::S3(url) => Identity::of_url(url),
     }
 }

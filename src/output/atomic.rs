@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
+use crate::input::follow_links;
 
 /// Every temporary file being written, to remove if the process is killed:
 /// dropping a file never runs then, and a killed `generate` would leave a
@@ -78,42 +79,15 @@ pub enum Placement {
 }
 
 impl Placement {
-    /// Follows `path`'s links, hop by hop, each with its folder made
-    /// canonical, so that no link and no `..` hides `/proc` (the descriptor
-    /// links of `/dev/stdout`, `/dev/fd/N`).
+    /// Follows `path`'s links ([`follow_links`]), so that no link and no
+    /// `..` hides `/proc` (the descriptor links of `/dev/stdout`,
+    /// `/dev/fd/N`) or a device.
     pub fn of(path: &Path) -> Placement {
-        let system = |p: &Path| p.starts_with("/proc");
-        let mut at = canonical_folder(path);
-        // As the kernel does: at most 40 links.
-        for _ in 0..40 {
-            if system(&at) {
-                return Placement::InPlace;
-            }
-            match std::fs::read_link(&at) {
-                Ok(target) => {
-                    let joined = at.parent().map_or(target.clone(), |dir| dir.join(&target));
-                    at = canonical_folder(&joined);
-                }
-                Err(_) => break,
-            }
-        }
-        if std::fs::metadata(&at).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let (at, into_proc) = follow_links(path);
+        if into_proc || std::fs::metadata(&at).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
             return Placement::InPlace;
         }
         Placement::Replace(at)
-    }
-}
-
-/// `path` with its folder made canonical (its name left as it is), or as it
-/// is when the folder does not exist.
-fn canonical_folder(path: &Path) -> PathBuf {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    match (std::fs::canonicalize(dir), path.file_name()) {
-        (Ok(dir), Some(name)) => dir.join(name),
-        _ => path.to_path_buf(),
     }
 }
 
