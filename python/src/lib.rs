@@ -141,7 +141,8 @@ fn run_interruptibly<T: Send + 'static>(
             let _ = done.send(work(&shared));
         })
         .map_err(|e| InternalError::new_err(format!("cannot start the count's thread: {e}")))?;
-    let report = |py: Python<'_>| -> PyResult<()> {
+    // Called with the GIL held (`progress` is bound to it).
+    let report = || -> PyResult<()> {
         if let Some(progress) = progress {
             let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
             progress.call1((
@@ -150,7 +151,6 @@ fn run_interruptibly<T: Send + 'static>(
                 read(&counters.rows),
             ))?;
         }
-        let _ = py;
         Ok(())
     };
     loop {
@@ -158,7 +158,7 @@ fn run_interruptibly<T: Send + 'static>(
         match waited {
             Ok(result) => {
                 let _ = worker.join();
-                report(py)?;
+                report()?;
                 return result.map_err(|e| to_py(py, e));
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -176,7 +176,7 @@ fn run_interruptibly<T: Send + 'static>(
             drop(result);
             return Err(interrupt);
         }
-        report(py)?;
+        report()?;
     }
 }
 

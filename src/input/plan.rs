@@ -338,13 +338,8 @@ fn glob_matches(pattern: &Path) -> Result<Vec<PathBuf>> {
                 .map_err(bad)?
                 .compile_matcher();
             for dir in &found {
-                let listed = if dir.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    dir
-                };
                 // A part of the pattern that is not a folder matches nothing.
-                let Ok(entries) = std::fs::read_dir(listed) else {
+                let Ok(entries) = std::fs::read_dir(listed(dir)) else {
                     continue;
                 };
                 for entry in entries {
@@ -367,24 +362,25 @@ fn glob_matches(pattern: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
+/// The folder to list for `dir`, a prefix of a pattern: `.` for none.
+fn listed(dir: &Path) -> &Path {
+    if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }
+}
+
 /// `dir` and every folder below it, for `**` (links to folders are not
 /// followed, so a loop of links cannot make the walk endless).
 fn folders_below(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     out.push(dir.to_path_buf());
-    let listed = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let entries = std::fs::read_dir(listed).map_err(|source| Error::Open {
-        path: listed.to_path_buf(),
+    let unreadable = |source| Error::Open {
+        path: listed(dir).to_path_buf(),
         source,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| Error::Open {
-            path: listed.to_path_buf(),
-            source,
-        })?;
+    };
+    for entry in std::fs::read_dir(listed(dir)).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
             folders_below(&dir.join(entry.file_name()), out)?;
         }
