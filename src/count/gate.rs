@@ -8,8 +8,10 @@
 //! than the budget, unless its report is the one the ledger needs next
 //! (the ledger can always take that one, so no sender waits for itself)
 //! or nothing is in flight. Clean data never waits: its reports are tiny.
+//! A chunk reported in parts (the GPU backend's) is let through a part at
+//! a time: all of them at once would be the whole chunk's rows again.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -29,8 +31,9 @@ pub(super) struct Gate {
     /// Bytes of the reports sent and not booked.
     in_flight: Mutex<usize>,
     changed: Condvar,
-    /// The place of the report the ledger books next.
+    /// The place of the report the ledger books next, and its part.
     next: AtomicU64,
+    next_part: AtomicU32,
 }
 
 impl Gate {
@@ -39,16 +42,17 @@ impl Gate {
             in_flight: Mutex::new(0),
             changed: Condvar::new(),
             next: AtomicU64::new(0),
+            next_part: AtomicU32::new(0),
         }
     }
 
-    /// Waits until a report of `bytes` at `place` may go to the ledger (or
-    /// the run is failing), and counts it in.
-    pub(super) fn admit(&self, place: u64, bytes: usize, abort: &AtomicBool) {
+    /// Waits until a report of `bytes` at `place` (part `part` of it) may
+    /// go to the ledger (or the run is failing), and counts it in.
+    pub(super) fn admit(&self, place: u64, part: u32, bytes: usize, abort: &AtomicBool) {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         while *in_flight > 0
             && *in_flight + bytes > BUDGET
-            && place != self.next.load(Ordering::Acquire)
+            && !self.is_next(place, part)
             && !abort.load(Ordering::Relaxed)
         {
             // A timeout too, to look at `abort`, which nothing signals.
@@ -68,9 +72,17 @@ impl Gate {
         self.changed.notify_all();
     }
 
-    /// The ledger books the report at `place` next.
-    pub(super) fn set_next(&self, place: u64) {
-        if self.next.swap(place, Ordering::AcqRel) != place {
+    fn is_next(&self, place: u64, part: u32) -> bool {
+        // Read under the lock `set_next` takes: the pair is consistent.
+        place == self.next.load(Ordering::Acquire) && part == self.next_part.load(Ordering::Acquire)
+    }
+
+    /// The ledger books the report at `place` (part `part` of it) next.
+    pub(super) fn set_next(&self, place: u64, part: u32) {
+        let _in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let was = self.next.swap(place, Ordering::AcqRel);
+        let was_part = self.next_part.swap(part, Ordering::AcqRel);
+        if (was, was_part) != (place, part) {
             self.changed.notify_all();
         }
     }

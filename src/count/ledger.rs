@@ -132,7 +132,7 @@ impl<'a> Ledger<'a> {
             }
         }
         if let Some(book) = self.files.get(self.current) {
-            gate.set_next(place(self.current, book.next));
+            gate.set_next(place(self.current, book.next), book.next_part);
         }
         Ok(())
     }
