@@ -1,35 +1,50 @@
-// Parses a chunk of location.csv on the GPU and counts its rows: raw bytes
-// in, (day, region) bins out. The host reads the file straight into the
+// Parses chunks of location.csv on the GPU and counts their rows: raw bytes
+// in, (day, region) bins out. The host reads the file straight into a
 // `data` buffer; rows need never pass through the CPU.
 //
 // Every invocation owns a block of `params.block` bytes of the chunk and the
 // rows that *start* in it (a row starts after a newline, or at the chunk's
 // start when that is the file's first row), and reads on past its block to
-// finish its last row. So every row is parsed by exactly one invocation, and
-// every row of the chunk by some invocation: the host's chunks follow the same
-// rule, each owning the rows that start in it and reaching past its end.
+// finish its last row. So every row is looked at by exactly one invocation:
+// the host's chunks follow the same rule, each owning the rows that start in
+// it and reaching past its end.
 //
 // The shader counts only rows it fully understands, exactly as the CPU's
 // fast path does: every field quoted or none, no quote or comma inside a
-// field, the header's number of fields, a region_id of 1 to 9 digits found in
-// the region table, a real calendar date written YYYY-MM-DD inside the day
-// window. Every other row (blank lines aside) is not guessed at: its offset
-// goes to the retry list, and the host hands it to the exact parser, which
-// reports it, or counts it, just as the CPU backend would. If the list
-// overflows, `merge` drops the chunk's bins and the host redoes the chunk.
+// field, the header's number of fields, a region_id of 1 to 10 digits (at
+// most 4294967295) found in the region table, a real calendar date written
+// YYYY-MM-DD. Every other row (blank lines aside) is not guessed at: it is
+// handed back, and the host runs it through the exact parser, which
+// reports it, or counts it, just as the CPU backend would. A block's keys
+// are kept in the invocation until its last row is judged; its rows handed
+// back are then listed as one bit each (its place among the block's rows),
+// and the rest counted. A block that cannot say so (more than 32 rows, more
+// keys than it keeps, a full list) counts none of its rows and is handed
+// back whole: a bit in a bitmap with a bit for every block, so nothing is
+// ever lost to an overflow.
 //
-// `merge` then adds the chunk's bins to the run's (or drops them), and clears
-// them for the next chunk. Bins are 32-bit; the host folds them into 64-bit
-// totals before any could wrap.
+// Bins are kept in pages: a page holds the bins of one day and a group of
+// up to `page_slots` region slots (all of them, unless there are more than
+// a thousand). Pages are handed out as (day, group) pairs appear, through a
+// hash table (`table`). A block with a row whose page is not there yet asks
+// for it (puts its pair in the table and on the `wanted` list) and waits;
+// `assign` then gives the wanted pairs pages, and `reparse` counts the
+// blocks that waited (or hands them back if the pages ran out). The host
+// reads the bins back, adds them to its 64-bit totals and frees every page
+// when the pages run low, and before any 32-bit bin could wrap. So any
+// order and span of dates, and any number of regions, stay on the device,
+// with memory for the pairs in use.
 //
 // The work of every invocation is bounded: a row longer than
-// `params.max_line` (a few KiB) goes back to the host unscanned, so one
-// invocation walks at most its block and one short row past it, twice. A
-// driver may end a shader that loops too long without a word: llvmpipe
-// stops every loop of a group of invocations after 65,535 iterations in
-// all, which cost rows next to a 33 KB row before this bound. And `lines`,
-// which shares nothing with `parse`, counts the chunk's line ends, so that
-// the host can check that every row the chunk owns was accounted for.
+// `params.max_line` (a few KiB) sends its block back unscanned, so one
+// invocation walks at most its block and one short row past it. A driver
+// may end a shader that loops too long without a word: llvmpipe stops
+// every loop of a group of invocations after 65,535 iterations in all,
+// which cost rows next to a 33 KB row before this bound. And `lines`, which
+// shares nothing with `parse`, counts the chunk's line ends, in all (so that
+// the host can check that every row was accounted for) and per KiB (so
+// that the host numbers the lines of a block handed back without reading
+// the bytes before it).
 
 struct Params {
     // Bytes in `data`: the chunk, and what follows it up to the overlap.
@@ -43,49 +58,108 @@ struct Params {
     columns: u32,
     id_col: u32,
     date_col: u32,
-    // Length of `slot_of_id`: larger ids are left to the host.
-    ids: u32,
-    // Days since 1970-01-01 of the first day of the window.
-    window_start: i32,
-    window_days: u32,
-    slots: u32,
-    retry_capacity: u32,
+    // The region table: `ids` holds (id, slot) pairs, hashed into
+    // `id_mask + 1` places (`id_shift` = 32 - log2 of that); no id is more
+    // than `id_probes` places past its hash.
+    id_mask: u32,
+    id_shift: u32,
+    id_probes: u32,
+    // Days since 1970-01-01 of 0000-01-01: a page's day is counted from it.
+    day_zero: i32,
+    // Region slots per page, and groups of them per day.
+    page_slots: u32,
+    groups: u32,
+    // Pages the bins have room for.
+    pages: u32,
+    // The page table: `table_mask + 1` places (`table_shift` = 32 - log2
+    // of that), each a (day * groups + group + 1, page + 1) pair.
+    table_mask: u32,
+    table_shift: u32,
     // Bytes each invocation owns.
     block: u32,
     // The longest line parsed here (a few KiB, at least `block`); longer
-    // ones go back to the host unscanned.
+    // ones send their block back unscanned.
     max_line: u32,
     // Invocations per row of the dispatch grid (workgroups.x * 256).
     row_width: u32,
-    _pad: u32,
+    // Where the per-KiB line counts, the waiting blocks' bitmap and the
+    // wanted list start in `stats.words`, and how long that list may be.
+    line_counts_at: u32,
+    waiting_at: u32,
+    wanted_at: u32,
+    wanted_capacity: u32,
+    // Where the list of blocks handed back in part starts in
+    // `stats.words`: (block, a bit per row handed back, `lines_into_word`)
+    // triples; and how many it may hold (a block past them is handed back
+    // whole).
+    partial_at: u32,
+    partial_capacity: u32,
+    // A block whose rows are lost on purpose, so that a test sees the row
+    // check fail the run (no block, unless a test asks).
+    lose_block: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
+// A chunk's counters, then a bit per block handed back whole, the blocks
+// handed back in part, the line counts (a word per KiB), the blocks waiting
+// for a page (a bit per block) and the wanted list (places in `table`). The
+// host reads back all but the last two.
 struct Stats {
+    // Rows that start in the chunk and were counted here or found blank.
     rows: atomic<u32>,
     counted: atomic<u32>,
     blank: atomic<u32>,
-    retries: atomic<u32>,
+    // Blocks handed back whole.
+    handed_back: atomic<u32>,
     // Rows that start in the chunk's own bytes, by `lines` alone.
     lines: atomic<u32>,
-    retry: array<u32>,
+    // Places put on the wanted list (which may run past its capacity).
+    wanted: atomic<u32>,
+    // Pages wanted when none was left, or the list was full.
+    no_page: atomic<u32>,
+    // Blocks put on the list of blocks handed back in part (which may run
+    // past its capacity).
+    partial: atomic<u32>,
+    words: array<atomic<u32>>,
+}
+
+// Pages in use (`used`, which may run past the bins' room: the host reads
+// it as at most `params.pages`), and the table key of each page.
+struct Pages {
+    used: atomic<u32>,
+    key: array<u32>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> data: array<u32>;
-@group(0) @binding(2) var<storage, read> slot_of_id: array<u32>;
-@group(0) @binding(3) var<storage, read_write> chunk_bins: array<atomic<u32>>;
+@group(0) @binding(2) var<storage, read> ids: array<vec2<u32>>;
+@group(0) @binding(3) var<storage, read_write> bins: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> stats: Stats;
+@group(0) @binding(5) var<storage, read_write> table: array<atomic<u32>>;
+@group(0) @binding(6) var<storage, read_write> pages: Pages;
 
 const NEWLINE: u32 = 10u;
 const CR: u32 = 13u;
 const QUOTE: u32 = 34u;
 const COMMA: u32 = 44u;
 const NO_SLOT: u32 = 0xffffffffu;
+// A table place whose pair got no page.
+const NO_ROOM: u32 = 0xffffffffu;
+// Places a lookup tries before the block is handed back.
+const PAGE_PROBES: u32 = 64u;
 
-// What `classify` made of a row.
+// What `classify` made of a row: the first of the pair; the second is the
+// bin (COUNTED).
 const COUNTED: u32 = 0u;
 const BLANK: u32 = 1u;
-const RETRY: u32 = 2u;
+const NEW_DAY: u32 = 3u;
+const HANDED_BACK: vec2<u32> = vec2<u32>(2u, 0u);
+
+// The most rows of a block counted here: a counted row is at least 13
+// bytes (`1,2019-01-01` and its newline), so a block of 256 bytes has at
+// most 20. A block with more hands itself back.
+const MAX_BLOCK_KEYS: u32 = 32u;
 
 fn byte_at(i: u32) -> u32 {
     return (data[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu;
@@ -114,7 +188,7 @@ fn days_from_civil(y0: i32, m: i32, d: i32) -> i32 {
 }
 
 // The day number of the 10 bytes at `at`, if they are a real YYYY-MM-DD
-// date; else a value below every window (i32 minimum).
+// date; else the i32 minimum.
 fn day_of(at: u32) -> i32 {
     let invalid = -2147483647 - 1;
     var digits: array<i32, 10>;
@@ -152,22 +226,80 @@ fn day_of(at: u32) -> i32 {
     return days_from_civil(year, month, day);
 }
 
-// Counts the row [p, e) (e: its newline, or the end of the file) if it is
-// canonical and known; says whether it was counted, blank, or to retry.
-fn classify(p: u32, e: u32) -> u32 {
+// The region slot of `id`, or NO_SLOT.
+fn slot_of(id: u32) -> u32 {
+    var at = (id * 0x9e3779b1u) >> params.id_shift;
+    for (var i = 0u; i < params.id_probes; i = i + 1u) {
+        let entry = ids[at & params.id_mask];
+        if (entry.y == NO_SLOT) {
+            return NO_SLOT;
+        }
+        if (entry.x == id) {
+            return entry.y;
+        }
+        at = at + 1u;
+    }
+    return NO_SLOT;
+}
+
+// The bin of (day, slot): COUNTED and the bin, or NEW_DAY if its page is
+// not there yet (asked for, unless `waited`: a block counted after
+// `assign` asks for nothing), or HANDED_BACK if there is no room.
+fn bin_of(day: u32, slot: u32, waited: bool) -> vec2<u32> {
+    let key = day * params.groups + slot / params.page_slots + 1u;
+    var at = (key * 0x9e3779b1u) >> params.table_shift;
+    for (var i = 0u; i < PAGE_PROBES; i = i + 1u) {
+        let place = at & params.table_mask;
+        var held = atomicLoad(&table[2u * place]);
+        if (held == 0u && !waited) {
+            let swap = atomicCompareExchangeWeak(&table[2u * place], 0u, key);
+            if (swap.exchanged) {
+                let n = atomicAdd(&stats.wanted, 1u);
+                if (n < params.wanted_capacity) {
+                    atomicStore(&stats.words[params.wanted_at + n], place);
+                    return vec2<u32>(NEW_DAY, 0u);
+                }
+                atomicStore(&table[2u * place + 1u], NO_ROOM);
+                atomicAdd(&stats.no_page, 1u);
+                return HANDED_BACK;
+            }
+            held = swap.old_value;
+            if (held == 0u) {
+                return HANDED_BACK; // a weak exchange that failed: rare
+            }
+        }
+        if (held == key) {
+            let page = atomicLoad(&table[2u * place + 1u]);
+            if (page == NO_ROOM || (page == 0u && waited)) {
+                return HANDED_BACK;
+            }
+            if (page == 0u) {
+                return vec2<u32>(NEW_DAY, 0u);
+            }
+            return vec2<u32>(COUNTED, (page - 1u) * params.page_slots + slot % params.page_slots);
+        }
+        if (held == 0u) {
+            return HANDED_BACK; // not there, and not to be asked for
+        }
+        at = at + 1u;
+    }
+    return HANDED_BACK;
+}
+
+fn classify(p: u32, e: u32, waited: bool) -> vec2<u32> {
     var end = e;
     if (end > p && byte_at(end - 1u) == CR) {
         end = end - 1u;
     }
     if (end == p) {
-        return BLANK;
+        return vec2<u32>(BLANK, 0u);
     }
     let quoted = byte_at(p) == QUOTE;
     var field = 0u;
     var start = p;
     var id = 0u;
     var id_ok = false;
-    var day = 0;
+    var day = 0u;
     var date_ok = false;
     loop {
         // The field's content [cs, ce), and whether a comma follows it (then
@@ -178,19 +310,19 @@ fn classify(p: u32, e: u32) -> u32 {
         var next = end;
         if (quoted) {
             if (start >= end || byte_at(start) != QUOTE) {
-                return RETRY; // every field must be quoted
+                return HANDED_BACK; // every field must be quoted
             }
             var j = start + 1u;
             loop {
                 if (j >= end) {
-                    return RETRY; // not closed on this line
+                    return HANDED_BACK; // not closed on this line
                 }
                 let b = byte_at(j);
                 if (b == QUOTE) {
                     break;
                 }
                 if (b == COMMA) {
-                    return RETRY; // a comma inside quotes: not canonical
+                    return HANDED_BACK; // a comma inside quotes: not canonical
                 }
                 j = j + 1u;
             }
@@ -198,7 +330,7 @@ fn classify(p: u32, e: u32) -> u32 {
             ce = j;
             if (j + 1u < end) {
                 if (byte_at(j + 1u) != COMMA) {
-                    return RETRY; // text after a closing quote, or "" inside
+                    return HANDED_BACK; // text after a closing quote, or "" inside
                 }
                 more = true;
                 next = j + 2u;
@@ -214,7 +346,7 @@ fn classify(p: u32, e: u32) -> u32 {
                     break;
                 }
                 if (b == QUOTE) {
-                    return RETRY;
+                    return HANDED_BACK;
                 }
                 j = j + 1u;
             }
@@ -226,14 +358,17 @@ fn classify(p: u32, e: u32) -> u32 {
             }
         }
         if (field == params.id_col) {
-            let n = ce - cs;
-            if (n == 0u || n > 9u) {
-                return RETRY;
+            if (ce == cs) {
+                return HANDED_BACK;
             }
             for (var i = cs; i < ce; i = i + 1u) {
                 let b = byte_at(i);
                 if (!is_digit(b)) {
-                    return RETRY;
+                    return HANDED_BACK;
+                }
+                // Past 4294967295 the id is not a u32: the host judges it.
+                if (id > 429496729u || (id == 429496729u && b > 53u)) {
+                    return HANDED_BACK;
                 }
                 id = id * 10u + (b - 48u);
             }
@@ -241,13 +376,14 @@ fn classify(p: u32, e: u32) -> u32 {
         }
         if (field == params.date_col) {
             if (ce - cs != 10u) {
-                return RETRY;
+                return HANDED_BACK;
             }
-            day = day_of(cs);
-            date_ok = day != (-2147483647 - 1);
+            let d = day_of(cs);
+            date_ok = d != (-2147483647 - 1);
             if (!date_ok) {
-                return RETRY;
+                return HANDED_BACK;
             }
+            day = u32(d - params.day_zero);
         }
         field = field + 1u;
         if (!more || field > params.columns) {
@@ -255,111 +391,180 @@ fn classify(p: u32, e: u32) -> u32 {
         }
         start = next;
     }
-    if (field != params.columns || !id_ok || !date_ok || id >= params.ids) {
-        return RETRY;
+    if (field != params.columns || !id_ok || !date_ok) {
+        return HANDED_BACK;
     }
-    let slot = slot_of_id[id];
+    let slot = slot_of(id);
     if (slot == NO_SLOT) {
-        return RETRY; // unmatched: the host reports it
+        return HANDED_BACK; // unmatched: the host reports it
     }
-    let d = day - params.window_start;
-    if (d < 0 || u32(d) >= params.window_days) {
-        return RETRY;
-    }
-    atomicAdd(&chunk_bins[u32(d) * params.slots + slot], 1u);
-    return COUNTED;
+    return bin_of(day, slot, waited);
 }
 
-fn retry(p: u32) {
-    let i = atomicAdd(&stats.retries, 1u);
-    if (i < params.retry_capacity) {
-        stats.retry[i] = p;
-    }
+fn set_bit(at: u32, bit: u32) {
+    atomicOr(&stats.words[at + (bit >> 5u)], 1u << (bit & 31u));
 }
 
 // rows, counted, blank of the workgroup, added to the chunk's at the end.
 var<workgroup> group_counts: array<atomic<u32>, 3>;
 
-@compute @workgroup_size(256)
-fn parse(
-    @builtin(global_invocation_id) id: vec3<u32>,
-    @builtin(local_invocation_index) local: u32,
-) {
+// Counts the rows of block `block` (if `waited`, only if it waited for a
+// page in `parse`), or hands the block back, or (not `waited`) has it wait
+// for pages.
+fn count_block(block: u32, waited: bool) {
+    let span = params.own_end - params.own_start;
+    if (block >= (span + params.block - 1u) / params.block) {
+        return;
+    }
+    if (waited) {
+        let word = atomicLoad(&stats.words[params.waiting_at + (block >> 5u)]);
+        if ((word & (1u << (block & 31u))) == 0u) {
+            return;
+        }
+    }
+    if (block == params.lose_block && !waited) {
+        return; // a test's fault: the block's rows vanish
+    }
+    let block_start = params.own_start + block * params.block;
+    let block_end = min(block_start + params.block, params.own_end);
+    // The first row that starts in the block, if any.
+    var p = block_start;
+    var found = false;
+    if (block_start == params.own_start && (params.flags & 1u) != 0u) {
+        found = true;
+    } else {
+        var q = block_start - 1u;
+        loop {
+            if (q + 1u >= block_end) {
+                break;
+            }
+            if (byte_at(q) == NEWLINE) {
+                found = true;
+                p = q + 1u;
+                break;
+            }
+            q = q + 1u;
+        }
+    }
+    var keys: array<u32, MAX_BLOCK_KEYS>;
+    var counted = 0u;
+    var rows = 0u;
+    var blank = 0u;
+    // The rows handed back, a bit each by their place among the block's
+    // rows; or the whole block, where the bits cannot say it.
+    var back = 0u;
+    var whole_block = false;
+    var wait = false;
+    loop {
+        if (!found || p >= block_end) {
+            break;
+        }
+        let row = rows;
+        rows = rows + 1u;
+        var e = p;
+        var whole = false;
+        loop {
+            if (e >= params.data_len || e - p > params.max_line) {
+                break;
+            }
+            if (byte_at(e) == NEWLINE) {
+                whole = true;
+                break;
+            }
+            e = e + 1u;
+        }
+        if (!whole && e >= params.data_len && (params.flags & 2u) != 0u) {
+            whole = true; // the file's last row, without a newline
+        }
+        var outcome = HANDED_BACK;
+        if (whole && e - p <= params.max_line) {
+            outcome = classify(p, e, waited);
+        }
+        if (outcome.x == COUNTED) {
+            if (counted == MAX_BLOCK_KEYS) {
+                whole_block = true;
+                break;
+            }
+            keys[counted] = outcome.y;
+            counted = counted + 1u;
+        } else if (outcome.x == BLANK) {
+            blank = blank + 1u;
+        } else if (outcome.x == NEW_DAY) {
+            // Its page was asked for: go on, for other pairs may want
+            // pages too.
+            wait = true;
+        } else if (row < 32u) {
+            back = back | (1u << row);
+        } else {
+            whole_block = true;
+            break;
+        }
+        if (!whole || e - p > params.max_line) {
+            // Runs past what the chunk holds, or is too long: the host
+            // reads it from the file. It runs past the block too, so no
+            // other row starts after it here.
+            break;
+        }
+        p = e + 1u;
+    }
+    if (!whole_block && wait) {
+        set_bit(params.waiting_at, block);
+        return;
+    }
+    if (!whole_block && back != 0u) {
+        let n = atomicAdd(&stats.partial, 1u);
+        if (n < params.partial_capacity) {
+            let at = params.partial_at + 3u * n;
+            atomicStore(&stats.words[at], block);
+            atomicStore(&stats.words[at + 1u], back);
+            atomicStore(&stats.words[at + 2u], lines_into_word(block_start));
+        } else {
+            whole_block = true;
+        }
+    }
+    if (whole_block) {
+        set_bit(0u, block);
+        atomicAdd(&stats.handed_back, 1u);
+        return;
+    }
+    for (var i = 0u; i < counted; i = i + 1u) {
+        atomicAdd(&bins[keys[i]], 1u);
+    }
+    atomicAdd(&group_counts[0], rows - countOneBits(back));
+    atomicAdd(&group_counts[1], counted);
+    atomicAdd(&group_counts[2], blank);
+}
+
+// The line ends from the start of the line counts' word that holds byte
+// `p - 1` up to it: with the line counts, the host knows the line of the
+// first row of a block at `p` without reading the bytes before it.
+fn lines_into_word(p: u32) -> u32 {
+    var low = params.own_start;
+    if ((params.flags & 1u) == 0u) {
+        low = params.own_start - 1u;
+    }
+    if (p <= params.own_start) {
+        return 0u;
+    }
+    let word_start = low + (p - 1u - low) / LINES_WORD_BYTES * LINES_WORD_BYTES;
+    var found = 0u;
+    for (var q = word_start; q < p - 1u; q = q + 1u) {
+        if (byte_at(q) == NEWLINE) {
+            found = found + 1u;
+        }
+    }
+    return found;
+}
+
+fn clear_group_counts(local: u32) {
     // wgpu's own zeroing of workgroup memory is off (see gpu/mod.rs).
     if (local < 3u) {
         atomicStore(&group_counts[local], 0u);
     }
     workgroupBarrier();
+}
 
-    var rows = 0u;
-    var counted = 0u;
-    var blank = 0u;
-    let thread = id.x + id.y * params.row_width;
-    let span = params.own_end - params.own_start;
-    if (thread < (span + params.block - 1u) / params.block) {
-        let block_start = params.own_start + thread * params.block;
-        let block_end = min(block_start + params.block, params.own_end);
-        // The first row that starts in the block, if any.
-        var p = block_start;
-        var found = false;
-        if (block_start == params.own_start && (params.flags & 1u) != 0u) {
-            found = true;
-        } else {
-            var q = block_start - 1u;
-            loop {
-                if (q + 1u >= block_end) {
-                    break;
-                }
-                if (byte_at(q) == NEWLINE) {
-                    found = true;
-                    p = q + 1u;
-                    break;
-                }
-                q = q + 1u;
-            }
-        }
-        loop {
-            if (!found || p >= block_end) {
-                break;
-            }
-            rows = rows + 1u;
-            var e = p;
-            var whole = false;
-            loop {
-                if (e >= params.data_len || e - p > params.max_line) {
-                    break;
-                }
-                if (byte_at(e) == NEWLINE) {
-                    whole = true;
-                    break;
-                }
-                e = e + 1u;
-            }
-            if (!whole && e >= params.data_len && (params.flags & 2u) != 0u) {
-                whole = true; // the file's last row, without a newline
-            }
-            if (!whole || e - p > params.max_line) {
-                // Runs past what the chunk holds, or is too long: the host
-                // reads it from the file. Where it ends is unknown here, so
-                // no later row of this block can be found either; the rows
-                // after it start past the block anyway.
-                retry(p);
-                break;
-            }
-            let outcome = classify(p, e);
-            if (outcome == COUNTED) {
-                counted = counted + 1u;
-            } else if (outcome == BLANK) {
-                blank = blank + 1u;
-            } else {
-                retry(p);
-            }
-            p = e + 1u;
-        }
-    }
-    atomicAdd(&group_counts[0], rows);
-    atomicAdd(&group_counts[1], counted);
-    atomicAdd(&group_counts[2], blank);
+fn add_group_counts(local: u32) {
     workgroupBarrier();
     if (local == 0u) {
         atomicAdd(&stats.rows, atomicLoad(&group_counts[0]));
@@ -368,20 +573,68 @@ fn parse(
     }
 }
 
+@compute @workgroup_size(256)
+fn parse(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    clear_group_counts(local);
+    count_block(id.x + id.y * params.row_width, false);
+    add_group_counts(local);
+}
+
+// Invocations of `assign`: a fixed grid, each walking its share of the
+// wanted list.
+const ASSIGN_INVOCATIONS: u32 = 4096u;
+
+// Gives every pair on the wanted list a page, while pages are left.
+@compute @workgroup_size(256)
+fn assign(@builtin(global_invocation_id) id: vec3<u32>) {
+    let wanted = min(atomicLoad(&stats.wanted), params.wanted_capacity);
+    for (var i = id.x; i < wanted; i = i + ASSIGN_INVOCATIONS) {
+        let place = atomicLoad(&stats.words[params.wanted_at + i]);
+        let page = atomicAdd(&pages.used, 1u);
+        if (page < params.pages) {
+            pages.key[page] = atomicLoad(&table[2u * place]);
+            atomicStore(&table[2u * place + 1u], page + 1u);
+        } else {
+            atomicStore(&table[2u * place + 1u], NO_ROOM);
+            atomicAdd(&stats.no_page, 1u);
+        }
+    }
+}
+
+// Counts the blocks that waited for pages (or hands them back).
+@compute @workgroup_size(256)
+fn reparse(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    clear_group_counts(local);
+    count_block(id.x + id.y * params.row_width, true);
+    add_group_counts(local);
+}
+
 // One invocation per LINES_SPAN bytes: a fixed, short walk.
 const LINES_SPAN: u32 = 256u;
+// Invocations whose counts make one word of the per-KiB line counts.
+const LINES_PER_WORD: u32 = 4u;
+const LINES_WORD_BYTES: u32 = 1024u;
+
+var<workgroup> group_lines: array<atomic<u32>, 64>;
 
 // Counts the rows that start in [own_start, own_end): the newlines just
-// before them, and the file's first row. Nothing here is shared with
-// `parse`, so a row that `parse` lost (a driver's watchdog, a bug) shows as
-// a difference between the two counts.
+// before them, and the file's first row; in all, and per KiB from `low`
+// (below) into the line counts. Nothing here is shared with `parse`, so a
+// row that `parse` lost (a driver's watchdog, a bug) shows as a difference
+// between the two counts.
 @compute @workgroup_size(256)
 fn lines(
     @builtin(global_invocation_id) id: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    if (local == 0u) {
-        atomicStore(&group_lines, 0u);
+    if (local < 64u) {
+        atomicStore(&group_lines[local], 0u);
     }
     workgroupBarrier();
     let thread = id.x + id.y * params.row_width;
@@ -394,7 +647,8 @@ fn lines(
     let high = params.own_end - 1u;
     var found = 0u;
     let first = low + thread * LINES_SPAN;
-    if (thread < (high - low + LINES_SPAN - 1u) / LINES_SPAN) {
+    let spans = (high - low + LINES_SPAN - 1u) / LINES_SPAN;
+    if (thread < spans) {
         let last = min(first + LINES_SPAN, high);
         for (var q = first; q < last; q = q + 1u) {
             if (byte_at(q) == NEWLINE) {
@@ -402,50 +656,16 @@ fn lines(
             }
         }
     }
+    atomicAdd(&group_lines[local / LINES_PER_WORD], found);
     if (thread == 0u && (params.flags & 1u) != 0u) {
         found = found + 1u;
     }
-    atomicAdd(&group_lines, found);
+    atomicAdd(&stats.lines, found);
     workgroupBarrier();
-    if (local == 0u) {
-        atomicAdd(&stats.lines, atomicLoad(&group_lines));
-    }
-}
-
-var<workgroup> group_lines: atomic<u32>;
-
-struct MergeParams {
-    bins: u32,
-    retry_capacity: u32,
-    row_width: u32,
-    _pad: u32,
-}
-
-// What `merge` reads of the chunk's stats.
-struct Counters {
-    rows: u32,
-    counted: u32,
-    blank: u32,
-    retries: u32,
-}
-
-@group(0) @binding(0) var<uniform> merge_params: MergeParams;
-@group(0) @binding(1) var<storage, read_write> merge_chunk: array<u32>;
-@group(0) @binding(2) var<storage, read_write> merge_total: array<u32>;
-@group(0) @binding(3) var<storage, read> merge_stats: Counters;
-
-@compute @workgroup_size(256)
-fn merge(@builtin(global_invocation_id) id: vec3<u32>) {
-    let bin = id.x + id.y * merge_params.row_width;
-    if (bin < merge_params.bins) {
-        let n = merge_chunk[bin];
-        if (n != 0u) {
-            merge_chunk[bin] = 0u;
-            // An overflowed retry list means the host redoes the chunk: its
-            // bins must not count twice.
-            if (merge_stats.retries <= merge_params.retry_capacity) {
-                merge_total[bin] = merge_total[bin] + n;
-            }
-        }
+    if (local % LINES_PER_WORD == 0u && thread < spans) {
+        atomicStore(
+            &stats.words[params.line_counts_at + thread / LINES_PER_WORD],
+            atomicLoad(&group_lines[local / LINES_PER_WORD]),
+        );
     }
 }

@@ -227,20 +227,12 @@ fn long_rows_at_any_offset_lose_nothing_on_any_engine() {
 /// The rows the device parsed are checked against a count of line ends that
 /// shares nothing with the parse. With the shader's bound on row length
 /// lifted, a driver that stops long loops (llvmpipe, after 65,535
-/// iterations) loses the rows near a 40 KB row: the run must then fail
-/// (exit 70), never write a count that is short.
+/// iterations) loses the rows near a 40 KB row; and on any device, a block
+/// whose rows are lost on purpose (a test's fault) does the same. The run
+/// must then fail (exit 70), never write a count that is short.
 #[cfg(feature = "gpu")]
 #[test]
 fn rows_lost_on_the_device_fail_the_run() {
-    let options = event_counter::gpu::GpuOptions {
-        device_max_line: Some(1 << 20),
-        chunk_bytes: Some(1000),
-        block_bytes: Some(64),
-        ..Default::default()
-    };
-    let Some((adapter, engine)) = crate::util::gpu_engine_with(options) else {
-        return;
-    };
     let data = DataDir::new();
     data.write("region.csv", REGIONS);
     let row = |i: usize| format!("\"{}\",\"2\",\"{}\",\"2019-05-05\"\n", i % 10, 1 + i % 3);
@@ -253,6 +245,15 @@ fn rows_lost_on_the_device_fail_the_run() {
     (0..3000).for_each(|i| file.push_str(&row(i)));
     data.write("location.csv", &file);
     let cpu = count_with_rejects(&data, &Engine::Cpu, 1 << 20, 2).unwrap();
+    let options = event_counter::gpu::GpuOptions {
+        device_max_line: Some(1 << 20),
+        chunk_bytes: Some(1000),
+        block_bytes: Some(64),
+        ..Default::default()
+    };
+    let Some((adapter, engine)) = crate::util::gpu_engine_with(options) else {
+        return;
+    };
     match count_with_rejects(&data, &engine, 1 << 20, 2) {
         Ok(run) => {
             assert_eq!(run, cpu, "{adapter}: a wrong count, and no error");
@@ -261,6 +262,16 @@ fn rows_lost_on_the_device_fail_the_run() {
                 "{adapter} stops loops past 65,535 iterations: the check should have failed the run"
             );
         }
+        Err(e) => assert!(e.to_string().contains("the device lost rows"), "{e}"),
+    }
+
+    let lossy = event_counter::gpu::GpuOptions {
+        lose_block: Some(1),
+        ..options
+    };
+    let (_, engine) = crate::util::gpu_engine_with(lossy).unwrap();
+    match count_with_rejects(&data, &engine, 1 << 20, 2) {
+        Ok(_) => panic!("{adapter}: rows were lost on the device, and no error"),
         Err(e) => assert!(e.to_string().contains("the device lost rows"), "{e}"),
     }
 }

@@ -264,6 +264,9 @@ fn stats_json_has_the_documented_fields_and_real_counts() {
         if backend == "gpu" {
             assert_eq!(gpu["rows_on_device"], 3, "{gpu}");
             assert_eq!(gpu["rows_handed_back"], 3, "{gpu}");
+            // Only those rows were read again, not the file.
+            let body = data.read("location.csv").len() as u64 - 24;
+            assert!(gpu["bytes_reread"].as_u64().unwrap() <= body, "{gpu}");
             assert_eq!(gpu["chunks_on_cpu"], 0, "{gpu}");
             assert!(gpu["bytes_uploaded"].as_u64().unwrap() >= 24 + 76, "{gpu}");
             assert!(gpu["bytes_reread"].as_u64().unwrap() > 0, "{gpu}");

@@ -202,9 +202,9 @@ pub fn engines() -> Vec<&'static Engine> {
 }
 
 /// GPU engines, made once for all cases. The GPU backend with its defaults;
-/// with chunks and blocks so small that rows cross every edge, a retry list
-/// that overflows (chunks then counted by the CPU) and a window of two days
-/// (most rows handed back); and in between. The keys path with the device's
+/// with chunks and blocks so small that rows cross every edge and room for
+/// two pages of bins (most rows handed back, bins folded after nearly
+/// every chunk); and in between. The keys path with the device's
 /// limits, and so tight that nearly every batch wraps the key ring, most
 /// key spaces outgrow its bins (and are counted on the host), and the rest
 /// are counted with global atomics or in workgroup memory.
@@ -225,15 +225,13 @@ fn gpu_engines() -> &'static [Engine] {
         let tight_parse = GpuOptions {
             chunk_bytes: Some(97),
             block_bytes: Some(7),
-            retry_capacity: Some(3),
-            window_days: Some(2),
+            max_pages: Some(2),
             ..GpuOptions::default()
         };
         let some_parse = GpuOptions {
             chunk_bytes: Some(1000),
             block_bytes: Some(64),
-            retry_capacity: Some(200),
-            window_days: Some(200),
+            max_pages: Some(200),
             ..GpuOptions::default()
         };
         let tight_keys = GpuOptions {

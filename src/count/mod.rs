@@ -105,23 +105,43 @@ impl CountOptions {
     }
 }
 
+/// The files of the plan that the GPU backend can read itself: plain local
+/// files (not compressed, not pipes).
+fn plain_local<'a>(
+    plan: &'a Plan,
+    sources: &'a [Box<dyn ChunkSource>],
+) -> impl Iterator<Item = usize> + 'a {
+    plan.inputs
+        .iter()
+        .zip(sources)
+        .enumerate()
+        .filter(|(_, (input, source))| {
+            input.compression.is_none()
+                && !input.object.is_pipe()
+                && input.object.path().is_some()
+                && source.byte_rows().is_some()
+        })
+        .map(|(i, _)| i)
+}
+
+/// Where there are many files, those under this many bytes are the CPU
+/// pool's, beside the GPU: a chunk of the GPU's each would cost more to
+/// submit and read back than to count.
+#[cfg(feature = "gpu")]
+const SMALL_FILE: u64 = 1 << 20;
+
 /// The files of the plan that the GPU backend reads itself: plain local
-/// files (not compressed, not pipes); none for another engine.
+/// files, but for small ones among many; none for another engine.
 fn gpu_files(engine: &Engine, plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> Vec<usize> {
     #[cfg(feature = "gpu")]
     if let Engine::Gpu(_) = engine {
-        return plan
-            .inputs
-            .iter()
-            .zip(sources)
-            .enumerate()
-            .filter(|(_, (input, source))| {
-                input.compression.is_none()
-                    && !input.object.is_pipe()
-                    && input.object.path().is_some()
-                    && source.byte_rows().is_some()
-            })
-            .map(|(i, _)| i)
+        let plain: Vec<usize> = plain_local(plan, sources).collect();
+        if plain.len() == 1 {
+            return plain;
+        }
+        return plain
+            .into_iter()
+            .filter(|&i| sources[i].total_bytes().is_some_and(|n| n >= SMALL_FILE))
             .collect();
     }
     let _ = (engine, plan, sources);
@@ -144,15 +164,14 @@ fn gpu_job<'a, 'b: 'a>(
 ) -> Option<pool::Job<'a>> {
     #[cfg(feature = "gpu")]
     if let (Engine::Gpu(gpu), false) = (engine, on_gpu.is_empty()) {
-        use crate::gpu::parse::{count_files, Event, GpuFile};
-        let files: Vec<GpuFile<'a>> = on_gpu
+        use crate::gpu::parse::{count_files, Event, GpuFile, GpuJob};
+        let files: Vec<GpuFile> = on_gpu
             .iter()
             .map(|&i| {
                 let (rows, first_row) = sources[i].byte_rows().expect("a plain file");
                 GpuFile {
                     index: i,
                     object: plan.inputs[i].object.clone(),
-                    source: sources[i].as_ref(),
                     layout: layouts[i],
                     rows,
                     first_row,
@@ -160,24 +179,24 @@ fn gpu_job<'a, 'b: 'a>(
             })
             .collect();
         return Some(Box::new(
-            move |send: &dyn Fn(ledger::Msg) -> bool, abort| {
-                let mut events = |event| {
+            move |send: &(dyn Fn(ledger::Msg) -> bool + Sync), abort| {
+                let events = |event| {
                     send(match event {
                         Event::Chunk { file, report } => ledger::Msg::Report { file, report },
                         Event::End { file, chunks } => ledger::Msg::End { file, chunks },
                     })
                 };
                 // Stops when a worker or the ledger fails, as the workers do.
-                let counted = count_files(
-                    gpu,
-                    &files,
-                    context,
+                let counted = count_files(&GpuJob {
+                    context: gpu,
+                    files: &files,
+                    scan: context,
                     histogram,
                     threads,
                     flush,
-                    &mut events,
+                    events: &events,
                     abort,
-                )?;
+                })?;
                 *figures.lock().unwrap_or_else(|e| e.into_inner()) = Some(counted);
                 Ok(())
             },
@@ -219,12 +238,19 @@ fn count_plan(
         .map(|source| Layout::from_header(source.header(), source.name()))
         .collect::<Result<Vec<_>>>()?;
     let total_bytes: u64 = sources.iter().filter_map(|s| s.total_bytes()).sum();
+    let threads = options.threads.max(1);
+    let plain_bytes = plain_local(&plan, &sources)
+        .map(|i| sources[i].total_bytes().unwrap_or(0))
+        .sum();
+    let (engine, why) = engine.for_input(plain_bytes, threads)?;
+    if let Some(why) = why {
+        log::info!("{why}");
+    }
     let mut outputs = Outputs::open(options, &plan)?;
 
     let keys = KeySpace::new(regions.slots());
     let dates = DateDict::new(keys.max_dates());
     let policy = options.policy();
-    let threads = options.threads.max(1);
     let histogram = engine.histogram(options.flush, threads, options.dense_bins)?;
     let setup_done = Instant::now();
     log::info!(

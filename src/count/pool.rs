@@ -24,7 +24,7 @@ use crate::scan::{ChunkReport, ScanContext, Scanner};
 /// ledger its messages (which answers `false` once the ledger has stopped)
 /// and the flag that is set once any part of the run has failed.
 pub(super) type Job<'a> =
-    Box<dyn FnOnce(&dyn Fn(Msg) -> bool, &AtomicBool) -> Result<()> + Send + 'a>;
+    Box<dyn FnOnce(&(dyn Fn(Msg) -> bool + Sync), &AtomicBool) -> Result<()> + Send + 'a>;
 
 /// Scans the sources numbered `files` on `threads` threads into `histogram`
 /// (and runs `job` beside them), booking each chunk's report in `ledger`.
@@ -57,7 +57,12 @@ pub(super) fn scan(
                 .spawn_scoped(scope, move || {
                     let send = |message: Msg| {
                         if let Msg::Report { file, report } = &message {
-                            gate.admit(place(*file, report.seq), report.heap_bytes(), abort);
+                            gate.admit(
+                                place(*file, report.seq),
+                                report.part,
+                                report.heap_bytes(),
+                                abort,
+                            );
                         }
                         messages.send(message).is_ok()
                     };
@@ -167,7 +172,7 @@ fn work(
         // The bins are read after the keys were made, so they cover every
         // date in them.
         sink.add(&mut keys, context.keys.bins(context.dates.len()))?;
-        gate.admit(place, report.heap_bytes(), abort);
+        gate.admit(place, 0, report.heap_bytes(), abort);
         if messages.send(Msg::Report { file, report }).is_err() {
             break; // the ledger stopped: the run is failing
         }

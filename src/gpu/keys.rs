@@ -113,7 +113,7 @@ impl GpuContext {
         len: u32,
         count: u32,
     ) {
-        let private = count <= self.keys.private_bins;
+        let private = count <= self.keys().private_bins;
         // Keys per workgroup: enough that clearing and adding private bins
         // is small next to the counting, and a few keys per invocation.
         let per_group = if private {
@@ -124,9 +124,9 @@ impl GpuContext {
         let groups = len.div_ceil(per_group).clamp(1, 65_535);
         let mut pass = encoder.begin_compute_pass(&Default::default());
         pass.set_pipeline(if private {
-            &self.keys.count_private
+            &self.keys().count_private
         } else {
-            &self.keys.count_global
+            &self.keys().count_global
         });
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(groups, 1, 1);
@@ -141,8 +141,8 @@ impl GpuContext {
         bins: u32,
         repeats: u32,
     ) -> Result<(std::time::Duration, Vec<u32>)> {
-        let len = (keys.len() as u32).min(self.keys.max_keys);
-        let bins = bins.min(self.keys.max_bins).max(1);
+        let len = (keys.len() as u32).min(self.keys().max_keys);
+        let bins = bins.min(self.keys().max_bins).max(1);
         let device = &self.device;
         let key_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("bench keys"),
@@ -217,7 +217,7 @@ impl GpuHistogram {
         let (sender, batches) = mpsc::sync_channel::<Batch>(2);
         let (spare_sender, spares) = mpsc::channel::<Vec<u32>>();
         let counts = Arc::new(Counts::default());
-        let max_bins = context.keys.max_bins;
+        let max_bins = context.keys().max_bins;
         let counter = Counter::new(context, flush, counts.clone());
         let thread = std::thread::Builder::new()
             .name("gpu".into())
@@ -373,11 +373,11 @@ impl Counter {
             if self.since_flush >= self.flush.every {
                 self.read_back()?;
             }
-            if self.ring.is_empty() || self.ring[self.current].len == self.context.keys.max_keys {
+            if self.ring.is_empty() || self.ring[self.current].len == self.context.keys().max_keys {
                 self.dispatch()?;
             }
             let slot = &mut self.ring[self.current];
-            let room = (self.context.keys.max_keys - slot.len) as u64;
+            let room = (self.context.keys().max_keys - slot.len) as u64;
             let n = room
                 .min(self.flush.every - self.since_flush)
                 .min(keys.len() as u64) as usize;
@@ -409,7 +409,7 @@ impl Counter {
             return Ok(());
         }
         // The sinks keep larger key spaces on the host.
-        debug_assert!(needed <= u64::from(self.context.keys.max_bins));
+        debug_assert!(needed <= u64::from(self.context.keys().max_bins));
         self.ensure_bins(needed)?;
         self.submit(len, 0, needed as u32)?;
         self.dirty_bins = self.dirty_bins.max(needed);
@@ -461,7 +461,7 @@ impl Counter {
         let capacity = needed
             .max(old * 2)
             .max(1024)
-            .min(u64::from(self.context.keys.max_bins)) as u32;
+            .min(u64::from(self.context.keys().max_bins)) as u32;
         let device = &self.context.device;
         let size = u64::from(capacity) * 4;
         use wgpu::BufferUsages as U;
@@ -486,7 +486,7 @@ impl Counter {
         let keys = buffer(
             device,
             "keys",
-            u64::from(self.context.keys.max_keys) * 4,
+            u64::from(self.context.keys().max_keys) * 4,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         );
         let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -570,7 +570,7 @@ fn bind_group(
         .device
         .create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("histogram"),
-            layout: &context.keys.layout,
+            layout: &context.keys().layout,
             entries: &[
                 wgpu::BindGroupEntry {
                     binding: 0,

@@ -15,7 +15,7 @@ pub mod parse;
 
 pub use keys::GpuHistogram;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{Error, Result};
 
@@ -33,13 +33,16 @@ pub struct GpuOptions {
     pub chunk_bytes: Option<u32>,
     /// GPU backend: bytes of a chunk each invocation owns.
     pub block_bytes: Option<u32>,
-    /// GPU backend: rows per chunk the shader may hand back to the CPU.
-    pub retry_capacity: Option<u32>,
-    /// GPU backend: days in the window of dates the shader counts.
-    pub window_days: Option<u32>,
+    /// GPU backend: the most pages of bins (one day of a group of region
+    /// slots each) the device may hold before they are folded.
+    pub max_pages: Option<u32>,
     /// GPU backend: the longest row the shader parses. Only a test raises
-    /// it, to see a driver's loop limit lose rows and the run fail.
+    /// it, to see that rows near a long one are not lost.
     pub device_max_line: Option<u32>,
+    /// GPU backend: a block of every chunk whose rows the shader loses on
+    /// purpose, as a driver that cut a shader short would: a test's fault,
+    /// to see the row check fail the run.
+    pub lose_block: Option<u32>,
 }
 
 /// A device ready to count: created once, used for any number of counts.
@@ -50,8 +53,10 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     limits: wgpu::Limits,
     options: GpuOptions,
-    keys: keys::Pipelines,
-    parse: parse::Pipelines,
+    /// Each backend's pipelines, built the first time it counts: a run
+    /// builds only the one it uses.
+    keys: OnceLock<keys::Pipelines>,
+    parse: OnceLock<parse::Pipelines>,
     /// The first error the device reported, if any.
     error: Arc<Mutex<Option<String>>>,
     /// How long opening the device and building the pipelines took.
@@ -80,8 +85,8 @@ impl GpuContext {
             sink.lock().unwrap().get_or_insert_with(|| e.to_string());
         }));
         let context = GpuContext {
-            keys: keys::Pipelines::new(&device, &limits, &options),
-            parse: parse::Pipelines::new(&device),
+            keys: OnceLock::new(),
+            parse: OnceLock::new(),
             info,
             device,
             queue,
@@ -96,6 +101,18 @@ impl GpuContext {
             ..context
         };
         Ok(Arc::new(context))
+    }
+
+    /// The keys path's pipelines.
+    fn keys(&self) -> &keys::Pipelines {
+        self.keys
+            .get_or_init(|| keys::Pipelines::new(&self.device, &self.limits, &self.options))
+    }
+
+    /// The GPU backend's pipelines.
+    fn parse(&self) -> &parse::Pipelines {
+        self.parse
+            .get_or_init(|| parse::Pipelines::new(&self.device))
     }
 
     /// Fails with the first error the device reported.

@@ -1,0 +1,708 @@
+//! Feeding the device: chunks read straight into wgpu's staging memory by
+//! long-lived reader threads, submitted with a ring of them in flight over
+//! two data buffers; and the completion thread, which takes each chunk's
+//! counters back and hands its blocks to the judges.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::handback::{self, Task};
+use super::pages::{IdTable, PageBins, PageShape, MOST_WANTED};
+use super::{
+    Event, GpuJob, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE, FILE_END,
+    FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
+};
+use crate::date::day_number;
+use crate::error::{Error, Result};
+use crate::figures::GpuFigures;
+use crate::input::{ChunkBuf, ChunkSource, Next, Object, RangeSource};
+use crate::scan::{ChunkReport, Scanner};
+
+use super::super::{buffer, device_bins, grid};
+
+/// Invocations of `assign` (`ASSIGN_INVOCATIONS` in parse.wgsl).
+const ASSIGN_INVOCATIONS: u32 = 4096;
+
+/// Bytes of the first file the CPU scans to size the pages.
+const SAMPLE_BYTES: u64 = 1 << 20;
+
+/// The sizes every chunk shares, and where each part of its stats lies.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Shape {
+    pub(super) chunk_bytes: u32,
+    pub(super) block: u32,
+    pub(super) max_line: u32,
+    /// Words of a bitmap with a bit per block.
+    pub(super) bitmap_words: u32,
+    /// Words of line counts, one per `LINE_WORD_BYTES`.
+    pub(super) line_words: u32,
+    /// Pairs a chunk may put on its wanted list.
+    pub(super) wanted_capacity: u32,
+    /// Blocks a chunk may hand back in part.
+    pub(super) partial_capacity: u32,
+}
+
+impl Shape {
+    /// Offsets in `Stats::words` (parse.wgsl): the bits of blocks handed
+    /// back whole first, then the blocks handed back in part, the line
+    /// counts, the bits of blocks waiting for pages, the wanted list.
+    pub(super) fn partial_at(&self) -> u32 {
+        self.bitmap_words
+    }
+    pub(super) fn line_counts_at(&self) -> u32 {
+        self.partial_at() + 3 * self.partial_capacity
+    }
+    fn waiting_at(&self) -> u32 {
+        self.line_counts_at() + self.line_words
+    }
+    fn wanted_at(&self) -> u32 {
+        self.waiting_at() + self.bitmap_words
+    }
+    fn stats_bytes(&self) -> u64 {
+        (STATS_WORDS as u64 + u64::from(self.wanted_at()) + u64::from(self.wanted_capacity)) * 4
+    }
+    /// What comes back of a chunk: all before the waiting bits, and the
+    /// pages in use.
+    fn readback_bytes(&self) -> u64 {
+        (STATS_WORDS as u64 + u64::from(self.waiting_at()) + 1) * 4
+    }
+}
+
+/// A chunk on its way through the device.
+pub(super) struct InFlight {
+    slot: usize,
+    /// Index into the job's files.
+    pub(super) file: usize,
+    pub(super) seq: u64,
+    /// Where the chunk's data starts in the file.
+    pub(super) data_start: u64,
+    /// The rows it owns, in the data.
+    pub(super) own: Range<u32>,
+    pub(super) first_row: bool,
+    submission: wgpu::SubmissionIndex,
+}
+
+/// What the completion thread asks of the feeder: fold the bins (the pages
+/// run low), and grow them (a chunk wanted more than there was).
+#[derive(Default)]
+pub(super) struct Requests {
+    fold: AtomicBool,
+    grow: AtomicBool,
+    /// The pages the bins have now.
+    pages: AtomicU32,
+}
+
+/// The buffers of the chunks in flight, which the feeder and the
+/// completion thread share: fixed for the run.
+pub(super) struct Ring {
+    pub(super) shape: Shape,
+    params: wgpu::Buffer,
+    data: Vec<wgpu::Buffer>,
+    stats: Vec<wgpu::Buffer>,
+    readbacks: Vec<wgpu::Buffer>,
+    pub(super) requests: Requests,
+}
+
+impl Ring {
+    pub(super) fn new(job: &GpuJob<'_>) -> Ring {
+        let context = job.context;
+        let device = &context.device;
+        let options = &context.options;
+        // No chunk larger than the largest file needs: small files, small
+        // buffers.
+        let largest = job
+            .files
+            .iter()
+            .map(|f| f.rows.end - f.rows.start)
+            .max()
+            .unwrap_or(0);
+        let binding = u64::from(device_bins(&context.limits)) * 4;
+        let most = (binding - u64::from(OVERLAP) - 8)
+            .min(u64::from(u32::MAX) / 2)
+            .min(largest.max(1)) as u32;
+        let chunk_bytes = options
+            .chunk_bytes
+            .unwrap_or(CHUNK_BYTES)
+            .clamp(1, most.max(1));
+        let block = options
+            .block_bytes
+            .unwrap_or(BLOCK_BYTES)
+            .clamp(1, BLOCK_BYTES);
+        let max_line = options
+            .device_max_line
+            .unwrap_or(DEVICE_MAX_LINE)
+            .max(block);
+        let most_pages = PageShape::new(context, job.scan.keys.region_slots(), 0, None).most_pages;
+        let shape = Shape {
+            chunk_bytes,
+            block,
+            max_line,
+            bitmap_words: chunk_bytes.div_ceil(block).div_ceil(32),
+            line_words: chunk_bytes.div_ceil(LINE_WORD_BYTES) + 1,
+            wanted_capacity: most_pages.min(MOST_WANTED),
+            // A block in eight with a row handed back, and more handed
+            // back whole: a file that bad is the host's anyway.
+            partial_capacity: chunk_bytes.div_ceil(block).div_ceil(8).max(64),
+        };
+        use wgpu::BufferUsages as U;
+        let data_capacity = (u64::from(chunk_bytes) + 1 + u64::from(OVERLAP)).next_multiple_of(4);
+        Ring {
+            params: buffer(
+                device,
+                "params",
+                std::mem::size_of::<Params>() as u64,
+                U::UNIFORM | U::COPY_DST,
+            ),
+            data: (0..DATA_BUFFERS)
+                .map(|_| buffer(device, "chunk", data_capacity, U::STORAGE | U::COPY_DST))
+                .collect(),
+            stats: (0..RING)
+                .map(|_| {
+                    buffer(
+                        device,
+                        "stats",
+                        shape.stats_bytes(),
+                        U::STORAGE | U::COPY_SRC | U::COPY_DST,
+                    )
+                })
+                .collect(),
+            readbacks: (0..RING)
+                .map(|_| {
+                    buffer(
+                        device,
+                        "stats readback",
+                        shape.readback_bytes(),
+                        U::MAP_READ | U::COPY_DST,
+                    )
+                })
+                .collect(),
+            shape,
+            requests: Requests::default(),
+        }
+    }
+}
+
+/// A piece of file to read into staging memory: `len` bytes at `address`.
+struct ReadJob {
+    object: Arc<dyn Object>,
+    offset: u64,
+    address: usize,
+    len: usize,
+}
+
+/// Long-lived reader threads: a chunk is read by all of them at once.
+struct Readers {
+    jobs: Option<Sender<ReadJob>>,
+    done: Receiver<Result<()>>,
+    threads: usize,
+}
+
+impl Readers {
+    fn new<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        threads: usize,
+    ) -> Result<Readers> {
+        let (jobs, queue) = mpsc::channel::<ReadJob>();
+        let (report, done) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let queue = queue.clone();
+            let report = report.clone();
+            std::thread::Builder::new()
+                .name(format!("gpu-read-{i}"))
+                .spawn_scoped(scope, move || loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { return };
+                    // SAFETY: `address..address + len` is this job's own
+                    // piece of the mapped staging memory (the pieces of a
+                    // chunk do not overlap), valid for writes until the
+                    // feeder has heard back from every piece: it keeps the
+                    // view alive until then (`Readers::read`). It is only
+                    // written, by the kernel's read into it, never read.
+                    let bytes =
+                        unsafe { std::slice::from_raw_parts_mut(job.address as *mut u8, job.len) };
+                    let object = &job.object;
+                    let result = match object.read_at(bytes, job.offset) {
+                        Ok(got) if got == job.len => Ok(()),
+                        Ok(_) => Err(object.read_error(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the file shrank while it was read",
+                        ))),
+                        Err(e) => Err(object.read_error(e)),
+                    };
+                    if report.send(result).is_err() {
+                        return;
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?;
+        }
+        Ok(Readers {
+            jobs: Some(jobs),
+            done,
+            threads,
+        })
+    }
+
+    /// Reads `view.len()` bytes of `object` from `offset` into `view`, on
+    /// every reader at once; returns once all of them are done.
+    fn read(
+        &self,
+        object: &Arc<dyn Object>,
+        offset: u64,
+        view: &mut wgpu::WriteOnly<'_, [u8]>,
+    ) -> Result<()> {
+        let len = view.len();
+        let per_thread = len.div_ceil(self.threads).max(1 << 20);
+        let jobs = self.jobs.as_ref().expect("readers running");
+        let mut sent = 0;
+        let mut at = 0;
+        let base = view.as_raw_element_ptr().as_ptr() as usize;
+        while at < len {
+            let take = per_thread.min(len - at);
+            jobs.send(ReadJob {
+                object: object.clone(),
+                offset: offset + at as u64,
+                address: base + at,
+                len: take,
+            })
+            .map_err(|_| Error::Internal("the reading threads stopped".into()))?;
+            sent += 1;
+            at += take;
+        }
+        let mut result = Ok(());
+        for _ in 0..sent {
+            let got = self
+                .done
+                .recv()
+                .map_err(|_| Error::Internal("a reading thread stopped".into()))?;
+            result = result.and(got);
+        }
+        result
+    }
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        // The readers end when their queue closes.
+        self.jobs.take();
+    }
+}
+
+/// The feeding thread's state: the device's tables, the bind groups, the
+/// readers.
+pub(super) struct Feeder<'a> {
+    job: &'a GpuJob<'a>,
+    ring: &'a Ring,
+    figures: &'a Mutex<GpuFigures>,
+    ids: IdTable,
+    pages: PageBins,
+    bind_groups: Vec<wgpu::BindGroup>,
+    readers: Readers,
+    /// The most any bin can have grown since the bins were last folded.
+    since_fold: u64,
+}
+
+impl<'a> Feeder<'a> {
+    pub(super) fn new<'scope>(
+        job: &'a GpuJob<'a>,
+        ring: &'a Ring,
+        figures: &'a Mutex<GpuFigures>,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+    ) -> Result<Feeder<'a>> {
+        let context = job.context;
+        let sampled = sample_pairs(job)?;
+        let shape = PageShape::new(
+            context,
+            job.scan.keys.region_slots(),
+            sampled,
+            context.options.max_pages,
+        );
+        log::info!(
+            "gpu: bins for {} pages of {} region slots (at most {})",
+            shape.pages,
+            shape.page_slots,
+            shape.most_pages
+        );
+        let ids = IdTable::new(&context.device, job.scan.regions);
+        let pages = PageBins::new(context, shape);
+        ring.requests.pages.store(shape.pages, Ordering::Relaxed);
+        let mut feeder = Feeder {
+            job,
+            ring,
+            figures,
+            ids,
+            pages,
+            bind_groups: Vec::new(),
+            readers: Readers::new(scope, job.threads.max(1))?,
+            since_fold: 0,
+        };
+        feeder.bind();
+        context.check()?;
+        Ok(feeder)
+    }
+
+    /// Bind groups for every slot of the ring, over the current pages.
+    fn bind(&mut self) {
+        let ring = self.ring;
+        let device = &self.job.context.device;
+        let layout = &self.job.context.parse().layout;
+        self.bind_groups = (0..RING)
+            .map(|slot| {
+                let buffers = [
+                    &ring.params,
+                    &ring.data[slot % DATA_BUFFERS],
+                    &self.ids.buffer,
+                    &self.pages.bins,
+                    &ring.stats[slot],
+                    &self.pages.table,
+                    &self.pages.pages,
+                ];
+                let entries: Vec<_> = buffers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupEntry {
+                        binding: i as u32,
+                        resource: b.as_entire_binding(),
+                    })
+                    .collect();
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("parse"),
+                    layout,
+                    entries: &entries,
+                })
+            })
+            .collect();
+    }
+
+    /// Feeds every chunk of every file, then waits for none: the completion
+    /// thread takes them from `chunks`, and gives their ring slots back on
+    /// `free`.
+    pub(super) fn feed_all(
+        &mut self,
+        chunks: &SyncSender<InFlight>,
+        free: &Receiver<usize>,
+    ) -> Result<()> {
+        let job = self.job;
+        for (at, file) in job.files.iter().enumerate() {
+            let count = file.chunk_count(self.ring.shape.chunk_bytes);
+            for seq in 0..count {
+                if job.failing() {
+                    return Ok(());
+                }
+                crate::cancel::check()?;
+                let Ok(slot) = free.recv() else {
+                    return Ok(()); // the completion thread stopped: it says why
+                };
+                let chunk = self.submit(at, seq, slot)?;
+                if chunks.send(chunk).is_err() {
+                    return Ok(());
+                }
+            }
+            if !(job.events)(Event::End {
+                file: file.index,
+                chunks: count,
+            }) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds the bins into the run's totals (and grows them if asked).
+    pub(super) fn fold(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let job = self.job;
+        self.pages.fold(job.context, job.scan, job.histogram)?;
+        self.since_fold = 0;
+        self.ring.requests.fold.store(false, Ordering::Relaxed);
+        if self.ring.requests.grow.swap(false, Ordering::Relaxed) {
+            let mut shape = self.pages.shape;
+            if shape.pages < shape.most_pages {
+                shape.pages = shape.pages.saturating_mul(4).min(shape.most_pages);
+                log::info!("gpu: the bins grow to {} pages", shape.pages);
+                self.pages = PageBins::new(job.context, shape);
+                self.ring
+                    .requests
+                    .pages
+                    .store(shape.pages, Ordering::Relaxed);
+                self.bind();
+                job.context.check()?;
+            }
+        }
+        self.figures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .readback += started.elapsed();
+        Ok(())
+    }
+
+    /// Reads chunk `seq` of file `at` into the device's memory and sets it
+    /// going in ring slot `slot`.
+    fn submit(&mut self, at: usize, seq: u64, slot: usize) -> Result<InFlight> {
+        let job = self.job;
+        let file = &job.files[at];
+        let shape = self.ring.shape;
+        let start = file.rows.start + seq * u64::from(shape.chunk_bytes);
+        let end = (start + u64::from(shape.chunk_bytes)).min(file.rows.end);
+        let first_row = start == file.first_row;
+        // One byte early: a row starts at `start` when that byte ends a line.
+        let data_start = if first_row { start } else { start - 1 };
+        let file_len = file.object.len();
+        let data_end = (end + u64::from(OVERLAP)).min(file_len);
+        let data_len = (data_end - data_start) as u32;
+        let own = (start - data_start) as u32..(end - data_start) as u32;
+
+        // Bins must be read back before any could wrap, and pages freed
+        // when they run low.
+        let bound = u64::from(data_len).div_ceil(SHORTEST_COUNTED_ROW);
+        if self.since_fold + bound > job.flush.every
+            || self.ring.requests.fold.load(Ordering::Relaxed)
+        {
+            self.fold()?;
+        }
+        self.since_fold += bound;
+
+        let context = job.context;
+        let started = Instant::now();
+        let data = &self.ring.data[slot % DATA_BUFFERS];
+        let padded = u64::from(data_len).next_multiple_of(4).max(4);
+        let size = wgpu::BufferSize::new(padded).expect("at least 4 bytes");
+        {
+            let mut view = context
+                .queue
+                .write_buffer_with(data, 0, size)
+                .ok_or_else(|| Error::Gpu("cannot stage a chunk for the GPU".into()))?;
+            let whole = view.slice(..);
+            let (mut bytes, mut tail) = whole.split_at(data_len as usize);
+            // The bytes past the data, up to the next word: zeros, so the
+            // shader never sees what the staging memory held before.
+            tail.fill(0);
+            self.readers.read(&file.object, data_start, &mut bytes)?;
+        } // the copy to the device is queued now, for the next submit
+        {
+            let mut figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
+            figures.upload += started.elapsed();
+            figures.bytes_uploaded += u64::from(data_len);
+        }
+
+        let span = own.end - own.start;
+        let parse_grid = grid(u64::from(span.div_ceil(shape.block)));
+        // `lines` on grid rows of the same width (the shader's
+        // `row_width`): one invocation per 256 bytes, from a byte before
+        // `own`.
+        let lines_groups = (u64::from(span) + 1).div_ceil(256).div_ceil(256);
+        let lines_grid = (
+            parse_grid.0,
+            lines_groups.div_ceil(u64::from(parse_grid.0)).max(1) as u32,
+        );
+        let pages = self.pages.shape;
+        let places = pages.places();
+        let params = Params {
+            data_len,
+            own_start: own.start,
+            own_end: own.end,
+            flags: if first_row { FIRST_ROW } else { 0 }
+                | if data_end == file_len { FILE_END } else { 0 },
+            columns: file.layout.columns,
+            id_col: file.layout.id_col,
+            date_col: file.layout.date_col,
+            id_mask: self.ids.mask,
+            id_shift: self.ids.shift,
+            id_probes: self.ids.probes,
+            day_zero: day_number(b"0000-01-01") as i32,
+            page_slots: pages.page_slots,
+            groups: pages.groups,
+            pages: pages.pages,
+            table_mask: places - 1,
+            table_shift: 32 - places.trailing_zeros(),
+            block: shape.block,
+            max_line: shape.max_line,
+            row_width: parse_grid.2,
+            line_counts_at: shape.line_counts_at(),
+            waiting_at: shape.waiting_at(),
+            wanted_at: shape.wanted_at(),
+            wanted_capacity: shape.wanted_capacity,
+            partial_at: shape.partial_at(),
+            partial_capacity: shape.partial_capacity,
+            lose_block: context.options.lose_block.unwrap_or(u32::MAX),
+            _pad0: 0,
+            _pad1: 0,
+        };
+        context
+            .queue
+            .write_buffer(&self.ring.params, 0, bytemuck::bytes_of(&params));
+        let stats = &self.ring.stats[slot];
+        let pipelines = context.parse();
+        let mut encoder = context.device.create_command_encoder(&Default::default());
+        let counted_words = STATS_WORDS as u64 + u64::from(shape.bitmap_words);
+        encoder.clear_buffer(stats, 0, Some(counted_words * 4));
+        encoder.clear_buffer(
+            stats,
+            (STATS_WORDS as u64 + u64::from(shape.waiting_at())) * 4,
+            Some(u64::from(shape.bitmap_words) * 4),
+        );
+        let passes = [
+            (&pipelines.parse, (parse_grid.0, parse_grid.1)),
+            (&pipelines.assign, (ASSIGN_INVOCATIONS / 256, 1)),
+            (&pipelines.reparse, (parse_grid.0, parse_grid.1)),
+            (&pipelines.lines, lines_grid),
+        ];
+        for (pipeline, (x, y)) in passes {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &self.bind_groups[slot], &[]);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        let readback = &self.ring.readbacks[slot];
+        let read = shape.readback_bytes() - 4;
+        encoder.copy_buffer_to_buffer(stats, 0, readback, 0, read);
+        encoder.copy_buffer_to_buffer(&self.pages.pages, 0, readback, read, 4);
+        let submission = context.queue.submit([encoder.finish()]);
+        Ok(InFlight {
+            slot,
+            file: at,
+            seq,
+            data_start,
+            own,
+            first_row,
+            submission,
+        })
+    }
+}
+
+/// The pairs (day, region group) of a sample of the first file, scanned on
+/// the CPU, which also teaches the run its dates: how many pages to start
+/// with.
+fn sample_pairs(job: &GpuJob<'_>) -> Result<usize> {
+    let first = &job.files[0];
+    let scan = job.scan;
+    let sample_end = first.rows.end.min(first.rows.start + SAMPLE_BYTES);
+    let sample = RangeSource::open(
+        first.object.clone(),
+        SAMPLE_BYTES as usize,
+        Some(first.rows.start..sample_end),
+    )?;
+    let mut buf = ChunkBuf::default();
+    let mut keys = Vec::new();
+    if let Next::Chunk(chunk) = sample.next_chunk(&mut buf, true)? {
+        let mut scanner = Scanner::new(scan, first.layout);
+        let mut report = ChunkReport::default();
+        scanner.scan(buf.data(), chunk.range, &mut keys, &mut report)?;
+    }
+    let slots = scan.keys.region_slots();
+    let page_slots = PageShape::new(job.context, slots, 0, None).page_slots;
+    let mut pairs: Vec<(u32, u32)> = keys
+        .iter()
+        .map(|&key| {
+            let (date, slot) = scan.keys.unpack(key);
+            (date, slot / page_slots)
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    Ok(pairs.len())
+}
+
+/// The completion thread: waits for each chunk of `done` in turn, checks
+/// and reports what the device found, hands the blocks it gave back to the
+/// judges (`tasks`), and gives the chunk's ring slot back (`free`).
+pub(super) fn complete(
+    job: &GpuJob<'_>,
+    ring: &Ring,
+    done: Receiver<InFlight>,
+    free: Sender<usize>,
+    tasks: SyncSender<Task>,
+    figures: &Mutex<GpuFigures>,
+) -> Result<()> {
+    let context = job.context;
+    let shape = ring.shape;
+    for chunk in done {
+        if job.failing() {
+            let _ = free.send(chunk.slot);
+            continue;
+        }
+        let waited = Instant::now();
+        let readback = &ring.readbacks[chunk.slot];
+        let (counters, back, line_counts, used) = context.read_back(
+            readback,
+            readback.size(),
+            Some(chunk.submission.clone()),
+            |bytes| {
+                let words: &[u32] = bytemuck::cast_slice(bytes);
+                let counters: [u32; STATS_WORDS] = words[..STATS_WORDS].try_into().unwrap();
+                let words = &words[STATS_WORDS..];
+                let used = *words.last().unwrap();
+                let mut back = handback::Back {
+                    whole: Vec::new(),
+                    partial: Vec::new(),
+                };
+                if counters[3] == 0 && counters[7] == 0 {
+                    // Nothing came back: no bits, no line counts needed.
+                    return Ok((counters, back, Vec::new(), used));
+                }
+                let span = chunk.own.end - chunk.own.start;
+                let blocks = span.div_ceil(shape.block);
+                back.whole = words[..blocks.div_ceil(32) as usize].to_vec();
+                let listed = counters[7].min(shape.partial_capacity) as usize;
+                let at = shape.partial_at() as usize;
+                back.partial = words[at..at + 3 * listed]
+                    .chunks(3)
+                    .map(|entry| (entry[0], entry[1], entry[2]))
+                    .collect();
+                let lines = (span + 1).div_ceil(LINE_WORD_BYTES) as usize;
+                let at = shape.line_counts_at() as usize;
+                let line_counts = words[at..at + lines].to_vec();
+                Ok((counters, back, line_counts, used))
+            },
+        )?;
+        figures.lock().unwrap_or_else(|e| e.into_inner()).wait += waited.elapsed();
+        if free.send(chunk.slot).is_err() {
+            return Ok(()); // the feeder stopped
+        }
+        let [rows, counted, blank, blocks_back, lines, _wanted, no_page, _partial] = counters;
+        // Pages running low, or a chunk that wanted more than there were:
+        // the feeder folds (and grows) before its next chunk.
+        let requests = &ring.requests;
+        if no_page > 0 {
+            requests.grow.store(true, Ordering::Relaxed);
+            requests.fold.store(true, Ordering::Relaxed);
+        } else if u64::from(used) * 4 >= u64::from(requests.pages.load(Ordering::Relaxed)) * 3 {
+            requests.fold.store(true, Ordering::Relaxed);
+        }
+        let file = &job.files[chunk.file];
+        {
+            let mut figures = figures.lock().unwrap_or_else(|e| e.into_inner());
+            figures.rows_on_device += u64::from(counted);
+            let span = chunk.own.end - chunk.own.start;
+            if blocks_back > 0 && blocks_back == span.div_ceil(shape.block) {
+                figures.chunks_on_cpu += 1;
+            }
+        }
+        let mut device = ChunkReport {
+            seq: chunk.seq,
+            lines: u64::from(lines),
+            span: u64::from(chunk.own.end - chunk.own.start),
+            ..ChunkReport::default()
+        };
+        device.stats.counted = u64::from(counted);
+        device.stats.blank = u64::from(blank);
+        let sent = handback::hand_back(
+            job,
+            file,
+            &chunk,
+            shape.block,
+            back,
+            line_counts,
+            u64::from(rows),
+            device,
+            &tasks,
+        )?;
+        if !sent {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

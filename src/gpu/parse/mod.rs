@@ -1,0 +1,299 @@
+//! The GPU backend: raw bytes in, counts out, parsed on the device.
+//!
+//! Host threads read each chunk of a plain local file straight into wgpu's
+//! mapped staging memory ([`feed`]); `shaders/parse.wgsl` finds the chunk's
+//! rows, parses them and counts them into bins of (day, region), kept in
+//! pages that are handed out as days appear ([`pages`]). The CPU only fills
+//! buffers and looks at the few blocks of rows the shader hands back:
+//! anything not canonical or not in the region table ([`handback`]). Those
+//! rows go to the same exact parser as on the CPU backend, on their own
+//! threads, through the same ledger, so counts, reasons, rejects, `--strict`
+//! and line numbers are the CPU backend's, byte for byte.
+//!
+//! Three kinds of thread share the work, so that reading never waits for
+//! the device: the feeding thread (this one) reads chunks and submits them,
+//! a ring of them in flight; the completion thread waits for each chunk's
+//! counters and hands its blocks to the judging threads, which run the
+//! exact parser and tell the ledger.
+
+mod feed;
+mod handback;
+mod pages;
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use super::{compute_pipeline, layout_entry, GpuContext};
+use crate::error::{Error, Result};
+use crate::figures::GpuFigures;
+use crate::format::Layout;
+use crate::histogram::{Flush, Histogram};
+use crate::input::Object;
+use crate::scan::{ChunkReport, ScanContext};
+
+/// Default bytes of file per chunk: large enough that the upload runs at
+/// the bus's speed (16 MiB chunks reached 17.6 GB/s on an H200, 64 MiB 26).
+const CHUNK_BYTES: u32 = 64 << 20;
+
+/// Bytes read past a chunk's end to finish its last row: a row running
+/// further sends its block back to the host.
+const OVERLAP: u32 = 64 << 10;
+
+/// Bytes of a chunk each invocation owns: a few rows. At most 256, for the
+/// shader keeps a block's keys (`MAX_BLOCK_KEYS`) until the block is judged.
+const BLOCK_BYTES: u32 = 256;
+
+/// The longest row the shader parses; longer ones send their block back
+/// unscanned. It bounds the loop iterations of every invocation (its block
+/// and one such row past it): a driver may stop a shader that loops too
+/// long without a word, as llvmpipe does after 65,535 iterations of a group
+/// of invocations, and rows near a 33 KB row were lost so.
+const DEVICE_MAX_LINE: u32 = 4 << 10;
+
+/// The counters at the head of a chunk's stats (`Stats` in parse.wgsl):
+/// rows, counted, blank, handed back whole, lines, wanted, no page, and
+/// handed back in part.
+const STATS_WORDS: usize = 8;
+
+/// Bytes of a chunk one word of its line counts covers (`LINES_SPAN` times
+/// `LINES_PER_WORD` in parse.wgsl).
+const LINE_WORD_BYTES: u32 = 1024;
+
+/// Chunks in flight: read, copied, parsed, read back. Even, for chunk `n`
+/// uses data buffer `n % DATA_BUFFERS`.
+const RING: usize = 4;
+
+/// Device buffers for chunk data: copying one chunk overlaps parsing the
+/// one before.
+const DATA_BUFFERS: usize = 2;
+
+/// A counted row is at least this long, newline included (`1,2019-01-01`):
+/// a chunk of `n` bytes adds at most `n / 13` to any bin.
+const SHORTEST_COUNTED_ROW: u64 = 13;
+
+/// The parse shader's uniform block (`Params` in parse.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    data_len: u32,
+    own_start: u32,
+    own_end: u32,
+    flags: u32,
+    columns: u32,
+    id_col: u32,
+    date_col: u32,
+    id_mask: u32,
+    id_shift: u32,
+    id_probes: u32,
+    day_zero: i32,
+    page_slots: u32,
+    groups: u32,
+    pages: u32,
+    table_mask: u32,
+    table_shift: u32,
+    block: u32,
+    max_line: u32,
+    row_width: u32,
+    line_counts_at: u32,
+    waiting_at: u32,
+    wanted_at: u32,
+    wanted_capacity: u32,
+    partial_at: u32,
+    partial_capacity: u32,
+    lose_block: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+/// A row starts at `own_start` (the chunk holds the file's first row).
+const FIRST_ROW: u32 = 1;
+/// The chunk's data ends where the file does.
+const FILE_END: u32 = 2;
+
+/// The parse pipelines, part of a [`GpuContext`]: one layout, four passes.
+pub(super) struct Pipelines {
+    layout: wgpu::BindGroupLayout,
+    parse: wgpu::ComputePipeline,
+    assign: wgpu::ComputePipeline,
+    reparse: wgpu::ComputePipeline,
+    lines: wgpu::ComputePipeline,
+}
+
+impl Pipelines {
+    pub(super) fn new(device: &wgpu::Device) -> Self {
+        let module =
+            device.create_shader_module(wgpu::include_wgsl!("../../../shaders/parse.wgsl"));
+        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("parse"),
+            entries: &[
+                layout_entry(0, wgpu::BufferBindingType::Uniform),
+                layout_entry(1, storage(true)),
+                layout_entry(2, storage(true)),
+                layout_entry(3, storage(false)),
+                layout_entry(4, storage(false)),
+                layout_entry(5, storage(false)),
+                layout_entry(6, storage(false)),
+            ],
+        });
+        let pipeline = |entry| compute_pipeline(device, &layout, &module, entry, &[]);
+        Pipelines {
+            parse: pipeline("parse"),
+            assign: pipeline("assign"),
+            reparse: pipeline("reparse"),
+            lines: pipeline("lines"),
+            layout,
+        }
+    }
+}
+
+/// A plain local file the GPU counts, and the part of it this run owns.
+pub struct GpuFile {
+    /// Its index in the run's plan: how reports name it.
+    pub index: usize,
+    /// Its bytes.
+    pub object: Arc<dyn Object>,
+    /// Its columns.
+    pub layout: Layout,
+    /// The bytes whose rows this run owns, after the header.
+    pub rows: Range<u64>,
+    /// Where the file's first row starts: just after its header.
+    pub first_row: u64,
+}
+
+impl GpuFile {
+    fn chunk_count(&self, chunk_bytes: u32) -> u64 {
+        (self.rows.end - self.rows.start).div_ceil(u64::from(chunk_bytes))
+    }
+}
+
+/// What the GPU backend tells the run as it goes.
+pub enum Event {
+    /// A part of chunk `report.seq` of the plan's file `file` is counted.
+    Chunk {
+        /// The file's index in the plan.
+        file: usize,
+        /// What was found in it.
+        report: ChunkReport,
+    },
+    /// File `file` had `chunks` chunks.
+    End {
+        /// The file's index in the plan.
+        file: usize,
+        /// How many.
+        chunks: u64,
+    },
+}
+
+/// One count's use of the GPU backend.
+pub struct GpuJob<'a> {
+    /// The device.
+    pub context: &'a GpuContext,
+    /// The files, counted in this order.
+    pub files: &'a [GpuFile],
+    /// What the scanning threads share: regions, dates, keys, policy.
+    pub scan: &'a ScanContext<'a>,
+    /// The run's totals, which the bins and the judged rows' keys go to.
+    pub histogram: &'a dyn Histogram,
+    /// Threads to read chunks and to judge the rows handed back.
+    pub threads: usize,
+    /// When bins must be folded before they could wrap.
+    pub flush: Flush,
+    /// Told of every part of every chunk, from any thread; answers `false`
+    /// when the run is failing.
+    pub events: &'a (dyn Fn(Event) -> bool + Sync),
+    /// Set once any part of the run has failed.
+    pub abort: &'a AtomicBool,
+}
+
+impl GpuJob<'_> {
+    fn failing(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+
+    fn fail(&self) {
+        self.abort.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Counts `job.files` (in order) on the device, adding the counts to
+/// `job.histogram`'s totals; returns where the time and bytes went.
+pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
+    if job.files.is_empty() {
+        return Ok(GpuFigures::default());
+    }
+    // The pipelines are built the first time the backend counts: that is
+    // part of opening the device.
+    let started = std::time::Instant::now();
+    job.context.parse();
+    let figures = Mutex::new(GpuFigures {
+        open: job.context.opened_in + started.elapsed(),
+        ..GpuFigures::default()
+    });
+    let threads = job.threads.max(1);
+    let ring = feed::Ring::new(job);
+    let (tasks, task_queue) = mpsc::sync_channel::<handback::Task>(threads * 2);
+    let task_queue = Mutex::new(task_queue);
+    let result = std::thread::scope(|scope| -> Result<()> {
+        let mut feeder = feed::Feeder::new(job, &ring, &figures, scope)?;
+        let (chunks, done) = mpsc::sync_channel::<feed::InFlight>(RING);
+        let (free, free_slots) = mpsc::channel::<usize>();
+        for slot in 0..RING {
+            free.send(slot).expect("the receiver is here");
+        }
+        let mut judges = Vec::new();
+        for i in 0..threads {
+            let (task_queue, figures) = (&task_queue, &figures);
+            judges.push(spawn(scope, format!("gpu-judge-{i}"), move || {
+                handback::judge_tasks(job, task_queue, figures).inspect_err(|_| job.fail())
+            })?);
+        }
+        let completion = {
+            let (ring, figures) = (&ring, &figures);
+            spawn(scope, "gpu-complete".into(), move || {
+                feed::complete(job, ring, done, free, tasks, figures).inspect_err(|_| job.fail())
+            })?
+        };
+        let fed = feeder.feed_all(&chunks, &free_slots);
+        if fed.is_err() {
+            job.fail();
+        }
+        drop(chunks);
+        let completed = completion
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("the GPU completion thread panicked".into())));
+        // Every chunk is in: the bins hold the rest of the counts.
+        let folded = match (&fed, &completed) {
+            (Ok(()), Ok(())) if !job.failing() => feeder.fold(),
+            _ => Ok(()),
+        };
+        drop(feeder); // its readers end
+        let mut judged = Ok(());
+        for judge in judges {
+            let joined = judge
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("a judging thread panicked".into())));
+            judged = judged.and(joined);
+        }
+        // A device error explains the others best; then the judges' (a
+        // file that cannot be read), then the feeder's.
+        completed.and(judged).and(fed).and(folded)
+    });
+    let figures = figures.into_inner().unwrap_or_else(|e| e.into_inner());
+    result?;
+    log::info!("gpu: {figures}");
+    Ok(figures)
+}
+
+/// Starts a named thread in `scope`.
+fn spawn<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: String,
+    work: impl FnOnce() -> Result<()> + Send + 'scope,
+) -> Result<std::thread::ScopedJoinHandle<'scope, Result<()>>> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn_scoped(scope, work)
+        .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))
+}

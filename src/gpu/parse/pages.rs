@@ -1,0 +1,264 @@
+//! The device's tables: the region ids (a hash of id to region slot, built
+//! once) and the bins, kept in pages of one day and a group of region
+//! slots, handed out on the device as (day, group) pairs appear (see
+//! parse.wgsl). Here they are sized, and folded into the run's totals.
+
+use wgpu::util::DeviceExt;
+
+use super::super::{buffer, device_bins, GpuContext};
+use crate::date::{date_text, day_number, DateText};
+use crate::error::{Error, Result};
+use crate::histogram::Histogram;
+use crate::regions::RegionTable;
+use crate::scan::ScanContext;
+
+/// The most bins the pages may take on the device: 512 MiB of them. Four
+/// years of 70,000 regions (100 million bins) fit.
+const MAX_BINS: u32 = 1 << 27;
+
+/// Region slots a page holds at most, where there are more than this many:
+/// memory then follows the (day, region) pairs in use, not the product.
+/// Four years of 70,000 regions, every pair in use, are 400,000 pages.
+const PAGE_SLOTS: u32 = 256;
+
+/// Pages the bins start with when a sample says nothing.
+const FIRST_PAGES: u32 = 256;
+
+/// Bytes of bins read back at a time, so that host memory stays flat.
+const READBACK_BYTES: u64 = 16 << 20;
+
+/// Where a pair on the wanted list of a chunk past this many waits for the
+/// next chunk, its rows handed back: bounds each chunk's list.
+pub(super) const MOST_WANTED: u32 = 1 << 19;
+
+/// The region table as the shader looks ids up: (id, slot) pairs in a
+/// table of a power of two places, each id at most `probes` places past
+/// its hash. Ids outside `u32` are never on the device (their rows are the
+/// host's), and neither is a slot where none is.
+pub(super) struct IdTable {
+    pub(super) buffer: wgpu::Buffer,
+    pub(super) mask: u32,
+    pub(super) shift: u32,
+    pub(super) probes: u32,
+}
+
+/// Where id `id` hashes to, in a table of `1 << (32 - shift)` places
+/// (`slot_of` in parse.wgsl).
+fn hash(id: u32, shift: u32) -> u32 {
+    id.wrapping_mul(0x9e37_79b1) >> shift
+}
+
+impl IdTable {
+    pub(super) fn new(device: &wgpu::Device, regions: &RegionTable) -> IdTable {
+        let ids: Vec<(u32, u32)> = regions
+            .ids()
+            .iter()
+            .filter_map(|&id| Some((u32::try_from(id).ok()?, regions.slot(id)?)))
+            .collect();
+        // Half full at most: short probes.
+        let places = (ids.len() * 2).next_power_of_two().max(2);
+        let bits = places.trailing_zeros();
+        let shift = 32 - bits;
+        let mask = (places - 1) as u32;
+        let mut table = vec![[0u32, u32::MAX]; places];
+        let mut probes = 1;
+        for (id, slot) in ids {
+            let mut at = hash(id, shift);
+            let mut tried = 1;
+            while table[(at & mask) as usize][1] != u32::MAX {
+                at = at.wrapping_add(1);
+                tried += 1;
+            }
+            table[(at & mask) as usize] = [id, slot];
+            probes = probes.max(tried);
+        }
+        let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("region ids"),
+            contents: bytemuck::cast_slice(&table),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        IdTable {
+            buffer,
+            mask,
+            shift,
+            probes,
+        }
+    }
+}
+
+/// How the bins are laid out in pages.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PageShape {
+    /// Region slots per page.
+    pub(super) page_slots: u32,
+    /// Pages per day: groups of `page_slots` slots.
+    pub(super) groups: u32,
+    /// Pages the bins have room for.
+    pub(super) pages: u32,
+    /// The most pages the bins may grow to.
+    pub(super) most_pages: u32,
+}
+
+impl PageShape {
+    /// Pages for `slots` region slots: as many as `sampled` (the pairs of a
+    /// sample of the data) suggest, twice over, as far as the device and
+    /// `max_pages` (a test's) allow.
+    pub(super) fn new(
+        context: &GpuContext,
+        slots: u32,
+        sampled: usize,
+        max_pages: Option<u32>,
+    ) -> PageShape {
+        // Every (day, group) pair must have a key below 2^32 (`bin_of` in
+        // parse.wgsl): at most 1,024 groups a day.
+        let page_slots = slots.min(PAGE_SLOTS).max(slots.div_ceil(1024)).max(1);
+        let groups = slots.div_ceil(page_slots).max(1);
+        let bins = MAX_BINS.min(device_bins(&context.limits));
+        // The table of pages has two words a place, twice as many places.
+        let most_pages = (bins / page_slots)
+            .min(device_bins(&context.limits) / 4)
+            .min(max_pages.unwrap_or(u32::MAX))
+            .max(1);
+        let wanted = (sampled as u64 * 2 + u64::from(FIRST_PAGES)).min(u64::from(u32::MAX)) as u32;
+        PageShape {
+            page_slots,
+            groups,
+            pages: wanted.min(most_pages),
+            most_pages,
+        }
+    }
+
+    /// Places in the page table: a power of two, at least twice the pages.
+    pub(super) fn places(&self) -> u32 {
+        (u64::from(self.pages) * 2).next_power_of_two().min(1 << 31) as u32
+    }
+}
+
+/// The bins on the device and the table of their pages.
+pub(super) struct PageBins {
+    pub(super) shape: PageShape,
+    pub(super) bins: wgpu::Buffer,
+    pub(super) table: wgpu::Buffer,
+    /// Pages in use, then each page's key.
+    pub(super) pages: wgpu::Buffer,
+    pages_readback: wgpu::Buffer,
+    bins_readback: wgpu::Buffer,
+}
+
+impl PageBins {
+    pub(super) fn new(context: &GpuContext, shape: PageShape) -> PageBins {
+        use wgpu::BufferUsages as U;
+        let device = &context.device;
+        let bins_size = u64::from(shape.pages) * u64::from(shape.page_slots) * 4;
+        let pages_size = (1 + u64::from(shape.pages)) * 4;
+        PageBins {
+            shape,
+            // Fresh buffers are zeroed by wgpu.
+            bins: buffer(
+                device,
+                "bins",
+                bins_size,
+                U::STORAGE | U::COPY_SRC | U::COPY_DST,
+            ),
+            table: buffer(
+                device,
+                "page table",
+                u64::from(shape.places()) * 8,
+                U::STORAGE | U::COPY_DST,
+            ),
+            pages: buffer(
+                device,
+                "pages",
+                pages_size,
+                U::STORAGE | U::COPY_SRC | U::COPY_DST,
+            ),
+            pages_readback: buffer(
+                device,
+                "pages readback",
+                pages_size,
+                U::MAP_READ | U::COPY_DST,
+            ),
+            bins_readback: buffer(
+                device,
+                "bins readback",
+                bins_size.min(READBACK_BYTES),
+                U::MAP_READ | U::COPY_DST,
+            ),
+        }
+    }
+
+    /// Reads the bins back, adds them to the run's totals (as `scan` keys
+    /// them), and frees every page. Chunks in flight are in: the copies
+    /// come after them on the queue, and their reports come later through
+    /// their own readback buffers.
+    pub(super) fn fold(
+        &self,
+        context: &GpuContext,
+        scan: &ScanContext<'_>,
+        histogram: &dyn Histogram,
+    ) -> Result<()> {
+        let PageShape {
+            page_slots, groups, ..
+        } = self.shape;
+        let mut encoder = context.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&self.pages, 0, &self.pages_readback, 0, self.pages.size());
+        context.queue.submit([encoder.finish()]);
+        let keys: Vec<u32> =
+            context.read_back(&self.pages_readback, self.pages.size(), None, |bytes| {
+                let words: &[u32] = bytemuck::cast_slice(bytes);
+                let used = (words[0] as usize).min(words.len() - 1);
+                Ok(words[1..1 + used].to_vec())
+            })?;
+        let slots = scan.keys.region_slots();
+        let day_zero = day_number(b"0000-01-01");
+        let page_bytes = u64::from(page_slots) * 4;
+        let step = (self.bins_readback.size() / page_bytes).max(1);
+        let mut first = 0u64;
+        while first < keys.len() as u64 {
+            let count = step.min(keys.len() as u64 - first);
+            let mut encoder = context.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(
+                &self.bins,
+                first * page_bytes,
+                &self.bins_readback,
+                0,
+                count * page_bytes,
+            );
+            context.queue.submit([encoder.finish()]);
+            context.read_back(&self.bins_readback, count * page_bytes, None, |bytes| {
+                let bins: &[u32] = bytemuck::cast_slice(bytes);
+                for (i, row) in bins.chunks(page_slots as usize).enumerate() {
+                    if row.iter().all(|&n| n == 0) {
+                        continue;
+                    }
+                    // The page's key: day * groups + group + 1.
+                    let key = keys[(first as usize) + i] - 1;
+                    let (day, group) = (key / groups, key % groups);
+                    let slot = group * page_slots;
+                    let row = &row[..(slots - slot).min(page_slots) as usize];
+                    let text: DateText = date_text(day_zero + i64::from(day)).ok_or_else(|| {
+                        Error::Internal("a page of a day past the year 9999".into())
+                    })?;
+                    let index = scan
+                        .dates
+                        .intern(&text)
+                        .map_err(|_| scan.too_many_dates())?;
+                    let key_space = scan.keys.bins(scan.dates.len());
+                    histogram
+                        .totals()
+                        .add_bins(scan.keys.pack(index, slot), row, key_space)?;
+                }
+                Ok(())
+            })?;
+            first += count;
+        }
+        let mut encoder = context.device.create_command_encoder(&Default::default());
+        if !keys.is_empty() {
+            encoder.clear_buffer(&self.bins, 0, Some(keys.len() as u64 * page_bytes));
+        }
+        encoder.clear_buffer(&self.table, 0, None);
+        encoder.clear_buffer(&self.pages, 0, None);
+        context.queue.submit([encoder.finish()]);
+        Ok(())
+    }
+}
