@@ -10,7 +10,7 @@
 //! | `gpu-keys` | every CPU core | the GPU, from the keys the cores hand it (the design card's path) |
 
 #[cfg(feature = "gpu")]
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
@@ -42,6 +42,47 @@ pub enum Engine {
     /// Scanning threads hand their keys to a GPU histogram.
     #[cfg(feature = "gpu")]
     GpuKeys(Arc<GpuContext>),
+    /// `Backend::Auto` on a hardware GPU: the GPU backend for a count whose
+    /// plain local input is large enough that the device's start-up pays,
+    /// the CPU's otherwise (see [`Engine::for_input`]).
+    #[cfg(feature = "gpu")]
+    Auto(Box<AutoGpu>),
+}
+
+/// A hardware GPU that `auto` may use: opened the first time a count is
+/// large enough.
+#[cfg(feature = "gpu")]
+pub struct AutoGpu {
+    adapter: wgpu::Adapter,
+    info: wgpu::AdapterInfo,
+    gpu: OnceLock<Box<Engine>>,
+}
+
+/// What the CPU backend reads a second, per scanning thread: 1 GiB on 2
+/// threads in 0.16-0.21 s on a 2-core VM.
+const CPU_BYTES_PER_THREAD: f64 = 2.5e9;
+
+/// What the CPU backend reads a second at most, however many threads:
+/// about half of what 16 threads `pread` from the page cache (43.5 GB/s
+/// measured on a 16-core Xeon).
+const CPU_MOST_BYTES: f64 = 20e9;
+
+/// What the GPU backend reads a second: a file read into wgpu's staging
+/// memory and copied to an H200 reached 25-31 GB/s.
+const GPU_BYTES: f64 = 25e9;
+
+/// What starting the GPU backend costs, in seconds: opening the device and
+/// compiling its pipelines (an estimate for a discrete GPU; 0.02 s on
+/// llvmpipe, whose device is a library).
+const GPU_START_SECONDS: f64 = 0.3;
+
+/// The plain local input (bytes) from which the GPU backend counts sooner
+/// than the CPU's on `threads` threads, by the figures above; `None` when
+/// the CPU's is as fast whatever the size.
+pub fn gpu_pays_from(threads: usize) -> Option<u64> {
+    let cpu = (CPU_BYTES_PER_THREAD * threads.max(1) as f64).min(CPU_MOST_BYTES);
+    let saved_per_byte = 1.0 / cpu - 1.0 / GPU_BYTES;
+    (saved_per_byte > 0.0).then(|| (GPU_START_SECONDS / saved_per_byte) as u64)
 }
 
 /// The engine chosen for a [`Backend`], and why.
@@ -91,14 +132,19 @@ impl Engine {
                 let candidates = device::candidates(device::Search::Usual);
                 match device::auto_choice(&candidates) {
                     device::AutoChoice::Gpu(i) => {
-                        let context =
-                            GpuContext::new(&candidates[i].adapter, GpuOptions::default())?;
+                        let candidate = &candidates[i];
                         let why = format!(
-                            "found a hardware GPU ({}); files it cannot read whole \
-                             (compressed, S3, pipes) are parsed on the CPU",
-                            candidates[i].info.name
+                            "found a hardware GPU ({}); it counts plain local files when they \
+                             are large enough to pay for its start-up, and files it cannot \
+                             read whole (compressed, S3, pipes) are parsed on the CPU",
+                            candidate.info.name
                         );
-                        (Engine::Gpu(context), Reason::Auto(why))
+                        let auto = AutoGpu {
+                            adapter: candidate.adapter.clone(),
+                            info: candidate.info.clone(),
+                            gpu: OnceLock::new(),
+                        };
+                        (Engine::Auto(Box::new(auto)), Reason::Auto(why))
                     }
                     device::AutoChoice::Cpu(why) => (Engine::Cpu, Reason::Auto(why)),
                 }
@@ -128,7 +174,7 @@ impl Engine {
             // The GPU backend's own bins join these totals at the end; the
             // rows the CPU parses are counted the CPU's way.
             #[cfg(feature = "gpu")]
-            Engine::Gpu(_) => cpu(),
+            Engine::Gpu(_) | Engine::Auto(_) => cpu(),
             #[cfg(feature = "gpu")]
             Engine::GpuKeys(context) => {
                 Box::new(crate::gpu::GpuHistogram::new(context.clone(), flush)?)
@@ -152,13 +198,65 @@ impl Engine {
             Engine::Gpu(_) => "gpu",
             #[cfg(feature = "gpu")]
             Engine::GpuKeys(_) => "gpu-keys",
+            #[cfg(feature = "gpu")]
+            Engine::Auto(_) => "auto",
         }
+    }
+
+    /// The engine for a count of `plain_bytes` bytes of plain local files
+    /// (which the GPU backend reads itself) on `threads` threads, and why:
+    /// `auto` takes the GPU only where its start-up pays ([`gpu_pays_from`]);
+    /// any other engine is itself.
+    pub fn for_input(&self, plain_bytes: u64, threads: usize) -> Result<(&Engine, Option<String>)> {
+        #[cfg(feature = "gpu")]
+        if let Engine::Auto(auto) = self {
+            static CPU: Engine = Engine::Cpu;
+            let Some(from) = gpu_pays_from(threads) else {
+                return Ok((
+                    &CPU,
+                    Some(format!(
+                        "auto counts on the CPU: on {threads} threads it reads as fast as the GPU would"
+                    )),
+                ));
+            };
+            if plain_bytes < from {
+                return Ok((
+                    &CPU,
+                    Some(format!(
+                        "auto counts on the CPU: {} of plain local files, under the {} from \
+                         which the GPU's start-up pays on {threads} threads",
+                        megabytes(plain_bytes),
+                        megabytes(from)
+                    )),
+                ));
+            }
+            if auto.gpu.get().is_none() {
+                let context = GpuContext::new(&auto.adapter, GpuOptions::default())?;
+                let _ = auto.gpu.set(Box::new(Engine::Gpu(context)));
+            }
+            let gpu = auto.gpu.get().expect("set above");
+            return Ok((
+                gpu.as_ref(),
+                Some(format!(
+                    "auto counts on the GPU ({}): {} of plain local files, at least the {} \
+                     from which its start-up pays on {threads} threads",
+                    auto.info.name,
+                    megabytes(plain_bytes),
+                    megabytes(from)
+                )),
+            ));
+        }
+        let _ = (plain_bytes, threads);
+        Ok((self, None))
     }
 
     /// The GPU adapter's name and API, as in "NVIDIA H100 (Vulkan)".
     pub fn adapter(&self) -> Option<String> {
         #[cfg(feature = "gpu")]
         {
+            if let Engine::Auto(auto) = self {
+                return Some(format!("{} ({:?})", auto.info.name, auto.info.backend));
+            }
             self.gpu()
                 .map(|context| format!("{} ({:?})", context.info.name, context.info.backend))
         }
@@ -186,10 +284,16 @@ impl Engine {
     #[cfg(feature = "gpu")]
     pub fn gpu(&self) -> Option<&Arc<GpuContext>> {
         match self {
-            Engine::Cpu => None,
+            Engine::Cpu | Engine::Auto(_) => None,
             Engine::Gpu(context) | Engine::GpuKeys(context) => Some(context),
         }
     }
+}
+
+/// `n` bytes in MB, for messages.
+#[cfg(feature = "gpu")]
+fn megabytes(n: u64) -> String {
+    format!("{:.1} MB", n as f64 / 1e6)
 }
 
 /// Mesa's Vulkan drivers probe for a Wayland display when wgpu starts, and
@@ -208,3 +312,26 @@ pub fn quiet_wayland_probe() {
 #[cfg(not(feature = "gpu"))]
 const NOT_BUILT: &str =
     "this build of event-counter has no GPU support (built without the gpu feature)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 20: `auto` took the GPU for a 1 KB file. The GPU's start-up
+    /// pays only from some size, larger the more threads the CPU has.
+    #[test]
+    fn the_gpu_pays_only_for_large_inputs() {
+        let two = gpu_pays_from(2).expect("2 threads are slower than the GPU");
+        assert!(two > 1 << 30, "{two}");
+        let eight = gpu_pays_from(8).expect("8 threads are slower than the GPU");
+        assert!(eight > two, "{eight} <= {two}");
+        assert!(gpu_pays_from(64) >= gpu_pays_from(8));
+    }
+
+    #[test]
+    fn engines_other_than_auto_are_themselves_for_any_input() {
+        let (engine, why) = Engine::Cpu.for_input(1 << 40, 16).unwrap();
+        assert_eq!(engine.kind(), "cpu");
+        assert!(why.is_none());
+    }
+}

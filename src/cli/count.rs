@@ -247,9 +247,7 @@ fn select(backend: BackendArg) -> Result<Engine, Error> {
     let engine = selection.engine;
     let why = match selection.reason {
         Reason::Asked => format!("--backend {}", backend.name()),
-        Reason::Auto(why) if engine.adapter().is_some() => {
-            format!("--backend auto chose the GPU: {why}")
-        }
+        Reason::Auto(why) if engine.adapter().is_some() => format!("--backend auto: {why}"),
         Reason::Auto(why) => format!("--backend auto chose the CPU: {why}"),
     };
     log::info!("backend {} ({why})", engine.describe());
