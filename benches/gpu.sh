@@ -5,7 +5,11 @@
 # THREADS (default "16 8 2"; cpu also at 1, and read with pread or in
 # 32 MiB chunks at the most threads), alternately, best of RUNS
 # (default 3), checks every output equals the CPU backend's byte for byte,
-# and prints a Markdown table of seconds, GB/s and peak memory.
+# and prints a Markdown table of seconds, GB/s and peak memory. Then the
+# shapes real data has (benches/gpu_shapes.py: date-sorted, 70,000
+# regions, a bad row per MiB, 1,000 small files), SHAPE_SIZE each (default
+# 4G), cpu and gpu at SHAPE_THREADS (default "16 2"); SHAPE_SIZE=0 skips
+# them.
 #
 #   benches/gpu.sh [BIN_DIR]        default: target/release
 #
@@ -37,3 +41,7 @@ if [ "$(cat "$data/.made" 2>/dev/null)" != "$size" ]; then
   echo "$size" > "$data/.made"
 fi
 python3 benches/gpu.py --bin "$bin" --data "$data" --runs "$runs" --threads $threads
+if [ "${SHAPE_SIZE:-4G}" != 0 ]; then
+  python3 benches/gpu_shapes.py --bin "$bin" --root "$data-shapes" --size "${SHAPE_SIZE:-4G}" \
+    --runs "${SHAPE_RUNS:-2}" --threads ${SHAPE_THREADS:-16 2}
+fi
