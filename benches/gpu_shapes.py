@@ -153,12 +153,15 @@ def main():
             gpu_s, gpu_stats, _ = best["gpu"]
             nbytes = cpu_stats["bytes"]
             rows = cpu_stats["rows"]["data"] + cpu_stats["rows"]["blank"]
-            g = gpu_stats.get("gpu") or {}
-            back = g.get("rows_handed_back", rows) / max(rows, 1)
-            reread = g.get("bytes_reread", 0) / max(nbytes, 1)
+            g = gpu_stats.get("gpu")
+            if g:
+                back = f"{g['rows_handed_back'] / max(rows, 1):.4%}"
+                reread = f"{g['bytes_reread'] / max(nbytes, 1):.4%}"
+            else:
+                back = reread = "all on the CPU"  # small files among many
             peak = (gpu_stats.get("peak_memory_bytes") or 0) / 2**20
             print(f"| {name} | {t} | {nbytes / cpu_s / 1e9:.2f} | {nbytes / gpu_s / 1e9:.2f} | "
-                  f"{cpu_s / gpu_s:.2f} | {back:.4%} | {reread:.4%} | {peak:.0f} |")
+                  f"{cpu_s / gpu_s:.2f} | {back} | {reread} | {peak:.0f} |")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ pub(super) struct InFlight {
 #[derive(Default)]
 pub(super) struct Requests {
     fold: AtomicBool,
-    grow: AtomicBool,
+    /// The pages a chunk wanted, at least, when there were too few.
+    grow_to: AtomicU32,
     /// The pages the bins have now.
     pages: AtomicU32,
 }
@@ -313,7 +314,7 @@ impl<'a> Feeder<'a> {
         scope: &'scope std::thread::Scope<'scope, '_>,
     ) -> Result<Feeder<'a>> {
         let context = job.context;
-        let sampled = sample_pairs(job)?;
+        let sampled = sample_pairs(job, ring.shape.chunk_bytes)?;
         let shape = PageShape::new(
             context,
             job.scan.keys.region_slots(),
@@ -418,10 +419,15 @@ impl<'a> Feeder<'a> {
         self.pages.fold(job.context, job.scan, job.histogram)?;
         self.since_fold = 0;
         self.ring.requests.fold.store(false, Ordering::Relaxed);
-        if self.ring.requests.grow.swap(false, Ordering::Relaxed) {
+        let wanted = self.ring.requests.grow_to.swap(0, Ordering::Relaxed);
+        if wanted > self.pages.shape.pages {
             let mut shape = self.pages.shape;
             if shape.pages < shape.most_pages {
-                shape.pages = shape.pages.saturating_mul(4).min(shape.most_pages);
+                // Room for what the chunk wanted, twice over: one step.
+                shape.pages = wanted
+                    .saturating_mul(2)
+                    .max(shape.pages.saturating_mul(2))
+                    .min(shape.most_pages);
                 log::info!("gpu: the bins grow to {} pages", shape.pages);
                 self.pages = PageBins::new(job.context, shape);
                 self.ring
@@ -573,10 +579,13 @@ impl<'a> Feeder<'a> {
     }
 }
 
-/// The pairs (day, region group) of a sample of the first file, scanned on
-/// the CPU, which also teaches the run its dates: how many pages to start
-/// with.
-fn sample_pairs(job: &GpuJob<'_>) -> Result<usize> {
+/// How many (day, region group) pairs a chunk of `chunk_bytes` may want
+/// pages for, from a sample of the first file scanned on the CPU (which
+/// also teaches the run its dates): the sample's pairs, and as many more
+/// as the rest of a chunk's rows would add at the rate the sample's rows
+/// brought new ones. Sparse pairs (many regions) ask for many pages, dense
+/// ones (a few regions, pairs that repeat) for few.
+fn sample_pairs(job: &GpuJob<'_>, chunk_bytes: u32) -> Result<u64> {
     let first = &job.files[0];
     let scan = job.scan;
     let sample_end = first.rows.end.min(first.rows.start + SAMPLE_BYTES);
@@ -587,9 +596,9 @@ fn sample_pairs(job: &GpuJob<'_>) -> Result<usize> {
     )?;
     let mut buf = ChunkBuf::default();
     let mut keys = Vec::new();
+    let mut report = ChunkReport::default();
     if let Next::Chunk(chunk) = sample.next_chunk(&mut buf, true)? {
         let mut scanner = Scanner::new(scan, first.layout);
-        let mut report = ChunkReport::default();
         scanner.scan(buf.data(), chunk.range, &mut keys, &mut report)?;
     }
     let slots = scan.keys.region_slots();
@@ -603,7 +612,35 @@ fn sample_pairs(job: &GpuJob<'_>) -> Result<usize> {
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
-    Ok(pairs.len())
+    let sampled = (sample_end - first.rows.start).max(1) as f64;
+    let rows = keys.len() as f64;
+    let chunk_rows = rows * f64::from(chunk_bytes) / sampled;
+    Ok(expected_pairs(pairs.len() as f64, rows, chunk_rows) as u64)
+}
+
+/// The distinct pairs `chunk_rows` rows hold, where `rows` rows held
+/// `found`: as if each row drew one of `k` pairs alike, `k` being what
+/// makes `rows` draws find `found` (found = k (1 - e^(-rows / k))).
+fn expected_pairs(found: f64, rows: f64, chunk_rows: f64) -> f64 {
+    if found >= rows {
+        return chunk_rows.max(found); // no pair seen twice: as many as rows
+    }
+    let draws = |k: f64| k * (1.0 - (-rows / k).exp());
+    // `draws` grows with k: halve the interval until it finds `found`.
+    let (mut low, mut high) = (found, found * 2.0);
+    while draws(high) < found {
+        high *= 2.0;
+    }
+    for _ in 0..64 {
+        let k = (low + high) / 2.0;
+        if draws(k) < found {
+            low = k;
+        } else {
+            high = k;
+        }
+    }
+    let k = high;
+    (k * (1.0 - (-chunk_rows / k).exp())).max(found)
 }
 
 /// The completion thread: waits for each chunk of `done` in turn, checks
@@ -667,7 +704,9 @@ pub(super) fn complete(
         // the feeder folds (and grows) before its next chunk.
         let requests = &ring.requests;
         if no_page > 0 {
-            requests.grow.store(true, Ordering::Relaxed);
+            requests
+                .grow_to
+                .fetch_max(used.saturating_add(no_page), Ordering::Relaxed);
             requests.fold.store(true, Ordering::Relaxed);
         } else if u64::from(used) * 4 >= u64::from(requests.pages.load(Ordering::Relaxed)) * 3 {
             requests.fold.store(true, Ordering::Relaxed);
@@ -705,4 +744,24 @@ pub(super) fn complete(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expected_pairs;
+
+    #[test]
+    fn pairs_expected_in_a_chunk_follow_the_sample() {
+        // 53 regions over four years (77,433 pairs), 24,000 rows sampled.
+        let k = 77_433.0_f64;
+        let found = k * (1.0 - (-24_000.0 / k).exp());
+        let chunk = expected_pairs(found, 24_000.0, 1.5e6);
+        assert!((chunk - k).abs() < k * 0.01, "{chunk}");
+        // One day of a date-sorted file: 53 pairs, seen again and again.
+        assert!(expected_pairs(53.0, 24_000.0, 1.5e6) < 60.0);
+        // Every row a new pair: as many as the chunk has rows.
+        assert_eq!(expected_pairs(100.0, 100.0, 5_000.0), 5_000.0);
+        // Nothing sampled.
+        assert_eq!(expected_pairs(0.0, 0.0, 5_000.0), 5_000.0);
+    }
 }

@@ -21,8 +21,13 @@ const MAX_BINS: u32 = 1 << 27;
 /// Four years of 70,000 regions, every pair in use, are 400,000 pages.
 const PAGE_SLOTS: u32 = 256;
 
-/// Pages the bins start with when a sample says nothing.
+/// Pages the bins start with beyond what a sample asks for.
 const FIRST_PAGES: u32 = 256;
+
+/// Bins the pages start with at least: 64 MiB of them, so that a chunk of
+/// dates the sample did not see (a date-sorted file) still finds pages
+/// for all of them (4 million days of 4 regions, 65,536 pages of 256).
+const FIRST_BINS: u32 = 1 << 24;
 
 /// Bytes of bins read back at a time, so that host memory stays flat.
 const READBACK_BYTES: u64 = 16 << 20;
@@ -101,12 +106,12 @@ pub(super) struct PageShape {
 
 impl PageShape {
     /// Pages for `slots` region slots: as many as `sampled` (the pairs of a
-    /// sample of the data) suggest, twice over, as far as the device and
-    /// `max_pages` (a test's) allow.
+    /// sample of the data) suggest, twice over, and [`FIRST_BINS`] at
+    /// least, as far as the device and `max_pages` (a test's) allow.
     pub(super) fn new(
         context: &GpuContext,
         slots: u32,
-        sampled: usize,
+        sampled: u64,
         max_pages: Option<u32>,
     ) -> PageShape {
         // Every (day, group) pair must have a key below 2^32 (`bin_of` in
@@ -119,7 +124,9 @@ impl PageShape {
             .min(device_bins(&context.limits) / 4)
             .min(max_pages.unwrap_or(u32::MAX))
             .max(1);
-        let wanted = (sampled as u64 * 2 + u64::from(FIRST_PAGES)).min(u64::from(u32::MAX)) as u32;
+        let wanted = (sampled.saturating_mul(2) + u64::from(FIRST_PAGES))
+            .max(u64::from(FIRST_BINS / page_slots))
+            .min(u64::from(u32::MAX)) as u32;
         PageShape {
             page_slots,
             groups,
