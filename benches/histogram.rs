@@ -61,9 +61,7 @@ fn bench_gpu(
     use event_counter::gpu::{GpuContext, GpuHistogram, GpuOptions};
 
     // As the binary does: keep Mesa's Wayland probe quiet on headless hosts.
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    }
+    event_counter::backend::quiet_wayland_probe();
     let candidates = device::candidates(Search::Usual);
     let Some(best) = device::best(&candidates) else {
         eprintln!("no GPU adapter: {}", device::no_adapter_reason(&candidates));
@@ -77,7 +75,20 @@ fn bench_gpu(
             count(Box::new(histogram), keys)
         })
     });
-    // One dispatch's worth of keys (the GPU backend's batch), resident.
+    // One dispatch's worth of keys (the GPU backend's batch), resident:
+    // with `--features bench-internals`.
+    #[cfg(feature = "bench-internals")]
+    shader_alone(group, &context, keys);
+}
+
+/// The histogram shader alone, on keys already on the device.
+#[cfg(feature = "bench-internals")]
+fn shader_alone(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    context: &event_counter::gpu::GpuContext,
+    keys: &[u32],
+) {
+    let name = &context.info.name;
     let resident = &keys[..event_counter::gpu::keys::DEFAULT_BATCH_KEYS];
     group.throughput(Throughput::Elements(resident.len() as u64));
     group.bench_function(format!("gpu shader alone ({name})"), |b| {

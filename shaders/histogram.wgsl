@@ -1,7 +1,6 @@
-// Counts u32 keys into bins: bins[key - bin_base] += 1 for every key in
-// [bin_base, bin_base + bin_count). Keys outside that window are skipped,
-// which lets the host count a key space larger than one storage binding in
-// several passes over the same keys.
+// Counts u32 keys into bins: bins[key] += 1 for every key below
+// bin_count (the host keeps key spaces larger than the bins on the host,
+// and never sends such keys; one past the bins would be skipped).
 //
 // Two entry points, chosen by the host per dispatch:
 // - count_private: when the window fits in workgroup memory, each workgroup
@@ -15,9 +14,9 @@
 
 struct Params {
     key_count: u32,
-    bin_base: u32,
     bin_count: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -38,8 +37,7 @@ fn count_global(
 ) {
     let stride = groups.x * WORKGROUP_SIZE;
     for (var i = id.x; i < params.key_count; i += stride) {
-        // Keys below bin_base wrap around to huge values and are skipped too.
-        let bin = keys[i] - params.bin_base;
+        let bin = keys[i];
         if (bin < params.bin_count) {
             atomicAdd(&bins[bin], 1u);
         }
@@ -61,7 +59,7 @@ fn count_private(
 
     let stride = groups.x * WORKGROUP_SIZE;
     for (var i = id.x; i < params.key_count; i += stride) {
-        let bin = keys[i] - params.bin_base;
+        let bin = keys[i];
         if (bin < params.bin_count) {
             atomicAdd(&private_bins[bin], 1u);
         }

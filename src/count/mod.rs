@@ -148,64 +148,77 @@ fn gpu_files(engine: &Engine, plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> 
     Vec::new()
 }
 
-/// The GPU backend's job over the files `on_gpu`, to run beside the pool.
-#[allow(clippy::too_many_arguments)]
-fn gpu_job<'a, 'b: 'a>(
+/// What the GPU backend's job needs of a count: the files `on_gpu` of the
+/// plan, and where their counts, reports and figures go.
+struct GpuWork<'a, 'b> {
     engine: &'a Engine,
     on_gpu: &'a [usize],
     plan: &'a Plan,
     sources: &'a [Box<dyn ChunkSource>],
     layouts: &'a [Layout],
-    context: &'a ScanContext<'b>,
+    scan: &'a ScanContext<'b>,
     histogram: &'a dyn Histogram,
     threads: usize,
     flush: Flush,
     figures: &'a Mutex<Option<GpuFigures>>,
-) -> Option<pool::Job<'a>> {
-    #[cfg(feature = "gpu")]
-    if let (Engine::Gpu(gpu), false) = (engine, on_gpu.is_empty()) {
-        use crate::gpu::parse::{count_files, Event, GpuFile, GpuJob};
-        let files: Vec<GpuFile> = on_gpu
-            .iter()
-            .map(|&i| {
-                let (rows, first_row) = sources[i].byte_rows().expect("a plain file");
-                GpuFile {
-                    index: i,
-                    object: plan.inputs[i].object.clone(),
-                    layout: layouts[i],
-                    rows,
-                    first_row,
-                }
-            })
-            .collect();
-        return Some(Box::new(
-            move |send: &(dyn Fn(ledger::Msg) -> bool + Sync), abort| {
-                let events = |event| {
-                    send(match event {
-                        Event::Chunk { file, report } => ledger::Msg::Report { file, report },
-                        Event::End { file, chunks } => ledger::Msg::End { file, chunks },
-                    })
-                };
-                // Stops when a worker or the ledger fails, as the workers do.
-                let counted = count_files(&GpuJob {
-                    context: gpu,
-                    files: &files,
-                    scan: context,
-                    histogram,
-                    threads,
-                    flush,
-                    events: &events,
-                    abort,
-                })?;
-                *figures.lock().unwrap_or_else(|e| e.into_inner()) = Some(counted);
-                Ok(())
-            },
-        ));
+}
+
+impl<'a, 'b: 'a> GpuWork<'a, 'b> {
+    /// The job to run beside the pool; none for an engine other than the
+    /// GPU backend's, or no file for it.
+    fn job(self) -> Option<pool::Job<'a>> {
+        #[cfg(feature = "gpu")]
+        if let (Engine::Gpu(gpu), false) = (self.engine, self.on_gpu.is_empty()) {
+            use crate::gpu::parse::{count_files, Event, GpuFile, GpuJob};
+            let files: Vec<GpuFile> = self
+                .on_gpu
+                .iter()
+                .map(|&i| {
+                    let (rows, first_row) = self.sources[i].byte_rows().expect("a plain file");
+                    GpuFile {
+                        index: i,
+                        object: self.plan.inputs[i].object.clone(),
+                        layout: self.layouts[i],
+                        rows,
+                        first_row,
+                    }
+                })
+                .collect();
+            let GpuWork {
+                scan,
+                histogram,
+                threads,
+                flush,
+                figures,
+                ..
+            } = self;
+            return Some(Box::new(
+                move |send: &(dyn Fn(ledger::Msg) -> bool + Sync), abort| {
+                    let events = |event| {
+                        send(match event {
+                            Event::Chunk { file, report } => ledger::Msg::Report { file, report },
+                            Event::End { file, chunks } => ledger::Msg::End { file, chunks },
+                        })
+                    };
+                    // Stops when a worker or the ledger fails, as the
+                    // workers do.
+                    let counted = count_files(&GpuJob {
+                        context: gpu,
+                        files: &files,
+                        scan,
+                        histogram,
+                        threads,
+                        flush,
+                        events: &events,
+                        abort,
+                    })?;
+                    *figures.lock().unwrap_or_else(|e| e.into_inner()) = Some(counted);
+                    Ok(())
+                },
+            ));
+        }
+        None
     }
-    let _ = (
-        engine, on_gpu, plan, sources, layouts, context, histogram, threads, flush, figures,
-    );
-    None
 }
 
 /// Runs one count on `engine`, telling `progress` how it advances.
@@ -300,18 +313,19 @@ fn count_plan(
         );
     }
     let gpu_figures = Mutex::new(None);
-    let job = gpu_job(
+    let job = GpuWork {
         engine,
-        &on_gpu,
-        &plan,
-        &sources,
-        &layouts,
-        &context,
-        histogram.as_ref(),
+        on_gpu: &on_gpu,
+        plan: &plan,
+        sources: &sources,
+        layouts: &layouts,
+        scan: &context,
+        histogram: histogram.as_ref(),
         threads,
-        options.flush,
-        &gpu_figures,
-    );
+        flush: options.flush,
+        figures: &gpu_figures,
+    }
+    .job();
     let scanned = if sources.is_empty() {
         drop(job);
         Ok(())

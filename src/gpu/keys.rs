@@ -45,9 +45,8 @@ const WORKGROUP_SIZE: u32 = 256;
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     key_count: u32,
-    bin_base: u32,
     bin_count: u32,
-    _pad: u32,
+    _pad: [u32; 2],
 }
 
 /// The most bins counted on the GPU: 64 MiB of them, and as much again to
@@ -134,7 +133,10 @@ impl GpuContext {
 
     /// The shader alone, for benchmarks: uploads `keys` (all below `bins`)
     /// once, counts them `repeats` times, and returns the time of one pass
-    /// and the bins of the first, so that callers can check them.
+    /// and the bins of the first, so that callers can check them. Only for
+    /// `benches/histogram.rs` (the `bench-internals` feature).
+    #[cfg(feature = "bench-internals")]
+    #[doc(hidden)]
     pub fn time_shader(
         &self,
         keys: &[u32],
@@ -153,9 +155,8 @@ impl GpuContext {
             label: Some("bench params"),
             contents: bytemuck::bytes_of(&Params {
                 key_count: len,
-                bin_base: 0,
                 bin_count: bins,
-                _pad: 0,
+                _pad: [0; 2],
             }),
             usage: wgpu::BufferUsages::UNIFORM,
         });
@@ -169,16 +170,9 @@ impl GpuContext {
         self.encode_count(&mut encoder, &group, len, bins);
         encoder.copy_buffer_to_buffer(&bin_buffer, 0, &readback, 0, size);
         let index = self.queue.submit([encoder.finish()]);
-        readback.slice(..).map_async(wgpu::MapMode::Read, |_| {});
-        self.wait(Some(index))?;
-        let first: Vec<u32> = bytemuck::cast_slice(
-            &readback
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("cannot read the bins back: {e}")))?,
-        )
-        .to_vec();
-        readback.unmap();
+        let first: Vec<u32> = self.read_back(&readback, size, Some(index), |bytes| {
+            Ok(bytemuck::cast_slice(bytes).to_vec())
+        })?;
 
         let started = std::time::Instant::now();
         let mut encoder = device.create_command_encoder(&Default::default());
@@ -411,7 +405,7 @@ impl Counter {
         // The sinks keep larger key spaces on the host.
         debug_assert!(needed <= u64::from(self.context.keys().max_bins));
         self.ensure_bins(needed)?;
-        self.submit(len, 0, needed as u32)?;
+        self.submit(len, needed as u32)?;
         self.dirty_bins = self.dirty_bins.max(needed);
         let slot = &mut self.ring[self.current];
         slot.len = 0;
@@ -420,16 +414,15 @@ impl Counter {
         Ok(())
     }
 
-    /// Encodes and submits one pass of the current slot over bins
-    /// `[base, base + count)`, keeping at most `RING` submissions in flight.
-    fn submit(&mut self, len: u32, base: u32, count: u32) -> Result<()> {
+    /// Encodes and submits one pass of the current slot over the first
+    /// `count` bins, keeping at most `RING` submissions in flight.
+    fn submit(&mut self, len: u32, count: u32) -> Result<()> {
         let context = &self.context;
         let slot = &self.ring[self.current];
         let params = Params {
             key_count: len,
-            bin_base: base,
             bin_count: count,
-            _pad: 0,
+            _pad: [0; 2],
         };
         context
             .queue
@@ -533,28 +526,12 @@ impl Counter {
         encoder.copy_buffer_to_buffer(&bins.bins, 0, &bins.readback, 0, size);
         encoder.clear_buffer(&bins.bins, 0, Some(size));
         let index = context.queue.submit([encoder.finish()]);
-        let (sender, receiver) = mpsc::channel();
-        bins.readback
-            .slice(..size)
-            .map_async(wgpu::MapMode::Read, move |result| {
-                let _ = sender.send(result);
-            });
-        context.wait(Some(index))?;
         self.in_flight.clear();
-        receiver
-            .recv()
-            .map_err(|_| Error::Gpu("the bins were never mapped".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot read the bins back: {e}")))?;
-        {
-            let view = bins
-                .readback
-                .slice(..size)
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("cannot read the bins back: {e}")))?;
-            self.counts
-                .add_bins(0, bytemuck::cast_slice(&view), self.dirty_bins)?;
-        }
-        bins.readback.unmap();
+        let counts = &self.counts;
+        let dirty = self.dirty_bins;
+        context.read_back(&bins.readback, size, Some(index), |view| {
+            counts.add_bins(0, bytemuck::cast_slice(view), dirty)
+        })?;
         self.dirty_bins = 0;
         Ok(())
     }
