@@ -59,10 +59,6 @@ impl DataDir {
         let output = Command::new(program)
             .args(args)
             .current_dir(self.dir.path())
-            .env(
-                "XDG_RUNTIME_DIR",
-                std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| std::env::temp_dir().into()),
-            )
             .output()
             .unwrap();
         Run {
@@ -140,11 +136,8 @@ pub fn binary() -> String {
 
 pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(binary());
+    // The binary quiets Mesa's Wayland probe itself (backend::quiet_wayland_probe).
     command.args(args).current_dir(dir);
-    // Mesa's GL driver warns without it.
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        command.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    }
     for (k, v) in env {
         command.env(k, v);
     }
