@@ -57,16 +57,11 @@ pub const RESULT_FILE: SmallFile = SmallFile {
 };
 
 impl SmallFile {
-    /// Checks the first line of `bytes` (the file's start, `complete` when
-    /// it is all of it): `None` until the whole first line is there. The
-    /// error is the reason, for an [`Error::Data`] on line 1.
-    pub fn check_header(&self, bytes: &[u8], complete: bool) -> Result<Option<()>, String> {
-        let Some((header, _)) = header_line(bytes, complete, self.header)? else {
-            return Ok(None);
-        };
-        let mut fields = Vec::new();
-        csv::parse_record(&header, &mut fields).map_err(|e| format!("bad header: {e}"))?;
-        let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
+    /// Checks that `header` (a header line, as [`header_line`] gives it)
+    /// has the columns this file must have. The error is the reason, for
+    /// an [`Error::Data`] on line 1.
+    pub fn check_columns(&self, header: &[u8]) -> Result<(), String> {
+        let names = header_names(header)?;
         for column in self.columns {
             find_column(&names, column).map_err(|why| {
                 format!(
@@ -75,8 +70,16 @@ impl SmallFile {
                 )
             })?;
         }
-        Ok(Some(()))
+        Ok(())
     }
+}
+
+/// The column names of a header line. The error is the reason, for an
+/// [`Error::Data`] on line 1.
+pub fn header_names(header: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let mut fields = Vec::new();
+    csv::parse_record(header, &mut fields).map_err(|e| format!("bad header: {e}"))?;
+    Ok(fields.iter().map(|f| f.value().into_owned()).collect())
 }
 
 /// The header of a `--rejects` file.
@@ -276,9 +279,7 @@ impl Layout {
             line: 1,
             reason,
         };
-        let mut fields = Vec::new();
-        csv::parse_record(header, &mut fields).map_err(|e| error(format!("bad header: {e}")))?;
-        let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
+        let names = header_names(header).map_err(error)?;
         if names.len() > MAX_COLUMNS {
             return Err(error(format!(
                 "header has {} columns; at most {MAX_COLUMNS} are supported",

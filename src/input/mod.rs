@@ -19,17 +19,19 @@
 //! can tell a row starts at its first byte without reading the byte before
 //! it: a shard reads nothing before its range but the file's header line.
 
+mod header;
 pub mod mapping;
 pub mod object;
 pub mod plan;
 mod range;
 mod stream;
 
+#[cfg(test)]
+pub(crate) use header::HEADER_READ;
+pub use header::{read_header, FileStart};
 pub use object::{display_name, follow_links, Identity, LocalObject, Object};
 pub use plan::{InputSpec, Plan, Split};
 pub use range::RangeSource;
-#[cfg(test)]
-pub(crate) use range::HEADER_READ;
 pub use stream::{Compression, StreamSource};
 
 use crate::error::{Error, Result};
@@ -77,8 +79,15 @@ pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
         path: name.clone().into(),
         source,
     };
-    let mut bytes = Vec::new();
-    let mut header_checked = false;
+    let start = read_header(&mut reader, &name, kind.header, read_error)?;
+    kind.check_columns(&start.header).map_err(data_error)?;
+    if size > Some(kind.limit) {
+        return Err(too_large());
+    }
+    let mut bytes = start.bytes;
+    if start.complete {
+        return Ok(bytes);
+    }
     let mut block = vec![0u8; 64 * 1024];
     loop {
         let n = match reader.read(&mut block) {
@@ -87,13 +96,7 @@ pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
             Err(e) => return Err(read_error(e)),
         };
         bytes.extend_from_slice(&block[..n]);
-        if !header_checked {
-            header_checked = kind
-                .check_header(&bytes, n == 0)
-                .map_err(data_error)?
-                .is_some();
-        }
-        if bytes.len() as u64 > kind.limit || (header_checked && size > Some(kind.limit)) {
+        if bytes.len() as u64 > kind.limit {
             return Err(too_large());
         }
         if n == 0 {

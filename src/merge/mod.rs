@@ -14,11 +14,10 @@ mod rejects;
 mod results;
 
 use std::collections::HashMap;
-use std::io::Read;
 
-use crate::csv::{self, find_column};
+use crate::csv::find_column;
 use crate::error::{Error, Result};
-use crate::format::{self, MAX_HEADER};
+use crate::format;
 use crate::input::Identity;
 use crate::input::{self, InputSpec};
 use crate::output::Destination;
@@ -131,30 +130,13 @@ fn kind_of(part: &InputSpec) -> Result<Kind> {
         reason,
     };
     let mut reader = input::open_stream(part)?;
-    let mut start = Vec::new();
-    let mut block = vec![0u8; 4096];
-    let header = loop {
-        let n = match reader.read(&mut block) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(Error::Read {
-                    path: name.clone().into(),
-                    source,
-                })
-            }
-        };
-        start.extend_from_slice(&block[..n]);
-        let found =
-            format::header_line(&start, n == 0, format::RESULT_FILE.header).map_err(data_error)?;
-        if let Some((header, _)) = found {
-            break header;
+    let start = input::read_header(&mut reader, &name, format::RESULT_FILE.header, |source| {
+        Error::Read {
+            path: name.clone().into(),
+            source,
         }
-        debug_assert!(start.len() <= MAX_HEADER + block.len());
-    };
-    let mut fields = Vec::new();
-    csv::parse_record(&header, &mut fields).map_err(|e| data_error(format!("bad header: {e}")))?;
-    let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
+    })?;
+    let names = format::header_names(&start.header).map_err(data_error)?;
     let has = |column| find_column(&names, column).is_ok();
     if has("shard") && has("part_lines") {
         Ok(Kind::ShardRejects)
