@@ -50,7 +50,7 @@ impl RangeSource {
             read_header(
                 &mut reader,
                 object.name(),
-                format::location_header_text(),
+                format::header_text(format::LOCATION_HEADER),
                 |e| object.read_error(e),
             )?
         };

@@ -108,7 +108,7 @@ impl StreamSource {
         let start = read_header(
             &mut state.decoder,
             &name,
-            format::location_header_text(),
+            format::header_text(format::LOCATION_HEADER),
             |e| decode_error(&name, e),
         )?;
         state.carry = start.bytes;

@@ -10,7 +10,7 @@ use std::ops::Range;
 use super::{Destination, PendingOutput};
 use crate::csv::write_quoted;
 use crate::error::Result;
-use crate::format::{REJECTS_HEADER, SHARD_REJECTS_HEADER};
+use crate::format::{REJECTS_HEADER, SHARD_REJECTS_COLUMNS, SHARD_REJECTS_HEADER};
 use crate::input::Split;
 
 /// A shard's part of one source, as its rejects name it.
@@ -98,7 +98,7 @@ impl RejectsWriter {
     /// with the record that says it is whole.
     pub fn finish(mut self) -> Result<PendingOutput> {
         if let Some(shard) = self.shard.take() {
-            let mut fields = [None; 9];
+            let mut fields = [None; SHARD_REJECTS_COLUMNS.len()];
             fields[0] = Some(shard.as_bytes());
             self.record(&fields)?;
         }
