@@ -14,6 +14,7 @@ pub mod fast;
 mod policy;
 mod row;
 
+pub(crate) use policy::sample_unmatched;
 pub use policy::{RowPolicy, SAMPLES};
 pub use row::{Malformed, MalformedKind, Row, RowStats};
 
@@ -447,9 +448,7 @@ impl<'a> Scanner<'a> {
             }
             Row::Unmatched(id) => {
                 report.stats.unmatched += 1;
-                if report.unmatched_ids.len() < SAMPLES && !report.unmatched_ids.contains(&id) {
-                    report.unmatched_ids.push(id);
-                }
+                sample_unmatched(&mut report.unmatched_ids, id);
                 if policy.reports_unmatched() {
                     let reason = format!("region_id {id} is not in region.csv");
                     Self::keep(policy, report, line, None, reason, text);
