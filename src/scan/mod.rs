@@ -79,10 +79,15 @@ pub struct ChunkReport {
     pub stopped: bool,
 }
 
-/// Where a chunk's scan is: every row before `pos` either pushed a key
-/// (those after `first_key`) or is one of `uncounted`, so the two count
-/// the lines and the fast path keeps no counter of its own.
-struct Position {
+/// A chunk being scanned, and where its scan is: every row before `pos`
+/// either pushed a key (those after `first_key`) or is one of `uncounted`,
+/// so the two count the lines and the fast path keeps no counter of its
+/// own.
+struct Position<'b> {
+    /// The buffer; the chunk's rows end at `end`, and at least
+    /// [`PAD`] bytes follow them.
+    buf: &'b [u8],
+    end: usize,
     pos: usize,
     first_key: usize,
     uncounted: u64,
@@ -235,6 +240,8 @@ impl<'a> Scanner<'a> {
             "chunk buffers extend PAD bytes past their rows"
         );
         let mut at = Position {
+            buf,
+            end,
             pos: range.start,
             first_key: keys.len(),
             uncounted: 0,
@@ -247,13 +254,13 @@ impl<'a> Scanner<'a> {
         let whole_windows = end.saturating_sub(63);
         let mut stopped = false;
         while at.pos < whole_windows {
-            if self.row::<K, F, false>(fields, buf, end, &mut at, keys, report)? {
+            if self.row::<K, F, false>(fields, &mut at, keys, report)? {
                 stopped = true;
                 break;
             }
         }
         while !stopped && at.pos < end {
-            stopped = self.row::<K, F, true>(fields, buf, end, &mut at, keys, report)?;
+            stopped = self.row::<K, F, true>(fields, &mut at, keys, report)?;
         }
         report.stopped = stopped;
         let counted = (keys.len() - at.first_key) as u64;
@@ -262,21 +269,17 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// Scans the row at `at.pos` of a chunk that ends at `end`, and moves
-    /// past it; true if the chunk must stop there. `CUT`: the row's window
-    /// may reach past `end`.
+    /// Scans the row at `at.pos` and moves past it; true if the chunk must
+    /// stop there. `CUT`: the row's window may reach past the chunk's end.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     fn row<K: fast::Kernel, F: fast::Fields, const CUT: bool>(
         &mut self,
         fields: F,
-        buf: &[u8],
-        end: usize,
-        at: &mut Position,
+        at: &mut Position<'_>,
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> Result<bool> {
-        let pos = at.pos;
+        let (buf, end, pos) = (at.buf, at.end, at.pos);
         // SAFETY: `pos < end` and `end + PAD <= buf.len()` (asserted by
         // the caller), so the 64 bytes from `pos` are inside `buf`.
         let window: &[u8; 64] = unsafe { &*buf.as_ptr().add(pos).cast::<[u8; 64]>() };
