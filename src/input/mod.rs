@@ -105,6 +105,30 @@ pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
     }
 }
 
+/// Checks that `dir`, a data folder (region.csv and location.csv are read
+/// from it by default), is one: a file in its place is a usage error, and
+/// a folder that is not there a missing input. `called` is what the caller
+/// calls it in messages (the command line's `DATA_DIR`, Python's
+/// `data_dir`), rather than naming a region.csv inside it.
+pub fn check_data_dir(dir: &std::path::Path, called: &str) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        return Err(Error::Usage(format!(
+            "{}: is a file, but {called} is a folder holding region.csv and location.csv",
+            dir.display()
+        )));
+    }
+    Err(Error::Open {
+        path: dir.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no such folder ({called} is a folder holding region.csv and location.csv)"),
+        ),
+    })
+}
+
 /// Opens a file or S3 object to read from start to end, in memory-sized
 /// steps whatever its size (an S3 object by ranged GETs).
 pub fn open_stream(spec: &InputSpec) -> Result<Box<dyn std::io::Read + Send>> {
@@ -205,5 +229,28 @@ pub trait ChunkSource: Sync {
     /// and where the file's first row starts (just after its header).
     fn byte_rows(&self) -> Option<(std::ops::Range<u64>, u64)> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_is_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        check_data_dir(dir.path(), "DATA_DIR").unwrap();
+        let file = dir.path().join("location.csv");
+        std::fs::write(&file, "").unwrap();
+        let err = check_data_dir(&file, "data_dir").unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+        assert!(err.to_string().ends_with(
+            "location.csv: is a file, but data_dir is a folder holding region.csv and location.csv"
+        ));
+        let err = check_data_dir(&dir.path().join("nosuch"), "DATA_DIR").unwrap_err();
+        assert!(matches!(err, Error::Open { .. }), "{err}");
+        assert!(err.to_string().ends_with(
+            "nosuch: no such folder (DATA_DIR is a folder holding region.csv and location.csv)"
+        ));
     }
 }
