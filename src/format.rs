@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | location.csv | [`LOCATION_HEADER`] (only `region_id` and `date` are used, in any order) | [`Layout::from_header`] |
 //! | region.csv | [`REGION_HEADER`] | [`crate::regions::RegionTable`] |
-//! | result.csv | [`RESULT_HEADER`] | [`crate::results`] |
+//! | result.csv | [`RESULT_HEADER`] | [`crate::result_reader`] |
 //! | rejects | [`REJECTS_HEADER`] | people |
 //! | a shard's rejects | [`SHARD_REJECTS_HEADER`] | `merge`, which makes rejects of them |
 //!

@@ -267,7 +267,7 @@ fn count(
             Destination::Stdout => unreachable!("refused above"),
         };
         let bytes = event_counter::input::read_small(&spec, &RESULT_FILE)?;
-        let records = event_counter::results::parse_results(&bytes, &spec.name())?;
+        let records = event_counter::result_reader::parse_results(&bytes, &spec.name())?;
         Ok((summary, records))
     })?;
     drop(scratch);

@@ -1,7 +1,7 @@
 //! `merge`: one file from the outputs of `count --split I/N` shards, as the
 //! original's final step merged its Spark partitions.
 //!
-//! - result files are added up into one sorted result.csv (`results.rs`);
+//! - result files are added up into one sorted result.csv (`add_results.rs`);
 //! - shards' rejects files are joined into one rejects file whose lines
 //!   are file lines (`rejects.rs`): a shard numbers its rows from its own
 //!   start, and only the line counts of every shard before it say where
@@ -10,8 +10,8 @@
 //! Which it is comes from the parts' headers, so the same command merges
 //! either, and a part of the other kind is refused by name.
 
+mod add_results;
 mod rejects;
-mod results;
 
 use std::collections::HashMap;
 
@@ -82,8 +82,8 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
     let (rows_in, rows_out) = match kinds.first() {
         Some(Kind::ShardRejects) => rejects::join(parts, output)?,
         _ => {
-            manifests = results::check_shards(parts)?;
-            results::add_up(parts, output)?
+            manifests = add_results::check_shards(parts)?;
+            add_results::add_up(parts, output)?
         }
     };
 
