@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use event_counter::histogram::cpu::CpuHistogram;
-use event_counter::histogram::{Counts, Flush, Histogram};
+use event_counter::histogram::{Flush, Histogram, KeyTotals};
 
 const KEYS: usize = 8 << 20;
 const BINS: u32 = 365 * 67;
@@ -26,7 +26,7 @@ fn keys() -> Vec<u32> {
 
 /// Counts `keys` in chunk-sized batches through one sink, as a scanning
 /// thread does.
-fn count(histogram: Box<dyn Histogram>, keys: &[u32]) -> Counts {
+fn count(histogram: Box<dyn Histogram>, keys: &[u32]) -> KeyTotals {
     {
         let mut sink = histogram.sink().unwrap();
         let mut batch = Vec::new();

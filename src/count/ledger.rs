@@ -10,7 +10,7 @@ use crate::input::{ChunkSource, LineOrigin};
 use crate::output::{RejectsWriter, ShardPart};
 use crate::progress::Progress;
 use crate::reorder::Reorder;
-use crate::scan::{sample_unmatched, ChunkReport, RowPolicy, RowStats, SAMPLES};
+use crate::scan::{sample_unmatched, ChunkReport, RowOutcomes, RowPolicy, SAMPLES};
 
 /// What the scanning threads tell the ledger.
 pub(super) enum Msg {
@@ -30,11 +30,13 @@ pub(super) enum Msg {
     },
 }
 
-/// What the rows not counted add up to, for the summary.
+/// The booked chunks' reports added up, for the verdict and the summary:
+/// rows by outcome, the first malformed rows, a few unmatched ids, and the
+/// bytes read.
 #[derive(Clone, Debug, Default)]
-pub struct Tally {
+pub struct BookedRows {
     /// Every row by outcome.
-    pub stats: RowStats,
+    pub stats: RowOutcomes,
     /// The first few malformed rows in file order, as `FILE:LINE: reason`
     /// (in a shard, as `FILE: line N after byte B: reason`).
     pub samples: Vec<String>,
@@ -68,7 +70,7 @@ pub(super) struct Ledger<'a> {
     files: Vec<FileBook>,
     /// The file being booked; every one before it is booked whole.
     current: usize,
-    tally: Tally,
+    tally: BookedRows,
 }
 
 impl<'a> Ledger<'a> {
@@ -87,7 +89,7 @@ impl<'a> Ledger<'a> {
             progress,
             files: sources.iter().map(|_| FileBook::default()).collect(),
             current: 0,
-            tally: Tally::default(),
+            tally: BookedRows::default(),
         }
     }
 
@@ -137,7 +139,7 @@ impl<'a> Ledger<'a> {
     }
 
     /// The tally of a run whose every report was booked.
-    pub(super) fn finish(self) -> Result<Tally> {
+    pub(super) fn finish(self) -> Result<BookedRows> {
         if self.current < self.files.len() {
             return Err(Error::Internal(format!(
                 "{} was not read to the end",

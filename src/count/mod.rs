@@ -15,7 +15,7 @@ mod pool;
 mod summary;
 mod verdict;
 
-pub use ledger::Tally;
+pub use ledger::BookedRows;
 pub use summary::{Summary, Timings};
 pub use verdict::{Threshold, Thresholds};
 

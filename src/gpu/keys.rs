@@ -29,7 +29,7 @@ use wgpu::util::DeviceExt;
 
 use super::{buffer, compute_pipeline, device_bins, layout_entry, GpuContext, GpuOptions};
 use crate::error::{Error, Result};
-use crate::histogram::{Counts, Flush, Histogram, KeySink};
+use crate::histogram::{Flush, Histogram, KeySink, KeyTotals};
 
 /// Keys per GPU key buffer: large enough that a dispatch does real work,
 /// small enough that the ring stays a few tens of MiB.
@@ -205,7 +205,7 @@ pub struct GpuHistogram {
     thread: Option<JoinHandle<Result<()>>>,
     /// The run's totals: the GPU thread adds its bins, and sinks the keys
     /// of a key space too large for the GPU's bins.
-    counts: Arc<Counts>,
+    counts: Arc<KeyTotals>,
     max_bins: u32,
 }
 
@@ -216,7 +216,7 @@ impl GpuHistogram {
         // busy while bounding memory.
         let (sender, batches) = mpsc::sync_channel::<Batch>(2);
         let (spare_sender, spares) = mpsc::channel::<Vec<u32>>();
-        let counts = Arc::new(Counts::default());
+        let counts = Arc::new(KeyTotals::default());
         let max_bins = context.keys.max_bins;
         let counter = Counter::new(context, flush, counts.clone());
         let thread = std::thread::Builder::new()
@@ -251,11 +251,11 @@ impl Histogram for GpuHistogram {
         }))
     }
 
-    fn totals(&self) -> &Counts {
+    fn totals(&self) -> &KeyTotals {
         &self.counts
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Counts> {
+    fn finish(mut self: Box<Self>) -> Result<KeyTotals> {
         self.sender.lock().unwrap().take();
         let thread = self.thread.take().expect("finish is called once");
         thread
@@ -269,7 +269,7 @@ impl Histogram for GpuHistogram {
 struct GpuSink<'h> {
     sender: SyncSender<Batch>,
     spares: Arc<Mutex<Receiver<Vec<u32>>>>,
-    counts: &'h Counts,
+    counts: &'h KeyTotals,
     max_bins: u32,
     /// The key space outgrew the GPU's bins: keys are counted on the host.
     on_host: bool,
@@ -330,7 +330,7 @@ struct Slot {
 struct Counter {
     context: Arc<GpuContext>,
     flush: Flush,
-    counts: Arc<Counts>,
+    counts: Arc<KeyTotals>,
     bins: Option<Bins>,
     ring: Vec<Slot>,
     current: usize,
@@ -342,7 +342,7 @@ struct Counter {
 }
 
 impl Counter {
-    fn new(context: Arc<GpuContext>, flush: Flush, counts: Arc<Counts>) -> Counter {
+    fn new(context: Arc<GpuContext>, flush: Flush, counts: Arc<KeyTotals>) -> Counter {
         Counter {
             context,
             flush,

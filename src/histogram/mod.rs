@@ -1,5 +1,5 @@
 //! Histograms of packed keys: one trait, a CPU implementation here and a
-//! GPU one in `crate::gpu`, both ending in the run's [`Counts`].
+//! GPU one in `crate::gpu`, both ending in the run's [`KeyTotals`].
 //!
 //! Scanning threads each get a [`KeySink`] and hand it batches of keys.
 //! Small key spaces are counted in dense 32-bit bins (per thread on the CPU,
@@ -8,12 +8,12 @@
 //! totals before any bin could wrap: at most every [`Flush::every`] keys,
 //! which by default is `u32::MAX`. A terabyte (~25 billion rows) therefore
 //! counts exactly; tests set a tiny interval to make the fold run often.
-//! Key spaces too large for dense bins go straight to the [`Counts`].
+//! Key spaces too large for dense bins go straight to the [`KeyTotals`].
 
-mod counts;
 pub mod cpu;
+mod key_totals;
 
-pub use counts::{Counts, DenseTotals, Totals};
+pub use key_totals::{DenseKeyTotals, FinalTotals, KeyTotals};
 
 use crate::error::Result;
 
@@ -23,10 +23,10 @@ pub trait Histogram: Sync {
     fn sink(&self) -> Result<Box<dyn KeySink + '_>>;
 
     /// The run's totals, for counts made elsewhere (the GPU backend's bins).
-    fn totals(&self) -> &Counts;
+    fn totals(&self) -> &KeyTotals;
 
     /// Ends counting once every sink is finished and returns the totals.
-    fn finish(self: Box<Self>) -> Result<Counts>;
+    fn finish(self: Box<Self>) -> Result<KeyTotals>;
 }
 
 /// One scanning thread's way into a [`Histogram`].

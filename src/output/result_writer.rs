@@ -17,7 +17,7 @@ use crate::csv::write_quoted;
 use crate::date::DateText;
 use crate::error::{Error, Result};
 use crate::format::RESULT_HEADER;
-use crate::histogram::{DenseTotals, Totals};
+use crate::histogram::{DenseKeyTotals, FinalTotals};
 use crate::regions::{KeySpace, RegionTable};
 
 /// One row of result.csv.
@@ -95,14 +95,14 @@ enum ByDate {
         totals: Vec<u64>,
     },
     /// Dense totals, indexed by key: each date's are one row of slots.
-    Rows(DenseTotals),
+    Rows(DenseKeyTotals),
 }
 
 impl<'a> Groups<'a> {
     /// Ranks the dates and names and arranges `totals` by date. Fails only
     /// when memory runs out.
     pub fn new(
-        totals: Totals,
+        totals: FinalTotals,
         keys: KeySpace,
         dates: &'a [DateText],
         regions: &RegionTable,
@@ -113,8 +113,8 @@ impl<'a> Groups<'a> {
             regions.name(a as u32).cmp(regions.name(b as u32))
         });
         let by_date = match totals {
-            Totals::Dense(table) => ByDate::Rows(table),
-            Totals::Sparse(groups) => {
+            FinalTotals::Dense(table) => ByDate::Rows(table),
+            FinalTotals::Sparse(groups) => {
                 // A counting sort by date rank.
                 let mut starts = vec![0usize; dates.len() + 1];
                 for &(key, total) in &groups {
@@ -451,7 +451,8 @@ mod tests {
     fn written(groups: Vec<(u32, u64)>, dates: &[DateText], regions: &RegionTable) -> String {
         let keys = KeySpace::new(regions.slots());
         let mut out = Vec::new();
-        let sparse = Groups::new(Totals::Sparse(groups.clone()), keys, dates, regions).unwrap();
+        let sparse =
+            Groups::new(FinalTotals::Sparse(groups.clone()), keys, dates, regions).unwrap();
         let rows = sparse.write(&mut out).unwrap();
         assert_eq!(rows, groups.iter().filter(|&&(_, n)| n > 0).count());
         // The same totals, dense, give the same text.
@@ -460,12 +461,12 @@ mod tests {
             .map(|&(key, _)| key as usize + 1)
             .max()
             .unwrap_or(0);
-        let table = DenseTotals::zeroed(len).unwrap();
+        let table = DenseKeyTotals::zeroed(len).unwrap();
         for &(key, n) in &groups {
             table.set(key, n);
         }
         let mut dense_out = Vec::new();
-        let dense = Groups::new(Totals::Dense(table), keys, dates, regions).unwrap();
+        let dense = Groups::new(FinalTotals::Dense(table), keys, dates, regions).unwrap();
         assert_eq!(dense.write(&mut dense_out).unwrap(), rows);
         assert_eq!(dense_out, out);
         // And written at offsets by any number of threads, too.

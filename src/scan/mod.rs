@@ -16,7 +16,7 @@ mod row;
 
 pub(crate) use policy::sample_unmatched;
 pub use policy::{RowPolicy, SAMPLES};
-pub use row::{Malformed, MalformedKind, Row, RowStats};
+pub use row::{Malformed, MalformedKind, Row, RowOutcomes};
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -68,7 +68,7 @@ pub struct ChunkReport {
     /// Input bytes the chunk accounts for.
     pub span: u64,
     /// The chunk's rows by outcome.
-    pub stats: RowStats,
+    pub stats: RowOutcomes,
     /// The rows not counted that the policy reports, in order.
     pub problems: Vec<Problem>,
     /// The text of the problems' rows, when the policy keeps it.

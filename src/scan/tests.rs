@@ -276,7 +276,7 @@ proptest! {
 
         let mut exact = Scanner::new(&context, layout());
         let mut want_keys = Vec::new();
-        let mut want = RowStats::default();
+        let mut want = RowOutcomes::default();
         for line in &lines {
             match exact.exact_row(line.as_bytes()).unwrap() {
                 Row::Key(k) => { want.counted += 1; want_keys.push(k) }
