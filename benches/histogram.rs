@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use event_counter::histogram::cpu::CpuHistogram;
-use event_counter::histogram::{Flush, Histogram, KeyTotals};
+use event_counter::histogram::{FoldInterval, Histogram, KeyTotals};
 
 const KEYS: usize = 8 << 20;
 const BINS: u32 = 365 * 67;
@@ -45,7 +45,12 @@ fn bench_histograms(c: &mut Criterion) {
     let mut group = c.benchmark_group("histogram");
     group.throughput(Throughput::Elements(KEYS as u64));
     group.bench_function("cpu", |b| {
-        b.iter(|| count(Box::new(CpuHistogram::new(Flush::default(), 1)), &keys))
+        b.iter(|| {
+            count(
+                Box::new(CpuHistogram::new(FoldInterval::default(), 1)),
+                &keys,
+            )
+        })
     });
     #[cfg(feature = "gpu")]
     bench_gpu(&mut group, &keys);
@@ -73,7 +78,7 @@ fn bench_gpu(
     let name = &context.info.name;
     group.bench_function(format!("gpu end to end ({name})"), |b| {
         b.iter(|| {
-            let histogram = GpuHistogram::new(context.clone(), Flush::default()).unwrap();
+            let histogram = GpuHistogram::new(context.clone(), FoldInterval::default()).unwrap();
             count(Box::new(histogram), keys)
         })
     });

@@ -8,7 +8,7 @@ use clap::Args;
 
 use event_counter::backend::{Backend, Reason};
 use event_counter::count::{Threshold, Thresholds};
-use event_counter::histogram::Flush;
+use event_counter::histogram::FoldInterval;
 use event_counter::input::{self, InputSpec, Split};
 use event_counter::output::Destination;
 use event_counter::scan::MalformedKind;
@@ -180,7 +180,7 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
     }
     options.map_files = !args.pread;
     if let Some(every) = args.flush_every {
-        options.flush = Flush::new(every);
+        options.flush = FoldInterval::new(every);
     }
 
     let engine = select(args.backend)?;

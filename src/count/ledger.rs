@@ -4,7 +4,7 @@
 //! `--strict` stops at the *first* bad row, and how the rejects file comes
 //! out in input order.
 
-use super::gate::{place, Gate};
+use super::gate::{plan_order, Gate};
 use crate::error::{Error, Result};
 use crate::input::{ChunkSource, LineOrigin};
 use crate::output::{RejectsWriter, ShardPart};
@@ -133,7 +133,7 @@ impl<'a> Ledger<'a> {
             }
         }
         if let Some(book) = self.files.get(self.current) {
-            gate.set_next(place(self.current, book.waiting.next().0));
+            gate.set_next(plan_order(self.current, book.waiting.next().0));
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ use crate::date::DateDict;
 use crate::error::Result;
 use crate::figures::GpuFigures;
 use crate::format::{self, Layout, ShardManifest};
-use crate::histogram::Flush;
+use crate::histogram::FoldInterval;
 use crate::histogram::Histogram;
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
 use crate::output::{Destination, Groups, ShardPart};
@@ -66,7 +66,7 @@ pub struct CountOptions {
     /// default: no copy) or read with `pread`; for measuring the two.
     pub map_files: bool,
     /// When 32-bit bins are folded into the totals.
-    pub flush: Flush,
+    pub flush: FoldInterval,
     /// The most bins a CPU thread counts densely (for tests, to make the
     /// shared totals count small inputs); `None`: as memory allows.
     pub dense_bins: Option<usize>,
@@ -90,7 +90,7 @@ impl CountOptions {
             stats_json: None,
             chunk_size: DEFAULT_CHUNK_SIZE,
             map_files: true,
-            flush: Flush::default(),
+            flush: FoldInterval::default(),
             dense_bins: None,
             thresholds: Thresholds::default(),
         }
@@ -139,7 +139,7 @@ fn gpu_job<'a, 'b: 'a>(
     context: &'a ScanContext<'b>,
     histogram: &'a dyn Histogram,
     threads: usize,
-    flush: Flush,
+    flush: FoldInterval,
     figures: &'a Mutex<Option<GpuFigures>>,
 ) -> Option<pool::Job<'a>> {
     #[cfg(feature = "gpu")]

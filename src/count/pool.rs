@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 
-use super::gate::{place, Gate};
+use super::gate::{plan_order, Gate};
 use super::ledger::{Ledger, Msg};
 use crate::error::{Error, Result};
 use crate::format::Layout;
@@ -57,7 +57,7 @@ pub(super) fn scan(
                 .spawn_scoped(scope, move || {
                     let send = |message: Msg| {
                         if let Msg::Report { file, report } = &message {
-                            gate.admit(place(*file, report.seq), report.heap_bytes(), abort);
+                            gate.admit(plan_order(*file, report.seq), report.heap_bytes(), abort);
                         }
                         messages.send(message).is_ok()
                     };
@@ -121,7 +121,7 @@ struct Shared<'a> {
     /// Set once any part of the run has failed.
     abort: AtomicBool,
     /// Once a chunk stops at a malformed row (`--strict`), no chunk after
-    /// it in file order is needed: its place (see [`place`]).
+    /// it in file order is needed: its place (see [`plan_order`]).
     last_needed: AtomicU64,
 }
 
@@ -147,7 +147,7 @@ fn work(
         let Some((file, chunk)) = cursor.next(&mut buf, messages)? else {
             break;
         };
-        let place = place(file, chunk.seq);
+        let place = plan_order(file, chunk.seq);
         if place > last_needed.load(Ordering::Relaxed) {
             continue;
         }

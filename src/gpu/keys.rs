@@ -29,7 +29,7 @@ use wgpu::util::DeviceExt;
 
 use super::{buffer, compute_pipeline, device_bins, layout_entry, GpuContext, GpuOptions};
 use crate::error::{Error, Result};
-use crate::histogram::{Flush, Histogram, KeySink, KeyTotals};
+use crate::histogram::{FoldInterval, Histogram, KeySink, KeyTotals};
 
 /// Keys per GPU key buffer: large enough that a dispatch does real work,
 /// small enough that the ring stays a few tens of MiB.
@@ -211,7 +211,7 @@ pub struct GpuHistogram {
 
 impl GpuHistogram {
     /// Starts the GPU thread of one count.
-    pub fn new(context: Arc<GpuContext>, flush: Flush) -> Result<GpuHistogram> {
+    pub fn new(context: Arc<GpuContext>, flush: FoldInterval) -> Result<GpuHistogram> {
         // Two batches queued per direction is enough to keep the GPU thread
         // busy while bounding memory.
         let (sender, batches) = mpsc::sync_channel::<Batch>(2);
@@ -329,7 +329,7 @@ struct Slot {
 /// All GPU state of one count; lives on the GPU thread.
 struct Counter {
     context: Arc<GpuContext>,
-    flush: Flush,
+    flush: FoldInterval,
     counts: Arc<KeyTotals>,
     bins: Option<Bins>,
     ring: Vec<Slot>,
@@ -342,7 +342,7 @@ struct Counter {
 }
 
 impl Counter {
-    fn new(context: Arc<GpuContext>, flush: Flush, counts: Arc<KeyTotals>) -> Counter {
+    fn new(context: Arc<GpuContext>, flush: FoldInterval, counts: Arc<KeyTotals>) -> Counter {
         Counter {
             context,
             flush,

@@ -28,7 +28,7 @@ use crate::date::{date_text, day_number, DateText};
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::format::{Layout, MAX_LINE};
-use crate::histogram::{Flush, Histogram, KeySink};
+use crate::histogram::{FoldInterval, Histogram, KeySink};
 use crate::input::{ChunkBuf, ChunkSource, Next, Object, RangeSource, PAD};
 use crate::scan::{ChunkReport, ScanContext, Scanner};
 
@@ -204,7 +204,7 @@ pub fn count_files(
     scan: &ScanContext<'_>,
     histogram: &dyn Histogram,
     threads: usize,
-    flush: Flush,
+    flush: FoldInterval,
     events: &mut dyn FnMut(Event) -> bool,
     abort: &AtomicBool,
 ) -> Result<GpuFigures> {
@@ -395,7 +395,7 @@ struct Run<'c> {
     next_slot: usize,
     /// The most any bin can have grown since the bins were last read back.
     since_fold: u64,
-    flush: Flush,
+    flush: FoldInterval,
     /// Where the time and bytes went.
     figures: GpuFigures,
 }
@@ -408,7 +408,7 @@ impl<'c> Run<'c> {
         window: Window,
         largest: u64,
         threads: usize,
-        flush: Flush,
+        flush: FoldInterval,
     ) -> Result<Run<'c>> {
         let device = &context.device;
         let options = &context.options;

@@ -9,7 +9,7 @@
 //! empty). Past [`DENSE_BYTES`] a thread hands its keys to the shared
 //! [`KeyTotals`] instead, whose memory follows the groups that occur.
 
-use super::{Flush, Histogram, KeySink, KeyTotals};
+use super::{FoldInterval, Histogram, KeySink, KeyTotals};
 use crate::error::Result;
 
 /// The most memory the dense bins of all threads together may take.
@@ -23,7 +23,7 @@ const DENSE_MAX_BINS: usize = 1 << 22;
 #[derive(Debug)]
 pub struct CpuHistogram {
     counts: KeyTotals,
-    flush: Flush,
+    flush: FoldInterval,
     /// The most bins a thread counts densely.
     dense_bins: usize,
 }
@@ -31,7 +31,7 @@ pub struct CpuHistogram {
 impl CpuHistogram {
     /// An empty histogram for `threads` sinks, whose bins are folded as
     /// `flush` says.
-    pub fn new(flush: Flush, threads: usize) -> Self {
+    pub fn new(flush: FoldInterval, threads: usize) -> Self {
         CpuHistogram::with_dense_bins(
             flush,
             (DENSE_BYTES / 4 / threads.max(1)).min(DENSE_MAX_BINS),
@@ -40,7 +40,7 @@ impl CpuHistogram {
 
     /// As [`CpuHistogram::new`], with dense bins up to `dense_bins` per
     /// thread (tests use tiny ones to make the shared path run).
-    pub fn with_dense_bins(flush: Flush, dense_bins: usize) -> Self {
+    pub fn with_dense_bins(flush: FoldInterval, dense_bins: usize) -> Self {
         CpuHistogram {
             counts: KeyTotals::default(),
             flush,
@@ -154,7 +154,10 @@ mod tests {
     fn counts_across_sinks_flushes_and_the_dense_limit() {
         for every in [1, 2, 3, 1000] {
             for dense in [0, 6, 100] {
-                let histogram = Box::new(CpuHistogram::with_dense_bins(Flush::new(every), dense));
+                let histogram = Box::new(CpuHistogram::with_dense_bins(
+                    FoldInterval::new(every),
+                    dense,
+                ));
                 {
                     let mut a = histogram.sink().unwrap();
                     let mut b = histogram.sink().unwrap();

@@ -5,7 +5,7 @@
 //! Small key spaces are counted in dense 32-bit bins (per thread on the CPU,
 //! on the device for the GPU: the GPU has no 64-bit atomics, and half the
 //! width keeps twice as many CPU bins in cache), folded into the 64-bit
-//! totals before any bin could wrap: at most every [`Flush::every`] keys,
+//! totals before any bin could wrap: at most every [`FoldInterval::every`] keys,
 //! which by default is `u32::MAX`. A terabyte (~25 billion rows) therefore
 //! counts exactly; tests set a tiny interval to make the fold run often.
 //! Key spaces too large for dense bins go straight to the [`KeyTotals`].
@@ -41,24 +41,24 @@ pub trait KeySink: Send {
 
 /// When 32-bit bins must be folded into the 64-bit totals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Flush {
+pub struct FoldInterval {
     /// At most this many keys between folds. A bin grows by one per key, so
     /// with `every <= u32::MAX` no bin can wrap.
     pub every: u64,
 }
 
-impl Default for Flush {
+impl Default for FoldInterval {
     fn default() -> Self {
-        Flush {
+        FoldInterval {
             every: u64::from(u32::MAX),
         }
     }
 }
 
-impl Flush {
+impl FoldInterval {
     /// Folds at most every `every` keys (clamped to what cannot wrap).
     pub fn new(every: u64) -> Self {
-        Flush {
+        FoldInterval {
             every: every.clamp(1, u64::from(u32::MAX)),
         }
     }
@@ -70,8 +70,8 @@ mod tests {
 
     #[test]
     fn flush_interval_never_lets_a_bin_wrap() {
-        assert_eq!(Flush::default().every, u64::from(u32::MAX));
-        assert_eq!(Flush::new(u64::MAX).every, u64::from(u32::MAX));
-        assert_eq!(Flush::new(0).every, 1);
+        assert_eq!(FoldInterval::default().every, u64::from(u32::MAX));
+        assert_eq!(FoldInterval::new(u64::MAX).every, u64::from(u32::MAX));
+        assert_eq!(FoldInterval::new(0).every, 1);
     }
 }

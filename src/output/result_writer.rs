@@ -164,9 +164,9 @@ impl<'a> Groups<'a> {
     /// Writes result.csv, its header first; returns how many rows it has.
     pub fn write(&self, out: &mut dyn Write) -> io::Result<usize> {
         let mut rows = RowWriter::new(out)?;
-        let mut walk = Walk::default();
+        let mut scratch = DateScratch::default();
         for rank in 0..self.dates.len() {
-            self.visit(rank, &mut walk, |name, date, total| {
+            self.visit(rank, &mut scratch, |name, date, total| {
                 rows.row(name, date, total)
             })?;
         }
@@ -206,10 +206,10 @@ impl<'a> Groups<'a> {
                 .map(|(ranks, offset)| {
                     scope.spawn(move || -> io::Result<usize> {
                         let mut out = AtOffset::new(file, offset);
-                        let mut walk = Walk::default();
+                        let mut scratch = DateScratch::default();
                         let mut rows = 0;
                         for rank in ranks {
-                            self.visit(rank, &mut walk, |name, date, total| {
+                            self.visit(rank, &mut scratch, |name, date, total| {
                                 push_row(&mut out.buf, name, date, total);
                                 rows += 1;
                                 out.spill(false)
@@ -235,10 +235,10 @@ impl<'a> Groups<'a> {
         std::thread::scope(|scope| {
             for (part, sizes) in sizes.chunks_mut(per_thread).enumerate() {
                 scope.spawn(move || {
-                    let mut walk = Walk::default();
+                    let mut scratch = DateScratch::default();
                     for (i, size) in sizes.iter_mut().enumerate() {
                         let rank = part * per_thread + i;
-                        let _ = self.visit(rank, &mut walk, |name, date, total| {
+                        let _ = self.visit(rank, &mut scratch, |name, date, total| {
                             *size += row_len(name, date, total);
                             Ok(())
                         });
@@ -254,14 +254,14 @@ impl<'a> Groups<'a> {
     fn visit(
         &self,
         rank: usize,
-        walk: &mut Walk,
+        scratch: &mut DateScratch,
         mut row: impl FnMut(&[u8], &[u8], u64) -> io::Result<()>,
     ) -> io::Result<()> {
-        let Walk {
+        let DateScratch {
             dense,
             few,
             quoted_date,
-        } = walk;
+        } = scratch;
         let slots = self.slot_of_rank.len();
         let date = self.date_of_rank[rank];
         quoted_date.clear();
@@ -323,7 +323,7 @@ impl DateSizes {
 
 /// One thread's scratch space for walking dates.
 #[derive(Default)]
-struct Walk {
+struct DateScratch {
     dense: Vec<u64>,
     few: Vec<(u32, u64)>,
     quoted_date: Vec<u8>,
@@ -504,7 +504,7 @@ mod tests {
         );
     }
 
-    /// Dense dates (a row walk) and sparse ones (a sort) give what sorting
+    /// Dense dates (a row scratch) and sparse ones (a sort) give what sorting
     /// every row does, and both agree with `write_table`.
     #[test]
     fn dense_and_sparse_dates_agree_with_a_plain_sort() {

@@ -124,7 +124,7 @@ pub struct Scanner<'a> {
     /// The columns of the file being scanned.
     layout: Layout,
     /// What the fast path needs of them.
-    shape: fast::Shape,
+    finder: fast::GeneralFinder,
     cache: DateCache,
     /// Reused for every row that takes the exact path.
     fields: Vec<Field<'static>>,
@@ -136,7 +136,7 @@ impl<'a> Scanner<'a> {
         Scanner {
             ctx,
             layout,
-            shape: fast::Shape::of(&layout),
+            finder: fast::GeneralFinder::of(&layout),
             cache: DateCache::default(),
             fields: Vec::new(),
         }
@@ -146,7 +146,7 @@ impl<'a> Scanner<'a> {
     /// scanner learnt of dates.
     pub fn set_layout(&mut self, layout: Layout) {
         self.layout = layout;
-        self.shape = fast::Shape::of(&layout);
+        self.finder = fast::GeneralFinder::of(&layout);
     }
 
     /// Scans the rows in `buf[range]`, appending keys to `keys` and filling
@@ -219,16 +219,16 @@ impl<'a> Scanner<'a> {
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> Result<()> {
-        match self.shape.standard() {
+        match self.finder.standard() {
             Some(standard) => self.scan_with::<K, _>(standard, buf, range, keys, report),
-            None => self.scan_with::<K, _>(self.shape, buf, range, keys, report),
+            None => self.scan_with::<K, _>(self.finder, buf, range, keys, report),
         }
     }
 
     #[inline(always)]
-    fn scan_with<K: fast::Kernel, F: fast::Fields>(
+    fn scan_with<K: fast::Kernel, F: fast::FieldFinder>(
         &mut self,
-        fields: F,
+        finder: F,
         buf: &[u8],
         range: Range<usize>,
         keys: &mut Vec<u32>,
@@ -254,13 +254,13 @@ impl<'a> Scanner<'a> {
         let whole_windows = end.saturating_sub(63);
         let mut stopped = false;
         while at.pos < whole_windows {
-            if self.row::<K, F, false>(fields, &mut at, keys, report)? {
+            if self.row::<K, F, false>(finder, &mut at, keys, report)? {
                 stopped = true;
                 break;
             }
         }
         while !stopped && at.pos < end {
-            stopped = self.row::<K, F, true>(fields, &mut at, keys, report)?;
+            stopped = self.row::<K, F, true>(finder, &mut at, keys, report)?;
         }
         report.stopped = stopped;
         let counted = (keys.len() - at.first_key) as u64;
@@ -272,9 +272,9 @@ impl<'a> Scanner<'a> {
     /// Scans the row at `at.pos` and moves past it; true if the chunk must
     /// stop there. `CUT`: the row's window may reach past the chunk's end.
     #[inline(always)]
-    fn row<K: fast::Kernel, F: fast::Fields, const CUT: bool>(
+    fn row<K: fast::Kernel, F: fast::FieldFinder, const CUT: bool>(
         &mut self,
-        fields: F,
+        finder: F,
         at: &mut Position<'_>,
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
@@ -297,7 +297,7 @@ impl<'a> Scanner<'a> {
         if newlines != 0 {
             let line_end = newlines.trailing_zeros() as usize;
             let len = line_end - usize::from(line_end > 0 && window[line_end - 1] == b'\r');
-            if let Some(key) = self.fast_key(fields, window, len, masks) {
+            if let Some(key) = self.fast_key(finder, window, len, masks) {
                 keys.push(key);
                 at.pos = pos + line_end + 1;
                 return Ok(false);
@@ -348,7 +348,7 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn fast_key(
         &mut self,
-        fields: impl fast::Fields,
+        finder: impl fast::FieldFinder,
         window: &[u8; 64],
         len: usize,
         masks: fast::Masks,
@@ -357,7 +357,7 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let cut = fast::low_bits(len);
-        let (id_at, date_at) = fields.find(len, masks.comma & cut, masks.quote & cut)?;
+        let (id_at, date_at) = finder.find(len, masks.comma & cut, masks.quote & cut)?;
         let regions = self.ctx.regions;
         let region = if id_at.len().wrapping_sub(1) < 2 {
             let word = u16::from_le_bytes([window[id_at.start], window[id_at.start + 1]]);
