@@ -44,7 +44,7 @@ impl RangeSource {
         rows: Option<Range<u64>>,
     ) -> Result<RangeSource> {
         let len = object.len();
-        let start = {
+        let file_start = {
             let mut reader = ObjectReader::new(object.clone(), Default::default())
                 .map_err(|e| object.read_error(e))?;
             read_header(
@@ -54,7 +54,7 @@ impl RangeSource {
                 |e| object.read_error(e),
             )?
         };
-        let (header, header_end) = (start.header, start.rows_start as u64);
+        let (header, header_end) = (file_start.header, file_start.rows_start as u64);
         let rows = rows.unwrap_or(header_end..len);
         let start = rows.start.clamp(header_end, len);
         let end = rows.end.clamp(start, len);
