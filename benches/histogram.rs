@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use event_counter::histogram::cpu::CpuHistogram;
-use event_counter::histogram::{Counts, Flush, Histogram};
+use event_counter::histogram::{FoldInterval, Histogram, KeyTotals};
 
 const KEYS: usize = 8 << 20;
 const BINS: u32 = 365 * 67;
@@ -26,7 +26,7 @@ fn keys() -> Vec<u32> {
 
 /// Counts `keys` in chunk-sized batches through one sink, as a scanning
 /// thread does.
-fn count(histogram: Box<dyn Histogram>, keys: &[u32]) -> Counts {
+fn count(histogram: Box<dyn Histogram>, keys: &[u32]) -> KeyTotals {
     {
         let mut sink = histogram.sink().unwrap();
         let mut batch = Vec::new();
@@ -45,7 +45,12 @@ fn bench_histograms(c: &mut Criterion) {
     let mut group = c.benchmark_group("histogram");
     group.throughput(Throughput::Elements(KEYS as u64));
     group.bench_function("cpu", |b| {
-        b.iter(|| count(Box::new(CpuHistogram::new(Flush::default(), 1)), &keys))
+        b.iter(|| {
+            count(
+                Box::new(CpuHistogram::new(FoldInterval::default(), 1)),
+                &keys,
+            )
+        })
     });
     #[cfg(feature = "gpu")]
     bench_gpu(&mut group, &keys);
@@ -71,7 +76,7 @@ fn bench_gpu(
     let name = &context.info.name;
     group.bench_function(format!("gpu end to end ({name})"), |b| {
         b.iter(|| {
-            let histogram = GpuHistogram::new(context.clone(), Flush::default()).unwrap();
+            let histogram = GpuHistogram::new(context.clone(), FoldInterval::default()).unwrap();
             count(Box::new(histogram), keys)
         })
     });

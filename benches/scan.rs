@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 use event_counter::date::DateDict;
-use event_counter::format::Layout;
+use event_counter::format::{header_text, Layout, LOCATION_HEADER};
 use event_counter::generate::{generate, GenerateOptions, ROWS_PER_BLOCK, SHIPPED_REGIONS};
 use event_counter::input::PAD;
 use event_counter::regions::{KeySpace, RegionTable};
@@ -34,8 +34,8 @@ fn rows() -> Vec<u8> {
 fn bench_scan(c: &mut Criterion) {
     let regions = RegionTable::parse(SHIPPED_REGIONS.as_bytes(), "region.csv").unwrap();
     let keys = KeySpace::new(regions.slots());
-    let layout =
-        Layout::from_header(b"\"lat\",\"long\",\"region_id\",\"date\"", "location.csv").unwrap();
+    let header = header_text(LOCATION_HEADER).as_bytes();
+    let layout = Layout::from_header(header, "location.csv").unwrap();
     let fast_rows = rows();
     // The same rows with a blank after every comma: valid, but never
     // canonical, so the general CSV path parses each one.

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
 use crate::gpu::{device, GpuContext, GpuOptions};
 use crate::histogram::cpu::CpuHistogram;
-use crate::histogram::{Flush, Histogram};
+use crate::histogram::{FoldInterval, Histogram};
 
 /// Where the user asked a count to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl Engine {
     /// scanning threads (see [`crate::CountOptions`] for `dense_bins`).
     pub(crate) fn histogram(
         &self,
-        flush: Flush,
+        flush: FoldInterval,
         threads: usize,
         dense_bins: Option<usize>,
     ) -> Result<Box<dyn Histogram>> {

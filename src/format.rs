@@ -3,11 +3,14 @@
 //!
 //! | file | header | read by |
 //! | --- | --- | --- |
-//! | location.csv | `"lat","long","region_id","date"` (only `region_id` and `date` are used, in any order) | [`Layout::from_header`] |
-//! | region.csv | `"region_id","region_name"` | [`crate::regions::RegionTable`] |
-//! | result.csv | `"region_name","date","count"` | [`crate::results`] |
-//! | rejects | `"source","line","reason","row"` | people |
+//! | location.csv | [`LOCATION_HEADER`] (only `region_id` and `date` are used, in any order) | [`Layout::from_header`] |
+//! | region.csv | [`REGION_HEADER`] | [`crate::regions::RegionTable`] |
+//! | result.csv | [`RESULT_HEADER`] | [`crate::result_reader`] |
+//! | rejects | [`REJECTS_HEADER`] | people |
 //! | a shard's rejects | [`SHARD_REJECTS_HEADER`] | `merge`, which makes rejects of them |
+//!
+//! Each header is defined here once, by its column names; everything that
+//! writes, checks or quotes a header in a message takes it from here.
 //!
 //! Columns are found by name (ASCII case ignored), so extra columns and any
 //! order are fine.
@@ -15,14 +18,47 @@
 use crate::csv::{self, find_column};
 use crate::error::{Error, Result};
 
-/// The header of location.csv as `generate` writes it.
-pub const LOCATION_HEADER: &[u8] = b"\"lat\",\"long\",\"region_id\",\"date\"\n";
+/// Defines a header once, from its column names: `$line`, the header line
+/// as the tool writes it (every name quoted, then a newline), and
+/// `$columns`, the names in order.
+macro_rules! header {
+    ($(#[$doc:meta])* $line:ident, $columns:ident = [$first:literal $(, $rest:literal)* $(,)?]) => {
+        $(#[$doc])*
+        pub const $line: &[u8] =
+            concat!("\"", $first, "\"" $(, ",\"", $rest, "\"")*, "\n").as_bytes();
+        #[doc = concat!("The column names of [`", stringify!($line), "`], in order.")]
+        pub const $columns: &[&str] = &[$first $(, $rest)*];
+    };
+}
 
-/// The header of region.csv, for messages.
-pub const REGION_HEADER: &str = "\"region_id\",\"region_name\"";
+header!(
+    /// The header of location.csv as `generate` writes it.
+    LOCATION_HEADER,
+    LOCATION_COLUMNS = ["lat", "long", "region_id", "date"]
+);
 
-/// The header of result.csv.
-pub const RESULT_HEADER: &[u8] = b"\"region_name\",\"date\",\"count\"\n";
+header!(
+    /// The header of region.csv.
+    REGION_HEADER,
+    REGION_COLUMNS = ["region_id", "region_name"]
+);
+
+header!(
+    /// The header of result.csv.
+    RESULT_HEADER,
+    RESULT_COLUMNS = ["region_name", "date", "count"]
+);
+
+/// A header line as messages show it: without its newline.
+pub const fn header_text(header: &'static [u8]) -> &'static str {
+    let Some((b'\n', line)) = header.split_last() else {
+        panic!("a header line ends with a newline");
+    };
+    match std::str::from_utf8(line) {
+        Ok(text) => text,
+        Err(_) => panic!("a header is ASCII"),
+    }
+}
 
 /// A file read whole into memory, whose header is checked before the rest
 /// is read, and whose size is capped: a file given to the wrong flag, or
@@ -42,8 +78,8 @@ pub struct SmallFile {
 /// region.csv: 256 MiB holds millions of regions, far past the 32-bit key.
 pub const REGION_FILE: SmallFile = SmallFile {
     what: "region.csv",
-    header: REGION_HEADER,
-    columns: &["region_id", "region_name"],
+    header: header_text(REGION_HEADER),
+    columns: REGION_COLUMNS,
     limit: 256 << 20,
 };
 
@@ -51,22 +87,17 @@ pub const REGION_FILE: SmallFile = SmallFile {
 /// million groups.
 pub const RESULT_FILE: SmallFile = SmallFile {
     what: "a result file",
-    header: "\"region_name\",\"date\",\"count\"",
-    columns: &["region_name", "date", "count"],
+    header: header_text(RESULT_HEADER),
+    columns: RESULT_COLUMNS,
     limit: 4 << 30,
 };
 
 impl SmallFile {
-    /// Checks the first line of `bytes` (the file's start, `complete` when
-    /// it is all of it): `None` until the whole first line is there. The
-    /// error is the reason, for an [`Error::Data`] on line 1.
-    pub fn check_header(&self, bytes: &[u8], complete: bool) -> Result<Option<()>, String> {
-        let Some((header, _)) = header_line(bytes, complete, self.header)? else {
-            return Ok(None);
-        };
-        let mut fields = Vec::new();
-        csv::parse_record(&header, &mut fields).map_err(|e| format!("bad header: {e}"))?;
-        let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
+    /// Checks that `header` (a header line, as [`header_line`] gives it)
+    /// has the columns this file must have. The error is the reason, for
+    /// an [`Error::Data`] on line 1.
+    pub fn check_columns(&self, header: &[u8]) -> Result<(), String> {
+        let names = header_names(header)?;
         for column in self.columns {
             find_column(&names, column).map_err(|why| {
                 format!(
@@ -75,28 +106,52 @@ impl SmallFile {
                 )
             })?;
         }
-        Ok(Some(()))
+        Ok(())
     }
 }
 
-/// The header of a `--rejects` file.
-pub const REJECTS_HEADER: &[u8] = b"\"source\",\"line\",\"reason\",\"row\"\n";
+/// The column names of a header line. The error is the reason, for an
+/// [`Error::Data`] on line 1.
+pub fn header_names(header: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let mut fields = Vec::new();
+    csv::parse_record(header, &mut fields).map_err(|e| format!("bad header: {e}"))?;
+    Ok(fields.iter().map(|f| f.value().into_owned()).collect())
+}
 
-/// The header of the `--rejects` file of a shard (`count --split I/N`).
-///
-/// A shard does not read the file before its range, so it cannot know on
-/// which line of the file its rows are. Its rejects say where each row is
-/// in the shard's part instead, and `merge` makes file lines of them with
-/// the line counts that every shard's rejects end with. Three kinds of
-/// record, told apart by which columns are empty:
-/// - a rejected row: `shard`, the part (`source`, `source_bytes`,
-///   `part_start`, `part_end`: the byte range of the source this shard
-///   owns), `line_in_part` (1 is the part's first row), `reason`, `row`;
-///   `part_lines` empty;
-/// - the end of a part, after its rejected rows: `shard`, the part and
-///   `part_lines`, how many lines the part's rows span; the rest empty;
-/// - the end of the shard, last: `shard` alone.
-pub const SHARD_REJECTS_HEADER: &[u8] = b"\"shard\",\"source\",\"source_bytes\",\"part_start\",\"part_end\",\"part_lines\",\"line_in_part\",\"reason\",\"row\"\n";
+header!(
+    /// The header of a `--rejects` file.
+    REJECTS_HEADER,
+    REJECTS_COLUMNS = ["source", "line", "reason", "row"]
+);
+
+header!(
+    /// The header of the `--rejects` file of a shard (`count --split I/N`).
+    ///
+    /// A shard does not read the file before its range, so it cannot know on
+    /// which line of the file its rows are. Its rejects say where each row is
+    /// in the shard's part instead, and `merge` makes file lines of them with
+    /// the line counts that every shard's rejects end with. Three kinds of
+    /// record, told apart by which columns are empty:
+    /// - a rejected row: `shard`, the part (`source`, `source_bytes`,
+    ///   `part_start`, `part_end`: the byte range of the source this shard
+    ///   owns), `line_in_part` (1 is the part's first row), `reason`, `row`;
+    ///   `part_lines` empty;
+    /// - the end of a part, after its rejected rows: `shard`, the part and
+    ///   `part_lines`, how many lines the part's rows span; the rest empty;
+    /// - the end of the shard, last: `shard` alone.
+    SHARD_REJECTS_HEADER,
+    SHARD_REJECTS_COLUMNS = [
+        "shard",
+        "source",
+        "source_bytes",
+        "part_start",
+        "part_end",
+        "part_lines",
+        "line_in_part",
+        "reason",
+        "row",
+    ]
+);
 
 /// The longest header line accepted: a longer first line is not a CSV
 /// header, and reading on would only waste time and memory.
@@ -112,12 +167,6 @@ pub const MAX_LINE: usize = 1 << 20;
 /// The most columns a location file may have: the fast path keeps a row's
 /// field boundaries in one 64-bit mask.
 pub const MAX_COLUMNS: usize = 64;
-
-/// A header as it appears in messages: the location header without its
-/// line end.
-pub fn location_header_text() -> &'static str {
-    std::str::from_utf8(&LOCATION_HEADER[..LOCATION_HEADER.len() - 1]).expect("ASCII")
-}
 
 /// Finds the header line at the start of `bytes` (the first bytes of a
 /// file, `complete` when they are the whole file); `expected` describes the
@@ -276,9 +325,7 @@ impl Layout {
             line: 1,
             reason,
         };
-        let mut fields = Vec::new();
-        csv::parse_record(header, &mut fields).map_err(|e| error(format!("bad header: {e}")))?;
-        let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
+        let names = header_names(header).map_err(error)?;
         if names.len() > MAX_COLUMNS {
             return Err(error(format!(
                 "header has {} columns; at most {MAX_COLUMNS} are supported",
@@ -289,7 +336,7 @@ impl Layout {
             find_column(&names, name).map_err(|why| {
                 error(format!(
                     "{why}; is this a location file? its header is {}",
-                    location_header_text()
+                    header_text(LOCATION_HEADER)
                 ))
             })
         };
@@ -338,6 +385,25 @@ mod tests {
             .contains("Parquet"));
         let mac = b"lat,long,region_id,date\r1,2,3,2019-01-01\r";
         assert!(header_line(mac, true, "h").unwrap_err().contains("CR-only"));
+    }
+
+    /// The bytes every written file starts with: a change here changes
+    /// every output.
+    #[test]
+    fn headers_are_their_columns_quoted() {
+        assert_eq!(
+            LOCATION_HEADER,
+            b"\"lat\",\"long\",\"region_id\",\"date\"\n"
+        );
+        assert_eq!(header_text(REGION_HEADER), "\"region_id\",\"region_name\"");
+        assert_eq!(RESULT_HEADER, b"\"region_name\",\"date\",\"count\"\n");
+        assert_eq!(REJECTS_HEADER, b"\"source\",\"line\",\"reason\",\"row\"\n");
+        assert_eq!(
+            SHARD_REJECTS_HEADER,
+            &b"\"shard\",\"source\",\"source_bytes\",\"part_start\",\"part_end\",\
+               \"part_lines\",\"line_in_part\",\"reason\",\"row\"\n"[..]
+        );
+        assert_eq!(SHARD_REJECTS_COLUMNS.len(), 9);
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
     progress.start(Some(options.size));
 
     let budget = options.size - LOCATION_HEADER.len() as u64;
-    let book = RowBook {
+    let maker = BlockMaker {
         ids,
         dates,
         seed: options.seed,
@@ -127,9 +127,9 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
     };
     // Each thread holds a block: past a few dozen, more threads only add
     // memory (1,024 of them once took 2.8 GB), as the disk is the limit.
-    let most = (BLOCK_MEMORY / (book.rows * LONGEST_ROW)).max(1) as usize;
+    let most = (BLOCK_MEMORY / (maker.rows * LONGEST_ROW)).max(1) as usize;
     let threads = options.threads.clamp(1, most);
-    let (rows, body) = write_blocks(&book, budget, threads, &mut file, progress)?;
+    let (rows, body) = write_blocks(&maker, budget, threads, &mut file, progress)?;
     file.set_len(LOCATION_HEADER.len() as u64 + body);
     if let Some(regions) = regions.take() {
         regions.commit_unsynced()?;
@@ -253,8 +253,10 @@ fn date_range(start: &str, days: u32) -> Result<Vec<DateText>> {
         .collect()
 }
 
-/// What rows are made of.
-struct RowBook {
+/// Makes the blocks of rows of location.csv: block `n` from the seed and
+/// `n` alone, so that any thread can make any block, and the same
+/// arguments give the same bytes.
+struct BlockMaker {
     ids: Vec<Box<[u8]>>,
     dates: Vec<DateText>,
     seed: u64,
@@ -262,7 +264,7 @@ struct RowBook {
     rows: u64,
 }
 
-impl RowBook {
+impl BlockMaker {
     /// Where block `n` is cut to fit in `room` bytes: the bytes and rows
     /// before its last newline within `room`.
     fn cut(&self, n: u64, room: usize) -> (usize, u64) {
@@ -309,7 +311,7 @@ impl RowBook {
 /// made them: copying into the page cache costs as much as making the rows,
 /// so it must not all happen on one thread.
 fn write_blocks(
-    book: &RowBook,
+    maker: &BlockMaker,
     budget: u64,
     threads: usize,
     file: &mut AtomicFile,
@@ -334,7 +336,7 @@ fn write_blocks(
                 let (placed, placement) = mpsc::sync_channel::<Placement>(1);
                 while !done.load(Ordering::Relaxed) {
                     let n = next_block.fetch_add(1, Ordering::Relaxed);
-                    book.block(n, &mut buf);
+                    maker.block(n, &mut buf);
                     let cut =
                         |room: usize| memchr::memrchr(b'\n', &buf[..room]).map_or(0, |i| i + 1);
                     // Say how long the block is (cut where the budget might
@@ -374,13 +376,13 @@ fn write_blocks(
                 let _ = reply.send(Some((base + written, room)));
                 if len <= room {
                     written += len as u64;
-                    rows += book.rows;
-                    progress.advance(len as u64, book.rows);
+                    rows += maker.rows;
+                    progress.advance(len as u64, maker.rows);
                 } else {
                     // The last block: the writer cuts it after the last row
                     // that fits; the same rows are counted here.
                     done.store(true, Ordering::Relaxed);
-                    let (take, last_rows) = book.cut(n, room);
+                    let (take, last_rows) = maker.cut(n, room);
                     written += take as u64;
                     rows += last_rows;
                     progress.advance(take as u64, last_rows);
@@ -496,17 +498,17 @@ mod tests {
 
     #[test]
     fn blocks_depend_only_on_seed_and_number() {
-        let book = RowBook {
+        let maker = BlockMaker {
             ids: vec![b"1".to_vec().into(), b"22".to_vec().into()],
             dates: date_range("2019-01-01", 3).unwrap(),
             seed: 9,
             rows: ROWS_PER_BLOCK,
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        book.block(5, &mut a);
-        book.block(6, &mut b);
+        maker.block(5, &mut a);
+        maker.block(6, &mut b);
         assert_ne!(a, b);
-        book.block(5, &mut b);
+        maker.block(5, &mut b);
         assert_eq!(a, b);
         assert_eq!(
             memchr::memchr_iter(b'\n', &a).count() as u64,

@@ -16,7 +16,7 @@
 //!
 //! [`count`](mod@count) drives one run from end to end. Around it: [`generate`] makes
 //! test data, [`merge`] adds up the results of shards (read back by
-//! [`results`]) and joins their rejects, and [`plot`] draws a result.
+//! [`result_reader`]) and joins their rejects, and [`plot`] draws a result.
 //!
 //! The library knows nothing of the command line: `src/cli/` turns flags
 //! into [`count::CountOptions`] and the [`Summary`] into text.
@@ -43,7 +43,7 @@ pub mod plot;
 pub mod progress;
 pub mod regions;
 pub mod reorder;
-pub mod results;
+pub mod result_reader;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(not(feature = "s3"))]

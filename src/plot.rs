@@ -13,7 +13,7 @@ use plotters_bitmap::BitMapBackendError;
 use crate::date::{date_text, day_number};
 use crate::error::{Error, Result};
 use crate::output::{self, Destination};
-use crate::results::ResultRecord;
+use crate::result_reader::ResultRecord;
 
 /// Text in PNGs needs a font the program carries: DejaVu Sans (its license
 /// is next to it in assets/fonts/).

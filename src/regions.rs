@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::csv::{self, quote_for_message};
 use crate::error::{Error, Result};
+use crate::format::REGION_FILE;
 
 /// Why a region_id field is not usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,7 +152,7 @@ fn short_index(word: u16, len: usize) -> usize {
 impl RegionTable {
     /// Parses region.csv. `file` names it in errors.
     pub fn parse(bytes: &[u8], file: &str) -> Result<RegionTable> {
-        let table = csv::Table::new(bytes, file, "\"region_id\",\"region_name\"")?;
+        let table = csv::Table::new(bytes, file, REGION_FILE.header)?;
         let id_col = table.column("region_id")?;
         let name_col = table.column("region_name")?;
         let data_error = |line: u64, reason: String| Error::Data {

@@ -2,49 +2,69 @@
 //!
 //! Threads finish chunks (of input to scan, or of output to generate) in any
 //! order; [`Reorder`] holds the early ones until every one before them is in.
+//! `generate` numbers its blocks 0, 1, 2, ...; the count's ledger numbers a
+//! chunk's reports `(chunk, part)`, where only a part itself says whether
+//! another part of its chunk follows.
 
 use std::collections::BTreeMap;
 
-/// Items numbered 0, 1, 2, ..., released strictly in that order.
+/// Items keyed by their place in a sequence, released strictly in order.
+/// What comes after an item is known once it is in: see [`Reorder::pop`].
 #[derive(Debug)]
-pub struct Reorder<T> {
-    pending: BTreeMap<u64, T>,
-    next: u64,
+pub struct Reorder<K, T> {
+    pending: BTreeMap<K, T>,
+    next: K,
 }
 
-impl<T> Default for Reorder<T> {
+impl<K: Ord + Copy + Default, T> Default for Reorder<K, T> {
+    /// Starting at the default key: 0, or (0, 0).
     fn default() -> Self {
         Reorder {
             pending: BTreeMap::new(),
-            next: 0,
+            next: K::default(),
         }
     }
 }
 
-impl<T> Reorder<T> {
-    /// Takes item `seq` and calls `release` on it and on every item that was
-    /// waiting for it, in order. Stops at the first error `release` returns.
+impl<K: Ord + Copy + std::fmt::Debug, T> Reorder<K, T> {
+    /// Holds `item` until it is next.
+    pub fn insert(&mut self, key: K, item: T) {
+        debug_assert!(
+            key >= self.next && !self.pending.contains_key(&key),
+            "item {key:?} given twice"
+        );
+        self.pending.insert(key, item);
+    }
+
+    /// Takes the next item if it is in; `after(key, item)` says which key
+    /// comes after it.
+    pub fn pop(&mut self, after: impl FnOnce(K, &T) -> K) -> Option<T> {
+        let item = self.pending.remove(&self.next)?;
+        self.next = after(self.next, &item);
+        Some(item)
+    }
+
+    /// The key of the next item to release.
+    pub fn next(&self) -> K {
+        self.next
+    }
+}
+
+impl<T> Reorder<u64, T> {
+    /// Takes item `seq` of items numbered 0, 1, 2, ... and calls `release`
+    /// on it and on every item that was waiting for it, in order. Stops at
+    /// the first error `release` returns.
     pub fn push<E>(
         &mut self,
         seq: u64,
         item: T,
         mut release: impl FnMut(T) -> Result<(), E>,
     ) -> Result<(), E> {
-        debug_assert!(
-            seq >= self.next && !self.pending.contains_key(&seq),
-            "item {seq} given twice"
-        );
-        self.pending.insert(seq, item);
-        while let Some(item) = self.pending.remove(&self.next) {
-            self.next += 1;
+        self.insert(seq, item);
+        while let Some(item) = self.pop(|seq, _| seq + 1) {
             release(item)?;
         }
         Ok(())
-    }
-
-    /// How many items have been released.
-    pub fn released(&self) -> u64 {
-        self.next
     }
 }
 
@@ -65,7 +85,7 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(out, [0, 10, 20, 30, 40, 50]);
-        assert_eq!(reorder.released(), 6);
+        assert_eq!(reorder.next(), 6);
     }
 
     #[test]
@@ -76,5 +96,28 @@ mod tests {
             reorder.push(0, 0, |x| if x == 1 { Err("no") } else { Ok(()) }),
             Err("no")
         );
+    }
+
+    /// Reports in parts, as the ledger gets them: each part says whether
+    /// another of its chunk follows.
+    #[test]
+    fn an_item_says_what_comes_after_it() {
+        let mut reorder: Reorder<(u64, u32), bool> = Reorder::default();
+        let after = |(seq, part), &more: &bool| {
+            if more {
+                (seq, part + 1)
+            } else {
+                (seq + 1, 0)
+            }
+        };
+        reorder.insert((1, 0), false);
+        reorder.insert((0, 1), false);
+        assert_eq!(reorder.pop(after), None);
+        reorder.insert((0, 0), true);
+        let mut out = Vec::new();
+        while reorder.pop(after).is_some() {
+            out.push(reorder.next());
+        }
+        assert_eq!(out, [(0, 1), (1, 0), (2, 0)]);
     }
 }

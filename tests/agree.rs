@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use event_counter::histogram::Flush;
+use event_counter::histogram::FoldInterval;
 use event_counter::input::InputSpec;
 use event_counter::output::Destination;
 use event_counter::{count, CountOptions, Engine};
@@ -129,7 +129,7 @@ fn run(data: &DataDir, input: &Input, engine: &Engine) -> String {
     // Rows, not verdicts, are what this test checks.
     options.thresholds = event_counter::count::Thresholds::allow_all();
     options.chunk_size = input.chunk_size;
-    options.flush = Flush::new(input.flush_every);
+    options.flush = FoldInterval::new(input.flush_every);
     options.threads = input.threads;
     options.dense_bins = Some(input.dense_bins);
     let summary = count(&options, engine, &()).unwrap();
@@ -171,7 +171,7 @@ fn counts_past_the_u32_flush_boundary_stay_exact() {
         // Rows, not verdicts, are what this test checks.
         options.thresholds = event_counter::count::Thresholds::allow_all();
         options.chunk_size = 100;
-        options.flush = Flush::new(7);
+        options.flush = FoldInterval::new(7);
         count(&options, engine, &()).unwrap();
         assert_eq!(
             data.read("result.csv"),

@@ -305,7 +305,7 @@ fn check_nothing_lost(body: &[u8], chunk_size: usize, threads: usize) -> Result<
 struct Counted {
     result: Vec<u8>,
     rejects: Vec<u8>,
-    stats: event_counter::scan::RowStats,
+    stats: event_counter::scan::RowOutcomes,
 }
 
 fn count_with_rejects(

@@ -167,8 +167,7 @@ def count(
     """
     if data_dir is not None:
         data_dir = os.fspath(data_dir)
-        if not os.path.isdir(data_dir):
-            raise MissingInputError(f"{data_dir}: no such folder (data_dir is a folder with region.csv and location.csv)")
+        _native.check_data_dir(data_dir)
     if regions is None:
         if data_dir is None:
             raise UsageError("give data_dir, or both regions and locations")

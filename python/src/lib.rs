@@ -267,7 +267,7 @@ fn count(
             Destination::Stdout => unreachable!("refused above"),
         };
         let bytes = event_counter::input::read_small(&spec, &RESULT_FILE)?;
-        let records = event_counter::results::parse_results(&bytes, &spec.name())?;
+        let records = event_counter::result_reader::parse_results(&bytes, &spec.name())?;
         Ok((summary, records))
     })?;
     drop(scratch);
@@ -295,6 +295,14 @@ fn count(
     let table = PyTable::try_new(vec![batch], schema)?;
     let table = Bound::new(py, table)?.into_any().unbind();
     Ok((table, summary.to_json()))
+}
+
+/// Checks that `dir` is a data folder, as the command line checks its
+/// DATA_DIR.
+#[pyfunction]
+fn check_data_dir(py: Python<'_>, dir: &str) -> PyResult<()> {
+    event_counter::input::check_data_dir(std::path::Path::new(dir), "data_dir")
+        .map_err(|e| to_py(py, e))
 }
 
 /// Writes `dir/location.csv`; returns what was written.
@@ -390,6 +398,7 @@ fn adapters(py: Python<'_>) -> PyResult<Vec<Py<PyDict>>> {
 #[pymodule]
 fn _event_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    m.add_function(wrap_pyfunction!(check_data_dir, m)?)?;
     m.add_function(wrap_pyfunction!(count, m)?)?;
     m.add_function(wrap_pyfunction!(generate, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;

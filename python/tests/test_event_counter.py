@@ -146,6 +146,9 @@ def test_every_exception_class_on_its_cause(sample, tmp_path):
     assert caught.value.exit_code == 66
     with pytest.raises(event_counter.MissingInputError):
         event_counter.count(tmp_path / "no-such-folder")
+    # A file for data_dir is a usage error, as DATA_DIR is on the command line.
+    with pytest.raises(event_counter.UsageError, match="is a file, but data_dir is a folder"):
+        event_counter.count(sample / "location.csv")
     with pytest.raises(event_counter.UsageError):
         event_counter.count(sample, backend="quantum")
     with pytest.raises(event_counter.UsageError, match="an input of this count"):

@@ -8,8 +8,8 @@ use clap::Args;
 
 use event_counter::backend::{Backend, Reason};
 use event_counter::count::{Threshold, Thresholds};
-use event_counter::histogram::Flush;
-use event_counter::input::{InputSpec, Split};
+use event_counter::histogram::FoldInterval;
+use event_counter::input::{self, InputSpec, Split};
 use event_counter::output::Destination;
 use event_counter::scan::MalformedKind;
 use event_counter::{count, CountOptions, Engine, Error, Summary};
@@ -180,7 +180,7 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
     }
     options.map_files = !args.pread;
     if let Some(every) = args.flush_every {
-        options.flush = Flush::new(every);
+        options.flush = FoldInterval::new(every);
     }
 
     let engine = select(args.backend)?;
@@ -212,28 +212,17 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
     Ok(())
 }
 
-/// DATA_DIR must be a folder: say so plainly when it is a file (the usual
-/// mistake: `count data/location.csv`) or does not exist, rather than
-/// naming a region.csv inside it.
+/// DATA_DIR must be a folder ([`input::check_data_dir`]); when it is a
+/// file (the usual mistake: `count data/location.csv`), say which flags
+/// count one file.
 fn check_data_dir(dir: &std::path::Path) -> Result<(), Error> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if dir.exists() {
-        return Err(Error::Usage(format!(
-            "{}: is a file, but DATA_DIR is a folder holding region.csv and location.csv; \
-             to count one file, name it with --locations, and region.csv with --regions: \
+    input::check_data_dir(dir, "DATA_DIR").map_err(|e| match e {
+        Error::Usage(why) => Error::Usage(format!(
+            "{why}; to count one file, name it with --locations, and region.csv with --regions: \
              event-counter count --regions region.csv --locations {} -o result.csv",
-            dir.display(),
             dir.display()
-        )));
-    }
-    Err(Error::Open {
-        path: dir.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "no such folder (DATA_DIR is a folder holding region.csv and location.csv)",
-        ),
+        )),
+        e => e,
     })
 }
 

@@ -9,7 +9,7 @@ use event_counter::format::RESULT_FILE;
 #[cfg(feature = "plot")]
 use event_counter::input::{read_small, InputSpec};
 #[cfg(feature = "plot")]
-use event_counter::results::parse_results;
+use event_counter::result_reader::parse_results;
 use event_counter::Error;
 
 use crate::Global;

@@ -22,7 +22,7 @@ const BUDGET: usize = 16 << 20;
 /// A chunk's place in the whole plan, for "is it after that one", "is it
 /// the next": the file's index in the high 24 bits, the chunk's in the
 /// low 40 (a terabyte in one-byte chunks).
-pub(super) fn place(file: usize, seq: u64) -> u64 {
+pub(super) fn plan_order(file: usize, seq: u64) -> u64 {
     ((file as u64) << 40) | seq.min((1 << 40) - 1)
 }
 

@@ -4,14 +4,13 @@
 //! `--strict` stops at the *first* bad row, and how the rejects file comes
 //! out in input order.
 
-use std::collections::BTreeMap;
-
-use super::gate::{place, Gate};
+use super::gate::{plan_order, Gate};
 use crate::error::{Error, Result};
 use crate::input::{ChunkSource, LineOrigin};
 use crate::output::{RejectsWriter, ShardPart};
 use crate::progress::Progress;
-use crate::scan::{ChunkReport, RowPolicy, RowStats, SAMPLES};
+use crate::reorder::Reorder;
+use crate::scan::{sample_unmatched, ChunkReport, RowOutcomes, RowPolicy, SAMPLES};
 
 /// What the scanning threads tell the ledger.
 pub(super) enum Msg {
@@ -31,11 +30,13 @@ pub(super) enum Msg {
     },
 }
 
-/// What the rows not counted add up to, for the summary.
+/// The booked chunks' reports added up, for the verdict and the summary:
+/// rows by outcome, the first malformed rows, a few unmatched ids, and the
+/// bytes read.
 #[derive(Clone, Debug, Default)]
-pub struct Tally {
+pub struct BookedRows {
     /// Every row by outcome.
-    pub stats: RowStats,
+    pub stats: RowOutcomes,
     /// The first few malformed rows in file order, as `FILE:LINE: reason`
     /// (in a shard, as `FILE: line N after byte B: reason`).
     pub samples: Vec<String>,
@@ -49,11 +50,9 @@ pub struct Tally {
 /// One file's reports on their way to being booked.
 #[derive(Default)]
 struct FileBook {
-    /// Reports that came before the ones ahead of them, by chunk and part.
-    waiting: BTreeMap<(u64, u32), ChunkReport>,
-    /// The next chunk to book, and the next part of its report.
-    next: u64,
-    next_part: u32,
+    /// Reports that came before the ones ahead of them, by chunk and part;
+    /// its next key is the next chunk to book and the part of its report.
+    waiting: Reorder<(u64, u32), ChunkReport>,
     /// How many chunks the file has, once known.
     chunks: Option<u64>,
     /// Lines booked so far, counted from the source's first row.
@@ -71,7 +70,7 @@ pub(super) struct Ledger<'a> {
     files: Vec<FileBook>,
     /// The file being booked; every one before it is booked whole.
     current: usize,
-    tally: Tally,
+    tally: BookedRows,
 }
 
 impl<'a> Ledger<'a> {
@@ -90,7 +89,7 @@ impl<'a> Ledger<'a> {
             progress,
             files: sources.iter().map(|_| FileBook::default()).collect(),
             current: 0,
-            tally: Tally::default(),
+            tally: BookedRows::default(),
         }
     }
 
@@ -109,16 +108,18 @@ impl<'a> Ledger<'a> {
         }
         while self.current < self.files.len() {
             let book = &mut self.files[self.current];
-            if let Some(report) = book.waiting.remove(&(book.next, book.next_part)) {
+            let next = book.waiting.pop(|(seq, part), report: &ChunkReport| {
                 if report.more_parts {
-                    book.next_part += 1;
+                    (seq, part + 1)
                 } else {
-                    (book.next, book.next_part) = (book.next + 1, 0);
+                    (seq + 1, 0)
                 }
+            });
+            if let Some(report) = next {
                 let bytes = report.heap_bytes();
                 self.book(self.current, report)?;
                 gate.release(bytes);
-            } else if book.chunks == Some(book.next) {
+            } else if book.chunks == Some(book.waiting.next().0) {
                 // A shard's rejects say how many lines each part spans, for
                 // `merge` to number the lines of the parts after it.
                 let lines = book.lines_done;
@@ -132,13 +133,14 @@ impl<'a> Ledger<'a> {
             }
         }
         if let Some(book) = self.files.get(self.current) {
-            gate.set_next(place(self.current, book.next), book.next_part);
+            let (next, next_part) = book.waiting.next();
+            gate.set_next(plan_order(self.current, next), next_part);
         }
         Ok(())
     }
 
     /// The tally of a run whose every report was booked.
-    pub(super) fn finish(self) -> Result<Tally> {
+    pub(super) fn finish(self) -> Result<BookedRows> {
         if self.current < self.files.len() {
             return Err(Error::Internal(format!(
                 "{} was not read to the end",
@@ -194,11 +196,8 @@ impl<'a> Ledger<'a> {
                 None => {}
             }
         }
-        let ids = &mut self.tally.unmatched_ids;
         for &id in &report.unmatched_ids {
-            if ids.len() < SAMPLES && !ids.contains(&id) {
-                ids.push(id);
-            }
+            sample_unmatched(&mut self.tally.unmatched_ids, id);
         }
         self.tally.stats.add(&report.stats);
         book.lines_done += report.lines;

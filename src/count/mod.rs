@@ -15,7 +15,7 @@ mod pool;
 mod summary;
 mod verdict;
 
-pub use ledger::Tally;
+pub use ledger::BookedRows;
 pub use summary::{Summary, Timings};
 pub use verdict::{Threshold, Thresholds};
 
@@ -27,7 +27,7 @@ use crate::date::DateDict;
 use crate::error::Result;
 use crate::figures::GpuFigures;
 use crate::format::{self, Layout, ShardManifest};
-use crate::histogram::Flush;
+use crate::histogram::FoldInterval;
 use crate::histogram::Histogram;
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
 use crate::output::{Destination, Groups, ShardPart};
@@ -66,7 +66,7 @@ pub struct CountOptions {
     /// default: no copy) or read with `pread`; for measuring the two.
     pub map_files: bool,
     /// When 32-bit bins are folded into the totals.
-    pub flush: Flush,
+    pub flush: FoldInterval,
     /// The most bins a CPU thread counts densely (for tests, to make the
     /// shared totals count small inputs); `None`: as memory allows.
     pub dense_bins: Option<usize>,
@@ -90,7 +90,7 @@ impl CountOptions {
             stats_json: None,
             chunk_size: DEFAULT_CHUNK_SIZE,
             map_files: true,
-            flush: Flush::default(),
+            flush: FoldInterval::default(),
             dense_bins: None,
             thresholds: Thresholds::default(),
         }
@@ -149,7 +149,9 @@ fn gpu_files(engine: &Engine, plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> 
 }
 
 /// What the GPU backend's job needs of a count: the files `on_gpu` of the
-/// plan, and where their counts, reports and figures go.
+/// plan, and where their counts, reports and figures go. (A build without
+/// the GPU never reads it.)
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 struct GpuWork<'a, 'b> {
     engine: &'a Engine,
     on_gpu: &'a [usize],
@@ -159,7 +161,7 @@ struct GpuWork<'a, 'b> {
     scan: &'a ScanContext<'b>,
     histogram: &'a dyn Histogram,
     threads: usize,
-    flush: Flush,
+    flush: FoldInterval,
     figures: &'a Mutex<Option<GpuFigures>>,
 }
 
@@ -330,16 +332,15 @@ fn count_plan(
         drop(job);
         Ok(())
     } else {
-        pool::scan(
-            &context,
-            &sources,
-            &cpu_files,
-            &layouts,
-            histogram.as_ref(),
+        pool::Pool {
+            context: &context,
+            sources: &sources,
+            files: &cpu_files,
+            layouts: &layouts,
+            histogram: histogram.as_ref(),
             threads,
-            job,
-            &mut ledger,
-        )
+        }
+        .scan(job, &mut ledger)
     };
     let scan_done = Instant::now();
     // Always finish the histogram, to join the GPU thread; its error (a

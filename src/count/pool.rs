@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 
-use super::gate::{place, Gate};
+use super::gate::{plan_order, Gate};
 use super::ledger::{Ledger, Msg};
 use crate::error::{Error, Result};
 use crate::format::Layout;
@@ -26,20 +26,35 @@ use crate::scan::{ChunkReport, ScanContext, Scanner};
 pub(super) type Job<'a> =
     Box<dyn FnOnce(&(dyn Fn(Msg) -> bool + Sync), &AtomicBool) -> Result<()> + Send + 'a>;
 
-/// Scans the sources numbered `files` on `threads` threads into `histogram`
-/// (and runs `job` beside them), booking each chunk's report in `ledger`.
-/// Returns the first error in file order.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn scan(
-    context: &ScanContext<'_>,
-    sources: &[Box<dyn ChunkSource>],
-    files: &[usize],
-    layouts: &[Layout],
-    histogram: &dyn Histogram,
-    threads: usize,
-    job: Option<Job<'_>>,
-    ledger: &mut Ledger<'_>,
-) -> Result<()> {
+/// The scanning threads' work: the sources numbered `files` (of all the
+/// plan's `sources`, laid out as `layouts` say), scanned on `threads`
+/// threads into `histogram`.
+pub(super) struct Pool<'a, 'b> {
+    pub(super) context: &'a ScanContext<'b>,
+    pub(super) sources: &'a [Box<dyn ChunkSource>],
+    pub(super) files: &'a [usize],
+    pub(super) layouts: &'a [Layout],
+    pub(super) histogram: &'a dyn Histogram,
+    pub(super) threads: usize,
+}
+
+impl Pool<'_, '_> {
+    /// Scans the files (and runs `job` beside them), booking each chunk's
+    /// report in `ledger`. Returns the first error in file order.
+    pub(super) fn scan(&self, job: Option<Job<'_>>, ledger: &mut Ledger<'_>) -> Result<()> {
+        scan(self, job, ledger)
+    }
+}
+
+fn scan(pool: &Pool<'_, '_>, job: Option<Job<'_>>, ledger: &mut Ledger<'_>) -> Result<()> {
+    let Pool {
+        context,
+        sources,
+        files,
+        layouts,
+        histogram,
+        threads,
+    } = *pool;
     let shared = Shared {
         cursor: Cursor::new(sources, files, threads),
         gate: Gate::new(),
@@ -58,7 +73,7 @@ pub(super) fn scan(
                     let send = |message: Msg| {
                         if let Msg::Report { file, report } = &message {
                             gate.admit(
-                                place(*file, report.seq),
+                                plan_order(*file, report.seq),
                                 report.part,
                                 report.heap_bytes(),
                                 abort,
@@ -126,7 +141,7 @@ struct Shared<'a> {
     /// Set once any part of the run has failed.
     abort: AtomicBool,
     /// Once a chunk stops at a malformed row (`--strict`), no chunk after
-    /// it in file order is needed: its place (see [`place`]).
+    /// it in file order is needed: its place (see [`plan_order`]).
     last_needed: AtomicU64,
 }
 
@@ -152,7 +167,7 @@ fn work(
         let Some((file, chunk)) = cursor.next(&mut buf, messages)? else {
             break;
         };
-        let place = place(file, chunk.seq);
+        let place = plan_order(file, chunk.seq);
         if place > last_needed.load(Ordering::Relaxed) {
             continue;
         }

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use crate::figures::GpuFigures;
-use crate::scan::{MalformedKind, RowStats};
+use crate::scan::{MalformedKind, RowOutcomes};
 
 /// What a count did.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     /// Every row by outcome.
-    pub stats: RowStats,
+    pub stats: RowOutcomes,
     /// Rows of result.csv.
     pub groups: usize,
     /// Input bytes read: of the rows, or of compressed files.

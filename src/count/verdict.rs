@@ -6,7 +6,7 @@
 //! any output appears, so a failed run leaves the older outputs as they
 //! were.
 
-use super::ledger::Tally;
+use super::ledger::BookedRows;
 use crate::error::{Error, Result};
 use crate::regions::RegionTable;
 use crate::scan::MalformedKind;
@@ -82,7 +82,7 @@ impl Thresholds {
 /// rows that existed; the error says why, with a hint when one mistake
 /// explains every row.
 pub(super) fn judge(
-    tally: &Tally,
+    tally: &BookedRows,
     thresholds: Thresholds,
     regions: &RegionTable,
     shard: bool,
@@ -148,7 +148,7 @@ pub(super) fn judge(
 }
 
 /// The first malformed row's place and reason, as ` (FILE:LINE: reason)`.
-fn first_sample(tally: &Tally) -> String {
+fn first_sample(tally: &BookedRows) -> String {
     tally
         .samples
         .first()

@@ -29,7 +29,7 @@ use wgpu::util::DeviceExt;
 
 use super::{buffer, compute_pipeline, device_bins, layout_entry, GpuContext, GpuOptions};
 use crate::error::{Error, Result};
-use crate::histogram::{Counts, Flush, Histogram, KeySink};
+use crate::histogram::{FoldInterval, Histogram, KeySink, KeyTotals};
 
 /// Keys per GPU key buffer: large enough that a dispatch does real work,
 /// small enough that the ring stays a few tens of MiB.
@@ -199,18 +199,18 @@ pub struct GpuHistogram {
     thread: Option<JoinHandle<Result<()>>>,
     /// The run's totals: the GPU thread adds its bins, and sinks the keys
     /// of a key space too large for the GPU's bins.
-    counts: Arc<Counts>,
+    counts: Arc<KeyTotals>,
     max_bins: u32,
 }
 
 impl GpuHistogram {
     /// Starts the GPU thread of one count.
-    pub fn new(context: Arc<GpuContext>, flush: Flush) -> Result<GpuHistogram> {
+    pub fn new(context: Arc<GpuContext>, flush: FoldInterval) -> Result<GpuHistogram> {
         // Two batches queued per direction is enough to keep the GPU thread
         // busy while bounding memory.
         let (sender, batches) = mpsc::sync_channel::<Batch>(2);
         let (spare_sender, spares) = mpsc::channel::<Vec<u32>>();
-        let counts = Arc::new(Counts::default());
+        let counts = Arc::new(KeyTotals::default());
         let max_bins = context.keys().max_bins;
         let counter = Counter::new(context, flush, counts.clone());
         let thread = std::thread::Builder::new()
@@ -245,11 +245,11 @@ impl Histogram for GpuHistogram {
         }))
     }
 
-    fn totals(&self) -> &Counts {
+    fn totals(&self) -> &KeyTotals {
         &self.counts
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Counts> {
+    fn finish(mut self: Box<Self>) -> Result<KeyTotals> {
         self.sender.lock().unwrap().take();
         let thread = self.thread.take().expect("finish is called once");
         thread
@@ -263,7 +263,7 @@ impl Histogram for GpuHistogram {
 struct GpuSink<'h> {
     sender: SyncSender<Batch>,
     spares: Arc<Mutex<Receiver<Vec<u32>>>>,
-    counts: &'h Counts,
+    counts: &'h KeyTotals,
     max_bins: u32,
     /// The key space outgrew the GPU's bins: keys are counted on the host.
     on_host: bool,
@@ -323,8 +323,8 @@ struct Slot {
 /// All GPU state of one count; lives on the GPU thread.
 struct Counter {
     context: Arc<GpuContext>,
-    flush: Flush,
-    counts: Arc<Counts>,
+    flush: FoldInterval,
+    counts: Arc<KeyTotals>,
     bins: Option<Bins>,
     ring: Vec<Slot>,
     current: usize,
@@ -336,7 +336,7 @@ struct Counter {
 }
 
 impl Counter {
-    fn new(context: Arc<GpuContext>, flush: Flush, counts: Arc<Counts>) -> Counter {
+    fn new(context: Arc<GpuContext>, flush: FoldInterval, counts: Arc<KeyTotals>) -> Counter {
         Counter {
             context,
             flush,

@@ -7,9 +7,9 @@
 //! for the usual few hundred regions times a few years of days, but would
 //! be gigabytes for 100,000 regions times thousands of dates (most of them
 //! empty). Past [`DENSE_BYTES`] a thread hands its keys to the shared
-//! [`Counts`] instead, whose memory follows the groups that occur.
+//! [`KeyTotals`] instead, whose memory follows the groups that occur.
 
-use super::{Counts, Flush, Histogram, KeySink};
+use super::{FoldInterval, Histogram, KeySink, KeyTotals};
 use crate::error::Result;
 
 /// The most memory the dense bins of all threads together may take.
@@ -22,8 +22,8 @@ const DENSE_MAX_BINS: usize = 1 << 22;
 /// Per-thread bins, added up at the end.
 #[derive(Debug)]
 pub struct CpuHistogram {
-    counts: Counts,
-    flush: Flush,
+    counts: KeyTotals,
+    flush: FoldInterval,
     /// The most bins a thread counts densely.
     dense_bins: usize,
 }
@@ -31,7 +31,7 @@ pub struct CpuHistogram {
 impl CpuHistogram {
     /// An empty histogram for `threads` sinks, whose bins are folded as
     /// `flush` says.
-    pub fn new(flush: Flush, threads: usize) -> Self {
+    pub fn new(flush: FoldInterval, threads: usize) -> Self {
         CpuHistogram::with_dense_bins(
             flush,
             (DENSE_BYTES / 4 / threads.max(1)).min(DENSE_MAX_BINS),
@@ -40,9 +40,9 @@ impl CpuHistogram {
 
     /// As [`CpuHistogram::new`], with dense bins up to `dense_bins` per
     /// thread (tests use tiny ones to make the shared path run).
-    pub fn with_dense_bins(flush: Flush, dense_bins: usize) -> Self {
+    pub fn with_dense_bins(flush: FoldInterval, dense_bins: usize) -> Self {
         CpuHistogram {
-            counts: Counts::default(),
+            counts: KeyTotals::default(),
             flush,
             dense_bins,
         }
@@ -60,11 +60,11 @@ impl Histogram for CpuHistogram {
         }))
     }
 
-    fn totals(&self) -> &Counts {
+    fn totals(&self) -> &KeyTotals {
         &self.counts
     }
 
-    fn finish(self: Box<Self>) -> Result<Counts> {
+    fn finish(self: Box<Self>) -> Result<KeyTotals> {
         Ok(self.counts)
     }
 }
@@ -131,17 +131,17 @@ impl KeySink for CpuSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::Totals;
+    use crate::histogram::FinalTotals;
 
-    fn totals(counts: Counts) -> Vec<u64> {
+    fn totals(counts: KeyTotals) -> Vec<u64> {
         let mut out = vec![0; 8];
         match counts.into_totals().unwrap() {
-            Totals::Sparse(groups) => {
+            FinalTotals::Sparse(groups) => {
                 for (key, n) in groups {
                     out[key as usize] = n;
                 }
             }
-            Totals::Dense(table) => {
+            FinalTotals::Dense(table) => {
                 for (key, total) in out.iter_mut().enumerate().take(table.len()) {
                     *total = table.get(key);
                 }
@@ -154,7 +154,10 @@ mod tests {
     fn counts_across_sinks_flushes_and_the_dense_limit() {
         for every in [1, 2, 3, 1000] {
             for dense in [0, 6, 100] {
-                let histogram = Box::new(CpuHistogram::with_dense_bins(Flush::new(every), dense));
+                let histogram = Box::new(CpuHistogram::with_dense_bins(
+                    FoldInterval::new(every),
+                    dense,
+                ));
                 {
                     let mut a = histogram.sink().unwrap();
                     let mut b = histogram.sink().unwrap();

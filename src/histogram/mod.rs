@@ -1,19 +1,19 @@
 //! Histograms of packed keys: one trait, a CPU implementation here and a
-//! GPU one in `crate::gpu`, both ending in the run's [`Counts`].
+//! GPU one in `crate::gpu`, both ending in the run's [`KeyTotals`].
 //!
 //! Scanning threads each get a [`KeySink`] and hand it batches of keys.
 //! Small key spaces are counted in dense 32-bit bins (per thread on the CPU,
 //! on the device for the GPU: the GPU has no 64-bit atomics, and half the
 //! width keeps twice as many CPU bins in cache), folded into the 64-bit
-//! totals before any bin could wrap: at most every [`Flush::every`] keys,
+//! totals before any bin could wrap: at most every [`FoldInterval::every`] keys,
 //! which by default is `u32::MAX`. A terabyte (~25 billion rows) therefore
 //! counts exactly; tests set a tiny interval to make the fold run often.
-//! Key spaces too large for dense bins go straight to the [`Counts`].
+//! Key spaces too large for dense bins go straight to the [`KeyTotals`].
 
-mod counts;
 pub mod cpu;
+mod key_totals;
 
-pub use counts::{Counts, DenseTotals, Totals};
+pub use key_totals::{DenseKeyTotals, FinalTotals, KeyTotals};
 
 use crate::error::Result;
 
@@ -23,10 +23,10 @@ pub trait Histogram: Sync {
     fn sink(&self) -> Result<Box<dyn KeySink + '_>>;
 
     /// The run's totals, for counts made elsewhere (the GPU backend's bins).
-    fn totals(&self) -> &Counts;
+    fn totals(&self) -> &KeyTotals;
 
     /// Ends counting once every sink is finished and returns the totals.
-    fn finish(self: Box<Self>) -> Result<Counts>;
+    fn finish(self: Box<Self>) -> Result<KeyTotals>;
 }
 
 /// One scanning thread's way into a [`Histogram`].
@@ -41,24 +41,24 @@ pub trait KeySink: Send {
 
 /// When 32-bit bins must be folded into the 64-bit totals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Flush {
+pub struct FoldInterval {
     /// At most this many keys between folds. A bin grows by one per key, so
     /// with `every <= u32::MAX` no bin can wrap.
     pub every: u64,
 }
 
-impl Default for Flush {
+impl Default for FoldInterval {
     fn default() -> Self {
-        Flush {
+        FoldInterval {
             every: u64::from(u32::MAX),
         }
     }
 }
 
-impl Flush {
+impl FoldInterval {
     /// Folds at most every `every` keys (clamped to what cannot wrap).
     pub fn new(every: u64) -> Self {
-        Flush {
+        FoldInterval {
             every: every.clamp(1, u64::from(u32::MAX)),
         }
     }
@@ -70,8 +70,8 @@ mod tests {
 
     #[test]
     fn flush_interval_never_lets_a_bin_wrap() {
-        assert_eq!(Flush::default().every, u64::from(u32::MAX));
-        assert_eq!(Flush::new(u64::MAX).every, u64::from(u32::MAX));
-        assert_eq!(Flush::new(0).every, 1);
+        assert_eq!(FoldInterval::default().every, u64::from(u32::MAX));
+        assert_eq!(FoldInterval::new(u64::MAX).every, u64::from(u32::MAX));
+        assert_eq!(FoldInterval::new(0).every, 1);
     }
 }

@@ -43,22 +43,16 @@ pub struct FileMap {
 }
 
 impl FileMap {
-    /// Maps `len` bytes of `file` from `offset`; `None` if that fails, or if
+    /// Maps the first `len` bytes of `file`; `None` if that fails, or if
     /// the SIGBUS handler has no room for it. Nothing is read in yet.
-    pub fn new(file: &std::fs::File, offset: u64, len: usize) -> Option<Arc<FileMap>> {
+    pub fn new(file: &std::fs::File, len: usize) -> Option<Arc<FileMap>> {
         install_handler();
         // SAFETY: a private read-only mapping of a file we opened. If another
         // process writes the file while we read it, the bytes we see change,
         // as they would for any reader; if it shrinks the file, the SIGBUS
         // handler below turns the fault into zeros and a read error. We only
         // ever read the memory.
-        let map = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(offset)
-                .len(len)
-                .map(file)
-        }
-        .ok()?;
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(file) }.ok()?;
         let slot = register(map.as_ptr() as usize, map.len())?;
         Some(Arc::new(FileMap { map, slot }))
     }
@@ -96,12 +90,6 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// Maps `len` bytes of `file` from `offset` on their own, or `None` if
-    /// that fails.
-    pub fn new(file: &std::fs::File, offset: u64, len: usize) -> Option<Mapping> {
-        Some(FileMap::new(file, offset, len)?.view(0..len))
-    }
-
     /// Whether the file shrank while this mapping was read: the bytes past
     /// its new end read as zeros, not the file's.
     pub fn shrank(&self) -> bool {
@@ -266,7 +254,9 @@ mod tests {
     fn a_file_shrinking_under_its_mapping_is_noticed_not_fatal() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(&vec![b'x'; 1 << 20]).unwrap();
-        let mapping = Mapping::new(file.as_file(), 0, 1 << 20).unwrap();
+        let mapping = FileMap::new(file.as_file(), 1 << 20)
+            .unwrap()
+            .view(0..1 << 20);
         assert_eq!(mapping[0], b'x');
         assert!(!mapping.shrank());
         file.as_file().set_len(4096).unwrap();

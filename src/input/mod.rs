@@ -19,17 +19,19 @@
 //! can tell a row starts at its first byte without reading the byte before
 //! it: a shard reads nothing before its range but the file's header line.
 
+mod header;
 pub mod mapping;
 pub mod object;
 pub mod plan;
 mod range;
 mod stream;
 
+#[cfg(test)]
+pub(crate) use header::HEADER_READ;
+pub use header::{read_header, FileStart};
 pub use object::{display_name, follow_links, Identity, LocalObject, Object};
 pub use plan::{InputSpec, Plan, Split};
 pub use range::RangeSource;
-#[cfg(test)]
-pub(crate) use range::HEADER_READ;
 pub use stream::{Compression, StreamSource};
 
 use crate::error::{Error, Result};
@@ -77,8 +79,15 @@ pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
         path: name.clone().into(),
         source,
     };
-    let mut bytes = Vec::new();
-    let mut header_checked = false;
+    let start = read_header(&mut reader, &name, kind.header, read_error)?;
+    kind.check_columns(&start.header).map_err(data_error)?;
+    if size > Some(kind.limit) {
+        return Err(too_large());
+    }
+    let mut bytes = start.bytes;
+    if start.complete {
+        return Ok(bytes);
+    }
     let mut block = vec![0u8; 64 * 1024];
     loop {
         let n = match reader.read(&mut block) {
@@ -87,19 +96,37 @@ pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
             Err(e) => return Err(read_error(e)),
         };
         bytes.extend_from_slice(&block[..n]);
-        if !header_checked {
-            header_checked = kind
-                .check_header(&bytes, n == 0)
-                .map_err(data_error)?
-                .is_some();
-        }
-        if bytes.len() as u64 > kind.limit || (header_checked && size > Some(kind.limit)) {
+        if bytes.len() as u64 > kind.limit {
             return Err(too_large());
         }
         if n == 0 {
             return Ok(bytes);
         }
     }
+}
+
+/// Checks that `dir`, a data folder (region.csv and location.csv are read
+/// from it by default), is one: a file in its place is a usage error, and
+/// a folder that is not there a missing input. `called` is what the caller
+/// calls it in messages (the command line's `DATA_DIR`, Python's
+/// `data_dir`), rather than naming a region.csv inside it.
+pub fn check_data_dir(dir: &std::path::Path, called: &str) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        return Err(Error::Usage(format!(
+            "{}: is a file, but {called} is a folder holding region.csv and location.csv",
+            dir.display()
+        )));
+    }
+    Err(Error::Open {
+        path: dir.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no such folder ({called} is a folder holding region.csv and location.csv)"),
+        ),
+    })
 }
 
 /// Opens a file or S3 object to read from start to end, in memory-sized
@@ -202,5 +229,28 @@ pub trait ChunkSource: Sync {
     /// and where the file's first row starts (just after its header).
     fn byte_rows(&self) -> Option<(std::ops::Range<u64>, u64)> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_is_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        check_data_dir(dir.path(), "DATA_DIR").unwrap();
+        let file = dir.path().join("location.csv");
+        std::fs::write(&file, "").unwrap();
+        let err = check_data_dir(&file, "data_dir").unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+        assert!(err.to_string().ends_with(
+            "location.csv: is a file, but data_dir is a folder holding region.csv and location.csv"
+        ));
+        let err = check_data_dir(&dir.path().join("nosuch"), "DATA_DIR").unwrap_err();
+        assert!(matches!(err, Error::Open { .. }), "{err}");
+        assert!(err.to_string().ends_with(
+            "nosuch: no such folder (DATA_DIR is a folder holding region.csv and location.csv)"
+        ));
     }
 }

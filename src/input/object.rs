@@ -236,7 +236,7 @@ impl Object for LocalObject {
             .mapped
             .get_or_init(|| {
                 let len = usize::try_from(self.len).ok()?;
-                self.with_file(|file| Ok(FileMap::new(file, 0, len)))
+                self.with_file(|file| Ok(FileMap::new(file, len)))
                     .ok()
                     .flatten()
             })

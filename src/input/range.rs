@@ -11,9 +11,10 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::object::Object;
+use super::header::read_header;
+use super::object::{Object, ObjectReader};
 use super::{Chunk, ChunkBuf, ChunkSource, LineOrigin, Next, PAD};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::{self, MAX_LINE};
 
 /// How far a chunk reads past its end, per step, to finish its last row.
@@ -43,7 +44,17 @@ impl RangeSource {
         rows: Option<Range<u64>>,
     ) -> Result<RangeSource> {
         let len = object.len();
-        let (header, header_end) = read_header(object.as_ref())?;
+        let file_start = {
+            let mut reader = ObjectReader::new(object.clone(), Default::default())
+                .map_err(|e| object.read_error(e))?;
+            read_header(
+                &mut reader,
+                object.name(),
+                format::header_text(format::LOCATION_HEADER),
+                |e| object.read_error(e),
+            )?
+        };
+        let (header, header_end) = (file_start.header, file_start.rows_start as u64);
         let rows = rows.unwrap_or(header_end..len);
         let start = rows.start.clamp(header_end, len);
         let end = rows.end.clamp(start, len);
@@ -159,36 +170,6 @@ impl RangeSource {
 /// How far past a chunk a mapping reaches, for its last row and the PAD.
 const MAP_TAIL: u64 = 64 * 1024;
 
-/// The first read of a header: most headers are tens of bytes, and a shard
-/// should read as little as it can outside its range.
-pub(crate) const HEADER_READ: usize = 4096;
-
-/// Reads the header line of `object`: returns it without a UTF-8 byte
-/// order mark or line terminator, and where the first row starts.
-fn read_header(object: &dyn Object) -> Result<(Vec<u8>, u64)> {
-    let mut start = Vec::new();
-    let mut block = vec![0; HEADER_READ];
-    loop {
-        let n = object
-            .read_at(&mut block, start.len() as u64)
-            .map_err(|e| object.read_error(e))?;
-        // Longer headers are read in growing steps.
-        let next_len = (block.len() * 2).min(TAIL_STEP);
-        start.extend_from_slice(&block[..n]);
-        let found = format::header_line(&start, n == 0, format::location_header_text()).map_err(
-            |reason| Error::Data {
-                file: object.name().into(),
-                line: 1,
-                reason,
-            },
-        )?;
-        if let Some((header, rows_start)) = found {
-            return Ok((header, rows_start as u64));
-        }
-        block.resize(next_len, 0);
-    }
-}
-
 impl ChunkSource for RangeSource {
     fn next_chunk(&self, buf: &mut ChunkBuf, _wait: bool) -> Result<Next> {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
@@ -293,6 +274,8 @@ impl ChunkSource for RangeSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
+    use crate::input::header::HEADER_READ;
     use crate::input::object::LocalObject;
     use std::io::Write;
 

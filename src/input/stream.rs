@@ -13,6 +13,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::header::read_header;
 use super::object::{Object, ObjectReader};
 use super::{Chunk, ChunkBuf, ChunkSource, LineOrigin, Next, PAD};
 use crate::error::{Error, Result};
@@ -104,26 +105,21 @@ impl StreamSource {
             done: false,
         };
         // The header: decompress until the first newline.
-        let header = loop {
-            fill(&mut state, &name, 64 * 1024)?;
-            let found =
-                format::header_line(&state.carry, state.done, format::location_header_text())
-                    .map_err(|reason| Error::Data {
-                        file: name.clone(),
-                        line: 1,
-                        reason,
-                    })?;
-            if let Some((header, rows_start)) = found {
-                state.carry.drain(..rows_start);
-                state.searched = 0;
-                // Chunks span the rows' bytes, as a plain file's do (a
-                // compressed file's span its compressed bytes, all of them).
-                if compression.is_none() {
-                    state.spanned = rows_start as u64;
-                }
-                break header;
-            }
-        };
+        let start = read_header(
+            &mut state.decoder,
+            &name,
+            format::header_text(format::LOCATION_HEADER),
+            |e| decode_error(&name, e),
+        )?;
+        state.carry = start.bytes;
+        state.carry.drain(..start.rows_start);
+        state.done = start.complete;
+        // Chunks span the rows' bytes, as a plain file's do (a compressed
+        // file's span its compressed bytes, all of them).
+        if compression.is_none() {
+            state.spanned = start.rows_start as u64;
+        }
+        let header = start.header;
         Ok(StreamSource {
             name,
             len,

@@ -1,7 +1,7 @@
 //! `merge`: one file from the outputs of `count --split I/N` shards, as the
 //! original's final step merged its Spark partitions.
 //!
-//! - result files are added up into one sorted result.csv (`results.rs`);
+//! - result files are added up into one sorted result.csv (`add_results.rs`);
 //! - shards' rejects files are joined into one rejects file whose lines
 //!   are file lines (`rejects.rs`): a shard numbers its rows from its own
 //!   start, and only the line counts of every shard before it say where
@@ -10,15 +10,14 @@
 //! Which it is comes from the parts' headers, so the same command merges
 //! either, and a part of the other kind is refused by name.
 
+mod add_results;
 mod rejects;
-mod results;
 
 use std::collections::HashMap;
-use std::io::Read;
 
-use crate::csv::{self, find_column};
+use crate::csv::find_column;
 use crate::error::{Error, Result};
-use crate::format::{self, MAX_HEADER};
+use crate::format;
 use crate::input::Identity;
 use crate::input::{self, InputSpec};
 use crate::output::Destination;
@@ -83,8 +82,8 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
     let (rows_in, rows_out) = match kinds.first() {
         Some(Kind::ShardRejects) => rejects::join(parts, output)?,
         _ => {
-            manifests = results::check_shards(parts)?;
-            results::add_up(parts, output)?
+            manifests = add_results::check_shards(parts)?;
+            add_results::add_up(parts, output)?
         }
     };
 
@@ -131,30 +130,13 @@ fn kind_of(part: &InputSpec) -> Result<Kind> {
         reason,
     };
     let mut reader = input::open_stream(part)?;
-    let mut start = Vec::new();
-    let mut block = vec![0u8; 4096];
-    let header = loop {
-        let n = match reader.read(&mut block) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(Error::Read {
-                    path: name.clone().into(),
-                    source,
-                })
-            }
-        };
-        start.extend_from_slice(&block[..n]);
-        let found =
-            format::header_line(&start, n == 0, format::RESULT_FILE.header).map_err(data_error)?;
-        if let Some((header, _)) = found {
-            break header;
+    let start = input::read_header(&mut reader, &name, format::RESULT_FILE.header, |source| {
+        Error::Read {
+            path: name.clone().into(),
+            source,
         }
-        debug_assert!(start.len() <= MAX_HEADER + block.len());
-    };
-    let mut fields = Vec::new();
-    csv::parse_record(&header, &mut fields).map_err(|e| data_error(format!("bad header: {e}")))?;
-    let names: Vec<Vec<u8>> = fields.iter().map(|f| f.value().into_owned()).collect();
+    })?;
+    let names = format::header_names(&start.header).map_err(data_error)?;
     let has = |column| find_column(&names, column).is_ok();
     if has("shard") && has("part_lines") {
         Ok(Kind::ShardRejects)

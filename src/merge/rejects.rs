@@ -17,22 +17,13 @@ use std::ops::Range;
 
 use crate::csv::find_column;
 use crate::error::{Error, Result};
-use crate::format::{MAX_LINE, SHARD_REJECTS_HEADER};
+use crate::format::{header_text, MAX_LINE, SHARD_REJECTS_COLUMNS, SHARD_REJECTS_HEADER};
 use crate::input::{self, InputSpec, Split};
 use crate::output::{Destination, RejectsWriter};
 
 /// The columns of a shard's rejects, in the order [`Record::fields`] has them.
-const COLUMNS: [&str; 9] = [
-    "shard",
-    "source",
-    "source_bytes",
-    "part_start",
-    "part_end",
-    "part_lines",
-    "line_in_part",
-    "reason",
-    "row",
-];
+const COLUMNS: &[&str] = SHARD_REJECTS_COLUMNS;
+const WIDTH: usize = COLUMNS.len();
 
 /// The longest record read: a rejected row is at most a line of
 /// location.csv, and quoting at most doubles it.
@@ -263,7 +254,7 @@ fn shard_order(parts: &[InputSpec]) -> Result<Vec<(&InputSpec, String)>> {
 struct Record {
     /// The line it starts on.
     line: u64,
-    fields: [Vec<u8>; 9],
+    fields: [Vec<u8>; WIDTH],
 }
 
 /// A shard's rejects file, read a record at a time.
@@ -280,7 +271,7 @@ struct Records {
     /// The line the next record starts on.
     line: u64,
     /// Where each of [`COLUMNS`] is in the file's records.
-    columns: [usize; 9],
+    columns: [usize; WIDTH],
     width: usize,
 }
 
@@ -294,10 +285,10 @@ impl Records {
             pos: 0,
             eof: false,
             line: 1,
-            columns: [0; 9],
+            columns: [0; WIDTH],
             width: 0,
         };
-        let expected = String::from_utf8_lossy(SHARD_REJECTS_HEADER);
+        let expected = header_text(SHARD_REJECTS_HEADER);
         let header = records
             .next_fields()?
             .ok_or_else(|| records.error(1, format!("file is empty; expected {expected}")))?;

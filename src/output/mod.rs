@@ -10,11 +10,11 @@
 
 pub mod atomic;
 mod rejects;
-mod result;
+mod result_writer;
 
 pub use atomic::{remove_temporaries, AtomicFile, Placed, Placement};
 pub use rejects::{RejectsWriter, ShardPart};
-pub use result::{write_table, DateSizes, Groups, ResultRow, ResultTable};
+pub use result_writer::{write_table, DateSizes, Groups, ResultRow, ResultTable};
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;

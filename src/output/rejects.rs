@@ -10,7 +10,7 @@ use std::ops::Range;
 use super::{Destination, PendingOutput};
 use crate::csv::write_quoted;
 use crate::error::Result;
-use crate::format::{REJECTS_HEADER, SHARD_REJECTS_HEADER};
+use crate::format::{REJECTS_HEADER, SHARD_REJECTS_COLUMNS, SHARD_REJECTS_HEADER};
 use crate::input::Split;
 
 /// A shard's part of one source, as its rejects name it.
@@ -57,7 +57,8 @@ impl RejectsWriter {
     /// Adds one row not counted: where it was, why, and its text.
     pub fn write(&mut self, source: &str, line: u64, reason: &str, row: &[u8]) -> Result<()> {
         debug_assert!(self.shard.is_none(), "a shard writes write_in_part");
-        let line = line.to_string();
+        let mut line_text = itoa::Buffer::new();
+        let line = line_text.format(line);
         self.record(&[
             Some(source.as_bytes()),
             Some(line.as_bytes()),
@@ -75,7 +76,8 @@ impl RejectsWriter {
         reason: &str,
         row: &[u8],
     ) -> Result<()> {
-        let line = line_in_part.to_string();
+        let mut line_text = itoa::Buffer::new();
+        let line = line_text.format(line_in_part);
         self.shard_record(
             source,
             part,
@@ -90,7 +92,8 @@ impl RejectsWriter {
 
     /// A shard's part of `source` is booked whole: its rows span `lines`.
     pub fn end_part(&mut self, source: &str, part: &ShardPart, lines: u64) -> Result<()> {
-        let lines = lines.to_string();
+        let mut lines_text = itoa::Buffer::new();
+        let lines = lines_text.format(lines);
         self.shard_record(source, part, [Some(lines.as_bytes()), None, None, None])
     }
 
@@ -98,7 +101,7 @@ impl RejectsWriter {
     /// with the record that says it is whole.
     pub fn finish(mut self) -> Result<PendingOutput> {
         if let Some(shard) = self.shard.take() {
-            let mut fields = [None; 9];
+            let mut fields = [None; SHARD_REJECTS_COLUMNS.len()];
             fields[0] = Some(shard.as_bytes());
             self.record(&fields)?;
         }
@@ -112,13 +115,17 @@ impl RejectsWriter {
         rest: [Option<&[u8]>; 4],
     ) -> Result<()> {
         let shard = self.shard.clone().expect("a shard's rejects");
-        let numbers = [part.source_bytes, part.range.start, part.range.end].map(|n| n.to_string());
+        let (mut bytes, mut start, mut end) = (
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+        );
         self.record(&[
             Some(shard.as_bytes()),
             Some(source.as_bytes()),
-            Some(numbers[0].as_bytes()),
-            Some(numbers[1].as_bytes()),
-            Some(numbers[2].as_bytes()),
+            Some(bytes.format(part.source_bytes).as_bytes()),
+            Some(start.format(part.range.start).as_bytes()),
+            Some(end.format(part.range.end).as_bytes()),
             rest[0],
             rest[1],
             rest[2],

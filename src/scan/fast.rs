@@ -219,10 +219,10 @@ pub fn low_bits(n: usize) -> u64 {
     }
 }
 
-/// Where the region_id and date fields of a canonical row are: [`Shape`]
-/// for any layout, [`Standard`] for the usual one, whose fixed positions
+/// Where the region_id and date fields of a canonical row are: [`GeneralFinder`]
+/// for any layout, [`StandardFinder`] for the usual one, whose fixed positions
 /// let the compiler drop the walk over the commas.
-pub trait Fields: Copy {
+pub trait FieldFinder: Copy {
     /// If a row of `len` bytes (`0 < len < 64`) with these comma and quote
     /// masks (already cut to the row) is canonical, returns where its
     /// region_id and date fields are (without their quotes).
@@ -248,9 +248,10 @@ fn inset(len: usize, comma: u64, quote: u64, columns: u32) -> Option<usize> {
     (quote == expected && quote.count_ones() == 2 * columns).then_some(1)
 }
 
-/// The positions of a file's [`Layout`](crate::format::Layout), worked out once.
+/// The [`FieldFinder`] for any layout: the positions of a file's
+/// [`Layout`](crate::format::Layout), worked out once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shape {
+pub struct GeneralFinder {
     columns: u32,
     id_col: u32,
     date_col: u32,
@@ -258,10 +259,10 @@ pub struct Shape {
     last: u32,
 }
 
-impl Shape {
-    /// The shape of rows laid out as `layout`.
-    pub fn of(layout: &crate::format::Layout) -> Shape {
-        Shape {
+impl GeneralFinder {
+    /// The finder for rows laid out as `layout`.
+    pub fn of(layout: &crate::format::Layout) -> GeneralFinder {
+        GeneralFinder {
             columns: layout.columns,
             id_col: layout.id_col,
             date_col: layout.date_col,
@@ -271,12 +272,12 @@ impl Shape {
 
     /// The usual layout, `lat,long,region_id,date` (the original data's and
     /// `generate`'s), if this is it.
-    pub fn standard(&self) -> Option<Standard> {
-        (self.columns == 4 && self.id_col == 2 && self.date_col == 3).then_some(Standard)
+    pub fn standard(&self) -> Option<StandardFinder> {
+        (self.columns == 4 && self.id_col == 2 && self.date_col == 3).then_some(StandardFinder)
     }
 }
 
-impl Fields for Shape {
+impl FieldFinder for GeneralFinder {
     #[inline(always)]
     fn find(self, len: usize, comma: u64, quote: u64) -> Option<(Range<usize>, Range<usize>)> {
         if comma.count_ones() != self.columns - 1 {
@@ -305,12 +306,13 @@ impl Fields for Shape {
     }
 }
 
-/// Four columns, region_id third and date last: the commas' positions are
-/// the second and the highest set bit, a couple of instructions each.
+/// The [`FieldFinder`] for the usual layout, four columns, region_id third
+/// and date last: the commas' positions are the second and the highest set
+/// bit, a couple of instructions each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Standard;
+pub struct StandardFinder;
 
-impl Fields for Standard {
+impl FieldFinder for StandardFinder {
     #[inline(always)]
     fn find(self, len: usize, comma: u64, quote: u64) -> Option<(Range<usize>, Range<usize>)> {
         if comma.count_ones() != 3 {
@@ -392,12 +394,12 @@ mod tests {
             id_col: 2,
             date_col: 3,
         };
-        let shape = Shape::of(&layout);
-        let any = shape.find(line.len(), m.comma & cut, m.quote & cut);
+        let finder = GeneralFinder::of(&layout);
+        let any = finder.find(line.len(), m.comma & cut, m.quote & cut);
         // The standard layout's shortcut finds exactly what the walk does.
         assert_eq!(
             any,
-            Standard.find(line.len(), m.comma & cut, m.quote & cut),
+            StandardFinder.find(line.len(), m.comma & cut, m.quote & cut),
             "{line}"
         );
         let (a, b) = any?;

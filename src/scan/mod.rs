@@ -14,8 +14,9 @@ pub mod fast;
 mod policy;
 mod row;
 
+pub(crate) use policy::sample_unmatched;
 pub use policy::{RowPolicy, SAMPLES};
-pub use row::{Malformed, MalformedKind, Row, RowStats};
+pub use row::{Malformed, MalformedKind, Row, RowOutcomes};
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -67,7 +68,7 @@ pub struct ChunkReport {
     /// Input bytes the chunk accounts for.
     pub span: u64,
     /// The chunk's rows by outcome.
-    pub stats: RowStats,
+    pub stats: RowOutcomes,
     /// The rows not counted that the policy reports, in order.
     pub problems: Vec<Problem>,
     /// The text of the problems' rows, when the policy keeps it.
@@ -78,10 +79,15 @@ pub struct ChunkReport {
     pub stopped: bool,
 }
 
-/// Where a chunk's scan is: every row before `pos` either pushed a key
-/// (those after `first_key`) or is one of `uncounted`, so the two count
-/// the lines and the fast path keeps no counter of its own.
-struct Position {
+/// A chunk being scanned, and where its scan is: every row before `pos`
+/// either pushed a key (those after `first_key`) or is one of `uncounted`,
+/// so the two count the lines and the fast path keeps no counter of its
+/// own.
+struct Position<'b> {
+    /// The buffer; the chunk's rows end at `end`, and at least
+    /// [`PAD`] bytes follow them.
+    buf: &'b [u8],
+    end: usize,
     pos: usize,
     first_key: usize,
     uncounted: u64,
@@ -118,7 +124,7 @@ pub struct Scanner<'a> {
     /// The columns of the file being scanned.
     layout: Layout,
     /// What the fast path needs of them.
-    shape: fast::Shape,
+    finder: fast::GeneralFinder,
     cache: DateCache,
     /// Reused for every row that takes the exact path.
     fields: Vec<Field<'static>>,
@@ -130,7 +136,7 @@ impl<'a> Scanner<'a> {
         Scanner {
             ctx,
             layout,
-            shape: fast::Shape::of(&layout),
+            finder: fast::GeneralFinder::of(&layout),
             cache: DateCache::default(),
             fields: Vec::new(),
         }
@@ -140,7 +146,7 @@ impl<'a> Scanner<'a> {
     /// scanner learnt of dates.
     pub fn set_layout(&mut self, layout: Layout) {
         self.layout = layout;
-        self.shape = fast::Shape::of(&layout);
+        self.finder = fast::GeneralFinder::of(&layout);
     }
 
     /// Scans the rows in `buf[range]`, appending keys to `keys` and filling
@@ -213,16 +219,16 @@ impl<'a> Scanner<'a> {
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> Result<()> {
-        match self.shape.standard() {
+        match self.finder.standard() {
             Some(standard) => self.scan_with::<K, _>(standard, buf, range, keys, report),
-            None => self.scan_with::<K, _>(self.shape, buf, range, keys, report),
+            None => self.scan_with::<K, _>(self.finder, buf, range, keys, report),
         }
     }
 
     #[inline(always)]
-    fn scan_with<K: fast::Kernel, F: fast::Fields>(
+    fn scan_with<K: fast::Kernel, F: fast::FieldFinder>(
         &mut self,
-        fields: F,
+        finder: F,
         buf: &[u8],
         range: Range<usize>,
         keys: &mut Vec<u32>,
@@ -234,6 +240,8 @@ impl<'a> Scanner<'a> {
             "chunk buffers extend PAD bytes past their rows"
         );
         let mut at = Position {
+            buf,
+            end,
             pos: range.start,
             first_key: keys.len(),
             uncounted: 0,
@@ -246,13 +254,13 @@ impl<'a> Scanner<'a> {
         let whole_windows = end.saturating_sub(63);
         let mut stopped = false;
         while at.pos < whole_windows {
-            if self.row::<K, F, false>(fields, buf, end, &mut at, keys, report)? {
+            if self.row::<K, F, false>(finder, &mut at, keys, report)? {
                 stopped = true;
                 break;
             }
         }
         while !stopped && at.pos < end {
-            stopped = self.row::<K, F, true>(fields, buf, end, &mut at, keys, report)?;
+            stopped = self.row::<K, F, true>(finder, &mut at, keys, report)?;
         }
         report.stopped = stopped;
         let counted = (keys.len() - at.first_key) as u64;
@@ -261,21 +269,17 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// Scans the row at `at.pos` of a chunk that ends at `end`, and moves
-    /// past it; true if the chunk must stop there. `CUT`: the row's window
-    /// may reach past `end`.
+    /// Scans the row at `at.pos` and moves past it; true if the chunk must
+    /// stop there. `CUT`: the row's window may reach past the chunk's end.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn row<K: fast::Kernel, F: fast::Fields, const CUT: bool>(
+    fn row<K: fast::Kernel, F: fast::FieldFinder, const CUT: bool>(
         &mut self,
-        fields: F,
-        buf: &[u8],
-        end: usize,
-        at: &mut Position,
+        finder: F,
+        at: &mut Position<'_>,
         keys: &mut Vec<u32>,
         report: &mut ChunkReport,
     ) -> Result<bool> {
-        let pos = at.pos;
+        let (buf, end, pos) = (at.buf, at.end, at.pos);
         // SAFETY: `pos < end` and `end + PAD <= buf.len()` (asserted by
         // the caller), so the 64 bytes from `pos` are inside `buf`.
         let window: &[u8; 64] = unsafe { &*buf.as_ptr().add(pos).cast::<[u8; 64]>() };
@@ -293,7 +297,7 @@ impl<'a> Scanner<'a> {
         if newlines != 0 {
             let line_end = newlines.trailing_zeros() as usize;
             let len = line_end - usize::from(line_end > 0 && window[line_end - 1] == b'\r');
-            if let Some(key) = self.fast_key(fields, window, len, masks) {
+            if let Some(key) = self.fast_key(finder, window, len, masks) {
                 keys.push(key);
                 at.pos = pos + line_end + 1;
                 return Ok(false);
@@ -344,7 +348,7 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn fast_key(
         &mut self,
-        fields: impl fast::Fields,
+        finder: impl fast::FieldFinder,
         window: &[u8; 64],
         len: usize,
         masks: fast::Masks,
@@ -353,7 +357,7 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let cut = fast::low_bits(len);
-        let (id_at, date_at) = fields.find(len, masks.comma & cut, masks.quote & cut)?;
+        let (id_at, date_at) = finder.find(len, masks.comma & cut, masks.quote & cut)?;
         let regions = self.ctx.regions;
         let region = if id_at.len().wrapping_sub(1) < 2 {
             let word = u16::from_le_bytes([window[id_at.start], window[id_at.start + 1]]);
@@ -447,9 +451,7 @@ impl<'a> Scanner<'a> {
             }
             Row::Unmatched(id) => {
                 report.stats.unmatched += 1;
-                if report.unmatched_ids.len() < SAMPLES && !report.unmatched_ids.contains(&id) {
-                    report.unmatched_ids.push(id);
-                }
+                sample_unmatched(&mut report.unmatched_ids, id);
                 if policy.reports_unmatched() {
                     let reason = format!("region_id {id} is not in region.csv");
                     Self::keep(policy, report, line, None, reason, text);

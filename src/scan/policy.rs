@@ -7,6 +7,15 @@
 /// the reported ones whatever chunk they fall in.
 pub const SAMPLES: usize = 5;
 
+/// Adds `id` to `ids`, a sample of the region_ids of unmatched rows (a
+/// chunk's, or the run's for the summary): the first ones seen, each once,
+/// at most [`SAMPLES`].
+pub(crate) fn sample_unmatched(ids: &mut Vec<i64>, id: i64) {
+    if ids.len() < SAMPLES && !ids.contains(&id) {
+        ids.push(id);
+    }
+}
+
 /// Skip, stop (`--strict`) and/or keep (`--rejects`) the rows not counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RowPolicy {
@@ -41,5 +50,19 @@ impl RowPolicy {
     #[inline]
     pub fn stops_at_malformed(self) -> bool {
         self.stop_at_malformed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmatched_ids_are_sampled_once_each_up_to_the_cap() {
+        let mut ids = Vec::new();
+        for id in [7, 7, -1, 7, 3, 4, 5, 6, 8] {
+            sample_unmatched(&mut ids, id);
+        }
+        assert_eq!(ids, [7, -1, 3, 4, 5]);
     }
 }

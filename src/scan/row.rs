@@ -132,9 +132,9 @@ pub enum Row<'a> {
     Malformed(Malformed<'a>),
 }
 
-/// Counts of rows by outcome.
+/// How many rows had each outcome.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RowStats {
+pub struct RowOutcomes {
     /// Rows counted into the result.
     pub counted: u64,
     /// Well-formed rows whose region_id is not in region.csv.
@@ -145,7 +145,7 @@ pub struct RowStats {
     pub malformed: [u64; MalformedKind::ALL.len()],
 }
 
-impl RowStats {
+impl RowOutcomes {
     /// Every malformed row.
     pub fn malformed_total(&self) -> u64 {
         self.malformed.iter().sum()
@@ -157,7 +157,7 @@ impl RowStats {
     }
 
     /// Adds `other`'s counts to these.
-    pub fn add(&mut self, other: &RowStats) {
+    pub fn add(&mut self, other: &RowOutcomes) {
         self.counted += other.counted;
         self.unmatched += other.unmatched;
         self.blank += other.blank;

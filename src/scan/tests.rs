@@ -33,8 +33,13 @@ fn fast_row(scanner: &mut Scanner<'_>, text: &[u8]) -> Option<Row<'static>> {
     let _ = scanner.exact_row(text);
     let window = window(text);
     let masks = fast::masks(&window);
-    let any = scanner.fast_key(fast::Shape::of(&layout()), &window, text.len(), masks);
-    let standard = scanner.fast_key(fast::Standard, &window, text.len(), masks);
+    let any = scanner.fast_key(
+        fast::GeneralFinder::of(&layout()),
+        &window,
+        text.len(),
+        masks,
+    );
+    let standard = scanner.fast_key(fast::StandardFinder, &window, text.len(), masks);
     assert_eq!(any, standard, "{}", String::from_utf8_lossy(text));
     any.map(Row::Key)
 }
@@ -59,7 +64,7 @@ fn scan_chunk(context: &ScanContext<'_>, data: &[u8]) -> (Vec<u32>, ChunkReport)
     let (mut base_keys, mut base) = (Vec::new(), ChunkReport::default());
     Scanner::new(context, layout())
         .scan_with::<fast::Baseline, _>(
-            fast::Shape::of(&layout()),
+            fast::GeneralFinder::of(&layout()),
             &buf,
             0..data.len(),
             &mut base_keys,
@@ -276,7 +281,7 @@ proptest! {
 
         let mut exact = Scanner::new(&context, layout());
         let mut want_keys = Vec::new();
-        let mut want = RowStats::default();
+        let mut want = RowOutcomes::default();
         for line in &lines {
             match exact.exact_row(line.as_bytes()).unwrap() {
                 Row::Key(k) => { want.counted += 1; want_keys.push(k) }

@@ -663,7 +663,7 @@ pub(super) fn complete(
         }
         let waited = Instant::now();
         let readback = &ring.readbacks[chunk.slot];
-        let (counters, back, line_counts, used) = context.read_back(
+        let (counters, back, used) = context.read_back(
             readback,
             readback.size(),
             Some(chunk.submission.clone()),
@@ -673,12 +673,14 @@ pub(super) fn complete(
                 let words = &words[STATS_WORDS..];
                 let used = *words.last().unwrap();
                 let mut back = handback::Back {
+                    block: shape.block,
                     whole: Vec::new(),
                     partial: Vec::new(),
+                    line_counts: Vec::new(),
                 };
                 if counters[3] == 0 && counters[7] == 0 {
                     // Nothing came back: no bits, no line counts needed.
-                    return Ok((counters, back, Vec::new(), used));
+                    return Ok((counters, back, used));
                 }
                 let span = chunk.own.end - chunk.own.start;
                 let blocks = span.div_ceil(shape.block);
@@ -691,8 +693,8 @@ pub(super) fn complete(
                     .collect();
                 let lines = (span + 1).div_ceil(LINE_WORD_BYTES) as usize;
                 let at = shape.line_counts_at() as usize;
-                let line_counts = words[at..at + lines].to_vec();
-                Ok((counters, back, line_counts, used))
+                back.line_counts = words[at..at + lines].to_vec();
+                Ok((counters, back, used))
             },
         )?;
         figures.lock().unwrap_or_else(|e| e.into_inner()).wait += waited.elapsed();
@@ -728,17 +730,7 @@ pub(super) fn complete(
         };
         device.stats.counted = u64::from(counted);
         device.stats.blank = u64::from(blank);
-        let sent = handback::hand_back(
-            job,
-            file,
-            &chunk,
-            shape.block,
-            back,
-            line_counts,
-            u64::from(rows),
-            device,
-            &tasks,
-        )?;
+        let sent = handback::hand_back(job, file, &chunk, back, u64::from(rows), device, &tasks)?;
         if !sent {
             return Ok(());
         }

@@ -40,8 +40,13 @@ const TAIL_BYTES: u64 = 64;
 /// from its line counts' word to the block) for the blocks handed back in
 /// part.
 pub(super) struct Back {
+    /// Bytes per block.
+    pub(super) block: u32,
     pub(super) whole: Vec<u32>,
     pub(super) partial: Vec<(u32, u32, u32)>,
+    /// The chunk's line ends per KiB, from its first row's start (less a
+    /// byte); empty when nothing came back.
+    pub(super) line_counts: Vec<u32>,
 }
 
 /// Consecutive blocks handed back, in the chunk's data, with the rows of
@@ -90,18 +95,16 @@ pub(super) struct Task {
 /// Reports chunk `chunk` of `file`, whose device part is `device` (`rows`
 /// rows counted or blank on the device): at once if the device handed
 /// nothing back, else through the judges. False when the run is failing.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn hand_back(
     job: &GpuJob<'_>,
     file: &GpuFile,
     chunk: &InFlight,
-    block: u32,
     back: Back,
-    line_counts: Vec<u32>,
     rows: u64,
     device: ChunkReport,
     tasks: &SyncSender<Task>,
 ) -> Result<bool> {
+    let block = back.block;
     let pieces = pieces(&back, block, &chunk.own);
     if pieces.is_empty() {
         check(
@@ -133,7 +136,7 @@ pub(super) fn hand_back(
     }
     let first_row = u64::from(chunk.first_row);
     let lines_before = std::iter::once(first_row)
-        .chain(line_counts.iter().scan(first_row, |sum, &n| {
+        .chain(back.line_counts.iter().scan(first_row, |sum, &n| {
             *sum += u64::from(n);
             Some(*sum)
         }))
@@ -475,10 +478,7 @@ fn scan_rows(
         report.problems.push(problem);
     }
     for id in part.unmatched_ids {
-        if report.unmatched_ids.len() < crate::scan::SAMPLES && !report.unmatched_ids.contains(&id)
-        {
-            report.unmatched_ids.push(id);
-        }
+        crate::scan::sample_unmatched(&mut report.unmatched_ids, id);
     }
     report.stats.add(&part.stats);
     report.stopped |= part.stopped;
@@ -510,8 +510,10 @@ mod tests {
             bits[b as usize / 32] |= 1 << (b % 32);
         }
         Back {
+            block: 8,
             whole: bits,
             partial: Vec::new(),
+            line_counts: Vec::new(),
         }
     }
 

@@ -1,11 +1,11 @@
 //! The GPU backend: raw bytes in, counts out, parsed on the device.
 //!
 //! Host threads read each chunk of a plain local file straight into wgpu's
-//! mapped staging memory ([`feed`]); `shaders/parse.wgsl` finds the chunk's
+//! mapped staging memory (`feed.rs`); `shaders/parse.wgsl` finds the chunk's
 //! rows, parses them and counts them into bins of (day, region), kept in
-//! pages that are handed out as days appear ([`pages`]). The CPU only fills
-//! buffers and looks at the few blocks of rows the shader hands back:
-//! anything not canonical or not in the region table ([`handback`]). Those
+//! pages that are handed out as days appear (`pages.rs`). The CPU only fills
+//! buffers and looks at the few rows the shader hands back:
+//! anything not canonical or not in the region table (`handback.rs`). Those
 //! rows go to the same exact parser as on the CPU backend, on their own
 //! threads, through the same ledger, so counts, reasons, rejects, `--strict`
 //! and line numbers are the CPU backend's, byte for byte.
@@ -28,7 +28,7 @@ use super::{compute_pipeline, layout_entry, GpuContext};
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::format::Layout;
-use crate::histogram::{Flush, Histogram};
+use crate::histogram::{FoldInterval, Histogram};
 use crate::input::Object;
 use crate::scan::{ChunkReport, ScanContext};
 
@@ -199,7 +199,7 @@ pub struct GpuJob<'a> {
     /// Threads to read chunks and to judge the rows handed back.
     pub threads: usize,
     /// When bins must be folded before they could wrap.
-    pub flush: Flush,
+    pub flush: FoldInterval,
     /// Told of every part of every chunk, from any thread; answers `false`
     /// when the run is failing.
     pub events: &'a (dyn Fn(Event) -> bool + Sync),

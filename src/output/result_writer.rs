@@ -17,7 +17,7 @@ use crate::csv::write_quoted;
 use crate::date::DateText;
 use crate::error::{Error, Result};
 use crate::format::RESULT_HEADER;
-use crate::histogram::{DenseTotals, Totals};
+use crate::histogram::{DenseKeyTotals, FinalTotals};
 use crate::regions::{KeySpace, RegionTable};
 
 /// One row of result.csv.
@@ -95,14 +95,14 @@ enum ByDate {
         totals: Vec<u64>,
     },
     /// Dense totals, indexed by key: each date's are one row of slots.
-    Rows(DenseTotals),
+    Rows(DenseKeyTotals),
 }
 
 impl<'a> Groups<'a> {
     /// Ranks the dates and names and arranges `totals` by date. Fails only
     /// when memory runs out.
     pub fn new(
-        totals: Totals,
+        totals: FinalTotals,
         keys: KeySpace,
         dates: &'a [DateText],
         regions: &RegionTable,
@@ -113,8 +113,8 @@ impl<'a> Groups<'a> {
             regions.name(a as u32).cmp(regions.name(b as u32))
         });
         let by_date = match totals {
-            Totals::Dense(table) => ByDate::Rows(table),
-            Totals::Sparse(groups) => {
+            FinalTotals::Dense(table) => ByDate::Rows(table),
+            FinalTotals::Sparse(groups) => {
                 // A counting sort by date rank.
                 let mut starts = vec![0usize; dates.len() + 1];
                 for &(key, total) in &groups {
@@ -164,9 +164,9 @@ impl<'a> Groups<'a> {
     /// Writes result.csv, its header first; returns how many rows it has.
     pub fn write(&self, out: &mut dyn Write) -> io::Result<usize> {
         let mut rows = RowWriter::new(out)?;
-        let mut walk = Walk::default();
+        let mut scratch = DateScratch::default();
         for rank in 0..self.dates.len() {
-            self.visit(rank, &mut walk, |name, date, total| {
+            self.visit(rank, &mut scratch, |name, date, total| {
                 rows.row(name, date, total)
             })?;
         }
@@ -206,10 +206,10 @@ impl<'a> Groups<'a> {
                 .map(|(ranks, offset)| {
                     scope.spawn(move || -> io::Result<usize> {
                         let mut out = AtOffset::new(file, offset);
-                        let mut walk = Walk::default();
+                        let mut scratch = DateScratch::default();
                         let mut rows = 0;
                         for rank in ranks {
-                            self.visit(rank, &mut walk, |name, date, total| {
+                            self.visit(rank, &mut scratch, |name, date, total| {
                                 push_row(&mut out.buf, name, date, total);
                                 rows += 1;
                                 out.spill(false)
@@ -235,10 +235,10 @@ impl<'a> Groups<'a> {
         std::thread::scope(|scope| {
             for (part, sizes) in sizes.chunks_mut(per_thread).enumerate() {
                 scope.spawn(move || {
-                    let mut walk = Walk::default();
+                    let mut scratch = DateScratch::default();
                     for (i, size) in sizes.iter_mut().enumerate() {
                         let rank = part * per_thread + i;
-                        let _ = self.visit(rank, &mut walk, |name, date, total| {
+                        let _ = self.visit(rank, &mut scratch, |name, date, total| {
                             *size += row_len(name, date, total);
                             Ok(())
                         });
@@ -254,14 +254,14 @@ impl<'a> Groups<'a> {
     fn visit(
         &self,
         rank: usize,
-        walk: &mut Walk,
+        scratch: &mut DateScratch,
         mut row: impl FnMut(&[u8], &[u8], u64) -> io::Result<()>,
     ) -> io::Result<()> {
-        let Walk {
+        let DateScratch {
             dense,
             few,
             quoted_date,
-        } = walk;
+        } = scratch;
         let slots = self.slot_of_rank.len();
         let date = self.date_of_rank[rank];
         quoted_date.clear();
@@ -323,7 +323,7 @@ impl DateSizes {
 
 /// One thread's scratch space for walking dates.
 #[derive(Default)]
-struct Walk {
+struct DateScratch {
     dense: Vec<u64>,
     few: Vec<(u32, u64)>,
     quoted_date: Vec<u8>,
@@ -433,7 +433,7 @@ fn push_row(buf: &mut Vec<u8>, quoted_name: &[u8], quoted_date: &[u8], count: u6
     buf.push(b',');
     buf.extend_from_slice(quoted_date);
     buf.extend_from_slice(b",\"");
-    push_decimal(buf, count);
+    buf.extend_from_slice(itoa::Buffer::new().format(count).as_bytes());
     buf.extend_from_slice(b"\"\n");
 }
 
@@ -444,22 +444,6 @@ fn row_len(quoted_name: &[u8], quoted_date: &[u8], count: u64) -> u64 {
         + u64::from(count.checked_ilog10().unwrap_or(0) + 1)
 }
 
-/// Appends `n` in decimal.
-#[inline]
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,7 +451,8 @@ mod tests {
     fn written(groups: Vec<(u32, u64)>, dates: &[DateText], regions: &RegionTable) -> String {
         let keys = KeySpace::new(regions.slots());
         let mut out = Vec::new();
-        let sparse = Groups::new(Totals::Sparse(groups.clone()), keys, dates, regions).unwrap();
+        let sparse =
+            Groups::new(FinalTotals::Sparse(groups.clone()), keys, dates, regions).unwrap();
         let rows = sparse.write(&mut out).unwrap();
         assert_eq!(rows, groups.iter().filter(|&&(_, n)| n > 0).count());
         // The same totals, dense, give the same text.
@@ -476,12 +461,12 @@ mod tests {
             .map(|&(key, _)| key as usize + 1)
             .max()
             .unwrap_or(0);
-        let table = DenseTotals::zeroed(len).unwrap();
+        let table = DenseKeyTotals::zeroed(len).unwrap();
         for &(key, n) in &groups {
             table.set(key, n);
         }
         let mut dense_out = Vec::new();
-        let dense = Groups::new(Totals::Dense(table), keys, dates, regions).unwrap();
+        let dense = Groups::new(FinalTotals::Dense(table), keys, dates, regions).unwrap();
         assert_eq!(dense.write(&mut dense_out).unwrap(), rows);
         assert_eq!(dense_out, out);
         // And written at offsets by any number of threads, too.
@@ -519,7 +504,7 @@ mod tests {
         );
     }
 
-    /// Dense dates (a row walk) and sparse ones (a sort) give what sorting
+    /// Dense dates (a row scratch) and sparse ones (a sort) give what sorting
     /// every row does, and both agree with `write_table`.
     #[test]
     fn dense_and_sparse_dates_agree_with_a_plain_sort() {
@@ -556,12 +541,15 @@ mod tests {
         );
     }
 
+    /// Threads write at offsets from `row_len`: it must be what
+    /// `push_row` writes, for every number of digits.
     #[test]
-    fn decimals() {
-        for n in [0, 7, 10, 99, 1234567890, u64::MAX] {
+    fn row_len_is_what_push_row_writes() {
+        for n in [0, 7, 10, 99, 100, 1234567890, u64::MAX] {
             let mut out = Vec::new();
-            push_decimal(&mut out, n);
-            assert_eq!(out, n.to_string().as_bytes());
+            push_row(&mut out, b"\"A\"", b"\"2019-01-01\"", n);
+            assert_eq!(out.len() as u64, row_len(b"\"A\"", b"\"2019-01-01\"", n));
+            assert!(out.ends_with(format!(",\"{n}\"\n").as_bytes()));
         }
     }
 }

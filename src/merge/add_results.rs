@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::format::{ShardManifest, RESULT_FILE};
 use crate::input::{self, InputSpec};
 use crate::output::{self, Destination, PendingOutput, ResultRow, ResultTable};
-use crate::results::parse_results;
+use crate::result_reader::parse_results;
 use crate::s3;
 
 /// The shard manifests beside `parts` ([`ShardManifest`]), checked: when

@@ -9,7 +9,7 @@
 //! of the key space (70,000 regions × four years of days, tens of millions
 //! of rows), a table with a slot for every key costs at most 64 bytes per
 //! group, not much more than the hash table, and is several times faster:
-//! the totals then move into one ([`DenseTotals`]), counted with atomic
+//! the totals then move into one ([`DenseKeyTotals`]), counted with atomic
 //! adds, its pages only taking memory once touched. Its slots are 32-bit,
 //! with the rare total past 2^32 carried aside, so that 30 million groups
 //! take 120 MB rather than 240.
@@ -80,7 +80,7 @@ enum Mode {
     /// A hash table in shards.
     Sparse(Vec<Mutex<Shard>>),
     /// A slot for every key below its length.
-    Dense(DenseTotals),
+    Dense(DenseKeyTotals),
 }
 
 /// What the totals must become.
@@ -92,8 +92,11 @@ enum Change {
     Grow,
 }
 
-/// The totals of one count.
-pub struct Counts {
+/// The 64-bit total of every key (date and region slot) of one count,
+/// shared by every thread that counts: a hash table while few keys occur,
+/// a [`DenseKeyTotals`] once many do. At the end of the count it becomes
+/// the [`FinalTotals`].
+pub struct KeyTotals {
     mode: RwLock<Mode>,
     /// Groups in the hash table (while sparse).
     groups: AtomicUsize,
@@ -102,18 +105,18 @@ pub struct Counts {
     key_space: AtomicU64,
 }
 
-/// The totals at the end of a count, for the result.
-pub enum Totals {
+/// What a [`KeyTotals`] holds once the count is over, for the result.
+pub enum FinalTotals {
     /// Every group and its total, in no order.
     Sparse(Vec<(u32, u64)>),
     /// The total of every key below its length (most of them zero).
-    Dense(DenseTotals),
+    Dense(DenseKeyTotals),
 }
 
 /// A total for every key below a length: 32-bit slots added to atomically,
 /// and the carries of the few that pass 2^32 in a map aside. Half the
 /// memory of 64-bit slots, with 64-bit totals all the same.
-pub struct DenseTotals {
+pub struct DenseKeyTotals {
     low: Box<[AtomicU32]>,
     /// Key → how many times its slot wrapped past 2^32.
     carries: Mutex<HashMap<u32, u64>>,
@@ -121,10 +124,10 @@ pub struct DenseTotals {
     any_carry: AtomicBool,
 }
 
-impl DenseTotals {
+impl DenseKeyTotals {
     /// Zero totals for the keys below `len`; an error if memory runs out.
-    pub fn zeroed(len: usize) -> Result<DenseTotals> {
-        Ok(DenseTotals {
+    pub fn zeroed(len: usize) -> Result<DenseKeyTotals> {
+        Ok(DenseKeyTotals {
             low: zeroed_table(len)?,
             carries: Mutex::default(),
             any_carry: AtomicBool::new(false),
@@ -179,9 +182,9 @@ impl DenseTotals {
     }
 }
 
-impl Default for Counts {
+impl Default for KeyTotals {
     fn default() -> Self {
-        Counts {
+        KeyTotals {
             mode: RwLock::new(Mode::Sparse(
                 (0..SHARDS).map(|_| Mutex::default()).collect(),
             )),
@@ -191,13 +194,13 @@ impl Default for Counts {
     }
 }
 
-impl std::fmt::Debug for Counts {
+impl std::fmt::Debug for KeyTotals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Counts")
+        f.write_str("KeyTotals")
     }
 }
 
-impl Counts {
+impl KeyTotals {
     /// Adds one to the total of every key in `keys` (each may repeat, all
     /// below `bins`, the key space so far). `scratch` is the caller's,
     /// reused between calls.
@@ -305,7 +308,7 @@ impl Counts {
             (Some(_), Mode::Dense(table)) => space.max(table.len() as u64 * 2),
             (Some(_), Mode::Sparse(_)) => space,
         };
-        let table = DenseTotals::zeroed(len.min(1 << 32) as usize)?;
+        let table = DenseKeyTotals::zeroed(len.min(1 << 32) as usize)?;
         match std::mem::replace(&mut *mode, Mode::Sparse(Vec::new())) {
             Mode::Dense(old) => {
                 for key in 0..old.len() {
@@ -325,9 +328,9 @@ impl Counts {
     }
 
     /// The totals, for the result.
-    pub fn into_totals(self) -> Result<Totals> {
+    pub fn into_totals(self) -> Result<FinalTotals> {
         match self.mode.into_inner().expect("a counting thread panicked") {
-            Mode::Dense(table) => Ok(Totals::Dense(table)),
+            Mode::Dense(table) => Ok(FinalTotals::Dense(table)),
             Mode::Sparse(shards) => {
                 let groups = self.groups.load(Ordering::Relaxed);
                 let mut all = Vec::new();
@@ -336,7 +339,7 @@ impl Counts {
                 for shard in shards {
                     all.extend(shard.into_inner().expect("a counting thread panicked"));
                 }
-                Ok(Totals::Sparse(all))
+                Ok(FinalTotals::Sparse(all))
             }
         }
     }
@@ -441,10 +444,10 @@ fn out_of_memory(groups: usize) -> Error {
 mod tests {
     use super::*;
 
-    fn sorted(counts: Counts) -> Vec<(u32, u64)> {
+    fn sorted(counts: KeyTotals) -> Vec<(u32, u64)> {
         let mut all: Vec<(u32, u64)> = match counts.into_totals().unwrap() {
-            Totals::Sparse(all) => all,
-            Totals::Dense(table) => (0..table.len())
+            FinalTotals::Sparse(all) => all,
+            FinalTotals::Dense(table) => (0..table.len())
                 .map(|key| (key as u32, table.get(key)))
                 .filter(|&(_, n)| n > 0)
                 .collect(),
@@ -453,13 +456,13 @@ mod tests {
         all
     }
 
-    fn is_dense(counts: &Counts) -> bool {
+    fn is_dense(counts: &KeyTotals) -> bool {
         matches!(*counts.mode.read().unwrap(), Mode::Dense(_))
     }
 
     #[test]
     fn keys_and_bins_add_up_in_a_sparse_key_space() {
-        let counts = Counts::default();
+        let counts = KeyTotals::default();
         let mut scratch = Vec::new();
         let bins = 1 << 32;
         counts
@@ -478,7 +481,7 @@ mod tests {
     /// with the key space; nothing counted before or after is lost.
     #[test]
     fn a_filling_key_space_turns_dense_and_grows() {
-        let counts = Counts::default();
+        let counts = KeyTotals::default();
         let mut scratch = Vec::new();
         counts.add_keys(&[1, 2, 3], 1000, &mut scratch).unwrap();
         assert!(!is_dense(&counts));
@@ -504,7 +507,7 @@ mod tests {
     #[test]
     fn dense_totals_carry_past_32_bits() {
         let big = u32::MAX - 10;
-        let counts = Counts::default();
+        let counts = KeyTotals::default();
         // Sparse first: 3 × big in key 7, then dense by filling the space.
         counts.add_bins(7, &[big, 0, big], 100_000).unwrap();
         counts.add_bins(7, &[big], 100_000).unwrap();
@@ -532,7 +535,7 @@ mod tests {
         assert_eq!(all[9], (9, big + 60 + 1));
         assert_eq!(all.last(), Some(&(1_000_000, 1)));
 
-        let table = DenseTotals::zeroed(3).unwrap();
+        let table = DenseKeyTotals::zeroed(3).unwrap();
         table.set(1, 5 << 32 | 9);
         table.add(1, u32::MAX);
         assert_eq!(table.get(1), (5 << 32) + 9 + u64::from(u32::MAX));
@@ -551,7 +554,7 @@ mod tests {
     #[test]
     fn threads_adding_at_once_lose_nothing() {
         for bins in [DENSE_FROM_KEYS, 1 << 30] {
-            let counts = Counts::default();
+            let counts = KeyTotals::default();
             std::thread::scope(|scope| {
                 for t in 0..4u32 {
                     let counts = &counts;

@@ -4,6 +4,7 @@
 use crate::csv::{quote_for_message, Table};
 use crate::date::{parse_date, DateText};
 use crate::error::Result;
+use crate::format::RESULT_FILE;
 
 /// One row of a result file, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +19,7 @@ pub struct ResultRecord {
 
 /// Parses a result file; `file` names it in errors.
 pub fn parse_results(bytes: &[u8], file: &str) -> Result<Vec<ResultRecord>> {
-    let table = Table::new(bytes, file, "\"region_name\",\"date\",\"count\"")?;
+    let table = Table::new(bytes, file, RESULT_FILE.header)?;
     let region_col = table.column("region_name")?;
     let date_col = table.column("date")?;
     let count_col = table.column("count")?;
