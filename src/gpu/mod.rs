@@ -168,6 +168,28 @@ impl GpuContext {
     }
 }
 
+impl GpuContext {
+    /// Maps `buffer` (mappable for writing) once `submission` (the last
+    /// work that used it), or all work so far, is done.
+    fn map_for_writing(
+        &self,
+        buffer: &wgpu::Buffer,
+        submission: Option<wgpu::SubmissionIndex>,
+    ) -> Result<()> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        buffer
+            .slice(..)
+            .map_async(wgpu::MapMode::Write, move |result| {
+                let _ = sender.send(result);
+            });
+        self.wait(submission)?;
+        receiver
+            .recv()
+            .map_err(|_| Error::Gpu("a buffer was never mapped".into()))?
+            .map_err(|e| Error::Gpu(format!("cannot map a buffer for writing: {e}")))
+    }
+}
+
 /// An unmapped buffer. wgpu hands out fresh buffers zeroed, which bins
 /// rely on.
 fn buffer(

@@ -1,7 +1,8 @@
-//! Feeding the device: chunks read straight into wgpu's staging memory by
-//! long-lived reader threads, submitted with a ring of them in flight over
-//! two data buffers; and the completion thread, which takes each chunk's
-//! counters back and hands its blocks to the judges.
+//! Feeding the device: chunks read straight into a ring of mapped staging
+//! buffers by long-lived reader threads, submitted with the ring in flight
+//! over two data buffers; and the completion thread, which takes each
+//! chunk's counters back, maps its staging buffer again and hands its rows
+//! to the judges.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -101,6 +102,12 @@ pub(super) struct Requests {
 pub(super) struct Ring {
     pub(super) shape: Shape,
     params: wgpu::Buffer,
+    /// A chunk's staging memory per slot, mapped for writing while the
+    /// slot is free: readers write the file straight into it, and the
+    /// chunk's submission copies it to its data buffer. Persistent, so
+    /// that no chunk waits for staging memory to be found and mapped
+    /// (26.9 GB/s against 25.3 for wgpu's own staging on an H200).
+    staging: Vec<wgpu::Buffer>,
     data: Vec<wgpu::Buffer>,
     stats: Vec<wgpu::Buffer>,
     readbacks: Vec<wgpu::Buffer>,
@@ -157,6 +164,16 @@ impl Ring {
                 std::mem::size_of::<Params>() as u64,
                 U::UNIFORM | U::COPY_DST,
             ),
+            staging: (0..RING)
+                .map(|_| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("chunk staging"),
+                        size: data_capacity,
+                        usage: U::MAP_WRITE | U::COPY_SRC,
+                        mapped_at_creation: true,
+                    })
+                })
+                .collect(),
             data: (0..DATA_BUFFERS)
                 .map(|_| buffer(device, "chunk", data_capacity, U::STORAGE | U::COPY_DST))
                 .collect(),
@@ -474,20 +491,20 @@ impl<'a> Feeder<'a> {
         let context = job.context;
         let started = Instant::now();
         let data = &self.ring.data[slot % DATA_BUFFERS];
+        let staging = &self.ring.staging[slot];
         let padded = u64::from(data_len).next_multiple_of(4).max(4);
-        let size = wgpu::BufferSize::new(padded).expect("at least 4 bytes");
         {
-            let mut view = context
-                .queue
-                .write_buffer_with(data, 0, size)
-                .ok_or_else(|| Error::Gpu("cannot stage a chunk for the GPU".into()))?;
+            let mut view = staging
+                .get_mapped_range_mut(..padded)
+                .map_err(|e| Error::Gpu(format!("cannot stage a chunk for the GPU: {e}")))?;
             let whole = view.slice(..);
             let (mut bytes, mut tail) = whole.split_at(data_len as usize);
             // The bytes past the data, up to the next word: zeros, so the
             // shader never sees what the staging memory held before.
             tail.fill(0);
             self.readers.read(&file.object, data_start, &mut bytes)?;
-        } // the copy to the device is queued now, for the next submit
+        }
+        staging.unmap();
         {
             let mut figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
             figures.upload += started.elapsed();
@@ -543,6 +560,7 @@ impl<'a> Feeder<'a> {
         let stats = &self.ring.stats[slot];
         let pipelines = context.parse();
         let mut encoder = context.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(staging, 0, data, 0, padded);
         let counted_words = STATS_WORDS as u64 + u64::from(shape.bitmap_words);
         encoder.clear_buffer(stats, 0, Some(counted_words * 4));
         encoder.clear_buffer(
@@ -697,6 +715,9 @@ pub(super) fn complete(
                 Ok((counters, back, used))
             },
         )?;
+        // The chunk is done with its staging memory: mapped again for the
+        // next chunk of the slot.
+        context.map_for_writing(&ring.staging[chunk.slot], Some(chunk.submission.clone()))?;
         figures.lock().unwrap_or_else(|e| e.into_inner()).wait += waited.elapsed();
         if free.send(chunk.slot).is_err() {
             return Ok(()); // the feeder stopped
