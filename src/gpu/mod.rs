@@ -145,17 +145,7 @@ impl GpuContext {
         submission: Option<wgpu::SubmissionIndex>,
         read: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<T> {
-        let (sender, receiver) = std::sync::mpsc::channel();
-        buffer
-            .slice(..size)
-            .map_async(wgpu::MapMode::Read, move |result| {
-                let _ = sender.send(result);
-            });
-        self.wait(submission)?;
-        receiver
-            .recv()
-            .map_err(|_| Error::Gpu("a buffer was never mapped".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot read a buffer back: {e}")))?;
+        self.map(buffer, size, wgpu::MapMode::Read, submission)?;
         let result = {
             let view = buffer
                 .slice(..size)
@@ -166,9 +156,7 @@ impl GpuContext {
         buffer.unmap();
         result
     }
-}
 
-impl GpuContext {
     /// Maps `buffer` (mappable for writing) once `submission` (the last
     /// work that used it), or all work so far, is done.
     fn map_for_writing(
@@ -176,17 +164,27 @@ impl GpuContext {
         buffer: &wgpu::Buffer,
         submission: Option<wgpu::SubmissionIndex>,
     ) -> Result<()> {
+        self.map(buffer, buffer.size(), wgpu::MapMode::Write, submission)
+    }
+
+    /// Maps the first `size` bytes of `buffer` for `mode` once
+    /// `submission`, or all work so far, is done.
+    fn map(
+        &self,
+        buffer: &wgpu::Buffer,
+        size: u64,
+        mode: wgpu::MapMode,
+        submission: Option<wgpu::SubmissionIndex>,
+    ) -> Result<()> {
         let (sender, receiver) = std::sync::mpsc::channel();
-        buffer
-            .slice(..)
-            .map_async(wgpu::MapMode::Write, move |result| {
-                let _ = sender.send(result);
-            });
+        buffer.slice(..size).map_async(mode, move |result| {
+            let _ = sender.send(result);
+        });
         self.wait(submission)?;
         receiver
             .recv()
             .map_err(|_| Error::Gpu("a buffer was never mapped".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot map a buffer for writing: {e}")))
+            .map_err(|e| Error::Gpu(format!("cannot map a buffer: {e}")))
     }
 }
 
