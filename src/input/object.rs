@@ -52,6 +52,23 @@ pub trait Object: Send + Sync {
         None
     }
 
+    /// Fills `buf` from `offset`, all of it. A file that gives fewer bytes
+    /// than it had when opened has shrunk under us: its rows are no longer
+    /// the ones its size promised, so that is an error, not an end.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let got = self.read_at(buf, offset).map_err(|e| self.read_error(e))?;
+        if got < buf.len() {
+            return Err(self.read_error(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the file shrank while it was read (it had {} bytes)",
+                    self.len()
+                ),
+            )));
+        }
+        Ok(())
+    }
+
     /// The error for a failed read of this object.
     fn read_error(&self, source: io::Error) -> Error {
         Error::Read {

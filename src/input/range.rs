@@ -96,28 +96,15 @@ impl RangeSource {
     }
 
     /// Reads `[from, to)` (inside the file) into `buf.bytes[at..]`, growing
-    /// the buffer (and its padding) as needed. A file that gives fewer bytes
-    /// than it had when opened has shrunk under us: its rows are no longer
-    /// the ones its size promised, so that is an error, not an end.
+    /// the buffer (and its padding) as needed; a file that shrank is an
+    /// error ([`Object::read_exact_at`]).
     fn read_into(&self, buf: &mut ChunkBuf, at: usize, from: u64, to: u64) -> Result<()> {
         let want = (to - from) as usize;
         if buf.bytes.len() < at + want + PAD {
             buf.bytes.resize(at + want + PAD, 0);
         }
-        let got = self
-            .object
-            .read_at(&mut buf.bytes[at..at + want], from)
-            .map_err(|e| self.object.read_error(e))?;
-        if got < want {
-            return Err(self.object.read_error(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!(
-                    "the file shrank while it was read (it had {} bytes)",
-                    self.object.len()
-                ),
-            )));
-        }
-        Ok(())
+        self.object
+            .read_exact_at(&mut buf.bytes[at..at + want], from)
     }
 }
 

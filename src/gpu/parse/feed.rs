@@ -242,15 +242,7 @@ impl Readers {
                     // written, by the kernel's read into it, never read.
                     let bytes =
                         unsafe { std::slice::from_raw_parts_mut(job.address as *mut u8, job.len) };
-                    let object = &job.object;
-                    let result = match object.read_at(bytes, job.offset) {
-                        Ok(got) if got == job.len => Ok(()),
-                        Ok(_) => Err(object.read_error(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the file shrank while it was read",
-                        ))),
-                        Err(e) => Err(object.read_error(e)),
-                    };
+                    let result = job.object.read_exact_at(bytes, job.offset);
                     if report.send(result).is_err() {
                         return;
                     }

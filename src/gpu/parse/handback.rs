@@ -488,15 +488,7 @@ fn scan_rows(
 /// `len` bytes of `object` from `offset`, all of them.
 fn read(object: &dyn Object, offset: u64, len: u64) -> Result<Vec<u8>> {
     let mut data = vec![0u8; len as usize];
-    let got = object
-        .read_at(&mut data, offset)
-        .map_err(|e| object.read_error(e))?;
-    if got < data.len() {
-        return Err(object.read_error(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "the file shrank while it was read",
-        )));
-    }
+    object.read_exact_at(&mut data, offset)?;
     Ok(data)
 }
 
