@@ -5,7 +5,7 @@
 //! to the judges.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -13,8 +13,8 @@ use std::time::Instant;
 use super::handback::{self, Task};
 use super::pages::{IdTable, PageBins, PageShape, MOST_WANTED};
 use super::{
-    Event, GpuJob, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE, FILE_END,
-    FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
+    spawn, Event, GpuJob, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
+    FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
 };
 use crate::date::day_number;
 use crate::error::{Error, Result};
@@ -86,15 +86,14 @@ pub(super) struct InFlight {
     submission: wgpu::SubmissionIndex,
 }
 
-/// What the completion thread asks of the feeder: fold the bins (the pages
-/// run low), and grow them (a chunk wanted more than there was).
+/// What the completion thread tells the feeder of the pages, which decides
+/// when to fold (and grow) them.
 #[derive(Default)]
 pub(super) struct Requests {
-    fold: AtomicBool,
+    /// The most pages a chunk found in use since the last fold.
+    used: AtomicU32,
     /// The pages a chunk wanted, at least, when there were too few.
     grow_to: AtomicU32,
-    /// The pages the bins have now.
-    pages: AtomicU32,
 }
 
 /// The buffers of the chunks in flight, which the feeder and the
@@ -212,8 +211,9 @@ struct ReadJob {
 }
 
 /// Long-lived reader threads: a chunk is read by all of them at once.
+/// They end when it is dropped, which closes their queue.
 struct Readers {
-    jobs: Option<Sender<ReadJob>>,
+    jobs: Sender<ReadJob>,
     done: Receiver<Result<()>>,
     threads: usize,
 }
@@ -229,28 +229,25 @@ impl Readers {
         for i in 0..threads {
             let queue = queue.clone();
             let report = report.clone();
-            std::thread::Builder::new()
-                .name(format!("gpu-read-{i}"))
-                .spawn_scoped(scope, move || loop {
-                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok(job) = job else { return };
-                    // SAFETY: `address..address + len` is this job's own
-                    // piece of the mapped staging memory (the pieces of a
-                    // chunk do not overlap), valid for writes until the
-                    // feeder has heard back from every piece: it keeps the
-                    // view alive until then (`Readers::read`). It is only
-                    // written, by the kernel's read into it, never read.
-                    let bytes =
-                        unsafe { std::slice::from_raw_parts_mut(job.address as *mut u8, job.len) };
-                    let result = job.object.read_exact_at(bytes, job.offset);
-                    if report.send(result).is_err() {
-                        return;
-                    }
-                })
-                .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?;
+            spawn(scope, format!("gpu-read-{i}"), move || loop {
+                let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok(job) = job else { return Ok(()) };
+                // SAFETY: `address..address + len` is this job's own
+                // piece of the mapped staging memory (the pieces of a
+                // chunk do not overlap), valid for writes until the
+                // feeder has heard back from every piece: it keeps the
+                // view alive until then (`Readers::read`). It is only
+                // written, by the kernel's read into it, never read.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts_mut(job.address as *mut u8, job.len) };
+                let result = job.object.read_exact_at(bytes, job.offset);
+                if report.send(result).is_err() {
+                    return Ok(());
+                }
+            })?;
         }
         Ok(Readers {
-            jobs: Some(jobs),
+            jobs,
             done,
             threads,
         })
@@ -266,7 +263,7 @@ impl Readers {
     ) -> Result<()> {
         let len = view.len();
         let per_thread = len.div_ceil(self.threads).max(1 << 20);
-        let jobs = self.jobs.as_ref().expect("readers running");
+        let jobs = &self.jobs;
         let mut sent = 0;
         let mut at = 0;
         let base = view.as_raw_element_ptr().as_ptr() as usize;
@@ -291,13 +288,6 @@ impl Readers {
             result = result.and(got);
         }
         result
-    }
-}
-
-impl Drop for Readers {
-    fn drop(&mut self) {
-        // The readers end when their queue closes.
-        self.jobs.take();
     }
 }
 
@@ -338,7 +328,6 @@ impl<'a> Feeder<'a> {
         );
         let ids = IdTable::new(&context.device, job.scan.regions);
         let pages = PageBins::new(context, shape);
-        ring.requests.pages.store(shape.pages, Ordering::Relaxed);
         let mut feeder = Feeder {
             job,
             ring,
@@ -427,7 +416,7 @@ impl<'a> Feeder<'a> {
         let job = self.job;
         self.pages.fold(job.context, job.scan, job.histogram)?;
         self.since_fold = 0;
-        self.ring.requests.fold.store(false, Ordering::Relaxed);
+        self.ring.requests.used.store(0, Ordering::Relaxed);
         let wanted = self.ring.requests.grow_to.swap(0, Ordering::Relaxed);
         if wanted > self.pages.shape.pages {
             let mut shape = self.pages.shape;
@@ -439,10 +428,6 @@ impl<'a> Feeder<'a> {
                     .min(shape.most_pages);
                 log::info!("gpu: the bins grow to {} pages", shape.pages);
                 self.pages = PageBins::new(job.context, shape);
-                self.ring
-                    .requests
-                    .pages
-                    .store(shape.pages, Ordering::Relaxed);
                 self.bind();
                 job.context.check()?;
             }
@@ -452,6 +437,15 @@ impl<'a> Feeder<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .readback += started.elapsed();
         Ok(())
+    }
+
+    /// Whether a chunk wanted more pages than there were, or found three
+    /// quarters of them in use.
+    fn pages_run_low(&self) -> bool {
+        let requests = &self.ring.requests;
+        let used = requests.used.load(Ordering::Relaxed);
+        requests.grow_to.load(Ordering::Relaxed) > 0
+            || u64::from(used) * 4 >= u64::from(self.pages.shape.pages) * 3
     }
 
     /// Reads chunk `seq` of file `at` into the device's memory and sets it
@@ -473,9 +467,7 @@ impl<'a> Feeder<'a> {
         // Bins must be read back before any could wrap, and pages freed
         // when they run low.
         let bound = u64::from(data_len).div_ceil(SHORTEST_COUNTED_ROW);
-        if self.since_fold + bound > job.flush.every
-            || self.ring.requests.fold.load(Ordering::Relaxed)
-        {
+        if self.since_fold + bound > job.flush.every || self.pages_run_low() {
             self.fold()?;
         }
         self.since_fold += bound;
@@ -612,7 +604,7 @@ fn sample_pairs(job: &GpuJob<'_>, chunk_bytes: u32) -> Result<u64> {
         scanner.scan(buf.data(), chunk.range, &mut keys, &mut report)?;
     }
     let slots = scan.keys.region_slots();
-    let page_slots = PageShape::new(job.context, slots, 0, None).page_slots;
+    let page_slots = PageShape::page_slots(slots);
     let mut pairs: Vec<(u32, u32)> = keys
         .iter()
         .map(|&key| {
@@ -718,13 +710,11 @@ pub(super) fn complete(
         // Pages running low, or a chunk that wanted more than there were:
         // the feeder folds (and grows) before its next chunk.
         let requests = &ring.requests;
+        requests.used.fetch_max(used, Ordering::Relaxed);
         if no_page > 0 {
             requests
                 .grow_to
                 .fetch_max(used.saturating_add(no_page), Ordering::Relaxed);
-            requests.fold.store(true, Ordering::Relaxed);
-        } else if u64::from(used) * 4 >= u64::from(requests.pages.load(Ordering::Relaxed)) * 3 {
-            requests.fold.store(true, Ordering::Relaxed);
         }
         let file = &job.files[chunk.file];
         {

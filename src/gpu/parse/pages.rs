@@ -114,9 +114,7 @@ impl PageShape {
         sampled: u64,
         max_pages: Option<u32>,
     ) -> PageShape {
-        // Every (day, group) pair must have a key below 2^32 (`bin_of` in
-        // parse.wgsl): at most 1,024 groups a day.
-        let page_slots = slots.min(PAGE_SLOTS).max(slots.div_ceil(1024)).max(1);
+        let page_slots = Self::page_slots(slots);
         let groups = slots.div_ceil(page_slots).max(1);
         let bins = MAX_BINS.min(device_bins(&context.limits));
         // The table of pages has two words a place, twice as many places.
@@ -133,6 +131,13 @@ impl PageShape {
             pages: wanted.min(most_pages),
             most_pages,
         }
+    }
+
+    /// Region slots per page, for `slots` in all: [`PAGE_SLOTS`] at most,
+    /// but every (day, group) pair must have a key below 2^32 (`bin_of` in
+    /// parse.wgsl): at most 1,024 groups a day.
+    pub(super) fn page_slots(slots: u32) -> u32 {
+        slots.min(PAGE_SLOTS).max(slots.div_ceil(1024)).max(1)
     }
 
     /// Places in the page table: a power of two, at least twice the pages.
