@@ -716,7 +716,6 @@ pub(super) fn complete(
                 .grow_to
                 .fetch_max(used.saturating_add(no_page), Ordering::Relaxed);
         }
-        let file = &job.files[chunk.file];
         {
             let mut figures = figures.lock().unwrap_or_else(|e| e.into_inner());
             figures.rows_on_device += u64::from(counted);
@@ -733,7 +732,7 @@ pub(super) fn complete(
         };
         device.stats.counted = u64::from(counted);
         device.stats.blank = u64::from(blank);
-        let sent = handback::hand_back(job, file, &chunk, back, u64::from(rows), device, &tasks)?;
+        let sent = handback::hand_back(job, &chunk, back, u64::from(rows), device, &tasks)?;
         if !sent {
             return Ok(());
         }

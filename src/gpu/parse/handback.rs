@@ -97,15 +97,14 @@ pub(super) struct Task {
 /// nothing back, else through the judges. False when the run is failing.
 pub(super) fn hand_back(
     job: &GpuJob<'_>,
-    file: &GpuFile,
     chunk: &InFlight,
     back: Back,
     rows: u64,
     device: ChunkReport,
     tasks: &SyncSender<Task>,
 ) -> Result<bool> {
-    let block = back.block;
-    let pieces = pieces(&back, block, &chunk.own);
+    let file = &job.files[chunk.file];
+    let pieces = pieces(&back, &chunk.own);
     if pieces.is_empty() {
         check(
             file,
@@ -155,7 +154,7 @@ pub(super) fn hand_back(
         data_start: chunk.data_start,
         own: chunk.own.clone(),
         first_row: chunk.first_row,
-        block,
+        block: back.block,
         lines_before,
     });
     for (part, pieces) in groups.into_iter().enumerate() {
@@ -173,7 +172,8 @@ pub(super) fn hand_back(
 
 /// The pieces of what came `back`: runs of consecutive blocks, each block
 /// with its rows that are the host's, cut at [`TASK_BYTES`].
-fn pieces(back: &Back, block: u32, own: &Range<u32>) -> Vec<Piece> {
+fn pieces(back: &Back, own: &Range<u32>) -> Vec<Piece> {
+    let block = back.block;
     // (block, its rows, its lines into its word where it came in part).
     let mut blocks: Vec<(u32, u32, Option<u32>)> = back
         .partial
@@ -235,9 +235,12 @@ pub(super) fn judge_tasks(
     queue: &Mutex<Receiver<Task>>,
     figures: &Mutex<GpuFigures>,
 ) -> Result<()> {
-    let mut scanner = Scanner::new(job.scan, job.files[0].layout);
-    let mut sink = job.histogram.sink()?;
-    let mut keys = Vec::new();
+    let mut judge = Judge {
+        scanner: Scanner::new(job.scan, job.files[0].layout),
+        keys: Vec::new(),
+        sink: job.histogram.sink()?,
+        text: Vec::new(),
+    };
     let mut result = Ok(());
     loop {
         let task = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
@@ -245,97 +248,86 @@ pub(super) fn judge_tasks(
         if result.is_err() || job.failing() {
             continue;
         }
-        result = judge(job, &task, &mut scanner, &mut keys, sink.as_mut(), figures);
+        result = judge.task(job, &task, figures);
         if result.is_err() {
             job.fail();
         }
     }
-    let finished = sink.finish();
+    let finished = judge.sink.finish();
     result.and(finished)
 }
 
-/// One judge's tools.
-struct Judge<'s, 'k> {
-    scanner: &'s mut Scanner<'k>,
-    keys: &'s mut Vec<u32>,
-    sink: &'s mut dyn KeySink,
+/// One judging thread's tools.
+struct Judge<'a> {
+    scanner: Scanner<'a>,
+    keys: Vec<u32>,
+    sink: Box<dyn KeySink + 'a>,
     /// The text of the rows being judged, padded for the scanner.
     text: Vec<u8>,
 }
 
-/// Judges the host's rows of a task's pieces and reports them as a part of
-/// the chunk; the last task of a chunk checks it and sends its last part.
-fn judge(
-    job: &GpuJob<'_>,
-    task: &Task,
-    scanner: &mut Scanner<'_>,
-    keys: &mut Vec<u32>,
-    sink: &mut dyn KeySink,
-    figures: &Mutex<GpuFigures>,
-) -> Result<()> {
-    let started = Instant::now();
-    let join = &task.join;
-    let file = &job.files[join.file];
-    scanner.set_layout(file.layout);
-    let mut judge = Judge {
-        scanner,
-        keys,
-        sink,
-        text: Vec::new(),
-    };
-    let mut report = ChunkReport {
-        seq: join.seq,
-        part: task.part,
-        more_parts: true,
-        ..ChunkReport::default()
-    };
-    let mut reread = 0;
-    let mut host_rows = 0;
-    for piece in &task.pieces {
-        let (rows, read) = judge_piece(join, file.object.as_ref(), piece, &mut judge, &mut report)?;
-        host_rows += rows;
-        reread += read;
+impl Judge<'_> {
+    /// Judges the host's rows of a task's pieces and reports them as a
+    /// part of the chunk; the last task of a chunk checks it and sends its
+    /// last part.
+    fn task(&mut self, job: &GpuJob<'_>, task: &Task, figures: &Mutex<GpuFigures>) -> Result<()> {
+        let started = Instant::now();
+        let join = &task.join;
+        let file = &job.files[join.file];
+        self.scanner.set_layout(file.layout);
+        let mut report = ChunkReport {
+            seq: join.seq,
+            part: task.part,
+            more_parts: true,
+            ..ChunkReport::default()
+        };
+        let mut reread = 0;
+        let mut host_rows = 0;
+        for piece in &task.pieces {
+            let (rows, read) = judge_piece(join, file.object.as_ref(), piece, self, &mut report)?;
+            host_rows += rows;
+            reread += read;
+            if report.stopped {
+                break;
+            }
+        }
+        self.sink
+            .add(&mut self.keys, job.scan.keys.bins(job.scan.dates.len()))?;
+        join.host_rows.fetch_add(host_rows, Ordering::Relaxed);
         if report.stopped {
-            break;
+            join.stopped.store(true, Ordering::Relaxed);
         }
-    }
-    judge
-        .sink
-        .add(judge.keys, job.scan.keys.bins(job.scan.dates.len()))?;
-    join.host_rows.fetch_add(host_rows, Ordering::Relaxed);
-    if report.stopped {
-        join.stopped.store(true, Ordering::Relaxed);
-    }
-    {
-        let mut figures = figures.lock().unwrap_or_else(|e| e.into_inner());
-        figures.rows_handed_back += host_rows;
-        figures.bytes_reread += reread;
-        figures.judge += started.elapsed();
-    }
-    if !(job.events)(Event::Chunk {
-        file: file.index,
-        report,
-    }) {
-        return Ok(());
-    }
-    if join.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-        let last = join
-            .last
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .expect("the last part, once");
-        if !join.stopped.load(Ordering::Relaxed) {
-            let host = join.host_rows.load(Ordering::Acquire);
-            let at = join.data_start + u64::from(join.own.start);
-            check(file, at, join.device_rows, host, last.lines)?;
+        {
+            let mut figures = figures.lock().unwrap_or_else(|e| e.into_inner());
+            figures.rows_handed_back += host_rows;
+            figures.bytes_reread += reread;
+            figures.judge += started.elapsed();
         }
-        (job.events)(Event::Chunk {
+        if !(job.events)(Event::Chunk {
             file: file.index,
-            report: last,
-        });
+            report,
+        }) {
+            return Ok(());
+        }
+        if join.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let last = join
+                .last
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .expect("the last part, once");
+            if !join.stopped.load(Ordering::Relaxed) {
+                let host = join.host_rows.load(Ordering::Acquire);
+                let at = join.data_start + u64::from(join.own.start);
+                check(file, at, join.device_rows, host, last.lines)?;
+            }
+            (job.events)(Event::Chunk {
+                file: file.index,
+                report: last,
+            });
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Judges the host's rows of one piece into `report`, their problems
@@ -345,7 +337,7 @@ fn judge_piece(
     join: &Join,
     object: &dyn Object,
     piece: &Piece,
-    judge: &mut Judge<'_, '_>,
+    judge: &mut Judge<'_>,
     report: &mut ChunkReport,
 ) -> Result<(u64, u64)> {
     let own = &join.own;
@@ -458,7 +450,7 @@ fn finish_row(
 /// Scans `rows` (whole rows, the first on line `line` of the chunk) with
 /// the exact parser into `report`; returns how many there were.
 fn scan_rows(
-    judge: &mut Judge<'_, '_>,
+    judge: &mut Judge<'_>,
     rows: &[u8],
     line: u64,
     report: &mut ChunkReport,
@@ -469,7 +461,7 @@ fn scan_rows(
     let mut part = ChunkReport::default();
     judge
         .scanner
-        .scan(&judge.text, 0..rows.len(), judge.keys, &mut part)?;
+        .scan(&judge.text, 0..rows.len(), &mut judge.keys, &mut part)?;
     for mut problem in part.problems {
         problem.line += line;
         let raw = problem.raw.clone();
@@ -517,7 +509,7 @@ mod tests {
         back.partial.push((3, 0b10, 2));
         let all = u32::MAX;
         assert_eq!(
-            pieces(&back, 8, &(1..75)),
+            pieces(&back, &(1..75)),
             vec![
                 Piece {
                     bytes: 1..33,
@@ -535,7 +527,7 @@ mod tests {
         let mut back = whole(&[]);
         back.partial.push((7, 0b1, 3));
         assert_eq!(
-            pieces(&back, 8, &(1..75)),
+            pieces(&back, &(1..75)),
             vec![Piece {
                 bytes: 57..65,
                 rows: vec![0b1],
@@ -544,18 +536,18 @@ mod tests {
         );
         // The last block ends where the chunk does.
         let back = whole(&[9]);
-        assert_eq!(pieces(&back, 8, &(1..75))[0].bytes, 73..75);
+        assert_eq!(pieces(&back, &(1..75))[0].bytes, 73..75);
     }
 
     #[test]
     fn pieces_are_cut_at_a_task_size() {
         let block = TASK_BYTES / 2;
-        let back = whole(&[0, 1, 2, 3]);
+        let back = Back {
+            block,
+            ..whole(&[0, 1, 2, 3])
+        };
         let own = 0..4 * block;
-        let bytes: Vec<_> = pieces(&back, block, &own)
-            .into_iter()
-            .map(|p| p.bytes)
-            .collect();
+        let bytes: Vec<_> = pieces(&back, &own).into_iter().map(|p| p.bytes).collect();
         assert_eq!(bytes, vec![0..2 * block, 2 * block..4 * block]);
     }
 }
