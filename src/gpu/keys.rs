@@ -537,30 +537,13 @@ impl Counter {
     }
 }
 
+/// The histogram's bind group: its parameters, keys and bins.
 fn bind_group(
     context: &GpuContext,
     params: &wgpu::Buffer,
     keys: &wgpu::Buffer,
     bins: &wgpu::Buffer,
 ) -> wgpu::BindGroup {
-    context
-        .device
-        .create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("histogram"),
-            layout: &context.keys().layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: keys.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: bins.as_entire_binding(),
-                },
-            ],
-        })
+    let layout = &context.keys().layout;
+    super::bind_group(&context.device, layout, "histogram", &[params, keys, bins])
 }

@@ -22,7 +22,7 @@ use crate::figures::GpuFigures;
 use crate::input::{ChunkBuf, ChunkSource, Next, Object, RangeSource};
 use crate::scan::{ChunkReport, Scanner};
 
-use super::super::{buffer, device_bins, grid};
+use super::super::{bind_group, buffer, device_bins, grid};
 
 /// Invocations of `assign` (`ASSIGN_INVOCATIONS` in parse.wgsl).
 const ASSIGN_INVOCATIONS: u32 = 4096;
@@ -359,19 +359,7 @@ impl<'a> Feeder<'a> {
                     &self.pages.table,
                     &self.pages.pages,
                 ];
-                let entries: Vec<_> = buffers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupEntry {
-                        binding: i as u32,
-                        resource: b.as_entire_binding(),
-                    })
-                    .collect();
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("parse"),
-                    layout,
-                    entries: &entries,
-                })
+                bind_group(device, layout, "parse", &buffers)
             })
             .collect();
     }
