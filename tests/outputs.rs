@@ -343,6 +343,17 @@ fn a_trailing_slash_on_a_file_is_refused_and_the_file_kept() {
             "{args:?}"
         );
     }
+    // merge -d wrote the merge over p0.csv, then deleted it with the parts.
+    let part = "\"region_name\",\"date\",\"count\"\n\"A\",\"2019-01-01\",\"1\"\n";
+    data.write("p0.csv", part);
+    data.write("p1.csv", part);
+    let run = data.run(&["merge", "-d", "-o", "p0.csv/", "p0.csv", "p1.csv"]);
+    run.expect_code(74);
+    run.stderr_has("p0.csv/: write failed: Not a directory");
+    assert_eq!(
+        (data.read("p0.csv"), data.read("p1.csv")),
+        (part.into(), part.into())
+    );
 }
 
 /// Issue 27: an output that is a loop of links (a -> b -> a) was replaced
