@@ -66,7 +66,9 @@ fn bench_gpu(
     use event_counter::gpu::{GpuContext, GpuHistogram, GpuOptions};
 
     // As the binary does: keep Mesa's Wayland probe quiet on headless hosts.
-    event_counter::backend::quiet_wayland_probe();
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let candidates = device::candidates(Search::Usual);
     let Some(best) = device::best(&candidates) else {
         eprintln!("no GPU adapter: {}", device::no_adapter_reason(&candidates));

@@ -296,18 +296,6 @@ fn megabytes(n: u64) -> String {
     format!("{:.1} MB", n as f64 / 1e6)
 }
 
-/// Mesa's Vulkan drivers probe for a Wayland display when wgpu starts, and
-/// libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set" to
-/// stderr where that variable is unset (containers, CI). We draw no windows,
-/// so this points it at the temp folder, keeping stderr to our own
-/// messages. Call it before looking for a GPU, while no other thread of the
-/// program reads the environment (first thing in `main`).
-pub fn quiet_wayland_probe() {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    }
-}
-
 /// Why a build without the `gpu` feature counts on the CPU.
 #[cfg(not(feature = "gpu"))]
 const NOT_BUILT: &str =

@@ -1,29 +1,41 @@
-//! The one error type of the library, and the exit code each kind maps to.
+//! The one error type of the library, and the kind of failure each is.
 //!
 //! Every error that reaches a user names what it is about: the file (and line,
-//! for bad data), the device, or the output path. `main` prints the `Display`
-//! text as one line and exits with [`Error::exit_code`].
+//! for bad data), the device, or the output path. A front end tells kinds
+//! apart with [`Error::kind`], never by the text: the command line maps each
+//! to its exit code, the Python package to an exception class.
 
 use std::io;
 use std::path::PathBuf;
 
-/// The exit codes, following BSD's `sysexits.h` so that scripts can tell
-/// "fix your data" from "fix your disk" without parsing messages.
-pub mod exit {
-    /// Success.
-    pub const OK: i32 = 0;
-    /// Bad command line (clap's own code for usage errors).
-    pub const USAGE: i32 = 2;
-    /// Input data the tool cannot use (EX_DATAERR).
-    pub const DATA: i32 = 65;
-    /// An input file is missing or cannot be opened (EX_NOINPUT).
-    pub const NO_INPUT: i32 = 66;
-    /// A GPU was asked for and none can be used (EX_UNAVAILABLE).
-    pub const UNAVAILABLE: i32 = 69;
-    /// A bug or a device failure inside the tool (EX_SOFTWARE).
-    pub const SOFTWARE: i32 = 70;
-    /// Reading or writing failed part way (EX_IOERR).
-    pub const IO: i32 = 74;
+/// What kind of failure an [`Error`] is: what a caller can act on ("fix
+/// your data", "fix your disk") without reading the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An argument or option that makes no sense.
+    Usage,
+    /// An output that would replace a file, and the caller did not say it
+    /// may ([`Error::Exists`]).
+    Exists,
+    /// Input data the tool cannot use: a bad header or row, more bad rows
+    /// than allowed, data beyond a limit of the tool.
+    Data,
+    /// An input that is missing or cannot be opened.
+    InputMissing,
+    /// A GPU was asked for and none can be used, or this build lacks what
+    /// was asked for.
+    Unavailable,
+    /// A bug, or a device that failed while counting.
+    Internal,
+    /// Reading or writing failed part way.
+    Io,
+    /// The run was asked to stop ([`crate::cancel::CancelToken`]), for
+    /// this signal.
+    Interrupted {
+        /// The signal's number (2 for Ctrl-C).
+        signal: i32,
+    },
 }
 
 /// Everything that can stop a run.
@@ -124,20 +136,20 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
+    /// The kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Usage(_) | Error::Exists(_) => exit::USAGE,
-            Error::Open { .. } => exit::NO_INPUT,
-            Error::Read { .. } | Error::Write { .. } => exit::IO,
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::Exists(_) => ErrorKind::Exists,
+            Error::Open { .. } => ErrorKind::InputMissing,
+            Error::Read { .. } | Error::Write { .. } => ErrorKind::Io,
             Error::Data { .. }
             | Error::ShardData { .. }
             | Error::Limit(_)
-            | Error::TooManyBad(_) => exit::DATA,
-            Error::NoAdapter(_) | Error::NotBuilt(_) => exit::UNAVAILABLE,
-            Error::Gpu(_) | Error::Internal(_) => exit::SOFTWARE,
-            // As a shell reports a process killed by the signal.
-            Error::Interrupted(signal) => 128 + signal,
+            | Error::TooManyBad(_) => ErrorKind::Data,
+            Error::NoAdapter(_) | Error::NotBuilt(_) => ErrorKind::Unavailable,
+            Error::Gpu(_) | Error::Internal(_) => ErrorKind::Internal,
+            Error::Interrupted(signal) => ErrorKind::Interrupted { signal: *signal },
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct GenerateOptions {
     pub block_rows: u64,
     /// Replace an existing location.csv (else it is an error).
     pub replace: bool,
+    /// A stop asked for here before the files are put in place leaves
+    /// none (a new token: never stopped).
+    pub cancel: crate::cancel::CancelToken,
 }
 
 /// What `generate` did.
@@ -141,7 +144,7 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
     file.prepare(false)?;
     steps.push(Box::new(|| file.put_in_place()));
     // Both appear, or neither: a signal between them waits.
-    output::place_together(steps)?;
+    output::place_together(&options.cancel, steps)?;
     made.keep();
     Ok(Generated {
         path,

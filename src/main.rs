@@ -1,5 +1,6 @@
-//! The command line: clap definitions, exit codes and what is printed on
-//! stderr. All the work is in the library; `src/cli/` has one module per
+//! The command line: clap definitions, exit codes (error kinds mapped in
+//! `cli::exit_code`) and what is printed on stderr. All the work is in the
+//! library; `src/cli/` has one module per
 //! subcommand that turns its flags into a library call and its result into
 //! output.
 
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use event_counter::error::exit;
+use cli::exit;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -60,7 +61,7 @@ pub struct Global {
 
 fn main() -> ExitCode {
     guard_standard_descriptors();
-    event_counter::backend::quiet_wayland_probe();
+    quiet_wayland_probe();
     cli::signals::install();
     let cli = Cli::parse();
     let global = Global {
@@ -77,7 +78,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => cli::completions::run_completions(args),
         Command::Man(args) => cli::completions::run_man(args),
     };
-    if event_counter::cancel::check().is_err() {
+    if cli::signals::token().signal().is_some() {
         // A signal came: its thread exits with 128 + N once the outputs
         // are whole (a commit under way is let finish) or dropped. Only it
         // may exit: the code must not depend on which thread ends first,
@@ -91,11 +92,24 @@ fn main() -> ExitCode {
         }
     }
     match result {
-        Ok(()) => ExitCode::from(exit::OK as u8),
+        Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             eprintln!("event-counter: error: {e}");
-            ExitCode::from(e.exit_code() as u8)
+            ExitCode::from(cli::exit_code(e.kind()))
         }
+    }
+}
+
+/// Mesa's Vulkan drivers probe for a Wayland display when wgpu starts, and
+/// libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set" to
+/// stderr where that variable is unset (containers, CI). We draw no windows,
+/// so this points it at the temp folder, keeping stderr to our own
+/// messages. The environment is the process's, so this is done here, first
+/// thing in `main`, while no other thread reads it (the library never sets
+/// it; the Python package does the same when it is imported).
+fn quiet_wayland_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
 }
 

@@ -136,7 +136,7 @@ pub fn binary() -> String {
 
 pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(binary());
-    // The binary quiets Mesa's Wayland probe itself (backend::quiet_wayland_probe).
+    // The binary quiets Mesa's Wayland probe itself (quiet_wayland_probe in main.rs).
     command.args(args).current_dir(dir);
     for (k, v) in env {
         command.env(k, v);
@@ -165,7 +165,9 @@ pub fn gpu_available() -> bool {
         // As the binary does in main: Mesa's drivers probe for a Wayland
         // display and print an error to stderr when this is unset. Set
         // before the first adapter search, while no test has started wgpu.
-        event_counter::backend::quiet_wayland_probe();
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+        }
         let candidates = device::candidates(device::Search::Usual);
         if device::best(&candidates).is_some() {
             return true;

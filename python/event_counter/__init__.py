@@ -23,8 +23,18 @@ import os
 import sys
 from typing import Any, Callable, Optional, Sequence, Union
 
+# Mesa's Vulkan drivers probe for a Wayland display when wgpu starts, and
+# libwayland prints "XDG_RUNTIME_DIR is invalid or not set" on stderr where
+# it is unset; nothing here draws a window. The environment is the
+# process's, so the package sets it once, on import, and the library never.
+if "XDG_RUNTIME_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["XDG_RUNTIME_DIR"] = tempfile.gettempdir()
+
 from . import _event_counter as _native
 from ._event_counter import (
+    CancelToken,
     DataError,
     EventCounterError,
     InternalError,
@@ -40,6 +50,7 @@ __all__ = [
     "merge",
     "adapters",
     "Result",
+    "CancelToken",
     "EventCounterError",
     "UsageError",
     "DataError",
@@ -122,6 +133,7 @@ def count(
     max_bad: Union[int, str, None] = None,
     max_unmatched: Union[int, str, None] = None,
     progress: Union[bool, Callable[[int, int, int], None]] = False,
+    cancel: Optional[CancelToken] = None,
 ) -> Result:
     """Counts events per region and day, as ``event-counter count`` does.
 
@@ -147,6 +159,9 @@ def count(
         progress: ``True`` shows a progress bar (tqdm where installed, a
             line on stderr otherwise); or a function called with (bytes
             done, bytes in all, rows) as the count goes.
+        cancel: a :class:`CancelToken`, to stop this count from another
+            thread with ``cancel.cancel()``; other counts go on. Without
+            one the count has its own, which Ctrl-C cancels.
 
     Returns:
         a :class:`Result`.
@@ -159,7 +174,8 @@ def count(
         NoGpuError: ``backend="gpu"`` and no GPU.
         IOFailureError: reading or writing failed.
         UsageError: arguments that make no sense.
-        KeyboardInterrupt: Ctrl-C; no output was written.
+        KeyboardInterrupt: Ctrl-C, or ``cancel.cancel()``; no output was
+            written.
 
     Example:
         >>> r = event_counter.count(regions="r.csv", locations=["2019/", "2020/*.csv.gz"])  # doctest: +SKIP
@@ -192,6 +208,7 @@ def count(
         threshold(max_bad),
         threshold(max_unmatched),
         _progress(progress),
+        cancel,
     )
     return Result(table, json.loads(summary))
 

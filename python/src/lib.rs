@@ -4,8 +4,9 @@
 //! A count runs on a thread of its own with the GIL released; the calling
 //! thread wakes every 50 ms to look for Ctrl-C (Python only sees a signal
 //! while it runs Python code) and to report progress. On `KeyboardInterrupt`
-//! the run is asked to stop ([`event_counter::cancel`]) and unwinds as a
-//! failed run does, so no partial output is left. The result comes back as
+//! the run's own token is cancelled ([`event_counter::cancel`]; each call
+//! has its own, so a count in another thread goes on) and the run unwinds as
+//! a failed run does, so no partial output is left. The result comes back as
 //! an Arrow table read from the result file by the library's own reader,
 //! with the summary as the JSON of `--stats-json`.
 
@@ -21,8 +22,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 
+use event_counter::cancel::CancelToken;
 use event_counter::count::{Threshold, Thresholds};
-use event_counter::error::exit;
+use event_counter::error::ErrorKind;
 use event_counter::format::RESULT_FILE;
 use event_counter::generate::{GenerateOptions, ROWS_PER_BLOCK};
 use event_counter::input::{InputSpec, Split};
@@ -63,11 +65,25 @@ create_exception!(
 );
 create_exception!(_event_counter, IOFailureError, EventCounterError, "Reading or writing failed (exit code 74): a full disk, a missing output folder, a file that changed while read. Nothing partial is left.");
 
+/// The exception class and the command line's exit code (README's table)
+/// for each kind of the library's errors.
+fn class_of(py: Python<'_>, kind: ErrorKind) -> (Bound<'_, pyo3::types::PyType>, i32) {
+    match kind {
+        ErrorKind::Usage | ErrorKind::Exists => (py.get_type::<UsageError>(), 2),
+        ErrorKind::Data => (py.get_type::<DataError>(), 65),
+        ErrorKind::InputMissing => (py.get_type::<MissingInputError>(), 66),
+        ErrorKind::Unavailable => (py.get_type::<NoGpuError>(), 69),
+        ErrorKind::Io => (py.get_type::<IOFailureError>(), 74),
+        ErrorKind::Interrupted { signal } => (py.get_type::<PyKeyboardInterrupt>(), 128 + signal),
+        // Internal, and any kind a newer library adds.
+        _ => (py.get_type::<InternalError>(), 70),
+    }
+}
+
 /// The library's error as the exception of its kind, with `exit_code`,
 /// `file` and `line`.
 fn to_py(py: Python<'_>, error: Error) -> PyErr {
-    let code = error.exit_code();
-    let message = error.to_string();
+    let (class, code) = class_of(py, error.kind());
     let (file, line) = match &error {
         Error::Data { file, line, .. } => (Some(file.clone()), Some(*line)),
         Error::ShardData { file, .. } => (Some(file.clone()), None),
@@ -76,15 +92,7 @@ fn to_py(py: Python<'_>, error: Error) -> PyErr {
         }
         _ => (None, None),
     };
-    let err = match code {
-        exit::USAGE => UsageError::new_err(message),
-        exit::DATA => DataError::new_err(message),
-        exit::NO_INPUT => MissingInputError::new_err(message),
-        exit::UNAVAILABLE => NoGpuError::new_err(message),
-        exit::IO => IOFailureError::new_err(message),
-        code if code > 128 => PyKeyboardInterrupt::new_err(message),
-        _ => InternalError::new_err(message),
-    };
+    let err = PyErr::from_type(class, error.to_string());
     let value = err.value(py);
     let _ = value.setattr("exit_code", code);
     let _ = value.setattr("file", file);
@@ -112,14 +120,44 @@ impl Progress for Counters {
     }
 }
 
+/// A way to stop one count (or generate) from another thread:
+/// `count(..., cancel=token)`, then `token.cancel()`; the call raises
+/// `KeyboardInterrupt` once its outputs are dropped. Counts given other
+/// tokens (or none) go on.
+#[pyclass(name = "CancelToken", module = "event_counter", frozen)]
+struct PyCancelToken(CancelToken);
+
+#[pymethods]
+impl PyCancelToken {
+    #[new]
+    fn new() -> Self {
+        PyCancelToken(CancelToken::new())
+    }
+
+    /// Asks the runs given this token to stop, as `signal` would (2, SIGINT,
+    /// by default).
+    #[pyo3(signature = (signal = 2))]
+    fn cancel(&self, signal: i32) {
+        self.0.cancel(signal);
+    }
+
+    /// Whether a stop was asked for.
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.0.signal().is_some()
+    }
+}
+
 /// Runs `work` on a thread of its own with the GIL released, calling
 /// `progress(bytes, total, rows)` and looking for Ctrl-C every 50 ms. On
-/// Ctrl-C the work is asked to stop, and `KeyboardInterrupt` raised once it
-/// has (its outputs dropped, as in any failed run).
+/// Ctrl-C `cancel` (the work's own token) is cancelled, and
+/// `KeyboardInterrupt` raised once the work has stopped (its outputs
+/// dropped, as in any failed run).
 fn run_interruptibly<T: Send + 'static>(
     py: Python<'_>,
     progress: Option<&Bound<'_, PyAny>>,
     counters: Arc<Counters>,
+    cancel: &CancelToken,
     work: impl FnOnce(&Counters) -> event_counter::Result<T> + Send + 'static,
 ) -> PyResult<T> {
     let (done, finished) = mpsc::channel();
@@ -169,10 +207,9 @@ fn run_interruptibly<T: Send + 'static>(
         }
         if let Err(interrupt) = py.check_signals() {
             // SIGINT's number: as the command line's exit code 130 says.
-            event_counter::cancel::request(2);
+            cancel.cancel(2);
             let result = py.detach(|| wait(None));
             let _ = worker.join();
-            event_counter::cancel::reset();
             drop(result);
             return Err(interrupt);
         }
@@ -193,7 +230,6 @@ fn engine(py: Python<'_>, backend: &str) -> PyResult<Engine> {
             )))
         }
     };
-    event_counter::backend::quiet_wayland_probe();
     py.detach(|| Engine::select(backend))
         .map(|selection| selection.engine)
         .map_err(|e| to_py(py, e))
@@ -207,7 +243,7 @@ fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
 /// Counts, writes `output` (a path or URL, else a temporary file), and
 /// returns the result as an Arrow table and the summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, progress))]
+#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, progress, cancel))]
 #[allow(clippy::too_many_arguments)]
 fn count(
     py: Python<'_>,
@@ -223,6 +259,7 @@ fn count(
     max_bad: Option<String>,
     max_unmatched: Option<String>,
     progress: Option<Bound<'_, PyAny>>,
+    cancel: Option<PyRef<'_, PyCancelToken>>,
 ) -> PyResult<(Py<PyAny>, String)> {
     if locations.is_empty() {
         return Err(UsageError::new_err("no locations to count"));
@@ -257,19 +294,23 @@ fn count(
         malformed: threshold(max_bad.as_deref())?,
         unmatched: threshold(max_unmatched.as_deref())?,
     };
+    // This call's own token, or the caller's: never another count's.
+    options.cancel = cancel.map(|c| c.0.clone()).unwrap_or_default();
+    let token = options.cancel.clone();
     let counters = Arc::new(Counters::default());
-    let (summary, records) = run_interruptibly(py, progress.as_ref(), counters, move |progress| {
-        let summary = event_counter::count(&options, &engine, progress)?;
-        // Read back by the library's own reader of result files.
-        let spec = match &options.output {
-            Destination::File(path) => InputSpec::Local(path.clone()),
-            Destination::S3(url) => InputSpec::S3(url.clone()),
-            Destination::Stdout => unreachable!("refused above"),
-        };
-        let bytes = event_counter::input::read_small(&spec, &RESULT_FILE)?;
-        let records = event_counter::result_reader::parse_results(&bytes, &spec.name())?;
-        Ok((summary, records))
-    })?;
+    let (summary, records) =
+        run_interruptibly(py, progress.as_ref(), counters, &token, move |progress| {
+            let summary = event_counter::count(&options, &engine, progress)?;
+            // Read back by the library's own reader of result files.
+            let spec = match &options.output {
+                Destination::File(path) => InputSpec::Local(path.clone()),
+                Destination::S3(url) => InputSpec::S3(url.clone()),
+                Destination::Stdout => unreachable!("refused above"),
+            };
+            let bytes = event_counter::input::read_small(&spec, &RESULT_FILE)?;
+            let records = event_counter::result_reader::parse_results(&bytes, &spec.name())?;
+            Ok((summary, records))
+        })?;
     drop(scratch);
 
     let names: StringArray = records
@@ -331,17 +372,19 @@ fn generate(
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         block_rows: ROWS_PER_BLOCK,
         replace: force,
+        cancel: CancelToken::new(),
     };
+    let token = options.cancel.clone();
     let counters = Arc::new(Counters::default());
-    let generated = run_interruptibly(py, None, counters, move |progress| {
-        event_counter::generate::generate(&options, progress)
-    })
-    .map_err(|e| match e.is_instance_of::<UsageError>(py) {
-        // The library says a file exists; in Python words:
-        true if e.to_string().contains("exists already") => {
-            UsageError::new_err(format!("{}; give force=True to replace it", e.value(py)))
-        }
-        _ => e,
+    let generated = run_interruptibly(py, None, counters, &token, move |progress| {
+        event_counter::generate::generate(&options, progress).map_err(|e| match e {
+            // The library says a file exists; in Python words:
+            Error::Exists(path) => Error::Usage(format!(
+                "{}: exists already; give force=True to replace it",
+                path.display()
+            )),
+            e => e,
+        })
     })?;
     let dict = PyDict::new(py);
     dict.set_item("path", generated.path.display().to_string())?;
@@ -403,6 +446,7 @@ fn _event_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;
     m.add_function(wrap_pyfunction!(adapters, m)?)?;
+    m.add_class::<PyCancelToken>()?;
     m.add("EventCounterError", py.get_type::<EventCounterError>())?;
     m.add("UsageError", py.get_type::<UsageError>())?;
     m.add("DataError", py.get_type::<DataError>())?;

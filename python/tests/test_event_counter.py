@@ -227,6 +227,88 @@ def test_keyboard_interrupt_stops_a_count_and_leaves_no_partial_output(sample, t
     assert event_counter.count(sample, backend="cpu").summary["rows"]["counted"] == 2000
 
 
+def test_ctrl_c_stops_one_count_and_another_thread_s_count_goes_on(sample, tmp_path):
+    """Each count has its own cancel token: Ctrl-C stops the count of the
+    main thread (waiting on a named pipe), and a count that another thread
+    starts while the first is still unwinding counts the sample exactly as
+    the command line does. (With one token for the process, the second was
+    interrupted too.)"""
+    import _thread
+
+    import pyarrow as pa
+
+    cli("count", str(sample), "-o", str(tmp_path / "cli.csv"), "--backend", "cpu")
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    other = {}
+
+    def count_the_sample():
+        try:
+            other["table"] = pa.table(event_counter.count(sample, backend="cpu"))
+        except BaseException as e:  # noqa: BLE001 - judged below
+            other["error"] = e
+
+    def feed_interrupt_then_count():
+        with open(pipe, "w") as f:
+            f.write("lat,long,region_id,date\n")
+            f.flush()
+            time.sleep(0.5)
+            _thread.interrupt_main()
+            # The main thread's count is asked to stop within 50 ms, and
+            # stays blocked on the pipe until it is closed: the other
+            # count runs meanwhile.
+            time.sleep(0.3)
+            worker = threading.Thread(target=count_the_sample)
+            worker.start()
+            worker.join()
+
+    feeder = threading.Thread(target=feed_interrupt_then_count)
+    feeder.start()
+    with pytest.raises(KeyboardInterrupt):
+        event_counter.count(regions=sample / "region.csv", locations=pipe, backend="cpu")
+    feeder.join()
+    assert "error" not in other, other.get("error")
+    assert rows_of_table(other["table"]) == rows_of(tmp_path / "cli.csv")
+
+
+def test_a_cancel_token_stops_only_its_count(sample, tmp_path):
+    """A token cancelled from another thread stops the count it was given
+    to, which leaves nothing behind; a count without it, run meanwhile,
+    is whole."""
+    import pyarrow as pa
+
+    cli("count", str(sample), "-o", str(tmp_path / "cli.csv"), "--backend", "cpu")
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    token = event_counter.CancelToken()
+    stopped = {}
+
+    def count_the_pipe():
+        try:
+            event_counter.count(
+                regions=sample / "region.csv",
+                locations=pipe,
+                output=tmp_path / "out.csv",
+                backend="cpu",
+                cancel=token,
+            )
+        except BaseException as e:  # noqa: BLE001 - judged below
+            stopped["error"] = e
+
+    counting = threading.Thread(target=count_the_pipe)
+    counting.start()
+    with open(pipe, "w") as f:
+        f.write("lat,long,region_id,date\n")
+        f.flush()
+        token.cancel()
+        assert token.cancelled
+        table = pa.table(event_counter.count(sample, backend="cpu"))
+    counting.join()
+    assert isinstance(stopped.get("error"), KeyboardInterrupt), stopped
+    assert not (tmp_path / "out.csv").exists()
+    assert rows_of_table(table) == rows_of(tmp_path / "cli.csv")
+
+
 def test_progress_is_reported(sample):
     seen = []
     event_counter.count(sample, backend="cpu", progress=lambda done, total, rows: seen.append((done, total, rows)))

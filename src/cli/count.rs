@@ -164,6 +164,7 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         locations,
         Destination::from_arg(output),
     );
+    options.cancel = super::signals::token().clone();
     options.split = args.split;
     options.strict = args.strict;
     options.thresholds = Thresholds {

@@ -74,6 +74,7 @@ pub fn run(args: GenerateArgs, global: Global) -> Result<(), Error> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         block_rows: args.block_rows,
         replace: args.force,
+        cancel: super::signals::token().clone(),
     };
     let bar = Bar::new(global, "written");
     let generated = generate(&options, as_progress(&bar));

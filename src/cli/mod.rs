@@ -1,5 +1,5 @@
 //! One module per subcommand, plus what they share: logging, the progress
-//! bar, size arguments.
+//! bar, size arguments, exit codes.
 
 pub mod adapters;
 pub mod completions;
@@ -12,6 +12,43 @@ pub mod progress_bar;
 pub mod signals;
 
 use clap::CommandFactory;
+
+use event_counter::error::ErrorKind;
+
+/// The exit codes, following BSD's `sysexits.h` so that scripts can tell
+/// "fix your data" from "fix your disk" without parsing messages (the
+/// README's table).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Bad command line (clap's own code for usage errors).
+    pub const USAGE: u8 = 2;
+    /// Input data the tool cannot use (EX_DATAERR).
+    pub const DATA: u8 = 65;
+    /// An input file is missing or cannot be opened (EX_NOINPUT).
+    pub const NO_INPUT: u8 = 66;
+    /// A GPU was asked for and none can be used (EX_UNAVAILABLE).
+    pub const UNAVAILABLE: u8 = 69;
+    /// A bug or a device failure inside the tool (EX_SOFTWARE).
+    pub const SOFTWARE: u8 = 70;
+    /// Reading or writing failed part way (EX_IOERR).
+    pub const IO: u8 = 74;
+}
+
+/// The exit code of a failure of this kind.
+pub fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Usage | ErrorKind::Exists => exit::USAGE,
+        ErrorKind::Data => exit::DATA,
+        ErrorKind::InputMissing => exit::NO_INPUT,
+        ErrorKind::Unavailable => exit::UNAVAILABLE,
+        ErrorKind::Io => exit::IO,
+        // As a shell reports a process killed by the signal.
+        ErrorKind::Interrupted { signal } => (128 + signal).clamp(0, 255) as u8,
+        // Internal, and any kind a newer library adds.
+        _ => exit::SOFTWARE,
+    }
+}
 
 /// A command line that clap accepted but that makes no sense gets clap's
 /// usage error and exit code 2.

@@ -13,7 +13,18 @@ use signal_hook::consts::{
 };
 use signal_hook::iterator::Signals;
 
+use std::sync::OnceLock;
+
+use event_counter::cancel::CancelToken;
 use event_counter::output::{self, Stopped};
+
+/// The token of the command's run: the command line runs one command per
+/// process, so one token serves it, and a signal stops that run. (The
+/// library has no process-wide token: each count carries its own.)
+pub fn token() -> &'static CancelToken {
+    static TOKEN: OnceLock<CancelToken> = OnceLock::new();
+    TOKEN.get_or_init(CancelToken::new)
+}
 
 /// How long an open S3 upload may take to be aborted before the process
 /// exits anyway (it is then left to the bucket's lifecycle rule).
@@ -42,7 +53,7 @@ pub fn install() {
                 // The run stops between chunks and drops its outputs,
                 // which aborts the uploads; files are removed here too, in
                 // case it is blocked (reading a pipe, say).
-                event_counter::cancel::request(signal);
+                token().cancel(signal);
                 let asked = Instant::now();
                 while event_counter::s3::open_uploads() > 0 && asked.elapsed() < ABORT_WAIT {
                     std::thread::sleep(Duration::from_millis(20));

@@ -23,6 +23,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::backend::Engine;
+use crate::cancel::CancelToken;
 use crate::date::DateDict;
 use crate::error::Result;
 use crate::figures::GpuFigures;
@@ -74,6 +75,9 @@ pub struct CountOptions {
     /// [`Thresholds`]); by default, only a run that counted none of its
     /// data rows fails.
     pub thresholds: Thresholds,
+    /// Asks this count to stop ([`CancelToken::cancel`]): a clone is kept
+    /// by whoever may stop it. Each count has its own unless given one.
+    pub cancel: CancelToken,
 }
 
 impl CountOptions {
@@ -93,6 +97,7 @@ impl CountOptions {
             flush: FoldInterval::default(),
             dense_bins: None,
             thresholds: Thresholds::default(),
+            cancel: CancelToken::new(),
         }
     }
 
@@ -163,6 +168,7 @@ struct GpuWork<'a, 'b> {
     threads: usize,
     flush: FoldInterval,
     figures: &'a Mutex<Option<GpuFigures>>,
+    cancel: &'a CancelToken,
 }
 
 impl<'a, 'b: 'a> GpuWork<'a, 'b> {
@@ -192,6 +198,7 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
                 threads,
                 flush,
                 figures,
+                cancel,
                 ..
             } = self;
             return Some(Box::new(
@@ -213,6 +220,7 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
                         flush,
                         events: &events,
                         abort,
+                        cancel,
                     })?;
                     *figures.lock().unwrap_or_else(|e| e.into_inner()) = Some(counted);
                     Ok(())
@@ -365,6 +373,7 @@ fn count_plan(
         threads,
         flush: options.flush,
         figures: &gpu_figures,
+        cancel: &options.cancel,
     }
     .job();
     let scanned = if sources.is_empty() {
@@ -378,6 +387,7 @@ fn count_plan(
             layouts: &layouts,
             histogram: histogram.as_ref(),
             threads,
+            cancel: &options.cancel,
         }
         .scan(job, &mut ledger)
     };
@@ -455,8 +465,8 @@ fn count_plan(
         stats.check(written)?;
     }
     // A stop asked for while the outputs were written: none appears.
-    crate::cancel::check()?;
-    outputs.commit()?;
+    options.cancel.check()?;
+    outputs.commit(&options.cancel)?;
     Ok(summary)
 }
 
@@ -542,7 +552,6 @@ mod tests {
         assert!(text.find('\n').unwrap() < HEADER_READ && (HEADER_READ as u64) < range.start);
 
         let mut engines = vec![Engine::Cpu];
-        crate::backend::quiet_wayland_probe();
         if let Ok(selection) = Engine::select(Backend::Gpu) {
             engines.push(selection.engine);
         }

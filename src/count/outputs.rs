@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::CountOptions;
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::input::{Identity, Plan};
 use crate::output::{self, Destination, PendingOutput, Placed, RejectsWriter};
@@ -112,7 +113,9 @@ impl Outputs {
     /// Makes every output appear, once all are written: every file is on
     /// disk before the first is renamed into place, and uploads (which can
     /// still fail on their own) complete before any rename.
-    pub(super) fn commit(self) -> Result<()> {
+    /// A stop asked for on `cancel` before the first is put in place
+    /// puts none.
+    pub(super) fn commit(self, cancel: &CancelToken) -> Result<()> {
         let mut all: Vec<PendingOutput> = [
             Some(self.result),
             self.rejects.map(RejectsWriter::finish).transpose()?,
@@ -137,7 +140,7 @@ impl Outputs {
         for output in all {
             steps.push(Box::new(|| output.put_in_place()));
         }
-        output::place_together(steps)?;
+        output::place_together(cancel, steps)?;
         match &stale {
             Some(stale) => output::delete_stale_object(stale),
             None => Ok(()),

@@ -14,6 +14,7 @@ use std::sync::mpsc::{self, SyncSender};
 
 use super::gate::{plan_order, Gate};
 use super::ledger::{Ledger, Msg};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::format::Layout;
 use crate::histogram::{Histogram, KeySink};
@@ -36,6 +37,8 @@ pub(super) struct Pool<'a, 'b> {
     pub(super) layouts: &'a [Layout],
     pub(super) histogram: &'a dyn Histogram,
     pub(super) threads: usize,
+    /// Stops the workers between chunks once a stop is asked for.
+    pub(super) cancel: &'a CancelToken,
 }
 
 impl Pool<'_, '_> {
@@ -54,12 +57,14 @@ fn scan(pool: &Pool<'_, '_>, job: Option<Job<'_>>, ledger: &mut Ledger<'_>) -> R
         layouts,
         histogram,
         threads,
+        cancel,
     } = *pool;
     let shared = Shared {
         cursor: Cursor::new(sources, files, threads),
         gate: Gate::new(),
         abort: AtomicBool::new(false),
         last_needed: AtomicU64::new(u64::MAX),
+        cancel,
     };
     let (gate, abort) = (&shared.gate, &shared.abort);
     std::thread::scope(|scope| {
@@ -136,6 +141,8 @@ fn scan(pool: &Pool<'_, '_>, job: Option<Job<'_>>, ledger: &mut Ledger<'_>) -> R
 struct Shared<'a> {
     /// Where chunks come from.
     cursor: Cursor<'a>,
+    /// The count's token, looked at before each chunk.
+    cancel: &'a CancelToken,
     /// What holds reports back while the ledger is behind.
     gate: Gate,
     /// Set once any part of the run has failed.
@@ -158,12 +165,13 @@ fn work(
         gate,
         abort,
         last_needed,
+        cancel,
     } = shared;
     let mut scanner = Scanner::new(context, layouts[0]);
     let mut buf = ChunkBuf::default();
     let mut keys = Vec::new();
     while !abort.load(Ordering::Relaxed) {
-        crate::cancel::check()?;
+        cancel.check()?;
         let Some((file, chunk)) = cursor.next(&mut buf, messages)? else {
             break;
         };

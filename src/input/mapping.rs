@@ -178,6 +178,11 @@ fn register(start: usize, len: usize) -> Option<usize> {
     None
 }
 
+/// Installs the SIGBUS handler, once per process. It must be the
+/// process's: a signal's action is, and a fault may come on any thread. It
+/// stops no run and keeps no run's state (the live mappings are its table,
+/// each run's note is its own mapping's); a fault outside them gets the
+/// action that was there before.
 fn install_handler() {
     static INSTALLED: Once = Once::new();
     INSTALLED.call_once(|| {

@@ -139,7 +139,9 @@ pub(super) fn add_up(parts: &[InputSpec], output: &Destination) -> Result<(u64, 
         steps.push(Box::new(|| output::take_away_stale(stale)));
     }
     steps.push(Box::new(|| pending.put_in_place()));
-    output::place_together(steps)?;
+    // Not stopped by a token: the command line's signal thread keeps a
+    // commit from starting (`stop_commits`), and Python's merge waits.
+    output::place_together(&crate::cancel::CancelToken::new(), steps)?;
     if let Some(stale) = &stale {
         output::delete_stale_object(stale)?;
     }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::input::follow_links;
 
@@ -103,12 +104,13 @@ static PLACED: AtomicBool = AtomicBool::new(false);
 /// stale file away), in order: all are kept, or, when one fails, those
 /// before it are undone. A signal arriving meanwhile waits until the steps
 /// are done ([`stop_commits`]), so it never leaves new and old outputs
-/// mixed; a stop asked for before the first step fails the commit with
-/// [`Error::Interrupted`], and nothing is put in place.
+/// mixed; a stop asked for on `cancel` before the first step fails the
+/// commit with [`Error::Interrupted`], and nothing is put in place.
 pub fn place_together<'a>(
+    cancel: &CancelToken,
     steps: impl IntoIterator<Item = Box<dyn FnOnce() -> Result<Placed> + 'a>>,
 ) -> Result<()> {
-    let _commit = begin_commit()?;
+    let _commit = begin_commit(cancel)?;
     let mut placed: Vec<Placed> = Vec::new();
     let mut delayed = false;
     for step in steps {
@@ -129,9 +131,9 @@ pub fn place_together<'a>(
 }
 
 /// Waits for a commit under way, then checks that no stop was asked for.
-fn begin_commit() -> Result<MutexGuard<'static, ()>> {
+fn begin_commit(cancel: &CancelToken) -> Result<MutexGuard<'static, ()>> {
     let guard = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
-    crate::cancel::check()?;
+    cancel.check()?;
     Ok(guard)
 }
 
@@ -147,7 +149,7 @@ pub enum Stopped {
     StillPlacing,
 }
 
-/// For a signal handler's thread, after [`crate::cancel::request`]: waits
+/// For a signal handler's thread, after [`CancelToken::cancel`]: waits
 /// (up to `wait`) until a commit under way is whole, and keeps any other
 /// from starting. Says what the outputs are, so that the message is true.
 pub fn stop_commits(wait: std::time::Duration) -> Stopped {
@@ -409,9 +411,13 @@ impl AtomicFile {
     }
 
     /// Puts a prepared file in place (a device written in place has nothing
-    /// to rename).
+    /// to rename). No token stops it: a process that exits on a signal
+    /// keeps it from starting with [`stop_commits`].
     pub fn rename(self) -> Result<()> {
-        place_together([Box::new(|| self.put_in_place()) as Box<dyn FnOnce() -> _>])
+        place_together(
+            &CancelToken::new(),
+            [Box::new(|| self.put_in_place()) as Box<dyn FnOnce() -> _>],
+        )
     }
 
     /// Puts a prepared file in place, keeping the file it replaced (as a

@@ -23,6 +23,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::format::ShardManifest;
 use crate::input::Identity;
@@ -251,9 +252,13 @@ impl PendingOutput {
         Ok(())
     }
 
-    /// Makes the output appear, whole.
+    /// Makes the output appear, whole. No token stops it: a process that
+    /// exits on a signal keeps it from starting with [`stop_commits`].
     pub fn commit(self) -> Result<()> {
-        place_together([Box::new(|| self.put_in_place()) as Box<dyn FnOnce() -> _>])
+        place_together(
+            &CancelToken::new(),
+            [Box::new(|| self.put_in_place()) as Box<dyn FnOnce() -> _>],
+        )
     }
 
     /// Makes the output appear, whole. A local file's predecessor is kept

@@ -379,7 +379,7 @@ impl<'a> Feeder<'a> {
                 if job.failing() {
                     return Ok(());
                 }
-                crate::cancel::check()?;
+                job.cancel.check()?;
                 let Ok(slot) = free.recv() else {
                     return Ok(()); // the completion thread stopped: it says why
                 };

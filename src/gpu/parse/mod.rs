@@ -205,6 +205,8 @@ pub struct GpuJob<'a> {
     pub events: &'a (dyn Fn(Event) -> bool + Sync),
     /// Set once any part of the run has failed.
     pub abort: &'a AtomicBool,
+    /// The count's token: feeding stops once a stop is asked for.
+    pub cancel: &'a crate::cancel::CancelToken,
 }
 
 impl GpuJob<'_> {
