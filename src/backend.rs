@@ -32,6 +32,41 @@ pub enum Backend {
     GpuKeys,
 }
 
+impl Backend {
+    /// Every backend, in the order they are offered.
+    pub const ALL: [Backend; 4] = [Backend::Auto, Backend::Cpu, Backend::Gpu, Backend::GpuKeys];
+
+    /// The backend's name, as `--backend` and Python's `backend=` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
+            Backend::GpuKeys => "gpu-keys",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    /// A backend by its [`name`](Backend::name); the error lists them.
+    fn from_str(text: &str) -> Result<Self, String> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name() == text)
+            .ok_or_else(|| {
+                format!("backend {text:?}: use \"auto\", \"cpu\", \"gpu\" or \"gpu-keys\"")
+            })
+    }
+}
+
 /// A backend, set up and ready to count.
 pub enum Engine {
     /// Every scanning thread counts its own keys.

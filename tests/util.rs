@@ -267,11 +267,12 @@ fn gpu_engines() -> &'static [Engine] {
 /// The backends to run a test through: cpu always, the GPU's where they
 /// can run.
 pub fn backends() -> Vec<&'static str> {
+    use event_counter::Backend;
+    let mut backends = vec![Backend::Cpu];
     if gpu_available() {
-        vec!["cpu", "gpu", "gpu-keys"]
-    } else {
-        vec!["cpu"]
+        backends.extend([Backend::Gpu, Backend::GpuKeys]);
     }
+    backends.into_iter().map(Backend::name).collect()
 }
 
 /// Quotes a field the way result.csv must: RFC 4180, always quoted.

@@ -145,7 +145,7 @@ def count(
             ``s3://bucket/prefix/``; one or a list.
         backend: ``"auto"`` (the GPU on a hardware adapter, else the CPU),
             ``"cpu"``, ``"gpu"`` or ``"gpu-keys"``.
-        threads: scanning threads (default: all cores).
+        threads: scanning threads, 1 to 1024 (default: all cores).
         split: ``"I/N"``, count only shard I of N (see ``merge``).
         strict: stop at the first malformed row (:class:`DataError`).
         rejects: write every row not counted there, with line and reason.

@@ -219,17 +219,7 @@ fn run_interruptibly<T: Send + 'static>(
 
 /// The engine `backend` names: "auto", "cpu", "gpu" or "gpu-keys".
 fn engine(py: Python<'_>, backend: &str) -> PyResult<Engine> {
-    let backend = match backend {
-        "auto" => Backend::Auto,
-        "cpu" => Backend::Cpu,
-        "gpu" => Backend::Gpu,
-        "gpu-keys" => Backend::GpuKeys,
-        other => {
-            return Err(UsageError::new_err(format!(
-                "backend {other:?}: use \"auto\", \"cpu\", \"gpu\" or \"gpu-keys\""
-            )))
-        }
-    };
+    let backend: Backend = backend.parse().map_err(UsageError::new_err)?;
     py.detach(|| Engine::select(backend))
         .map(|selection| selection.engine)
         .map_err(|e| to_py(py, e))
@@ -282,7 +272,8 @@ fn count(
         output.clone(),
     );
     if let Some(threads) = threads {
-        options.threads = threads.clamp(1, 1024);
+        // Checked by the library: 1 to 1024.
+        options.threads = threads;
     }
     options.split = split
         .map(|s| s.parse::<Split>().map_err(UsageError::new_err))

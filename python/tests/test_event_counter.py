@@ -158,6 +158,16 @@ def test_every_exception_class_on_its_cause(sample, tmp_path):
     assert caught.value.exit_code == 74
 
 
+def test_threads_and_backends_are_checked_by_the_library(sample):
+    """Issue 29: Python clamped threads silently; the library now refuses
+    what the command line refuses, with its words, and names the backends."""
+    with pytest.raises(event_counter.UsageError, match=r"threads: 0 is not in 1\.\.=1024") as e:
+        event_counter.count(sample, backend="cpu", threads=0)
+    assert e.value.exit_code == 2
+    with pytest.raises(event_counter.UsageError, match='use "auto", "cpu", "gpu" or "gpu-keys"'):
+        event_counter.count(sample, backend="fast")
+
+
 def test_no_gpu_is_its_own_error(sample, monkeypatch):
     # An API that has no adapter on this platform: none is found.
     monkeypatch.setenv("WGPU_BACKEND", "dx12" if sys.platform != "win32" else "metal")

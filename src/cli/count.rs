@@ -41,15 +41,6 @@ impl BackendArg {
             BackendArg::GpuKeys => Backend::GpuKeys,
         }
     }
-
-    fn name(self) -> &'static str {
-        match self {
-            BackendArg::Auto => "auto",
-            BackendArg::Cpu => "cpu",
-            BackendArg::Gpu => "gpu",
-            BackendArg::GpuKeys => "gpu-keys",
-        }
-    }
 }
 
 /// Count rows of location.csv per region name and date into result.csv
@@ -94,7 +85,7 @@ pub struct CountArgs {
     backend: BackendArg,
 
     /// Scanning threads, at most 1024 [default: all cores]
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=event_counter::count::MAX_THREADS as i64))]
     threads: Option<u32>,
 
     /// Stop with exit code 65 at the first malformed row, writing no result
@@ -236,7 +227,7 @@ fn select(backend: BackendArg) -> Result<Engine, Error> {
     })?;
     let engine = selection.engine;
     let why = match selection.reason {
-        Reason::Asked => format!("--backend {}", backend.name()),
+        Reason::Asked => format!("--backend {}", backend.backend()),
         Reason::Auto(why) if engine.adapter().is_some() => format!("--backend auto: {why}"),
         Reason::Auto(why) => format!("--backend auto chose the CPU: {why}"),
     };

@@ -25,7 +25,7 @@ use std::time::Instant;
 use crate::backend::Engine;
 use crate::cancel::CancelToken;
 use crate::date::DateDict;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::format::{self, CountOfShard, Layout, ShardManifest};
 use crate::histogram::FoldInterval;
@@ -41,6 +41,9 @@ use outputs::Outputs;
 /// Default bytes per chunk: big enough that per-chunk costs vanish, small
 /// enough that every thread's buffer stays in the low MiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
+
+/// The most scanning threads a count takes ([`CountOptions::threads`]).
+pub const MAX_THREADS: usize = 1024;
 
 /// Everything one count needs to know.
 #[derive(Clone, Debug)]
@@ -88,7 +91,9 @@ impl CountOptions {
             locations,
             split: None,
             output,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_THREADS),
             strict: false,
             rejects: None,
             stats_json: None,
@@ -234,6 +239,13 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
 /// Runs one count on `engine`, telling `progress` how it advances.
 pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
+    if !(1..=MAX_THREADS).contains(&options.threads) {
+        // In the command line's words (its flag checks the same range).
+        return Err(Error::Usage(format!(
+            "threads: {} is not in 1..={MAX_THREADS}",
+            options.threads
+        )));
+    }
     let regions_bytes = input::read_small(&options.regions, &format::REGION_FILE)?;
     let regions = RegionTable::parse(&regions_bytes, &options.regions.name())?;
     let plan = Plan::new(&options.locations, options.split)?;
@@ -498,6 +510,25 @@ mod tests {
     use crate::input::{LocalObject, Object, HEADER_READ};
     use std::ops::Range;
     use std::sync::Arc;
+
+    /// Issue 29: the command line refused more than 1024 threads, Python
+    /// clamped, the library took any number. The library refuses, in the
+    /// command line's words, before reading anything.
+    #[test]
+    fn threads_out_of_range_are_a_usage_error() {
+        let missing = InputSpec::Local("no such folder/region.csv".into());
+        for threads in [0, MAX_THREADS + 1] {
+            let mut options =
+                CountOptions::new(missing.clone(), vec![missing.clone()], Destination::Stdout);
+            options.threads = threads;
+            let error = count(&options, &Engine::Cpu, &()).unwrap_err();
+            assert!(matches!(error, Error::Usage(_)), "{error}");
+            assert_eq!(
+                error.to_string(),
+                format!("threads: {threads} is not in 1..=1024")
+            );
+        }
+    }
 
     /// A file that fails every read of a byte between its header and
     /// `forbidden.end`: the part before a shard's range.
