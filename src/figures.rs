@@ -10,7 +10,8 @@ pub struct GpuFigures {
     /// Rows the device parsed and counted itself.
     pub rows_on_device: u64,
     /// Rows it handed back to the host's exact parser (malformed,
-    /// unmatched, not canonical, outside the window of days, long).
+    /// unmatched, not in the one form the shader reads, long, or in a
+    /// block that could not keep its keys or find its pages).
     pub rows_handed_back: u64,
     /// Chunks whose list of rows handed back overflowed, counted on the
     /// CPU instead.

@@ -127,8 +127,8 @@ pub struct RegionTable {
 const SHORT_IDS: usize = 256 + 65536;
 
 /// Ids up to this bound are looked up in a flat array (4 bytes per possible
-/// id); any id beyond it switches the table to a hash map. The GPU backend's
-/// table of ids has the same bound.
+/// id); any id beyond it switches the table to a hash map. (The GPU
+/// backend's table of ids is a hash table whatever the ids.)
 pub const DENSE_IDS: i64 = 1 << 20;
 const NO_SLOT: u32 = u32::MAX;
 
