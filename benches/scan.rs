@@ -54,6 +54,7 @@ fn bench_scan(c: &mut Criterion) {
             dates: &dates,
             keys,
             policy: RowPolicy::default(),
+            times: &Default::default(),
         };
         group.throughput(Throughput::Bytes(rows.len() as u64));
         group.bench_function(name, |b| {

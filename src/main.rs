@@ -14,7 +14,7 @@ use event_counter::error::exit;
 #[derive(Parser, Debug)]
 #[command(
     name = "event-counter",
-    version,
+    version = version(),
     about = "Counts events per region per day in large CSV files, on a GPU or on every CPU core",
     after_help = "\
 Examples:
@@ -38,6 +38,16 @@ pub struct Cli {
     /// Print nothing on stderr but errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+}
+
+/// The version, with the time zone database's, which decides the local
+/// days of event times.
+fn version() -> String {
+    format!(
+        "{} (tz database {})",
+        env!("CARGO_PKG_VERSION"),
+        event_counter::date::tzdb_version()
+    )
 }
 
 #[derive(Subcommand, Debug)]

@@ -8,6 +8,7 @@ use clap::Args;
 
 use event_counter::backend::{Backend, Reason};
 use event_counter::count::{Threshold, Thresholds};
+use event_counter::date::{Epoch, EventTimes, Zone};
 use event_counter::histogram::FoldInterval;
 use event_counter::input::{self, InputSpec, Split};
 use event_counter::output::Destination;
@@ -52,6 +53,15 @@ impl BackendArg {
     }
 }
 
+/// What a bare number in the date column is, as `--epoch` spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EpochArg {
+    /// Seconds since 1970-01-01T00:00:00Z
+    S,
+    /// Milliseconds since 1970-01-01T00:00:00Z
+    Ms,
+}
+
 /// Count rows of location.csv per region name and date into result.csv
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -63,6 +73,7 @@ Examples:
   event-counter count data/ --max-bad 0.1%    fail if more than 0.1% of the rows are malformed
   event-counter count data/ --rejects bad.csv keep every row not counted
   event-counter count data/ --stats-json stats.json
+  event-counter count data/ --time-zone Pacific/Auckland   event times counted by their NZ day
   event-counter count --regions r.csv --locations 2019/ 2020/*.csv.gz -o counts.csv
   event-counter count --regions s3://b/region.csv --locations s3://b/events/ --split 3/8 -o s3://b/parts/3.csv")]
 pub struct CountArgs {
@@ -119,6 +130,17 @@ pub struct CountArgs {
     /// Write the end-of-run summary to PATH as JSON (fields in the README)
     #[arg(long, value_name = "PATH")]
     stats_json: Option<PathBuf>,
+
+    /// The time zone whose calendar decides the day of an event time with an offset (or an
+    /// epoch number): an IANA name such as Pacific/Auckland, UTC, or an offset such as +13:00.
+    /// Dates and local times without an offset count on their own date
+    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_zone)]
+    time_zone: Zone,
+
+    /// Read a bare number in the date column as epoch seconds (s) or milliseconds (ms)
+    /// [default: a number is a malformed date]
+    #[arg(long, value_enum, value_name = "s|ms")]
+    epoch: Option<EpochArg>,
 
     /// Bytes per chunk (for tuning and tests)
     #[arg(long, hide = true, value_name = "BYTES")]
@@ -179,6 +201,13 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         options.chunk_size = size;
     }
     options.map_files = !args.pread;
+    options.times = EventTimes {
+        zone: args.time_zone,
+        epoch: args.epoch.map(|e| match e {
+            EpochArg::S => Epoch::Seconds,
+            EpochArg::Ms => Epoch::Millis,
+        }),
+    };
     if let Some(every) = args.flush_every {
         options.flush = FoldInterval::new(every);
     }
@@ -210,6 +239,11 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `--time-zone`'s value.
+fn parse_zone(name: &str) -> Result<Zone, String> {
+    Zone::named(name)
 }
 
 /// DATA_DIR must be a folder ([`input::check_data_dir`]); when it is a
@@ -295,6 +329,7 @@ fn render_summary(s: &Summary) -> String {
     };
     let threads = if s.threads == 1 { "thread" } else { "threads" };
     let _ = writeln!(out, "  backend:   {backend}, {} {threads}", s.threads);
+    let _ = writeln!(out, "  time zone: {}", s.times.describe());
     if let Some(peak) = s.peak_memory {
         let _ = writeln!(out, "  memory:    {:.0} MB at most", peak as f64 / 1e6);
     }

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::backend::Engine;
-use crate::date::DateDict;
+use crate::date::{DateDict, EventTimes};
 use crate::error::Result;
 use crate::figures::GpuFigures;
 use crate::format::{self, Layout, ShardManifest};
@@ -74,6 +74,11 @@ pub struct CountOptions {
     /// [`Thresholds`]); by default, only a run that counted none of its
     /// data rows fails.
     pub thresholds: Thresholds,
+    /// How the date column is read: what a bare number is, and the zone
+    /// that decides the day of an instant (`--epoch`, `--time-zone`). A
+    /// shard's manifest should record it: shards counted in other zones
+    /// do not merge into one count.
+    pub times: EventTimes,
 }
 
 impl CountOptions {
@@ -93,6 +98,7 @@ impl CountOptions {
             flush: FoldInterval::default(),
             dense_bins: None,
             thresholds: Thresholds::default(),
+            times: EventTimes::default(),
         }
     }
 
@@ -223,6 +229,27 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
     }
 }
 
+/// The engine that counts with `options`: the GPU backend's parse reads
+/// calendar dates in its shader, not event times in a zone or epoch
+/// numbers, so a count that asks for those is parsed and counted on the
+/// CPU instead (the `gpu-keys` backend, whose CPU parses, keeps its GPU
+/// histogram). Without such options a row the shader cannot read (an event
+/// time in UTC) is handed back to the CPU's exact path, which reads it.
+fn cpu_parse_for<'e>(engine: &'e Engine, options: &CountOptions) -> &'e Engine {
+    #[cfg(feature = "gpu")]
+    if let (Engine::Gpu(_), false) = (engine, options.times == EventTimes::default()) {
+        static CPU: Engine = Engine::Cpu;
+        log::info!(
+            "the GPU backend's parse does not read event times in {} yet: parsed and counted \
+             on the CPU (--backend gpu-keys parses on the CPU and counts on the GPU)",
+            options.times.describe()
+        );
+        return &CPU;
+    }
+    let _ = options;
+    engine
+}
+
 /// Runs one count on `engine`, telling `progress` how it advances.
 pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
@@ -261,6 +288,7 @@ fn count_plan(
     if let Some(why) = why {
         log::info!("{why}");
     }
+    let engine = cpu_parse_for(engine, options);
     let mut outputs = Outputs::open(options, &plan)?;
 
     let keys = KeySpace::new(regions.slots());
@@ -284,6 +312,10 @@ fn count_plan(
             s.index, s.count
         )),
     );
+    log::info!(
+        "dates: instants counted by their local day in {}",
+        options.times.describe()
+    );
     progress.start(Some(total_bytes));
 
     let context = ScanContext {
@@ -291,6 +323,7 @@ fn count_plan(
         dates: &dates,
         keys,
         policy,
+        times: &options.times,
     };
     let parts = plan
         .inputs
@@ -399,6 +432,7 @@ fn count_plan(
         },
         peak_memory: summary::peak_memory(),
         gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
+        times: options.times.clone(),
     };
     if let (Some(manifest), Some(split)) = (&mut outputs.manifest, options.split) {
         let text = ShardManifest {

@@ -22,7 +22,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::csv::{self, Field};
-use crate::date::{DateCache, DateDict, DateError, DateText, InternError};
+use crate::date::{self, DateCache, DateDict, DateError, EventTime, EventTimes, ZoneCursor};
 use crate::error::{Error, Result};
 use crate::format::{Layout, MAX_LINE};
 use crate::input::PAD;
@@ -104,6 +104,8 @@ pub struct ScanContext<'a> {
     pub keys: KeySpace,
     /// What to report of the rows not counted.
     pub policy: RowPolicy,
+    /// How the date column is read: event times, their zone.
+    pub times: &'a EventTimes,
 }
 
 impl ScanContext<'_> {
@@ -126,6 +128,11 @@ pub struct Scanner<'a> {
     /// What the fast path needs of them.
     finder: fast::GeneralFinder,
     cache: DateCache,
+    /// The zone's interval of the last instant seen.
+    cursor: ZoneCursor,
+    /// The last local day an event time fell on, and its index: rows of
+    /// a log in time order fall on the same day for thousands of rows.
+    last_day: (i64, u32),
     /// Reused for every row that takes the exact path.
     fields: Vec<Field<'static>>,
 }
@@ -138,6 +145,8 @@ impl<'a> Scanner<'a> {
             layout,
             finder: fast::GeneralFinder::of(&layout),
             cache: DateCache::default(),
+            cursor: ZoneCursor::default(),
+            last_day: (i64::MIN, 0),
             fields: Vec::new(),
         }
     }
@@ -365,8 +374,29 @@ impl<'a> Scanner<'a> {
         } else {
             regions.slot(fast::window_id(window, id_at)?)?
         };
-        let date = self.cache.get(&window[date_at])?;
+        let field = &window[date_at];
+        let date = match self.cache.get(field) {
+            Some(date) => date,
+            None => self.fast_event(field)?,
+        };
         Some(self.ctx.keys.pack(date, region))
+    }
+
+    /// The date index of an event time in a canonical form (see
+    /// [`date::fast_event`]) whose local day this thread has seen, else
+    /// `None`.
+    #[inline(always)]
+    fn fast_event(&mut self, field: &[u8]) -> Option<u32> {
+        let day = match date::fast_event(field, self.ctx.times.epoch)? {
+            EventTime::Day(day) => day,
+            EventTime::Instant(second) => self.cursor.local_day(&self.ctx.times.zone, second)?,
+        };
+        if self.last_day.0 == day {
+            return Some(self.last_day.1);
+        }
+        let index = self.cache.get(&date::date_text(day)?)?;
+        self.last_day = (day, index);
+        Some(index)
     }
 
     /// The exact path: split with the general CSV rules, then check fields.
@@ -405,18 +435,25 @@ impl<'a> Scanner<'a> {
         Ok(self.resolve(id, date))
     }
 
-    /// Gives a date not in this thread's cache its index from the shared
-    /// dictionary, which validates it. The outer error stops the run.
+    /// The index of a date field's local date, read exactly, for a date
+    /// field not in this thread's cache (an event time, or a date not seen
+    /// yet): from the cache if its local date is there, else from the
+    /// shared dictionary. The outer error stops the run.
     #[cold]
     fn learn_date(&mut self, raw: &[u8]) -> Result<Result<u32, DateError>> {
-        match self.ctx.dates.intern(raw) {
-            Ok(index) => {
-                let text: &DateText = raw.try_into().expect("valid dates are 10 bytes");
-                self.cache.insert(text, index);
+        let text = match self.ctx.times.local_date(&mut self.cursor, raw) {
+            Ok(text) => text,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(index) = self.cache.get(&text) {
+            return Ok(Ok(index));
+        }
+        match self.ctx.dates.intern_text(&text) {
+            Some(index) => {
+                self.cache.insert(&text, index);
                 Ok(Ok(index))
             }
-            Err(InternError::Invalid(e)) => Ok(Err(e)),
-            Err(InternError::Full) => Err(self.ctx.too_many_dates()),
+            None => Err(self.ctx.too_many_dates()),
         }
     }
 

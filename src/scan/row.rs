@@ -24,9 +24,9 @@ pub enum MalformedKind {
     EmptyRegionId,
     /// The region_id field is not an integer.
     BadRegionId,
-    /// The date field is not written `YYYY-MM-DD`.
+    /// The date field is neither `YYYY-MM-DD` nor an event time.
     BadDateFormat,
-    /// The date field is no real calendar date.
+    /// The date field is no real calendar date, time or offset.
     NoSuchDate,
     /// The line is longer than [`crate::format::MAX_LINE`].
     LineTooLong,
@@ -96,8 +96,8 @@ impl Malformed<'_> {
             Malformed::FieldCount { .. } => MalformedKind::FieldCount,
             Malformed::RegionId(IdError::Empty, _) => MalformedKind::EmptyRegionId,
             Malformed::RegionId(IdError::NotInteger, _) => MalformedKind::BadRegionId,
-            Malformed::Date(DateError::NotIso, _) => MalformedKind::BadDateFormat,
-            Malformed::Date(DateError::NoSuchDay, _) => MalformedKind::NoSuchDate,
+            Malformed::Date(e, _) if e.is_shape() => MalformedKind::BadDateFormat,
+            Malformed::Date(_, _) => MalformedKind::NoSuchDate,
             Malformed::TooLong => MalformedKind::LineTooLong,
         }
     }

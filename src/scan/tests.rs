@@ -85,6 +85,7 @@ macro_rules! context {
             regions: &$regions,
             dates: &$dates,
             keys: KeySpace::new($regions.slots()),
+            times: &crate::date::EventTimes::default(),
             policy: RowPolicy {
                 keep_rejects: true,
                 stop_at_malformed: false,
