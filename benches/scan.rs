@@ -24,6 +24,7 @@ fn rows() -> Vec<u8> {
         threads: 2,
         block_rows: ROWS_PER_BLOCK,
         replace: false,
+        timestamps: None,
     };
     generate(&options, &()).unwrap();
     let text = std::fs::read(dir.path().join("location.csv")).unwrap();

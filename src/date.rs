@@ -438,6 +438,49 @@ impl Zone {
         self.name == "UTC"
     }
 
+    /// Appends the event time, RFC 3339 with this zone's offset (`Z` in
+    /// UTC), of the local wall-clock time `second` (0 to 86,399) of `day`
+    /// (days since 1970-01-01): an instant whose local day in this zone is
+    /// `day`, but for a time skipped by a DST change, which moves on by the
+    /// change as jiff's "compatible" rule does (in zones whose changes are
+    /// at midnight that can be the next day). `generate --timestamps`
+    /// writes these.
+    pub fn write_event_time(&self, day: i64, second: u32, out: &mut Vec<u8>) {
+        let (y, m, d) = civil_from_days(day);
+        let local_second = day * 86_400 + i64::from(second);
+        let instant = jiff::civil::DateTime::new(
+            y as i16,
+            m as i8,
+            d as i8,
+            (second / 3600) as i8,
+            (second / 60 % 60) as i8,
+            (second % 60) as i8,
+            0,
+        )
+        .ok()
+        .and_then(|wall| self.tz.to_timestamp(wall).ok())
+        .map_or(local_second, |t| t.as_second());
+        let offset = self.interval(instant).map_or(0, |i| i.offset);
+        let local = instant + offset;
+        out.extend_from_slice(&date_text(local.div_euclid(86_400)).unwrap_or(*b"0000-01-01"));
+        let of_day = local.rem_euclid(86_400);
+        let two = |n: i64| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        out.push(b'T');
+        out.extend_from_slice(&two(of_day / 3600));
+        out.push(b':');
+        out.extend_from_slice(&two(of_day / 60 % 60));
+        out.push(b':');
+        out.extend_from_slice(&two(of_day % 60));
+        if self.is_utc() {
+            out.push(b'Z');
+            return;
+        }
+        out.push(if offset < 0 { b'-' } else { b'+' });
+        out.extend_from_slice(&two(offset.abs() / 3600));
+        out.push(b':');
+        out.extend_from_slice(&two(offset.abs() / 60 % 60));
+    }
+
     /// The stretch of time between two of the zone's transitions that
     /// holds `second` (seconds since the epoch), with its offset; `None`
     /// for a second outside the years -9999 to 9999.
@@ -1111,6 +1154,32 @@ mod tests {
                 Some((second + offset).div_euclid(86_400)),
                 "{second}"
             );
+        }
+    }
+
+    /// What `generate --timestamps` writes reads back, exactly and on
+    /// the fast path, as an instant on the day it was written for.
+    #[test]
+    fn written_event_times_read_back_on_their_day() {
+        for name in ["UTC", "Pacific/Auckland", "America/St_Johns", "-09:30"] {
+            let zone = Zone::named(name).unwrap();
+            let times = EventTimes {
+                zone: zone.clone(),
+                epoch: None,
+            };
+            let mut cursor = ZoneCursor::default();
+            let first = days_from_civil(2019, 1, 1);
+            for day in first..first + 800 {
+                for second in [0, 1, 3600 + 59, 43_210, 86_399] {
+                    let mut text = Vec::new();
+                    zone.write_event_time(day, second, &mut text);
+                    let read = parse_event(&text, None).unwrap();
+                    assert!(matches!(read, EventTime::Instant(_)));
+                    assert_eq!(fast_event(&text, None), Some(read));
+                    let date = times.local_date(&mut cursor, &text).unwrap();
+                    assert_eq!(day_number(&date), day, "{}", String::from_utf8_lossy(&text));
+                }
+            }
         }
     }
 

@@ -601,3 +601,66 @@ fn impossible_event_times_say_which_part_is_wrong() {
         );
     }
 }
+
+/// `generate --timestamps --time-zone Z` writes each row's event time in
+/// Z's local time with Z's offset: counted by Z's day it gives what the
+/// same rows give with the offsets cut off (local times, counted on their
+/// own date), on every backend; counted in UTC it does not.
+#[test]
+fn generated_event_times_count_on_the_day_they_were_written_for() {
+    let data = DataDir::new();
+    data.run(&[
+        "generate",
+        "--size",
+        "3M",
+        "--timestamps",
+        "--time-zone",
+        "Pacific/Auckland",
+        "-j",
+        "2",
+        ".",
+    ])
+    .ok();
+    let stamped = data.read("location.csv");
+    let first = stamped.lines().nth(1).unwrap();
+    assert!(
+        first.ends_with("+13:00\"") || first.ends_with("+12:00\""),
+        "{first}"
+    );
+    let local: String = stamped
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match i {
+            0 => format!("{line}\n"),
+            _ => format!("{}\"\n", &line[..line.len() - 7]),
+        })
+        .collect();
+    data.write("local.csv", &local);
+    let expected = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "local.csv",
+        "-o",
+        "-",
+    ]);
+    let expected = expected.ok().stdout.clone();
+    for backend in backends() {
+        let run = data.run(&[
+            "count",
+            ".",
+            "-o",
+            "-",
+            "--time-zone",
+            "Pacific/Auckland",
+            "--backend",
+            backend,
+        ]);
+        assert!(run.ok().stdout == expected, "{backend}");
+    }
+    let utc = data.run(&["count", ".", "-o", "-", "--backend", "cpu"]);
+    assert!(utc.ok().stdout != expected);
+    data.run(&["generate", ".", "--time-zone", "UTC", "--force"])
+        .expect_code(2);
+}

@@ -331,6 +331,7 @@ fn generate(
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         block_rows: ROWS_PER_BLOCK,
         replace: force,
+        timestamps: None,
     };
     let counters = Arc::new(Counters::default());
     let generated = run_interruptibly(py, None, counters, move |progress| {
