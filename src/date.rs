@@ -511,18 +511,48 @@ struct Interval {
     offset: i64,
 }
 
-/// One thread's way from an instant to its local day in a [`Zone`]: the
-/// interval of the last instant asked about, so that only an instant in
-/// another interval asks the zone's database (a binary search of its
-/// transitions).
-#[derive(Clone, Copy, Debug)]
+/// One thread's way from an instant to its local day in a [`Zone`]: a
+/// table of the zone's offsets per UTC day, filled from the zone's
+/// database the first time an instant falls on that day, so that an
+/// instant of a day seen before costs a load and a compare, in any order.
+/// A day with more than one of the zone's changes (rare: none in the
+/// zones of today) keeps asking through the interval of the last instant.
+#[derive(Clone, Debug)]
 pub struct ZoneCursor {
+    /// Per UTC day from `first_day`: the zone's offsets that day.
+    days: Vec<DayOffsets>,
+    first_day: i64,
+    /// The interval of the last instant asked about the slow way.
     interval: Interval,
 }
+
+/// A zone's offsets on one UTC day: `before` until second `change` of
+/// the day, `after` from then on. [`DayOffsets::UNKNOWN`] until filled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DayOffsets {
+    change: i32,
+    before: i32,
+    after: i32,
+}
+
+impl DayOffsets {
+    /// Not filled yet: its change is before every second, and no offset
+    /// is this far off, which [`ZoneCursor::local_day`] tells apart.
+    const UNKNOWN: DayOffsets = DayOffsets {
+        change: -1,
+        before: i32::MIN,
+        after: i32::MIN,
+    };
+}
+
+/// The most days a cursor's table covers: 100 years, 1.2 MB.
+const ZONE_DAYS: usize = 36_525;
 
 impl Default for ZoneCursor {
     fn default() -> Self {
         ZoneCursor {
+            days: Vec::new(),
+            first_day: 0,
             // Empty: the first instant always asks the zone.
             interval: Interval {
                 start: 0,
@@ -538,11 +568,82 @@ impl ZoneCursor {
     /// `None` for an instant outside the years -9999 to 9999.
     #[inline(always)]
     pub fn local_day(&mut self, zone: &Zone, second: i64) -> Option<i64> {
+        let day = second.div_euclid(86_400);
+        if let Some(offsets) = self.days.get(day.wrapping_sub(self.first_day) as usize) {
+            let of_day = (second - day * 86_400) as i32;
+            let offset = if of_day >= offsets.change {
+                offsets.after
+            } else {
+                offsets.before
+            };
+            if offset != i32::MIN {
+                return Some((second + i64::from(offset)).div_euclid(86_400));
+            }
+        }
+        self.local_day_slow(zone, second, day)
+    }
+
+    #[cold]
+    fn local_day_slow(&mut self, zone: &Zone, second: i64, day: i64) -> Option<i64> {
+        if let Some(offsets) = Self::offsets_of_day(zone, day) {
+            if let Some(i) = self.slot(day) {
+                self.days[i] = offsets;
+            }
+        }
         let interval = &self.interval;
         if !(interval.start..interval.end).contains(&second) {
             self.interval = zone.interval(second)?;
         }
         Some((second + self.interval.offset).div_euclid(86_400))
+    }
+
+    /// The zone's offsets on UTC day `day`, if it changes at most once.
+    fn offsets_of_day(zone: &Zone, day: i64) -> Option<DayOffsets> {
+        let start = day.checked_mul(86_400)?;
+        let first = zone.interval(start)?;
+        let mut offsets = DayOffsets {
+            change: 86_400,
+            before: i32::try_from(first.offset).ok()?,
+            after: i32::try_from(first.offset).ok()?,
+        };
+        if first.end < start + 86_400 {
+            let next = zone.interval(first.end)?;
+            if next.end < start + 86_400 {
+                return None;
+            }
+            offsets.change = (first.end - start) as i32;
+            offsets.after = i32::try_from(next.offset).ok()?;
+        }
+        Some(offsets)
+    }
+
+    /// The table's slot of `day`, growing the table to hold it; `None`
+    /// when that would make it cover more than [`ZONE_DAYS`].
+    fn slot(&mut self, day: i64) -> Option<usize> {
+        // Room for a year on either side, so that growing is rare.
+        const MARGIN: i64 = 366;
+        if self.days.is_empty() {
+            self.first_day = day - MARGIN;
+        }
+        if day < self.first_day {
+            let first = day - MARGIN;
+            let grow = (self.first_day - first) as usize;
+            if self.days.len() + grow > ZONE_DAYS {
+                return None;
+            }
+            self.days
+                .splice(0..0, std::iter::repeat_n(DayOffsets::UNKNOWN, grow));
+            self.first_day = first;
+        }
+        let i = (day - self.first_day) as usize;
+        if i >= self.days.len() {
+            let len = i + 1 + MARGIN as usize;
+            if len > ZONE_DAYS {
+                return None;
+            }
+            self.days.resize(len, DayOffsets::UNKNOWN);
+        }
+        Some(i)
     }
 }
 
@@ -755,7 +856,18 @@ pub struct DateCache {
     months: Vec<u16>,
     /// Per page, for each day: 1 + the date's index, or 0.
     days: Vec<[u32; 32]>,
+    /// For each day from 0000-01-01 to 9999-12-31: 1 + the date's index,
+    /// or 0, for the event times of the fast path, which know their day's
+    /// number, not its text. Allocated zeroed (14 MiB of address space),
+    /// so only the pages of the days that occur are ever touched.
+    by_day: Vec<u32>,
 }
+
+/// [`days_from_civil`] of 0000-01-01, the first day a date's text can hold.
+const FIRST_DAY: i64 = -719_528;
+
+/// Days from 0000-01-01 to 9999-12-31, both included.
+const TEXT_DAYS: usize = 3_652_425;
 
 /// A date of the first level: its bytes 0..8 and 8..10, and its index. An
 /// empty way holds [`Recent::EMPTY`], whose bytes no field looked up can
@@ -796,6 +908,7 @@ impl Default for DateCache {
                 .expect("SETS sets"),
             months: vec![0; 10_000 * 100],
             days: Vec::new(),
+            by_day: vec![0; TEXT_DAYS],
         }
     }
 }
@@ -881,8 +994,22 @@ impl DateCache {
         ways[0] = Recent { head, tail, index };
     }
 
+    /// The index of the date of day `day` (days since 1970-01-01), if this
+    /// thread has seen that date.
+    #[inline(always)]
+    pub fn get_day(&self, day: i64) -> Option<u32> {
+        let i = day.wrapping_sub(FIRST_DAY) as usize;
+        self.by_day.get(i)?.checked_sub(1)
+    }
+
     /// Remembers a valid date's index.
     pub fn insert(&mut self, text: &DateText, index: u32) {
+        if let Some(slot) = self
+            .by_day
+            .get_mut(day_number(text).wrapping_sub(FIRST_DAY) as usize)
+        {
+            *slot = index + 1;
+        }
         let head = u64::from_le_bytes(text[..8].try_into().unwrap());
         let tail = u16::from_le_bytes([text[8], text[9]]);
         self.promote(Self::set_of(head, tail), head, tail, index);
@@ -981,7 +1108,11 @@ mod tests {
         }
         for (i, t) in texts.iter().enumerate() {
             assert_eq!(cache.get(t), Some(i as u32));
+            assert_eq!(cache.get_day(day_number(t)), Some(i as u32));
         }
+        assert_eq!(cache.get_day(days_from_civil(2019, 1, 1)), None);
+        assert_eq!(cache.get_day(FIRST_DAY - 1), None);
+        assert_eq!(cache.get_day(FIRST_DAY + TEXT_DAYS as i64), None);
         assert_eq!(cache.get(b"2019-01-1"), None);
         assert_eq!(cache.get(&[0u8; 10]), None);
     }
@@ -1231,6 +1362,11 @@ mod tests {
     #[test]
     fn civil_dates_round_trip() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(0, 1, 1), FIRST_DAY);
+        assert_eq!(
+            days_from_civil(9999, 12, 31) - FIRST_DAY + 1,
+            TEXT_DAYS as i64
+        );
         assert_eq!(days_from_civil(2019, 1, 17), 17_913);
         for z in -800_000..800_000 {
             let (y, m, d) = civil_from_days(z);

@@ -128,11 +128,8 @@ pub struct Scanner<'a> {
     /// What the fast path needs of them.
     finder: fast::GeneralFinder,
     cache: DateCache,
-    /// The zone's interval of the last instant seen.
+    /// The zone's offsets on the days seen so far.
     cursor: ZoneCursor,
-    /// The last local day an event time fell on, and its index: rows of
-    /// a log in time order fall on the same day for thousands of rows.
-    last_day: (i64, u32),
     /// Reused for every row that takes the exact path.
     fields: Vec<Field<'static>>,
 }
@@ -146,7 +143,6 @@ impl<'a> Scanner<'a> {
             finder: fast::GeneralFinder::of(&layout),
             cache: DateCache::default(),
             cursor: ZoneCursor::default(),
-            last_day: (i64::MIN, 0),
             fields: Vec::new(),
         }
     }
@@ -384,19 +380,15 @@ impl<'a> Scanner<'a> {
 
     /// The date index of an event time in a canonical form (see
     /// [`date::fast_event`]) whose local day this thread has seen, else
-    /// `None`.
+    /// `None`: a parse at fixed positions, a load from the zone's table of
+    /// the day's offsets and one from the cache's table of days.
     #[inline(always)]
     fn fast_event(&mut self, field: &[u8]) -> Option<u32> {
         let day = match date::fast_event(field, self.ctx.times.epoch)? {
             EventTime::Day(day) => day,
             EventTime::Instant(second) => self.cursor.local_day(&self.ctx.times.zone, second)?,
         };
-        if self.last_day.0 == day {
-            return Some(self.last_day.1);
-        }
-        let index = self.cache.get(&date::date_text(day)?)?;
-        self.last_day = (day, index);
-        Some(index)
+        self.cache.get_day(day)
     }
 
     /// The exact path: split with the general CSV rules, then check fields.
