@@ -664,3 +664,182 @@ fn generated_event_times_count_on_the_day_they_were_written_for() {
     data.run(&["generate", ".", "--time-zone", "UTC", "--force"])
         .expect_code(2);
 }
+
+/// The same rows with `;`, tab and `|` between their fields count as the
+/// comma file does, on every backend, the delimiter sniffed from the header
+/// (and said with `-v`) or given.
+#[test]
+fn any_single_byte_delimiter_counts_as_commas_do() {
+    let data = DataDir::new();
+    data.run(&["generate", "--size", "2M", "-j", "2", "."]).ok();
+    let commas = data.read("location.csv");
+    let expected = data
+        .run(&["count", ".", "-o", "-", "--backend", "cpu"])
+        .ok()
+        .stdout
+        .clone();
+    for (delimiter, name, shown) in [(";", ";", "';'"), ("\t", "tab", "tab"), ("|", "|", "'|'")] {
+        // Generated fields are quoted and hold no delimiter.
+        data.write("other.csv", commas.replace(',', delimiter));
+        for backend in backends() {
+            let run = data.run(&[
+                "-v",
+                "count",
+                "--regions",
+                "region.csv",
+                "--locations",
+                "other.csv",
+                "-o",
+                "-",
+                "--backend",
+                backend,
+            ]);
+            run.ok();
+            assert!(run.stdout == expected, "{name} on {backend}");
+            run.stderr_has(&format!(
+                "other.csv: fields separated by {shown} (sniffed from its header)"
+            ));
+        }
+        let run = data.run(&[
+            "count",
+            "--regions",
+            "region.csv",
+            "--locations",
+            "other.csv",
+            "-o",
+            "-",
+            "--delimiter",
+            name,
+            "--backend",
+            "cpu",
+        ]);
+        assert!(run.ok().stdout == expected, "--delimiter {name}");
+    }
+    data.run(&["count", ".", "--delimiter", "\""])
+        .expect_code(2);
+    data.run(&["count", ".", "--delimiter", ";;"])
+        .expect_code(2);
+}
+
+/// An export with its own column names and order: `Zone;Timestamp;Lat;Lon`
+/// counts in one command with `--columns`, by name (any case) or position.
+#[test]
+fn renamed_and_reordered_columns_count_with_columns() {
+    let regions = "region_id,region_name\n1,A\n2,B\n";
+    let comma = "lat,long,region_id,date\n1,2,1,2019-10-23\n1,2,2,2019-10-23\n1,2,1,2019-10-24\n";
+    let data = DataDir::with(regions, comma);
+    let expected = data.run(&["count", ".", "-o", "-"]).ok().stdout.clone();
+    data.write(
+        "export.csv",
+        "Zone;Timestamp;Lat;Lon\n1;2019-10-23T10:00:00Z;1;2\n2;2019-10-23 09:00;1;2\n1;2019-10-24T00:00:00+00:00;1;2\n",
+    );
+    for columns in [
+        "region_id=Zone,date=Timestamp",
+        "date= timestamp ,region_id=ZONE",
+        "region_id=1,date=2",
+    ] {
+        let run = data.run(&[
+            "-v",
+            "count",
+            "--regions",
+            "region.csv",
+            "--locations",
+            "export.csv",
+            "-o",
+            "-",
+            "--delimiter",
+            ";",
+            "--columns",
+            columns,
+        ]);
+        run.ok();
+        assert_eq!(run.stdout, expected, "{columns}");
+        run.stderr_has("export.csv: region ids from column 1, dates from column 2 (of 4)");
+    }
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "export.csv",
+        "-o",
+        "-",
+        "--columns",
+        "region_id=Zone,date=7",
+    ]);
+    run.expect_code(65);
+    run.stderr_has("export.csv:1: column 7 is asked for, but the header has 4 columns");
+    data.run(&["count", ".", "--columns", "region=1"])
+        .expect_code(2);
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "export.csv",
+        "-o",
+        "-",
+    ]);
+    run.expect_code(65);
+    run.stderr_has("header has no \"region_id\"");
+}
+
+/// Files joined with `cat` repeat their header: those lines are repeated
+/// headers in the summary and the stats, not malformed rows, on every
+/// backend, and the count is the two files'.
+#[test]
+fn a_header_repeated_inside_a_file_is_no_malformed_row() {
+    let data = DataDir::new();
+    data.run(&["generate", "--size", "1M", "-j", "2", "."]).ok();
+    let one = data.read("location.csv");
+    for copy in ["a.csv", "b.csv", "c.csv"] {
+        data.write(copy, &one);
+    }
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "a.csv",
+        "b.csv",
+        "c.csv",
+        "-o",
+        "-",
+    ]);
+    let expected = run.ok().stdout.clone();
+    data.write(
+        "joined.csv",
+        format!(
+            "{one}{one}{}",
+            one.replacen("\"lat\"", "\u{feff}\"lat\"", 1)
+        ),
+    );
+    for backend in backends() {
+        let run = data.run(&[
+            "count",
+            "--regions",
+            "region.csv",
+            "--locations",
+            "joined.csv",
+            "-o",
+            "-",
+            "--backend",
+            backend,
+            "--stats-json",
+            "stats.json",
+        ]);
+        run.ok();
+        assert!(run.stdout == expected, "{backend}");
+        run.stderr_has("  headers:   2 lines repeat the header");
+        assert!(
+            !run.stderr.contains("malformed:"),
+            "{backend}: {}",
+            run.stderr
+        );
+        let stats: serde_json::Value = serde_json::from_str(&data.read("stats.json")).unwrap();
+        assert_eq!(stats["rows"]["repeated_headers"], 2, "{backend}");
+        assert_eq!(stats["rows"]["malformed"], 0, "{backend}");
+        let lines = one.lines().count() as u64 - 1;
+        assert_eq!(stats["rows"]["counted"], 3 * lines, "{backend}");
+    }
+}

@@ -9,6 +9,7 @@ use clap::Args;
 use event_counter::backend::{Backend, Reason};
 use event_counter::count::{Threshold, Thresholds};
 use event_counter::date::{Epoch, EventTimes, Zone};
+use event_counter::format::{self, Column, LocationFormat};
 use event_counter::histogram::FoldInterval;
 use event_counter::input::{self, InputSpec, Split};
 use event_counter::output::Destination;
@@ -142,6 +143,17 @@ pub struct CountArgs {
     #[arg(long, value_enum, value_name = "s|ms")]
     epoch: Option<EpochArg>,
 
+    /// The byte between the fields of the location files: , ; | tab or another single
+    /// character [default: sniffed from each file's header among , ; tab |]
+    #[arg(long, value_name = "CHAR", value_parser = format::parse_delimiter)]
+    delimiter: Option<u8>,
+
+    /// The columns of the location files to count, when not named region_id and date:
+    /// region_id=NAME,date=NAME, a NAME being a header's name (case ignored) or a 1-based
+    /// position
+    #[arg(long, value_name = "region_id=NAME,date=NAME", value_parser = parse_location_columns)]
+    columns: Option<(Option<Column>, Option<Column>)>,
+
     /// Bytes per chunk (for tuning and tests)
     #[arg(long, hide = true, value_name = "BYTES")]
     chunk_size: Option<usize>,
@@ -201,6 +213,11 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         options.chunk_size = size;
     }
     options.map_files = !args.pread;
+    options.format = LocationFormat {
+        delimiter: args.delimiter,
+        region_id: args.columns.clone().and_then(|c| c.0),
+        date: args.columns.and_then(|c| c.1),
+    };
     options.times = EventTimes {
         zone: args.time_zone,
         epoch: args.epoch.map(|e| match e {
@@ -239,6 +256,12 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `--columns`' value: the region id's column and the date's.
+fn parse_location_columns(text: &str) -> Result<(Option<Column>, Option<Column>), String> {
+    let mut columns = format::parse_columns(text, &["region_id", "date"])?.into_iter();
+    Ok((columns.next().flatten(), columns.next().flatten()))
 }
 
 /// `--time-zone`'s value.
@@ -368,6 +391,13 @@ fn render_summary(s: &Summary) -> String {
                 "    ... (--rejects PATH keeps them all, --strict stops at the first)"
             );
         }
+    }
+    if s.stats.headers > 0 {
+        let _ = writeln!(
+            out,
+            "  headers:   {} lines repeat the header (files joined with cat?); skipped",
+            s.stats.headers
+        );
     }
     if s.stats.blank > 0 {
         let _ = writeln!(out, "  blank:     {} lines ignored", s.stats.blank);

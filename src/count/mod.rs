@@ -26,7 +26,7 @@ use crate::backend::Engine;
 use crate::date::{DateDict, EventTimes};
 use crate::error::Result;
 use crate::figures::GpuFigures;
-use crate::format::{self, Layout, ShardManifest};
+use crate::format::{self, Layout, LocationFormat, ShardManifest};
 use crate::histogram::FoldInterval;
 use crate::histogram::Histogram;
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
@@ -79,6 +79,11 @@ pub struct CountOptions {
     /// shard's manifest should record it: shards counted in other zones
     /// do not merge into one count.
     pub times: EventTimes,
+    /// How location files are read: their delimiter and which columns
+    /// hold the region id and the date (`--delimiter`, `--columns`);
+    /// what is not given is found in each header. A shard's manifest
+    /// should record it too.
+    pub format: LocationFormat,
 }
 
 impl CountOptions {
@@ -99,6 +104,7 @@ impl CountOptions {
             dense_bins: None,
             thresholds: Thresholds::default(),
             times: EventTimes::default(),
+            format: LocationFormat::default(),
         }
     }
 
@@ -230,24 +236,64 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
 }
 
 /// The engine that counts with `options`: the GPU backend's parse reads
-/// calendar dates in its shader, not event times in a zone or epoch
-/// numbers, so a count that asks for those is parsed and counted on the
-/// CPU instead (the `gpu-keys` backend, whose CPU parses, keeps its GPU
-/// histogram). Without such options a row the shader cannot read (an event
-/// time in UTC) is handed back to the CPU's exact path, which reads it.
-fn cpu_parse_for<'e>(engine: &'e Engine, options: &CountOptions) -> &'e Engine {
+/// commas and calendar dates in its shader, not other delimiters, event
+/// times in a zone or epoch numbers, so a count that asks for those is
+/// parsed and counted on the CPU instead (the `gpu-keys` backend, whose CPU
+/// parses, keeps its GPU histogram). Without such options a row the shader
+/// cannot read (an event time in UTC, a repeated header) is handed back to
+/// the CPU's exact path, which reads it.
+fn cpu_parse_for<'e>(engine: &'e Engine, options: &CountOptions, layouts: &[Layout]) -> &'e Engine {
     #[cfg(feature = "gpu")]
-    if let (Engine::Gpu(_), false) = (engine, options.times == EventTimes::default()) {
+    if let Engine::Gpu(_) = engine {
         static CPU: Engine = Engine::Cpu;
-        log::info!(
-            "the GPU backend's parse does not read event times in {} yet: parsed and counted \
-             on the CPU (--backend gpu-keys parses on the CPU and counts on the GPU)",
-            options.times.describe()
-        );
-        return &CPU;
+        let why = if options.times != EventTimes::default() {
+            Some(format!("event times in {}", options.times.describe()))
+        } else {
+            layouts.iter().find(|l| l.delimiter != b',').map(|l| {
+                format!(
+                    "fields separated by {}",
+                    format::delimiter_name(l.delimiter)
+                )
+            })
+        };
+        if let Some(why) = why {
+            log::info!(
+                "the GPU backend's parse does not read {why} yet: parsed and counted on the CPU \
+                 (--backend gpu-keys parses on the CPU and counts on the GPU)"
+            );
+            return &CPU;
+        }
     }
-    let _ = options;
+    let _ = (options, layouts);
     engine
+}
+
+/// Says (`-v`) how each location file's fields are separated and which
+/// columns are counted, when it is not the usual comma file.
+fn log_layouts(sources: &[Box<dyn ChunkSource>], layouts: &[Layout], format: &LocationFormat) {
+    for (source, layout) in sources.iter().zip(layouts) {
+        let how = if format.delimiter.is_some() {
+            "--delimiter"
+        } else {
+            "sniffed from its header"
+        };
+        if layout.delimiter != b',' || format.delimiter.is_some() {
+            log::info!(
+                "{}: fields separated by {} ({how})",
+                source.name(),
+                format::delimiter_name(layout.delimiter)
+            );
+        }
+        if format.region_id.is_some() || format.date.is_some() {
+            log::info!(
+                "{}: region ids from column {}, dates from column {} (of {})",
+                source.name(),
+                layout.id_col + 1,
+                layout.date_col + 1,
+                layout.columns
+            );
+        }
+    }
 }
 
 /// Runs one count on `engine`, telling `progress` how it advances.
@@ -277,8 +323,9 @@ fn count_plan(
         .collect::<Result<Vec<_>>>()?;
     let layouts = sources
         .iter()
-        .map(|source| Layout::from_header(source.header(), source.name()))
+        .map(|source| Layout::read(source.header(), source.name(), &options.format))
         .collect::<Result<Vec<_>>>()?;
+    log_layouts(&sources, &layouts, &options.format);
     let total_bytes: u64 = sources.iter().filter_map(|s| s.total_bytes()).sum();
     let threads = options.threads.max(1);
     let plain_bytes = plain_local(&plan, &sources)
@@ -288,7 +335,7 @@ fn count_plan(
     if let Some(why) = why {
         log::info!("{why}");
     }
-    let engine = cpu_parse_for(engine, options);
+    let engine = cpu_parse_for(engine, options, &layouts);
     let mut outputs = Outputs::open(options, &plan)?;
 
     let keys = KeySpace::new(regions.slots());

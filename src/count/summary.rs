@@ -120,6 +120,7 @@ impl Summary {
                 "unmatched": self.stats.unmatched,
                 "malformed": self.stats.malformed_total(),
                 "blank": self.stats.blank,
+                "repeated_headers": self.stats.headers,
                 "data": self.stats.data_rows(),
             },
             "malformed_by_reason": malformed,

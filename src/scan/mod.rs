@@ -289,7 +289,7 @@ impl<'a> Scanner<'a> {
         // the caller), so the 64 bytes from `pos` are inside `buf`.
         let window: &[u8; 64] = unsafe { &*buf.as_ptr().add(pos).cast::<[u8; 64]>() };
         // SAFETY: `scan` picks a kernel the CPU supports.
-        let masks = unsafe { K::masks(window) };
+        let masks = unsafe { K::masks(window, self.layout.delimiter) };
         let avail = end - pos;
         let newlines = if CUT {
             masks.newline & fast::low_bits(avail)
@@ -396,6 +396,9 @@ impl<'a> Scanner<'a> {
         if csv::trim(text).is_empty() {
             return Ok(Row::Blank);
         }
+        if self.layout.header.matches(text) {
+            return Ok(Row::Header);
+        }
         let mut fields = reuse(std::mem::take(&mut self.fields));
         let row = self.classify(text, &mut fields);
         self.fields = reuse(fields);
@@ -404,7 +407,7 @@ impl<'a> Scanner<'a> {
 
     fn classify<'t>(&mut self, text: &'t [u8], fields: &mut Vec<Field<'t>>) -> Result<Row<'t>> {
         let layout = self.layout;
-        if let Err(e) = csv::parse_record(text, fields) {
+        if let Err(e) = csv::parse_record_with(text, layout.delimiter, fields) {
             return Ok(Row::Malformed(Malformed::Quoting(e)));
         }
         if fields.len() != layout.columns as usize {
@@ -476,6 +479,10 @@ impl<'a> Scanner<'a> {
             }
             Row::Blank => {
                 report.stats.blank += 1;
+                false
+            }
+            Row::Header => {
+                report.stats.headers += 1;
                 false
             }
             Row::Unmatched(id) => {
