@@ -28,6 +28,10 @@ def count(
     max_bad: Optional[str],
     max_unmatched: Optional[str],
     progress: Optional[Callable[[int, int, int], None]],
+    time_zone: Optional[str],
+    epoch: Optional[str],
+    delimiter: Optional[str],
+    columns: Optional[str],
 ) -> tuple[Any, str]: ...
 def generate(
     dir: str,
@@ -38,6 +42,7 @@ def generate(
     regions: Optional[str],
     threads: Optional[int],
     force: bool,
+    timestamps: Optional[str],
 ) -> dict[str, Any]: ...
 def merge(parts: list[str], output: str, delete: bool) -> dict[str, Any]: ...
 def adapters() -> list[dict[str, Any]]: ...

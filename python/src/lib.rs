@@ -23,7 +23,8 @@ use pyo3_arrow::PyTable;
 
 use event_counter::count::{Threshold, Thresholds};
 use event_counter::error::exit;
-use event_counter::format::RESULT_FILE;
+use event_counter::date::{Epoch, EventTimes, Zone};
+use event_counter::format::{self, LocationFormat, RESULT_FILE};
 use event_counter::generate::{GenerateOptions, ROWS_PER_BLOCK};
 use event_counter::input::{InputSpec, Split};
 use event_counter::output::Destination;
@@ -207,7 +208,7 @@ fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
 /// Counts, writes `output` (a path or URL, else a temporary file), and
 /// returns the result as an Arrow table and the summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, progress))]
+#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, progress, time_zone, epoch, delimiter, columns))]
 #[allow(clippy::too_many_arguments)]
 fn count(
     py: Python<'_>,
@@ -223,6 +224,10 @@ fn count(
     max_bad: Option<String>,
     max_unmatched: Option<String>,
     progress: Option<Bound<'_, PyAny>>,
+    time_zone: Option<String>,
+    epoch: Option<String>,
+    delimiter: Option<String>,
+    columns: Option<String>,
 ) -> PyResult<(Py<PyAny>, String)> {
     if locations.is_empty() {
         return Err(UsageError::new_err("no locations to count"));
@@ -257,6 +262,8 @@ fn count(
         malformed: threshold(max_bad.as_deref())?,
         unmatched: threshold(max_unmatched.as_deref())?,
     };
+    options.times = event_times(time_zone, epoch)?;
+    options.format = location_format(delimiter, columns)?;
     let counters = Arc::new(Counters::default());
     let (summary, records) = run_interruptibly(py, progress.as_ref(), counters, move |progress| {
         let summary = event_counter::count(&options, &engine, progress)?;
@@ -297,6 +304,44 @@ fn count(
     Ok((table, summary.to_json()))
 }
 
+/// `count`'s `time_zone` and `epoch`, as the command line reads them.
+fn event_times(time_zone: Option<String>, epoch: Option<String>) -> PyResult<EventTimes> {
+    let zone = match time_zone {
+        Some(name) => Zone::named(&name).map_err(UsageError::new_err)?,
+        None => Zone::utc(),
+    };
+    let epoch = match epoch.as_deref() {
+        None => None,
+        Some("s") => Some(Epoch::Seconds),
+        Some("ms") => Some(Epoch::Millis),
+        Some(other) => {
+            return Err(UsageError::new_err(format!(
+                "epoch={other:?}: give \"s\" (seconds) or \"ms\" (milliseconds)"
+            )))
+        }
+    };
+    Ok(EventTimes { zone, epoch })
+}
+
+/// `count`'s `delimiter` and `columns` (`region_id=NAME,date=NAME`, which
+/// the Python side makes of a dict), as the command line reads them.
+fn location_format(delimiter: Option<String>, columns: Option<String>) -> PyResult<LocationFormat> {
+    let delimiter = delimiter
+        .map(|d| format::parse_delimiter(&d).map_err(UsageError::new_err))
+        .transpose()?;
+    let mut columns = match columns {
+        Some(text) => format::parse_columns(&text, &["region_id", "date"])
+            .map_err(UsageError::new_err)?,
+        None => vec![None, None],
+    }
+    .into_iter();
+    Ok(LocationFormat {
+        delimiter,
+        region_id: columns.next().flatten(),
+        date: columns.next().flatten(),
+    })
+}
+
 /// Checks that `dir` is a data folder, as the command line checks its
 /// DATA_DIR.
 #[pyfunction]
@@ -307,7 +352,7 @@ fn check_data_dir(py: Python<'_>, dir: &str) -> PyResult<()> {
 
 /// Writes `dir/location.csv`; returns what was written.
 #[pyfunction]
-#[pyo3(signature = (dir, size, seed, start, days, regions, threads, force))]
+#[pyo3(signature = (dir, size, seed, start, days, regions, threads, force, timestamps))]
 #[allow(clippy::too_many_arguments)]
 fn generate(
     py: Python<'_>,
@@ -319,7 +364,11 @@ fn generate(
     regions: Option<String>,
     threads: Option<usize>,
     force: bool,
+    timestamps: Option<String>,
 ) -> PyResult<Py<PyDict>> {
+    let timestamps = timestamps
+        .map(|zone| Zone::named(&zone).map_err(UsageError::new_err))
+        .transpose()?;
     let options = GenerateOptions {
         dir: dir.into(),
         size,
@@ -331,7 +380,7 @@ fn generate(
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         block_rows: ROWS_PER_BLOCK,
         replace: force,
-        timestamps: None,
+        timestamps,
     };
     let counters = Arc::new(Counters::default());
     let generated = run_interruptibly(py, None, counters, move |progress| {
