@@ -316,7 +316,7 @@ fn write_instant(second: i64, east: i64, form: u64) -> (String, String) {
         2 => format!("{sign}{oh:02}{om:02}"),
         _ => format!("{sign}{oh:02}:{om:02}"),
     };
-    let body = if (form >> 5) % 8 == 0 {
+    let body = if (form >> 5).is_multiple_of(8) {
         // Seconds left out (and so the fraction too).
         format!("{date}{sep}{h:02}:{m:02}")
     } else {

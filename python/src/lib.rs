@@ -22,8 +22,8 @@ use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 
 use event_counter::count::{Threshold, Thresholds};
-use event_counter::error::exit;
 use event_counter::date::{Epoch, EventTimes, Zone};
+use event_counter::error::exit;
 use event_counter::format::{self, LocationFormat, RESULT_FILE};
 use event_counter::generate::{GenerateOptions, ROWS_PER_BLOCK};
 use event_counter::input::{InputSpec, Split};
@@ -330,8 +330,9 @@ fn location_format(delimiter: Option<String>, columns: Option<String>) -> PyResu
         .map(|d| format::parse_delimiter(&d).map_err(UsageError::new_err))
         .transpose()?;
     let mut columns = match columns {
-        Some(text) => format::parse_columns(&text, &["region_id", "date"])
-            .map_err(UsageError::new_err)?,
+        Some(text) => {
+            format::parse_columns(&text, &["region_id", "date"]).map_err(UsageError::new_err)?
+        }
         None => vec![None, None],
     }
     .into_iter();
