@@ -324,6 +324,31 @@ pub struct LocationFormat {
     pub date: Option<Column>,
 }
 
+/// How region.csv is read, as `--region-columns` says: which columns hold
+/// the region id and the name; `None`: those named `region_id` and
+/// `region_name`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegionFormat {
+    /// The column of the region id.
+    pub region_id: Option<Column>,
+    /// The column of the region's name.
+    pub region_name: Option<Column>,
+}
+
+impl RegionFormat {
+    /// The index of the region id's column and the name's among `names`.
+    pub fn find(&self, names: &[Vec<u8>]) -> Result<(usize, usize), String> {
+        let column = |given: &Option<Column>, name: &str| match given {
+            Some(column) => column.find(names),
+            None => find_column(names, name),
+        };
+        Ok((
+            column(&self.region_id, "region_id")?,
+            column(&self.region_name, "region_name")?,
+        ))
+    }
+}
+
 /// A column of a file, as `--columns` names it: by its header's name
 /// (case and surrounding blanks ignored) or by its 1-based position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -351,7 +376,7 @@ impl Column {
     }
 
     /// Where this column is among a header's `names`.
-    fn find(&self, names: &[Vec<u8>]) -> Result<usize, String> {
+    pub fn find(&self, names: &[Vec<u8>]) -> Result<usize, String> {
         match self {
             Column::Name(name) => find_column(names, name),
             Column::Position(n) if (*n as usize) <= names.len() => Ok(*n as usize - 1),

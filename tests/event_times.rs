@@ -843,3 +843,55 @@ fn a_header_repeated_inside_a_file_is_no_malformed_row() {
         assert_eq!(stats["rows"]["counted"], 3 * lines, "{backend}");
     }
 }
+
+/// A region table with its own column names counts with
+/// `--region-columns`, by name or position; without it, the message says
+/// what is missing.
+#[test]
+fn region_columns_by_name_or_position() {
+    let locations = "lat,long,region_id,date\n1,2,1,2019-10-23\n1,2,2,2019-10-23\n";
+    let data = DataDir::with("region_id,region_name\n1,A\n2,B\n", locations);
+    let expected = data.run(&["count", ".", "-o", "-"]).ok().stdout.clone();
+    data.write("codes.csv", "Name,Code,Population\nA,1,10\nB,2,20\n");
+    for columns in [
+        "region_id=Code,region_name=name",
+        "region_id=2,region_name=1",
+    ] {
+        let run = data.run(&[
+            "count",
+            "--regions",
+            "codes.csv",
+            "--locations",
+            "location.csv",
+            "-o",
+            "-",
+            "--region-columns",
+            columns,
+        ]);
+        assert_eq!(run.ok().stdout, expected, "{columns}");
+    }
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "codes.csv",
+        "--locations",
+        "location.csv",
+        "-o",
+        "-",
+    ]);
+    run.expect_code(65);
+    run.stderr_has("codes.csv:1: header has no \"region_id\"");
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "codes.csv",
+        "--locations",
+        "location.csv",
+        "-o",
+        "-",
+        "--region-columns",
+        "region_id=Zone",
+    ]);
+    run.expect_code(65);
+    run.stderr_has("codes.csv:1: header has no \"Zone\"");
+}

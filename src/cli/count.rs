@@ -9,7 +9,7 @@ use clap::Args;
 use event_counter::backend::{Backend, Reason};
 use event_counter::count::{Threshold, Thresholds};
 use event_counter::date::{Epoch, EventTimes, Zone};
-use event_counter::format::{self, Column, LocationFormat};
+use event_counter::format::{self, Column, LocationFormat, RegionFormat};
 use event_counter::histogram::FoldInterval;
 use event_counter::input::{self, InputSpec, Split};
 use event_counter::output::Destination;
@@ -154,6 +154,11 @@ pub struct CountArgs {
     #[arg(long, value_name = "region_id=NAME,date=NAME", value_parser = parse_location_columns)]
     columns: Option<(Option<Column>, Option<Column>)>,
 
+    /// The columns of region.csv, when not named region_id and region_name:
+    /// region_id=NAME,region_name=NAME, a NAME being a header's name or a 1-based position
+    #[arg(long, value_name = "region_id=NAME,region_name=NAME", value_parser = parse_region_columns)]
+    region_columns: Option<RegionFormat>,
+
     /// Bytes per chunk (for tuning and tests)
     #[arg(long, hide = true, value_name = "BYTES")]
     chunk_size: Option<usize>,
@@ -218,6 +223,7 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         region_id: args.columns.clone().and_then(|c| c.0),
         date: args.columns.and_then(|c| c.1),
     };
+    options.region_format = args.region_columns.unwrap_or_default();
     options.times = EventTimes {
         zone: args.time_zone,
         epoch: args.epoch.map(|e| match e {
@@ -262,6 +268,15 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
 fn parse_location_columns(text: &str) -> Result<(Option<Column>, Option<Column>), String> {
     let mut columns = format::parse_columns(text, &["region_id", "date"])?.into_iter();
     Ok((columns.next().flatten(), columns.next().flatten()))
+}
+
+/// `--region-columns`' value.
+fn parse_region_columns(text: &str) -> Result<RegionFormat, String> {
+    let mut columns = format::parse_columns(text, &["region_id", "region_name"])?.into_iter();
+    Ok(RegionFormat {
+        region_id: columns.next().flatten(),
+        region_name: columns.next().flatten(),
+    })
 }
 
 /// `--time-zone`'s value.

@@ -26,7 +26,7 @@ use crate::backend::Engine;
 use crate::date::{DateDict, EventTimes};
 use crate::error::Result;
 use crate::figures::GpuFigures;
-use crate::format::{self, Layout, LocationFormat, ShardManifest};
+use crate::format::{self, Layout, LocationFormat, RegionFormat, ShardManifest, SmallFile};
 use crate::histogram::FoldInterval;
 use crate::histogram::Histogram;
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
@@ -84,6 +84,9 @@ pub struct CountOptions {
     /// what is not given is found in each header. A shard's manifest
     /// should record it too.
     pub format: LocationFormat,
+    /// Which columns of region.csv hold the region id and the name
+    /// (`--region-columns`); `None` of each: found by name.
+    pub region_format: RegionFormat,
 }
 
 impl CountOptions {
@@ -105,6 +108,7 @@ impl CountOptions {
             thresholds: Thresholds::default(),
             times: EventTimes::default(),
             format: LocationFormat::default(),
+            region_format: RegionFormat::default(),
         }
     }
 
@@ -299,8 +303,21 @@ fn log_layouts(sources: &[Box<dyn ChunkSource>], layouts: &[Layout], format: &Lo
 /// Runs one count on `engine`, telling `progress` how it advances.
 pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
-    let regions_bytes = input::read_small(&options.regions, &format::REGION_FILE)?;
-    let regions = RegionTable::parse(&regions_bytes, &options.regions.name())?;
+    // Columns named otherwise are looked for by the parse, not the header
+    // check of the usual names.
+    let region_file = match options.region_format == RegionFormat::default() {
+        true => format::REGION_FILE,
+        false => SmallFile {
+            columns: &[],
+            ..format::REGION_FILE
+        },
+    };
+    let regions_bytes = input::read_small(&options.regions, &region_file)?;
+    let regions = RegionTable::parse_with(
+        &regions_bytes,
+        &options.regions.name(),
+        &options.region_format,
+    )?;
     let plan = Plan::new(&options.locations, options.split)?;
     count_plan(options, &regions, plan, engine, progress, started)
 }
