@@ -21,7 +21,7 @@ use crate::date::{date_text, day_number, days_from_civil, digits, parse_date, Da
 use crate::error::{Error, Result};
 use crate::format::{LOCATION_HEADER, REGION_FILE};
 use crate::input::{display_name, read_small, InputSpec};
-use crate::output::AtomicFile;
+use crate::output::{self, AtomicFile, Placed};
 use crate::progress::Progress;
 use crate::regions::RegionTable;
 use crate::reorder::Reorder;
@@ -137,12 +137,17 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
     let threads = options.threads.clamp(1, most);
     let (rows, body) = write_blocks(&maker, budget, threads, &mut file, progress)?;
     file.set_len(LOCATION_HEADER.len() as u64 + body);
-    if let Some(regions) = regions.take() {
-        regions.commit_unsynced()?;
-    }
     // Generated data can be made again: skip the fsync, which would only
     // measure the disk.
-    file.commit_unsynced()?;
+    let mut steps: Vec<Box<dyn FnOnce() -> Result<Placed>>> = Vec::new();
+    if let Some(mut regions) = regions.take() {
+        regions.prepare(false)?;
+        steps.push(Box::new(|| regions.put_in_place()));
+    }
+    file.prepare(false)?;
+    steps.push(Box::new(|| file.put_in_place()));
+    // Both appear, or neither: a signal between them waits.
+    output::place_together(steps)?;
     made.keep();
     Ok(Generated {
         path,
@@ -168,20 +173,26 @@ impl NewFolders {
             missing.push(at.to_path_buf());
             at = at.parent().unwrap_or(Path::new(""));
         }
+        // Before they exist: a signal during create_dir_all removes
+        // those it made (a missing one is no error).
+        output::atomic::register_folders(&missing);
+        let made = NewFolders { made: missing };
         std::fs::create_dir_all(dir).map_err(|source| Error::Write {
             path: dir.to_path_buf(),
             source,
         })?;
-        Ok(NewFolders { made: missing })
+        Ok(made)
     }
 
     fn keep(mut self) {
+        output::atomic::unregister_folders(&self.made);
         self.made.clear();
     }
 }
 
 impl Drop for NewFolders {
     fn drop(&mut self) {
+        output::atomic::unregister_folders(&self.made);
         for dir in &self.made {
             // Only an empty folder goes: the files of a failed run are
             // removed before this (they were declared after it).

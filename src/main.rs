@@ -88,6 +88,19 @@ fn main() -> ExitCode {
         Command::Completions(args) => cli::completions::run_completions(args),
         Command::Man(args) => cli::completions::run_man(args),
     };
+    if event_counter::cancel::check().is_err() {
+        // A signal came: its thread exits with 128 + N once the outputs
+        // are whole (a commit under way is let finish) or dropped. Only it
+        // may exit: the code must not depend on which thread ends first,
+        // and two threads exiting at once crashed in the GPU driver's
+        // destructors (exit 139 instead of 130, about 1 run in 4).
+        if let Err(e) = &result {
+            eprintln!("event-counter: error: {e}");
+        }
+        loop {
+            std::thread::park();
+        }
+    }
     match result {
         Ok(()) => ExitCode::from(exit::OK as u8),
         Err(e) => {

@@ -314,3 +314,122 @@ fn signals_stop_a_count_and_leave_older_outputs() {
         }
     }
 }
+
+/// Issue 27: `stat("loc.csv/")` fails (ENOTDIR), so a trailing slash got
+/// past the overlap check, and the writer, which drops it, renamed the
+/// result over the input. A trailing `/` or `/.` on a file is an error, as
+/// the system says, before a row is read; on nothing at all too (EISDIR).
+#[test]
+fn a_trailing_slash_on_a_file_is_refused_and_the_file_kept() {
+    let data = DataDir::with(REGIONS, LOCATIONS);
+    data.write("r.csv", "older r");
+    for (args, says) in [
+        (&["-o", "location.csv/"][..], "Not a directory"),
+        (&["-o", "location.csv/."], "Not a directory"),
+        (&["-o", "location.csv////"], "Not a directory"),
+        (&["--stats-json", "region.csv/."], "Not a directory"),
+        (&["-o", "r.csv", "--rejects", "r.csv/"], "Not a directory"),
+        (&["-o", "new.csv/"], "Is a directory"),
+    ] {
+        let run = data.run(&[&["count", "."][..], args].concat());
+        run.expect_code(74);
+        run.stderr_has(says);
+        assert_eq!(data.read("location.csv"), LOCATIONS, "{args:?}");
+        assert_eq!(data.read("region.csv"), REGIONS, "{args:?}");
+        assert_eq!(data.read("r.csv"), "older r", "{args:?}");
+        assert_eq!(
+            data.files(),
+            ["location.csv", "r.csv", "region.csv"],
+            "{args:?}"
+        );
+    }
+    // merge -d wrote the merge over p0.csv, then deleted it with the parts.
+    let part = "\"region_name\",\"date\",\"count\"\n\"A\",\"2019-01-01\",\"1\"\n";
+    data.write("p0.csv", part);
+    data.write("p1.csv", part);
+    let run = data.run(&["merge", "-d", "-o", "p0.csv/", "p0.csv", "p1.csv"]);
+    run.expect_code(74);
+    run.stderr_has("p0.csv/: write failed: Not a directory");
+    assert_eq!(
+        (data.read("p0.csv"), data.read("p1.csv")),
+        (part.into(), part.into())
+    );
+}
+
+/// Issue 27: an output that is a loop of links (a -> b -> a) was replaced
+/// by a regular file; it fails, as opening it would, and the links stay.
+#[test]
+fn an_output_that_is_a_loop_of_links_fails() {
+    let data = DataDir::with(REGIONS, LOCATIONS);
+    std::os::unix::fs::symlink("b.csv", data.path("a.csv")).unwrap();
+    std::os::unix::fs::symlink("a.csv", data.path("b.csv")).unwrap();
+    for args in [["-o", "a.csv"], ["--rejects", "b.csv"]] {
+        let run = data.run(&[&["count", "."][..], &args].concat());
+        run.expect_code(74);
+        run.stderr_has("Too many levels of symbolic links");
+        for link in ["a.csv", "b.csv"] {
+            let meta = std::fs::symlink_metadata(data.path(link)).unwrap();
+            assert!(meta.file_type().is_symlink(), "{args:?}: {link}");
+        }
+        assert_eq!(
+            data.files(),
+            ["a.csv", "b.csv", "location.csv", "region.csv"]
+        );
+    }
+}
+
+/// Issue 27: `-o /dev/stdout` (and `--rejects /dev/stdout`) with standard
+/// output closed wrote to the /dev/null that fills descriptor 1, exit 0:
+/// the result was lost. It is an error (74), as `-o -` is.
+#[test]
+fn dev_stdout_closed_is_an_error_as_dash_is() {
+    let data = DataDir::with(REGIONS, LOCATIONS);
+    for args in [
+        "-o /dev/stdout",
+        "-o /dev/fd/1",
+        "-o out.csv --rejects /dev/stdout",
+    ] {
+        let script = format!("exec \"$0\" count . {args} >&-");
+        let run = data.run_program("sh", &["-c", &script, &crate::util::binary()]);
+        assert_eq!(run.code, 74, "{args}: {}", run.stderr);
+        run.stderr_has("standard output was closed");
+        assert_eq!(data.files(), ["location.csv", "region.csv"], "{args}");
+    }
+}
+
+/// Issue 27: with the first rename of the commit delayed, SIGTERM left
+/// result.csv new and the rejects and stats old (the signal's thread had
+/// removed the kept files, so nothing was put back). The signal now waits
+/// until every output is in place: all new, no temporary file, exit 143.
+#[test]
+fn a_signal_during_the_commit_never_mixes_new_and_old_outputs() {
+    let data = DataDir::with(REGIONS, LOCATIONS);
+    data.run(&["count", ".", "-o", "want.csv"]).ok();
+    let want = data.read("want.csv");
+    data.write("result.csv", "old result");
+    data.write("rejects.csv", "old rejects");
+    data.write("stats.json", "old stats");
+    // Waits (up to 60 s) until result.csv is new, that is until the
+    // commit is under way, then signals it.
+    let script = format!(
+        "EVENT_COUNTER_TEST_COMMIT_DELAY_MS=2000 \"{}\" count . -o result.csv \
+           --rejects rejects.csv --stats-json stats.json &
+         pid=$!
+         for i in $(seq 600); do
+           [ \"$(cat result.csv)\" != 'old result' ] && break
+           sleep 0.1
+         done
+         kill -TERM $pid
+         wait $pid
+         echo $?",
+        crate::util::binary()
+    );
+    let run = data.run_program("bash", &["-c", &script]);
+    assert_eq!(run.stdout.trim(), "143", "{}", run.stderr);
+    assert_eq!(data.read("result.csv"), want);
+    assert!(data.read("rejects.csv").starts_with("\"source\""));
+    assert!(data.read("stats.json").starts_with('{'));
+    let mut left = data.files();
+    left.retain(|f| f.starts_with('.'));
+    assert!(left.is_empty(), "{left:?}");
+}

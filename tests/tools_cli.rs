@@ -610,3 +610,145 @@ fn every_subcommand_shows_examples_in_its_help() {
         );
     }
 }
+
+const SHARD_REGIONS: &str = "region_id,region_name\n1,A\n2,B\n3,C\n";
+
+/// `n` rows over three regions and a month, their order set by `seed`.
+fn shard_rows(seed: usize, n: usize) -> String {
+    let mut text = String::from("lat,long,region_id,date\n");
+    for i in 0..n {
+        let k = i * 7 + seed;
+        text.push_str(&format!("0,0,{},2019-01-{:02}\n", 1 + k % 3, 1 + k % 28));
+    }
+    text
+}
+
+/// Counts `args` in `data`, quietly, expecting success.
+fn count_ok(data: &DataDir, args: &[&str]) {
+    data.run(&[&["count", "-q"][..], args].concat()).ok();
+}
+
+/// Issue 27: `merge -o p0.csv p0.csv p1.csv` replaced p0.csv with the
+/// whole result but kept its manifest ("shard 0/2"), and so did an
+/// unsharded count into p0.csv: a later merge of p0.csv and p1.csv added
+/// shard 1's rows twice, exit 0. A result written unsharded takes the
+/// manifest at its path away, in the same commit; a shard's replaces it.
+#[test]
+fn a_result_written_over_a_shard_takes_its_manifest_away() {
+    let data = DataDir::with(SHARD_REGIONS, &shard_rows(0, 2000));
+    count_ok(&data, &[".", "-o", "want.csv"]);
+    let want = data.read("want.csv");
+    assert!(!data.exists("want.csv.shard.json"));
+    let shards = |prefix: &str| {
+        for i in 0..2 {
+            let (split, out) = (format!("{i}/2"), format!("{prefix}{i}.csv"));
+            count_ok(&data, &[".", "--split", &split, "-o", &out]);
+        }
+    };
+
+    shards("p");
+    data.run(&["merge", "-q", "-o", "p0.csv", "p0.csv", "p1.csv"])
+        .ok();
+    assert_eq!(data.read("p0.csv"), want);
+    assert!(!data.exists("p0.csv.shard.json"));
+    let run = data.run(&["merge", "-o", "m.csv", "p0.csv", "p1.csv"]);
+    run.expect_code(2);
+    run.stderr_has("p0.csv: has no shard manifest beside it");
+    assert!(!data.exists("m.csv"));
+
+    shards("q");
+    count_ok(&data, &[".", "-o", "q0.csv"]);
+    assert!(!data.exists("q0.csv.shard.json"));
+    data.run(&["merge", "-o", "m.csv", "q0.csv", "q1.csv"])
+        .expect_code(2);
+    // A shard counted again at its path has its manifest again, and a
+    // link to a result finds the manifest of the file it leads to.
+    count_ok(&data, &[".", "--split", "0/2", "-o", "q0.csv"]);
+    std::os::unix::fs::symlink("q1.csv", data.path("link.csv")).unwrap();
+    data.run(&["merge", "-q", "-o", "m.csv", "q0.csv", "link.csv"])
+        .ok();
+    assert_eq!(data.read("m.csv"), want);
+    count_ok(&data, &[".", "-o", "link.csv"]);
+    assert!(!data.exists("q1.csv.shard.json"));
+}
+
+/// Issue 27: the manifest held only the shard, the shard count and the
+/// input's size, so shards of two files of one size, or counted against
+/// two region.csv files, merged with exit 0. It names the inputs (where
+/// they are, and their sizes), region.csv's fingerprint and the options;
+/// merge refuses parts that differ in any, naming both and what differs.
+#[test]
+fn merge_refuses_shards_of_different_counts() {
+    let data = DataDir::new();
+    data.write("region.csv", SHARD_REGIONS);
+    data.write("other_regions.csv", SHARD_REGIONS.replace(",C", ",Z"));
+    data.write("a.csv", shard_rows(0, 1000));
+    data.write("b.csv", shard_rows(1, 1000));
+    assert_eq!(data.read("a.csv").len(), data.read("b.csv").len());
+    let shard = |regions: &str, input: &str, split: &str, out: &str, more: &[&str]| {
+        let args = ["--regions", regions, "--locations", input, "--split", split];
+        count_ok(&data, &[&args[..], &["-o", out], more].concat());
+    };
+    shard("region.csv", "a.csv", "0/2", "a0.csv", &[]);
+    shard("region.csv", "a.csv", "1/2", "a1.csv", &[]);
+    shard("region.csv", "b.csv", "1/2", "b1.csv", &[]);
+    shard("other_regions.csv", "a.csv", "1/2", "r1.csv", &[]);
+    shard("region.csv", "a.csv", "1/2", "s1.csv", &["--strict"]);
+    shard("region.csv", "a.csv", "0/2", "again0.csv", &[]);
+    for (second, says) in [
+        ("b1.csv", "input 1 is "),
+        ("r1.csv", "region.csv files of different contents"),
+        ("s1.csv", "options "),
+    ] {
+        let run = data.run(&["merge", "-o", "m.csv", "a0.csv", second]);
+        run.expect_code(2);
+        run.stderr_has(&format!(
+            "a0.csv (shard 0/2) and {second} (shard 1/2): they are parts of different counts \
+             ({says}"
+        ));
+    }
+    data.run(&["merge", "-o", "m.csv", "a0.csv", "again0.csv", "a1.csv"])
+        .expect_code(2)
+        .stderr_has("are both shard 0/2");
+    data.run(&["merge", "-o", "m.csv", "a0.csv"])
+        .expect_code(2)
+        .stderr_has("the result of shard 1/2 is missing");
+    assert!(!data.exists("m.csv"));
+    data.run(&["merge", "-q", "-o", "m.csv", "a0.csv", "a1.csv"])
+        .ok();
+    count_ok(
+        &data,
+        &[
+            "--regions",
+            "region.csv",
+            "--locations",
+            "a.csv",
+            "-o",
+            "want.csv",
+        ],
+    );
+    assert_eq!(data.read("m.csv"), data.read("want.csv"));
+}
+
+/// Issue 27: `generate` killed by a signal removed its temporary file but
+/// left the folders it had made.
+#[test]
+fn generate_killed_leaves_no_folder_it_made() {
+    let data = DataDir::new();
+    // Signalled once its temporary file is there (up to 60 s).
+    let script = format!(
+        "\"{}\" generate -q --size 1G new/sub &
+         pid=$!
+         for i in $(seq 600); do
+           ls -a new/sub 2>/dev/null | grep -q '^\\.location\\.csv\\.' && break
+           sleep 0.1
+         done
+         kill -TERM $pid
+         wait $pid
+         echo $?",
+        crate::util::binary()
+    );
+    let run = data.run_program("bash", &["-c", &script]);
+    assert_eq!(run.stdout.trim(), "143", "{}", run.stderr);
+    assert!(!data.exists("new"), "{:?}", data.files());
+}

@@ -1,8 +1,9 @@
 //! Ctrl-C, `kill`, a closed terminal and the other signals that end a
-//! process: the temporary files of the outputs being written are removed
-//! (a killed `generate` would leave one as large as the size asked for),
-//! S3 uploads are aborted, then the process exits as a shell expects of a
-//! signal, with 128 + its number.
+//! process: outputs being put in place are let finish (so that new and old
+//! are never mixed), the temporary files of the outputs being written are
+//! removed (a killed `generate` would leave one as large as the size asked
+//! for) with the folders made for them, S3 uploads are aborted, then the
+//! process exits as a shell expects of a signal, with 128 + its number.
 
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,16 @@ use signal_hook::consts::{
 };
 use signal_hook::iterator::Signals;
 
+use event_counter::output::{self, Stopped};
+
 /// How long an open S3 upload may take to be aborted before the process
 /// exits anyway (it is then left to the bucket's lifecycle rule).
 const ABORT_WAIT: Duration = Duration::from_secs(10);
+
+/// How long outputs being put in place may take to finish before the
+/// process exits anyway: renames take milliseconds, but completing an S3
+/// upload may hang.
+const COMMIT_WAIT: Duration = Duration::from_secs(30);
 
 /// Starts the thread that waits for the signals; without it (it could not
 /// be started) they keep their default action. SIGPIPE is not among them:
@@ -39,14 +47,24 @@ pub fn install() {
                 while event_counter::s3::open_uploads() > 0 && asked.elapsed() < ABORT_WAIT {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                event_counter::output::remove_temporaries();
+                // Outputs being put in place are let finish, so that old
+                // and new are never mixed; none is put in place after.
+                let stopped = output::stop_commits(COMMIT_WAIT);
+                output::remove_temporaries();
                 // On a terminal, a line in place of the bar: what happened
                 // to the files. Without a bar (-q, piped stderr) a script
                 // has the exit code.
                 if super::progress_bar::clear_shown() {
                     eprintln!(
-                        "event-counter: interrupted: nothing was written, and older files are \
-                         as they were"
+                        "event-counter: interrupted: {}",
+                        match stopped {
+                            Stopped::NothingPlaced =>
+                                "nothing was written, and older files are as they were",
+                            Stopped::Placed => "once the outputs were in place: they are complete",
+                            Stopped::StillPlacing =>
+                                "while the outputs were put in place, which did not finish: \
+                                 some may be new and some old",
+                        }
                     );
                 }
                 std::process::exit(128 + signal);

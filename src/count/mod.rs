@@ -26,7 +26,9 @@ use crate::backend::Engine;
 use crate::date::{DateDict, EventTimes};
 use crate::error::Result;
 use crate::figures::GpuFigures;
-use crate::format::{self, Layout, LocationFormat, RegionFormat, ShardManifest, SmallFile};
+use crate::format::{
+    self, CountOfShard, Layout, LocationFormat, RegionFormat, ShardManifest, SmallFile,
+};
 use crate::histogram::FoldInterval;
 use crate::histogram::Histogram;
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
@@ -319,13 +321,68 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
         &options.region_format,
     )?;
     let plan = Plan::new(&options.locations, options.split)?;
-    count_plan(options, &regions, plan, engine, progress, started)
+    let fingerprint = format::fingerprint(&regions_bytes);
+    count_plan(
+        options,
+        (&regions, &fingerprint),
+        plan,
+        engine,
+        progress,
+        started,
+    )
 }
 
-/// Counts the inputs of `plan` (which `options.locations` listed).
+/// What a shard of this count is a part of, for its manifest: the same for
+/// every shard of one count, and different for shards of another.
+fn count_of_shard(options: &CountOptions, plan: &Plan, regions: &str) -> CountOfShard {
+    let inputs = plan
+        .listed
+        .iter()
+        .map(|object| {
+            // A local file by where it is, however the shard spelled it.
+            let name = match object.path() {
+                Some(path) => input::follow_links(path).0.display().to_string(),
+                None => object.name().to_string(),
+            };
+            (name, object.len())
+        })
+        .collect();
+    let thresholds = &options.thresholds;
+    CountOfShard::new(
+        inputs,
+        regions.to_string(),
+        vec![
+            ("strict".into(), options.strict.to_string()),
+            ("max_bad".into(), format!("{:?}", thresholds.malformed)),
+            (
+                "max_unmatched".into(),
+                format!("{:?}", thresholds.unmatched),
+            ),
+            // How rows were read: shards read otherwise are not parts of
+            // one count.
+            ("time_zone".into(), options.times.zone.name().to_string()),
+            ("epoch".into(), format!("{:?}", options.times.epoch)),
+            (
+                "delimiter".into(),
+                format!("{:?}", options.format.delimiter),
+            ),
+            (
+                "columns".into(),
+                format!("{:?}", (&options.format.region_id, &options.format.date)),
+            ),
+            (
+                "region_columns".into(),
+                format!("{:?}", options.region_format),
+            ),
+        ],
+    )
+}
+
+/// Counts the inputs of `plan` (which `options.locations` listed), against
+/// the regions (and the fingerprint of their file).
 fn count_plan(
     options: &CountOptions,
-    regions: &RegionTable,
+    (regions, regions_fingerprint): (&RegionTable, &str),
     plan: Plan,
     engine: &Engine,
     progress: &dyn Progress,
@@ -503,6 +560,7 @@ fn count_plan(
             shard: split.index,
             shards: split.count,
             input_bytes: plan.listed_bytes,
+            count: count_of_shard(options, &plan, regions_fingerprint),
         }
         .to_json();
         let written = manifest.writer().write_all(text.as_bytes());
@@ -617,6 +675,7 @@ mod tests {
                     range: Some(range.clone()),
                 }],
                 listed_bytes: len,
+                listed: Vec::new(),
             };
             let rejects = dir.path().join("rejects.csv");
             let mut options = CountOptions::new(
@@ -628,7 +687,7 @@ mod tests {
             options.rejects = Some(Destination::File(rejects.clone()));
             options.chunk_size = 4096;
             options.threads = 2;
-            let summary = count_plan(&options, &regions, plan, engine, &(), Instant::now())
+            let summary = count_plan(&options, (&regions, ""), plan, engine, &(), Instant::now())
                 .unwrap_or_else(|e| panic!("{}: {e}", engine.kind()));
             assert!(summary.stats.malformed_total() > 100, "{}", engine.kind());
 

@@ -8,9 +8,8 @@ use std::path::Path;
 
 use super::CountOptions;
 use crate::error::{Error, Result};
-use crate::format::ShardManifest;
 use crate::input::{Identity, Plan};
-use crate::output::{Destination, PendingOutput, Placed, Placement, RejectsWriter};
+use crate::output::{self, Destination, PendingOutput, Placed, RejectsWriter};
 
 /// The opened outputs of one count.
 pub(super) struct Outputs {
@@ -18,25 +17,39 @@ pub(super) struct Outputs {
     pub(super) rejects: Option<RejectsWriter>,
     pub(super) stats: Option<PendingOutput>,
     /// A shard's result says which shard it is, for `merge` (see
-    /// [`ShardManifest`]); none for standard output.
+    /// [`crate::format::ShardManifest`]); none for standard output.
     pub(super) manifest: Option<PendingOutput>,
+    /// An unsharded result takes away the manifest of a shard that an
+    /// older result at its path had, so that `merge` cannot take the new
+    /// result for that shard.
+    stale_manifest: Option<Destination>,
 }
 
 impl Outputs {
     /// Checks the outputs of `options` against each other and against the
     /// inputs (region.csv and every file of `plan`), then opens them.
     pub(super) fn open(options: &CountOptions, plan: &Plan) -> Result<Outputs> {
-        // A shard's result in a file (not a device or a pipe) or an object.
-        let manifest = match (&options.split, &options.output) {
-            (Some(_), Destination::File(path))
-                if matches!(Placement::of(path), Placement::Replace(_)) =>
-            {
-                Some(Destination::File(
-                    ShardManifest::beside(&path.to_string_lossy()).into(),
-                ))
+        // Before anything is resolved: `loc.csv/` must not become `loc.csv`.
+        for output in [
+            Some(&options.output),
+            options.rejects.as_ref(),
+            options.stats_json.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Destination::File(path) = output {
+                output::check_file_path(path).map_err(|source| Error::Write {
+                    path: path.clone(),
+                    source,
+                })?;
             }
-            (Some(_), Destination::S3(url)) => Some(Destination::S3(ShardManifest::beside(url))),
-            _ => None,
+        }
+        // A shard's result in a file (not a device or a pipe) or an object.
+        let beside = output::manifest_beside(&options.output);
+        let (manifest, stale_manifest) = match options.split {
+            Some(_) => (beside, None),
+            None => (None, beside),
         };
         let mut outputs = vec![("result", options.output.clone())];
         if let Some(manifest) = &manifest {
@@ -92,6 +105,7 @@ impl Outputs {
                 .map(PendingOutput::create)
                 .transpose()?,
             manifest: manifest.as_ref().map(PendingOutput::create).transpose()?,
+            stale_manifest,
         })
     }
 
@@ -115,17 +129,18 @@ impl Outputs {
         // completed one cannot be undone, and one that fails puts every
         // file back as it was.
         all.sort_by_key(PendingOutput::is_remote);
-        let mut placed = Vec::new();
-        for output in all {
-            match output.put_in_place() {
-                Ok(done) => placed.push(done),
-                Err(e) => {
-                    placed.into_iter().rev().for_each(Placed::undo);
-                    return Err(e);
-                }
-            }
+        let stale = self.stale_manifest;
+        let mut steps: Vec<Box<dyn FnOnce() -> Result<Placed>>> = Vec::new();
+        if let Some(stale) = &stale {
+            steps.push(Box::new(|| output::take_away_stale(stale)));
         }
-        placed.into_iter().for_each(Placed::keep);
-        Ok(())
+        for output in all {
+            steps.push(Box::new(|| output.put_in_place()));
+        }
+        output::place_together(steps)?;
+        match &stale {
+            Some(stale) => output::delete_stale_object(stale),
+            None => Ok(()),
+        }
     }
 }

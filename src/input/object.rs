@@ -344,19 +344,30 @@ impl Identity {
 /// compare equal. Also whether a hop went into `/proc`, as the descriptor
 /// links of `/dev/stdout` and `/dev/fd/N` do.
 pub fn follow_links(path: &Path) -> (PathBuf, bool) {
-    let mut at = canonical_folder(path);
-    let mut into_proc = at.starts_with("/proc");
+    let hops = link_hops(path);
+    let into_proc = hops.iter().any(|hop| hop.starts_with("/proc"));
+    let at = hops
+        .into_iter()
+        .last()
+        .expect("the path itself is the first hop");
+    (at, into_proc)
+}
+
+/// Every hop of [`follow_links`] from `path`, the path itself first (its
+/// folder made canonical), the file it leads to last.
+pub fn link_hops(path: &Path) -> Vec<PathBuf> {
+    let mut hops = vec![canonical_folder(path)];
     for _ in 0..40 {
-        match std::fs::read_link(&at) {
+        let at = hops.last().expect("never empty");
+        match std::fs::read_link(at) {
             Ok(target) => {
                 let joined = at.parent().map_or(target.clone(), |dir| dir.join(&target));
-                at = canonical_folder(&joined);
-                into_proc |= at.starts_with("/proc");
+                hops.push(canonical_folder(&joined));
             }
             Err(_) => break,
         }
     }
-    (at, into_proc)
+    hops
 }
 
 /// `path` with its folder made canonical (its name left as it is), or as it

@@ -108,6 +108,9 @@ pub struct Plan {
     pub inputs: Vec<PlannedInput>,
     /// Bytes of every listed input, before any split.
     pub listed_bytes: u64,
+    /// Every input listed, before any split, in order (what a shard's
+    /// manifest says it is a part of).
+    pub listed: Vec<Arc<dyn Object>>,
 }
 
 /// One input and this run's part of it.
@@ -179,6 +182,7 @@ impl Plan {
         refuse_twice_named(&objects)?;
         let listed_bytes: u64 = objects.iter().map(|(o, _)| o.len()).sum();
         let owned = split.map(|s| (s, s.range(listed_bytes)));
+        let listed = objects.iter().map(|(o, _)| o.clone()).collect();
         let mut inputs = Vec::new();
         let mut offset = 0u64;
         for (object, _) in objects {
@@ -218,6 +222,7 @@ impl Plan {
         Ok(Plan {
             inputs,
             listed_bytes,
+            listed,
         })
     }
 }

@@ -7,19 +7,24 @@ use crate::date::DateText;
 use crate::error::{Error, Result};
 use crate::format::{ShardManifest, RESULT_FILE};
 use crate::input::{self, InputSpec};
-use crate::output::{self, Destination, PendingOutput, ResultRow, ResultTable};
+use crate::output::{self, Destination, PendingOutput, Placed, ResultRow, ResultTable};
 use crate::result_reader::parse_results;
 use crate::s3;
 
 /// The shard manifests beside `parts` ([`ShardManifest`]), checked: when
-/// any part has one, every part must, all of one count, each shard once and
-/// none missing. Returns where they are, for `merge -d` to delete.
+/// any part has one, every part must, all of one count (the same inputs,
+/// region.csv and options), each shard once and none missing. Returns
+/// where they are, for `merge -d` to delete.
 pub(super) fn check_shards(parts: &[InputSpec]) -> Result<Vec<InputSpec>> {
     let mut found = Vec::new();
     for part in parts {
         let beside = match part {
             InputSpec::Local(path) => {
-                InputSpec::Local(ShardManifest::beside(&path.to_string_lossy()).into())
+                match output::manifest_beside(&Destination::File(path.clone())) {
+                    Some(Destination::File(manifest)) => InputSpec::Local(manifest),
+                    // A device or a pipe: no manifest can be beside it.
+                    _ => continue,
+                }
             }
             InputSpec::S3(url) => InputSpec::S3(ShardManifest::beside(url)),
         };
@@ -53,10 +58,10 @@ pub(super) fn check_shards(parts: &[InputSpec]) -> Result<Vec<InputSpec>> {
             found.push((part, beside, manifest));
         }
     }
-    let Some((_, _, first)) = found.first() else {
+    let Some((first_part, _, first)) = found.first() else {
         return Ok(Vec::new());
     };
-    let (shards, input_bytes) = (first.shards, first.input_bytes);
+    let shards = first.shards;
     if let Some(part) = parts.iter().find(|p| !found.iter().any(|(f, _, _)| f == p)) {
         return Err(Error::Usage(format!(
             "{}: has no shard manifest beside it, though other parts do: it is not a shard \
@@ -67,15 +72,16 @@ pub(super) fn check_shards(parts: &[InputSpec]) -> Result<Vec<InputSpec>> {
     // By shard: a crafted manifest may say 2^64 shards.
     let mut seen: HashMap<u64, String> = HashMap::new();
     for (part, _, manifest) in &found {
-        if manifest.shards != shards || manifest.input_bytes != input_bytes {
+        if let Some(difference) = first.difference(manifest) {
             return Err(Error::Usage(format!(
-                "{} is shard {}/{} of {} input bytes, {} one of {shards} shards of {input_bytes}: \
-                 they are parts of different counts",
+                "{} (shard {}/{}) and {} (shard {}/{}): they are parts of different counts \
+                 ({difference})",
+                first_part.name(),
+                first.shard,
+                first.shards,
                 part.name(),
                 manifest.shard,
                 manifest.shards,
-                manifest.input_bytes,
-                found[0].0.name()
             )));
         }
         if let Some(other) = seen.insert(manifest.shard, part.name()) {
@@ -124,7 +130,19 @@ pub(super) fn add_up(parts: &[InputSpec], output: &Destination) -> Result<(u64, 
     let mut pending = PendingOutput::create(output)?;
     let written = output::write_table(pending.writer(), &table);
     pending.check(written)?;
-    pending.commit()?;
+    pending.prepare()?;
+    // The merged result is no shard: a manifest beside its path (the
+    // output was a shard, or had been) goes with the commit.
+    let stale = output::manifest_beside(output);
+    let mut steps: Vec<Box<dyn FnOnce() -> Result<Placed>>> = Vec::new();
+    if let Some(stale) = &stale {
+        steps.push(Box::new(|| output::take_away_stale(stale)));
+    }
+    steps.push(Box::new(|| pending.put_in_place()));
+    output::place_together(steps)?;
+    if let Some(stale) = &stale {
+        output::delete_stale_object(stale)?;
+    }
 
     Ok((rows_in, table.len() as u64))
 }

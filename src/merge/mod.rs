@@ -48,6 +48,13 @@ enum Kind {
 /// Merges `parts` into `output`; with `delete`, removes the parts once the
 /// output is safely written (never the output itself, if it was a part).
 pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<Merged> {
+    // Before any part is read: `-o p0.csv/` must not become `p0.csv`.
+    if let Destination::File(path) = output {
+        crate::output::check_file_path(path).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
     // A part named twice would be added twice (and, with `delete`, deleted
     // before its second reading).
     // Taken before the output is written: it may be one of the parts.
@@ -97,7 +104,12 @@ pub fn merge(parts: &[InputSpec], output: &Destination, delete: bool) -> Result<
             deleted += 1;
         }
         for manifest in &manifests {
-            remove(manifest)?;
+            match remove(manifest) {
+                // The output's own went with its commit.
+                Err(Error::Write { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                done => done?,
+            }
         }
     }
     Ok(Merged {

@@ -1,12 +1,14 @@
 //! Local files that appear whole or not at all, and the registry of the
 //! temporary files behind them, which a program removes when it is killed
-//! ([`remove_temporaries`]).
+//! ([`remove_temporaries`]); outputs put in place together ([`place_together`]),
+//! which a signal waits for ([`stop_commits`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::input::follow_links;
@@ -15,6 +17,10 @@ use crate::input::follow_links;
 /// dropping a file never runs then, and a killed `generate` would leave a
 /// file as large as the size asked for.
 static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Folders made for outputs (`generate DIR`), deepest first, to remove if
+/// the process is killed before its outputs are in place.
+static FOLDERS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Adds a temporary file to remove if the process is killed.
 pub fn register(path: &Path) {
@@ -30,14 +36,185 @@ pub fn unregister(path: &Path) {
     }
 }
 
-/// Removes every temporary file still being written. For a signal
-/// handler's thread, just before the process exits.
+/// Adds folders just made (deepest first) to remove, if still empty, when
+/// the process is killed.
+pub fn register_folders(made: &[PathBuf]) {
+    if let Ok(mut all) = FOLDERS.lock() {
+        all.extend_from_slice(made);
+    }
+}
+
+/// Takes folders off the list: they are kept, or removed already.
+pub fn unregister_folders(made: &[PathBuf]) {
+    if let Ok(mut all) = FOLDERS.lock() {
+        all.retain(|p| !made.contains(p));
+    }
+}
+
+/// Removes every temporary file still being written, then the folders
+/// made for them (only empty ones). For a signal handler's thread, just
+/// before the process exits.
 pub fn remove_temporaries() {
     if let Ok(mut all) = TEMPORARIES.lock() {
         for path in all.drain(..) {
             let _ = std::fs::remove_file(path);
         }
     }
+    if let Ok(mut all) = FOLDERS.lock() {
+        for dir in all.drain(..) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Fails, as the system would open it, when `path` cannot name a file to
+/// write: a trailing `/` or `/.` on a file (ENOTDIR) or on nothing at all
+/// (EISDIR), a loop of links (ELOOP). `Path` drops a trailing slash, so
+/// without this `-o loc.csv/` would replace `loc.csv` itself. An existing
+/// folder passes: the writer refuses it in words of its own.
+pub fn check_file_path(path: &Path) -> io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let bytes = path.as_os_str().as_bytes();
+            let names_folder = bytes.ends_with(b"/")
+                || bytes.ends_with(b"/.")
+                || bytes.ends_with(b"/..")
+                || bytes == b"."
+                || bytes == b"..";
+            if names_folder {
+                Err(io::Error::from_raw_os_error(libc::EISDIR))
+            } else {
+                Ok(())
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a commit is under way; a signal waits for it ([`stop_commits`]).
+static COMMITS: Mutex<()> = Mutex::new(());
+
+/// Set once an output was put in place and kept, so that a signal's
+/// message can say whether anything was written.
+static PLACED: AtomicBool = AtomicBool::new(false);
+
+/// Puts outputs in place together, each step putting one (or taking a
+/// stale file away), in order: all are kept, or, when one fails, those
+/// before it are undone. A signal arriving meanwhile waits until the steps
+/// are done ([`stop_commits`]), so it never leaves new and old outputs
+/// mixed; a stop asked for before the first step fails the commit with
+/// [`Error::Interrupted`], and nothing is put in place.
+pub fn place_together<'a>(
+    steps: impl IntoIterator<Item = Box<dyn FnOnce() -> Result<Placed> + 'a>>,
+) -> Result<()> {
+    let _commit = begin_commit()?;
+    let mut placed: Vec<Placed> = Vec::new();
+    let mut delayed = false;
+    for step in steps {
+        match step() {
+            Ok(done) => placed.push(done),
+            Err(e) => {
+                placed.into_iter().rev().for_each(Placed::undo);
+                return Err(e);
+            }
+        }
+        if !delayed && placed.iter().any(|p| p.target.is_some()) {
+            delayed = true;
+            test_delay();
+        }
+    }
+    placed.into_iter().for_each(Placed::keep);
+    Ok(())
+}
+
+/// Waits for a commit under way, then checks that no stop was asked for.
+fn begin_commit() -> Result<MutexGuard<'static, ()>> {
+    let guard = COMMITS.lock().unwrap_or_else(|e| e.into_inner());
+    crate::cancel::check()?;
+    Ok(guard)
+}
+
+/// What a signal found of the outputs ([`stop_commits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// No output was put in place: older files are as they were.
+    NothingPlaced,
+    /// A commit was whole (its outputs all new) before the stop.
+    Placed,
+    /// A commit was still under way when the wait ran out (an upload that
+    /// does not complete): some outputs may be new, some old.
+    StillPlacing,
+}
+
+/// For a signal handler's thread, after [`crate::cancel::request`]: waits
+/// (up to `wait`) until a commit under way is whole, and keeps any other
+/// from starting. Says what the outputs are, so that the message is true.
+pub fn stop_commits(wait: std::time::Duration) -> Stopped {
+    let asked = std::time::Instant::now();
+    loop {
+        match COMMITS.try_lock() {
+            Ok(guard) => {
+                // Held until the process exits: no commit starts after it.
+                std::mem::forget(guard);
+                break;
+            }
+            Err(std::sync::TryLockError::Poisoned(e)) => {
+                std::mem::forget(e.into_inner());
+                break;
+            }
+            Err(std::sync::TryLockError::WouldBlock) if asked.elapsed() < wait => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return Stopped::StillPlacing,
+        }
+    }
+    if PLACED.load(Ordering::SeqCst) {
+        Stopped::Placed
+    } else {
+        Stopped::NothingPlaced
+    }
+}
+
+/// Test-only: `EVENT_COUNTER_TEST_COMMIT_DELAY_MS` holds a commit after
+/// its first output is in place, so that a test can signal it there.
+fn test_delay() {
+    if let Some(ms) = std::env::var("EVENT_COUNTER_TEST_COMMIT_DELAY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// A step of [`place_together`]: takes the file at `path` away (a stale
+/// shard manifest), keeping it under a hidden name beside it until the
+/// commit is kept, so that it can be put back. Nothing there: nothing to do.
+pub fn take_away(path: &Path) -> Result<Placed> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(Placed::default());
+    }
+    let write_error = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let spare = tempfile::Builder::new()
+        .prefix(".old.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(write_error)?
+        .into_temp_path();
+    std::fs::rename(path, &spare).map_err(write_error)?;
+    register(&spare);
+    Ok(Placed {
+        target: Some(path.to_path_buf()),
+        old: Some(spare),
+        removal: true,
+    })
 }
 
 /// A file that appears at its path only when [`AtomicFile::commit`] is
@@ -99,6 +276,7 @@ impl AtomicFile {
             path: path.to_path_buf(),
             source,
         };
+        check_file_path(path).map_err(write_error)?;
         let (file, temp, target) = match Placement::of(path) {
             Placement::InPlace => {
                 let file = OpenOptions::new()
@@ -203,13 +381,6 @@ impl AtomicFile {
         self.rename()
     }
 
-    /// Like [`AtomicFile::commit`] without waiting for the disk: for files
-    /// that can be made again, where the wait would only measure the disk.
-    pub fn commit_unsynced(mut self) -> Result<()> {
-        self.prepare(false)?;
-        self.rename()
-    }
-
     /// Everything a commit does that can fail for lack of space: writes
     /// what is buffered, cuts a preallocated file to its length, and (with
     /// `sync`) waits until it is on disk. Only the rename is left after it.
@@ -240,7 +411,7 @@ impl AtomicFile {
     /// Puts a prepared file in place (a device written in place has nothing
     /// to rename).
     pub fn rename(self) -> Result<()> {
-        self.put_in_place().map(Placed::keep)
+        place_together([Box::new(|| self.put_in_place()) as Box<dyn FnOnce() -> _>])
     }
 
     /// Puts a prepared file in place, keeping the file it replaced (as a
@@ -281,17 +452,21 @@ impl AtomicFile {
         Ok(Placed {
             target: Some(self.target.clone()),
             old,
+            removal: false,
         })
     }
 }
 
-/// A file put in place, whose predecessor can still be put back.
+/// A file put in place (or taken away, [`take_away`]), whose predecessor
+/// can still be put back.
 #[derive(Default)]
 pub struct Placed {
     /// The file now in place (`None`: written in place, nothing to undo).
     target: Option<PathBuf>,
     /// The file it replaced, if there was one.
     old: Option<tempfile::TempPath>,
+    /// Whether the step took the file away rather than put a new one.
+    removal: bool,
 }
 
 impl Placed {
@@ -299,6 +474,9 @@ impl Placed {
     pub fn keep(self) {
         if let Some(old) = &self.old {
             unregister(old);
+        }
+        if self.target.is_some() && !self.removal {
+            PLACED.store(true, Ordering::SeqCst);
         }
         // The old file's link is removed as `old` drops.
     }

@@ -12,7 +12,10 @@ pub mod atomic;
 mod rejects;
 mod result_writer;
 
-pub use atomic::{remove_temporaries, AtomicFile, Placed, Placement};
+pub use atomic::{
+    check_file_path, place_together, remove_temporaries, stop_commits, take_away, AtomicFile,
+    Placed, Placement, Stopped,
+};
 pub use rejects::{RejectsWriter, ShardPart};
 pub use result_writer::{write_table, DateSizes, Groups, ResultRow, ResultTable};
 
@@ -21,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
+use crate::format::ShardManifest;
 use crate::input::Identity;
 use crate::s3::S3Upload;
 
@@ -65,6 +69,60 @@ impl Destination {
     }
 }
 
+/// Where the shard manifest of a result at `result` is ([`ShardManifest`]):
+/// beside the file it leads to (links followed, so that every spelling of
+/// it finds the same one), or beside the object. A result on standard
+/// output or a device has none.
+pub fn manifest_beside(result: &Destination) -> Option<Destination> {
+    match result {
+        Destination::File(path) => match Placement::of(path) {
+            Placement::Replace(target) => {
+                let mut name = target.into_os_string();
+                name.push(ShardManifest::beside(""));
+                Some(Destination::File(name.into()))
+            }
+            Placement::InPlace => None,
+        },
+        Destination::S3(url) => Some(Destination::S3(ShardManifest::beside(url))),
+        Destination::Stdout => None,
+    }
+}
+
+/// A step of [`place_together`] that takes away the shard manifest at
+/// `manifest` (from [`manifest_beside`]), for a result written unsharded:
+/// a file is removed with the commit (and put back if it fails); an
+/// object, which cannot be put back, is deleted by [`delete_stale_object`]
+/// once the commit is whole.
+pub fn take_away_stale(manifest: &Destination) -> Result<Placed> {
+    match manifest {
+        Destination::File(path) => take_away(path),
+        _ => Ok(Placed::default()),
+    }
+}
+
+/// Deletes a stale manifest object (see [`take_away_stale`]), if there is
+/// one: asking first, so that a count allowed only to write is not
+/// refused a delete it does not need.
+pub fn delete_stale_object(manifest: &Destination) -> Result<()> {
+    let Destination::S3(url) = manifest else {
+        return Ok(());
+    };
+    match crate::s3::read_all(url, 1 << 20) {
+        // `None`: there, and larger than asked for.
+        Ok(_) => crate::s3::delete(url),
+        Err(Error::Open { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(()),
+        // Without s3:ListBucket a missing key reads as access denied: the
+        // result is in place, and a count that may only write must not
+        // fail for a manifest that is almost never there.
+        Err(e) => {
+            log::warn!(
+                "could not look for a stale shard manifest: {e}; if {url} exists, delete it"
+            );
+            Ok(())
+        }
+    }
+}
+
 /// An output being written. It appears at its destination only on
 /// [`PendingOutput::commit`]; dropped uncommitted, it leaves nothing.
 pub struct PendingOutput {
@@ -96,15 +154,15 @@ impl PendingOutput {
             {
                 Target::Stdout(BufWriter::with_capacity(256 * 1024, io::stdout()))
             }
+            // With standard output closed, fd 1 is /dev/null: writing
+            // there would lose the result without a word, as with `-o -`.
+            Destination::File(path) if !stdout_is_open() && leads_to_stdout(path) => {
+                return Err(stdout_closed(path.display().to_string()));
+            }
             Destination::File(path) => Target::File(AtomicFile::create(path)?),
             Destination::Stdout => {
                 if !stdout_is_open() {
-                    return Err(Error::Write {
-                        path: PathBuf::from("<stdout>"),
-                        source: io::Error::other(
-                            "standard output was closed when event-counter started",
-                        ),
-                    });
+                    return Err(stdout_closed("<stdout>".into()));
                 }
                 Target::Stdout(BufWriter::with_capacity(256 * 1024, io::stdout()))
             }
@@ -195,7 +253,7 @@ impl PendingOutput {
 
     /// Makes the output appear, whole.
     pub fn commit(self) -> Result<()> {
-        self.put_in_place().map(Placed::keep)
+        place_together([Box::new(|| self.put_in_place()) as Box<dyn FnOnce() -> _>])
     }
 
     /// Makes the output appear, whole. A local file's predecessor is kept
@@ -220,6 +278,29 @@ impl PendingOutput {
 
 fn is_closed_pipe(target: &Target, e: &io::Error) -> bool {
     matches!(target, Target::Stdout(_)) && e.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// The error for an output to standard output when it was closed.
+fn stdout_closed(name: String) -> Error {
+    Error::Write {
+        path: PathBuf::from(name),
+        source: io::Error::other("standard output was closed when event-counter started"),
+    }
+}
+
+/// Whether `path` leads, through its links, to this process's descriptor
+/// 1 (`/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/1`).
+fn leads_to_stdout(path: &std::path::Path) -> bool {
+    let pid = std::process::id().to_string();
+    crate::input::link_hops(path).iter().any(|hop| {
+        let parts: Vec<_> = hop.iter().map(|p| p.to_string_lossy()).collect();
+        let parts: Vec<&str> = parts.iter().map(|p| p.as_ref()).collect();
+        // Folders are canonical: /proc/self is /proc/PID by now.
+        matches!(
+            parts.as_slice(),
+            ["/", "proc", p, "fd", "1"] | ["/", "proc", p, "task", _, "fd", "1"] if *p == pid
+        )
+    })
 }
 
 /// Set when the process started with standard output closed.
