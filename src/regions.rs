@@ -159,15 +159,9 @@ impl RegionTable {
     /// (`--region-columns`).
     pub fn parse_with(bytes: &[u8], file: &str, format: &RegionFormat) -> Result<RegionTable> {
         let table = csv::Table::new(bytes, file, REGION_FILE.header)?;
-        let (id_col, name_col) = format.find(&table.header).map_err(|why| {
-            table.error(
-                1,
-                format!(
-                    "{why}; is this region.csv? its header is {}",
-                    REGION_FILE.header
-                ),
-            )
-        })?;
+        let (id_col, name_col) = format
+            .find(&table.header)
+            .map_err(|why| table.error(1, why))?;
         let data_error = |line: u64, reason: String| Error::Data {
             file: file.to_string(),
             line,

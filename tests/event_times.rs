@@ -895,3 +895,41 @@ fn region_columns_by_name_or_position() {
     run.expect_code(65);
     run.stderr_has("codes.csv:1: header has no \"Zone\"");
 }
+
+/// Shards counted in different zones are not parts of one count: their
+/// manifests say how they were read, and `merge` refuses them; shards of
+/// one zone merge.
+#[test]
+fn shards_of_other_zones_do_not_merge() {
+    let data = DataDir::with(
+        "region_id,region_name\n1,A\n",
+        "lat,long,region_id,date\n1,2,1,2019-10-23T13:00:00Z\n1,2,1,2019-10-23T10:00:00Z\n",
+    );
+    let shard = |i: &str, zone: &str, out: &str| {
+        data.run(&[
+            "count",
+            ".",
+            "--split",
+            &format!("{i}/2"),
+            "--time-zone",
+            zone,
+            "-o",
+            out,
+            "--max-bad",
+            "100%",
+        ])
+        .ok();
+    };
+    shard("0", "UTC", "u0.csv");
+    shard("1", "Pacific/Auckland", "n1.csv");
+    let run = data.run(&["merge", "-o", "m.csv", "u0.csv", "n1.csv"]);
+    run.expect_code(2);
+    run.stderr_has("parts of different counts");
+    run.stderr_has("time_zone");
+    shard("1", "UTC", "u1.csv");
+    data.run(&["merge", "-o", "m.csv", "u0.csv", "u1.csv"]).ok();
+    assert_eq!(
+        data.read("m.csv"),
+        "\"region_name\",\"date\",\"count\"\n\"A\",\"2019-10-23\",\"2\"\n"
+    );
+}
