@@ -18,32 +18,37 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def duckdb_count(data, out, threads):
+def duckdb_count(data, out, threads, zone=None):
     import duckdb
 
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
     loc = os.path.join(data, "location.csv")
     reg = os.path.join(data, "region.csv")
-    # region_id joins as an integer, date stays the text it was.
+    # region_id joins as an integer; a date stays the text it was, an event
+    # time becomes its local date in the session's time zone.
+    day = "l.date"
+    if zone:
+        con.execute(f"SET TimeZone = '{zone}'")
+        day = "CAST(CAST(l.date AS TIMESTAMPTZ) AS DATE)"
     con.execute(
         f"""
         COPY (
-            SELECT r.region_name, l.date, count(*) AS count
+            SELECT r.region_name, {day} AS date, count(*) AS count
             FROM read_csv('{loc}', header = true,
                           columns = {{'lat': 'VARCHAR', 'long': 'VARCHAR',
                                       'region_id': 'BIGINT', 'date': 'VARCHAR'}}) l
             JOIN read_csv('{reg}', header = true,
                           columns = {{'region_id': 'BIGINT', 'region_name': 'VARCHAR'}}) r
               ON l.region_id = r.region_id
-            GROUP BY r.region_name, l.date
-            ORDER BY l.date, r.region_name COLLATE "binary"
+            GROUP BY ALL
+            ORDER BY date, region_name COLLATE "binary"
         ) TO '{out}' (HEADER, FORCE_QUOTE *)
         """
     )
 
 
-def polars_count(data, out, threads):
+def polars_count(data, out, threads, zone=None):
     import polars as pl  # POLARS_MAX_THREADS is set by the parent
 
     loc = pl.scan_csv(
@@ -54,6 +59,16 @@ def polars_count(data, out, threads):
         os.path.join(data, "region.csv"),
         schema={"region_id": pl.Int64, "region_name": pl.Utf8},
     )
+    if zone:
+        # RFC 3339 with offsets: instants, then their local date in the zone.
+        local = (
+            pl.col("date")
+            .str.to_datetime(format="%Y-%m-%dT%H:%M:%S%:z", time_unit="us")
+            .dt.convert_time_zone(zone)
+            .dt.date()
+            .cast(pl.Utf8)
+        )
+        loc = loc.with_columns(local.alias("date"))
     (
         loc.join(reg, on="region_id")
         .group_by(["region_name", "date"])
@@ -93,10 +108,15 @@ def main():
     p.add_argument("--skip-peers", action="store_true")
     p.add_argument("--peer", choices=["duckdb", "polars"])
     p.add_argument("--out")
+    # The data's dates are event times (generate --timestamps), counted by
+    # their local day in this zone by every tool.
+    p.add_argument("--time-zone")
     args = p.parse_args()
     if args.peer:
-        {"duckdb": duckdb_count, "polars": polars_count}[args.peer](args.data, args.out, args.threads[0])
+        count = {"duckdb": duckdb_count, "polars": polars_count}[args.peer]
+        count(args.data, args.out, args.threads[0], args.time_zone)
         return
+    zone = ["--time-zone", args.time_zone] if args.time_zone else []
 
     loc = os.path.join(args.data, "location.csv")
     size = os.path.getsize(loc)
@@ -111,13 +131,14 @@ def main():
     def tools(t):
         out = lambda name: os.path.join(tmp, f"{name}-{t}.csv")
         yield "memchr floor", None, [floor, loc, str(t)], None
-        yield "event-counter cpu", out("cpu"), [ec, "count", args.data, "--backend", "cpu", "-j", str(t), "-q", "-o", out("cpu")], None
+        yield "event-counter cpu", out("cpu"), [ec, "count", args.data, "--backend", "cpu", "-j", str(t), "-q", "-o", out("cpu")] + zone, None
         if has_gpu:
-            yield "event-counter gpu", out("gpu"), [ec, "count", args.data, "--backend", "gpu", "-j", str(t), "-q", "-o", out("gpu")], None
+            yield "event-counter gpu", out("gpu"), [ec, "count", args.data, "--backend", "gpu", "-j", str(t), "-q", "-o", out("gpu")] + zone, None
         if not args.skip_peers:
             for peer in ("duckdb", "polars"):
                 env = dict(os.environ, POLARS_MAX_THREADS=str(t))
                 cmd = [sys.executable, __file__, "--peer", peer, "--data", args.data, "--out", out(peer), "--threads", str(t)]
+                cmd += ["--time-zone", args.time_zone] if args.time_zone else []
                 yield peer, out(peer), cmd, env
 
     # Warm the page cache: every measured run then reads from memory.
@@ -149,6 +170,7 @@ def main():
     made_with = open(stamp).read().strip() if os.path.exists(stamp) else "?"
     print(
         f"{size / 2**30:.2f} GiB, {rows:,} rows from `event-counter generate --size {made_with}`, "
+        f"{'event times counted by their day in ' + args.time_zone + ', ' if args.time_zone else ''}"
         f"page cache warm; best of {args.runs} runs, tools alternating; "
         "every output checked equal to event-counter's"
     )

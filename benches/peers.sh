@@ -10,7 +10,9 @@
 # instead of building them), SKIP_PEERS=1 (only event-counter and the floor),
 # REGIONS=70000 DAYS=1461 (a region.csv of that many names and dates over
 # that many days instead of the New Zealand districts over a year: a result
-# of tens of millions of groups).
+# of tens of millions of groups), TIME_ZONE=Pacific/Auckland (the same rows
+# written as RFC 3339 event times with that zone's offsets, by
+# `generate --timestamps`, and counted by their local day in it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +35,7 @@ python=python3
 
 # The data: regenerated only when what it is made of changes.
 data=target/peers-data
-made="$size${REGIONS:+ --regions ($REGIONS names)}${DAYS:+ --days $DAYS}"
+made="$size${REGIONS:+ --regions ($REGIONS names)}${DAYS:+ --days $DAYS}${TIME_ZONE:+ --timestamps --time-zone $TIME_ZONE}"
 if [ "$(cat "$data/.size" 2>/dev/null)" != "$made" ]; then
   rm -rf "$data"
   mkdir -p "$data"
@@ -41,9 +43,10 @@ if [ "$(cat "$data/.size" 2>/dev/null)" != "$made" ]; then
     python3 -c "import sys; print('region_id,region_name'); [print(f'{i},\"Region {i:06}\"') for i in range(int(sys.argv[1]))]" \
       "$REGIONS" > "$data/region.csv"
   fi
-  "$bin/event-counter" generate --size "$size" ${DAYS:+--days "$DAYS"} "$data"
+  "$bin/event-counter" generate --size "$size" ${DAYS:+--days "$DAYS"} \
+    ${TIME_ZONE:+--timestamps --time-zone "$TIME_ZONE"} "$data"
   echo "$made" > "$data/.size"
 fi
 
 "$python" benches/peers.py --bin "$bin" --data "$data" --runs "$runs" --threads $threads \
-  ${SKIP_PEERS:+--skip-peers} | tee "target/peers-$(date +%F).md"
+  ${SKIP_PEERS:+--skip-peers} ${TIME_ZONE:+--time-zone "$TIME_ZONE"} | tee "target/peers-$(date +%F).md"

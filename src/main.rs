@@ -15,7 +15,7 @@ use cli::exit;
 #[derive(Parser, Debug)]
 #[command(
     name = "event-counter",
-    version,
+    version = version(),
     about = "Counts events per region per day in large CSV files, on a GPU or on every CPU core",
     after_help = "\
 Examples:
@@ -41,9 +41,20 @@ pub struct Cli {
     quiet: bool,
 }
 
+/// The version, with the time zone database's, which decides the local
+/// days of event times.
+fn version() -> String {
+    format!(
+        "{} (tz database {})",
+        env!("CARGO_PKG_VERSION"),
+        event_counter::date::tzdb_version()
+    )
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
-    Count(cli::count::CountArgs),
+    // Boxed: its flags (zones, column choices) make it far the largest.
+    Count(Box<cli::count::CountArgs>),
     Generate(cli::generate::GenerateArgs),
     Merge(cli::merge::MergeArgs),
     Plot(cli::plot::PlotArgs),
@@ -70,7 +81,7 @@ fn main() -> ExitCode {
     };
     cli::logging::init(global);
     let result = match cli.command {
-        Command::Count(args) => cli::count::run(args, global),
+        Command::Count(args) => cli::count::run(*args, global),
         Command::Generate(args) => cli::generate::run(args, global),
         Command::Merge(args) => cli::merge::run(args, global),
         Command::Plot(args) => cli::plot::run(args, global),

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use crate::csv::{self, quote_for_message};
 use crate::error::{Error, Result};
-use crate::format::REGION_FILE;
+use crate::format::{RegionFormat, REGION_FILE};
 
 /// Why a region_id field is not usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,9 +152,16 @@ fn short_index(word: u16, len: usize) -> usize {
 impl RegionTable {
     /// Parses region.csv. `file` names it in errors.
     pub fn parse(bytes: &[u8], file: &str) -> Result<RegionTable> {
+        RegionTable::parse_with(bytes, file, &RegionFormat::default())
+    }
+
+    /// [`RegionTable::parse`] with the columns `format` names
+    /// (`--region-columns`).
+    pub fn parse_with(bytes: &[u8], file: &str, format: &RegionFormat) -> Result<RegionTable> {
         let table = csv::Table::new(bytes, file, REGION_FILE.header)?;
-        let id_col = table.column("region_id")?;
-        let name_col = table.column("region_name")?;
+        let (id_col, name_col) = format
+            .find(&table.header)
+            .map_err(|why| table.error(1, why))?;
         let data_error = |line: u64, reason: String| Error::Data {
             file: file.to_string(),
             line,

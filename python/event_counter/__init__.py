@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 # Mesa's Vulkan drivers probe for a Wayland display when wgpu starts, and
 # libwayland prints "XDG_RUNTIME_DIR is invalid or not set" on stderr where
@@ -133,6 +133,10 @@ def count(
     max_bad: Union[int, str, None] = None,
     max_unmatched: Union[int, str, None] = None,
     progress: Union[bool, Callable[[int, int, int], None]] = False,
+    time_zone: Optional[str] = None,
+    epoch: Optional[str] = None,
+    delimiter: Optional[str] = None,
+    columns: Union[Mapping[str, Union[str, int]], str, None] = None,
     cancel: Optional[CancelToken] = None,
 ) -> Result:
     """Counts events per region and day, as ``event-counter count`` does.
@@ -159,6 +163,20 @@ def count(
         progress: ``True`` shows a progress bar (tqdm where installed, a
             line on stderr otherwise); or a function called with (bytes
             done, bytes in all, rows) as the count goes.
+        time_zone: the zone whose calendar decides the day of an event time
+            with an offset or an epoch number: an IANA name such as
+            ``"Pacific/Auckland"``, ``"UTC"`` (the default) or an offset
+            such as ``"+13:00"``. Dates and local times count on their own
+            date.
+        epoch: ``"s"`` or ``"ms"``: a bare number in the date column is
+            epoch seconds or milliseconds (by default it is malformed).
+        delimiter: the byte between fields (``","``, ``";"``, ``"\t"``,
+            ``"|"``); by default sniffed from each file's header.
+        columns: the columns holding the region id and the date when they
+            are not named ``region_id`` and ``date``: a dict such as
+            ``{"region_id": "Zone", "date": "Timestamp"}`` (a name, or a
+            1-based position), or the command line's
+            ``"region_id=Zone,date=Timestamp"``.
         cancel: a :class:`CancelToken`, to stop this count from another
             thread with ``cancel.cancel()``; other counts go on. Without
             one the count has its own, which Ctrl-C cancels.
@@ -208,9 +226,20 @@ def count(
         threshold(max_bad),
         threshold(max_unmatched),
         _progress(progress),
+        time_zone,
+        epoch,
+        delimiter,
+        _columns(columns),
         cancel,
     )
     return Result(table, json.loads(summary))
+
+
+def _columns(columns: Union[Mapping[str, Union[str, int]], str, None]) -> Optional[str]:
+    """``columns`` as the command line writes it: ``region_id=NAME,date=NAME``."""
+    if columns is None or isinstance(columns, str):
+        return columns
+    return ",".join(f"{key}={value}" for key, value in columns.items())
 
 
 def _progress(progress: Union[bool, Callable[[int, int, int], None]]) -> Optional[Callable[[int, int, int], None]]:
@@ -265,12 +294,15 @@ def generate(
     regions: Optional[PathLike] = None,
     threads: Optional[int] = None,
     force: bool = False,
+    timestamps: Optional[str] = None,
 ) -> dict:
     """Writes a synthetic ``location.csv`` into ``data_dir``, as
     ``event-counter generate`` does (and ``region.csv`` from the shipped
     New Zealand districts if there is none). An existing location.csv is
-    replaced only with ``force=True``. Returns what was written: ``path``,
-    ``rows``, ``bytes``, ``seconds``.
+    replaced only with ``force=True``. With ``timestamps="Pacific/Auckland"``
+    (a zone), the date column holds event times with that zone's offsets
+    (``generate --timestamps --time-zone``). Returns what was written:
+    ``path``, ``rows``, ``bytes``, ``seconds``.
 
     >>> event_counter.generate("data", size="64M", seed=7)   # doctest: +SKIP
     """
@@ -283,6 +315,7 @@ def generate(
         None if regions is None else os.fspath(regions),
         threads,
         force,
+        timestamps,
     )
 
 

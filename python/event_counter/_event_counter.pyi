@@ -37,6 +37,10 @@ def count(
     max_bad: Optional[str],
     max_unmatched: Optional[str],
     progress: Optional[Callable[[int, int, int], None]],
+    time_zone: Optional[str],
+    epoch: Optional[str],
+    delimiter: Optional[str],
+    columns: Optional[str],
     cancel: Optional[CancelToken],
 ) -> tuple[Any, str]: ...
 def generate(
@@ -48,6 +52,7 @@ def generate(
     regions: Optional[str],
     threads: Optional[int],
     force: bool,
+    timestamps: Optional[str],
 ) -> dict[str, Any]: ...
 def merge(parts: list[str], output: str, delete: bool) -> dict[str, Any]: ...
 def adapters() -> list[dict[str, Any]]: ...

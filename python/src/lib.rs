@@ -24,8 +24,9 @@ use pyo3_arrow::PyTable;
 
 use event_counter::cancel::CancelToken;
 use event_counter::count::{Threshold, Thresholds};
+use event_counter::date::{Epoch, EventTimes, Zone};
 use event_counter::error::ErrorKind;
-use event_counter::format::RESULT_FILE;
+use event_counter::format::{self, LocationFormat, RESULT_FILE};
 use event_counter::generate::{GenerateOptions, ROWS_PER_BLOCK};
 use event_counter::input::{InputSpec, Split};
 use event_counter::output::Destination;
@@ -233,7 +234,7 @@ fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
 /// Counts, writes `output` (a path or URL, else a temporary file), and
 /// returns the result as an Arrow table and the summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, progress, cancel))]
+#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, progress, time_zone, epoch, delimiter, columns, cancel))]
 #[allow(clippy::too_many_arguments)]
 fn count(
     py: Python<'_>,
@@ -249,6 +250,10 @@ fn count(
     max_bad: Option<String>,
     max_unmatched: Option<String>,
     progress: Option<Bound<'_, PyAny>>,
+    time_zone: Option<String>,
+    epoch: Option<String>,
+    delimiter: Option<String>,
+    columns: Option<String>,
     cancel: Option<PyRef<'_, PyCancelToken>>,
 ) -> PyResult<(Py<PyAny>, String)> {
     if locations.is_empty() {
@@ -285,6 +290,8 @@ fn count(
         malformed: threshold(max_bad.as_deref())?,
         unmatched: threshold(max_unmatched.as_deref())?,
     };
+    options.times = event_times(time_zone, epoch)?;
+    options.format = location_format(delimiter, columns)?;
     // This call's own token, or the caller's: never another count's.
     options.cancel = cancel.map(|c| c.0.clone()).unwrap_or_default();
     let token = options.cancel.clone();
@@ -329,6 +336,45 @@ fn count(
     Ok((table, summary.to_json()))
 }
 
+/// `count`'s `time_zone` and `epoch`, as the command line reads them.
+fn event_times(time_zone: Option<String>, epoch: Option<String>) -> PyResult<EventTimes> {
+    let zone = match time_zone {
+        Some(name) => Zone::named(&name).map_err(UsageError::new_err)?,
+        None => Zone::utc(),
+    };
+    let epoch = match epoch.as_deref() {
+        None => None,
+        Some("s") => Some(Epoch::Seconds),
+        Some("ms") => Some(Epoch::Millis),
+        Some(other) => {
+            return Err(UsageError::new_err(format!(
+                "epoch={other:?}: give \"s\" (seconds) or \"ms\" (milliseconds)"
+            )))
+        }
+    };
+    Ok(EventTimes { zone, epoch })
+}
+
+/// `count`'s `delimiter` and `columns` (`region_id=NAME,date=NAME`, which
+/// the Python side makes of a dict), as the command line reads them.
+fn location_format(delimiter: Option<String>, columns: Option<String>) -> PyResult<LocationFormat> {
+    let delimiter = delimiter
+        .map(|d| format::parse_delimiter(&d).map_err(UsageError::new_err))
+        .transpose()?;
+    let mut columns = match columns {
+        Some(text) => {
+            format::parse_columns(&text, &["region_id", "date"]).map_err(UsageError::new_err)?
+        }
+        None => vec![None, None],
+    }
+    .into_iter();
+    Ok(LocationFormat {
+        delimiter,
+        region_id: columns.next().flatten(),
+        date: columns.next().flatten(),
+    })
+}
+
 /// Checks that `dir` is a data folder, as the command line checks its
 /// DATA_DIR.
 #[pyfunction]
@@ -339,7 +385,7 @@ fn check_data_dir(py: Python<'_>, dir: &str) -> PyResult<()> {
 
 /// Writes `dir/location.csv`; returns what was written.
 #[pyfunction]
-#[pyo3(signature = (dir, size, seed, start, days, regions, threads, force))]
+#[pyo3(signature = (dir, size, seed, start, days, regions, threads, force, timestamps))]
 #[allow(clippy::too_many_arguments)]
 fn generate(
     py: Python<'_>,
@@ -351,7 +397,11 @@ fn generate(
     regions: Option<String>,
     threads: Option<usize>,
     force: bool,
+    timestamps: Option<String>,
 ) -> PyResult<Py<PyDict>> {
+    let timestamps = timestamps
+        .map(|zone| Zone::named(&zone).map_err(UsageError::new_err))
+        .transpose()?;
     let options = GenerateOptions {
         dir: dir.into(),
         size,
@@ -363,6 +413,7 @@ fn generate(
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         block_rows: ROWS_PER_BLOCK,
         replace: force,
+        timestamps,
         cancel: CancelToken::new(),
     };
     let token = options.cancel.clone();

@@ -109,6 +109,29 @@ def test_generated_data_through_pyarrow_polars_pandas_and_duckdb(tmp_path):
     assert total == result.summary["rows"]["counted"]
 
 
+def test_event_times_delimiters_and_columns_as_the_command_line_reads_them(tmp_path):
+    data = tmp_path / "stamped"
+    event_counter.generate(data, size="1M", seed=2, timestamps="Pacific/Auckland")
+    first = (data / "location.csv").read_text().splitlines()[1]
+    assert first.endswith(('+13:00"', '+12:00"')), first
+    cli("count", str(data), "-o", str(tmp_path / "cli.csv"), "--backend", "cpu", "--time-zone", "Pacific/Auckland")
+    result = event_counter.count(data, backend="cpu", time_zone="Pacific/Auckland")
+    assert rows_of_table(result.to_arrow()) == rows_of(tmp_path / "cli.csv")
+    assert result.summary["dates"]["time_zone"] == "Pacific/Auckland"
+
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "region.csv").write_text("region_id,region_name\n1,A\n")
+    (export / "location.csv").write_text("Zone;Timestamp;Lat;Lon\n1;1571835600;1;2\n1;1571835599;1;2\n")
+    for columns in ({"region_id": "Zone", "date": "Timestamp"}, {"region_id": 1, "date": 2}, "region_id=Zone,date=2"):
+        result = event_counter.count(export, backend="cpu", delimiter=";", columns=columns, epoch="s", time_zone="+13:00")
+        assert rows_of_table(result.to_arrow()) == [("A", datetime.date(2019, 10, 24), 2)], columns
+    with pytest.raises(event_counter.UsageError, match="unknown time zone"):
+        event_counter.count(export, time_zone="Mars/Olympus")
+    with pytest.raises(event_counter.UsageError, match="epoch"):
+        event_counter.count(export, epoch="ns")
+
+
 def test_generate_refuses_to_replace_data_without_force(tmp_path):
     event_counter.generate(tmp_path, size="64K")
     with pytest.raises(event_counter.UsageError, match="force=True"):

@@ -8,6 +8,8 @@ use clap::Args;
 
 use event_counter::backend::{Backend, Reason};
 use event_counter::count::{Threshold, Thresholds};
+use event_counter::date::{Epoch, EventTimes, Zone};
+use event_counter::format::{self, Column, LocationFormat, RegionFormat};
 use event_counter::histogram::FoldInterval;
 use event_counter::input::{self, InputSpec, Split};
 use event_counter::output::Destination;
@@ -43,6 +45,15 @@ impl BackendArg {
     }
 }
 
+/// What a bare number in the date column is, as `--epoch` spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EpochArg {
+    /// Seconds since 1970-01-01T00:00:00Z
+    S,
+    /// Milliseconds since 1970-01-01T00:00:00Z
+    Ms,
+}
+
 /// Count rows of location.csv per region name and date into result.csv
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -54,6 +65,7 @@ Examples:
   event-counter count data/ --max-bad 0.1%    fail if more than 0.1% of the rows are malformed
   event-counter count data/ --rejects bad.csv keep every row not counted
   event-counter count data/ --stats-json stats.json
+  event-counter count data/ --time-zone Pacific/Auckland   event times counted by their NZ day
   event-counter count --regions r.csv --locations 2019/ 2020/*.csv.gz -o counts.csv
   event-counter count --regions s3://b/region.csv --locations s3://b/events/ --split 3/8 -o s3://b/parts/3.csv")]
 pub struct CountArgs {
@@ -110,6 +122,33 @@ pub struct CountArgs {
     /// Write the end-of-run summary to PATH as JSON (fields in the README)
     #[arg(long, value_name = "PATH")]
     stats_json: Option<PathBuf>,
+
+    /// The time zone whose calendar decides the day of an event time with an offset (or an
+    /// epoch number): an IANA name such as Pacific/Auckland, UTC, or an offset such as +13:00.
+    /// Dates and local times without an offset count on their own date
+    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_zone)]
+    time_zone: Zone,
+
+    /// Read a bare number in the date column as epoch seconds (s) or milliseconds (ms)
+    /// [default: a number is a malformed date]
+    #[arg(long, value_enum, value_name = "s|ms")]
+    epoch: Option<EpochArg>,
+
+    /// The byte between the fields of the location files: , ; | tab or another single
+    /// character [default: sniffed from each file's header among , ; tab |]
+    #[arg(long, value_name = "CHAR", value_parser = format::parse_delimiter)]
+    delimiter: Option<u8>,
+
+    /// The columns of the location files to count, when not named region_id and date:
+    /// region_id=NAME,date=NAME, a NAME being a header's name (case ignored) or a 1-based
+    /// position
+    #[arg(long, value_name = "region_id=NAME,date=NAME", value_parser = parse_location_columns)]
+    columns: Option<(Option<Column>, Option<Column>)>,
+
+    /// The columns of region.csv, when not named region_id and region_name:
+    /// region_id=NAME,region_name=NAME, a NAME being a header's name or a 1-based position
+    #[arg(long, value_name = "region_id=NAME,region_name=NAME", value_parser = parse_region_columns)]
+    region_columns: Option<RegionFormat>,
 
     /// Bytes per chunk (for tuning and tests)
     #[arg(long, hide = true, value_name = "BYTES")]
@@ -171,6 +210,19 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         options.chunk_size = size;
     }
     options.map_files = !args.pread;
+    options.format = LocationFormat {
+        delimiter: args.delimiter,
+        region_id: args.columns.clone().and_then(|c| c.0),
+        date: args.columns.and_then(|c| c.1),
+    };
+    options.region_format = args.region_columns.unwrap_or_default();
+    options.times = EventTimes {
+        zone: args.time_zone,
+        epoch: args.epoch.map(|e| match e {
+            EpochArg::S => Epoch::Seconds,
+            EpochArg::Ms => Epoch::Millis,
+        }),
+    };
     if let Some(every) = args.flush_every {
         options.flush = FoldInterval::new(every);
     }
@@ -202,6 +254,26 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `--columns`' value: the region id's column and the date's.
+fn parse_location_columns(text: &str) -> Result<(Option<Column>, Option<Column>), String> {
+    let mut columns = format::parse_columns(text, &["region_id", "date"])?.into_iter();
+    Ok((columns.next().flatten(), columns.next().flatten()))
+}
+
+/// `--region-columns`' value.
+fn parse_region_columns(text: &str) -> Result<RegionFormat, String> {
+    let mut columns = format::parse_columns(text, &["region_id", "region_name"])?.into_iter();
+    Ok(RegionFormat {
+        region_id: columns.next().flatten(),
+        region_name: columns.next().flatten(),
+    })
+}
+
+/// `--time-zone`'s value.
+fn parse_zone(name: &str) -> Result<Zone, String> {
+    Zone::named(name)
 }
 
 /// DATA_DIR must be a folder ([`input::check_data_dir`]); when it is a
@@ -287,6 +359,7 @@ fn render_summary(s: &Summary) -> String {
     };
     let threads = if s.threads == 1 { "thread" } else { "threads" };
     let _ = writeln!(out, "  backend:   {backend}, {} {threads}", s.threads);
+    let _ = writeln!(out, "  time zone: {}", s.times.describe());
     if let Some(peak) = s.peak_memory {
         let _ = writeln!(out, "  memory:    {:.0} MB at most", peak as f64 / 1e6);
     }
@@ -325,6 +398,13 @@ fn render_summary(s: &Summary) -> String {
                 "    ... (--rejects PATH keeps them all, --strict stops at the first)"
             );
         }
+    }
+    if s.stats.headers > 0 {
+        let _ = writeln!(
+            out,
+            "  headers:   {} lines repeat the header (files joined with cat?); skipped",
+            s.stats.headers
+        );
     }
     if s.stats.blank > 0 {
         let _ = writeln!(out, "  blank:     {} lines ignored", s.stats.blank);

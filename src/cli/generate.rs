@@ -19,6 +19,7 @@ Examples:
   event-counter generate data/                    1 GiB of rows into data/location.csv
   event-counter generate --size 10G --seed 7 data/
   event-counter generate --size 64M --start 2020-01-01 --days 31 data/
+  event-counter generate --size 64M --timestamps --time-zone Pacific/Auckland data/
 
 The same arguments give the same bytes, whatever the number of threads.")]
 pub struct GenerateArgs {
@@ -51,6 +52,16 @@ pub struct GenerateArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
 
+    /// Write event times (RFC 3339 with the offsets of --time-zone) instead of dates: the same
+    /// rows, each at a time of its day, so that `count --time-zone ZONE` gives the date file's result
+    #[arg(long)]
+    timestamps: bool,
+
+    /// The zone of --timestamps: an IANA name such as Pacific/Auckland, UTC, or an offset
+    #[arg(long, value_name = "ZONE", default_value = "UTC", requires = "timestamps",
+          value_parser = event_counter::date::Zone::named)]
+    time_zone: event_counter::date::Zone,
+
     /// Replace DATA_DIR/location.csv if it exists (else generate refuses to)
     #[arg(long)]
     force: bool,
@@ -74,6 +85,7 @@ pub fn run(args: GenerateArgs, global: Global) -> Result<(), Error> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         block_rows: args.block_rows,
         replace: args.force,
+        timestamps: args.timestamps.then_some(args.time_zone),
         cancel: super::signals::token().clone(),
     };
     let bar = Bar::new(global, "written");

@@ -24,10 +24,12 @@ use std::time::Instant;
 
 use crate::backend::Engine;
 use crate::cancel::CancelToken;
-use crate::date::DateDict;
+use crate::date::{DateDict, EventTimes};
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
-use crate::format::{self, CountOfShard, Layout, ShardManifest};
+use crate::format::{
+    self, CountOfShard, Layout, LocationFormat, RegionFormat, ShardManifest, SmallFile,
+};
 use crate::histogram::FoldInterval;
 use crate::histogram::Histogram;
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
@@ -78,6 +80,19 @@ pub struct CountOptions {
     /// [`Thresholds`]); by default, only a run that counted none of its
     /// data rows fails.
     pub thresholds: Thresholds,
+    /// How the date column is read: what a bare number is, and the zone
+    /// that decides the day of an instant (`--epoch`, `--time-zone`). A
+    /// shard's manifest should record it: shards counted in other zones
+    /// do not merge into one count.
+    pub times: EventTimes,
+    /// How location files are read: their delimiter and which columns
+    /// hold the region id and the date (`--delimiter`, `--columns`);
+    /// what is not given is found in each header. A shard's manifest
+    /// should record it too.
+    pub format: LocationFormat,
+    /// Which columns of region.csv hold the region id and the name
+    /// (`--region-columns`); `None` of each: found by name.
+    pub region_format: RegionFormat,
     /// Asks this count to stop ([`CancelToken::cancel`]): a clone is kept
     /// by whoever may stop it. Each count has its own unless given one.
     pub cancel: CancelToken,
@@ -102,6 +117,9 @@ impl CountOptions {
             flush: FoldInterval::default(),
             dense_bins: None,
             thresholds: Thresholds::default(),
+            times: EventTimes::default(),
+            format: LocationFormat::default(),
+            region_format: RegionFormat::default(),
             cancel: CancelToken::new(),
         }
     }
@@ -236,6 +254,67 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
     }
 }
 
+/// The engine that counts with `options`: the GPU backend's parse reads
+/// commas and calendar dates in its shader, not other delimiters, event
+/// times in a zone or epoch numbers, so a count that asks for those is
+/// parsed and counted on the CPU instead (the `gpu-keys` backend, whose CPU
+/// parses, keeps its GPU histogram). Without such options a row the shader
+/// cannot read (an event time in UTC, a repeated header) is handed back to
+/// the CPU's exact path, which reads it.
+fn cpu_parse_for<'e>(engine: &'e Engine, options: &CountOptions, layouts: &[Layout]) -> &'e Engine {
+    #[cfg(feature = "gpu")]
+    if let Engine::Gpu(_) = engine {
+        static CPU: Engine = Engine::Cpu;
+        let why = if options.times != EventTimes::default() {
+            Some(format!("event times in {}", options.times.describe()))
+        } else {
+            layouts.iter().find(|l| l.delimiter != b',').map(|l| {
+                format!(
+                    "fields separated by {}",
+                    format::delimiter_name(l.delimiter)
+                )
+            })
+        };
+        if let Some(why) = why {
+            log::info!(
+                "the GPU backend's parse does not read {why} yet: parsed and counted on the CPU \
+                 (--backend gpu-keys parses on the CPU and counts on the GPU)"
+            );
+            return &CPU;
+        }
+    }
+    let _ = (options, layouts);
+    engine
+}
+
+/// Says (`-v`) how each location file's fields are separated and which
+/// columns are counted, when it is not the usual comma file.
+fn log_layouts(sources: &[Box<dyn ChunkSource>], layouts: &[Layout], format: &LocationFormat) {
+    for (source, layout) in sources.iter().zip(layouts) {
+        let how = if format.delimiter.is_some() {
+            "--delimiter"
+        } else {
+            "sniffed from its header"
+        };
+        if layout.delimiter != b',' || format.delimiter.is_some() {
+            log::info!(
+                "{}: fields separated by {} ({how})",
+                source.name(),
+                format::delimiter_name(layout.delimiter)
+            );
+        }
+        if format.region_id.is_some() || format.date.is_some() {
+            log::info!(
+                "{}: region ids from column {}, dates from column {} (of {})",
+                source.name(),
+                layout.id_col + 1,
+                layout.date_col + 1,
+                layout.columns
+            );
+        }
+    }
+}
+
 /// Runs one count on `engine`, telling `progress` how it advances.
 pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
     let started = Instant::now();
@@ -246,8 +325,21 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
             options.threads
         )));
     }
-    let regions_bytes = input::read_small(&options.regions, &format::REGION_FILE)?;
-    let regions = RegionTable::parse(&regions_bytes, &options.regions.name())?;
+    // Columns named otherwise are looked for by the parse, not the header
+    // check of the usual names.
+    let region_file = match options.region_format == RegionFormat::default() {
+        true => format::REGION_FILE,
+        false => SmallFile {
+            columns: &[],
+            ..format::REGION_FILE
+        },
+    };
+    let regions_bytes = input::read_small(&options.regions, &region_file)?;
+    let regions = RegionTable::parse_with(
+        &regions_bytes,
+        &options.regions.name(),
+        &options.region_format,
+    )?;
     let plan = Plan::new(&options.locations, options.split)?;
     let fingerprint = format::fingerprint(&regions_bytes);
     count_plan(
@@ -286,6 +378,22 @@ fn count_of_shard(options: &CountOptions, plan: &Plan, regions: &str) -> CountOf
                 "max_unmatched".into(),
                 format!("{:?}", thresholds.unmatched),
             ),
+            // How rows were read: shards read otherwise are not parts of
+            // one count.
+            ("time_zone".into(), options.times.zone.name().to_string()),
+            ("epoch".into(), format!("{:?}", options.times.epoch)),
+            (
+                "delimiter".into(),
+                format!("{:?}", options.format.delimiter),
+            ),
+            (
+                "columns".into(),
+                format!("{:?}", (&options.format.region_id, &options.format.date)),
+            ),
+            (
+                "region_columns".into(),
+                format!("{:?}", options.region_format),
+            ),
         ],
     )
 }
@@ -309,8 +417,9 @@ fn count_plan(
         .collect::<Result<Vec<_>>>()?;
     let layouts = sources
         .iter()
-        .map(|source| Layout::from_header(source.header(), source.name()))
+        .map(|source| Layout::read(source.header(), source.name(), &options.format))
         .collect::<Result<Vec<_>>>()?;
+    log_layouts(&sources, &layouts, &options.format);
     let total_bytes: u64 = sources.iter().filter_map(|s| s.total_bytes()).sum();
     let threads = options.threads.max(1);
     let plain_bytes = plain_local(&plan, &sources)
@@ -320,6 +429,7 @@ fn count_plan(
     if let Some(why) = why {
         log::info!("{why}");
     }
+    let engine = cpu_parse_for(engine, options, &layouts);
     let mut outputs = Outputs::open(options, &plan)?;
 
     let keys = KeySpace::new(regions.slots());
@@ -343,6 +453,10 @@ fn count_plan(
             s.index, s.count
         )),
     );
+    log::info!(
+        "dates: instants counted by their local day in {}",
+        options.times.describe()
+    );
     progress.start(Some(total_bytes));
 
     let context = ScanContext {
@@ -350,6 +464,7 @@ fn count_plan(
         dates: &dates,
         keys,
         policy,
+        times: &options.times,
     };
     let parts = plan
         .inputs
@@ -460,6 +575,7 @@ fn count_plan(
         },
         peak_memory: summary::peak_memory(),
         gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
+        times: options.times.clone(),
     };
     if let (Some(manifest), Some(split)) = (&mut outputs.manifest, options.split) {
         let text = ShardManifest {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::date::{Epoch, EventTimes};
 use crate::figures::GpuFigures;
 use crate::scan::{MalformedKind, RowOutcomes};
 
@@ -43,6 +44,8 @@ pub struct Summary {
     pub peak_memory: Option<u64>,
     /// What the GPU backend did, when it parsed files.
     pub gpu: Option<GpuFigures>,
+    /// How the date column was read: the zone that decided instants' days.
+    pub times: EventTimes,
 }
 
 /// Where a count's outputs went, as their paths or URLs were given
@@ -117,6 +120,7 @@ impl Summary {
                 "unmatched": self.stats.unmatched,
                 "malformed": self.stats.malformed_total(),
                 "blank": self.stats.blank,
+                "repeated_headers": self.stats.headers,
                 "data": self.stats.data_rows(),
             },
             "malformed_by_reason": malformed,
@@ -130,6 +134,15 @@ impl Summary {
             "threads": self.threads,
             "peak_memory_bytes": self.peak_memory,
             "gpu": self.gpu.as_ref().map(GpuFigures::to_json),
+            "dates": {
+                "time_zone": self.times.zone.name(),
+                "tz_database": crate::date::tzdb_version(),
+                "epoch": match self.times.epoch {
+                    None => None,
+                    Some(Epoch::Seconds) => Some("s"),
+                    Some(Epoch::Millis) => Some("ms"),
+                },
+            },
             "stages": {
                 "setup_seconds": t.setup.as_secs_f64(),
                 "scan_seconds": t.scan.as_secs_f64(),

@@ -1,7 +1,8 @@
 //! The fast path: find a row's end and its fields with a few SIMD compares.
 //!
 //! For each row we load the 64 bytes that start at it and build three bit
-//! masks: where the newlines, commas and quotes are. Almost every row of a
+//! masks: where the newlines, delimiters (commas, or the file's own) and
+//! quotes are. Almost every row of a
 //! real location file is *canonical*: every field quoted with nothing inside
 //! that needs care (`"-38.1","177.0","1","2019-01-17"`), or no field quoted
 //! at all. For such a row the masks alone say where every field is, and we
@@ -21,7 +22,8 @@ use std::ops::Range;
 pub struct Masks {
     /// Where the `\n` bytes are.
     pub newline: u64,
-    /// Where the `,` bytes are.
+    /// Where the delimiters are: `,` unless the file has another (`;`,
+    /// tab, `|`), found by the same compare at the same speed.
     pub comma: u64,
     /// Where the `"` bytes are.
     pub quote: u64,
@@ -29,16 +31,16 @@ pub struct Masks {
 
 /// Computes the [`Masks`] of a window with the baseline instructions.
 #[inline(always)]
-pub fn masks(window: &[u8; 64]) -> Masks {
+pub fn masks(window: &[u8; 64], delimiter: u8) -> Masks {
     // SAFETY: the baseline kernel needs nothing beyond the target's baseline.
-    unsafe { Baseline::masks(window) }
+    unsafe { Baseline::masks(window, delimiter) }
 }
 
 /// A way to compute [`Masks`]: one per instruction set.
 pub trait Kernel {
     /// # Safety
     /// The CPU must support the kernel's instructions.
-    unsafe fn masks(window: &[u8; 64]) -> Masks;
+    unsafe fn masks(window: &[u8; 64], delimiter: u8) -> Masks;
 }
 
 /// SSE2 on x86_64 (part of its baseline), byte by byte elsewhere.
@@ -46,15 +48,15 @@ pub struct Baseline;
 
 impl Kernel for Baseline {
     #[inline(always)]
-    unsafe fn masks(window: &[u8; 64]) -> Masks {
+    unsafe fn masks(window: &[u8; 64], delimiter: u8) -> Masks {
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY: SSE2 is part of the x86_64 baseline.
-            unsafe { sse2::masks(window) }
+            unsafe { sse2::masks(window, delimiter) }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            portable::masks(window)
+            portable::masks(window, delimiter)
         }
     }
 }
@@ -66,9 +68,9 @@ pub struct Avx2;
 #[cfg(target_arch = "x86_64")]
 impl Kernel for Avx2 {
     #[inline(always)]
-    unsafe fn masks(window: &[u8; 64]) -> Masks {
+    unsafe fn masks(window: &[u8; 64], delimiter: u8) -> Masks {
         // SAFETY: the caller guarantees AVX2.
-        unsafe { avx2::masks(window) }
+        unsafe { avx2::masks(window, delimiter) }
     }
 }
 
@@ -80,9 +82,9 @@ pub struct Avx512;
 #[cfg(target_arch = "x86_64")]
 impl Kernel for Avx512 {
     #[inline(always)]
-    unsafe fn masks(window: &[u8; 64]) -> Masks {
+    unsafe fn masks(window: &[u8; 64], delimiter: u8) -> Masks {
         // SAFETY: the caller guarantees AVX-512 F and BW.
-        unsafe { avx512::masks(window) }
+        unsafe { avx512::masks(window, delimiter) }
     }
 }
 
@@ -116,7 +118,7 @@ mod avx2 {
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn masks(window: &[u8; 64]) -> Masks {
+    pub(super) unsafe fn masks(window: &[u8; 64], delimiter: u8) -> Masks {
         // SAFETY: `window` is 64 bytes; these read bytes 0..32 and 32..64
         // without alignment requirements.
         let (lo, hi) = unsafe {
@@ -133,7 +135,7 @@ mod avx2 {
         };
         Masks {
             newline: bits(b'\n'),
-            comma: bits(b','),
+            comma: bits(delimiter),
             quote: bits(b'"'),
         }
     }
@@ -147,13 +149,13 @@ mod avx512 {
     /// # Safety
     /// The CPU must support AVX-512 F and BW.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn masks(window: &[u8; 64]) -> Masks {
+    pub(super) unsafe fn masks(window: &[u8; 64], delimiter: u8) -> Masks {
         // SAFETY: `window` is 64 bytes; an unaligned load reads all of them.
         let v = unsafe { _mm512_loadu_si512(window.as_ptr().cast()) };
         let bits = |needle: u8| _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(needle as i8));
         Masks {
             newline: bits(b'\n'),
-            comma: bits(b','),
+            comma: bits(delimiter),
             quote: bits(b'"'),
         }
     }
@@ -167,9 +169,9 @@ mod sse2 {
     /// # Safety
     /// The CPU must support SSE2.
     #[target_feature(enable = "sse2")]
-    pub(super) unsafe fn masks(window: &[u8; 64]) -> Masks {
+    pub(super) unsafe fn masks(window: &[u8; 64], delimiter: u8) -> Masks {
         let newline = _mm_set1_epi8(b'\n' as i8);
-        let comma = _mm_set1_epi8(b',' as i8);
+        let comma = _mm_set1_epi8(delimiter as i8);
         let quote = _mm_set1_epi8(b'"' as i8);
         let mut m = Masks {
             newline: 0,
@@ -194,7 +196,7 @@ pub(crate) mod portable {
     use super::Masks;
 
     /// The same masks one byte at a time, for targets without a SIMD path.
-    pub fn masks(window: &[u8; 64]) -> Masks {
+    pub fn masks(window: &[u8; 64], delimiter: u8) -> Masks {
         let mut m = Masks {
             newline: 0,
             comma: 0,
@@ -202,7 +204,7 @@ pub(crate) mod portable {
         };
         for (i, &b) in window.iter().enumerate() {
             m.newline |= u64::from(b == b'\n') << i;
-            m.comma |= u64::from(b == b',') << i;
+            m.comma |= u64::from(b == delimiter) << i;
             m.quote |= u64::from(b == b'"') << i;
         }
         m
@@ -387,12 +389,13 @@ mod tests {
     }
 
     fn fields(line: &str) -> Option<(String, String)> {
-        let m = masks(&window(line.as_bytes()));
+        let m = masks(&window(line.as_bytes()), b',');
         let cut = low_bits(line.len());
         let layout = crate::format::Layout {
             columns: 4,
             id_col: 2,
             date_col: 3,
+            ..crate::format::Layout::default()
         };
         let finder = GeneralFinder::of(&layout);
         let any = finder.find(line.len(), m.comma & cut, m.quote & cut);
@@ -413,19 +416,21 @@ mod tests {
             for (i, b) in w.iter_mut().enumerate() {
                 *b = [b'"', b',', b'\n', b'a', b'0', 0xFF, 0x8A][(i * 7 + i / 3 + seed * i) % 7];
             }
-            assert_eq!(masks(&w), portable::masks(&w));
-            #[cfg(target_arch = "x86_64")]
-            if has_avx2() {
-                // SAFETY: checked just above.
-                assert_eq!(unsafe { Avx2::masks(&w) }, portable::masks(&w));
-            }
-            #[cfg(target_arch = "x86_64")]
-            if has_avx512() {
-                // SAFETY: checked just above.
-                assert_eq!(unsafe { Avx512::masks(&w) }, portable::masks(&w));
+            for d in [b',', b';', b'\t', b'|', 0xFF] {
+                assert_eq!(masks(&w, d), portable::masks(&w, d));
+                #[cfg(target_arch = "x86_64")]
+                if has_avx2() {
+                    // SAFETY: checked just above.
+                    assert_eq!(unsafe { Avx2::masks(&w, d) }, portable::masks(&w, d));
+                }
+                #[cfg(target_arch = "x86_64")]
+                if has_avx512() {
+                    // SAFETY: checked just above.
+                    assert_eq!(unsafe { Avx512::masks(&w, d) }, portable::masks(&w, d));
+                }
             }
         }
-        let m = masks(&window(b"\"a\",b\n"));
+        let m = masks(&window(b"\"a\",b\n"), b',');
         assert_eq!(
             (m.quote, m.comma, m.newline & 0x3f),
             (0b101, 0b1000, 0b100000)

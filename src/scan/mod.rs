@@ -22,7 +22,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::csv::{self, Field};
-use crate::date::{DateCache, DateDict, DateError, DateText, InternError};
+use crate::date::{self, DateCache, DateDict, DateError, EventTime, EventTimes, ZoneCursor};
 use crate::error::{Error, Result};
 use crate::format::{Layout, MAX_LINE};
 use crate::input::PAD;
@@ -104,6 +104,8 @@ pub struct ScanContext<'a> {
     pub keys: KeySpace,
     /// What to report of the rows not counted.
     pub policy: RowPolicy,
+    /// How the date column is read: event times, their zone.
+    pub times: &'a EventTimes,
 }
 
 impl ScanContext<'_> {
@@ -126,6 +128,8 @@ pub struct Scanner<'a> {
     /// What the fast path needs of them.
     finder: fast::GeneralFinder,
     cache: DateCache,
+    /// The zone's offsets on the days seen so far.
+    cursor: ZoneCursor,
     /// Reused for every row that takes the exact path.
     fields: Vec<Field<'static>>,
 }
@@ -138,6 +142,7 @@ impl<'a> Scanner<'a> {
             layout,
             finder: fast::GeneralFinder::of(&layout),
             cache: DateCache::default(),
+            cursor: ZoneCursor::default(),
             fields: Vec::new(),
         }
     }
@@ -284,7 +289,7 @@ impl<'a> Scanner<'a> {
         // the caller), so the 64 bytes from `pos` are inside `buf`.
         let window: &[u8; 64] = unsafe { &*buf.as_ptr().add(pos).cast::<[u8; 64]>() };
         // SAFETY: `scan` picks a kernel the CPU supports.
-        let masks = unsafe { K::masks(window) };
+        let masks = unsafe { K::masks(window, self.layout.delimiter) };
         let avail = end - pos;
         let newlines = if CUT {
             masks.newline & fast::low_bits(avail)
@@ -365,14 +370,34 @@ impl<'a> Scanner<'a> {
         } else {
             regions.slot(fast::window_id(window, id_at)?)?
         };
-        let date = self.cache.get(&window[date_at])?;
+        let field = &window[date_at];
+        let date = match self.cache.get(field) {
+            Some(date) => date,
+            None => self.fast_event(field)?,
+        };
         Some(self.ctx.keys.pack(date, region))
+    }
+
+    /// The date index of an event time in a canonical form (see
+    /// [`date::fast_event`]) whose local day this thread has seen, else
+    /// `None`: a parse at fixed positions, a load from the zone's table of
+    /// the day's offsets and one from the cache's table of days.
+    #[inline(always)]
+    fn fast_event(&mut self, field: &[u8]) -> Option<u32> {
+        let day = match date::fast_event(field, self.ctx.times.epoch)? {
+            EventTime::Day(day) => day,
+            EventTime::Instant(second) => self.cursor.local_day(&self.ctx.times.zone, second)?,
+        };
+        self.cache.get_day(day)
     }
 
     /// The exact path: split with the general CSV rules, then check fields.
     fn exact_row<'t>(&mut self, text: &'t [u8]) -> Result<Row<'t>> {
         if csv::trim(text).is_empty() {
             return Ok(Row::Blank);
+        }
+        if self.layout.header.matches(text) {
+            return Ok(Row::Header);
         }
         let mut fields = reuse(std::mem::take(&mut self.fields));
         let row = self.classify(text, &mut fields);
@@ -382,7 +407,7 @@ impl<'a> Scanner<'a> {
 
     fn classify<'t>(&mut self, text: &'t [u8], fields: &mut Vec<Field<'t>>) -> Result<Row<'t>> {
         let layout = self.layout;
-        if let Err(e) = csv::parse_record(text, fields) {
+        if let Err(e) = csv::parse_record_with(text, layout.delimiter, fields) {
             return Ok(Row::Malformed(Malformed::Quoting(e)));
         }
         if fields.len() != layout.columns as usize {
@@ -405,18 +430,25 @@ impl<'a> Scanner<'a> {
         Ok(self.resolve(id, date))
     }
 
-    /// Gives a date not in this thread's cache its index from the shared
-    /// dictionary, which validates it. The outer error stops the run.
+    /// The index of a date field's local date, read exactly, for a date
+    /// field not in this thread's cache (an event time, or a date not seen
+    /// yet): from the cache if its local date is there, else from the
+    /// shared dictionary. The outer error stops the run.
     #[cold]
     fn learn_date(&mut self, raw: &[u8]) -> Result<Result<u32, DateError>> {
-        match self.ctx.dates.intern(raw) {
-            Ok(index) => {
-                let text: &DateText = raw.try_into().expect("valid dates are 10 bytes");
-                self.cache.insert(text, index);
+        let text = match self.ctx.times.local_date(&mut self.cursor, raw) {
+            Ok(text) => text,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(index) = self.cache.get(&text) {
+            return Ok(Ok(index));
+        }
+        match self.ctx.dates.intern_text(&text) {
+            Some(index) => {
+                self.cache.insert(&text, index);
                 Ok(Ok(index))
             }
-            Err(InternError::Invalid(e)) => Ok(Err(e)),
-            Err(InternError::Full) => Err(self.ctx.too_many_dates()),
+            None => Err(self.ctx.too_many_dates()),
         }
     }
 
@@ -447,6 +479,10 @@ impl<'a> Scanner<'a> {
             }
             Row::Blank => {
                 report.stats.blank += 1;
+                false
+            }
+            Row::Header => {
+                report.stats.headers += 1;
                 false
             }
             Row::Unmatched(id) => {

@@ -24,9 +24,9 @@ pub enum MalformedKind {
     EmptyRegionId,
     /// The region_id field is not an integer.
     BadRegionId,
-    /// The date field is not written `YYYY-MM-DD`.
+    /// The date field is neither `YYYY-MM-DD` nor an event time.
     BadDateFormat,
-    /// The date field is no real calendar date.
+    /// The date field is no real calendar date, time or offset.
     NoSuchDate,
     /// The line is longer than [`crate::format::MAX_LINE`].
     LineTooLong,
@@ -96,8 +96,8 @@ impl Malformed<'_> {
             Malformed::FieldCount { .. } => MalformedKind::FieldCount,
             Malformed::RegionId(IdError::Empty, _) => MalformedKind::EmptyRegionId,
             Malformed::RegionId(IdError::NotInteger, _) => MalformedKind::BadRegionId,
-            Malformed::Date(DateError::NotIso, _) => MalformedKind::BadDateFormat,
-            Malformed::Date(DateError::NoSuchDay, _) => MalformedKind::NoSuchDate,
+            Malformed::Date(e, _) if e.is_shape() => MalformedKind::BadDateFormat,
+            Malformed::Date(_, _) => MalformedKind::NoSuchDate,
             Malformed::TooLong => MalformedKind::LineTooLong,
         }
     }
@@ -128,6 +128,8 @@ pub enum Row<'a> {
     Unmatched(i64),
     /// Nothing but blanks.
     Blank,
+    /// The file's header line again (files joined with `cat`).
+    Header,
     /// Not counted, for this reason.
     Malformed(Malformed<'a>),
 }
@@ -141,6 +143,9 @@ pub struct RowOutcomes {
     pub unmatched: u64,
     /// Blank lines.
     pub blank: u64,
+    /// Lines that repeat the file's header (files joined with `cat`):
+    /// not data rows, like blank lines.
+    pub headers: u64,
     /// Malformed rows, by [`MalformedKind`] (its `as usize`).
     pub malformed: [u64; MalformedKind::ALL.len()],
 }
@@ -151,7 +156,8 @@ impl RowOutcomes {
         self.malformed.iter().sum()
     }
 
-    /// Data rows: every line after the header except blank ones.
+    /// Data rows: every line after the header except blank ones and
+    /// repeated headers.
     pub fn data_rows(&self) -> u64 {
         self.counted + self.unmatched + self.malformed_total()
     }
@@ -161,6 +167,7 @@ impl RowOutcomes {
         self.counted += other.counted;
         self.unmatched += other.unmatched;
         self.blank += other.blank;
+        self.headers += other.headers;
         for (a, b) in self.malformed.iter_mut().zip(other.malformed) {
             *a += b;
         }

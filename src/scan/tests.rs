@@ -22,6 +22,7 @@ fn owned(row: Row<'_>) -> String {
         Row::Key(k) => format!("key {k}"),
         Row::Unmatched(id) => format!("unmatched {id}"),
         Row::Blank => "blank".into(),
+        Row::Header => "header".into(),
         Row::Malformed(m) => format!("malformed {:?}: {}", m.kind(), m.message(&layout())),
     }
 }
@@ -32,7 +33,7 @@ fn owned(row: Row<'_>) -> String {
 fn fast_row(scanner: &mut Scanner<'_>, text: &[u8]) -> Option<Row<'static>> {
     let _ = scanner.exact_row(text);
     let window = window(text);
-    let masks = fast::masks(&window);
+    let masks = fast::masks(&window, b',');
     let any = scanner.fast_key(
         fast::GeneralFinder::of(&layout()),
         &window,
@@ -85,6 +86,7 @@ macro_rules! context {
             regions: &$regions,
             dates: &$dates,
             keys: KeySpace::new($regions.slots()),
+            times: &crate::date::EventTimes::default(),
             policy: RowPolicy {
                 keep_rejects: true,
                 stop_at_malformed: false,
@@ -287,6 +289,7 @@ proptest! {
                 Row::Key(k) => { want.counted += 1; want_keys.push(k) }
                 Row::Unmatched(_) => want.unmatched += 1,
                 Row::Blank => want.blank += 1,
+                Row::Header => want.headers += 1,
                 Row::Malformed(m) => want.malformed[m.kind() as usize] += 1,
             }
         }
