@@ -592,3 +592,59 @@ fn merge_of_results_names_a_missing_shard() {
         );
     }
 }
+
+/// Issue 27: a `.gz` cut short, corrupt in the middle or followed by
+/// garbage (and a `.zst` cut short) is a read error naming the file, exit
+/// 74, at any thread count and on every backend: never a panic (a decode
+/// error left the stream's buffer empty, and the next thread indexed it).
+#[test]
+fn a_broken_compressed_file_is_a_read_error_not_a_panic() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let text = locations(3, 40_000);
+    let gz = gzip(text.as_bytes());
+    let zst = zstd::encode_all(text.as_bytes(), 1).unwrap();
+    let mut corrupt = gz.clone();
+    let middle = corrupt.len() / 2;
+    for b in &mut corrupt[middle..middle + 64] {
+        *b ^= 0x5a;
+    }
+    let mut garbage = gz.clone();
+    garbage.extend_from_slice(b"this is not a gzip member\n");
+    data.write("truncated.csv.gz", &gz[..gz.len() * 2 / 3]);
+    data.write("corrupt.csv.gz", &corrupt);
+    data.write("garbage.csv.gz", &garbage);
+    data.write("truncated.csv.zst", &zst[..zst.len() * 2 / 3]);
+    for file in [
+        "truncated.csv.gz",
+        "corrupt.csv.gz",
+        "garbage.csv.gz",
+        "truncated.csv.zst",
+    ] {
+        for backend in crate::util::backends() {
+            for threads in ["1", "2", "8"] {
+                let run = data.run(&[
+                    "count",
+                    "--regions",
+                    "region.csv",
+                    "--locations",
+                    file,
+                    "--backend",
+                    backend,
+                    "-j",
+                    threads,
+                    "--chunk-size",
+                    "4096",
+                    "-o",
+                    "r.csv",
+                ]);
+                let what = format!("{file} {backend} -j {threads}: {}", run.stderr);
+                assert_eq!(run.code, 74, "{what}");
+                assert!(!run.stderr.contains("panicked"), "{what}");
+                assert!(run.stderr.contains(file), "{what}");
+                assert!(run.stderr.contains("cannot decompress"), "{what}");
+                assert!(!data.exists("r.csv"), "{what}");
+            }
+        }
+    }
+}
