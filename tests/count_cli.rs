@@ -759,3 +759,50 @@ fn ctrl_c_on_a_terminal_says_nothing_was_written() {
     );
     assert!(!data.exists("out.csv"));
 }
+
+/// Issue 27: the README's dirty-input example runs from a copy of the
+/// repository's sample/ and prints the summary the README shows (its
+/// timings, threads and memory aside): "read" is the file's size, header
+/// included, and one row is "1 row".
+#[test]
+fn the_readmes_dirty_input_example_prints_what_it_shows() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = "$ event-counter count --regions sample/region.csv --locations sample/dirty.csv";
+    let start = readme
+        .find(command)
+        .expect("the README's dirty-input example");
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let mut lines = block.lines();
+    let args: Vec<&str> = lines.next().unwrap().split(' ').skip(2).collect();
+    let shown: Vec<&str> = lines.collect();
+    let data = DataDir::new();
+    std::fs::create_dir(data.path("sample")).unwrap();
+    for file in ["region.csv", "dirty.csv"] {
+        std::fs::copy(
+            root.join("sample").join(file),
+            data.path("sample").join(file),
+        )
+        .unwrap();
+    }
+    let mut with_cpu = args.clone();
+    with_cpu.extend(["--backend", "cpu"]);
+    let run = data.run(&with_cpu);
+    run.ok();
+    let printed: Vec<&str> = run.stderr.lines().collect();
+    // Lines whose figures depend on the machine: compared up to them.
+    let steady = |line: &str| -> String {
+        match line.trim_start() {
+            l if l.starts_with("backend:") || l.starts_with("memory:") => String::new(),
+            l if l.starts_with("read:") => line.split(" in ").next().unwrap().to_string(),
+            _ => line.to_string(),
+        }
+    };
+    assert_eq!(
+        printed.iter().map(|l| steady(l)).collect::<Vec<_>>(),
+        shown.iter().map(|l| steady(l)).collect::<Vec<_>>(),
+        "{}",
+        run.stderr
+    );
+    assert!(data.exists("result.csv"));
+}

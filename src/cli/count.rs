@@ -260,6 +260,12 @@ fn bytes(n: f64) -> String {
     }
 }
 
+/// `n` and the noun for it: "1 row", "2 rows".
+fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The end-of-run block on stderr.
 fn render_summary(s: &Summary) -> String {
     use std::fmt::Write;
@@ -267,8 +273,9 @@ fn render_summary(s: &Summary) -> String {
     let seconds = s.elapsed.as_secs_f64();
     let _ = writeln!(
         out,
-        "event-counter: counted {} rows into {} groups",
-        s.stats.counted, s.groups
+        "event-counter: counted {} into {}",
+        counted(s.stats.counted, "row", "rows"),
+        counted(s.groups as u64, "group", "groups")
     );
     let _ = writeln!(
         out,
@@ -307,8 +314,8 @@ fn render_summary(s: &Summary) -> String {
         };
         let _ = writeln!(
             out,
-            "  unmatched: {} rows whose region_id is not in region.csv (ids {}{more}); dropped",
-            s.stats.unmatched,
+            "  unmatched: {} whose region_id is not in region.csv (ids {}{more}); dropped",
+            counted(s.stats.unmatched, "row", "rows"),
             ids.join(", ")
         );
     }
@@ -321,7 +328,8 @@ fn render_summary(s: &Summary) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  malformed: {malformed} rows skipped ({})",
+            "  malformed: {} skipped ({})",
+            counted(malformed, "row", "rows"),
             by_kind.join(", ")
         );
         for sample in &s.samples {
@@ -335,7 +343,8 @@ fn render_summary(s: &Summary) -> String {
         }
     }
     if s.stats.blank > 0 {
-        let _ = writeln!(out, "  blank:     {} lines ignored", s.stats.blank);
+        let blank = counted(s.stats.blank, "line", "lines");
+        let _ = writeln!(out, "  blank:     {blank} ignored");
     }
     out
 }

@@ -285,6 +285,9 @@ fn count_plan(
         )),
     );
     progress.start(Some(total_bytes));
+    // The header lines, which no chunk spans: read all the same.
+    let header_bytes: u64 = sources.iter().map(|s| s.header_bytes()).sum();
+    progress.advance(header_bytes, 0);
 
     let context = ScanContext {
         regions,
@@ -372,7 +375,7 @@ fn count_plan(
     let summary = Summary {
         stats: tally.stats,
         groups,
-        bytes: tally.bytes,
+        bytes: tally.bytes + header_bytes,
         files: sources.len(),
         elapsed: finished - started,
         samples: tally.samples,

@@ -68,6 +68,10 @@ pub struct StreamSource {
     /// The input's length, when it has one (a pipe has none).
     len: Option<u64>,
     header: Vec<u8>,
+    /// The header line's bytes, for a plain stream (a pipe), whose chunks
+    /// span the rows' bytes only; 0 for a compressed one, whose chunks
+    /// span its compressed bytes, all of them.
+    header_bytes: u64,
     chunk_size: usize,
     /// Compressed bytes read so far, shared with the reader under the decoder.
     read: Arc<AtomicU64>,
@@ -121,14 +125,18 @@ impl StreamSource {
         state.done = start.complete;
         // Chunks span the rows' bytes, as a plain file's do (a compressed
         // file's span its compressed bytes, all of them).
-        if compression.is_none() {
-            state.spanned = start.rows_start as u64;
-        }
+        let header_bytes = if compression.is_none() {
+            start.rows_start as u64
+        } else {
+            0
+        };
+        state.spanned = header_bytes;
         let header = start.header;
         Ok(StreamSource {
             name,
             len,
             header,
+            header_bytes,
             chunk_size: chunk_size.max(1),
             read,
             state: Mutex::new(state),
@@ -277,6 +285,10 @@ impl ChunkSource for StreamSource {
 
     fn total_bytes(&self) -> Option<u64> {
         self.len
+    }
+
+    fn header_bytes(&self) -> u64 {
+        self.header_bytes
     }
 
     fn header(&self) -> &[u8] {
