@@ -648,3 +648,25 @@ fn a_broken_compressed_file_is_a_read_error_not_a_panic() {
         }
     }
 }
+
+/// Issue 27: in a folder, a link to nothing named `c.csv` and a folder
+/// named `sub.csv` were dropped without a word; `d/**` matched no file.
+#[test]
+fn a_folder_says_what_it_leaves_out_and_a_trailing_double_star_takes_files() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir_all(data.path("d/sub.csv")).unwrap();
+    data.write("d/a.csv", locations(1, 30));
+    data.write("d/sub.csv/b.csv", locations(2, 30));
+    std::os::unix::fs::symlink("gone.csv", data.path("d/c.csv")).unwrap();
+    let run = count(&data, &["d"], "r.csv");
+    run.ok();
+    run.stderr_has("2 entries not counted, not a file");
+    run.stderr_has("c.csv");
+    run.stderr_has("sub.csv");
+    count(&data, &["d/a.csv", "d/sub.csv/b.csv"], "want.csv").ok();
+    let run = count(&data, &["d/**"], "got.csv");
+    run.ok();
+    run.stderr_has("of 2 files");
+    assert_eq!(data.read("got.csv"), data.read("want.csv"));
+}
