@@ -806,3 +806,44 @@ fn the_readmes_dirty_input_example_prints_what_it_shows() {
     );
     assert!(data.exists("result.csv"));
 }
+
+/// Issue 27: the folder mistakes. A DATA_DIR with only location.csv.gz
+/// counts it; one with only other location files says how to name them;
+/// `count --locations s/location.csv s` takes s for DATA_DIR (clap had
+/// read it as one more location); `--regions - --locations -` is refused.
+#[test]
+fn folder_mistakes_get_what_was_meant_or_a_hint() {
+    let data = DataDir::new();
+    std::fs::create_dir(data.path("s")).unwrap();
+    data.write("s/region.csv", SEED_REGIONS);
+    data.write("s/location.csv", SEED_LOCATIONS);
+    let run = data.run(&[
+        "count",
+        "--backend",
+        "cpu",
+        "--locations",
+        "s/location.csv",
+        "s",
+    ]);
+    run.ok();
+    assert_eq!(data.read("s/result.csv"), SEED_RESULT);
+
+    std::fs::create_dir(data.path("gz")).unwrap();
+    data.write("gz/region.csv", SEED_REGIONS);
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut e, SEED_LOCATIONS.as_bytes()).unwrap();
+    data.write("gz/location.csv.gz", e.finish().unwrap());
+    data.run(&["count", "--backend", "cpu", "gz"]).ok();
+    assert_eq!(data.read("gz/result.csv"), SEED_RESULT);
+
+    std::fs::create_dir(data.path("years")).unwrap();
+    data.write("years/region.csv", SEED_REGIONS);
+    data.write("years/location_2019a.csv", SEED_LOCATIONS);
+    let run = data.run(&["count", "--backend", "cpu", "years"]);
+    run.expect_code(66);
+    run.stderr_has("--locations 'years/location*.csv'");
+
+    let run = data.run(&["count", "--regions", "-", "--locations", "-", "-o", "r.csv"]);
+    run.expect_code(2);
+    run.stderr_has("standard input (-) is named by both");
+}

@@ -133,17 +133,33 @@ pub struct CountArgs {
     flush_every: Option<u64>,
 }
 
-pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
+pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
+    // `count --locations s/location.csv s`: clap takes `s` as one more
+    // location, but a folder that holds region.csv, last after
+    // --locations, with no --regions, is the DATA_DIR the user meant.
+    if args.data_dir.is_none() && args.regions.is_none() && args.locations.len() > 1 {
+        let last = args.locations.last().expect("more than one");
+        if last.is_dir() && last.join("region.csv").is_file() {
+            args.data_dir = args.locations.pop();
+        }
+    }
     if let Some(dir) = &args.data_dir {
         check_data_dir(dir)?;
     }
     let in_dir = |name: &str| args.data_dir.as_ref().map(|dir| dir.join(name));
     let regions = args.regions.clone().or_else(|| in_dir("region.csv"));
-    let locations = if args.locations.is_empty() {
-        in_dir("location.csv").into_iter().collect()
-    } else {
-        args.locations.clone()
+    let locations = match &args.data_dir {
+        Some(dir) if args.locations.is_empty() => vec![data_dir_locations(dir)?],
+        _ => args.locations.clone(),
     };
+    if regions.as_deref() == Some(std::path::Path::new("-"))
+        && locations.iter().any(|l| l.as_os_str() == "-")
+    {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "standard input (-) is named by both --regions and --locations; it can be read once",
+        );
+    }
     let output = args.output.clone().or_else(|| in_dir("result.csv"));
     let (Some(regions), false) = (regions, locations.is_empty()) else {
         usage_error(
@@ -210,6 +226,29 @@ pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// DATA_DIR's location file: location.csv, else location.csv.gz or
+/// location.csv.zst (the same file compressed is what a user means), else
+/// an error that says how to count the files the folder does hold.
+fn data_dir_locations(dir: &std::path::Path) -> Result<PathBuf, Error> {
+    let names = ["location.csv", "location.csv.gz", "location.csv.zst"];
+    if let Some(found) = names.iter().map(|n| dir.join(n)).find(|p| p.exists()) {
+        return Ok(found);
+    }
+    let path = dir.join("location.csv");
+    Err(Error::Open {
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no such file (nor location.csv.gz or .zst); to count other files, name them: \
+                 event-counter count --regions {} --locations '{}' -o result.csv",
+                dir.join("region.csv").display(),
+                dir.join("location*.csv").display()
+            ),
+        ),
+        path,
+    })
 }
 
 /// DATA_DIR must be a folder ([`input::check_data_dir`]); when it is a
