@@ -759,3 +759,91 @@ fn ctrl_c_on_a_terminal_says_nothing_was_written() {
     );
     assert!(!data.exists("out.csv"));
 }
+
+/// Issue 27: the README's dirty-input example runs from a copy of the
+/// repository's sample/ and prints the summary the README shows (its
+/// timings, threads and memory aside): "read" is the file's size, header
+/// included, and one row is "1 row".
+#[test]
+fn the_readmes_dirty_input_example_prints_what_it_shows() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = "$ event-counter count --regions sample/region.csv --locations sample/dirty.csv";
+    let start = readme
+        .find(command)
+        .expect("the README's dirty-input example");
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let mut lines = block.lines();
+    let args: Vec<&str> = lines.next().unwrap().split(' ').skip(2).collect();
+    let shown: Vec<&str> = lines.collect();
+    let data = DataDir::new();
+    std::fs::create_dir(data.path("sample")).unwrap();
+    for file in ["region.csv", "dirty.csv"] {
+        std::fs::copy(
+            root.join("sample").join(file),
+            data.path("sample").join(file),
+        )
+        .unwrap();
+    }
+    let mut with_cpu = args.clone();
+    with_cpu.extend(["--backend", "cpu"]);
+    let run = data.run(&with_cpu);
+    run.ok();
+    let printed: Vec<&str> = run.stderr.lines().collect();
+    // Lines whose figures depend on the machine: compared up to them.
+    let steady = |line: &str| -> String {
+        match line.trim_start() {
+            l if l.starts_with("backend:") || l.starts_with("memory:") => String::new(),
+            l if l.starts_with("read:") => line.split(" in ").next().unwrap().to_string(),
+            _ => line.to_string(),
+        }
+    };
+    assert_eq!(
+        printed.iter().map(|l| steady(l)).collect::<Vec<_>>(),
+        shown.iter().map(|l| steady(l)).collect::<Vec<_>>(),
+        "{}",
+        run.stderr
+    );
+    assert!(data.exists("result.csv"));
+}
+
+/// Issue 27: the folder mistakes. A DATA_DIR with only location.csv.gz
+/// counts it; one with only other location files says how to name them;
+/// `count --locations s/location.csv s` takes s for DATA_DIR (clap had
+/// read it as one more location); `--regions - --locations -` is refused.
+#[test]
+fn folder_mistakes_get_what_was_meant_or_a_hint() {
+    let data = DataDir::new();
+    std::fs::create_dir(data.path("s")).unwrap();
+    data.write("s/region.csv", SEED_REGIONS);
+    data.write("s/location.csv", SEED_LOCATIONS);
+    let run = data.run(&[
+        "count",
+        "--backend",
+        "cpu",
+        "--locations",
+        "s/location.csv",
+        "s",
+    ]);
+    run.ok();
+    assert_eq!(data.read("s/result.csv"), SEED_RESULT);
+
+    std::fs::create_dir(data.path("gz")).unwrap();
+    data.write("gz/region.csv", SEED_REGIONS);
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut e, SEED_LOCATIONS.as_bytes()).unwrap();
+    data.write("gz/location.csv.gz", e.finish().unwrap());
+    data.run(&["count", "--backend", "cpu", "gz"]).ok();
+    assert_eq!(data.read("gz/result.csv"), SEED_RESULT);
+
+    std::fs::create_dir(data.path("years")).unwrap();
+    data.write("years/region.csv", SEED_REGIONS);
+    data.write("years/location_2019a.csv", SEED_LOCATIONS);
+    let run = data.run(&["count", "--backend", "cpu", "years"]);
+    run.expect_code(66);
+    run.stderr_has("--locations 'years/location*.csv'");
+
+    let run = data.run(&["count", "--regions", "-", "--locations", "-", "-o", "r.csv"]);
+    run.expect_code(2);
+    run.stderr_has("standard input (-) is named by both");
+}

@@ -592,3 +592,81 @@ fn merge_of_results_names_a_missing_shard() {
         );
     }
 }
+
+/// Issue 27: a `.gz` cut short, corrupt in the middle or followed by
+/// garbage (and a `.zst` cut short) is a read error naming the file, exit
+/// 74, at any thread count and on every backend: never a panic (a decode
+/// error left the stream's buffer empty, and the next thread indexed it).
+#[test]
+fn a_broken_compressed_file_is_a_read_error_not_a_panic() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let text = locations(3, 40_000);
+    let gz = gzip(text.as_bytes());
+    let zst = zstd::encode_all(text.as_bytes(), 1).unwrap();
+    let mut corrupt = gz.clone();
+    let middle = corrupt.len() / 2;
+    for b in &mut corrupt[middle..middle + 64] {
+        *b ^= 0x5a;
+    }
+    let mut garbage = gz.clone();
+    garbage.extend_from_slice(b"this is not a gzip member\n");
+    data.write("truncated.csv.gz", &gz[..gz.len() * 2 / 3]);
+    data.write("corrupt.csv.gz", &corrupt);
+    data.write("garbage.csv.gz", &garbage);
+    data.write("truncated.csv.zst", &zst[..zst.len() * 2 / 3]);
+    for file in [
+        "truncated.csv.gz",
+        "corrupt.csv.gz",
+        "garbage.csv.gz",
+        "truncated.csv.zst",
+    ] {
+        for backend in crate::util::backends() {
+            for threads in ["1", "2", "8"] {
+                let run = data.run(&[
+                    "count",
+                    "--regions",
+                    "region.csv",
+                    "--locations",
+                    file,
+                    "--backend",
+                    backend,
+                    "-j",
+                    threads,
+                    "--chunk-size",
+                    "4096",
+                    "-o",
+                    "r.csv",
+                ]);
+                let what = format!("{file} {backend} -j {threads}: {}", run.stderr);
+                assert_eq!(run.code, 74, "{what}");
+                assert!(!run.stderr.contains("panicked"), "{what}");
+                assert!(run.stderr.contains(file), "{what}");
+                assert!(run.stderr.contains("cannot decompress"), "{what}");
+                assert!(!data.exists("r.csv"), "{what}");
+            }
+        }
+    }
+}
+
+/// Issue 27: in a folder, a link to nothing named `c.csv` and a folder
+/// named `sub.csv` were dropped without a word; `d/**` matched no file.
+#[test]
+fn a_folder_says_what_it_leaves_out_and_a_trailing_double_star_takes_files() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir_all(data.path("d/sub.csv")).unwrap();
+    data.write("d/a.csv", locations(1, 30));
+    data.write("d/sub.csv/b.csv", locations(2, 30));
+    std::os::unix::fs::symlink("gone.csv", data.path("d/c.csv")).unwrap();
+    let run = count(&data, &["d"], "r.csv");
+    run.ok();
+    run.stderr_has("2 entries not counted, not a file");
+    run.stderr_has("c.csv");
+    run.stderr_has("sub.csv");
+    count(&data, &["d/a.csv", "d/sub.csv/b.csv"], "want.csv").ok();
+    let run = count(&data, &["d/**"], "got.csv");
+    run.ok();
+    run.stderr_has("of 2 files");
+    assert_eq!(data.read("got.csv"), data.read("want.csv"));
+}

@@ -436,3 +436,50 @@ fn a_result_over_the_limit_is_refused_by_its_size() {
         );
     }
 }
+
+/// Issue 27: 64 descriptors were cached whatever the process's limit, so
+/// a folder of 200 files under `ulimit -n 64` failed with "Too many open
+/// files" (exit 66, as if an input were missing). The cache is sized from
+/// the limit, and the folder counts like one file of the same rows.
+#[test]
+fn a_folder_counts_under_a_low_descriptor_limit() {
+    let data = DataDir::new();
+    data.write("region.csv", "region_id,region_name\n1,A\n2,B\n");
+    std::fs::create_dir(data.path("many")).unwrap();
+    let mut whole = String::from("lat,long,region_id,date\n");
+    for i in 0..200 {
+        let rows = format!("1,2,{},2019-01-{:02}\n", 1 + i % 2, 1 + i % 28);
+        whole.push_str(&rows);
+        data.write(
+            &format!("many/{i:03}.csv"),
+            format!("lat,long,region_id,date\n{rows}"),
+        );
+    }
+    data.write("whole.csv", &whole);
+    data.run(&[
+        "count",
+        "--backend",
+        "cpu",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "whole.csv",
+        "-o",
+        "want.csv",
+    ])
+    .ok();
+    let bin = crate::util::binary();
+    for (backend, threads) in [("cpu", 1), ("cpu", 8), ("auto", 8)] {
+        let script = format!(
+            "ulimit -n 64 && exec \"{bin}\" count --backend {backend} -j {threads} \
+             --regions region.csv --locations many -o got.csv"
+        );
+        let run = data.run_program("sh", &["-c", &script]);
+        assert_eq!(run.code, 0, "{backend} -j {threads}: {}", run.stderr);
+        assert_eq!(
+            data.read("got.csv"),
+            data.read("want.csv"),
+            "{backend} -j {threads}"
+        );
+    }
+}

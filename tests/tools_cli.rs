@@ -256,7 +256,8 @@ fn stats_json_has_the_documented_fields_and_real_counts() {
         assert_eq!(stats["malformed_by_reason"]["no_such_date"], 1);
         assert_eq!(stats["malformed_by_reason"]["wrong_field_count"], 0);
         assert_eq!(stats["groups"], 3);
-        assert_eq!(stats["bytes"], data.read("location.csv").len() as u64 - 24);
+        // Issue 27: the file's size, header included (it was left out).
+        assert_eq!(stats["bytes"], data.read("location.csv").len() as u64);
         assert_eq!(stats["backend"], backend);
         // The GPU backend says what the device did: here the three good
         // rows on the device, the three bad ones handed back.
@@ -525,6 +526,68 @@ fn completions_and_man_page_come_from_the_cli() {
             "{}",
             run.stderr
         );
+    }
+}
+
+/// Issue 27: bash completed nothing past the subcommand (clap_complete's
+/// branch labels never matched its state, clap-rs/clap#6421), every shell
+/// offered the hidden tuning flags, and only the tool's man page had an
+/// EXIT STATUS section.
+#[test]
+fn completions_reach_the_flags_but_not_the_hidden_ones_and_every_page_has_exit_status() {
+    let data = DataDir::new();
+    data.write(
+        "complete.bash",
+        data.run(&["completions", "bash"]).ok().stdout.as_bytes(),
+    );
+    // What bash offers for the words typed so far, the last being completed.
+    let offers = |words: &[&str]| -> Vec<String> {
+        let script = format!(
+            "source ./complete.bash; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+             _event__counter event-counter {cur} {prev}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            words = words.join(" "),
+            cword = words.len() - 1,
+            cur = words[words.len() - 1],
+            prev = words[words.len() - 2],
+        );
+        let run = data.run_program("bash", &["-c", &script]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        // printf prints one empty line for no words at all.
+        run.stdout
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(offers(&["event-counter", "count", "--b"]), ["--backend"]);
+    assert!(offers(&["event-counter", "count", "--"]).contains(&"--stats-json".to_string()));
+    assert!(offers(&["event-counter", "count", "--ch"]).is_empty());
+    assert!(offers(&["event-counter", "count", "--p"]).is_empty());
+    assert!(offers(&["event-counter", "generate", "--bl"]).is_empty());
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = data.run(&["completions", shell]).ok().stdout.clone();
+        assert!(script.contains("stats-json"), "{shell}");
+        for hidden in ["chunk-size", "pread", "flush-every", "block-rows"] {
+            let offered = script
+                .lines()
+                .filter(|l| shell != "bash" || l.trim_start().starts_with("opts="))
+                .any(|l| l.contains(hidden));
+            assert!(!offered, "{shell} offers --{hidden}");
+        }
+    }
+    data.run(&["man", "."]).ok();
+    for sub in [
+        "",
+        "-count",
+        "-generate",
+        "-merge",
+        "-plot",
+        "-adapters",
+        "-completions",
+        "-man",
+    ] {
+        let page = data.read(&format!("event-counter{sub}.1"));
+        assert!(page.contains(".SH \"EXIT STATUS\""), "event-counter{sub}.1");
     }
 }
 

@@ -33,7 +33,8 @@ pub struct ManArgs {
     dir: Option<std::path::PathBuf>,
 }
 
-/// The EXIT STATUS section of the tool's page, in roff.
+/// The EXIT STATUS section of every page (the tool's and each
+/// subcommand's: the codes are one table for all of them), in roff.
 const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
 .TP
 0
@@ -62,14 +63,88 @@ stopped by signal N (130 for Ctrl\-C, 143 for kill); older outputs are left as t
 "#;
 
 pub fn run_completions(args: CompletionsArgs) -> Result<(), Error> {
+    let mut command = crate::Cli::command();
     let mut out = Vec::new();
-    clap_complete::generate(
-        args.shell,
-        &mut crate::Cli::command(),
-        "event-counter",
-        &mut out,
-    );
-    print(&out)
+    clap_complete::generate(args.shell, &mut command, "event-counter", &mut out);
+    let script = String::from_utf8(out)
+        .map_err(|e| Error::Internal(format!("a completion script that is not UTF-8: {e}")))?;
+    let mut script = without_hidden_flags(&script, &hidden_flags(&command), args.shell);
+    if args.shell == Shell::Bash {
+        script = bash_states_that_match(&script);
+    }
+    print(script.as_bytes())
+}
+
+/// clap_complete's bash script names its state `event__counter__subcmd__count`
+/// but labels the branch for it `event__subcmd__counter__subcmd__count`
+/// (clap-rs/clap#6421: the label mangles the `-` of the binary's name like
+/// a subcommand's separator), so no branch after the subcommand ever
+/// matches and nothing completes past it. Labels are rewritten to the state's
+/// spelling.
+fn bash_states_that_match(script: &str) -> String {
+    script.replace("event__subcmd__counter", "event__counter")
+}
+
+/// The long flags hidden from `--help` (tuning and test knobs) wherever
+/// they are defined, and not shown by any subcommand under that name.
+fn hidden_flags(command: &clap::Command) -> Vec<String> {
+    fn walk(command: &clap::Command, hidden: &mut Vec<String>, shown: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                let into = if arg.is_hide_set() {
+                    &mut *hidden
+                } else {
+                    &mut *shown
+                };
+                into.push(long.to_string());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, hidden, shown);
+        }
+    }
+    let (mut hidden, mut shown) = (Vec::new(), Vec::new());
+    walk(command, &mut hidden, &mut shown);
+    hidden.retain(|name| !shown.contains(name));
+    hidden.sort();
+    hidden.dedup();
+    hidden
+}
+
+/// clap_complete offers hidden flags too. Every shell but bash gives each
+/// flag a line of its own, which goes; bash lists them in `opts="..."`, from
+/// which they are taken out (its branch for a hidden flag's value stays,
+/// unreachable unless the flag is typed in full).
+fn without_hidden_flags(script: &str, hidden: &[String], shell: Shell) -> String {
+    let is_name_byte = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'-');
+    // Where `token` occurs as a whole flag name (not a prefix of a longer one).
+    let names = |line: &str, token: &str| {
+        line.match_indices(token)
+            .any(|(at, _)| !is_name_byte(line.as_bytes().get(at + token.len())))
+    };
+    let mut out = String::with_capacity(script.len());
+    for line in script.split_inclusive('\n') {
+        if shell == Shell::Bash && line.trim_start().starts_with("opts=\"") {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            let list = line
+                .trim()
+                .trim_start_matches("opts=\"")
+                .trim_end_matches('"');
+            let kept: Vec<&str> = list
+                .split(' ')
+                .filter(|word| !hidden.iter().any(|h| *word == format!("--{h}")))
+                .collect();
+            out.push_str(&format!("{indent}opts=\"{}\"\n", kept.join(" ")));
+            continue;
+        }
+        let hides = hidden
+            .iter()
+            .any(|h| names(line, &format!("--{h}")) || names(line, &format!("-l {h}")));
+        if shell == Shell::Bash || !hides {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// The tool's page (with its exit status) and one page per subcommand
@@ -93,7 +168,7 @@ pub fn run_man(args: ManArgs) -> Result<(), Error> {
     for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = format!("event-counter-{}", sub.get_name());
         let bin = format!("event-counter {}", sub.get_name());
-        let page = render(sub.clone().name(&name).bin_name(bin), "")?;
+        let page = render(sub.clone().name(&name).bin_name(bin), EXIT_STATUS)?;
         pages.push((format!("{name}.1"), page));
     }
     match args.dir {

@@ -163,17 +163,33 @@ pub struct CountArgs {
     flush_every: Option<u64>,
 }
 
-pub fn run(args: CountArgs, global: Global) -> Result<(), Error> {
+pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
+    // `count --locations s/location.csv s`: clap takes `s` as one more
+    // location, but a folder that holds region.csv, last after
+    // --locations, with no --regions, is the DATA_DIR the user meant.
+    if args.data_dir.is_none() && args.regions.is_none() && args.locations.len() > 1 {
+        let last = args.locations.last().expect("more than one");
+        if last.is_dir() && last.join("region.csv").is_file() {
+            args.data_dir = args.locations.pop();
+        }
+    }
     if let Some(dir) = &args.data_dir {
         check_data_dir(dir)?;
     }
     let in_dir = |name: &str| args.data_dir.as_ref().map(|dir| dir.join(name));
     let regions = args.regions.clone().or_else(|| in_dir("region.csv"));
-    let locations = if args.locations.is_empty() {
-        in_dir("location.csv").into_iter().collect()
-    } else {
-        args.locations.clone()
+    let locations = match &args.data_dir {
+        Some(dir) if args.locations.is_empty() => vec![data_dir_locations(dir)?],
+        _ => args.locations.clone(),
     };
+    if regions.as_deref() == Some(std::path::Path::new("-"))
+        && locations.iter().any(|l| l.as_os_str() == "-")
+    {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            "standard input (-) is named by both --regions and --locations; it can be read once",
+        );
+    }
     let output = args.output.clone().or_else(|| in_dir("result.csv"));
     let (Some(regions), false) = (regions, locations.is_empty()) else {
         usage_error(
@@ -276,6 +292,29 @@ fn parse_zone(name: &str) -> Result<Zone, String> {
     Zone::named(name)
 }
 
+/// DATA_DIR's location file: location.csv, else location.csv.gz or
+/// location.csv.zst (the same file compressed is what a user means), else
+/// an error that says how to count the files the folder does hold.
+fn data_dir_locations(dir: &std::path::Path) -> Result<PathBuf, Error> {
+    let names = ["location.csv", "location.csv.gz", "location.csv.zst"];
+    if let Some(found) = names.iter().map(|n| dir.join(n)).find(|p| p.exists()) {
+        return Ok(found);
+    }
+    let path = dir.join("location.csv");
+    Err(Error::Open {
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no such file (nor location.csv.gz or .zst); to count other files, name them: \
+                 event-counter count --regions {} --locations '{}' -o result.csv",
+                dir.join("region.csv").display(),
+                dir.join("location*.csv").display()
+            ),
+        ),
+        path,
+    })
+}
+
 /// DATA_DIR must be a folder ([`input::check_data_dir`]); when it is a
 /// file (the usual mistake: `count data/location.csv`), say which flags
 /// count one file.
@@ -324,6 +363,12 @@ fn bytes(n: f64) -> String {
     }
 }
 
+/// `n` and the noun for it: "1 row", "2 rows".
+fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The end-of-run block on stderr.
 fn render_summary(s: &Summary) -> String {
     use std::fmt::Write;
@@ -331,8 +376,9 @@ fn render_summary(s: &Summary) -> String {
     let seconds = s.elapsed.as_secs_f64();
     let _ = writeln!(
         out,
-        "event-counter: counted {} rows into {} groups",
-        s.stats.counted, s.groups
+        "event-counter: counted {} into {}",
+        counted(s.stats.counted, "row", "rows"),
+        counted(s.groups as u64, "group", "groups")
     );
     let _ = writeln!(
         out,
@@ -372,8 +418,8 @@ fn render_summary(s: &Summary) -> String {
         };
         let _ = writeln!(
             out,
-            "  unmatched: {} rows whose region_id is not in region.csv (ids {}{more}); dropped",
-            s.stats.unmatched,
+            "  unmatched: {} whose region_id is not in region.csv (ids {}{more}); dropped",
+            counted(s.stats.unmatched, "row", "rows"),
             ids.join(", ")
         );
     }
@@ -386,7 +432,8 @@ fn render_summary(s: &Summary) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  malformed: {malformed} rows skipped ({})",
+            "  malformed: {} skipped ({})",
+            counted(malformed, "row", "rows"),
             by_kind.join(", ")
         );
         for sample in &s.samples {
@@ -407,7 +454,8 @@ fn render_summary(s: &Summary) -> String {
         );
     }
     if s.stats.blank > 0 {
-        let _ = writeln!(out, "  blank:     {} lines ignored", s.stats.blank);
+        let blank = counted(s.stats.blank, "line", "lines");
+        let _ = writeln!(out, "  blank:     {blank} ignored");
     }
     out
 }

@@ -458,6 +458,9 @@ fn count_plan(
         options.times.describe()
     );
     progress.start(Some(total_bytes));
+    // The header lines, which no chunk spans: read all the same.
+    let header_bytes: u64 = sources.iter().map(|s| s.header_bytes()).sum();
+    progress.advance(header_bytes, 0);
 
     let context = ScanContext {
         regions,
@@ -548,7 +551,7 @@ fn count_plan(
     let summary = Summary {
         stats: tally.stats,
         groups,
-        bytes: tally.bytes,
+        bytes: tally.bytes + header_bytes,
         files: sources.len(),
         elapsed: finished - started,
         samples: tally.samples,

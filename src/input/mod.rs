@@ -212,8 +212,16 @@ pub trait ChunkSource: Sync {
     /// [`ChunkSource::next_chunk`] has answered [`Next::End`].
     fn chunk_count(&self) -> u64;
 
-    /// The number of input bytes all chunks together span, if known.
+    /// The number of input bytes the source accounts for, if known: what
+    /// all chunks together span, and [`ChunkSource::header_bytes`].
     fn total_bytes(&self) -> Option<u64>;
+
+    /// The bytes of the header line (with its byte order mark and line
+    /// end) that this source accounts for but no chunk spans: a plain
+    /// file's, for the source that holds its first row (one shard of
+    /// many); 0 where the chunks span every byte (a compressed file's).
+    /// The summary's "read" is the input's size, header included.
+    fn header_bytes(&self) -> u64;
 
     /// The header line, without byte order mark or line terminator.
     fn header(&self) -> &[u8];

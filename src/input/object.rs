@@ -110,8 +110,51 @@ struct FileId {
 static OPEN_FILES: std::sync::Mutex<Vec<(FileId, Arc<File>)>> = std::sync::Mutex::new(Vec::new());
 
 /// How many descriptors [`OPEN_FILES`] keeps: enough for every thread's
-/// file and a few more, far below any limit.
-const MAX_OPEN_FILES: usize = 64;
+/// file and a few more (64), but at most a quarter of the process's limit
+/// (`ulimit -n`), which also holds the outputs, the threads' own files and
+/// a GPU driver's descriptors: with `ulimit -n 64` a fixed 64 failed.
+fn max_open_files() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| descriptor_limit().map_or(64, |limit| (limit / 4).clamp(1, 64) as usize))
+}
+
+/// The process's soft limit on open descriptors, if it has one.
+fn descriptor_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct it is given,
+    // which lives for the call.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+/// Opens a location file. Out of descriptors, it closes the cached ones
+/// (a thread reading one holds its own) and tries once more; if even that
+/// fails, the error says which limit and what to do.
+fn open_file(path: &Path) -> io::Result<File> {
+    let out_of_descriptors = |e: &io::Error| e.raw_os_error() == Some(libc::EMFILE);
+    match File::open(path) {
+        Err(e) if out_of_descriptors(&e) => {
+            OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            File::open(path).map_err(|e| {
+                if !out_of_descriptors(&e) {
+                    return e;
+                }
+                let limit = descriptor_limit().map_or("none".to_string(), |l| l.to_string());
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e}: every descriptor this process may open is in use \
+                         (ulimit -n: {limit}); raise the limit or count with fewer threads (-j)"
+                    ),
+                )
+            })
+        }
+        opened => opened,
+    }
+}
 
 impl LocalObject {
     /// Opens the file at `path`; a folder or a missing file is an error.
@@ -125,7 +168,17 @@ impl LocalObject {
             // Opening a named pipe waits until something opens it to write.
             log::info!("{}: a named pipe; waiting for a writer", path.display());
         }
-        let file = File::open(path).map_err(open_error)?;
+        let file = open_file(path).map_err(|source| {
+            // The file is there: the process is out of descriptors.
+            if source.raw_os_error() == Some(libc::EMFILE) {
+                Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            } else {
+                open_error(source)
+            }
+        })?;
         let meta = file.metadata().map_err(open_error)?;
         if meta.is_dir() {
             return Err(open_error(io::Error::other("is a directory, not a file")));
@@ -172,7 +225,7 @@ impl LocalObject {
         let file = match cached {
             Some(file) => file,
             None => {
-                let file = File::open(&self.path)?;
+                let file = open_file(&self.path)?;
                 let meta = file.metadata()?;
                 if (meta.dev(), meta.ino()) != (self.id.dev, self.id.ino) {
                     return Err(io::Error::other(
@@ -193,7 +246,7 @@ impl LocalObject {
 fn keep_open(id: FileId, file: Arc<File>) {
     let mut open = OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner());
     open.retain(|(other, _)| *other != id);
-    if open.len() >= MAX_OPEN_FILES {
+    if open.len() >= max_open_files() {
         open.remove(0);
     }
     open.push((id, file));

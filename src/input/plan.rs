@@ -288,10 +288,27 @@ fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
     } else {
         return Ok(vec![path.to_path_buf()]);
     };
-    let (mut found, skipped): (Vec<PathBuf>, Vec<PathBuf>) = matches
-        .into_iter()
-        .filter(|p| p.is_file())
-        .partition(|p| is_location_file(p.file_name().map_or(b"", |n| n.as_encoded_bytes())));
+    let named = |p: &PathBuf| is_location_file(p.file_name().map_or(b"", |n| n.as_encoded_bytes()));
+    // A folder named `x.csv`, or a link to nothing, is no file: said, since
+    // its name says it was meant to be counted.
+    let (files, not_files): (Vec<PathBuf>, Vec<PathBuf>) =
+        matches.into_iter().partition(|p| p.is_file());
+    let not_files: Vec<PathBuf> = not_files.into_iter().filter(named).collect();
+    if !not_files.is_empty() {
+        let names: Vec<String> = not_files.iter().take(3).map(|p| display_name(p)).collect();
+        log::warn!(
+            "{}: {} not counted, not a file (a folder, or a link to nothing): {}{}",
+            display_name(path),
+            if not_files.len() == 1 {
+                "1 entry".to_string()
+            } else {
+                format!("{} entries", not_files.len())
+            },
+            names.join(", "),
+            if not_files.len() > 3 { ", ..." } else { "" }
+        );
+    }
+    let (mut found, skipped): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(named);
     found.sort();
     if !skipped.is_empty() {
         let names: Vec<String> = skipped.iter().take(3).map(|p| display_name(p)).collect();
@@ -361,9 +378,27 @@ fn glob_matches(pattern: &Path) -> Result<Vec<PathBuf>> {
         }
         found = next;
     }
+    // `d/**` ends in folders: it means the files in them, as `d/**/*`.
+    if pattern.file_name().is_some_and(|last| last == "**") {
+        let mut files = Vec::new();
+        for dir in &found {
+            let unreadable = |source| Error::Open {
+                path: listed(dir).to_path_buf(),
+                source,
+            };
+            for entry in std::fs::read_dir(listed(dir)).map_err(unreadable)? {
+                let entry = entry.map_err(unreadable)?;
+                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    files.push(dir.join(entry.file_name()));
+                }
+            }
+        }
+        found = files;
+    }
+    // (`symlink_metadata`: a link to nothing is kept, to be named.)
     Ok(found
         .into_iter()
-        .filter(|p| !p.as_os_str().is_empty() && p.exists())
+        .filter(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_ok())
         .collect())
 }
 

@@ -26,6 +26,9 @@ pub struct RangeSource {
     header: Vec<u8>,
     /// Where the first row of the file starts: just after the header line.
     header_end: u64,
+    /// Whether this source accounts for the header's bytes (the whole
+    /// file, or the shard that holds the header's newline).
+    owns_header: bool,
     /// The bytes whose rows this source owns: the whole file after the
     /// header, or one shard's part of it.
     rows: Range<u64>,
@@ -55,6 +58,11 @@ impl RangeSource {
             )?
         };
         let (header, header_end) = (file_start.header, file_start.rows_start as u64);
+        // The shard whose part holds the header's last byte (its newline)
+        // accounts for the header, as for the row after it.
+        let owns_header = rows
+            .as_ref()
+            .is_none_or(|rows| rows.start <= header_end && header_end < rows.end);
         let rows = rows.unwrap_or(header_end..len);
         let start = rows.start.clamp(header_end, len);
         let end = rows.end.clamp(start, len);
@@ -62,6 +70,7 @@ impl RangeSource {
             object,
             header,
             header_end,
+            owns_header,
             rows: start..end,
             chunk_size: chunk_size.max(1) as u64,
             maps: true,
@@ -233,7 +242,15 @@ impl ChunkSource for RangeSource {
     }
 
     fn total_bytes(&self) -> Option<u64> {
-        Some(self.rows.end - self.rows.start)
+        Some(self.rows.end - self.rows.start + self.header_bytes())
+    }
+
+    fn header_bytes(&self) -> u64 {
+        if self.owns_header {
+            self.header_end
+        } else {
+            0
+        }
     }
 
     fn byte_rows(&self) -> Option<(Range<u64>, u64)> {
@@ -446,7 +463,8 @@ mod tests {
     fn header_loses_bom_and_cr() {
         let source = open(b"\xEF\xBB\xBFa,b\r\n1,2\n", 4, None);
         assert_eq!(source.header(), b"a,b");
-        assert_eq!(source.total_bytes(), Some(4));
+        // The header's bytes count too: the file's size.
+        assert_eq!(source.total_bytes(), Some(12));
     }
 
     #[test]

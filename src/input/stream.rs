@@ -56,6 +56,10 @@ struct State {
     /// Input bytes read when the last chunk was handed out.
     spanned: u64,
     done: bool,
+    /// The decode error that ended the stream: every thread that asks for
+    /// a chunk afterwards gets it again, so each one stops with the same
+    /// read error whichever of them met it first.
+    failed: Option<(std::io::ErrorKind, String)>,
 }
 
 /// A location file read from start to end, chunk by chunk.
@@ -64,6 +68,10 @@ pub struct StreamSource {
     /// The input's length, when it has one (a pipe has none).
     len: Option<u64>,
     header: Vec<u8>,
+    /// The header line's bytes, for a plain stream (a pipe), whose chunks
+    /// span the rows' bytes only; 0 for a compressed one, whose chunks
+    /// span its compressed bytes, all of them.
+    header_bytes: u64,
     chunk_size: usize,
     /// Compressed bytes read so far, shared with the reader under the decoder.
     read: Arc<AtomicU64>,
@@ -103,6 +111,7 @@ impl StreamSource {
             seq: 0,
             spanned: 0,
             done: false,
+            failed: None,
         };
         // The header: decompress until the first newline.
         let start = read_header(
@@ -116,14 +125,18 @@ impl StreamSource {
         state.done = start.complete;
         // Chunks span the rows' bytes, as a plain file's do (a compressed
         // file's span its compressed bytes, all of them).
-        if compression.is_none() {
-            state.spanned = start.rows_start as u64;
-        }
+        let header_bytes = if compression.is_none() {
+            start.rows_start as u64
+        } else {
+            0
+        };
+        state.spanned = header_bytes;
         let header = start.header;
         Ok(StreamSource {
             name,
             len,
             header,
+            header_bytes,
             chunk_size: chunk_size.max(1),
             read,
             state: Mutex::new(state),
@@ -139,16 +152,19 @@ fn decode_error(name: &str, source: std::io::Error) -> Error {
 }
 
 /// Reads about `want` more bytes onto `state.carry` (or, while skipping
-/// the rest of a long line, drops them up to its newline).
+/// the rest of a long line, drops them up to its newline). A decode error
+/// leaves `state` whole (what was read before it stays) and is kept in
+/// `state.failed`.
 fn fill(state: &mut State, name: &str, want: usize) -> Result<()> {
-    let mut into = std::mem::take(if state.skipping {
+    let into = if state.skipping {
         &mut state.scratch
     } else {
         &mut state.carry
-    });
+    };
     let start = if state.skipping { 0 } else { into.len() };
     into.resize(start + want, 0);
     let mut filled = start;
+    let mut failed = None;
     while filled < start + want {
         match state.decoder.read(&mut into[filled..]) {
             Ok(0) => {
@@ -157,23 +173,38 @@ fn fill(state: &mut State, name: &str, want: usize) -> Result<()> {
             }
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(decode_error(name, e)),
+            Err(e) => {
+                failed = Some((e.kind(), e.to_string()));
+                break;
+            }
         }
     }
     into.truncate(filled);
     if state.skipping {
-        if let Some(i) = memchr::memchr(b'\n', &into) {
+        if let Some(i) = memchr::memchr(b'\n', &state.scratch) {
             state.skipping = false;
-            state.carry.extend_from_slice(&into[i + 1..]);
+            state.carry.extend_from_slice(&state.scratch[i + 1..]);
         }
-        state.scratch = into;
-    } else {
-        state.carry = into;
     }
-    Ok(())
+    if let Some(failed) = failed {
+        state.done = true;
+        state.failed = Some(failed);
+    }
+    state.check(name)
 }
 
 impl State {
+    /// The decode error that ended the stream, if one did, as a read error.
+    fn check(&self, name: &str) -> Result<()> {
+        match &self.failed {
+            Some((kind, message)) => Err(decode_error(
+                name,
+                std::io::Error::new(*kind, message.clone()),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Finds the newlines read since the last look, and cuts the last line
     /// when it has grown past [`MAX_LINE`].
     fn look(&mut self) {
@@ -204,6 +235,7 @@ impl ChunkSource for StreamSource {
             }
             Err(std::sync::TryLockError::Poisoned(_)) => panic!("a scanning thread panicked"),
         };
+        state.check(&self.name)?;
         // At least a chunk's worth, cut after its last newline.
         let cut = loop {
             state.look();
@@ -253,6 +285,10 @@ impl ChunkSource for StreamSource {
 
     fn total_bytes(&self) -> Option<u64> {
         self.len
+    }
+
+    fn header_bytes(&self) -> u64 {
+        self.header_bytes
     }
 
     fn header(&self) -> &[u8] {
