@@ -18,10 +18,12 @@
 // reports it, or counts it, just as the CPU backend would. A block's keys
 // are kept in the invocation until its last row is judged; its rows handed
 // back are then listed as one bit each (its place among the block's rows),
-// and the rest counted. A block that cannot say so (more than 32 rows, more
-// keys than it keeps, a full list) counts none of its rows and is handed
-// back whole: a bit in a bitmap with a bit for every block, so nothing is
-// ever lost to an overflow.
+// and the rest counted; a row at place 32 or later has no bit, so it is
+// always the device's (the host's `Rows::host_owns` reads the bits the same
+// way). A block that cannot say so (a row to hand back at place 32 or later,
+// more keys than it keeps, a full list) counts none of its rows and is
+// handed back whole: a bit in a bitmap with a bit for every block, so
+// nothing is ever lost to an overflow.
 //
 // Bins are kept in pages: a page holds the bins of one day and a group of
 // up to `page_slots` region slots (all of them, unless there are more than
