@@ -285,3 +285,64 @@ fn one_bad_row_thirty_one_blank_lines_and_fifteen_good_rows() {
         assert!(figures.rows_handed_back >= 2000, "{figures}");
     }
 }
+
+/// Each fault the key and range checks must see (issue 28), put in on
+/// purpose: the run fails with an internal error (exit 70) and writes
+/// nothing, where without the checks it wrote a wrong result.csv. Without
+/// a fault, the same file and options count as the CPU does.
+#[test]
+fn every_fault_in_keys_bins_or_chunks_fails_the_run_with_exit_70() {
+    use event_counter::gpu::Fault;
+    let mut random = Random(7);
+    let ids: Vec<u64> = (1..=16).collect();
+    // Date-sorted over 60 days, so that a chunk wants a few pages and the
+    // few pages allowed fill and are folded again and again.
+    let rows = 24_000;
+    let mut text = String::from(HEADER);
+    for i in 0..rows {
+        let at = day("2021-03-01") + i * 60 / rows;
+        text.push_str(&format!("0,0,{},{}\n", 1 + random.below(16), date(at)));
+    }
+    let data = DataDir::with(&regions(&ids), &text);
+    let options = GpuOptions {
+        chunk_bytes: Some(64 << 10),
+        max_pages: Some(24),
+        ..GpuOptions::default()
+    };
+    let Some((adapter, engine)) = crate::util::gpu_engine_with(options) else {
+        return;
+    };
+    assert_eq!(
+        run(&data, &engine).0,
+        run(&data, &Engine::Cpu).0,
+        "{adapter}"
+    );
+    for fault in [
+        Fault::OtherSlot,
+        Fault::DayLate,
+        Fault::DroppedKey,
+        Fault::BinsNotCleared,
+        Fault::Overlap,
+        Fault::DroppedChunk,
+    ] {
+        let (_, engine) = crate::util::gpu_engine_with(GpuOptions {
+            fault: Some(fault),
+            ..options
+        })
+        .unwrap();
+        let mut options = CountOptions::new(
+            InputSpec::Local(data.path("region.csv")),
+            vec![InputSpec::Local(data.path("location.csv"))],
+            Destination::File(data.path("faulty.csv")),
+        );
+        options.threads = 2;
+        match count(&options, &engine, &()) {
+            Ok(_) => panic!("{adapter}: {fault:?} gave a result, and no error"),
+            Err(e) => {
+                eprintln!("{fault:?}: {e}");
+                assert_eq!(e.exit_code(), 70, "{fault:?}: {e}");
+                assert!(!data.path("faulty.csv").exists(), "{fault:?}: written");
+            }
+        }
+    }
+}

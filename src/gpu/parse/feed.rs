@@ -13,12 +13,13 @@ use std::time::Instant;
 use super::handback::{self, Task};
 use super::pages::{IdTable, PageBins, PageShape, MOST_WANTED};
 use super::{
-    spawn, Event, GpuJob, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
+    spawn, Event, GpuJob, KeySums, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
     FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
 };
 use crate::date::day_number;
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
+use crate::gpu::Fault;
 use crate::input::{ChunkBuf, ChunkSource, Next, Object, RangeSource};
 use crate::scan::{ChunkReport, Scanner};
 
@@ -111,6 +112,53 @@ pub(super) struct Ring {
     stats: Vec<wgpu::Buffer>,
     readbacks: Vec<wgpu::Buffer>,
     pub(super) requests: Requests,
+    /// The key checksums of the chunks and the folds.
+    pub(super) sums: KeySums,
+    /// Where each file's chunks have reached.
+    pub(super) tiles: Tiles,
+}
+
+/// Where each file's next chunk must start: the chunks' byte ranges must
+/// tile each file's rows exactly, no byte twice and none left out, or a
+/// row would be counted twice, or not at all, with every chunk's own row
+/// check content.
+pub(super) struct Tiles(Mutex<Vec<u64>>);
+
+impl Tiles {
+    fn new(job: &GpuJob<'_>) -> Tiles {
+        Tiles(Mutex::new(job.files.iter().map(|f| f.rows.start).collect()))
+    }
+
+    /// Takes the next chunk of its file, in the order they were fed.
+    fn next(&self, job: &GpuJob<'_>, chunk: &InFlight) -> Result<()> {
+        let mut reached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let start = chunk.data_start + u64::from(chunk.own.start);
+        let expected = reached[chunk.file];
+        if start != expected {
+            return Err(Error::Internal(format!(
+                "{}: a GPU chunk starts at byte {start}, but the chunks before it end at \
+                 {expected}; nothing is written",
+                job.files[chunk.file].object.name()
+            )));
+        }
+        reached[chunk.file] = chunk.data_start + u64::from(chunk.own.end);
+        Ok(())
+    }
+
+    /// Fails unless every file's chunks reached the end of its rows.
+    pub(super) fn check_all(&self, job: &GpuJob<'_>) -> Result<()> {
+        let reached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (file, &at) in job.files.iter().zip(reached.iter()) {
+            if at != file.rows.end {
+                return Err(Error::Internal(format!(
+                    "{}: the GPU's chunks end at byte {at}, the rows at {}; nothing is written",
+                    file.object.name(),
+                    file.rows.end
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Ring {
@@ -198,6 +246,8 @@ impl Ring {
                 .collect(),
             shape,
             requests: Requests::default(),
+            sums: KeySums::default(),
+            tiles: Tiles::new(job),
         }
     }
 }
@@ -366,43 +416,48 @@ impl<'a> Feeder<'a> {
 
     /// Feeds every chunk of every file, then waits for none: the completion
     /// thread takes them from `chunks`, and gives their ring slots back on
-    /// `free`.
+    /// `free`. True when every chunk was fed; false when the run stopped
+    /// early (it failed, or `--strict` stopped it).
     pub(super) fn feed_all(
         &mut self,
         chunks: &SyncSender<InFlight>,
         free: &Receiver<usize>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let job = self.job;
         for (at, file) in job.files.iter().enumerate() {
             let count = file.chunk_count(self.ring.shape.chunk_bytes);
             for seq in 0..count {
                 if job.failing() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 crate::cancel::check()?;
+                if seq == 1 && job.context.options.fault == Some(Fault::DroppedChunk) {
+                    continue; // a test's fault
+                }
                 let Ok(slot) = free.recv() else {
-                    return Ok(()); // the completion thread stopped: it says why
+                    return Ok(false); // the completion thread stopped: it says why
                 };
                 let chunk = self.submit(at, seq, slot)?;
                 if chunks.send(chunk).is_err() {
-                    return Ok(());
+                    return Ok(false);
                 }
             }
             if !(job.events)(Event::End {
                 file: file.index,
                 chunks: count,
             }) {
-                return Ok(());
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Folds the bins into the run's totals (and grows them if asked).
     pub(super) fn fold(&mut self) -> Result<()> {
         let started = Instant::now();
         let job = self.job;
-        self.pages.fold(job.context, job.scan, job.histogram)?;
+        let sum = self.pages.fold(job.context, job.scan, job.histogram)?;
+        self.ring.sums.folded.fetch_add(sum, Ordering::AcqRel);
         self.since_fold = 0;
         self.ring.requests.used.store(0, Ordering::Relaxed);
         let wanted = self.ring.requests.grow_to.swap(0, Ordering::Relaxed);
@@ -442,7 +497,10 @@ impl<'a> Feeder<'a> {
         let job = self.job;
         let file = &job.files[at];
         let shape = self.ring.shape;
-        let start = file.rows.start + seq * u64::from(shape.chunk_bytes);
+        let mut start = file.rows.start + seq * u64::from(shape.chunk_bytes);
+        if seq > 0 && job.context.options.fault == Some(Fault::Overlap) {
+            start -= 1; // a test's fault: a byte of the chunk before
+        }
         let end = (start + u64::from(shape.chunk_bytes)).min(file.rows.end);
         let first_row = start == file.first_row;
         // One byte early: a row starts at `start` when that byte ends a line.
@@ -523,7 +581,12 @@ impl<'a> Feeder<'a> {
             partial_at: shape.partial_at(),
             partial_capacity: shape.partial_capacity,
             lose_block: context.options.lose_block.unwrap_or(u32::MAX),
-            _pad0: 0,
+            fault: match context.options.fault {
+                Some(fault @ (Fault::OtherSlot | Fault::DayLate | Fault::DroppedKey)) => {
+                    fault as u32
+                }
+                _ => 0,
+            },
             _pad1: 0,
         };
         context
@@ -635,7 +698,9 @@ fn expected_pairs(found: f64, rows: f64, chunk_rows: f64) -> f64 {
 
 /// The completion thread: waits for each chunk of `done` in turn, checks
 /// and reports what the device found, hands the blocks it gave back to the
-/// judges (`tasks`), and gives the chunk's ring slot back (`free`).
+/// judges (`tasks`), and gives the chunk's ring slot back (`free`). True
+/// when it took in every chunk's counters; false when the run stopped
+/// early.
 pub(super) fn complete(
     job: &GpuJob<'_>,
     ring: &Ring,
@@ -643,7 +708,7 @@ pub(super) fn complete(
     free: Sender<usize>,
     tasks: SyncSender<Task>,
     figures: &Mutex<GpuFigures>,
-) -> Result<()> {
+) -> Result<bool> {
     let context = job.context;
     let shape = ring.shape;
     for chunk in done {
@@ -692,9 +757,12 @@ pub(super) fn complete(
         context.map_for_writing(&ring.staging[chunk.slot], Some(chunk.submission.clone()))?;
         figures.lock().unwrap_or_else(|e| e.into_inner()).wait += waited.elapsed();
         if free.send(chunk.slot).is_err() {
-            return Ok(()); // the feeder stopped
+            return Ok(false); // the feeder stopped
         }
-        let [rows, counted, blank, blocks_back, lines, _wanted, no_page, _partial] = counters;
+        let [rows, counted, blank, blocks_back, lines, _wanted, no_page, _partial, checksum] =
+            counters;
+        ring.sums.device.fetch_add(checksum, Ordering::AcqRel);
+        ring.tiles.next(job, &chunk)?;
         // Pages running low, or a chunk that wanted more than there were:
         // the feeder folds (and grows) before its next chunk.
         let requests = &ring.requests;
@@ -722,10 +790,10 @@ pub(super) fn complete(
         device.stats.blank = u64::from(blank);
         let sent = handback::hand_back(job, &chunk, back, u64::from(rows), device, &tasks)?;
         if !sent {
-            return Ok(());
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(!job.failing())
 }
 
 #[cfg(test)]

@@ -52,9 +52,9 @@ const BLOCK_BYTES: u32 = 256;
 const DEVICE_MAX_LINE: u32 = 4 << 10;
 
 /// The counters at the head of a chunk's stats (`Stats` in parse.wgsl):
-/// rows, counted, blank, handed back whole, lines, wanted, no page, and
-/// handed back in part.
-const STATS_WORDS: usize = 8;
+/// rows, counted, blank, handed back whole, lines, wanted, no page,
+/// handed back in part, and the key checksum.
+const STATS_WORDS: usize = 9;
 
 /// Bytes of a chunk one word of its line counts covers (`LINES_SPAN` times
 /// `LINES_PER_WORD` in parse.wgsl).
@@ -102,8 +102,51 @@ struct Params {
     partial_at: u32,
     partial_capacity: u32,
     lose_block: u32,
-    _pad0: u32,
+    fault: u32,
     _pad1: u32,
+}
+
+/// A mixing hash of a counted row's key, (day from 0000-01-01, region
+/// slot): `key_check` in parse.wgsl, which must agree. The device sums it
+/// over every row it counts; the host sums it over the bins it folds (a
+/// bin's count times its key's hash), so a row added to a bin other than
+/// its key's, a bin added twice or a key dropped shows as a difference.
+fn key_check(day: u32, slot: u32) -> u32 {
+    let mut x = day
+        .wrapping_mul(0x85eb_ca6b)
+        .wrapping_add(slot.wrapping_mul(0xc2b2_ae35))
+        .wrapping_add(0x27d4_eb2f);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xc2b2_ae35);
+    x ^= x >> 16;
+    x
+}
+
+/// The sums that prove what a run counted on the device: the key checksum
+/// of every chunk, and of every fold, which must be equal at the end.
+#[derive(Default)]
+struct KeySums {
+    device: std::sync::atomic::AtomicU32,
+    folded: std::sync::atomic::AtomicU32,
+}
+
+impl KeySums {
+    /// Fails unless the bins folded hold exactly the keys the chunks
+    /// counted.
+    fn check(&self) -> Result<()> {
+        let device = self.device.load(Ordering::Acquire);
+        let folded = self.folded.load(Ordering::Acquire);
+        if device == folded {
+            return Ok(());
+        }
+        Err(Error::Internal(format!(
+            "the GPU's bins do not hold the keys its chunks counted (key checksum {folded:#010x} \
+             folded against {device:#010x} counted): rows were counted under a wrong key, so \
+             nothing is written"
+        )))
+    }
 }
 
 /// A row starts at `own_start` (the chunk holds the file's first row).
@@ -265,7 +308,16 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
             .unwrap_or_else(|_| Err(Error::Internal("the GPU completion thread panicked".into())));
         // Every chunk is in: the bins hold the rest of the counts.
         let folded = match (&fed, &completed) {
-            (Ok(()), Ok(())) if !job.failing() => feeder.fold(),
+            (Ok(all_fed), Ok(all_done)) if !job.failing() => feeder.fold().and_then(|()| {
+                // The sums and ranges are whole only when every chunk was
+                // fed and taken in: a run that `--strict` stopped holds
+                // chunks whose counters nobody read.
+                if *all_fed && *all_done {
+                    ring.sums.check()?;
+                    ring.tiles.check_all(job)?;
+                }
+                Ok(())
+            }),
             _ => Ok(()),
         };
         drop(feeder); // its readers end
@@ -278,7 +330,11 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
         }
         // A device error explains the others best; then the judges' (a
         // file that cannot be read), then the feeder's.
-        completed.and(judged).and(fed).and(folded)
+        completed
+            .map(|_| ())
+            .and(judged)
+            .and(fed.map(|_| ()))
+            .and(folded)
     });
     let figures = figures.into_inner().unwrap_or_else(|e| e.into_inner());
     result?;
@@ -287,11 +343,11 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
 }
 
 /// Starts a named thread in `scope`.
-fn spawn<'scope>(
+fn spawn<'scope, T: Send + 'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     name: String,
-    work: impl FnOnce() -> Result<()> + Send + 'scope,
-) -> Result<std::thread::ScopedJoinHandle<'scope, Result<()>>> {
+    work: impl FnOnce() -> Result<T> + Send + 'scope,
+) -> Result<std::thread::ScopedJoinHandle<'scope, Result<T>>> {
     std::thread::Builder::new()
         .name(name)
         .spawn_scoped(scope, work)
