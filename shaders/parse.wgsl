@@ -130,6 +130,8 @@ struct Stats {
     // The sum (wrapping) of `key_check(day, slot)` over every row counted:
     // the host recomputes it from the bins it folds.
     checksum: atomic<u32>,
+    // Blocks that waited for a page, to be parsed again by `reparse`.
+    waited: atomic<u32>,
     words: array<atomic<u32>>,
 }
 
@@ -545,6 +547,7 @@ fn count_block(block: u32, waited: bool) {
     }
     if (!whole_block && wait) {
         set_bit(params.waiting_at, block);
+        atomicAdd(&stats.waited, 1u);
         return;
     }
     if (!whole_block && back != 0u) {

@@ -146,6 +146,11 @@ fn seventy_thousand_region_names_over_four_years_are_counted_on_the_device() {
     }
     if let Some(figures) = both(&regions(&ids), &text) {
         on_device(&figures, rows);
+        // The last fold at least, and the pages it read.
+        assert!(
+            figures.folds >= 1 && figures.pages_read_back > 0,
+            "{figures}"
+        );
     }
 }
 

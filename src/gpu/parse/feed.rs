@@ -274,6 +274,7 @@ impl Readers {
     fn new<'scope>(
         scope: &'scope std::thread::Scope<'scope, '_>,
         threads: usize,
+        figures: &'scope Mutex<GpuFigures>,
     ) -> Result<Readers> {
         let (jobs, queue) = mpsc::channel::<ReadJob>();
         let (report, done) = mpsc::channel();
@@ -282,8 +283,15 @@ impl Readers {
             let queue = queue.clone();
             let report = report.clone();
             spawn(scope, format!("gpu-read-{i}"), move || loop {
+                let idle = Instant::now();
                 let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok(job) = job else { return Ok(()) };
+                // The wait before the run's last piece is not counted: the
+                // queue closes only when the feeder is done.
+                figures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .reader_idle += idle.elapsed();
                 // SAFETY: `address..address + len` is this job's own
                 // piece of the mapped staging memory (the pieces of a
                 // chunk do not overlap), valid for writes until the
@@ -355,6 +363,9 @@ pub(super) struct Feeder<'a> {
     readers: Readers,
     /// The most any bin can have grown since the bins were last folded.
     since_fold: u64,
+    /// The (day, region group) pairs a chunk is expected to want pages
+    /// for, from the sample.
+    pairs_per_chunk: u64,
 }
 
 impl<'a> Feeder<'a> {
@@ -363,7 +374,10 @@ impl<'a> Feeder<'a> {
         ring: &'a Ring,
         figures: &'a Mutex<GpuFigures>,
         scope: &'scope std::thread::Scope<'scope, '_>,
-    ) -> Result<Feeder<'a>> {
+    ) -> Result<Feeder<'a>>
+    where
+        'a: 'scope,
+    {
         let context = job.context;
         let sampled = sample_pairs(job, ring.shape.chunk_bytes)?;
         let shape = PageShape::new(
@@ -387,8 +401,9 @@ impl<'a> Feeder<'a> {
             ids,
             pages,
             bind_groups: Vec::new(),
-            readers: Readers::new(scope, job.threads.max(1))?,
+            readers: Readers::new(scope, job.threads.max(1), figures)?,
             since_fold: 0,
+            pairs_per_chunk: sampled,
         };
         feeder.bind();
         context.check()?;
@@ -436,9 +451,14 @@ impl<'a> Feeder<'a> {
                 if seq == 1 && job.context.options.fault == Some(Fault::DroppedChunk) {
                     continue; // a test's fault
                 }
+                let waiting = Instant::now();
                 let Ok(slot) = free.recv() else {
                     return Ok(false); // the completion thread stopped: it says why
                 };
+                self.figures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .feeder_wait += waiting.elapsed();
                 let chunk = self.submit(at, seq, slot)?;
                 if chunks.send(chunk).is_err() {
                     return Ok(false);
@@ -458,7 +478,7 @@ impl<'a> Feeder<'a> {
     pub(super) fn fold(&mut self) -> Result<()> {
         let started = Instant::now();
         let job = self.job;
-        let sum = self.pages.fold(job.context, job.scan, job.histogram)?;
+        let (sum, pages) = self.pages.fold(job.context, job.scan, job.histogram)?;
         self.ring.sums.folded.fetch_add(sum, Ordering::AcqRel);
         self.since_fold = 0;
         self.ring.requests.used.store(0, Ordering::Relaxed);
@@ -477,20 +497,24 @@ impl<'a> Feeder<'a> {
                 job.context.check()?;
             }
         }
-        self.figures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .readback += started.elapsed();
+        let mut figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
+        figures.readback += started.elapsed();
+        figures.folds += 1;
+        figures.pages_read_back += pages;
         Ok(())
     }
 
-    /// Whether a chunk wanted more pages than there were, or found three
-    /// quarters of them in use.
+    /// Whether a chunk wanted more pages than there were, or the free
+    /// pages are fewer than the chunks that may be in flight after this
+    /// one are expected to want (the sample's estimate). A fold drains the
+    /// queue and reads the bins back, so it waits until it is needed: the
+    /// pages in use alone (many regions use most of them) are no reason.
     fn pages_run_low(&self) -> bool {
         let requests = &self.ring.requests;
         let used = requests.used.load(Ordering::Relaxed);
+        let free = self.pages.shape.pages.saturating_sub(used);
         requests.grow_to.load(Ordering::Relaxed) > 0
-            || u64::from(used) * 4 >= u64::from(self.pages.shape.pages) * 3
+            || (used > 0 && u64::from(free) < self.pairs_per_chunk * RING as u64)
     }
 
     /// Reads chunk `seq` of file `at` into the device's memory and sets it
@@ -761,7 +785,7 @@ pub(super) fn complete(
         if free.send(chunk.slot).is_err() {
             return Ok(false); // the feeder stopped
         }
-        let [rows, counted, blank, blocks_back, lines, _wanted, no_page, _partial, checksum] =
+        let [rows, counted, blank, blocks_back, lines, _wanted, no_page, _partial, checksum, waited] =
             counters;
         ring.sums.device.fetch_add(checksum, Ordering::AcqRel);
         ring.tiles.next(job, &chunk)?;
@@ -777,6 +801,7 @@ pub(super) fn complete(
         {
             let mut figures = figures.lock().unwrap_or_else(|e| e.into_inner());
             figures.rows_on_device += u64::from(counted);
+            figures.blocks_reparsed += u64::from(waited);
             let span = chunk.own.end - chunk.own.start;
             if blocks_back > 0 && blocks_back == span.div_ceil(shape.block) {
                 figures.chunks_on_cpu += 1;

@@ -53,8 +53,8 @@ const DEVICE_MAX_LINE: u32 = 4 << 10;
 
 /// The counters at the head of a chunk's stats (`Stats` in parse.wgsl):
 /// rows, counted, blank, handed back whole, lines, wanted, no page,
-/// handed back in part, and the key checksum.
-const STATS_WORDS: usize = 9;
+/// handed back in part, the key checksum, and blocks that waited.
+const STATS_WORDS: usize = 10;
 
 /// Bytes of a chunk one word of its line counts covers (`LINES_SPAN` times
 /// `LINES_PER_WORD` in parse.wgsl).

@@ -202,7 +202,7 @@ impl PageBins {
 
     /// Reads the bins back, adds them to the run's totals (as `scan` keys
     /// them), and frees every page; returns the key checksum of what it
-    /// added (see `key_check`). Chunks in flight are in: the copies come
+    /// added (see `key_check`) and the pages it read. Chunks in flight are in: the copies come
     /// after them on the queue, and their reports come later through their
     /// own readback buffers.
     pub(super) fn fold(
@@ -210,7 +210,7 @@ impl PageBins {
         context: &GpuContext,
         scan: &ScanContext<'_>,
         histogram: &dyn Histogram,
-    ) -> Result<u32> {
+    ) -> Result<(u32, u64)> {
         let mut checksum = 0u32;
         let PageShape {
             page_slots, groups, ..
@@ -278,6 +278,6 @@ impl PageBins {
         encoder.clear_buffer(&self.table, 0, None);
         encoder.clear_buffer(&self.pages, 0, None);
         context.queue.submit([encoder.finish()]);
-        Ok(checksum)
+        Ok((checksum, keys.len() as u64))
     }
 }
