@@ -13,8 +13,9 @@ use std::time::Instant;
 use super::handback::{self, Task};
 use super::pages::{IdTable, PageBins, PageShape, MOST_WANTED};
 use super::{
-    spawn, Event, GpuJob, KeySums, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
-    FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
+    spawn, Counters, Event, GpuJob, KeySums, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS,
+    DEVICE_MAX_LINE, FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW,
+    STATS_WORDS,
 };
 use crate::date::day_number;
 use crate::error::{Error, Result};
@@ -750,7 +751,7 @@ pub(super) fn complete(
             Some(chunk.submission.clone()),
             |bytes| {
                 let words: &[u32] = bytemuck::cast_slice(bytes);
-                let counters: [u32; STATS_WORDS] = words[..STATS_WORDS].try_into().unwrap();
+                let counters: Counters = bytemuck::pod_read_unaligned(&bytes[..STATS_WORDS * 4]);
                 let words = &words[STATS_WORDS..];
                 let used = *words.last().unwrap();
                 let mut back = handback::Back {
@@ -759,14 +760,14 @@ pub(super) fn complete(
                     partial: Vec::new(),
                     line_counts: Vec::new(),
                 };
-                if counters[3] == 0 && counters[7] == 0 {
+                if counters.handed_back == 0 && counters.partial == 0 {
                     // Nothing came back: no bits, no line counts needed.
                     return Ok((counters, back, used));
                 }
                 let span = chunk.own.end - chunk.own.start;
                 let blocks = span.div_ceil(shape.block);
                 back.whole = words[..blocks.div_ceil(32) as usize].to_vec();
-                let listed = counters[7].min(shape.partial_capacity) as usize;
+                let listed = counters.partial.min(shape.partial_capacity) as usize;
                 let at = shape.partial_at() as usize;
                 back.partial = words[at..at + 3 * listed]
                     .chunks(3)
@@ -785,8 +786,17 @@ pub(super) fn complete(
         if free.send(chunk.slot).is_err() {
             return Ok(false); // the feeder stopped
         }
-        let [rows, counted, blank, blocks_back, lines, _wanted, no_page, _partial, checksum, waited] =
-            counters;
+        let Counters {
+            rows,
+            counted,
+            blank,
+            handed_back: blocks_back,
+            lines,
+            no_page,
+            checksum,
+            waited: blocks_waited,
+            ..
+        } = counters;
         ring.sums.device.fetch_add(checksum, Ordering::AcqRel);
         ring.tiles.next(job, &chunk)?;
         // Pages running low, or a chunk that wanted more than there were:
@@ -801,7 +811,7 @@ pub(super) fn complete(
         {
             let mut figures = figures.lock().unwrap_or_else(|e| e.into_inner());
             figures.rows_on_device += u64::from(counted);
-            figures.blocks_reparsed += u64::from(waited);
+            figures.blocks_reparsed += u64::from(blocks_waited);
             let span = chunk.own.end - chunk.own.start;
             if blocks_back > 0 && blocks_back == span.div_ceil(shape.block) {
                 figures.chunks_on_cpu += 1;

@@ -51,10 +51,26 @@ const BLOCK_BYTES: u32 = 256;
 /// of invocations, and rows near a 33 KB row were lost so.
 const DEVICE_MAX_LINE: u32 = 4 << 10;
 
-/// The counters at the head of a chunk's stats (`Stats` in parse.wgsl):
-/// rows, counted, blank, handed back whole, lines, wanted, no page,
-/// handed back in part, the key checksum, and blocks that waited.
-const STATS_WORDS: usize = 10;
+/// The counters at the head of a chunk's stats (`Stats` in parse.wgsl,
+/// before its `words`; see there what each means). A test checks that the
+/// shader's layout is this one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Counters {
+    rows: u32,
+    counted: u32,
+    blank: u32,
+    handed_back: u32,
+    lines: u32,
+    wanted: u32,
+    no_page: u32,
+    partial: u32,
+    checksum: u32,
+    waited: u32,
+}
+
+/// Words of [`Counters`].
+const STATS_WORDS: usize = std::mem::size_of::<Counters>() / 4;
 
 /// Bytes of a chunk one word of its line counts covers (`LINES_SPAN` times
 /// `LINES_PER_WORD` in parse.wgsl).
@@ -72,7 +88,8 @@ const DATA_BUFFERS: usize = 2;
 /// a chunk of `n` bytes adds at most `n / 13` to any bin.
 const SHORTEST_COUNTED_ROW: u64 = 13;
 
-/// The parse shader's uniform block (`Params` in parse.wgsl).
+/// The parse shader's uniform block (`Params` in parse.wgsl). A test
+/// checks that the shader's layout is this one.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -352,4 +369,106 @@ fn spawn<'scope, T: Send + 'scope>(
         .name(name)
         .spawn_scoped(scope, work)
         .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{key_check, Counters, Params};
+    use std::mem::offset_of;
+    use wgpu::naga;
+
+    /// The members of struct `name` in parse.wgsl, with their offsets.
+    fn wgsl_layout(name: &str) -> Vec<(String, u32)> {
+        let module = naga::front::wgsl::parse_str(include_str!("../../../shaders/parse.wgsl"))
+            .expect("parse.wgsl parses");
+        let mut layouter = naga::proc::Layouter::default();
+        layouter
+            .update(module.to_ctx())
+            .expect("parse.wgsl lays out");
+        for (_, ty) in module.types.iter() {
+            if ty.name.as_deref() != Some(name) {
+                continue;
+            }
+            let naga::TypeInner::Struct { members, .. } = &ty.inner else {
+                panic!("{name} is not a struct");
+            };
+            return members
+                .iter()
+                .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+                .collect();
+        }
+        panic!("no struct {name} in parse.wgsl")
+    }
+
+    macro_rules! layout {
+        ($ty:ty { $($field:ident),* $(,)? }) => {
+            vec![$((stringify!($field).to_string(), offset_of!($ty, $field) as u32)),*]
+        };
+    }
+
+    /// The host's mirrors of the shader's structs: same names, same order,
+    /// same offsets (`Stats` then goes on with its words).
+    #[test]
+    fn the_host_mirrors_have_the_shaders_layout() {
+        let params = layout!(Params {
+            data_len,
+            own_start,
+            own_end,
+            flags,
+            columns,
+            id_col,
+            date_col,
+            id_mask,
+            id_shift,
+            id_probes,
+            day_zero,
+            page_slots,
+            groups,
+            pages,
+            table_mask,
+            table_shift,
+            block,
+            max_line,
+            row_width,
+            line_counts_at,
+            waiting_at,
+            wanted_at,
+            wanted_capacity,
+            partial_at,
+            partial_capacity,
+            lose_block,
+            fault,
+            _pad1,
+        });
+        assert_eq!(wgsl_layout("Params"), params);
+        assert_eq!(std::mem::size_of::<Params>(), params.len() * 4);
+        let counters = layout!(Counters {
+            rows,
+            counted,
+            blank,
+            handed_back,
+            lines,
+            wanted,
+            no_page,
+            partial,
+            checksum,
+            waited,
+        });
+        assert_eq!(std::mem::size_of::<Counters>(), counters.len() * 4);
+        let mut stats = wgsl_layout("Stats");
+        assert_eq!(
+            stats.pop(),
+            Some(("words".into(), counters.len() as u32 * 4))
+        );
+        assert_eq!(stats, counters);
+    }
+
+    /// The key check mixes its inputs: neighbouring keys differ.
+    #[test]
+    fn key_checks_of_neighbouring_keys_differ() {
+        let base = key_check(738_000, 5);
+        assert_ne!(base, key_check(738_001, 5));
+        assert_ne!(base, key_check(738_000, 6));
+        assert_ne!(key_check(1, 0), key_check(0, 1));
+    }
 }
