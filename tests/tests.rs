@@ -9,6 +9,7 @@ mod agree;
 mod count_cli;
 mod deploy;
 mod dirty_input;
+mod gpu_corpus;
 mod gpu_shapes;
 mod inputs;
 mod limits;
