@@ -1,27 +1,26 @@
-//! Feeding the device: chunks read straight into a ring of mapped staging
-//! buffers by long-lived reader threads, submitted with the ring in flight
-//! over two data buffers; and the completion thread, which takes each
-//! chunk's counters back, maps its staging buffer again and hands its rows
-//! to the judges.
+//! Feeding the device: the ring of chunks in flight and its sizes, and the
+//! feeding thread, which reads each chunk straight into a mapped staging
+//! buffer (`readers.rs`), folds the bins when the pages will not last, and
+//! submits the chunk's passes over two data buffers. The completion thread
+//! (`complete.rs`) takes each chunk back.
 
-use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use super::handback::{self, Task};
+use super::checks::{KeySums, Tiles};
 use super::pages::{IdTable, PageBins, PageShape, MOST_WANTED};
+use super::readers::Readers;
 use super::{
-    spawn, Counters, Event, GpuJob, KeySums, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS,
-    DEVICE_MAX_LINE, FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW,
-    STATS_WORDS,
+    Event, GpuJob, InFlight, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
+    FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
 };
 use crate::date::day_number;
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::gpu::Fault;
-use crate::input::{ChunkBuf, ChunkSource, Next, Object, RangeSource};
+use crate::input::{ChunkBuf, ChunkSource, Next, RangeSource};
 use crate::scan::{ChunkReport, Scanner};
 
 use super::super::{bind_group, buffer, device_bins, grid};
@@ -74,94 +73,36 @@ impl Shape {
     }
 }
 
-/// A chunk on its way through the device.
-pub(super) struct InFlight {
-    slot: usize,
-    /// Index into the job's files.
-    pub(super) file: usize,
-    pub(super) seq: u64,
-    /// Where the chunk's data starts in the file.
-    pub(super) data_start: u64,
-    /// The rows it owns, in the data.
-    pub(super) own: Range<u32>,
-    pub(super) first_row: bool,
-    submission: wgpu::SubmissionIndex,
-}
-
 /// What the completion thread tells the feeder of the pages, which decides
 /// when to fold (and grow) them.
 #[derive(Default)]
 pub(super) struct Requests {
     /// The most pages a chunk found in use since the last fold.
-    used: AtomicU32,
+    pub(super) used: AtomicU32,
     /// The pages a chunk wanted, at least, when there were too few.
-    grow_to: AtomicU32,
+    pub(super) grow_to: AtomicU32,
 }
 
 /// The buffers of the chunks in flight, which the feeder and the
 /// completion thread share: fixed for the run.
 pub(super) struct Ring {
     pub(super) shape: Shape,
-    params: wgpu::Buffer,
+    pub(super) params: wgpu::Buffer,
     /// A chunk's staging memory per slot, mapped for writing while the
     /// slot is free: readers write the file straight into it, and the
     /// chunk's submission copies it to its data buffer. Persistent, so
     /// that no chunk waits for staging memory to be found and mapped
     /// (26.9 GB/s against 25.3 for wgpu's own staging on an H200).
-    staging: Vec<wgpu::Buffer>,
-    data: Vec<wgpu::Buffer>,
-    stats: Vec<wgpu::Buffer>,
-    readbacks: Vec<wgpu::Buffer>,
+    pub(super) staging: Vec<wgpu::Buffer>,
+    pub(super) data: Vec<wgpu::Buffer>,
+    pub(super) stats: Vec<wgpu::Buffer>,
+    pub(super) readbacks: Vec<wgpu::Buffer>,
     pub(super) requests: Requests,
     /// The key checksums of the chunks and the folds.
     pub(super) sums: KeySums,
     /// Where each file's chunks have reached.
     pub(super) tiles: Tiles,
 }
-
-/// Where each file's next chunk must start: the chunks' byte ranges must
-/// tile each file's rows exactly, no byte twice and none left out, or a
-/// row would be counted twice, or not at all, with every chunk's own row
-/// check content.
-pub(super) struct Tiles(Mutex<Vec<u64>>);
-
-impl Tiles {
-    fn new(job: &GpuJob<'_>) -> Tiles {
-        Tiles(Mutex::new(job.files.iter().map(|f| f.rows.start).collect()))
-    }
-
-    /// Takes the next chunk of its file, in the order they were fed.
-    fn next(&self, job: &GpuJob<'_>, chunk: &InFlight) -> Result<()> {
-        let mut reached = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let start = chunk.data_start + u64::from(chunk.own.start);
-        let expected = reached[chunk.file];
-        if start != expected {
-            return Err(Error::Internal(format!(
-                "{}: a GPU chunk starts at byte {start}, but the chunks before it end at \
-                 {expected}; nothing is written",
-                job.files[chunk.file].object.name()
-            )));
-        }
-        reached[chunk.file] = chunk.data_start + u64::from(chunk.own.end);
-        Ok(())
-    }
-
-    /// Fails unless every file's chunks reached the end of its rows.
-    pub(super) fn check_all(&self, job: &GpuJob<'_>) -> Result<()> {
-        let reached = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for (file, &at) in job.files.iter().zip(reached.iter()) {
-            if at != file.rows.end {
-                return Err(Error::Internal(format!(
-                    "{}: the GPU's chunks end at byte {at}, the rows at {}; nothing is written",
-                    file.object.name(),
-                    file.rows.end
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
 impl Ring {
     pub(super) fn new(job: &GpuJob<'_>) -> Ring {
         let context = job.context;
@@ -252,103 +193,6 @@ impl Ring {
             sums: KeySums::default(),
             tiles: Tiles::new(job),
         }
-    }
-}
-
-/// A piece of file to read into staging memory: `len` bytes at `address`.
-struct ReadJob {
-    object: Arc<dyn Object>,
-    offset: u64,
-    address: usize,
-    len: usize,
-}
-
-/// Long-lived reader threads: a chunk is read by all of them at once.
-/// They end when it is dropped, which closes their queue.
-struct Readers {
-    jobs: Sender<ReadJob>,
-    done: Receiver<Result<()>>,
-    threads: usize,
-}
-
-impl Readers {
-    fn new<'scope>(
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        threads: usize,
-        figures: &'scope Mutex<GpuFigures>,
-    ) -> Result<Readers> {
-        let (jobs, queue) = mpsc::channel::<ReadJob>();
-        let (report, done) = mpsc::channel();
-        let queue = Arc::new(Mutex::new(queue));
-        for i in 0..threads {
-            let queue = queue.clone();
-            let report = report.clone();
-            spawn(scope, format!("gpu-read-{i}"), move || loop {
-                let idle = Instant::now();
-                let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                let Ok(job) = job else { return Ok(()) };
-                // The wait before the run's last piece is not counted: the
-                // queue closes only when the feeder is done.
-                figures
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .reader_idle += idle.elapsed();
-                // SAFETY: `address..address + len` is this job's own
-                // piece of the mapped staging memory (the pieces of a
-                // chunk do not overlap), valid for writes until the
-                // feeder has heard back from every piece: it keeps the
-                // view alive until then (`Readers::read`). It is only
-                // written, by the kernel's read into it, never read.
-                let bytes =
-                    unsafe { std::slice::from_raw_parts_mut(job.address as *mut u8, job.len) };
-                let result = job.object.read_exact_at(bytes, job.offset);
-                if report.send(result).is_err() {
-                    return Ok(());
-                }
-            })?;
-        }
-        Ok(Readers {
-            jobs,
-            done,
-            threads,
-        })
-    }
-
-    /// Reads `view.len()` bytes of `object` from `offset` into `view`, on
-    /// every reader at once; returns once all of them are done.
-    fn read(
-        &self,
-        object: &Arc<dyn Object>,
-        offset: u64,
-        view: &mut wgpu::WriteOnly<'_, [u8]>,
-    ) -> Result<()> {
-        let len = view.len();
-        let per_thread = len.div_ceil(self.threads).max(1 << 20);
-        let jobs = &self.jobs;
-        let mut sent = 0;
-        let mut at = 0;
-        let base = view.as_raw_element_ptr().as_ptr() as usize;
-        while at < len {
-            let take = per_thread.min(len - at);
-            jobs.send(ReadJob {
-                object: object.clone(),
-                offset: offset + at as u64,
-                address: base + at,
-                len: take,
-            })
-            .map_err(|_| Error::Internal("the reading threads stopped".into()))?;
-            sent += 1;
-            at += take;
-        }
-        let mut result = Ok(());
-        for _ in 0..sent {
-            let got = self
-                .done
-                .recv()
-                .map_err(|_| Error::Internal("a reading thread stopped".into()))?;
-            result = result.and(got);
-        }
-        result
     }
 }
 
@@ -721,116 +565,6 @@ fn expected_pairs(found: f64, rows: f64, chunk_rows: f64) -> f64 {
     }
     let k = high;
     (k * (1.0 - (-chunk_rows / k).exp())).max(found)
-}
-
-/// The completion thread: waits for each chunk of `done` in turn, checks
-/// and reports what the device found, hands the blocks it gave back to the
-/// judges (`tasks`), and gives the chunk's ring slot back (`free`). True
-/// when it took in every chunk's counters; false when the run stopped
-/// early.
-pub(super) fn complete(
-    job: &GpuJob<'_>,
-    ring: &Ring,
-    done: Receiver<InFlight>,
-    free: Sender<usize>,
-    tasks: SyncSender<Task>,
-    figures: &Mutex<GpuFigures>,
-) -> Result<bool> {
-    let context = job.context;
-    let shape = ring.shape;
-    for chunk in done {
-        if job.failing() {
-            let _ = free.send(chunk.slot);
-            continue;
-        }
-        let waited = Instant::now();
-        let readback = &ring.readbacks[chunk.slot];
-        let (counters, back, used) = context.read_back(
-            readback,
-            readback.size(),
-            Some(chunk.submission.clone()),
-            |bytes| {
-                let words: &[u32] = bytemuck::cast_slice(bytes);
-                let counters: Counters = bytemuck::pod_read_unaligned(&bytes[..STATS_WORDS * 4]);
-                let words = &words[STATS_WORDS..];
-                let used = *words.last().unwrap();
-                let mut back = handback::Back {
-                    block: shape.block,
-                    whole: Vec::new(),
-                    partial: Vec::new(),
-                    line_counts: Vec::new(),
-                };
-                if counters.handed_back == 0 && counters.partial == 0 {
-                    // Nothing came back: no bits, no line counts needed.
-                    return Ok((counters, back, used));
-                }
-                let span = chunk.own.end - chunk.own.start;
-                let blocks = span.div_ceil(shape.block);
-                back.whole = words[..blocks.div_ceil(32) as usize].to_vec();
-                let listed = counters.partial.min(shape.partial_capacity) as usize;
-                let at = shape.partial_at() as usize;
-                back.partial = words[at..at + 3 * listed]
-                    .chunks(3)
-                    .map(|entry| (entry[0], entry[1], entry[2]))
-                    .collect();
-                let lines = (span + 1).div_ceil(LINE_WORD_BYTES) as usize;
-                let at = shape.line_counts_at() as usize;
-                back.line_counts = words[at..at + lines].to_vec();
-                Ok((counters, back, used))
-            },
-        )?;
-        // The chunk is done with its staging memory: mapped again for the
-        // next chunk of the slot.
-        context.map_for_writing(&ring.staging[chunk.slot], Some(chunk.submission.clone()))?;
-        figures.lock().unwrap_or_else(|e| e.into_inner()).wait += waited.elapsed();
-        if free.send(chunk.slot).is_err() {
-            return Ok(false); // the feeder stopped
-        }
-        let Counters {
-            rows,
-            counted,
-            blank,
-            handed_back: blocks_back,
-            lines,
-            no_page,
-            checksum,
-            waited: blocks_waited,
-            ..
-        } = counters;
-        ring.sums.device.fetch_add(checksum, Ordering::AcqRel);
-        ring.tiles.next(job, &chunk)?;
-        // Pages running low, or a chunk that wanted more than there were:
-        // the feeder folds (and grows) before its next chunk.
-        let requests = &ring.requests;
-        requests.used.fetch_max(used, Ordering::Relaxed);
-        if no_page > 0 {
-            requests
-                .grow_to
-                .fetch_max(used.saturating_add(no_page), Ordering::Relaxed);
-        }
-        {
-            let mut figures = figures.lock().unwrap_or_else(|e| e.into_inner());
-            figures.rows_on_device += u64::from(counted);
-            figures.blocks_reparsed += u64::from(blocks_waited);
-            let span = chunk.own.end - chunk.own.start;
-            if blocks_back > 0 && blocks_back == span.div_ceil(shape.block) {
-                figures.chunks_on_cpu += 1;
-            }
-        }
-        let mut device = ChunkReport {
-            seq: chunk.seq,
-            lines: u64::from(lines),
-            span: u64::from(chunk.own.end - chunk.own.start),
-            ..ChunkReport::default()
-        };
-        device.stats.counted = u64::from(counted);
-        device.stats.blank = u64::from(blank);
-        let sent = handback::hand_back(job, &chunk, back, u64::from(rows), device, &tasks)?;
-        if !sent {
-            return Ok(false);
-        }
-    }
-    Ok(!job.failing())
 }
 
 #[cfg(test)]

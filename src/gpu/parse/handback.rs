@@ -13,8 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::feed::InFlight;
-use super::{Event, GpuFile, GpuJob, LINE_WORD_BYTES};
+use super::{Event, GpuFile, GpuJob, InFlight, LINE_WORD_BYTES};
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::format::MAX_LINE;

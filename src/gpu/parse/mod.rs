@@ -15,10 +15,20 @@
 //! a ring of them in flight; the completion thread waits for each chunk's
 //! counters and hands its blocks to the judging threads, which run the
 //! exact parser and tell the ledger.
+//!
+//! The files, in the order a chunk passes them: `readers.rs` (reading into
+//! staging memory), `feed.rs` (the ring, sizing, folding, submitting),
+//! `pages.rs` (the device's tables and the fold), `complete.rs` (a chunk's
+//! counters back), `handback.rs` (the rows handed back, judged), and
+//! `checks.rs` (the key checksums and the chunks' tiling, which must hold
+//! at the end).
 
+mod checks;
+mod complete;
 mod feed;
 mod handback;
 mod pages;
+mod readers;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,49 +133,6 @@ struct Params {
     _pad1: u32,
 }
 
-/// A mixing hash of a counted row's key, (day from 0000-01-01, region
-/// slot): `key_check` in parse.wgsl, which must agree. The device sums it
-/// over every row it counts; the host sums it over the bins it folds (a
-/// bin's count times its key's hash), so a row added to a bin other than
-/// its key's, a bin added twice or a key dropped shows as a difference.
-fn key_check(day: u32, slot: u32) -> u32 {
-    let mut x = day
-        .wrapping_mul(0x85eb_ca6b)
-        .wrapping_add(slot.wrapping_mul(0xc2b2_ae35))
-        .wrapping_add(0x27d4_eb2f);
-    x ^= x >> 16;
-    x = x.wrapping_mul(0x85eb_ca6b);
-    x ^= x >> 13;
-    x = x.wrapping_mul(0xc2b2_ae35);
-    x ^= x >> 16;
-    x
-}
-
-/// The sums that prove what a run counted on the device: the key checksum
-/// of every chunk, and of every fold, which must be equal at the end.
-#[derive(Default)]
-struct KeySums {
-    device: std::sync::atomic::AtomicU32,
-    folded: std::sync::atomic::AtomicU32,
-}
-
-impl KeySums {
-    /// Fails unless the bins folded hold exactly the keys the chunks
-    /// counted.
-    fn check(&self) -> Result<()> {
-        let device = self.device.load(Ordering::Acquire);
-        let folded = self.folded.load(Ordering::Acquire);
-        if device == folded {
-            return Ok(());
-        }
-        Err(Error::Internal(format!(
-            "the GPU's bins do not hold the keys its chunks counted (key checksum {folded:#010x} \
-             folded against {device:#010x} counted): rows were counted under a wrong key, so \
-             nothing is written"
-        )))
-    }
-}
-
 /// A row starts at `own_start` (the chunk holds the file's first row).
 const FIRST_ROW: u32 = 1;
 /// The chunk's data ends where the file does.
@@ -206,6 +173,20 @@ impl Pipelines {
             layout,
         }
     }
+}
+
+/// A chunk on its way through the device.
+struct InFlight {
+    slot: usize,
+    /// Index into the job's files.
+    file: usize,
+    seq: u64,
+    /// Where the chunk's data starts in the file.
+    data_start: u64,
+    /// The rows it owns, in the data.
+    own: Range<u32>,
+    first_row: bool,
+    submission: wgpu::SubmissionIndex,
 }
 
 /// A plain local file the GPU counts, and the part of it this run owns.
@@ -297,7 +278,7 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
     let task_queue = Mutex::new(task_queue);
     let result = std::thread::scope(|scope| -> Result<()> {
         let mut feeder = feed::Feeder::new(job, &ring, &figures, scope)?;
-        let (chunks, done) = mpsc::sync_channel::<feed::InFlight>(RING);
+        let (chunks, done) = mpsc::sync_channel::<InFlight>(RING);
         let (free, free_slots) = mpsc::channel::<usize>();
         for slot in 0..RING {
             free.send(slot).expect("the receiver is here");
@@ -312,7 +293,8 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
         let completion = {
             let (ring, figures) = (&ring, &figures);
             spawn(scope, "gpu-complete".into(), move || {
-                feed::complete(job, ring, done, free, tasks, figures).inspect_err(|_| job.fail())
+                complete::complete(job, ring, done, free, tasks, figures)
+                    .inspect_err(|_| job.fail())
             })?
         };
         let fed = feeder.feed_all(&chunks, &free_slots);
@@ -373,7 +355,8 @@ fn spawn<'scope, T: Send + 'scope>(
 
 #[cfg(test)]
 mod tests {
-    use super::{key_check, Counters, Params};
+    use super::checks::key_check;
+    use super::{Counters, Params};
     use std::mem::offset_of;
     use wgpu::naga;
 

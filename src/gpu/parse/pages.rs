@@ -6,7 +6,7 @@
 use wgpu::util::DeviceExt;
 
 use super::super::{buffer, device_bins, Fault, GpuContext};
-use super::key_check;
+use super::checks::key_check;
 use crate::date::{date_text, day_number, DateText};
 use crate::error::{Error, Result};
 use crate::histogram::Histogram;
