@@ -1,31 +1,28 @@
 #!/usr/bin/env bash
-# The GPU backends against the CPU backend on a machine with a GPU and no
-# Rust toolchain: one prepared script. It generates SIZE (default 16G) of
-# rows into /dev/shm, runs cpu, gpu and gpu-keys at every thread count in
-# THREADS (default "16 8 2"; cpu also at 1, and read with pread or in
-# 32 MiB chunks at the most threads), alternately, best of RUNS
-# (default 3), checks every output equals the CPU backend's byte for byte,
-# and prints a Markdown table of seconds, GB/s and peak memory. Then the
-# shapes real data has (benches/gpu_shapes.py: date-sorted, 70,000
-# regions, a bad row per MiB, 1,000 small files), SHAPE_SIZE each (default
-# 4G), cpu and gpu at SHAPE_THREADS (default "16 2"); SHAPE_SIZE=0 skips
-# them.
+# The GPU backend against the CPU backend on one lent machine with a GPU
+# and no Rust toolchain: one prepared script, two plans (benches/gpu_plan.py
+# says what each runs). Every figure is appended to $OUT/gpu-bench.md (a
+# table) and $OUT/gpu-bench.jsonl (every field) as soon as it is measured,
+# so a run cut short keeps what it measured.
 #
-#   benches/gpu.sh [BIN_DIR]        default: target/release
+#   PLAN=quick benches/gpu.sh [BIN_DIR]   under 3 minutes on a 16-core H200 box
+#   PLAN=full  benches/gpu.sh [BIN_DIR]   under 6 minutes
 #
-# BIN_DIR holds the release binary `event-counter` and `newline_floor`
-# (cargo build --release --bin event-counter --example newline_floor, then
-# copy target/release/examples/newline_floor next to it). On a machine
-# without the Vulkan loader, carry its Debian packages in .gl/ (see the
-# device README); they are unpacked first. With a software adapter (Mesa's
-# lavapipe) it runs too, slowly: try SIZE=64M THREADS="2".
+# BIN_DIR (default target/release) holds the release binary `event-counter`.
+# Sizes and thread counts come from the environment: SIZES (default
+# "4G 16G"; quick takes the first), THREADS (default "16 8 2"; quick takes
+# the first and the last), SHAPE_SIZE (default 1G), SMALL_SIZE (the folder
+# of 1,000 files under 1 MiB, default 256M in all), DATA (default
+# /dev/shm/event-counter-gpu; made once, kept for the next plan) and OUT
+# (default ./bench-out). On a machine without the Vulkan loader, carry its
+# Debian packages in .gl/ (see the device README); they are unpacked first.
+# With a software adapter (Mesa's lavapipe) it runs too, slowly:
+#   PLAN=quick SIZES=16M THREADS="2" SMALL_SIZE=4M benches/gpu.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=${1:-target/release}
-size=${SIZE:-16G}
-runs=${RUNS:-3}
-threads=${THREADS:-"16 8 2"}
+out=${OUT:-bench-out}
 data=${DATA:-/dev/shm/event-counter-gpu}
 
 if ! ldconfig -p | grep -q libvulkan && ls .gl/*.deb >/dev/null 2>&1; then
@@ -34,14 +31,7 @@ if ! ldconfig -p | grep -q libvulkan && ls .gl/*.deb >/dev/null 2>&1; then
 fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 
-"$bin/event-counter" adapters
-if [ "$(cat "$data/.made" 2>/dev/null)" != "$size" ]; then
-  rm -rf "$data"
-  "$bin/event-counter" generate --size "$size" --seed 7 --days 1461 "$data"
-  echo "$size" > "$data/.made"
-fi
-python3 benches/gpu.py --bin "$bin" --data "$data" --runs "$runs" --threads $threads
-if [ "${SHAPE_SIZE:-4G}" != 0 ]; then
-  python3 benches/gpu_shapes.py --bin "$bin" --root "$data-shapes" --size "${SHAPE_SIZE:-4G}" \
-    --runs "${SHAPE_RUNS:-2}" --threads ${SHAPE_THREADS:-16 2}
-fi
+# shellcheck disable=SC2086 # the lists are split on purpose
+python3 benches/gpu_plan.py --bin "$bin" --root "$data" --out "$out" --plan "${PLAN:-quick}" \
+  --sizes ${SIZES:-4G 16G} --threads ${THREADS:-16 8 2} \
+  --shape-size "${SHAPE_SIZE:-1G}" --small-size "${SMALL_SIZE:-256M}"

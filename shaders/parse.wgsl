@@ -18,10 +18,12 @@
 // reports it, or counts it, just as the CPU backend would. A block's keys
 // are kept in the invocation until its last row is judged; its rows handed
 // back are then listed as one bit each (its place among the block's rows),
-// and the rest counted. A block that cannot say so (more than 32 rows, more
-// keys than it keeps, a full list) counts none of its rows and is handed
-// back whole: a bit in a bitmap with a bit for every block, so nothing is
-// ever lost to an overflow.
+// and the rest counted; a row at place 32 or later has no bit, so it is
+// always the device's (the host's `Rows::host_owns` reads the bits the same
+// way). A block that cannot say so (a row to hand back at place 32 or later,
+// more keys than it keeps, a full list) counts none of its rows and is
+// handed back whole: a bit in a bitmap with a bit for every block, so
+// nothing is ever lost to an overflow.
 //
 // Bins are kept in pages: a page holds the bins of one day and a group of
 // up to `page_slots` region slots (all of them, unless there are more than
@@ -97,7 +99,11 @@ struct Params {
     // A block whose rows are lost on purpose, so that a test sees the row
     // check fail the run (no block, unless a test asks).
     lose_block: u32,
-    _pad0: u32,
+    // A test's fault in how keys are added (`Fault` in gpu/mod.rs: 1 a
+    // region's rows under another slot, 2 a day late, 3 a key dropped
+    // before its add), so that a test sees the key check fail the run; 0
+    // in every real run.
+    fault: u32,
     _pad1: u32,
 }
 
@@ -121,6 +127,11 @@ struct Stats {
     // Blocks put on the list of blocks handed back in part (which may run
     // past its capacity).
     partial: atomic<u32>,
+    // The sum (wrapping) of `key_check(day, slot)` over every row counted:
+    // the host recomputes it from the bins it folds.
+    checksum: atomic<u32>,
+    // Blocks that waited for a page, to be parsed again by `reparse`.
+    waited: atomic<u32>,
     words: array<atomic<u32>>,
 }
 
@@ -241,6 +252,23 @@ fn slot_of(id: u32) -> u32 {
     }
     return NO_SLOT;
 }
+
+// A mixing hash of a counted row's key (`key_check` in gpu/parse/mod.rs,
+// which must agree): summed over the rows a chunk counts, and recomputed
+// by the host from the bins, so that a row added to a bin other than its
+// key's shows.
+fn key_check(day: u32, slot: u32) -> u32 {
+    var x = day * 0x85ebca6bu + slot * 0xc2b2ae35u + 0x27d4eb2fu;
+    x = x ^ (x >> 16u);
+    x = x * 0x85ebca6bu;
+    x = x ^ (x >> 13u);
+    x = x * 0xc2b2ae35u;
+    x = x ^ (x >> 16u);
+    return x;
+}
+
+// The key check of the row `classify` last found COUNTED.
+var<private> row_check: u32;
 
 // The bin of (day, slot): COUNTED and the bin, or NEW_DAY if its page is
 // not there yet (asked for, unless `waited`: a block counted after
@@ -398,6 +426,13 @@ fn classify(p: u32, e: u32, waited: bool) -> vec2<u32> {
     if (slot == NO_SLOT) {
         return HANDED_BACK; // unmatched: the host reports it
     }
+    row_check = key_check(day, slot);
+    if (params.fault == 1u) {
+        return bin_of(day, slot ^ 1u, waited); // a test's fault
+    }
+    if (params.fault == 2u) {
+        return bin_of(day + 1u, slot, waited); // a test's fault
+    }
     return bin_of(day, slot, waited);
 }
 
@@ -405,8 +440,9 @@ fn set_bit(at: u32, bit: u32) {
     atomicOr(&stats.words[at + (bit >> 5u)], 1u << (bit & 31u));
 }
 
-// rows, counted, blank of the workgroup, added to the chunk's at the end.
-var<workgroup> group_counts: array<atomic<u32>, 3>;
+// rows, counted, blank and the key checksum of the workgroup, added to the
+// chunk's at the end.
+var<workgroup> group_counts: array<atomic<u32>, 4>;
 
 // Counts the rows of block `block` (if `waited`, only if it waited for a
 // page in `parse`), or hands the block back, or (not `waited`) has it wait
@@ -447,6 +483,7 @@ fn count_block(block: u32, waited: bool) {
         }
     }
     var keys: array<u32, MAX_BLOCK_KEYS>;
+    var checksum = 0u;
     var counted = 0u;
     var rows = 0u;
     var blank = 0u;
@@ -487,6 +524,7 @@ fn count_block(block: u32, waited: bool) {
             }
             keys[counted] = outcome.y;
             counted = counted + 1u;
+            checksum = checksum + row_check;
         } else if (outcome.x == BLANK) {
             blank = blank + 1u;
         } else if (outcome.x == NEW_DAY) {
@@ -509,6 +547,7 @@ fn count_block(block: u32, waited: bool) {
     }
     if (!whole_block && wait) {
         set_bit(params.waiting_at, block);
+        atomicAdd(&stats.waited, 1u);
         return;
     }
     if (!whole_block && back != 0u) {
@@ -527,12 +566,17 @@ fn count_block(block: u32, waited: bool) {
         atomicAdd(&stats.handed_back, 1u);
         return;
     }
-    for (var i = 0u; i < counted; i = i + 1u) {
+    var first = 0u;
+    if (params.fault == 3u && block % 16u == 0u) {
+        first = min(counted, 1u); // a test's fault: the key is not added
+    }
+    for (var i = first; i < counted; i = i + 1u) {
         atomicAdd(&bins[keys[i]], 1u);
     }
     atomicAdd(&group_counts[0], rows - countOneBits(back));
     atomicAdd(&group_counts[1], counted);
     atomicAdd(&group_counts[2], blank);
+    atomicAdd(&group_counts[3], checksum);
 }
 
 // The line ends from the start of the line counts' word that holds byte
@@ -558,7 +602,7 @@ fn lines_into_word(p: u32) -> u32 {
 
 fn clear_group_counts(local: u32) {
     // wgpu's own zeroing of workgroup memory is off (see gpu/mod.rs).
-    if (local < 3u) {
+    if (local < 4u) {
         atomicStore(&group_counts[local], 0u);
     }
     workgroupBarrier();
@@ -570,6 +614,7 @@ fn add_group_counts(local: u32) {
         atomicAdd(&stats.rows, atomicLoad(&group_counts[0]));
         atomicAdd(&stats.counted, atomicLoad(&group_counts[1]));
         atomicAdd(&stats.blank, atomicLoad(&group_counts[2]));
+        atomicAdd(&stats.checksum, atomicLoad(&group_counts[3]));
     }
 }
 

@@ -21,6 +21,13 @@ pub struct GpuFigures {
     /// Bytes the host read again to judge rows handed back and chunks
     /// counted on the CPU.
     pub bytes_reread: u64,
+    /// Times the bins were read back into the run's totals and freed (the
+    /// last one, at the end, included).
+    pub folds: u64,
+    /// Pages of bins read back by those folds.
+    pub pages_read_back: u64,
+    /// Blocks that waited for a page and were parsed again.
+    pub blocks_reparsed: u64,
     /// Opening the device and building its pipelines (before the count).
     pub open: Duration,
     /// Reading files into the device's staging memory.
@@ -31,6 +38,10 @@ pub struct GpuFigures {
     pub readback: Duration,
     /// Judging the rows handed back, and counting chunks on the CPU.
     pub judge: Duration,
+    /// The feeder waiting for a free slot of the ring (the device behind).
+    pub feeder_wait: Duration,
+    /// Reader threads waiting for a piece to read, summed over them.
+    pub reader_idle: Duration,
 }
 
 impl GpuFigures {
@@ -42,11 +53,16 @@ impl GpuFigures {
             "chunks_on_cpu": self.chunks_on_cpu,
             "bytes_uploaded": self.bytes_uploaded,
             "bytes_reread": self.bytes_reread,
+            "folds": self.folds,
+            "pages_read_back": self.pages_read_back,
+            "blocks_reparsed": self.blocks_reparsed,
             "open_seconds": self.open.as_secs_f64(),
             "upload_seconds": self.upload.as_secs_f64(),
             "wait_seconds": self.wait.as_secs_f64(),
             "readback_seconds": self.readback.as_secs_f64(),
             "judge_seconds": self.judge.as_secs_f64(),
+            "feeder_wait_seconds": self.feeder_wait.as_secs_f64(),
+            "reader_idle_seconds": self.reader_idle.as_secs_f64(),
         })
     }
 }
@@ -57,18 +73,24 @@ impl std::fmt::Display for GpuFigures {
         write!(
             f,
             "{} rows counted on the device, {} handed back, {} chunks counted on the CPU; \
-             {} bytes uploaded, {} read again; seconds: open {:.3}, upload {:.3}, wait {:.3}, \
-             read back {:.3}, judge {:.3}",
+             {} bytes uploaded, {} read again; {} folds, {} pages read back, {} blocks \
+             reparsed; seconds: open {:.3}, upload {:.3}, wait {:.3}, read back {:.3}, \
+             judge {:.3}, feeder wait {:.3}, reader idle {:.3}",
             self.rows_on_device,
             self.rows_handed_back,
             self.chunks_on_cpu,
             self.bytes_uploaded,
             self.bytes_reread,
+            self.folds,
+            self.pages_read_back,
+            self.blocks_reparsed,
             self.open.as_secs_f64(),
             self.upload.as_secs_f64(),
             self.wait.as_secs_f64(),
             self.readback.as_secs_f64(),
             self.judge.as_secs_f64(),
+            self.feeder_wait.as_secs_f64(),
+            self.reader_idle.as_secs_f64(),
         )
     }
 }

@@ -146,6 +146,11 @@ fn seventy_thousand_region_names_over_four_years_are_counted_on_the_device() {
     }
     if let Some(figures) = both(&regions(&ids), &text) {
         on_device(&figures, rows);
+        // The last fold at least, and the pages it read.
+        assert!(
+            figures.folds >= 1 && figures.pages_read_back > 0,
+            "{figures}"
+        );
     }
 }
 
@@ -216,5 +221,160 @@ fn a_bad_row_in_every_chunk_costs_its_row_not_its_chunk() {
             "{} bytes read again of {len}: {figures}",
             figures.bytes_reread
         );
+    }
+}
+
+/// Rows that fit a 256-byte block more than 32 times over (blank lines,
+/// one-byte rows), with a row to hand back at every place 0..63 of a
+/// block: the device counts the rows past the 32 that a block's bits can
+/// name, and the host must not judge them again (issue 28: "device lost
+/// rows", exit 70).
+#[test]
+fn a_row_handed_back_at_every_place_of_a_crowded_block_is_judged_once() {
+    let ids: Vec<u64> = (1..=4).collect();
+    let mut text = String::from(HEADER);
+    for place in 0..64 {
+        // One block's worth, 256 bytes: the file is one chunk (less than
+        // `both`'s chunk size), whose blocks start after the header, so
+        // the one-byte row `x` sits at `place` among its block's rows,
+        // then blank lines and good rows fill the block.
+        let start = text.len();
+        text.push_str(&"\n".repeat(place));
+        text.push_str("x\n");
+        let good = "0,0,1,2020-01-01\n";
+        text.push_str(&"\n".repeat(256 - (place + 2) - 5 * good.len()));
+        text.push_str(&good.repeat(5));
+        assert_eq!(text.len() - start, 256);
+    }
+    both(&regions(&ids), &text);
+}
+
+/// 40% blank lines, in runs that crowd their blocks, and an unmatched id
+/// now and then: blocks of more than 32 rows returned in part.
+#[test]
+fn a_file_of_forty_percent_blank_lines_is_counted_once() {
+    let mut random = Random(6);
+    let ids: Vec<u64> = (1..=16).collect();
+    let mut text = String::from(HEADER);
+    let rows = 20_000;
+    for i in 0..rows {
+        if i % 90 == 0 {
+            text.push_str(&"\n".repeat(60));
+        }
+        let at = day("2020-01-01") + random.below(366) as i64;
+        let id = if random.below(100) == 0 {
+            99
+        } else {
+            1 + random.below(16)
+        };
+        text.push_str(&format!("0,0,{id},{}\n", date(at)));
+    }
+    both(&regions(&ids), &text);
+}
+
+/// The issue's own case: each bad row is followed by 31 blank lines and 15
+/// good rows, so its block holds more than 32 rows.
+#[test]
+fn one_bad_row_thirty_one_blank_lines_and_fifteen_good_rows() {
+    let ids: Vec<u64> = (1..=16).collect();
+    let mut text = String::from(HEADER);
+    for n in 0..2000 {
+        text.push_str("0,0,x,2020-01-01\n");
+        text.push_str(&"\n".repeat(31));
+        for i in 0..15 {
+            text.push_str(&format!("0,0,{},2020-02-{:02}\n", 1 + (n + i) % 16, 1 + i));
+        }
+    }
+    if let Some(figures) = both(&regions(&ids), &text) {
+        // The bad rows, and the rows of blocks handed back whole.
+        assert!(figures.rows_handed_back >= 2000, "{figures}");
+    }
+}
+
+/// Each fault the key and range checks must see (issue 28), put in on
+/// purpose: the run fails with an internal error (exit 70) and writes
+/// nothing, where without the checks it wrote a wrong result.csv. Without
+/// a fault, the same file and options count as the CPU does.
+#[test]
+fn every_fault_in_keys_bins_or_chunks_fails_the_run_with_exit_70() {
+    use event_counter::gpu::Fault;
+    let mut random = Random(7);
+    let ids: Vec<u64> = (1..=16).collect();
+    // Date-sorted over 60 days, so that a chunk wants a few pages and the
+    // few pages allowed fill and are folded again and again.
+    let rows = 24_000;
+    let mut text = String::from(HEADER);
+    for i in 0..rows {
+        let at = day("2021-03-01") + i * 60 / rows;
+        text.push_str(&format!("0,0,{},{}\n", 1 + random.below(16), date(at)));
+    }
+    let data = DataDir::with(&regions(&ids), &text);
+    let options = GpuOptions {
+        chunk_bytes: Some(64 << 10),
+        max_pages: Some(24),
+        ..GpuOptions::default()
+    };
+    let Some((adapter, engine)) = crate::util::gpu_engine_with(options) else {
+        return;
+    };
+    assert_eq!(
+        run(&data, &engine).0,
+        run(&data, &Engine::Cpu).0,
+        "{adapter}"
+    );
+    for fault in [
+        Fault::OtherSlot,
+        Fault::DayLate,
+        Fault::DroppedKey,
+        Fault::BinsNotCleared,
+        Fault::Overlap,
+        Fault::DroppedChunk,
+    ] {
+        let (_, engine) = crate::util::gpu_engine_with(GpuOptions {
+            fault: Some(fault),
+            ..options
+        })
+        .unwrap();
+        let mut options = CountOptions::new(
+            InputSpec::Local(data.path("region.csv")),
+            vec![InputSpec::Local(data.path("location.csv"))],
+            Destination::File(data.path("faulty.csv")),
+        );
+        options.threads = 2;
+        match count(&options, &engine, &()) {
+            Ok(_) => panic!("{adapter}: {fault:?} gave a result, and no error"),
+            Err(e) => {
+                eprintln!("{fault:?}: {e}");
+                assert_eq!(
+                    e.kind(),
+                    event_counter::error::ErrorKind::Internal,
+                    "{fault:?}: {e}"
+                );
+                assert!(!data.path("faulty.csv").exists(), "{fault:?}: written");
+            }
+        }
+    }
+}
+
+/// 14% of the rows name an id that region.csv lacks: those rows, and only
+/// those, go back to the host, though most blocks hold one (issue 28).
+#[test]
+fn unmatched_ids_in_most_blocks_send_back_only_their_rows() {
+    let mut random = Random(8);
+    let ids: Vec<u64> = (1..=16).collect();
+    let mut text = String::from(HEADER);
+    let mut unmatched = 0;
+    for _ in 0..60_000 {
+        let id = if random.below(100) < 14 {
+            unmatched += 1;
+            100 + random.below(50)
+        } else {
+            1 + random.below(16)
+        };
+        let at = day("2020-01-01") + random.below(366) as i64;
+        text.push_str(&format!("0,0,{id},{}\n", date(at)));
+    }
+    if let Some(figures) = both(&regions(&ids), &text) {
+        assert_eq!(figures.rows_handed_back, unmatched, "{figures}");
     }
 }

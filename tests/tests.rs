@@ -10,6 +10,7 @@ mod count_cli;
 mod deploy;
 mod dirty_input;
 mod event_times;
+mod gpu_corpus;
 mod gpu_shapes;
 mod inputs;
 mod limits;

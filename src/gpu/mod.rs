@@ -43,6 +43,32 @@ pub struct GpuOptions {
     /// purpose, as a driver that cut a shader short would: a test's fault,
     /// to see the row check fail the run.
     pub lose_block: Option<u32>,
+    /// GPU backend: a fault put in on purpose, so that a test sees the key
+    /// and range checks fail the run. Test-only: no flag or Python argument
+    /// reaches it, and it is not part of the documented API.
+    #[doc(hidden)]
+    pub fault: Option<Fault>,
+}
+
+/// The faults a test may put into the GPU backend ([`GpuOptions::fault`]):
+/// each must fail the run with an internal error (exit 70), never write a
+/// wrong count.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The device counts every row under the region slot next to its own.
+    OtherSlot = 1,
+    /// The device counts every row a day late.
+    DayLate = 2,
+    /// The device drops a key of some blocks before adding it, its
+    /// counters unchanged.
+    DroppedKey = 3,
+    /// The host does not clear the bins when it folds them.
+    BinsNotCleared = 4,
+    /// Chunks overlap by a byte.
+    Overlap = 5,
+    /// The host never submits a file's second chunk.
+    DroppedChunk = 6,
 }
 
 /// A device ready to count: created once, used for any number of counts.

@@ -1,25 +1,26 @@
-//! Feeding the device: chunks read straight into a ring of mapped staging
-//! buffers by long-lived reader threads, submitted with the ring in flight
-//! over two data buffers; and the completion thread, which takes each
-//! chunk's counters back, maps its staging buffer again and hands its rows
-//! to the judges.
+//! Feeding the device: the ring of chunks in flight and its sizes, and the
+//! feeding thread, which reads each chunk straight into a mapped staging
+//! buffer (`readers.rs`), folds the bins when the pages will not last, and
+//! submits the chunk's passes over two data buffers. The completion thread
+//! (`complete.rs`) takes each chunk back.
 
-use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use super::handback::{self, Task};
+use super::checks::{KeySums, Tiles};
 use super::pages::{IdTable, PageBins, PageShape, MOST_WANTED};
+use super::readers::Readers;
 use super::{
-    spawn, Event, GpuJob, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
+    Event, GpuJob, InFlight, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
     FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
 };
 use crate::date::day_number;
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
-use crate::input::{ChunkBuf, ChunkSource, Next, Object, RangeSource};
+use crate::gpu::Fault;
+use crate::input::{ChunkBuf, ChunkSource, Next, RangeSource};
 use crate::scan::{ChunkReport, Scanner};
 
 use super::super::{bind_group, buffer, device_bins, grid};
@@ -72,47 +73,36 @@ impl Shape {
     }
 }
 
-/// A chunk on its way through the device.
-pub(super) struct InFlight {
-    slot: usize,
-    /// Index into the job's files.
-    pub(super) file: usize,
-    pub(super) seq: u64,
-    /// Where the chunk's data starts in the file.
-    pub(super) data_start: u64,
-    /// The rows it owns, in the data.
-    pub(super) own: Range<u32>,
-    pub(super) first_row: bool,
-    submission: wgpu::SubmissionIndex,
-}
-
 /// What the completion thread tells the feeder of the pages, which decides
 /// when to fold (and grow) them.
 #[derive(Default)]
 pub(super) struct Requests {
     /// The most pages a chunk found in use since the last fold.
-    used: AtomicU32,
+    pub(super) used: AtomicU32,
     /// The pages a chunk wanted, at least, when there were too few.
-    grow_to: AtomicU32,
+    pub(super) grow_to: AtomicU32,
 }
 
 /// The buffers of the chunks in flight, which the feeder and the
 /// completion thread share: fixed for the run.
 pub(super) struct Ring {
     pub(super) shape: Shape,
-    params: wgpu::Buffer,
+    pub(super) params: wgpu::Buffer,
     /// A chunk's staging memory per slot, mapped for writing while the
     /// slot is free: readers write the file straight into it, and the
     /// chunk's submission copies it to its data buffer. Persistent, so
     /// that no chunk waits for staging memory to be found and mapped
     /// (26.9 GB/s against 25.3 for wgpu's own staging on an H200).
-    staging: Vec<wgpu::Buffer>,
-    data: Vec<wgpu::Buffer>,
-    stats: Vec<wgpu::Buffer>,
-    readbacks: Vec<wgpu::Buffer>,
+    pub(super) staging: Vec<wgpu::Buffer>,
+    pub(super) data: Vec<wgpu::Buffer>,
+    pub(super) stats: Vec<wgpu::Buffer>,
+    pub(super) readbacks: Vec<wgpu::Buffer>,
     pub(super) requests: Requests,
+    /// The key checksums of the chunks and the folds.
+    pub(super) sums: KeySums,
+    /// Where each file's chunks have reached.
+    pub(super) tiles: Tiles,
 }
-
 impl Ring {
     pub(super) fn new(job: &GpuJob<'_>) -> Ring {
         let context = job.context;
@@ -150,9 +140,11 @@ impl Ring {
             bitmap_words: chunk_bytes.div_ceil(block).div_ceil(32),
             line_words: chunk_bytes.div_ceil(LINE_WORD_BYTES) + 1,
             wanted_capacity: most_pages.min(MOST_WANTED),
-            // A block in eight with a row handed back, and more handed
-            // back whole: a file that bad is the host's anyway.
-            partial_capacity: chunk_bytes.div_ceil(block).div_ceil(8).max(64),
+            // Every block: rows handed back cost only themselves, however
+            // many blocks have one (14% unmatched ids touch most blocks).
+            // Three words a block, read back with the counters: 4.7% of
+            // the chunk's bytes at worst.
+            partial_capacity: chunk_bytes.div_ceil(block),
         };
         use wgpu::BufferUsages as U;
         let data_capacity = (u64::from(chunk_bytes) + 1 + u64::from(OVERLAP)).next_multiple_of(4);
@@ -198,96 +190,9 @@ impl Ring {
                 .collect(),
             shape,
             requests: Requests::default(),
+            sums: KeySums::default(),
+            tiles: Tiles::new(job),
         }
-    }
-}
-
-/// A piece of file to read into staging memory: `len` bytes at `address`.
-struct ReadJob {
-    object: Arc<dyn Object>,
-    offset: u64,
-    address: usize,
-    len: usize,
-}
-
-/// Long-lived reader threads: a chunk is read by all of them at once.
-/// They end when it is dropped, which closes their queue.
-struct Readers {
-    jobs: Sender<ReadJob>,
-    done: Receiver<Result<()>>,
-    threads: usize,
-}
-
-impl Readers {
-    fn new<'scope>(
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        threads: usize,
-    ) -> Result<Readers> {
-        let (jobs, queue) = mpsc::channel::<ReadJob>();
-        let (report, done) = mpsc::channel();
-        let queue = Arc::new(Mutex::new(queue));
-        for i in 0..threads {
-            let queue = queue.clone();
-            let report = report.clone();
-            spawn(scope, format!("gpu-read-{i}"), move || loop {
-                let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                let Ok(job) = job else { return Ok(()) };
-                // SAFETY: `address..address + len` is this job's own
-                // piece of the mapped staging memory (the pieces of a
-                // chunk do not overlap), valid for writes until the
-                // feeder has heard back from every piece: it keeps the
-                // view alive until then (`Readers::read`). It is only
-                // written, by the kernel's read into it, never read.
-                let bytes =
-                    unsafe { std::slice::from_raw_parts_mut(job.address as *mut u8, job.len) };
-                let result = job.object.read_exact_at(bytes, job.offset);
-                if report.send(result).is_err() {
-                    return Ok(());
-                }
-            })?;
-        }
-        Ok(Readers {
-            jobs,
-            done,
-            threads,
-        })
-    }
-
-    /// Reads `view.len()` bytes of `object` from `offset` into `view`, on
-    /// every reader at once; returns once all of them are done.
-    fn read(
-        &self,
-        object: &Arc<dyn Object>,
-        offset: u64,
-        view: &mut wgpu::WriteOnly<'_, [u8]>,
-    ) -> Result<()> {
-        let len = view.len();
-        let per_thread = len.div_ceil(self.threads).max(1 << 20);
-        let jobs = &self.jobs;
-        let mut sent = 0;
-        let mut at = 0;
-        let base = view.as_raw_element_ptr().as_ptr() as usize;
-        while at < len {
-            let take = per_thread.min(len - at);
-            jobs.send(ReadJob {
-                object: object.clone(),
-                offset: offset + at as u64,
-                address: base + at,
-                len: take,
-            })
-            .map_err(|_| Error::Internal("the reading threads stopped".into()))?;
-            sent += 1;
-            at += take;
-        }
-        let mut result = Ok(());
-        for _ in 0..sent {
-            let got = self
-                .done
-                .recv()
-                .map_err(|_| Error::Internal("a reading thread stopped".into()))?;
-            result = result.and(got);
-        }
-        result
     }
 }
 
@@ -303,6 +208,9 @@ pub(super) struct Feeder<'a> {
     readers: Readers,
     /// The most any bin can have grown since the bins were last folded.
     since_fold: u64,
+    /// The (day, region group) pairs a chunk is expected to want pages
+    /// for, from the sample.
+    pairs_per_chunk: u64,
 }
 
 impl<'a> Feeder<'a> {
@@ -311,7 +219,10 @@ impl<'a> Feeder<'a> {
         ring: &'a Ring,
         figures: &'a Mutex<GpuFigures>,
         scope: &'scope std::thread::Scope<'scope, '_>,
-    ) -> Result<Feeder<'a>> {
+    ) -> Result<Feeder<'a>>
+    where
+        'a: 'scope,
+    {
         let context = job.context;
         let sampled = sample_pairs(job, ring.shape.chunk_bytes)?;
         let shape = PageShape::new(
@@ -335,8 +246,9 @@ impl<'a> Feeder<'a> {
             ids,
             pages,
             bind_groups: Vec::new(),
-            readers: Readers::new(scope, job.threads.max(1))?,
+            readers: Readers::new(scope, job.threads.max(1), figures)?,
             since_fold: 0,
+            pairs_per_chunk: sampled,
         };
         feeder.bind();
         context.check()?;
@@ -366,43 +278,53 @@ impl<'a> Feeder<'a> {
 
     /// Feeds every chunk of every file, then waits for none: the completion
     /// thread takes them from `chunks`, and gives their ring slots back on
-    /// `free`.
+    /// `free`. True when every chunk was fed; false when the run stopped
+    /// early (it failed, or `--strict` stopped it).
     pub(super) fn feed_all(
         &mut self,
         chunks: &SyncSender<InFlight>,
         free: &Receiver<usize>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let job = self.job;
         for (at, file) in job.files.iter().enumerate() {
             let count = file.chunk_count(self.ring.shape.chunk_bytes);
             for seq in 0..count {
                 if job.failing() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 job.cancel.check()?;
+                if seq == 1 && job.context.options.fault == Some(Fault::DroppedChunk) {
+                    continue; // a test's fault
+                }
+                let waiting = Instant::now();
                 let Ok(slot) = free.recv() else {
-                    return Ok(()); // the completion thread stopped: it says why
+                    return Ok(false); // the completion thread stopped: it says why
                 };
+                self.figures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .feeder_wait += waiting.elapsed();
                 let chunk = self.submit(at, seq, slot)?;
                 if chunks.send(chunk).is_err() {
-                    return Ok(());
+                    return Ok(false);
                 }
             }
             if !(job.events)(Event::End {
                 file: file.index,
                 chunks: count,
             }) {
-                return Ok(());
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Folds the bins into the run's totals (and grows them if asked).
     pub(super) fn fold(&mut self) -> Result<()> {
         let started = Instant::now();
         let job = self.job;
-        self.pages.fold(job.context, job.scan, job.histogram)?;
+        let (sum, pages) = self.pages.fold(job.context, job.scan, job.histogram)?;
+        self.ring.sums.folded.fetch_add(sum, Ordering::AcqRel);
         self.since_fold = 0;
         self.ring.requests.used.store(0, Ordering::Relaxed);
         let wanted = self.ring.requests.grow_to.swap(0, Ordering::Relaxed);
@@ -420,20 +342,24 @@ impl<'a> Feeder<'a> {
                 job.context.check()?;
             }
         }
-        self.figures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .readback += started.elapsed();
+        let mut figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
+        figures.readback += started.elapsed();
+        figures.folds += 1;
+        figures.pages_read_back += pages;
         Ok(())
     }
 
-    /// Whether a chunk wanted more pages than there were, or found three
-    /// quarters of them in use.
+    /// Whether a chunk wanted more pages than there were, or the free
+    /// pages are fewer than the chunks that may be in flight after this
+    /// one are expected to want (the sample's estimate). A fold drains the
+    /// queue and reads the bins back, so it waits until it is needed: the
+    /// pages in use alone (many regions use most of them) are no reason.
     fn pages_run_low(&self) -> bool {
         let requests = &self.ring.requests;
         let used = requests.used.load(Ordering::Relaxed);
+        let free = self.pages.shape.pages.saturating_sub(used);
         requests.grow_to.load(Ordering::Relaxed) > 0
-            || u64::from(used) * 4 >= u64::from(self.pages.shape.pages) * 3
+            || (used > 0 && u64::from(free) < self.pairs_per_chunk * RING as u64)
     }
 
     /// Reads chunk `seq` of file `at` into the device's memory and sets it
@@ -442,7 +368,10 @@ impl<'a> Feeder<'a> {
         let job = self.job;
         let file = &job.files[at];
         let shape = self.ring.shape;
-        let start = file.rows.start + seq * u64::from(shape.chunk_bytes);
+        let mut start = file.rows.start + seq * u64::from(shape.chunk_bytes);
+        if seq > 0 && job.context.options.fault == Some(Fault::Overlap) {
+            start -= 1; // a test's fault: a byte of the chunk before
+        }
         let end = (start + u64::from(shape.chunk_bytes)).min(file.rows.end);
         let first_row = start == file.first_row;
         // One byte early: a row starts at `start` when that byte ends a line.
@@ -523,7 +452,12 @@ impl<'a> Feeder<'a> {
             partial_at: shape.partial_at(),
             partial_capacity: shape.partial_capacity,
             lose_block: context.options.lose_block.unwrap_or(u32::MAX),
-            _pad0: 0,
+            fault: match context.options.fault {
+                Some(fault @ (Fault::OtherSlot | Fault::DayLate | Fault::DroppedKey)) => {
+                    fault as u32
+                }
+                _ => 0,
+            },
             _pad1: 0,
         };
         context
@@ -631,101 +565,6 @@ fn expected_pairs(found: f64, rows: f64, chunk_rows: f64) -> f64 {
     }
     let k = high;
     (k * (1.0 - (-chunk_rows / k).exp())).max(found)
-}
-
-/// The completion thread: waits for each chunk of `done` in turn, checks
-/// and reports what the device found, hands the blocks it gave back to the
-/// judges (`tasks`), and gives the chunk's ring slot back (`free`).
-pub(super) fn complete(
-    job: &GpuJob<'_>,
-    ring: &Ring,
-    done: Receiver<InFlight>,
-    free: Sender<usize>,
-    tasks: SyncSender<Task>,
-    figures: &Mutex<GpuFigures>,
-) -> Result<()> {
-    let context = job.context;
-    let shape = ring.shape;
-    for chunk in done {
-        if job.failing() {
-            let _ = free.send(chunk.slot);
-            continue;
-        }
-        let waited = Instant::now();
-        let readback = &ring.readbacks[chunk.slot];
-        let (counters, back, used) = context.read_back(
-            readback,
-            readback.size(),
-            Some(chunk.submission.clone()),
-            |bytes| {
-                let words: &[u32] = bytemuck::cast_slice(bytes);
-                let counters: [u32; STATS_WORDS] = words[..STATS_WORDS].try_into().unwrap();
-                let words = &words[STATS_WORDS..];
-                let used = *words.last().unwrap();
-                let mut back = handback::Back {
-                    block: shape.block,
-                    whole: Vec::new(),
-                    partial: Vec::new(),
-                    line_counts: Vec::new(),
-                };
-                if counters[3] == 0 && counters[7] == 0 {
-                    // Nothing came back: no bits, no line counts needed.
-                    return Ok((counters, back, used));
-                }
-                let span = chunk.own.end - chunk.own.start;
-                let blocks = span.div_ceil(shape.block);
-                back.whole = words[..blocks.div_ceil(32) as usize].to_vec();
-                let listed = counters[7].min(shape.partial_capacity) as usize;
-                let at = shape.partial_at() as usize;
-                back.partial = words[at..at + 3 * listed]
-                    .chunks(3)
-                    .map(|entry| (entry[0], entry[1], entry[2]))
-                    .collect();
-                let lines = (span + 1).div_ceil(LINE_WORD_BYTES) as usize;
-                let at = shape.line_counts_at() as usize;
-                back.line_counts = words[at..at + lines].to_vec();
-                Ok((counters, back, used))
-            },
-        )?;
-        // The chunk is done with its staging memory: mapped again for the
-        // next chunk of the slot.
-        context.map_for_writing(&ring.staging[chunk.slot], Some(chunk.submission.clone()))?;
-        figures.lock().unwrap_or_else(|e| e.into_inner()).wait += waited.elapsed();
-        if free.send(chunk.slot).is_err() {
-            return Ok(()); // the feeder stopped
-        }
-        let [rows, counted, blank, blocks_back, lines, _wanted, no_page, _partial] = counters;
-        // Pages running low, or a chunk that wanted more than there were:
-        // the feeder folds (and grows) before its next chunk.
-        let requests = &ring.requests;
-        requests.used.fetch_max(used, Ordering::Relaxed);
-        if no_page > 0 {
-            requests
-                .grow_to
-                .fetch_max(used.saturating_add(no_page), Ordering::Relaxed);
-        }
-        {
-            let mut figures = figures.lock().unwrap_or_else(|e| e.into_inner());
-            figures.rows_on_device += u64::from(counted);
-            let span = chunk.own.end - chunk.own.start;
-            if blocks_back > 0 && blocks_back == span.div_ceil(shape.block) {
-                figures.chunks_on_cpu += 1;
-            }
-        }
-        let mut device = ChunkReport {
-            seq: chunk.seq,
-            lines: u64::from(lines),
-            span: u64::from(chunk.own.end - chunk.own.start),
-            ..ChunkReport::default()
-        };
-        device.stats.counted = u64::from(counted);
-        device.stats.blank = u64::from(blank);
-        let sent = handback::hand_back(job, &chunk, back, u64::from(rows), device, &tasks)?;
-        if !sent {
-            return Ok(());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

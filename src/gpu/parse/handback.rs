@@ -13,8 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::feed::InFlight;
-use super::{Event, GpuFile, GpuJob, LINE_WORD_BYTES};
+use super::{Event, GpuFile, GpuJob, InFlight, LINE_WORD_BYTES};
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::format::MAX_LINE;
@@ -49,12 +48,34 @@ pub(super) struct Back {
     pub(super) line_counts: Vec<u32>,
 }
 
+/// The rows of a block handed back that are the host's to judge.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Rows {
+    /// Every row: the device counted none of the block.
+    All,
+    /// The rows whose bit is set, by place among the block's rows. The
+    /// device counted the others, every row at place 32 or later included:
+    /// the shader hands a block back whole when a row past its 32 bits is
+    /// the host's, so no bit is ever missing for a host's row.
+    Places(u32),
+}
+
+impl Rows {
+    /// Whether the row at `place` among the block's rows is the host's.
+    fn host_owns(self, place: u32) -> bool {
+        match self {
+            Rows::All => true,
+            Rows::Places(bits) => place < 32 && bits & (1 << place) != 0,
+        }
+    }
+}
+
 /// Consecutive blocks handed back, in the chunk's data, with the rows of
-/// each that are the host's (a bit per row; all bits: every row).
+/// each that are the host's.
 #[derive(Clone, Debug, PartialEq)]
 struct Piece {
     bytes: Range<u32>,
-    rows: Vec<u32>,
+    rows: Vec<Rows>,
     /// Where the first block came back in part: the line ends from its
     /// line counts' word to it, counted by the device.
     lines_into_word: Option<u32>,
@@ -175,21 +196,21 @@ pub(super) fn hand_back(
 fn pieces(back: &Back, own: &Range<u32>) -> Vec<Piece> {
     let block = back.block;
     // (block, its rows, its lines into its word where it came in part).
-    let mut blocks: Vec<(u32, u32, Option<u32>)> = back
+    let mut blocks: Vec<(u32, Rows, Option<u32>)> = back
         .partial
         .iter()
-        .map(|&(b, rows, lines)| (b, rows, Some(lines)))
+        .map(|&(b, rows, lines)| (b, Rows::Places(rows), Some(lines)))
         .collect();
     for (w, &word) in back.whole.iter().enumerate() {
         let mut word = word;
         while word != 0 {
-            blocks.push((w as u32 * 32 + word.trailing_zeros(), u32::MAX, None));
+            blocks.push((w as u32 * 32 + word.trailing_zeros(), Rows::All, None));
             word &= word - 1;
         }
     }
-    blocks.sort_unstable();
+    blocks.sort_unstable_by_key(|&(b, ..)| b);
     let most = (TASK_BYTES / block).max(1) as usize;
-    let mut pieces: Vec<(u32, Vec<u32>, Option<u32>)> = Vec::new();
+    let mut pieces: Vec<(u32, Vec<Rows>, Option<u32>)> = Vec::new();
     for (b, rows, lines) in blocks {
         match pieces.last_mut() {
             Some((first, masks, _)) if *first + masks.len() as u32 == b && masks.len() < most => {
@@ -396,8 +417,7 @@ fn judge_piece(
             Some(i) => at + i + 1,
             None => finish_row(object, read_start, at, &mut data)?,
         };
-        let mask = piece.rows[block as usize];
-        let mine = place >= 32 || mask & (1 << place) != 0;
+        let mine = piece.rows[block as usize].host_owns(place);
         match (mine, run) {
             (true, None) => run = Some((at, line)),
             (false, Some((from, from_line))) => {
@@ -507,13 +527,13 @@ mod tests {
         // and block 3 in part (its second row).
         let mut back = whole(&[0, 1, 2, 5]);
         back.partial.push((3, 0b10, 2));
-        let all = u32::MAX;
+        let all = Rows::All;
         assert_eq!(
             pieces(&back, &(1..75)),
             vec![
                 Piece {
                     bytes: 1..33,
-                    rows: vec![all, all, all, 0b10],
+                    rows: vec![all, all, all, Rows::Places(0b10)],
                     lines_into_word: None,
                 },
                 Piece {
@@ -530,7 +550,7 @@ mod tests {
             pieces(&back, &(1..75)),
             vec![Piece {
                 bytes: 57..65,
-                rows: vec![0b1],
+                rows: vec![Rows::Places(0b1)],
                 lines_into_word: Some(3),
             }]
         );

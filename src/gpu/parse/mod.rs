@@ -15,10 +15,20 @@
 //! a ring of them in flight; the completion thread waits for each chunk's
 //! counters and hands its blocks to the judging threads, which run the
 //! exact parser and tell the ledger.
+//!
+//! The files, in the order a chunk passes them: `readers.rs` (reading into
+//! staging memory), `feed.rs` (the ring, sizing, folding, submitting),
+//! `pages.rs` (the device's tables and the fold), `complete.rs` (a chunk's
+//! counters back), `handback.rs` (the rows handed back, judged), and
+//! `checks.rs` (the key checksums and the chunks' tiling, which must hold
+//! at the end).
 
+mod checks;
+mod complete;
 mod feed;
 mod handback;
 mod pages;
+mod readers;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,10 +61,26 @@ const BLOCK_BYTES: u32 = 256;
 /// of invocations, and rows near a 33 KB row were lost so.
 const DEVICE_MAX_LINE: u32 = 4 << 10;
 
-/// The counters at the head of a chunk's stats (`Stats` in parse.wgsl):
-/// rows, counted, blank, handed back whole, lines, wanted, no page, and
-/// handed back in part.
-const STATS_WORDS: usize = 8;
+/// The counters at the head of a chunk's stats (`Stats` in parse.wgsl,
+/// before its `words`; see there what each means). A test checks that the
+/// shader's layout is this one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Counters {
+    rows: u32,
+    counted: u32,
+    blank: u32,
+    handed_back: u32,
+    lines: u32,
+    wanted: u32,
+    no_page: u32,
+    partial: u32,
+    checksum: u32,
+    waited: u32,
+}
+
+/// Words of [`Counters`].
+const STATS_WORDS: usize = std::mem::size_of::<Counters>() / 4;
 
 /// Bytes of a chunk one word of its line counts covers (`LINES_SPAN` times
 /// `LINES_PER_WORD` in parse.wgsl).
@@ -72,7 +98,8 @@ const DATA_BUFFERS: usize = 2;
 /// a chunk of `n` bytes adds at most `n / 13` to any bin.
 const SHORTEST_COUNTED_ROW: u64 = 13;
 
-/// The parse shader's uniform block (`Params` in parse.wgsl).
+/// The parse shader's uniform block (`Params` in parse.wgsl). A test
+/// checks that the shader's layout is this one.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -102,7 +129,7 @@ struct Params {
     partial_at: u32,
     partial_capacity: u32,
     lose_block: u32,
-    _pad0: u32,
+    fault: u32,
     _pad1: u32,
 }
 
@@ -146,6 +173,20 @@ impl Pipelines {
             layout,
         }
     }
+}
+
+/// A chunk on its way through the device.
+struct InFlight {
+    slot: usize,
+    /// Index into the job's files.
+    file: usize,
+    seq: u64,
+    /// Where the chunk's data starts in the file.
+    data_start: u64,
+    /// The rows it owns, in the data.
+    own: Range<u32>,
+    first_row: bool,
+    submission: wgpu::SubmissionIndex,
 }
 
 /// A plain local file the GPU counts, and the part of it this run owns.
@@ -239,7 +280,7 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
     let task_queue = Mutex::new(task_queue);
     let result = std::thread::scope(|scope| -> Result<()> {
         let mut feeder = feed::Feeder::new(job, &ring, &figures, scope)?;
-        let (chunks, done) = mpsc::sync_channel::<feed::InFlight>(RING);
+        let (chunks, done) = mpsc::sync_channel::<InFlight>(RING);
         let (free, free_slots) = mpsc::channel::<usize>();
         for slot in 0..RING {
             free.send(slot).expect("the receiver is here");
@@ -254,7 +295,8 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
         let completion = {
             let (ring, figures) = (&ring, &figures);
             spawn(scope, "gpu-complete".into(), move || {
-                feed::complete(job, ring, done, free, tasks, figures).inspect_err(|_| job.fail())
+                complete::complete(job, ring, done, free, tasks, figures)
+                    .inspect_err(|_| job.fail())
             })?
         };
         let fed = feeder.feed_all(&chunks, &free_slots);
@@ -267,7 +309,16 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
             .unwrap_or_else(|_| Err(Error::Internal("the GPU completion thread panicked".into())));
         // Every chunk is in: the bins hold the rest of the counts.
         let folded = match (&fed, &completed) {
-            (Ok(()), Ok(())) if !job.failing() => feeder.fold(),
+            (Ok(all_fed), Ok(all_done)) if !job.failing() => feeder.fold().and_then(|()| {
+                // The sums and ranges are whole only when every chunk was
+                // fed and taken in: a run that `--strict` stopped holds
+                // chunks whose counters nobody read.
+                if *all_fed && *all_done {
+                    ring.sums.check()?;
+                    ring.tiles.check_all(job)?;
+                }
+                Ok(())
+            }),
             _ => Ok(()),
         };
         drop(feeder); // its readers end
@@ -280,7 +331,11 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
         }
         // A device error explains the others best; then the judges' (a
         // file that cannot be read), then the feeder's.
-        completed.and(judged).and(fed).and(folded)
+        completed
+            .map(|_| ())
+            .and(judged)
+            .and(fed.map(|_| ()))
+            .and(folded)
     });
     let figures = figures.into_inner().unwrap_or_else(|e| e.into_inner());
     result?;
@@ -289,13 +344,116 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
 }
 
 /// Starts a named thread in `scope`.
-fn spawn<'scope>(
+fn spawn<'scope, T: Send + 'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     name: String,
-    work: impl FnOnce() -> Result<()> + Send + 'scope,
-) -> Result<std::thread::ScopedJoinHandle<'scope, Result<()>>> {
+    work: impl FnOnce() -> Result<T> + Send + 'scope,
+) -> Result<std::thread::ScopedJoinHandle<'scope, Result<T>>> {
     std::thread::Builder::new()
         .name(name)
         .spawn_scoped(scope, work)
         .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checks::key_check;
+    use super::{Counters, Params};
+    use std::mem::offset_of;
+    use wgpu::naga;
+
+    /// The members of struct `name` in parse.wgsl, with their offsets.
+    fn wgsl_layout(name: &str) -> Vec<(String, u32)> {
+        let module = naga::front::wgsl::parse_str(include_str!("../../../shaders/parse.wgsl"))
+            .expect("parse.wgsl parses");
+        let mut layouter = naga::proc::Layouter::default();
+        layouter
+            .update(module.to_ctx())
+            .expect("parse.wgsl lays out");
+        for (_, ty) in module.types.iter() {
+            if ty.name.as_deref() != Some(name) {
+                continue;
+            }
+            let naga::TypeInner::Struct { members, .. } = &ty.inner else {
+                panic!("{name} is not a struct");
+            };
+            return members
+                .iter()
+                .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+                .collect();
+        }
+        panic!("no struct {name} in parse.wgsl")
+    }
+
+    macro_rules! layout {
+        ($ty:ty { $($field:ident),* $(,)? }) => {
+            vec![$((stringify!($field).to_string(), offset_of!($ty, $field) as u32)),*]
+        };
+    }
+
+    /// The host's mirrors of the shader's structs: same names, same order,
+    /// same offsets (`Stats` then goes on with its words).
+    #[test]
+    fn the_host_mirrors_have_the_shaders_layout() {
+        let params = layout!(Params {
+            data_len,
+            own_start,
+            own_end,
+            flags,
+            columns,
+            id_col,
+            date_col,
+            id_mask,
+            id_shift,
+            id_probes,
+            day_zero,
+            page_slots,
+            groups,
+            pages,
+            table_mask,
+            table_shift,
+            block,
+            max_line,
+            row_width,
+            line_counts_at,
+            waiting_at,
+            wanted_at,
+            wanted_capacity,
+            partial_at,
+            partial_capacity,
+            lose_block,
+            fault,
+            _pad1,
+        });
+        assert_eq!(wgsl_layout("Params"), params);
+        assert_eq!(std::mem::size_of::<Params>(), params.len() * 4);
+        let counters = layout!(Counters {
+            rows,
+            counted,
+            blank,
+            handed_back,
+            lines,
+            wanted,
+            no_page,
+            partial,
+            checksum,
+            waited,
+        });
+        assert_eq!(std::mem::size_of::<Counters>(), counters.len() * 4);
+        let mut stats = wgsl_layout("Stats");
+        assert_eq!(
+            stats.pop(),
+            Some(("words".into(), counters.len() as u32 * 4))
+        );
+        assert_eq!(stats, counters);
+    }
+
+    /// The key check mixes its inputs: neighbouring keys differ.
+    #[test]
+    fn key_checks_of_neighbouring_keys_differ() {
+        let base = key_check(738_000, 5);
+        assert_ne!(base, key_check(738_001, 5));
+        assert_ne!(base, key_check(738_000, 6));
+        assert_ne!(key_check(1, 0), key_check(0, 1));
+    }
 }

@@ -5,7 +5,8 @@
 
 use wgpu::util::DeviceExt;
 
-use super::super::{buffer, device_bins, GpuContext};
+use super::super::{buffer, device_bins, Fault, GpuContext};
+use super::checks::key_check;
 use crate::date::{date_text, day_number, DateText};
 use crate::error::{Error, Result};
 use crate::histogram::Histogram;
@@ -200,15 +201,17 @@ impl PageBins {
     }
 
     /// Reads the bins back, adds them to the run's totals (as `scan` keys
-    /// them), and frees every page. Chunks in flight are in: the copies
-    /// come after them on the queue, and their reports come later through
-    /// their own readback buffers.
+    /// them), and frees every page; returns the key checksum of what it
+    /// added (see `key_check`) and the pages it read. Chunks in flight are in: the copies come
+    /// after them on the queue, and their reports come later through their
+    /// own readback buffers.
     pub(super) fn fold(
         &self,
         context: &GpuContext,
         scan: &ScanContext<'_>,
         histogram: &dyn Histogram,
-    ) -> Result<()> {
+    ) -> Result<(u32, u64)> {
+        let mut checksum = 0u32;
         let PageShape {
             page_slots, groups, ..
         } = self.shape;
@@ -248,6 +251,10 @@ impl PageBins {
                     let (day, group) = (key / groups, key % groups);
                     let slot = group * page_slots;
                     let row = &row[..(slots - slot).min(page_slots) as usize];
+                    for (i, &n) in row.iter().enumerate() {
+                        let check = key_check(day, slot + i as u32);
+                        checksum = checksum.wrapping_add(n.wrapping_mul(check));
+                    }
                     let text: DateText = date_text(day_zero + i64::from(day)).ok_or_else(|| {
                         Error::Internal("a page of a day past the year 9999".into())
                     })?;
@@ -265,12 +272,12 @@ impl PageBins {
             first += count;
         }
         let mut encoder = context.device.create_command_encoder(&Default::default());
-        if !keys.is_empty() {
+        if !keys.is_empty() && context.options.fault != Some(Fault::BinsNotCleared) {
             encoder.clear_buffer(&self.bins, 0, Some(keys.len() as u64 * page_bytes));
         }
         encoder.clear_buffer(&self.table, 0, None);
         encoder.clear_buffer(&self.pages, 0, None);
         context.queue.submit([encoder.finish()]);
-        Ok(())
+        Ok((checksum, keys.len() as u64))
     }
 }
