@@ -34,6 +34,7 @@ use crate::output::{Destination, Groups, ShardPart};
 use crate::progress::Progress;
 use crate::regions::{KeySpace, RegionTable};
 use crate::scan::{RowPolicy, ScanContext};
+use crate::state::{self, Resumed, StateOptions};
 use ledger::Ledger;
 use outputs::Outputs;
 
@@ -74,6 +75,8 @@ pub struct CountOptions {
     /// [`Thresholds`]); by default, only a run that counted none of its
     /// data rows fails.
     pub thresholds: Thresholds,
+    /// Count only what is new since the state file's run (`--state`).
+    pub state: Option<StateOptions>,
 }
 
 impl CountOptions {
@@ -93,6 +96,7 @@ impl CountOptions {
             flush: FoldInterval::default(),
             dense_bins: None,
             thresholds: Thresholds::default(),
+            state: None,
         }
     }
 
@@ -228,8 +232,34 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
     let started = Instant::now();
     let regions_bytes = input::read_small(&options.regions, &format::REGION_FILE)?;
     let regions = RegionTable::parse(&regions_bytes, &options.regions.name())?;
-    let plan = Plan::new(&options.locations, options.split)?;
-    count_plan(options, &regions, plan, engine, progress, started)
+    let mut plan = Plan::new(&options.locations, options.split)?;
+    let resumed = match &options.state {
+        Some(state) => {
+            refuse_with_state(options)?;
+            Some(state::resume(
+                state,
+                &regions_bytes,
+                options.strict,
+                &mut plan,
+            )?)
+        }
+        None => None,
+    };
+    count_plan(options, &regions, plan, resumed, engine, progress, started)
+}
+
+/// What `--state` cannot be combined with, and why.
+fn refuse_with_state(options: &CountOptions) -> Result<()> {
+    let why = if options.split.is_some() {
+        "a shard counts part of the inputs, and the state follows whole files: count with \
+         --state on one machine, or shard without it"
+    } else if options.rejects.is_some() {
+        "the rejects of earlier runs are not kept in the state; count with --state, and \
+         --rejects in a separate run when the rows not counted are wanted"
+    } else {
+        return Ok(());
+    };
+    Err(crate::Error::Usage(format!("--state: {why}")))
 }
 
 /// Counts the inputs of `plan` (which `options.locations` listed).
@@ -237,6 +267,7 @@ fn count_plan(
     options: &CountOptions,
     regions: &RegionTable,
     plan: Plan,
+    resumed: Option<Resumed>,
     engine: &Engine,
     progress: &dyn Progress,
     started: Instant,
@@ -349,12 +380,24 @@ fn count_plan(
     scanned?;
     let counts = counts?;
     let tally = ledger.finish()?;
-    refuse_changed_files(&plan)?;
+    // A file followed by the state is counted up to its last line when the
+    // run started; what came since is the next run's.
+    refuse_changed_files(&plan, resumed.is_some())?;
     verdict::judge(&tally, options.thresholds, regions, options.split.is_some())?;
     let histogram_done = Instant::now();
 
+    let mut totals = counts.into_totals()?;
+    let mut state_bytes = None;
+    if let Some(resumed) = resumed {
+        state_bytes = Some((resumed.bytes_new, resumed.bytes_skipped));
+        let (all, encoded) = resumed.finish(totals, keys, &dates)?;
+        totals = all;
+        let state = outputs.state.as_mut().expect("opened with --state");
+        let written = state.writer().write_all(&encoded);
+        state.check(written)?;
+    }
     let date_texts = dates.dates();
-    let groups = Groups::new(counts.into_totals()?, keys, &date_texts, regions)?;
+    let groups = Groups::new(totals, keys, &date_texts, regions)?;
     let written = if outputs.result.has_offsets() {
         let sizes = groups.sizes(threads);
         let file = outputs.result.at_offsets(sizes.file_len())?;
@@ -399,6 +442,7 @@ fn count_plan(
         },
         peak_memory: summary::peak_memory(),
         gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
+        state_bytes,
     };
     if let (Some(manifest), Some(split)) = (&mut outputs.manifest, options.split) {
         let text = ShardManifest {
@@ -423,8 +467,13 @@ fn count_plan(
 /// Fails if a local file's size is not what it was when the plan opened
 /// it: rows appended (or cut) while it was read would be counted in part,
 /// without a word. A pipe has no size to compare.
-fn refuse_changed_files(plan: &Plan) -> Result<()> {
+/// `following`: the state counts plain files only up to where they ended
+/// at the start, so only compressed ones are checked.
+fn refuse_changed_files(plan: &Plan, following: bool) -> Result<()> {
     for input in &plan.inputs {
+        if following && input.compression.is_none() {
+            continue;
+        }
         let (Some(path), false) = (input.object.path(), input.object.is_pipe()) else {
             continue;
         };
@@ -530,7 +579,7 @@ mod tests {
             options.rejects = Some(Destination::File(rejects.clone()));
             options.chunk_size = 4096;
             options.threads = 2;
-            let summary = count_plan(&options, &regions, plan, engine, &(), Instant::now())
+            let summary = count_plan(&options, &regions, plan, None, engine, &(), Instant::now())
                 .unwrap_or_else(|e| panic!("{}: {e}", engine.kind()));
             assert!(summary.stats.malformed_total() > 100, "{}", engine.kind());
 

@@ -20,6 +20,10 @@ pub(super) struct Outputs {
     /// A shard's result says which shard it is, for `merge` (see
     /// [`ShardManifest`]); none for standard output.
     pub(super) manifest: Option<PendingOutput>,
+    /// The new `--state`, committed last: whatever happens to the others,
+    /// the state on disk then still describes a result that a run from it
+    /// writes again.
+    pub(super) state: Option<PendingOutput>,
 }
 
 impl Outputs {
@@ -47,6 +51,13 @@ impl Outputs {
         }
         if let Some(stats) = &options.stats_json {
             outputs.push(("stats", stats.clone()));
+        }
+        let state = options
+            .state
+            .as_ref()
+            .map(|state| Destination::File(state.path.clone()));
+        if let Some(state) = &state {
+            outputs.push(("state", state.clone()));
         }
         let mut inputs: HashMap<Identity, String> = plan
             .inputs
@@ -92,6 +103,7 @@ impl Outputs {
                 .map(PendingOutput::create)
                 .transpose()?,
             manifest: manifest.as_ref().map(PendingOutput::create).transpose()?,
+            state: state.as_ref().map(PendingOutput::create).transpose()?,
         })
     }
 
@@ -104,6 +116,7 @@ impl Outputs {
             self.rejects.map(RejectsWriter::finish).transpose()?,
             self.stats,
             self.manifest,
+            self.state,
         ]
         .into_iter()
         .flatten()

@@ -43,6 +43,9 @@ pub struct Summary {
     pub peak_memory: Option<u64>,
     /// What the GPU backend did, when it parsed files.
     pub gpu: Option<GpuFigures>,
+    /// With `--state`: bytes read now (new since the state's run), and
+    /// bytes counted before and skipped.
+    pub state_bytes: Option<(u64, u64)>,
 }
 
 /// Where a count's outputs went, as their paths or URLs were given
@@ -130,6 +133,10 @@ impl Summary {
             "threads": self.threads,
             "peak_memory_bytes": self.peak_memory,
             "gpu": self.gpu.as_ref().map(GpuFigures::to_json),
+            "state": self.state_bytes.map(|(new, skipped)| serde_json::json!({
+                "bytes_new": new,
+                "bytes_skipped": skipped,
+            })),
             "stages": {
                 "setup_seconds": t.setup.as_secs_f64(),
                 "scan_seconds": t.scan.as_secs_f64(),

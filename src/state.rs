@@ -1,0 +1,628 @@
+//! `count --state PATH`: an append-only log recounted in the time its new
+//! bytes take, with a result equal, byte for byte, to a full count.
+//!
+//! The state file holds, per input, where its counted bytes end (just
+//! after the last complete line counted) with fingerprints of its first
+//! bytes and of the bytes before that end, and the totals so far keyed like
+//! the result's groups (region slot, day). A later run counts each input
+//! from its old end to its last complete line, adds the old totals, and
+//! writes result.csv and the new state in the same commit as every other
+//! output (`count/outputs.rs`). Any change it cannot follow exactly (a file
+//! cut short or rewritten, a changed compressed file) makes the run count
+//! from scratch, or refuse under `--strict`.
+//!
+//! The format: `ECSTATE\0`, a version (u32), the payload's length (u64) and
+//! CRC-32 (u32), then the payload; every number little-endian. A state is
+//! only ever written whole and renamed into place, so a reader sees the
+//! old one or the new one.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::date::{self, DateDict};
+use crate::error::{Error, Result};
+use crate::histogram::FinalTotals;
+use crate::input::{Identity, Object, Plan};
+use crate::regions::KeySpace;
+
+const MAGIC: &[u8; 8] = b"ECSTATE\0";
+const VERSION: u32 = 1;
+/// How many bytes each fingerprint covers: the first of a file, and the
+/// last before its counted end (as OpenTelemetry's filelog receiver, 1 KiB).
+const PRINT: u64 = 1024;
+/// How far back each read looks for a file's last newline.
+const TAIL_READ: u64 = 64 * 1024;
+
+/// What `count --state` was asked.
+#[derive(Clone, Debug)]
+pub struct StateOptions {
+    /// The state file (local).
+    pub path: PathBuf,
+    /// Ignore the state's totals and count everything again.
+    pub recount: bool,
+    /// Recount without the inputs the state knows but this run does not
+    /// list (else their counts stay).
+    pub forget_missing: bool,
+}
+
+/// Which file an entry is: its device and inode, or its URL. A rotated
+/// file keeps its identity under its new name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
+    Local { dev: u64, ino: u64 },
+    Url(String),
+}
+
+impl Key {
+    fn of(object: &dyn Object) -> Key {
+        match Identity::of_object(object) {
+            Identity::File { dev, ino } => Key::Local { dev, ino },
+            other => Key::Url(match other {
+                Identity::Object { bucket, key } => format!("s3://{bucket}/{key}"),
+                _ => object.name().to_string(),
+            }),
+        }
+    }
+}
+
+/// One input as the state knows it.
+#[derive(Clone, Debug)]
+struct Entry {
+    key: Key,
+    name: String,
+    compressed: bool,
+    /// Its size when counted.
+    size: u64,
+    /// Just after the last complete line counted (a compressed file: its
+    /// size).
+    end: u64,
+    /// CRC-32 of its first bytes, up to [`PRINT`] and `end`.
+    head: u32,
+    /// CRC-32 of up to [`PRINT`] bytes before `end`.
+    tail: u32,
+}
+
+/// One group of the totals: region slot, day number, count.
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    slot: u32,
+    day: i32,
+    total: u64,
+}
+
+/// A state file's contents.
+#[derive(Debug)]
+struct State {
+    /// region.csv's length and CRC-32: another region.csv refuses the state.
+    regions: (u64, u32),
+    entries: Vec<Entry>,
+    groups: Vec<Group>,
+}
+
+/// One count's use of the state: what the plan counts of each input, the
+/// totals before it, and the lock that keeps a second run out.
+pub struct Resumed {
+    path: PathBuf,
+    _lock: File,
+    regions: (u64, u32),
+    /// The entries the new state will hold: one per planned input, in plan
+    /// order, then those of inputs this run did not list.
+    entries: Vec<Entry>,
+    before: Vec<Group>,
+    /// Bytes of the inputs read now, and bytes already counted and skipped.
+    pub bytes_new: u64,
+    /// Bytes counted by earlier runs and not read again.
+    pub bytes_skipped: u64,
+}
+
+/// Why a file cannot be followed from where the state left it.
+enum Changed {
+    No,
+    Yes(String),
+}
+
+/// Opens (or starts) the state of `options`, takes its lock, and sets each
+/// input of `plan` to count only what is new since. `regions` is
+/// region.csv's bytes; `strict` refuses a file that changed other than by
+/// growing instead of counting from scratch.
+pub fn resume(
+    options: &StateOptions,
+    regions: &[u8],
+    strict: bool,
+    plan: &mut Plan,
+) -> Result<Resumed> {
+    let path = &options.path;
+    let lock = lock(path)?;
+    let fingerprint = (regions.len() as u64, crc(regions));
+    // --recount does not read the state at all: it may be damaged.
+    let mut previous = if options.recount { None } else { read(path)? };
+    if let Some(state) = &previous {
+        if state.regions != fingerprint {
+            return Err(Error::Usage(format!(
+                "{}: the state was written with another region.csv ({} bytes, CRC-32 {:08x}; \
+                 this one: {} bytes, {:08x}); --recount counts from scratch with this one",
+                path.display(),
+                state.regions.0,
+                state.regions.1,
+                fingerprint.0,
+                fingerprint.1
+            )));
+        }
+    }
+    loop {
+        match follow(previous.as_ref(), options, strict, plan)? {
+            Some(resumed) => {
+                return Ok(Resumed {
+                    path: path.clone(),
+                    _lock: lock,
+                    regions: fingerprint,
+                    entries: resumed.0,
+                    before: previous.map(|s| s.groups).unwrap_or_default(),
+                    bytes_new: resumed.1,
+                    bytes_skipped: resumed.2,
+                });
+            }
+            // Something changed that cannot be followed: from scratch.
+            None => previous = None,
+        }
+    }
+}
+
+/// Plans this run against `previous`: the new entries, bytes new and
+/// skipped; `None` when the run must count from scratch instead.
+#[allow(clippy::type_complexity)]
+fn follow(
+    previous: Option<&State>,
+    options: &StateOptions,
+    strict: bool,
+    plan: &mut Plan,
+) -> Result<Option<(Vec<Entry>, u64, u64)>> {
+    let known: &[Entry] = previous.map_or(&[], |s| &s.entries);
+    let mut entries = Vec::new();
+    let mut seen = vec![false; known.len()];
+    let (mut new, mut skipped) = (0u64, 0u64);
+    let mut keep = Vec::new();
+    let mut froms = Vec::new();
+    for input in &plan.inputs {
+        let object = input.object.as_ref();
+        if object.is_pipe() {
+            return Err(Error::Usage(format!(
+                "{}: a pipe cannot be followed with --state: its bytes are gone once read",
+                object.name()
+            )));
+        }
+        let key = Key::of(object);
+        let compressed = input.compression.is_some();
+        let size = object.len();
+        let old = known
+            .iter()
+            .position(|e| e.key == key && e.compressed == compressed);
+        let from = match old {
+            None => 0,
+            Some(i) => {
+                seen[i] = true;
+                let e = &known[i];
+                match changed(object, e)? {
+                    Changed::No => e.end,
+                    Changed::Yes(why) => {
+                        let why = format!("{}: {why} since the state was written", object.name());
+                        if strict {
+                            return Err(Error::Usage(format!(
+                                "{why}; refused under --strict (--recount counts from scratch)"
+                            )));
+                        }
+                        log::warn!("{why}: counting every input from scratch");
+                        plan_whole(plan);
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let end = if compressed {
+            size
+        } else {
+            let end = last_line_end(object, from, size)?;
+            if end < size {
+                log::info!(
+                    "{}: the last {} bytes are a line without its newline yet: counted once it ends",
+                    object.name(),
+                    size - end
+                );
+            }
+            end
+        };
+        froms.push(from);
+        // A compressed file the state has counted, unchanged: nothing to read.
+        keep.push(!(compressed && old.is_some()));
+        if compressed && old.is_some() {
+            skipped += size;
+        } else {
+            new += end - from;
+            skipped += from;
+        }
+        entries.push(Entry {
+            key,
+            name: object.name().to_string(),
+            compressed,
+            size,
+            end,
+            head: crc_at(object, 0..end.min(PRINT))?,
+            tail: crc_at(object, end.saturating_sub(PRINT)..end)?,
+        });
+    }
+    let missing: Vec<&Entry> = known
+        .iter()
+        .zip(&seen)
+        .filter(|(_, seen)| !**seen)
+        .map(|(e, _)| e)
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|e| e.name.as_str()).collect();
+        if options.forget_missing {
+            log::warn!(
+                "{} not among the inputs any more: counting from scratch without {} (--forget-missing)",
+                names.join(", "),
+                if names.len() == 1 { "it" } else { "them" }
+            );
+            plan_whole(plan);
+            return Ok(None);
+        }
+        log::warn!(
+            "{} not among the inputs any more: {} counts stay in the result \
+             (--forget-missing drops them)",
+            names.join(", "),
+            if names.len() == 1 { "its" } else { "their" }
+        );
+        entries.extend(missing.into_iter().cloned());
+    }
+    // Each plain input counts the rows that start in [from, end): as a
+    // shard part, the rows whose preceding newline is in [from-1, end-1).
+    for ((input, entry), from) in plan.inputs.iter_mut().zip(&entries).zip(froms) {
+        if input.compression.is_none() {
+            input.range = Some(from.saturating_sub(1)..entry.end.saturating_sub(1));
+        }
+    }
+    let mut keep = keep.into_iter();
+    plan.inputs.retain(|_| keep.next().unwrap_or(true));
+    Ok(Some((entries, new, skipped)))
+}
+
+/// Sets every input to be counted whole (undoing a partial [`follow`]).
+fn plan_whole(plan: &mut Plan) {
+    for input in &mut plan.inputs {
+        input.range = None;
+    }
+}
+
+/// Whether `object` still starts and continues as `entry` saw it.
+fn changed(object: &dyn Object, entry: &Entry) -> Result<Changed> {
+    let size = object.len();
+    if entry.compressed && size != entry.size {
+        return Ok(Changed::Yes(format!(
+            "a compressed file changed size ({} bytes, now {size})",
+            entry.size
+        )));
+    }
+    if size < entry.end {
+        return Ok(Changed::Yes(format!(
+            "the file was cut short ({} bytes counted, now {size})",
+            entry.end
+        )));
+    }
+    let (head, tail) = (
+        crc_at(object, 0..entry.end.min(PRINT))?,
+        crc_at(object, entry.end.saturating_sub(PRINT)..entry.end)?,
+    );
+    Ok(if head != entry.head || tail != entry.tail {
+        Changed::Yes("the file was rewritten (its counted bytes differ)".into())
+    } else {
+        Changed::No
+    })
+}
+
+/// Just after the last newline of `object` at or after `from` (before
+/// `size`), else `from`.
+fn last_line_end(object: &dyn Object, from: u64, size: u64) -> Result<u64> {
+    let mut end = size;
+    let mut buf = Vec::new();
+    while end > from {
+        let start = end.saturating_sub(TAIL_READ).max(from);
+        buf.resize((end - start) as usize, 0);
+        object.read_exact_at(&mut buf, start)?;
+        if let Some(i) = memchr::memrchr(b'\n', &buf) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(from)
+}
+
+fn crc(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+fn crc_at(object: &dyn Object, range: std::ops::Range<u64>) -> Result<u32> {
+    let mut buf = vec![0; (range.end - range.start) as usize];
+    object.read_exact_at(&mut buf, range.start)?;
+    Ok(crc(&buf))
+}
+
+/// Keeps a second run off the same state: an exclusive `flock` on
+/// `PATH.lock`, held until the run ends (the kernel drops it if the
+/// process dies).
+fn lock(path: &Path) -> Result<File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| Error::Open {
+            path: lock_path.clone(),
+            source,
+        })?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |_| {
+            Error::Usage(format!(
+                "{}: another count is using this state now; wait for it to end",
+                path.display()
+            ))
+        },
+    )?;
+    Ok(file)
+}
+
+impl Resumed {
+    /// Adds the totals before this run to this run's `totals` (whose keys
+    /// are `keys` over `dates`), and encodes the new state. Interns the
+    /// old totals' dates in `dates`.
+    pub fn finish(
+        self,
+        totals: FinalTotals,
+        keys: KeySpace,
+        dates: &DateDict,
+    ) -> Result<(FinalTotals, Vec<u8>)> {
+        let mut all: Vec<(u32, u64)> = match totals {
+            FinalTotals::Sparse(groups) => groups,
+            FinalTotals::Dense(table) => (0..table.len())
+                .map(|key| (key as u32, table.get(key)))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+        };
+        let bad = |why: String| Error::Usage(format!("{}: {why}", self.path.display()));
+        for group in &self.before {
+            let text = date::date_text(i64::from(group.day))
+                .ok_or_else(|| bad(format!("day {} is out of range", group.day)))?;
+            let index = dates
+                .intern(&text)
+                .map_err(|e| bad(format!("date {}: {e:?}", String::from_utf8_lossy(&text))))?;
+            if group.slot >= keys.region_slots() {
+                return Err(bad(format!("region slot {} out of range", group.slot)));
+            }
+            all.push((keys.pack(index, group.slot), group.total));
+        }
+        all.sort_unstable_by_key(|&(key, _)| key);
+        all.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                kept.1 += later.1;
+                true
+            } else {
+                false
+            }
+        });
+        all.retain(|&(_, n)| n > 0);
+        let texts = dates.dates();
+        let mut groups: Vec<Group> = all
+            .iter()
+            .map(|&(key, total)| {
+                let (date, slot) = keys.unpack(key);
+                Group {
+                    slot,
+                    day: date::day_number(&texts[date as usize]) as i32,
+                    total,
+                }
+            })
+            .collect();
+        // In result order's days, so that one set of inputs gives one state.
+        groups.sort_unstable_by_key(|g| (g.day, g.slot));
+        let state = State {
+            regions: self.regions,
+            entries: self.entries,
+            groups,
+        };
+        Ok((FinalTotals::Sparse(all), state.encode()))
+    }
+}
+
+impl State {
+    fn encode(&self) -> Vec<u8> {
+        let mut p = Vec::with_capacity(64 + self.groups.len() * 16);
+        p.extend(self.regions.0.to_le_bytes());
+        p.extend(self.regions.1.to_le_bytes());
+        p.extend((self.entries.len() as u64).to_le_bytes());
+        for e in &self.entries {
+            match &e.key {
+                Key::Local { dev, ino } => {
+                    p.push(0);
+                    p.extend(dev.to_le_bytes());
+                    p.extend(ino.to_le_bytes());
+                }
+                Key::Url(url) => {
+                    p.push(1);
+                    put_text(&mut p, url);
+                }
+            }
+            put_text(&mut p, &e.name);
+            p.push(e.compressed as u8);
+            for n in [e.size, e.end] {
+                p.extend(n.to_le_bytes());
+            }
+            p.extend(e.head.to_le_bytes());
+            p.extend(e.tail.to_le_bytes());
+        }
+        p.extend((self.groups.len() as u64).to_le_bytes());
+        for g in &self.groups {
+            p.extend(g.slot.to_le_bytes());
+            p.extend(g.day.to_le_bytes());
+            p.extend(g.total.to_le_bytes());
+        }
+        let mut out = Vec::with_capacity(p.len() + 24);
+        out.extend(MAGIC);
+        out.extend(VERSION.to_le_bytes());
+        out.extend((p.len() as u64).to_le_bytes());
+        out.extend(crc(&p).to_le_bytes());
+        out.extend(p);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> std::result::Result<State, String> {
+        let mut r = Reader(bytes);
+        if r.take(8)? != MAGIC {
+            return Err("not a state file of event-counter".into());
+        }
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(format!(
+                "a state of format version {version}; this event-counter reads version {VERSION}"
+            ));
+        }
+        let len = r.u64()?;
+        let sum = r.u32()?;
+        let payload = r.take(len as usize)?;
+        if crc(payload) != sum || !r.0.is_empty() {
+            return Err("its checksum does not match: the file is damaged".into());
+        }
+        let mut r = Reader(payload);
+        let regions = (r.u64()?, r.u32()?);
+        let n = r.u64()?;
+        let mut entries = Vec::new();
+        for _ in 0..n {
+            let key = match r.take(1)?[0] {
+                0 => Key::Local {
+                    dev: r.u64()?,
+                    ino: r.u64()?,
+                },
+                _ => Key::Url(r.text()?),
+            };
+            entries.push(Entry {
+                key,
+                name: r.text()?,
+                compressed: r.take(1)?[0] != 0,
+                size: r.u64()?,
+                end: r.u64()?,
+                head: r.u32()?,
+                tail: r.u32()?,
+            });
+        }
+        let n = r.u64()?;
+        let mut groups = Vec::new();
+        for _ in 0..n {
+            groups.push(Group {
+                slot: r.u32()?,
+                day: r.u32()? as i32,
+                total: r.u64()?,
+            });
+        }
+        Ok(State {
+            regions,
+            entries,
+            groups,
+        })
+    }
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    out.extend((text.len() as u32).to_le_bytes());
+    out.extend(text.as_bytes());
+}
+
+/// Reads the state's little-endian fields in order.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("it ends too soon: the file is damaged".into());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u32(&mut self) -> std::result::Result<u32, String> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> std::result::Result<u64, String> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    fn text(&mut self) -> std::result::Result<String, String> {
+        let n = self.u32()? as usize;
+        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
+    }
+}
+
+/// The state at `path`; `None` when there is none yet.
+fn read(path: &Path) -> Result<Option<State>> {
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        Ok(mut file) => file.read_to_end(&mut bytes).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?,
+    };
+    State::decode(&bytes).map(Some).map_err(|why| {
+        Error::Usage(format!(
+            "{}: {why}; --recount counts from scratch and writes a new state",
+            path.display()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_reads_back_and_a_damaged_one_is_refused() {
+        let state = State {
+            regions: (12, 34),
+            entries: vec![Entry {
+                key: Key::Local { dev: 1, ino: 2 },
+                name: "a.csv".into(),
+                compressed: false,
+                size: 100,
+                end: 90,
+                head: 5,
+                tail: 6,
+            }],
+            groups: vec![Group {
+                slot: 3,
+                day: -4,
+                total: 1 << 40,
+            }],
+        };
+        let bytes = state.encode();
+        let back = State::decode(&bytes).unwrap();
+        assert_eq!(back.encode(), bytes);
+        assert_eq!(back.groups[0].day, -4);
+        assert_eq!(back.entries[0].end, 90);
+        let mut damaged = bytes.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        assert!(State::decode(&damaged).unwrap_err().contains("checksum"));
+        assert!(State::decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(State::decode(b"region_id,region_name\n").is_err());
+    }
+}
