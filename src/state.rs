@@ -152,15 +152,15 @@ pub fn resume(
     }
     loop {
         match follow(previous.as_ref(), options, strict, plan)? {
-            Some(resumed) => {
+            Some(followed) => {
                 return Ok(Resumed {
                     path: path.clone(),
                     _lock: lock,
                     regions: fingerprint,
-                    entries: resumed.0,
+                    entries: followed.entries,
                     before: previous.map(|s| s.groups).unwrap_or_default(),
-                    bytes_new: resumed.1,
-                    bytes_skipped: resumed.2,
+                    bytes_new: followed.new,
+                    bytes_skipped: followed.skipped,
                 });
             }
             // Something changed that cannot be followed: from scratch.
@@ -169,15 +169,22 @@ pub fn resume(
     }
 }
 
-/// Plans this run against `previous`: the new entries, bytes new and
-/// skipped; `None` when the run must count from scratch instead.
-#[allow(clippy::type_complexity)]
+/// What [`follow`] planned: the new state's entries, and the bytes new
+/// and skipped.
+struct Followed {
+    entries: Vec<Entry>,
+    new: u64,
+    skipped: u64,
+}
+
+/// Plans this run against `previous`; `None` when the run must count from
+/// scratch instead.
 fn follow(
     previous: Option<&State>,
     options: &StateOptions,
     strict: bool,
     plan: &mut Plan,
-) -> Result<Option<(Vec<Entry>, u64, u64)>> {
+) -> Result<Option<Followed>> {
     let known: &[Entry] = previous.map_or(&[], |s| &s.entries);
     let mut entries = Vec::new();
     let mut seen = vec![false; known.len()];
@@ -285,7 +292,11 @@ fn follow(
     }
     let mut keep = keep.into_iter();
     plan.inputs.retain(|_| keep.next().unwrap_or(true));
-    Ok(Some((entries, new, skipped)))
+    Ok(Some(Followed {
+        entries,
+        new,
+        skipped,
+    }))
 }
 
 /// Sets every input to be counted whole (undoing a partial [`follow`]).

@@ -351,3 +351,16 @@ fn a_run_killed_at_any_point_leaves_a_usable_state() {
         assert_same_as_full(&data, "log.csv");
     }
 }
+
+/// New bytes with no countable row fail no run that skipped earlier ones:
+/// a full count of the same inputs counts rows, and succeeds.
+#[test]
+fn new_bytes_with_only_bad_rows_are_no_failure() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 300)));
+    count_with_state(&data, "log.csv", &[]).ok();
+    append(&data, "log.csv", "0,0,x,2019-01-01\n0,0,1,not a date\n");
+    count_with_state(&data, "log.csv", &[]).ok();
+    assert_same_as_full(&data, "log.csv");
+}
