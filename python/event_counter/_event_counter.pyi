@@ -27,6 +27,9 @@ def count(
     stats_json: Optional[str],
     max_bad: Optional[str],
     max_unmatched: Optional[str],
+    state: Optional[str],
+    recount: bool,
+    forget_missing: bool,
     progress: Optional[Callable[[int, int, int], None]],
 ) -> tuple[Any, str]: ...
 def generate(

@@ -207,7 +207,7 @@ fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
 /// Counts, writes `output` (a path or URL, else a temporary file), and
 /// returns the result as an Arrow table and the summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, progress))]
+#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, state, recount, forget_missing, progress))]
 #[allow(clippy::too_many_arguments)]
 fn count(
     py: Python<'_>,
@@ -222,6 +222,9 @@ fn count(
     stats_json: Option<String>,
     max_bad: Option<String>,
     max_unmatched: Option<String>,
+    state: Option<String>,
+    recount: bool,
+    forget_missing: bool,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<(Py<PyAny>, String)> {
     if locations.is_empty() {
@@ -257,6 +260,11 @@ fn count(
         malformed: threshold(max_bad.as_deref())?,
         unmatched: threshold(max_unmatched.as_deref())?,
     };
+    options.state = state.map(|path| event_counter::state::StateOptions {
+        path: path.into(),
+        recount,
+        forget_missing,
+    });
     let counters = Arc::new(Counters::default());
     let (summary, records) = run_interruptibly(py, progress.as_ref(), counters, move |progress| {
         let summary = event_counter::count(&options, &engine, progress)?;
