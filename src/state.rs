@@ -12,7 +12,8 @@
 //! from scratch, or refuse under `--strict`.
 //!
 //! The format: `ECSTATE\0`, a version (u32), the payload's length (u64) and
-//! CRC-32 (u32), then the payload; every number little-endian. A state is
+//! CRC-32 (u32), then the payload; every number little-endian (the
+//! groups' as varints). A state is
 //! only ever written whole and renamed into place, so a reader sees the
 //! old one or the new one.
 
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::date::{self, DateDict};
 use crate::error::{Error, Result};
-use crate::histogram::FinalTotals;
+use crate::histogram::{DenseKeyTotals, FinalTotals};
 use crate::input::{Identity, Object, Plan};
 use crate::regions::KeySpace;
 
@@ -396,38 +397,20 @@ impl Resumed {
         keys: KeySpace,
         dates: &DateDict,
     ) -> Result<(FinalTotals, Vec<u8>)> {
-        let mut all: Vec<(u32, u64)> = match totals {
+        let counted: Vec<(u32, u64)> = match totals {
             FinalTotals::Sparse(groups) => groups,
             FinalTotals::Dense(table) => (0..table.len())
                 .map(|key| (key as u32, table.get(key)))
                 .filter(|&(_, n)| n > 0)
                 .collect(),
         };
-        let bad = |why: String| Error::Usage(format!("{}: {why}", self.path.display()));
-        for group in &self.before {
-            let text = date::date_text(i64::from(group.day))
-                .ok_or_else(|| bad(format!("day {} is out of range", group.day)))?;
-            let index = dates
-                .intern(&text)
-                .map_err(|e| bad(format!("date {}: {e:?}", String::from_utf8_lossy(&text))))?;
-            if group.slot >= keys.region_slots() {
-                return Err(bad(format!("region slot {} out of range", group.slot)));
-            }
-            all.push((keys.pack(index, group.slot), group.total));
-        }
-        all.sort_unstable_by_key(|&(key, _)| key);
-        all.dedup_by(|later, kept| {
-            if later.0 == kept.0 {
-                kept.1 += later.1;
-                true
-            } else {
-                false
-            }
-        });
-        all.retain(|&(_, n)| n > 0);
+        // This run's groups, few when little is new, in the state's order;
+        // then one pass adds them to the state's, already in that order: no
+        // sort or hash of the (many) groups counted before.
         let texts = dates.dates();
-        let mut groups: Vec<Group> = all
+        let mut fresh: Vec<Group> = counted
             .iter()
+            .filter(|&&(_, total)| total > 0)
             .map(|&(key, total)| {
                 let (date, slot) = keys.unpack(key);
                 Group {
@@ -437,14 +420,93 @@ impl Resumed {
                 }
             })
             .collect();
-        // In result order's days, so that one set of inputs gives one state.
-        groups.sort_unstable_by_key(|g| (g.day, g.slot));
+        fresh.sort_unstable_by_key(Group::order);
+        let groups = merge_sorted(self.before, fresh);
+
+        // The sum as the result's totals, keyed over `dates`: each day is
+        // interned once (the groups are in day order).
+        let bad = |why: String| Error::Usage(format!("{}: {why}", self.path.display()));
+        let mut all = Vec::with_capacity(groups.len());
+        let mut day_index: Option<(i32, u32)> = None;
+        for group in &groups {
+            let index = match day_index {
+                Some((day, index)) if day == group.day => index,
+                _ => {
+                    let text = date::date_text(i64::from(group.day))
+                        .ok_or_else(|| bad(format!("day {} is out of range", group.day)))?;
+                    let index = dates.intern(&text).map_err(|e| {
+                        bad(format!("date {}: {e:?}", String::from_utf8_lossy(&text)))
+                    })?;
+                    day_index = Some((group.day, index));
+                    index
+                }
+            };
+            if group.slot >= keys.region_slots() {
+                return Err(bad(format!("region slot {} out of range", group.slot)));
+            }
+            all.push((keys.pack(index, group.slot), group.total));
+        }
         let state = State {
             regions: self.regions,
             entries: self.entries,
             groups,
         };
-        Ok((FinalTotals::Sparse(all), state.encode()))
+        Ok((dense_if_smaller(all, keys, dates)?, state.encode()))
+    }
+}
+
+/// `groups` as a dense table when at least one key in 16 has a group (4
+/// bytes a key against 16 a group: at most 4 times the list's memory):
+/// the result is written faster from it, as from a full count's dense
+/// totals, without sorting the groups by date.
+fn dense_if_smaller(
+    groups: Vec<(u32, u64)>,
+    keys: KeySpace,
+    dates: &DateDict,
+) -> Result<FinalTotals> {
+    let bins = keys.bins(dates.len());
+    if (groups.len() as u64).saturating_mul(16) < bins || bins > 1 << 32 {
+        return Ok(FinalTotals::Sparse(groups));
+    }
+    let table = DenseKeyTotals::zeroed(bins as usize)?;
+    for (key, total) in groups {
+        table.set(key, total);
+    }
+    Ok(FinalTotals::Dense(table))
+}
+
+impl Group {
+    /// The state's order of groups: by day, then region slot.
+    fn order(&self) -> (i32, u32) {
+        (self.day, self.slot)
+    }
+}
+
+/// The groups of `a` and `b` (each in [`Group::order`], each group once),
+/// in that order, the totals of a group in both added.
+fn merge_sorted(a: Vec<Group>, b: Vec<Group>) -> Vec<Group> {
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => match x.order().cmp(&y.order()) {
+                std::cmp::Ordering::Less => a.next(),
+                std::cmp::Ordering::Greater => b.next(),
+                std::cmp::Ordering::Equal => {
+                    let y = b.next().expect("peeked");
+                    a.next().map(|x| Group {
+                        total: x.total + y.total,
+                        ..x
+                    })
+                }
+            },
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(group) => merged.push(group),
+            None => return merged,
+        }
     }
 }
 
@@ -474,11 +536,22 @@ impl State {
             p.extend(e.head.to_le_bytes());
             p.extend(e.tail.to_le_bytes());
         }
+        // The groups in order, as varints: the day's step from the group
+        // before, the slot's step after the one before on the same day (else
+        // the slot), and the total; 3-4 bytes a group rather than 16, which
+        // a state of tens of millions of groups reads and writes each run.
         p.extend((self.groups.len() as u64).to_le_bytes());
+        let mut before: Option<Group> = None;
         for g in &self.groups {
-            p.extend(g.slot.to_le_bytes());
-            p.extend(g.day.to_le_bytes());
-            p.extend(g.total.to_le_bytes());
+            let (day, slot) = match before {
+                None => (zigzag(g.day), g.slot),
+                Some(b) if b.day == g.day => (0, g.slot - b.slot - 1),
+                Some(b) => ((i64::from(g.day) - i64::from(b.day)) as u64, g.slot),
+            };
+            put_varint(&mut p, day);
+            put_varint(&mut p, u64::from(slot));
+            put_varint(&mut p, g.total);
+            before = Some(*g);
         }
         let mut out = Vec::with_capacity(p.len() + 24);
         out.extend(MAGIC);
@@ -529,13 +602,34 @@ impl State {
             });
         }
         let n = r.u64()?;
-        let mut groups = Vec::new();
+        let damaged = || "a group is out of range: the file is damaged".to_string();
+        // At least 3 bytes a group: a count beyond that is damage, not a
+        // reason to reserve memory.
+        let mut groups = Vec::with_capacity((n as usize).min(r.0.len() / 3));
+        let mut before: Option<Group> = None;
         for _ in 0..n {
-            groups.push(Group {
-                slot: r.u32()?,
-                day: r.u32()? as i32,
-                total: r.u64()?,
-            });
+            let (day, slot, total) = (r.varint()?, r.varint()?, r.varint()?);
+            let slot = u32::try_from(slot).map_err(|_| damaged())?;
+            // Steps keep the order `merge_sorted` relies on.
+            let (day, slot) = match before {
+                None => (unzigzag(day), Some(slot)),
+                Some(b) if day == 0 => (
+                    Some(b.day),
+                    b.slot.checked_add(slot).and_then(|s| s.checked_add(1)),
+                ),
+                Some(b) => (
+                    i32::try_from(i64::from(b.day) + i64::try_from(day).map_err(|_| damaged())?)
+                        .ok(),
+                    Some(slot),
+                ),
+            };
+            let group = Group {
+                day: day.ok_or_else(damaged)?,
+                slot: slot.ok_or_else(damaged)?,
+                total,
+            };
+            groups.push(group);
+            before = Some(group);
         }
         Ok(State {
             regions,
@@ -543,6 +637,24 @@ impl State {
             groups,
         })
     }
+}
+
+fn zigzag(n: i32) -> u64 {
+    u64::from(((n << 1) ^ (n >> 31)) as u32)
+}
+
+fn unzigzag(n: u64) -> Option<i32> {
+    let n = u32::try_from(n).ok()?;
+    Some(((n >> 1) as i32) ^ -((n & 1) as i32))
+}
+
+/// LEB128: seven bits a byte, the high bit set on all but the last.
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }
 
 fn put_text(out: &mut Vec<u8>, text: &str) {
@@ -571,6 +683,17 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(
             self.take(8)?.try_into().expect("8 bytes"),
         ))
+    }
+    fn varint(&mut self) -> std::result::Result<u64, String> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.take(1)?[0];
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(n);
+            }
+        }
+        Err("a number is too long: the file is damaged".into())
     }
     fn text(&mut self) -> std::result::Result<String, String> {
         let n = self.u32()? as usize;
@@ -619,21 +742,61 @@ mod tests {
                 head: 5,
                 tail: 6,
             }],
-            groups: vec![Group {
-                slot: 3,
-                day: -4,
-                total: 1 << 40,
-            }],
+            groups: vec![
+                Group {
+                    slot: 3,
+                    day: -4,
+                    total: 1 << 40,
+                },
+                Group {
+                    slot: 1,
+                    day: 70_000,
+                    total: 1,
+                },
+                Group {
+                    slot: 9,
+                    day: 70_000,
+                    total: 300,
+                },
+            ],
         };
         let bytes = state.encode();
         let back = State::decode(&bytes).unwrap();
         assert_eq!(back.encode(), bytes);
-        assert_eq!(back.groups[0].day, -4);
+        let groups: Vec<(i32, u32, u64)> = back
+            .groups
+            .iter()
+            .map(|g| (g.day, g.slot, g.total))
+            .collect();
+        assert_eq!(groups, [(-4, 3, 1 << 40), (70_000, 1, 1), (70_000, 9, 300)]);
         assert_eq!(back.entries[0].end, 90);
         let mut damaged = bytes.clone();
         *damaged.last_mut().unwrap() ^= 1;
         assert!(State::decode(&damaged).unwrap_err().contains("checksum"));
         assert!(State::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(State::decode(b"region_id,region_name\n").is_err());
+    }
+
+    #[test]
+    fn totals_are_added_group_by_group_in_order() {
+        let g = |day, slot, total| Group { slot, day, total };
+        let before = vec![g(-1, 5, 1), g(3, 0, 2), g(3, 2, 3), g(9, 1, 4)];
+        let fresh = vec![g(-2, 0, 10), g(3, 2, 20), g(3, 4, 30), g(12, 0, 40)];
+        let merged: Vec<(i32, u32, u64)> = merge_sorted(before, fresh)
+            .iter()
+            .map(|g| (g.day, g.slot, g.total))
+            .collect();
+        assert_eq!(
+            merged,
+            [
+                (-2, 0, 10),
+                (-1, 5, 1),
+                (3, 0, 2),
+                (3, 2, 23),
+                (3, 4, 30),
+                (9, 1, 4),
+                (12, 0, 40)
+            ]
+        );
     }
 }
