@@ -397,30 +397,59 @@ impl Resumed {
         keys: KeySpace,
         dates: &DateDict,
     ) -> Result<(FinalTotals, Vec<u8>)> {
-        let counted: Vec<(u32, u64)> = match totals {
-            FinalTotals::Sparse(groups) => groups,
-            FinalTotals::Dense(table) => (0..table.len())
-                .map(|key| (key as u32, table.get(key)))
-                .filter(|&(_, n)| n > 0)
-                .collect(),
-        };
-        // This run's groups, few when little is new, in the state's order;
-        // then one pass adds them to the state's, already in that order: no
-        // sort or hash of the (many) groups counted before.
+        // This run's groups in the state's order; then one pass adds them to
+        // the state's, already in that order: no sort or hash of the (many)
+        // groups counted before.
         let texts = dates.dates();
-        let mut fresh: Vec<Group> = counted
-            .iter()
-            .filter(|&&(_, total)| total > 0)
-            .map(|&(key, total)| {
-                let (date, slot) = keys.unpack(key);
-                Group {
-                    slot,
-                    day: date::day_number(&texts[date as usize]) as i32,
-                    total,
+        let day = |date: u32| date::day_number(&texts[date as usize]) as i32;
+        let (fresh, totals) = match totals {
+            // Few when little is new: sorted.
+            FinalTotals::Sparse(counted) => {
+                let mut fresh: Vec<Group> = counted
+                    .iter()
+                    .filter(|&&(_, total)| total > 0)
+                    .map(|&(key, total)| {
+                        let (date, slot) = keys.unpack(key);
+                        Group {
+                            slot,
+                            day: day(date),
+                            total,
+                        }
+                    })
+                    .collect();
+                fresh.sort_unstable_by_key(Group::order);
+                (fresh, FinalTotals::Sparse(counted))
+            }
+            // Many (a first run, a recount): read in order, dates by day
+            // and each date's slots up, without sorting.
+            FinalTotals::Dense(table) => {
+                let mut by_day: Vec<u32> = (0..texts.len() as u32).collect();
+                by_day.sort_unstable_by_key(|&date| day(date));
+                let mut fresh = Vec::new();
+                for date in by_day {
+                    let day = day(date);
+                    for slot in 0..keys.region_slots() {
+                        let key = keys.pack(date, slot) as usize;
+                        let total = if key < table.len() { table.get(key) } else { 0 };
+                        if total > 0 {
+                            fresh.push(Group { slot, day, total });
+                        }
+                    }
                 }
-            })
-            .collect();
-        fresh.sort_unstable_by_key(Group::order);
+                (fresh, FinalTotals::Dense(table))
+            }
+        };
+        if self.before.is_empty() {
+            // Nothing counted before (a first run, a recount): this run's
+            // totals are the sum, as they are.
+            let state = State {
+                regions: self.regions,
+                entries: self.entries,
+                groups: fresh,
+            };
+            return Ok((totals, state.encode()));
+        }
+        drop(totals);
         let groups = merge_sorted(self.before, fresh);
 
         // The sum as the result's totals, keyed over `dates`: each day is
