@@ -50,6 +50,7 @@ pub mod s3;
 #[path = "s3_off.rs"]
 pub mod s3;
 pub mod scan;
+pub mod state;
 
 pub use backend::{Backend, Engine};
 pub use count::{count, CountOptions, Summary};

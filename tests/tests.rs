@@ -17,4 +17,5 @@ mod limits;
 mod outputs;
 #[cfg(feature = "s3")]
 mod s3;
+mod state;
 mod tools_cli;

@@ -132,6 +132,9 @@ def count(
     stats_json: Optional[PathLike] = None,
     max_bad: Union[int, str, None] = None,
     max_unmatched: Union[int, str, None] = None,
+    state: Optional[PathLike] = None,
+    recount: bool = False,
+    forget_missing: bool = False,
     progress: Union[bool, Callable[[int, int, int], None]] = False,
     time_zone: Optional[str] = None,
     epoch: Optional[str] = None,
@@ -160,6 +163,12 @@ def count(
             such as ``"0.1%"``.
         max_unmatched: the same for rows whose region_id is not in
             region.csv.
+        state: count only the bytes added since the run that wrote this
+            state file, and write the new state with the result (as
+            ``count --state``; the README's "Counting a growing log").
+        recount: with ``state``, count every input from scratch.
+        forget_missing: with ``state``, count from scratch without the
+            inputs no longer listed (else their counts stay).
         progress: ``True`` shows a progress bar (tqdm where installed, a
             line on stderr otherwise); or a function called with (bytes
             done, bytes in all, rows) as the count goes.
@@ -225,6 +234,9 @@ def count(
         None if stats_json is None else os.fspath(stats_json),
         threshold(max_bad),
         threshold(max_unmatched),
+        None if state is None else os.fspath(state),
+        recount,
+        forget_missing,
         _progress(progress),
         time_zone,
         epoch,

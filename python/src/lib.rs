@@ -234,7 +234,7 @@ fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
 /// Counts, writes `output` (a path or URL, else a temporary file), and
 /// returns the result as an Arrow table and the summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, progress, time_zone, epoch, delimiter, columns, cancel))]
+#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, state, recount, forget_missing, progress, time_zone, epoch, delimiter, columns, cancel))]
 #[allow(clippy::too_many_arguments)]
 fn count(
     py: Python<'_>,
@@ -249,6 +249,9 @@ fn count(
     stats_json: Option<String>,
     max_bad: Option<String>,
     max_unmatched: Option<String>,
+    state: Option<String>,
+    recount: bool,
+    forget_missing: bool,
     progress: Option<Bound<'_, PyAny>>,
     time_zone: Option<String>,
     epoch: Option<String>,
@@ -290,6 +293,11 @@ fn count(
         malformed: threshold(max_bad.as_deref())?,
         unmatched: threshold(max_unmatched.as_deref())?,
     };
+    options.state = state.map(|path| event_counter::state::StateOptions {
+        path: path.into(),
+        recount,
+        forget_missing,
+    });
     options.times = event_times(time_zone, epoch)?;
     options.format = location_format(delimiter, columns)?;
     // This call's own token, or the caller's: never another count's.

@@ -151,6 +151,28 @@ def test_shards_merge_to_one_count(sample, tmp_path):
     assert rows_of(tmp_path / "merged.csv") == rows_of_table(whole.to_arrow())
 
 
+def test_a_state_counts_only_what_is_new(sample, tmp_path):
+    log = tmp_path / "log.csv"
+    lines = (sample / "location.csv").read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[: len(lines) // 2]))
+    state = tmp_path / "count.state"
+    stats = tmp_path / "stats.json"
+    regions = sample / "region.csv"
+    event_counter.count(regions=regions, locations=log, backend="cpu", state=state)
+    with open(log, "ab") as f:
+        f.write(b"".join(lines[len(lines) // 2 :]))
+    again = event_counter.count(
+        regions=regions, locations=log, backend="cpu", state=state, stats_json=stats
+    )
+    whole = event_counter.count(regions=regions, locations=log, backend="cpu")
+    assert rows_of_table(again.to_arrow()) == rows_of_table(whole.to_arrow())
+    import json
+
+    figures = json.loads(stats.read_text())["state"]
+    assert figures["bytes_new"] == len(b"".join(lines[len(lines) // 2 :]))
+    assert figures["bytes_skipped"] == len(b"".join(lines[: len(lines) // 2]))
+
+
 def test_every_exception_class_on_its_cause(sample, tmp_path):
     base = event_counter.EventCounterError
     bad = tmp_path / "bad"

@@ -14,6 +14,7 @@ use event_counter::histogram::FoldInterval;
 use event_counter::input::{self, InputSpec, Split};
 use event_counter::output::Destination;
 use event_counter::scan::MalformedKind;
+use event_counter::state::StateOptions;
 use event_counter::{count, CountOptions, Engine, Error, Summary};
 
 use super::progress_bar::{as_progress, Bar};
@@ -161,6 +162,23 @@ pub struct CountArgs {
     /// Fold 32-bit bins into 64-bit totals every N keys (for tests)
     #[arg(long, hide = true, value_name = "N")]
     flush_every: Option<u64>,
+
+    // `--state` (issue 31): count only what is new since the last run.
+    /// Count only the bytes added since the run that wrote this state file, and write the new
+    /// state with the result: a growing log is recounted in the time its new bytes take, with
+    /// the result of a full count (see the README's "Counting a growing log")
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
+
+    /// With --state: ignore the state's counts and count every input from scratch (a new
+    /// region.csv, a damaged state)
+    #[arg(long, requires = "state")]
+    recount: bool,
+
+    /// With --state: when an input the state knows is no longer listed, count from scratch
+    /// without it [default: its counts stay, with a warning]
+    #[arg(long, requires = "state")]
+    forget_missing: bool,
 }
 
 pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
@@ -242,6 +260,11 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
     if let Some(every) = args.flush_every {
         options.flush = FoldInterval::new(every);
     }
+    options.state = args.state.map(|path| StateOptions {
+        path,
+        recount: args.recount,
+        forget_missing: args.forget_missing,
+    });
 
     let engine = select(args.backend)?;
     let bar = Bar::new(global, "counted");
@@ -252,10 +275,15 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
     let summary = summary?;
     if !global.quiet {
         eprint!("{}", render_summary(&summary));
+        let state = options
+            .state
+            .as_ref()
+            .map(|state| Destination::File(state.path.clone()));
         let written = [
             ("result", Some(&options.output)),
             ("rejects", options.rejects.as_ref()),
             ("stats", options.stats_json.as_ref()),
+            ("state", state.as_ref()),
         ];
         for (what, destination) in written {
             match destination {
@@ -399,6 +427,14 @@ fn render_summary(s: &Summary) -> String {
         bytes(s.bytes as f64),
         bytes(s.gb_per_s() * 1e9),
     );
+    if let Some((new, skipped)) = s.state_bytes {
+        let _ = writeln!(
+            out,
+            "  state:     {} new, {} counted before and skipped",
+            bytes(new as f64),
+            bytes(skipped as f64)
+        );
+    }
     let backend = match &s.adapter {
         Some(adapter) => format!("{} on {adapter}", s.backend),
         None => s.backend.to_string(),

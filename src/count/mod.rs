@@ -37,6 +37,7 @@ use crate::output::{Destination, Groups, ShardPart};
 use crate::progress::Progress;
 use crate::regions::{KeySpace, RegionTable};
 use crate::scan::{RowPolicy, ScanContext};
+use crate::state::{self, Resumed, StateOptions};
 use ledger::Ledger;
 use outputs::Outputs;
 
@@ -96,6 +97,8 @@ pub struct CountOptions {
     /// Asks this count to stop ([`CancelToken::cancel`]): a clone is kept
     /// by whoever may stop it. Each count has its own unless given one.
     pub cancel: CancelToken,
+    /// Count only what is new since the state file's run (`--state`).
+    pub state: Option<StateOptions>,
 }
 
 impl CountOptions {
@@ -121,6 +124,7 @@ impl CountOptions {
             format: LocationFormat::default(),
             region_format: RegionFormat::default(),
             cancel: CancelToken::new(),
+            state: None,
         }
     }
 
@@ -340,16 +344,44 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
         &options.regions.name(),
         &options.region_format,
     )?;
-    let plan = Plan::new(&options.locations, options.split)?;
+    let mut plan = Plan::new(&options.locations, options.split)?;
     let fingerprint = format::fingerprint(&regions_bytes);
+    let resumed = match &options.state {
+        Some(state) => {
+            refuse_with_state(options)?;
+            Some(state::resume(
+                state,
+                &regions_bytes,
+                &reading_options(options),
+                options.strict,
+                &mut plan,
+            )?)
+        }
+        None => None,
+    };
     count_plan(
         options,
         (&regions, &fingerprint),
         plan,
+        resumed,
         engine,
         progress,
         started,
     )
+}
+
+/// What `--state` cannot be combined with, and why.
+fn refuse_with_state(options: &CountOptions) -> Result<()> {
+    let why = if options.split.is_some() {
+        "a shard counts part of the inputs, and the state follows whole files: count with \
+         --state on one machine, or shard without it"
+    } else if options.rejects.is_some() {
+        "the rejects of earlier runs are not kept in the state; count with --state, and \
+         --rejects in a separate run when the rows not counted are wanted"
+    } else {
+        return Ok(());
+    };
+    Err(crate::Error::Usage(format!("--state: {why}")))
 }
 
 /// What a shard of this count is a part of, for its manifest: the same for
@@ -367,35 +399,42 @@ fn count_of_shard(options: &CountOptions, plan: &Plan, regions: &str) -> CountOf
             (name, object.len())
         })
         .collect();
+    // Shards counted under another policy are not parts of one count
+    // either: one of them might have failed where another did not.
     let thresholds = &options.thresholds;
-    CountOfShard::new(
-        inputs,
-        regions.to_string(),
-        vec![
-            ("strict".into(), options.strict.to_string()),
-            ("max_bad".into(), format!("{:?}", thresholds.malformed)),
-            (
-                "max_unmatched".into(),
-                format!("{:?}", thresholds.unmatched),
-            ),
-            // How rows were read: shards read otherwise are not parts of
-            // one count.
-            ("time_zone".into(), options.times.zone.name().to_string()),
-            ("epoch".into(), format!("{:?}", options.times.epoch)),
-            (
-                "delimiter".into(),
-                format!("{:?}", options.format.delimiter),
-            ),
-            (
-                "columns".into(),
-                format!("{:?}", (&options.format.region_id, &options.format.date)),
-            ),
-            (
-                "region_columns".into(),
-                format!("{:?}", options.region_format),
-            ),
-        ],
-    )
+    let mut policy = vec![
+        ("strict".into(), options.strict.to_string()),
+        ("max_bad".into(), format!("{:?}", thresholds.malformed)),
+        (
+            "max_unmatched".into(),
+            format!("{:?}", thresholds.unmatched),
+        ),
+    ];
+    policy.extend(reading_options(options));
+    CountOfShard::new(inputs, regions.to_string(), policy)
+}
+
+/// The options that change how rows are read, and so what a count of the
+/// same inputs gives, as (name, value) pairs: shards read with other
+/// values are not parts of one count, and a `--state` kept with other
+/// values cannot be added to.
+fn reading_options(options: &CountOptions) -> Vec<(String, String)> {
+    vec![
+        ("time_zone".into(), options.times.zone.name().to_string()),
+        ("epoch".into(), format!("{:?}", options.times.epoch)),
+        (
+            "delimiter".into(),
+            format!("{:?}", options.format.delimiter),
+        ),
+        (
+            "columns".into(),
+            format!("{:?}", (&options.format.region_id, &options.format.date)),
+        ),
+        (
+            "region_columns".into(),
+            format!("{:?}", options.region_format),
+        ),
+    ]
 }
 
 /// Counts the inputs of `plan` (which `options.locations` listed), against
@@ -404,6 +443,7 @@ fn count_plan(
     options: &CountOptions,
     (regions, regions_fingerprint): (&RegionTable, &str),
     plan: Plan,
+    resumed: Option<Resumed>,
     engine: &Engine,
     progress: &dyn Progress,
     started: Instant,
@@ -528,12 +568,27 @@ fn count_plan(
     scanned?;
     let counts = counts?;
     let tally = ledger.finish()?;
-    refuse_changed_files(&plan)?;
-    verdict::judge(&tally, options.thresholds, regions, options.split.is_some())?;
+    // A file followed by the state is counted up to its last line when the
+    // run started; what came since is the next run's.
+    refuse_changed_files(&plan, resumed.is_some())?;
+    // A run that reads only what is new is, like a shard, part of a count:
+    // new bytes without a countable row are no failure of the whole.
+    let part = options.split.is_some() || resumed.as_ref().is_some_and(|r| r.bytes_skipped > 0);
+    verdict::judge(&tally, options.thresholds, regions, part)?;
     let histogram_done = Instant::now();
 
+    let mut totals = counts.into_totals()?;
+    let mut state_bytes = None;
+    if let Some(resumed) = resumed {
+        state_bytes = Some((resumed.bytes_new, resumed.bytes_skipped));
+        let (all, encoded) = resumed.finish(totals, keys, &dates)?;
+        totals = all;
+        let state = outputs.state.as_mut().expect("opened with --state");
+        let written = state.writer().write_all(&encoded);
+        state.check(written)?;
+    }
     let date_texts = dates.dates();
-    let groups = Groups::new(counts.into_totals()?, keys, &date_texts, regions)?;
+    let groups = Groups::new(totals, keys, &date_texts, regions)?;
     let written = if outputs.result.has_offsets() {
         let sizes = groups.sizes(threads);
         let file = outputs.result.at_offsets(sizes.file_len())?;
@@ -579,6 +634,7 @@ fn count_plan(
         peak_memory: summary::peak_memory(),
         gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
         times: options.times.clone(),
+        state_bytes,
     };
     if let (Some(manifest), Some(split)) = (&mut outputs.manifest, options.split) {
         let text = ShardManifest {
@@ -604,8 +660,13 @@ fn count_plan(
 /// Fails if a local file's size is not what it was when the plan opened
 /// it: rows appended (or cut) while it was read would be counted in part,
 /// without a word. A pipe has no size to compare.
-fn refuse_changed_files(plan: &Plan) -> Result<()> {
+/// `following`: the state counts plain files only up to where they ended
+/// at the start, so only compressed ones are checked.
+fn refuse_changed_files(plan: &Plan, following: bool) -> Result<()> {
     for input in &plan.inputs {
+        if following && input.compression.is_none() {
+            continue;
+        }
         let (Some(path), false) = (input.object.path(), input.object.is_pipe()) else {
             continue;
         };
@@ -730,8 +791,16 @@ mod tests {
             options.rejects = Some(Destination::File(rejects.clone()));
             options.chunk_size = 4096;
             options.threads = 2;
-            let summary = count_plan(&options, (&regions, ""), plan, engine, &(), Instant::now())
-                .unwrap_or_else(|e| panic!("{}: {e}", engine.kind()));
+            let summary = count_plan(
+                &options,
+                (&regions, ""),
+                plan,
+                None,
+                engine,
+                &(),
+                Instant::now(),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", engine.kind()));
             assert!(summary.stats.malformed_total() > 100, "{}", engine.kind());
 
             // Every rejected row is where its shard line says.

@@ -24,6 +24,10 @@ pub(super) struct Outputs {
     /// older result at its path had, so that `merge` cannot take the new
     /// result for that shard.
     stale_manifest: Option<Destination>,
+    /// The new `--state`, committed last: whatever happens to the others,
+    /// the state on disk then still describes a result that a run from it
+    /// writes again.
+    pub(super) state: Option<PendingOutput>,
 }
 
 impl Outputs {
@@ -61,6 +65,13 @@ impl Outputs {
         }
         if let Some(stats) = &options.stats_json {
             outputs.push(("stats", stats.clone()));
+        }
+        let state = options
+            .state
+            .as_ref()
+            .map(|state| Destination::File(state.path.clone()));
+        if let Some(state) = &state {
+            outputs.push(("state", state.clone()));
         }
         let mut inputs: HashMap<Identity, String> = plan
             .inputs
@@ -107,6 +118,7 @@ impl Outputs {
                 .transpose()?,
             manifest: manifest.as_ref().map(PendingOutput::create).transpose()?,
             stale_manifest,
+            state: state.as_ref().map(PendingOutput::create).transpose()?,
         })
     }
 
@@ -121,6 +133,7 @@ impl Outputs {
             self.rejects.map(RejectsWriter::finish).transpose()?,
             self.stats,
             self.manifest,
+            self.state,
         ]
         .into_iter()
         .flatten()

@@ -46,6 +46,9 @@ pub struct Summary {
     pub gpu: Option<GpuFigures>,
     /// How the date column was read: the zone that decided instants' days.
     pub times: EventTimes,
+    /// With `--state`: bytes read now (new since the state's run), and
+    /// bytes counted before and skipped.
+    pub state_bytes: Option<(u64, u64)>,
 }
 
 /// Where a count's outputs went, as their paths or URLs were given
@@ -143,6 +146,10 @@ impl Summary {
                     Some(Epoch::Millis) => Some("ms"),
                 },
             },
+            "state": self.state_bytes.map(|(new, skipped)| serde_json::json!({
+                "bytes_new": new,
+                "bytes_skipped": skipped,
+            })),
             "stages": {
                 "setup_seconds": t.setup.as_secs_f64(),
                 "scan_seconds": t.scan.as_secs_f64(),

@@ -1,0 +1,865 @@
+//! `count --state PATH`: an append-only log recounted in the time its new
+//! bytes take, with a result equal, byte for byte, to a full count.
+//!
+//! The state file holds, per input, where its counted bytes end (just
+//! after the last complete line counted) with fingerprints of its first
+//! bytes and of the bytes before that end, and the totals so far keyed like
+//! the result's groups (region slot, day). A later run counts each input
+//! from its old end to its last complete line, adds the old totals, and
+//! writes result.csv and the new state in the same commit as every other
+//! output (`count/outputs.rs`). Any change it cannot follow exactly (a file
+//! cut short or rewritten, a changed compressed file) makes the run count
+//! from scratch, or refuse under `--strict`.
+//!
+//! The format: `ECSTATE\0`, a version (u32), the payload's length (u64) and
+//! CRC-32 (u32), then the payload; every number little-endian (the
+//! groups' as varints). A state is
+//! only ever written whole and renamed into place, so a reader sees the
+//! old one or the new one.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::date::{self, DateDict};
+use crate::error::{Error, Result};
+use crate::histogram::{DenseKeyTotals, FinalTotals};
+use crate::input::{Identity, Object, Plan};
+use crate::regions::KeySpace;
+
+const MAGIC: &[u8; 8] = b"ECSTATE\0";
+// 2: the options that change counts are kept (and compared).
+const VERSION: u32 = 2;
+/// How many bytes each fingerprint covers: the first of a file, and the
+/// last before its counted end (as OpenTelemetry's filelog receiver, 1 KiB).
+const PRINT: u64 = 1024;
+/// How far back each read looks for a file's last newline.
+const TAIL_READ: u64 = 64 * 1024;
+
+/// What `count --state` was asked.
+#[derive(Clone, Debug)]
+pub struct StateOptions {
+    /// The state file (local).
+    pub path: PathBuf,
+    /// Ignore the state's totals and count everything again.
+    pub recount: bool,
+    /// Recount without the inputs the state knows but this run does not
+    /// list (else their counts stay).
+    pub forget_missing: bool,
+}
+
+/// Which file an entry is: its device and inode, or its URL. A rotated
+/// file keeps its identity under its new name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
+    Local { dev: u64, ino: u64 },
+    Url(String),
+}
+
+impl Key {
+    fn of(object: &dyn Object) -> Key {
+        match Identity::of_object(object) {
+            Identity::File { dev, ino } => Key::Local { dev, ino },
+            other => Key::Url(match other {
+                Identity::Object { bucket, key } => format!("s3://{bucket}/{key}"),
+                _ => object.name().to_string(),
+            }),
+        }
+    }
+}
+
+/// One input as the state knows it.
+#[derive(Clone, Debug)]
+struct Entry {
+    key: Key,
+    name: String,
+    compressed: bool,
+    /// Its size when counted.
+    size: u64,
+    /// Just after the last complete line counted (a compressed file: its
+    /// size).
+    end: u64,
+    /// CRC-32 of its first bytes, up to [`PRINT`] and `end`.
+    head: u32,
+    /// CRC-32 of up to [`PRINT`] bytes before `end`.
+    tail: u32,
+}
+
+/// One group of the totals: region slot, day number, count.
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    slot: u32,
+    day: i32,
+    total: u64,
+}
+
+/// A state file's contents.
+#[derive(Debug)]
+struct State {
+    /// region.csv's length and CRC-32: another region.csv refuses the state.
+    regions: (u64, u32),
+    /// The options that change counts (`--time-zone`, `--delimiter`, ...),
+    /// as (name, value): other values refuse the state.
+    options: Vec<(String, String)>,
+    entries: Vec<Entry>,
+    groups: Vec<Group>,
+}
+
+/// One count's use of the state: what the plan counts of each input, the
+/// totals before it, and the lock that keeps a second run out.
+pub struct Resumed {
+    path: PathBuf,
+    _lock: File,
+    regions: (u64, u32),
+    options: Vec<(String, String)>,
+    /// The entries the new state will hold: one per planned input, in plan
+    /// order, then those of inputs this run did not list.
+    entries: Vec<Entry>,
+    before: Vec<Group>,
+    /// Bytes of the inputs read now, and bytes already counted and skipped.
+    pub bytes_new: u64,
+    /// Bytes counted by earlier runs and not read again.
+    pub bytes_skipped: u64,
+}
+
+/// Why a file cannot be followed from where the state left it.
+enum Changed {
+    No,
+    Yes(String),
+}
+
+/// Opens (or starts) the state of `options`, takes its lock, and sets each
+/// input of `plan` to count only what is new since. `regions` is
+/// region.csv's bytes; `strict` refuses a file that changed other than by
+/// growing instead of counting from scratch.
+pub fn resume(
+    options: &StateOptions,
+    regions: &[u8],
+    counting: &[(String, String)],
+    strict: bool,
+    plan: &mut Plan,
+) -> Result<Resumed> {
+    let path = &options.path;
+    let lock = lock(path)?;
+    let fingerprint = (regions.len() as u64, crc(regions));
+    // --recount does not read the state at all: it may be damaged.
+    let mut previous = if options.recount { None } else { read(path)? };
+    if let Some(state) = &previous {
+        if state.regions != fingerprint {
+            return Err(Error::Usage(format!(
+                "{}: the state was written with another region.csv ({} bytes, CRC-32 {:08x}; \
+                 this one: {} bytes, {:08x}); --recount counts from scratch with this one",
+                path.display(),
+                state.regions.0,
+                state.regions.1,
+                fingerprint.0,
+                fingerprint.1
+            )));
+        }
+        let differs = counting
+            .iter()
+            .find(|pair| !state.options.contains(pair))
+            .map(|(name, now)| {
+                let then = state.options.iter().find(|(n, _)| n == name);
+                (name, now, then.map_or("nothing", |(_, v)| v.as_str()))
+            });
+        if let Some((name, now, then)) = differs {
+            return Err(Error::Usage(format!(
+                "{}: the state was counted with {name} {then}, and this run has {now}; \
+                 --recount counts from scratch with this run's options",
+                path.display()
+            )));
+        }
+    }
+    loop {
+        match follow(previous.as_ref(), options, strict, plan)? {
+            Some(followed) => {
+                return Ok(Resumed {
+                    path: path.clone(),
+                    _lock: lock,
+                    regions: fingerprint,
+                    options: counting.to_vec(),
+                    entries: followed.entries,
+                    before: previous.map(|s| s.groups).unwrap_or_default(),
+                    bytes_new: followed.new,
+                    bytes_skipped: followed.skipped,
+                });
+            }
+            // Something changed that cannot be followed: from scratch.
+            None => previous = None,
+        }
+    }
+}
+
+/// What [`follow`] planned: the new state's entries, and the bytes new
+/// and skipped.
+struct Followed {
+    entries: Vec<Entry>,
+    new: u64,
+    skipped: u64,
+}
+
+/// Plans this run against `previous`; `None` when the run must count from
+/// scratch instead.
+fn follow(
+    previous: Option<&State>,
+    options: &StateOptions,
+    strict: bool,
+    plan: &mut Plan,
+) -> Result<Option<Followed>> {
+    let known: &[Entry] = previous.map_or(&[], |s| &s.entries);
+    let mut entries = Vec::new();
+    let mut seen = vec![false; known.len()];
+    let (mut new, mut skipped) = (0u64, 0u64);
+    let mut keep = Vec::new();
+    let mut froms = Vec::new();
+    for input in &plan.inputs {
+        let object = input.object.as_ref();
+        if object.is_pipe() {
+            return Err(Error::Usage(format!(
+                "{}: a pipe cannot be followed with --state: its bytes are gone once read",
+                object.name()
+            )));
+        }
+        let key = Key::of(object);
+        let compressed = input.compression.is_some();
+        let size = object.len();
+        let old = known
+            .iter()
+            .position(|e| e.key == key && e.compressed == compressed);
+        let from = match old {
+            None => 0,
+            Some(i) => {
+                seen[i] = true;
+                let e = &known[i];
+                match changed(object, e)? {
+                    Changed::No => e.end,
+                    Changed::Yes(why) => {
+                        let why = format!("{}: {why} since the state was written", object.name());
+                        if strict {
+                            return Err(Error::Usage(format!(
+                                "{why}; refused under --strict (--recount counts from scratch)"
+                            )));
+                        }
+                        log::warn!("{why}: counting every input from scratch");
+                        plan_whole(plan);
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let end = if compressed {
+            size
+        } else {
+            let end = last_line_end(object, from, size)?;
+            if end < size {
+                log::info!(
+                    "{}: the last {} bytes are a line without its newline yet: counted once it ends",
+                    object.name(),
+                    size - end
+                );
+            }
+            end
+        };
+        froms.push(from);
+        // A compressed file the state has counted, unchanged: nothing to read.
+        keep.push(!(compressed && old.is_some()));
+        if compressed && old.is_some() {
+            skipped += size;
+        } else {
+            new += end - from;
+            skipped += from;
+        }
+        entries.push(Entry {
+            key,
+            name: object.name().to_string(),
+            compressed,
+            size,
+            end,
+            head: crc_at(object, 0..end.min(PRINT))?,
+            tail: crc_at(object, end.saturating_sub(PRINT)..end)?,
+        });
+    }
+    let missing: Vec<&Entry> = known
+        .iter()
+        .zip(&seen)
+        .filter(|(_, seen)| !**seen)
+        .map(|(e, _)| e)
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|e| e.name.as_str()).collect();
+        if options.forget_missing {
+            log::warn!(
+                "{} not among the inputs any more: counting from scratch without {} (--forget-missing)",
+                names.join(", "),
+                if names.len() == 1 { "it" } else { "them" }
+            );
+            plan_whole(plan);
+            return Ok(None);
+        }
+        log::warn!(
+            "{} not among the inputs any more: {} counts stay in the result \
+             (--forget-missing drops them)",
+            names.join(", "),
+            if names.len() == 1 { "its" } else { "their" }
+        );
+        entries.extend(missing.into_iter().cloned());
+    }
+    // Each plain input counts the rows that start in [from, end): as a
+    // shard part, the rows whose preceding newline is in [from-1, end-1).
+    for ((input, entry), from) in plan.inputs.iter_mut().zip(&entries).zip(froms) {
+        if input.compression.is_none() {
+            input.range = Some(from.saturating_sub(1)..entry.end.saturating_sub(1));
+        }
+    }
+    let mut keep = keep.into_iter();
+    plan.inputs.retain(|_| keep.next().unwrap_or(true));
+    Ok(Some(Followed {
+        entries,
+        new,
+        skipped,
+    }))
+}
+
+/// Sets every input to be counted whole (undoing a partial [`follow`]).
+fn plan_whole(plan: &mut Plan) {
+    for input in &mut plan.inputs {
+        input.range = None;
+    }
+}
+
+/// Whether `object` still starts and continues as `entry` saw it.
+fn changed(object: &dyn Object, entry: &Entry) -> Result<Changed> {
+    let size = object.len();
+    if entry.compressed && size != entry.size {
+        return Ok(Changed::Yes(format!(
+            "a compressed file changed size ({} bytes, now {size})",
+            entry.size
+        )));
+    }
+    if size < entry.end {
+        return Ok(Changed::Yes(format!(
+            "the file was cut short ({} bytes counted, now {size})",
+            entry.end
+        )));
+    }
+    let (head, tail) = (
+        crc_at(object, 0..entry.end.min(PRINT))?,
+        crc_at(object, entry.end.saturating_sub(PRINT)..entry.end)?,
+    );
+    Ok(if head != entry.head || tail != entry.tail {
+        Changed::Yes("the file was rewritten (its counted bytes differ)".into())
+    } else {
+        Changed::No
+    })
+}
+
+/// Just after the last newline of `object` at or after `from` (before
+/// `size`), else `from`.
+fn last_line_end(object: &dyn Object, from: u64, size: u64) -> Result<u64> {
+    let mut end = size;
+    let mut buf = Vec::new();
+    while end > from {
+        let start = end.saturating_sub(TAIL_READ).max(from);
+        buf.resize((end - start) as usize, 0);
+        object.read_exact_at(&mut buf, start)?;
+        if let Some(i) = memchr::memrchr(b'\n', &buf) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(from)
+}
+
+fn crc(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+fn crc_at(object: &dyn Object, range: std::ops::Range<u64>) -> Result<u32> {
+    let mut buf = vec![0; (range.end - range.start) as usize];
+    object.read_exact_at(&mut buf, range.start)?;
+    Ok(crc(&buf))
+}
+
+/// Keeps a second run off the same state: an exclusive `flock` on
+/// `PATH.lock`, held until the run ends (the kernel drops it if the
+/// process dies).
+fn lock(path: &Path) -> Result<File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| Error::Open {
+            path: lock_path.clone(),
+            source,
+        })?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |_| {
+            Error::Usage(format!(
+                "{}: another count is using this state now; wait for it to end",
+                path.display()
+            ))
+        },
+    )?;
+    Ok(file)
+}
+
+impl Resumed {
+    /// Adds the totals before this run to this run's `totals` (whose keys
+    /// are `keys` over `dates`), and encodes the new state. Interns the
+    /// old totals' dates in `dates`.
+    pub fn finish(
+        self,
+        totals: FinalTotals,
+        keys: KeySpace,
+        dates: &DateDict,
+    ) -> Result<(FinalTotals, Vec<u8>)> {
+        // This run's groups in the state's order; then one pass adds them to
+        // the state's, already in that order: no sort or hash of the (many)
+        // groups counted before.
+        let texts = dates.dates();
+        let day = |date: u32| date::day_number(&texts[date as usize]) as i32;
+        let (fresh, totals) = match totals {
+            // Few when little is new: sorted.
+            FinalTotals::Sparse(counted) => {
+                let mut fresh: Vec<Group> = counted
+                    .iter()
+                    .filter(|&&(_, total)| total > 0)
+                    .map(|&(key, total)| {
+                        let (date, slot) = keys.unpack(key);
+                        Group {
+                            slot,
+                            day: day(date),
+                            total,
+                        }
+                    })
+                    .collect();
+                fresh.sort_unstable_by_key(Group::order);
+                (fresh, FinalTotals::Sparse(counted))
+            }
+            // Many (a first run, a recount): read in order, dates by day
+            // and each date's slots up, without sorting.
+            FinalTotals::Dense(table) => {
+                let mut by_day: Vec<u32> = (0..texts.len() as u32).collect();
+                by_day.sort_unstable_by_key(|&date| day(date));
+                let mut fresh = Vec::new();
+                for date in by_day {
+                    let day = day(date);
+                    for slot in 0..keys.region_slots() {
+                        let key = keys.pack(date, slot) as usize;
+                        let total = if key < table.len() { table.get(key) } else { 0 };
+                        if total > 0 {
+                            fresh.push(Group { slot, day, total });
+                        }
+                    }
+                }
+                (fresh, FinalTotals::Dense(table))
+            }
+        };
+        if self.before.is_empty() {
+            // Nothing counted before (a first run, a recount): this run's
+            // totals are the sum, as they are.
+            let state = State {
+                regions: self.regions,
+                options: self.options,
+                entries: self.entries,
+                groups: fresh,
+            };
+            return Ok((totals, state.encode()));
+        }
+        drop(totals);
+        let groups = merge_sorted(self.before, fresh);
+
+        // The sum as the result's totals, keyed over `dates`: each day is
+        // interned once (the groups are in day order).
+        let bad = |why: String| Error::Usage(format!("{}: {why}", self.path.display()));
+        let mut all = Vec::with_capacity(groups.len());
+        let mut day_index: Option<(i32, u32)> = None;
+        for group in &groups {
+            let index = match day_index {
+                Some((day, index)) if day == group.day => index,
+                _ => {
+                    let text = date::date_text(i64::from(group.day))
+                        .ok_or_else(|| bad(format!("day {} is out of range", group.day)))?;
+                    let index = dates.intern(&text).map_err(|e| {
+                        bad(format!("date {}: {e:?}", String::from_utf8_lossy(&text)))
+                    })?;
+                    day_index = Some((group.day, index));
+                    index
+                }
+            };
+            if group.slot >= keys.region_slots() {
+                return Err(bad(format!("region slot {} out of range", group.slot)));
+            }
+            all.push((keys.pack(index, group.slot), group.total));
+        }
+        let state = State {
+            regions: self.regions,
+            options: self.options,
+            entries: self.entries,
+            groups,
+        };
+        Ok((dense_if_smaller(all, keys, dates)?, state.encode()))
+    }
+}
+
+/// `groups` as a dense table when at least one key in 16 has a group (4
+/// bytes a key against 16 a group: at most 4 times the list's memory):
+/// the result is written faster from it, as from a full count's dense
+/// totals, without sorting the groups by date.
+fn dense_if_smaller(
+    groups: Vec<(u32, u64)>,
+    keys: KeySpace,
+    dates: &DateDict,
+) -> Result<FinalTotals> {
+    let bins = keys.bins(dates.len());
+    if (groups.len() as u64).saturating_mul(16) < bins || bins > 1 << 32 {
+        return Ok(FinalTotals::Sparse(groups));
+    }
+    let table = DenseKeyTotals::zeroed(bins as usize)?;
+    for (key, total) in groups {
+        table.set(key, total);
+    }
+    Ok(FinalTotals::Dense(table))
+}
+
+impl Group {
+    /// The state's order of groups: by day, then region slot.
+    fn order(&self) -> (i32, u32) {
+        (self.day, self.slot)
+    }
+}
+
+/// The groups of `a` and `b` (each in [`Group::order`], each group once),
+/// in that order, the totals of a group in both added.
+fn merge_sorted(a: Vec<Group>, b: Vec<Group>) -> Vec<Group> {
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => match x.order().cmp(&y.order()) {
+                std::cmp::Ordering::Less => a.next(),
+                std::cmp::Ordering::Greater => b.next(),
+                std::cmp::Ordering::Equal => {
+                    let y = b.next().expect("peeked");
+                    a.next().map(|x| Group {
+                        total: x.total + y.total,
+                        ..x
+                    })
+                }
+            },
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(group) => merged.push(group),
+            None => return merged,
+        }
+    }
+}
+
+impl State {
+    fn encode(&self) -> Vec<u8> {
+        let mut p = Vec::with_capacity(64 + self.groups.len() * 16);
+        p.extend(self.regions.0.to_le_bytes());
+        p.extend(self.regions.1.to_le_bytes());
+        p.extend((self.options.len() as u64).to_le_bytes());
+        for (name, value) in &self.options {
+            put_text(&mut p, name);
+            put_text(&mut p, value);
+        }
+        p.extend((self.entries.len() as u64).to_le_bytes());
+        for e in &self.entries {
+            match &e.key {
+                Key::Local { dev, ino } => {
+                    p.push(0);
+                    p.extend(dev.to_le_bytes());
+                    p.extend(ino.to_le_bytes());
+                }
+                Key::Url(url) => {
+                    p.push(1);
+                    put_text(&mut p, url);
+                }
+            }
+            put_text(&mut p, &e.name);
+            p.push(e.compressed as u8);
+            for n in [e.size, e.end] {
+                p.extend(n.to_le_bytes());
+            }
+            p.extend(e.head.to_le_bytes());
+            p.extend(e.tail.to_le_bytes());
+        }
+        // The groups in order, as varints: the day's step from the group
+        // before, the slot's step after the one before on the same day (else
+        // the slot), and the total; 3-4 bytes a group rather than 16, which
+        // a state of tens of millions of groups reads and writes each run.
+        p.extend((self.groups.len() as u64).to_le_bytes());
+        let mut before: Option<Group> = None;
+        for g in &self.groups {
+            let (day, slot) = match before {
+                None => (zigzag(g.day), g.slot),
+                Some(b) if b.day == g.day => (0, g.slot - b.slot - 1),
+                Some(b) => ((i64::from(g.day) - i64::from(b.day)) as u64, g.slot),
+            };
+            put_varint(&mut p, day);
+            put_varint(&mut p, u64::from(slot));
+            put_varint(&mut p, g.total);
+            before = Some(*g);
+        }
+        let mut out = Vec::with_capacity(p.len() + 24);
+        out.extend(MAGIC);
+        out.extend(VERSION.to_le_bytes());
+        out.extend((p.len() as u64).to_le_bytes());
+        out.extend(crc(&p).to_le_bytes());
+        out.extend(p);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> std::result::Result<State, String> {
+        let mut r = Reader(bytes);
+        if r.take(8)? != MAGIC {
+            return Err("not a state file of event-counter".into());
+        }
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(format!(
+                "a state of format version {version}; this event-counter reads version {VERSION}"
+            ));
+        }
+        let len = r.u64()?;
+        let sum = r.u32()?;
+        let payload = r.take(len as usize)?;
+        if crc(payload) != sum || !r.0.is_empty() {
+            return Err("its checksum does not match: the file is damaged".into());
+        }
+        let mut r = Reader(payload);
+        let regions = (r.u64()?, r.u32()?);
+        let mut options = Vec::new();
+        for _ in 0..r.u64()? {
+            options.push((r.text()?, r.text()?));
+        }
+        let n = r.u64()?;
+        let mut entries = Vec::new();
+        for _ in 0..n {
+            let key = match r.take(1)?[0] {
+                0 => Key::Local {
+                    dev: r.u64()?,
+                    ino: r.u64()?,
+                },
+                _ => Key::Url(r.text()?),
+            };
+            entries.push(Entry {
+                key,
+                name: r.text()?,
+                compressed: r.take(1)?[0] != 0,
+                size: r.u64()?,
+                end: r.u64()?,
+                head: r.u32()?,
+                tail: r.u32()?,
+            });
+        }
+        let n = r.u64()?;
+        let damaged = || "a group is out of range: the file is damaged".to_string();
+        // At least 3 bytes a group: a count beyond that is damage, not a
+        // reason to reserve memory.
+        let mut groups = Vec::with_capacity((n as usize).min(r.0.len() / 3));
+        let mut before: Option<Group> = None;
+        for _ in 0..n {
+            let (day, slot, total) = (r.varint()?, r.varint()?, r.varint()?);
+            let slot = u32::try_from(slot).map_err(|_| damaged())?;
+            // Steps keep the order `merge_sorted` relies on.
+            let (day, slot) = match before {
+                None => (unzigzag(day), Some(slot)),
+                Some(b) if day == 0 => (
+                    Some(b.day),
+                    b.slot.checked_add(slot).and_then(|s| s.checked_add(1)),
+                ),
+                Some(b) => (
+                    i32::try_from(i64::from(b.day) + i64::try_from(day).map_err(|_| damaged())?)
+                        .ok(),
+                    Some(slot),
+                ),
+            };
+            let group = Group {
+                day: day.ok_or_else(damaged)?,
+                slot: slot.ok_or_else(damaged)?,
+                total,
+            };
+            groups.push(group);
+            before = Some(group);
+        }
+        Ok(State {
+            regions,
+            options,
+            entries,
+            groups,
+        })
+    }
+}
+
+fn zigzag(n: i32) -> u64 {
+    u64::from(((n << 1) ^ (n >> 31)) as u32)
+}
+
+fn unzigzag(n: u64) -> Option<i32> {
+    let n = u32::try_from(n).ok()?;
+    Some(((n >> 1) as i32) ^ -((n & 1) as i32))
+}
+
+/// LEB128: seven bits a byte, the high bit set on all but the last.
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    out.extend((text.len() as u32).to_le_bytes());
+    out.extend(text.as_bytes());
+}
+
+/// Reads the state's little-endian fields in order.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("it ends too soon: the file is damaged".into());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u32(&mut self) -> std::result::Result<u32, String> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> std::result::Result<u64, String> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    fn varint(&mut self) -> std::result::Result<u64, String> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.take(1)?[0];
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(n);
+            }
+        }
+        Err("a number is too long: the file is damaged".into())
+    }
+    fn text(&mut self) -> std::result::Result<String, String> {
+        let n = self.u32()? as usize;
+        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
+    }
+}
+
+/// The state at `path`; `None` when there is none yet.
+fn read(path: &Path) -> Result<Option<State>> {
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        Ok(mut file) => file.read_to_end(&mut bytes).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?,
+    };
+    State::decode(&bytes).map(Some).map_err(|why| {
+        Error::Usage(format!(
+            "{}: {why}; --recount counts from scratch and writes a new state",
+            path.display()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_reads_back_and_a_damaged_one_is_refused() {
+        let state = State {
+            regions: (12, 34),
+            options: vec![("time_zone".into(), "UTC".into())],
+            entries: vec![Entry {
+                key: Key::Local { dev: 1, ino: 2 },
+                name: "a.csv".into(),
+                compressed: false,
+                size: 100,
+                end: 90,
+                head: 5,
+                tail: 6,
+            }],
+            groups: vec![
+                Group {
+                    slot: 3,
+                    day: -4,
+                    total: 1 << 40,
+                },
+                Group {
+                    slot: 1,
+                    day: 70_000,
+                    total: 1,
+                },
+                Group {
+                    slot: 9,
+                    day: 70_000,
+                    total: 300,
+                },
+            ],
+        };
+        let bytes = state.encode();
+        let back = State::decode(&bytes).unwrap();
+        assert_eq!(back.encode(), bytes);
+        let groups: Vec<(i32, u32, u64)> = back
+            .groups
+            .iter()
+            .map(|g| (g.day, g.slot, g.total))
+            .collect();
+        assert_eq!(groups, [(-4, 3, 1 << 40), (70_000, 1, 1), (70_000, 9, 300)]);
+        assert_eq!(back.entries[0].end, 90);
+        let mut damaged = bytes.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        assert!(State::decode(&damaged).unwrap_err().contains("checksum"));
+        assert!(State::decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(State::decode(b"region_id,region_name\n").is_err());
+    }
+
+    #[test]
+    fn totals_are_added_group_by_group_in_order() {
+        let g = |day, slot, total| Group { slot, day, total };
+        let before = vec![g(-1, 5, 1), g(3, 0, 2), g(3, 2, 3), g(9, 1, 4)];
+        let fresh = vec![g(-2, 0, 10), g(3, 2, 20), g(3, 4, 30), g(12, 0, 40)];
+        let merged: Vec<(i32, u32, u64)> = merge_sorted(before, fresh)
+            .iter()
+            .map(|g| (g.day, g.slot, g.total))
+            .collect();
+        assert_eq!(
+            merged,
+            [
+                (-2, 0, 10),
+                (-1, 5, 1),
+                (3, 0, 2),
+                (3, 2, 23),
+                (3, 4, 30),
+                (9, 1, 4),
+                (12, 0, 40)
+            ]
+        );
+    }
+}

@@ -1,0 +1,384 @@
+//! `count --state` (issue 31): every way a log changes between two runs,
+//! each checked against a fresh full count of the inputs as they now are,
+//! byte for byte.
+
+use std::io::Write;
+use std::process::Command;
+
+use crate::util::DataDir;
+
+const REGIONS: &str = "region_id,region_name\n1,A\n2,B\n3,\"C, c\"\n";
+const HEADER: &str = "lat,long,region_id,date\n";
+
+/// `n` rows from `seed` on: regions 1-4 (4 is not in region.csv), dates
+/// over two months, and a malformed row now and then.
+fn rows(seed: usize, n: usize) -> String {
+    let mut text = String::new();
+    for i in seed..seed + n {
+        text.push_str(&match i % 17 {
+            0 => format!("1,2,x{i},2019-01-01\n"),
+            _ => format!(
+                "{i}.5,-1.25,{},2019-0{}-{:02}\n",
+                1 + i % 4,
+                1 + i % 2,
+                1 + i % 28
+            ),
+        });
+    }
+    text
+}
+
+fn append(data: &DataDir, name: &str, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data.path(name))
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// Counts `locations` with the state `state.bin` into result.csv (and
+/// stats.json); `extra`: more flags.
+fn count_with_state(data: &DataDir, locations: &str, extra: &[&str]) -> crate::util::Run {
+    let mut args = vec![
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        locations,
+        "-o",
+        "result.csv",
+        "--state",
+        "state.bin",
+        "--stats-json",
+        "stats.json",
+        "--chunk-size",
+        "512",
+    ];
+    if !extra.contains(&"--backend") {
+        args.extend(["--backend", "cpu"]);
+    }
+    args.extend(extra);
+    data.run(&args)
+}
+
+/// result.csv of a fresh count of `locations`, without any state.
+fn full_count(data: &DataDir, locations: &str) -> String {
+    data.run(&[
+        "count",
+        "--backend",
+        "cpu",
+        "--regions",
+        "region.csv",
+        "--locations",
+        locations,
+        "-o",
+        "full.csv",
+    ])
+    .ok();
+    data.read("full.csv")
+}
+
+/// The stats' `state` figures: bytes new, bytes skipped.
+fn state_bytes(data: &DataDir) -> (u64, u64) {
+    let stats: serde_json::Value = serde_json::from_str(&data.read("stats.json")).unwrap();
+    (
+        stats["state"]["bytes_new"].as_u64().unwrap(),
+        stats["state"]["bytes_skipped"].as_u64().unwrap(),
+    )
+}
+
+#[track_caller]
+fn assert_same_as_full(data: &DataDir, locations: &str) {
+    let full = full_count(data, locations);
+    assert!(full.lines().count() > 1, "{full}");
+    assert_eq!(data.read("result.csv"), full);
+}
+
+#[test]
+fn appended_bytes_are_counted_from_the_old_end_on_every_backend() {
+    for backend in crate::util::backends() {
+        let data = DataDir::new();
+        data.write("region.csv", REGIONS);
+        let first = format!("{HEADER}{}", rows(0, 3000));
+        data.write("log.csv", &first);
+        count_with_state(&data, "log.csv", &["--backend", backend]).ok();
+        assert_same_as_full(&data, "log.csv");
+        assert_eq!(state_bytes(&data), (first.len() as u64, 0));
+
+        for round in 1..4 {
+            let more = rows(round * 5000, 700 * round);
+            append(&data, "log.csv", &more);
+            count_with_state(&data, "log.csv", &["--backend", backend]).ok();
+            assert_same_as_full(&data, "log.csv");
+            let (new, skipped) = state_bytes(&data);
+            assert_eq!(new, more.len() as u64, "{backend}");
+            assert_eq!(
+                skipped + new,
+                std::fs::metadata(data.path("log.csv")).unwrap().len()
+            );
+        }
+        // Nothing new: nothing read, the same result.
+        count_with_state(&data, "log.csv", &["--backend", backend]).ok();
+        assert_same_as_full(&data, "log.csv");
+        assert_eq!(state_bytes(&data).0, 0);
+    }
+}
+
+#[test]
+fn a_partial_last_line_waits_for_its_newline() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let complete = format!("{HEADER}{}", rows(0, 500));
+    // Counted now, the half line would be a row of region 1 on 2019-01-0.
+    data.write("log.csv", format!("{complete}0,0,1,2019-01-0"));
+    count_with_state(&data, "log.csv", &["-v"])
+        .ok()
+        .stderr_has("without its newline yet");
+    data.write("complete.csv", &complete);
+    assert_eq!(data.read("result.csv"), full_count(&data, "complete.csv"));
+    // The line ends: counted whole, once.
+    append(&data, "log.csv", "9\n");
+    count_with_state(&data, "log.csv", &[]).ok();
+    assert_same_as_full(&data, "log.csv");
+    assert_eq!(state_bytes(&data).0, "0,0,1,2019-01-09\n".len() as u64);
+}
+
+#[test]
+fn a_new_file_in_a_folder_is_counted_whole() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir(data.path("logs")).unwrap();
+    data.write("logs/a.csv", format!("{HEADER}{}", rows(0, 800)));
+    count_with_state(&data, "logs", &[]).ok();
+    append(&data, "logs/a.csv", &rows(900, 50));
+    data.write("logs/b.csv", format!("{HEADER}{}", rows(2000, 400)));
+    count_with_state(&data, "logs", &[]).ok();
+    assert_same_as_full(&data, "logs");
+}
+
+#[test]
+fn a_rotated_file_is_followed_under_its_new_name() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir(data.path("logs")).unwrap();
+    let old = format!("{HEADER}{}", rows(0, 1000));
+    data.write("logs/app.csv", &old);
+    count_with_state(&data, "logs", &[]).ok();
+    // The writer adds a last few rows, then the file is rotated: renamed,
+    // and a new one started in its place.
+    let tail = rows(3000, 30);
+    append(&data, "logs/app.csv", &tail);
+    std::fs::rename(data.path("logs/app.csv"), data.path("logs/app.1.csv")).unwrap();
+    let fresh = format!("{HEADER}{}", rows(5000, 200));
+    data.write("logs/app.csv", &fresh);
+    count_with_state(&data, "logs", &[]).ok();
+    assert_same_as_full(&data, "logs");
+    // Identity, not name: the renamed file's old bytes were skipped.
+    assert_eq!(
+        state_bytes(&data),
+        ((tail.len() + fresh.len()) as u64, old.len() as u64)
+    );
+}
+
+#[test]
+fn a_truncated_or_rewritten_file_is_counted_from_scratch_or_refused_under_strict() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 1000)));
+    count_with_state(&data, "log.csv", &[]).ok();
+
+    // copytruncate: cut to nothing, then new rows.
+    let before = data.read("result.csv");
+    data.write("log.csv", format!("{HEADER}{}", rows(7000, 100)));
+    count_with_state(&data, "log.csv", &["--strict"])
+        .expect_code(2)
+        .stderr_has("cut short")
+        .stderr_has("--strict");
+    assert_eq!(data.read("result.csv"), before);
+    count_with_state(&data, "log.csv", &[])
+        .ok()
+        .stderr_has("cut short");
+    assert_same_as_full(&data, "log.csv");
+
+    // Rewritten in place, as long or longer: its counted bytes differ.
+    let mut text = data.read("log.csv");
+    text = text.replacen("2019-0", "2018-0", 1);
+    text.push_str(&rows(9000, 10));
+    data.write("log.csv", &text);
+    count_with_state(&data, "log.csv", &[])
+        .ok()
+        .stderr_has("rewritten");
+    assert_same_as_full(&data, "log.csv");
+}
+
+#[test]
+fn a_file_gone_keeps_its_counts_or_is_forgotten() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir(data.path("logs")).unwrap();
+    data.write("logs/a.csv", format!("{HEADER}{}", rows(0, 600)));
+    data.write("logs/b.csv", format!("{HEADER}{}", rows(1000, 600)));
+    count_with_state(&data, "logs", &[]).ok();
+    let both = data.read("result.csv");
+    std::fs::remove_file(data.path("logs/b.csv")).unwrap();
+    count_with_state(&data, "logs", &[])
+        .ok()
+        .stderr_has("b.csv not among the inputs any more");
+    assert_eq!(data.read("result.csv"), both);
+    count_with_state(&data, "logs", &["--forget-missing"]).ok();
+    assert_same_as_full(&data, "logs");
+    // Forgotten for good: the next run says nothing of it.
+    let run = count_with_state(&data, "logs", &[]);
+    assert!(!run.ok().stderr.contains("b.csv"), "{}", run.stderr);
+}
+
+#[test]
+fn a_changed_compressed_file_is_counted_again_whole() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir(data.path("logs")).unwrap();
+    let gz = |text: &str| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+        encoder.write_all(text.as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    };
+    data.write("logs/plain.csv", format!("{HEADER}{}", rows(0, 300)));
+    data.write(
+        "logs/old.csv.gz",
+        gz(&format!("{HEADER}{}", rows(500, 300))),
+    );
+    count_with_state(&data, "logs", &[]).ok();
+    assert_same_as_full(&data, "logs");
+    // Unchanged: skipped.
+    count_with_state(&data, "logs", &[]).ok();
+    assert_eq!(state_bytes(&data).0, 0);
+    assert_same_as_full(&data, "logs");
+    data.write(
+        "logs/old.csv.gz",
+        gz(&format!("{HEADER}{}", rows(500, 400))),
+    );
+    count_with_state(&data, "logs", &[])
+        .ok()
+        .stderr_has("compressed file changed");
+    assert_same_as_full(&data, "logs");
+}
+
+#[test]
+fn another_region_file_or_a_damaged_state_is_refused_until_recount() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 300)));
+    count_with_state(&data, "log.csv", &[]).ok();
+    data.write("region.csv", format!("{REGIONS}4,D\n"));
+    count_with_state(&data, "log.csv", &[])
+        .expect_code(2)
+        .stderr_has("another region.csv");
+    count_with_state(&data, "log.csv", &["--recount"]).ok();
+    assert_same_as_full(&data, "log.csv");
+
+    let mut state = std::fs::read(data.path("state.bin")).unwrap();
+    let last = state.len() - 1;
+    state[last] ^= 1;
+    std::fs::write(data.path("state.bin"), &state).unwrap();
+    count_with_state(&data, "log.csv", &[])
+        .expect_code(2)
+        .stderr_has("damaged");
+    count_with_state(&data, "log.csv", &["--recount"]).ok();
+    assert_same_as_full(&data, "log.csv");
+}
+
+/// Counts kept under one zone (or delimiter, or columns) cannot be added to
+/// counts of another: the state names the option that differs.
+#[test]
+fn other_counting_options_are_refused_until_recount() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 300)));
+    count_with_state(&data, "log.csv", &["--time-zone", "UTC"]).ok();
+    count_with_state(&data, "log.csv", &["--time-zone", "Pacific/Auckland"])
+        .expect_code(2)
+        .stderr_has("the state was counted with time_zone UTC, and this run has Pacific/Auckland");
+    count_with_state(&data, "log.csv", &["--delimiter", ";"])
+        .expect_code(2)
+        .stderr_has("delimiter");
+    count_with_state(&data, "log.csv", &["--time-zone", "UTC"]).ok();
+    assert_same_as_full(&data, "log.csv");
+}
+
+#[test]
+fn split_and_rejects_are_refused_with_state() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 30)));
+    count_with_state(&data, "log.csv", &["--split", "0/2"])
+        .expect_code(2)
+        .stderr_has("--state: a shard");
+    count_with_state(&data, "log.csv", &["--rejects", "bad.csv"])
+        .expect_code(2)
+        .stderr_has("--state: the rejects");
+    assert!(!data.exists("state.bin") && !data.exists("result.csv"));
+}
+
+#[test]
+fn a_second_run_on_the_same_state_refuses() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 30)));
+    // The lock a running count holds.
+    let lock = std::fs::File::create(data.path("state.bin.lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    count_with_state(&data, "log.csv", &[])
+        .expect_code(2)
+        .stderr_has("another count is using this state");
+    drop(lock);
+    count_with_state(&data, "log.csv", &[]).ok();
+    assert_same_as_full(&data, "log.csv");
+}
+
+/// A run killed (SIGKILL: no handler runs) at any point of its work and
+/// its commit leaves a state from which the next run's result is exact.
+/// The kill points are spread over the run by delays, from before the
+/// first row to after the last rename; whatever point each one hits, the
+/// check is the same.
+#[test]
+fn a_run_killed_at_any_point_leaves_a_usable_state() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 2000)));
+    count_with_state(&data, "log.csv", &[]).ok();
+    let bin = crate::util::binary();
+    for (step, delay_ms) in [0, 2, 5, 10, 20, 40, 80, 160].into_iter().enumerate() {
+        append(&data, "log.csv", &rows(10_000 * (step + 1), 20_000));
+        let script = format!(
+            "\"{bin}\" count --backend cpu --regions region.csv --locations log.csv \
+             -o result.csv --state state.bin --stats-json stats.json 2>/dev/null &
+             pid=$!
+             sleep {}
+             kill -KILL $pid 2>/dev/null
+             wait $pid
+             true",
+            delay_ms as f64 / 1000.0
+        );
+        let status = Command::new("bash")
+            .args(["-c", &script])
+            .current_dir(data.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        count_with_state(&data, "log.csv", &[]).ok();
+        assert_same_as_full(&data, "log.csv");
+    }
+}
+
+/// New bytes with no countable row fail no run that skipped earlier ones:
+/// a full count of the same inputs counts rows, and succeeds.
+#[test]
+fn new_bytes_with_only_bad_rows_are_no_failure() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 300)));
+    count_with_state(&data, "log.csv", &[]).ok();
+    append(&data, "log.csv", "0,0,x,2019-01-01\n0,0,1,not a date\n");
+    count_with_state(&data, "log.csv", &[]).ok();
+    assert_same_as_full(&data, "log.csv");
+}
