@@ -670,3 +670,63 @@ fn a_folder_says_what_it_leaves_out_and_a_trailing_double_star_takes_files() {
     run.stderr_has("of 2 files");
     assert_eq!(data.read("got.csv"), data.read("want.csv"));
 }
+
+/// Issue 27: `--locations DIR` on a data folder counted its region.csv,
+/// and the result.csv and rejects.csv a run had written there, as rows.
+#[test]
+fn a_data_folder_given_to_locations_leaves_out_its_regions_and_outputs() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir(data.path("d")).unwrap();
+    data.write("d/location.csv", locations(3, 40));
+    count(&data, &["d/location.csv"], "want.csv").ok();
+    data.write("d/region.csv", REGIONS);
+    data.write("d/result.csv", data.read("want.csv"));
+    data.write("d/rejects.csv", "file,line,reason\n");
+    let run = count(&data, &["d"], "got.csv");
+    run.ok();
+    run.stderr_has("not counted as location data");
+    run.stderr_has("region.csv");
+    assert_eq!(data.read("got.csv"), data.read("want.csv"));
+}
+
+/// Issue 27: a glob whose wildcard part is not UTF-8 matched nothing (it
+/// went through `to_string_lossy`); it is refused, naming the pattern.
+/// Without wildcards in that part, the bytes are matched as they are.
+#[test]
+fn a_glob_with_bytes_that_are_not_utf8_is_matched_or_refused_never_empty() {
+    use std::os::unix::ffi::OsStrExt;
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("a.csv", locations(5, 30));
+    count(&data, &["a.csv"], "want.csv").ok();
+    std::fs::create_dir(data.dir.path().join(std::ffi::OsStr::from_bytes(b"d\xff"))).unwrap();
+    std::fs::write(
+        data.dir
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"d\xff/x\xff.csv")),
+        locations(5, 30),
+    )
+    .unwrap();
+    let run_with = |pattern: &[u8], out: &str| {
+        let mut cmd = std::process::Command::new(crate::util::binary());
+        cmd.current_dir(data.dir.path())
+            .args(["count", "--regions", "region.csv", "-o", out, "--locations"])
+            .arg(std::ffi::OsStr::from_bytes(pattern));
+        cmd.output().unwrap()
+    };
+    // A literal non-UTF-8 folder, then a UTF-8 wildcard: matched as bytes.
+    let out = run_with(b"d\xff/*.csv", "got.csv");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(data.read("got.csv"), data.read("want.csv"));
+    // A wildcard in a part that is not UTF-8: refused, never an empty match.
+    let out = run_with(b"d\xff/x\xff*.csv", "bad.csv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("must be UTF-8"), "{stderr}");
+    assert!(!data.exists("bad.csv"));
+}

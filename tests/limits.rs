@@ -493,3 +493,37 @@ fn a_folder_counts_under_a_low_descriptor_limit() {
         );
     }
 }
+
+/// Issue 27: a file cut and written back to the same size while it was
+/// read counted silently (shrinking or growing alone was caught). The run
+/// waits on a named pipe listed after the file; meanwhile the file (with
+/// an old modification time, so the rewrite's is another at any clock
+/// granularity) is emptied and written back byte for byte: exit 74.
+#[test]
+fn a_file_rewritten_to_its_size_while_read_is_an_error() {
+    let data = DataDir::with(
+        "region_id,region_name\n1,A\n",
+        "lat,long,region_id,date\n1,2,1,2019-01-01\n1,2,1,2019-01-02\n",
+    );
+    let bin = crate::util::binary();
+    let script = format!(
+        "touch -d @1000000 location.csv && cp location.csv copy && mkfifo pipe.csv && \
+         (\"{bin}\" count --backend cpu --regions region.csv --locations location.csv pipe.csv \
+          -o out.csv; echo \"exit $?\" > code) & \
+         sleep 0.5; : > location.csv; cat copy > location.csv; head -n 1 copy > pipe.csv; \
+         wait; cat code"
+    );
+    let run = data.run_program("bash", &["-c", &script]);
+    assert!(
+        run.stdout.contains("exit 74"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("written to while it was read"),
+        "{}",
+        run.stderr
+    );
+    assert!(!data.exists("out.csv"));
+}

@@ -657,9 +657,9 @@ fn count_plan(
     Ok(summary)
 }
 
-/// Fails if a local file's size is not what it was when the plan opened
-/// it: rows appended (or cut) while it was read would be counted in part,
-/// without a word. A pipe has no size to compare.
+/// Fails if a local file's size or times are not what they were when the
+/// plan opened it ([`Object::changed_since_open`]): rows appended, cut or
+/// rewritten while it was read would be counted in part, without a word.
 /// `following`: the state counts plain files only up to where they ended
 /// at the start, so only compressed ones are checked.
 fn refuse_changed_files(plan: &Plan, following: bool) -> Result<()> {
@@ -667,15 +667,9 @@ fn refuse_changed_files(plan: &Plan, following: bool) -> Result<()> {
         if following && input.compression.is_none() {
             continue;
         }
-        let (Some(path), false) = (input.object.path(), input.object.is_pipe()) else {
-            continue;
-        };
-        let now = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let then = input.object.len();
-        if now != then {
+        if let Some(why) = input.object.changed_since_open() {
             return Err(input.object.read_error(std::io::Error::other(format!(
-                "the file changed size while it was read ({then} bytes when opened, {now} at the end): \
-                 count a file once it is complete"
+                "{why}: count a file once it is complete"
             ))));
         }
     }

@@ -69,6 +69,14 @@ pub trait Object: Send + Sync {
         Ok(())
     }
 
+    /// Why it is no longer what was opened, if it is not: rows cut or
+    /// appended, or rewritten in place, while it was read would be counted
+    /// in part, without a word. `None` when unchanged, or when it cannot be
+    /// told (a pipe, an S3 object, whose key is fixed by its ETag).
+    fn changed_since_open(&self) -> Option<String> {
+        None
+    }
+
     /// The error for a failed read of this object.
     fn read_error(&self, source: io::Error) -> Error {
         Error::Read {
@@ -88,6 +96,9 @@ pub struct LocalObject {
     /// and to know it again when it is opened again.
     id: FileId,
     len: u64,
+    /// `st_mtime` and `st_ctime` with nanoseconds when opened: a file cut
+    /// and written back to its size keeps its length but not these.
+    times: [(i64, i64); 2],
     name: String,
     path: PathBuf,
     /// A named pipe, a terminal or a socket: bytes come in order, once.
@@ -198,6 +209,7 @@ impl LocalObject {
             held,
             id,
             len: if pipe { 0 } else { meta.len() },
+            times: file_times(&meta),
             name: display_name(path),
             path: path.to_path_buf(),
             pipe,
@@ -239,6 +251,15 @@ impl LocalObject {
         };
         with(&file)
     }
+}
+
+/// A file's modification and change times, seconds and nanoseconds.
+fn file_times(meta: &std::fs::Metadata) -> [(i64, i64); 2] {
+    use std::os::unix::fs::MetadataExt;
+    [
+        (meta.mtime(), meta.mtime_nsec()),
+        (meta.ctime(), meta.ctime_nsec()),
+    ]
 }
 
 /// Adds a descriptor to [`OPEN_FILES`], closing the least recently used
@@ -287,6 +308,31 @@ impl Object for LocalObject {
 
     fn is_pipe(&self) -> bool {
         self.pipe
+    }
+
+    /// Compares the size, then the modification and change times, with
+    /// the ones at open: a file truncated and grown back to the same size
+    /// while it was read has other times. (A `chmod` or a new hard link
+    /// changes `st_ctime` too; refusing then is the safe side.)
+    fn changed_since_open(&self) -> Option<String> {
+        if self.pipe {
+            return None;
+        }
+        let Ok(meta) = std::fs::metadata(&self.path) else {
+            return Some("the file is gone".to_string());
+        };
+        if meta.len() != self.len {
+            return Some(format!(
+                "the file changed size while it was read ({} bytes when opened, {} at the end)",
+                self.len,
+                meta.len()
+            ));
+        }
+        (file_times(&meta) != self.times).then(|| {
+            "the file was written to while it was read (same size, a newer modification \
+             or change time)"
+                .to_string()
+        })
     }
 
     fn sequential(&self) -> Option<io::Result<Box<dyn io::Read + Send>>> {
@@ -493,5 +539,38 @@ impl io::Read for ObjectReader {
         };
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 27: a file cut and written back to the same size while it was
+    /// read counted silently (only its size was compared).
+    #[test]
+    fn a_file_rewritten_to_the_same_size_is_seen_as_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("location.csv");
+        std::fs::write(&path, "lat,long,region_id,date\n1,2,1,2019-01-01\n").unwrap();
+        // An old modification time, so that the rewrite below gives another
+        // one whatever the clock's granularity.
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let object = LocalObject::open(&path).unwrap();
+        assert_eq!(object.changed_since_open(), None);
+        // Truncated and grown back to its size, as `>` then a write does.
+        std::fs::write(&path, "lat,long,region_id,date\n9,9,2,2019-01-02\n").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), object.len());
+        let why = object.changed_since_open().expect("a rewrite is a change");
+        assert!(why.contains("written to while it was read"), "{why}");
+        std::fs::write(&path, "lat,long,region_id,date\n").unwrap();
+        let why = object.changed_since_open().expect("a cut is a change");
+        assert!(why.contains("changed size"), "{why}");
     }
 }

@@ -153,6 +153,17 @@ fn is_location_file(name: &[u8]) -> bool {
         .any(|suffix| name.ends_with(suffix))
 }
 
+/// Whether a name in a folder given to `--locations` is one of the files a
+/// data folder holds that are not locations: `count DIR` reads DIR's
+/// region.csv and writes result.csv there (and the README's rejects.csv),
+/// so `--locations DIR` on such a folder must not count them as rows.
+fn is_data_dir_file(name: &[u8]) -> bool {
+    ["region", "result", "rejects"].iter().any(|stem| {
+        name.strip_prefix(stem.as_bytes())
+            .is_some_and(|rest| [&b".csv"[..], b".csv.gz", b".csv.zst"].contains(&rest))
+    })
+}
+
 fn is_glob(text: &str) -> bool {
     text.contains(['*', '?', '['])
 }
@@ -280,9 +291,24 @@ fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
     } else if path.is_dir() {
         let entries = std::fs::read_dir(path).map_err(|e| unreadable(path.to_path_buf(), e))?;
         let mut found = Vec::new();
+        let mut not_data = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| unreadable(path.to_path_buf(), e))?;
-            found.push(entry.path());
+            if is_data_dir_file(entry.file_name().as_encoded_bytes()) {
+                not_data.push(entry.path());
+            } else {
+                found.push(entry.path());
+            }
+        }
+        if !not_data.is_empty() {
+            not_data.sort();
+            let names: Vec<String> = not_data.iter().map(|p| display_name(p)).collect();
+            log::warn!(
+                "{}: not counted as location data, being what a data folder holds \
+                 besides its locations (regions, results, rejects): {}",
+                display_name(path),
+                names.join(", ")
+            );
         }
         ("the folder", found)
     } else {
@@ -345,6 +371,17 @@ fn glob_matches(pattern: &Path) -> Result<Vec<PathBuf>> {
     for component in pattern.components() {
         let part = component.as_os_str();
         let text = part.to_string_lossy();
+        // globset takes patterns as text: a part with wildcards whose bytes
+        // are not UTF-8 would match nothing, silently, so it is refused. (A
+        // part without wildcards is joined as it is, bytes and all.)
+        if part.to_str().is_none() && is_glob(&text) {
+            return Err(Error::Usage(format!(
+                "{}: a part of a pattern with wildcards (*, ?, [) must be UTF-8; \
+                 \"{}\" is not (name such files without wildcards, or by their folder)",
+                display_name(pattern),
+                text
+            )));
+        }
         let mut next = Vec::new();
         if !matches!(component, Component::Normal(_)) || !is_glob(&text) {
             next.extend(found.iter().map(|dir| dir.join(part)));
