@@ -126,6 +126,9 @@ pub struct S3Object {
     path: ObjectPath,
     url: String,
     len: u64,
+    /// Its ETag as the store gave it, which changes whenever its bytes are
+    /// rewritten, even to the same size.
+    e_tag: Option<String>,
 }
 
 impl S3Object {
@@ -149,6 +152,7 @@ impl S3Object {
             path,
             url: url.to_string(),
             len: meta.size,
+            e_tag: meta.e_tag,
         })
     }
 }
@@ -182,6 +186,11 @@ impl S3Object {
     pub fn name(&self) -> &str {
         &self.url
     }
+
+    /// Its ETag, if the store gave one.
+    pub fn e_tag(&self) -> Option<&str> {
+        self.e_tag.as_deref()
+    }
 }
 
 /// The objects a URL names: the object itself, or with a trailing `/`
@@ -193,12 +202,12 @@ pub fn expand(url: &str, wanted: fn(&str) -> bool) -> Result<Vec<S3Object>> {
     let (bucket_name, prefix) = parse_url(url)?;
     let store = bucket(&bucket_name)?;
     let prefix = ObjectPath::from(prefix);
-    let mut found: Vec<(String, u64)> = runtime()
+    let mut found: Vec<(String, u64, Option<String>)> = runtime()
         .block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
         .map_err(|e| open_error(url, &e))?
         .into_iter()
-        .map(|meta| (meta.location.to_string(), meta.size))
-        .filter(|(key, _)| wanted(key))
+        .map(|meta| (meta.location.to_string(), meta.size, meta.e_tag))
+        .filter(|(key, _, _)| wanted(key))
         .collect();
     found.sort();
     if found.is_empty() {
@@ -212,11 +221,12 @@ pub fn expand(url: &str, wanted: fn(&str) -> bool) -> Result<Vec<S3Object>> {
     }
     Ok(found
         .into_iter()
-        .map(|(key, len)| S3Object {
+        .map(|(key, len, e_tag)| S3Object {
             store: store.clone(),
             url: format!("s3://{bucket_name}/{key}"),
             path: ObjectPath::from(key),
             len,
+            e_tag,
         })
         .collect())
 }

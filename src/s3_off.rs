@@ -40,6 +40,11 @@ impl S3Object {
     pub fn name(&self) -> &str {
         match *self {}
     }
+
+    /// Never called: no object exists.
+    pub fn e_tag(&self) -> Option<&str> {
+        match *self {}
+    }
 }
 
 /// Fails: no S3 in this build.

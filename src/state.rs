@@ -29,7 +29,7 @@ use crate::regions::KeySpace;
 
 const MAGIC: &[u8; 8] = b"ECSTATE\0";
 // 2: the options that change counts are kept (and compared).
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// How many bytes each fingerprint covers: the first of a file, and the
 /// last before its counted end (as OpenTelemetry's filelog receiver, 1 KiB).
 const PRINT: u64 = 1024;
@@ -83,6 +83,9 @@ struct Entry {
     head: u32,
     /// CRC-32 of up to [`PRINT`] bytes before `end`.
     tail: u32,
+    /// An S3 object's ETag ("" where there is none): a rewrite to the same
+    /// size, which the size and fingerprints can miss, changes it.
+    e_tag: String,
 }
 
 /// One group of the totals: region slot, day number, count.
@@ -278,6 +281,7 @@ fn follow(
             end,
             head: crc_at(object, 0..end.min(PRINT))?,
             tail: crc_at(object, end.saturating_sub(PRINT)..end)?,
+            e_tag: object.e_tag().unwrap_or_default().to_string(),
         });
     }
     let missing: Vec<&Entry> = known
@@ -335,6 +339,16 @@ fn changed(object: &dyn Object, entry: &Entry) -> Result<Changed> {
         return Ok(Changed::Yes(format!(
             "a compressed file changed size ({} bytes, now {size})",
             entry.size
+        )));
+    }
+    let e_tag = object.e_tag().unwrap_or_default();
+    // An object is rewritten whole, so a new ETag at the old size is new
+    // bytes in place of counted ones; a larger object may be an append,
+    // which the fingerprints below judge.
+    if size == entry.size && !e_tag.is_empty() && e_tag != entry.e_tag {
+        return Ok(Changed::Yes(format!(
+            "the object was rewritten to the same size (ETag {}, now {e_tag})",
+            entry.e_tag
         )));
     }
     if size < entry.end {
@@ -592,6 +606,7 @@ impl State {
             }
             p.extend(e.head.to_le_bytes());
             p.extend(e.tail.to_le_bytes());
+            put_text(&mut p, &e.e_tag);
         }
         // The groups in order, as varints: the day's step from the group
         // before, the slot's step after the one before on the same day (else
@@ -660,6 +675,7 @@ impl State {
                 end: r.u64()?,
                 head: r.u32()?,
                 tail: r.u32()?,
+                e_tag: r.text()?,
             });
         }
         let n = r.u64()?;
@@ -804,6 +820,7 @@ mod tests {
                 end: 90,
                 head: 5,
                 tail: 6,
+                e_tag: "\"abc\"".into(),
             }],
             groups: vec![
                 Group {

@@ -382,3 +382,58 @@ fn new_bytes_with_only_bad_rows_are_no_failure() {
     count_with_state(&data, "log.csv", &[]).ok();
     assert_same_as_full(&data, "log.csv");
 }
+
+/// A file appended while it is counted: the run counts up to the size it
+/// saw at its start and the next run counts the rest. A thread appends
+/// rows for the whole run; the commit delay hook holds the run after its
+/// reading, so some rows surely land after the size was taken.
+#[test]
+fn a_file_appended_while_it_is_read_is_counted_to_the_size_seen_at_the_start() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 20_000)));
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut seed = 100_000;
+            while !done.load(Ordering::SeqCst) {
+                append(&data, "log.csv", &rows(seed, 20));
+                seed += 20;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        let args = [
+            "count",
+            "--backend",
+            "cpu",
+            "--regions",
+            "region.csv",
+            "--locations",
+            "log.csv",
+            "-o",
+            "result.csv",
+            "--state",
+            "state.bin",
+            "--stats-json",
+            "stats.json",
+            "--chunk-size",
+            "512",
+        ];
+        let run = data.run_env(&args, &[("EVENT_COUNTER_TEST_COMMIT_DELAY_MS", "300")]);
+        done.store(true, Ordering::SeqCst);
+        run.ok();
+    });
+    // The first run had no state: every byte it counted was new.
+    let (seen, _) = state_bytes(&data);
+    let log = std::fs::read(data.path("log.csv")).unwrap();
+    assert!(
+        seen < log.len() as u64,
+        "nothing was appended after the start"
+    );
+    data.write("prefix.csv", &log[..seen as usize]);
+    assert_eq!(data.read("result.csv"), full_count(&data, "prefix.csv"));
+    count_with_state(&data, "log.csv", &[]).ok();
+    assert_eq!(state_bytes(&data), (log.len() as u64 - seen, seen));
+    assert_same_as_full(&data, "log.csv");
+}

@@ -35,6 +35,12 @@ pub trait Object: Send + Sync {
         None
     }
 
+    /// A tag that changes whenever its bytes are rewritten (an S3 ETag),
+    /// where the store keeps one.
+    fn e_tag(&self) -> Option<&str> {
+        None
+    }
+
     /// Whether it can only be read from start to end, once (a named pipe,
     /// standard input): then [`Object::sequential`] reads it.
     fn is_pipe(&self) -> bool {
@@ -494,6 +500,10 @@ impl Object for crate::s3::S3Object {
 
     fn name(&self) -> &str {
         crate::s3::S3Object::name(self)
+    }
+
+    fn e_tag(&self) -> Option<&str> {
+        crate::s3::S3Object::e_tag(self)
     }
 }
 
