@@ -56,7 +56,7 @@ no usable GPU adapter for \-\-backend gpu, or a feature this build lacks
 a GPU failure or an internal error
 .TP
 74
-reading or writing failed (a full disk, an output folder that does not exist, a file that changed size while read, standard output closed); nothing partial is left
+reading or writing failed (a full disk, an output folder that does not exist, a file that changed size or was written to while read, standard output closed); nothing partial is left
 .TP
 128+N
 stopped by signal N (130 for Ctrl\-C, 143 for kill); older outputs are left as they were
