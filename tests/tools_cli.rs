@@ -567,7 +567,7 @@ fn completions_reach_the_flags_but_not_the_hidden_ones_and_every_page_has_exit_s
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let script = data.run(&["completions", shell]).ok().stdout.clone();
         assert!(script.contains("stats-json"), "{shell}");
-        for hidden in ["chunk-size", "pread", "flush-every", "block-rows"] {
+        for hidden in ["chunk-size", "mmap", "flush-every", "block-rows"] {
             let offered = script
                 .lines()
                 .filter(|l| shell != "bash" || l.trim_start().starts_with("opts="))

@@ -155,9 +155,9 @@ pub struct CountArgs {
     #[arg(long, hide = true, value_name = "BYTES")]
     chunk_size: Option<usize>,
 
-    /// Read local files with pread instead of mapping them (for tuning)
+    /// Map local files into memory instead of reading them with pread (for tuning)
     #[arg(long, hide = true)]
-    pread: bool,
+    mmap: bool,
 
     /// Fold 32-bit bins into 64-bit totals every N keys (for tests)
     #[arg(long, hide = true, value_name = "N")]
@@ -243,7 +243,7 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
     if let Some(size) = args.chunk_size {
         options.chunk_size = size;
     }
-    options.map_files = !args.pread;
+    options.map_files = args.mmap;
     options.format = LocationFormat {
         delimiter: args.delimiter,
         region_id: args.columns.clone().and_then(|c| c.0),

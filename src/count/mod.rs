@@ -69,8 +69,9 @@ pub struct CountOptions {
     pub stats_json: Option<Destination>,
     /// Bytes per chunk.
     pub chunk_size: usize,
-    /// Whether chunks of local files are views of the file mapped (the
-    /// default: no copy) or read with `pread`; for measuring the two.
+    /// Whether chunks of local files are views of the file mapped instead
+    /// of read with `pread` (the default; see `input::mapping` for why);
+    /// for measuring the two.
     pub map_files: bool,
     /// When 32-bit bins are folded into the totals.
     pub flush: FoldInterval,
@@ -116,7 +117,7 @@ impl CountOptions {
             rejects: None,
             stats_json: None,
             chunk_size: DEFAULT_CHUNK_SIZE,
-            map_files: true,
+            map_files: false,
             flush: FoldInterval::default(),
             dense_bins: None,
             thresholds: Thresholds::default(),
@@ -481,11 +482,7 @@ fn count_plan(
         "{threads} scanning thread{}, {} KiB chunks{}, {total_bytes} bytes in {} file{}{}",
         if threads == 1 { "" } else { "s" },
         options.chunk_size >> 10,
-        if options.map_files {
-            ""
-        } else {
-            " read with pread"
-        },
+        if options.map_files { " mapped" } else { "" },
         sources.len(),
         if sources.len() == 1 { "" } else { "s" },
         options.split.map_or(String::new(), |s| format!(

@@ -1,25 +1,29 @@
 //! Local files mapped into memory, safe against the file shrinking under
 //! us.
 //!
-//! Why map, and how. Reading a chunk with `pread` copies it: on 2 cores
-//! that copy alone is most of the memchr floor (0.17 s of kernel time per
-//! GiB). Mapping it instead costs the kernel only the page tables. Each
-//! file is mapped once, whole ([`FileMap`]), and a chunk is a view of it
-//! ([`Mapping`]): no chunk maps or unmaps anything, which would take the
-//! process's address-space lock for writing and make every core drop its
-//! TLB entries, and the pages come in by the kernel's fault-around, 64 KiB
-//! per fault, which measured cheaper than asking for them all at once
-//! (`MAP_POPULATE`). A view lets its pages go when dropped, so resident
-//! memory stays at the chunks being read, not the file. Measured on 2
-//! cores, 1 GiB from the page cache, best of 15: a mapping per chunk with
-//! `MAP_POPULATE` 0.195 s, the whole file mapped 0.189 s; and against
-//! `pread` (the hidden `count --pread`), best of 5: 0.34 s against 0.39 s
-//! on one thread, 0.20 s against 0.21 s on two. On many cores the trade
-//! may turn: a view dropping its pages makes every core running the
-//! process drop TLB entries too. Measured on a 16-core machine with an
-//! earlier build, a map per 4 MiB chunk lost 20% to `pread` at 16 threads
-//! and nothing at 8. `benches/gpu.sh` times mapped, `pread` and 32 MiB
-//! chunks at 16 threads, to settle the choice there by measurement.
+//! Local files are read with `pread` by default; mapping them is the
+//! hidden `count --mmap`, kept for measuring the two on new machines.
+//! Mapping saves the copy that `pread` makes (on 2 cores the copy alone is
+//! most of the memchr floor: 0.17 s of kernel time per GiB), and on an AMD
+//! EPYC VM it won by a little: 0.34 s against 0.39 s on one thread, 0.20 s
+//! against 0.21 s on two, 1 GiB from the page cache. But on an Intel Xeon
+//! VM (AVX-512), the same build and file took twice as long mapped: 0.41 s
+//! against 0.19 s on two threads, 0.81 s against 0.37 s on one (five
+//! interleaved runs each, every one alike), the scanning threads spending
+//! three times the user time. `pread` copies with the kernel's fast string
+//! moves into a buffer that stays in cache, and the scan then reads cache;
+//! mapped, the scan's own loads wait on memory through 4 KiB pages. A loss
+//! of 5% on one machine against a gain of 2x on another: `pread` it is.
+//! On many cores mapping also made every core drop TLB entries when a view
+//! let its pages go (a map per chunk lost 20% to `pread` at 16 threads).
+//!
+//! How, when asked. Each file is mapped once, whole ([`FileMap`]), and a
+//! chunk is a view of it ([`Mapping`]): no chunk maps or unmaps anything,
+//! which would take the process's address-space lock for writing, and the
+//! pages come in by the kernel's fault-around, 64 KiB per fault, which
+//! measured cheaper than asking for them all at once (`MAP_POPULATE`). A
+//! view lets its pages go when dropped, so resident memory stays at the
+//! chunks being read, not the file.
 //!
 //! Its one danger: if another process truncates the file while we read it,
 //! touching a page past the new end raises SIGBUS, which kills the process
