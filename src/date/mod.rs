@@ -24,6 +24,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
+mod event_days;
+pub use event_days::EventDays;
+
 /// A date as it appears in the data after validation: `YYYY-MM-DD`.
 /// Sorting these bytes sorts chronologically.
 pub type DateText = [u8; 10];
@@ -309,39 +312,14 @@ pub fn fast_event(raw: &[u8], epoch: Option<Epoch>) -> Option<EventTime> {
     if let (Some(epoch), Some(n)) = (epoch, integer(raw)) {
         return Some(EventTime::Instant(epoch_second(n, epoch)));
     }
-    // The lengths: 19 bytes of date and time, 4 of milliseconds or none,
-    // then 0, 1 or 6 of offset.
-    let (millis, zone_len) = match raw.len() {
-        19 => (false, 0),
-        20 => (false, 1),
-        25 => (false, 6),
-        23 => (true, 0),
-        24 => (true, 1),
-        29 => (true, 6),
-        _ => return None,
-    };
+    let (millis, zone_len) = canonical_shape(raw.len())?;
     let (year, month, day) = digits(&raw[..10])?;
-    if !matches!(raw[10], b'T' | b' ') || raw[13] != b':' || raw[16] != b':' {
-        return None;
-    }
-    let hour = two_digits(&raw[11..13])?;
-    let minute = two_digits(&raw[14..16])?;
-    let second = two_digits(&raw[17..19])?;
-    let mut at = 19;
-    if millis {
-        if raw[19] != b'.' || !raw[20..23].iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        at = 23;
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
+    let seconds = canonical_time(raw, millis)?;
     if !(1..=days_in_month(year, month)?).contains(&day) {
         return None;
     }
     let day = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
-    let seconds = i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    let at = raw.len() - zone_len;
     let offset = match zone_len {
         0 => return Some(EventTime::Day(day)),
         1 if raw[at] == b'Z' => 0,
@@ -360,7 +338,66 @@ pub fn fast_event(raw: &[u8], epoch: Option<Epoch>) -> Option<EventTime> {
         }
         _ => return None,
     };
-    Some(EventTime::Instant(day * 86_400 + seconds - offset))
+    Some(EventTime::Instant(
+        day * 86_400 + i64::from(seconds) - offset,
+    ))
+}
+
+/// The shape of a canonical event time of `len` bytes: 19 bytes of date
+/// and time, 4 of milliseconds or none, then 0, 1 (`Z`) or 6 (`±HH:MM`)
+/// of offset. Whether it has milliseconds, and the offset's length.
+#[inline(always)]
+fn canonical_shape(len: usize) -> Option<(bool, usize)> {
+    Some(match len {
+        19 => (false, 0),
+        20 => (false, 1),
+        25 => (false, 6),
+        23 => (true, 0),
+        24 => (true, 1),
+        29 => (true, 6),
+        _ => return None,
+    })
+}
+
+/// Seconds into its day of a canonical event time's `THH:MM:SS[.fff]`
+/// (after its ten bytes of date), checked as the exact reader checks it:
+/// `None` for any other shape and for a time that does not exist (a leap
+/// second too: the exact reader decides those).
+#[inline(always)]
+fn canonical_time(raw: &[u8], millis: bool) -> Option<u32> {
+    if !matches!(raw[10], b'T' | b' ') {
+        return None;
+    }
+    // `HH:MM:SS` in one word: the colons at bytes 2 and 5, digits around.
+    let word = u64::from_le_bytes(raw[11..19].try_into().unwrap());
+    const COLONS: u64 = 0x0000_FF00_00FF_0000;
+    if word & COLONS != 0x0000_3A00_003A_0000 {
+        return None;
+    }
+    let x = (word & !COLONS) | 0x0000_3000_0030_0000; // '0' for each colon
+    if !all_digits(x, 0x0101_0101_0101_0101) {
+        return None;
+    }
+    // Each byte its digit; then byte 0 = 10 * byte 0 + byte 1, and so for
+    // bytes 3 and 6 (at most 99: no carry into the next byte).
+    let d = x - 0x3030_3030_3030_3030;
+    let pairs = d * 10 + (d >> 8);
+    let (hour, minute, second) = (pairs & 0xFF, pairs >> 24 & 0xFF, pairs >> 48 & 0xFF);
+    if millis && (raw[19] != b'.' || !raw[20..23].iter().all(u8::is_ascii_digit)) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    Some((hour * 3600 + minute * 60 + second) as u32)
+}
+
+/// Whether every byte of `x` where `ones` has a 1 is an ASCII digit: the
+/// high nibble is 3, and adding 6 keeps it 3 (no carry can cross bytes
+/// once every byte is 0x30..=0x3F).
+#[inline(always)]
+fn all_digits(x: u64, ones: u64) -> bool {
+    x & (ones * 0xF0) == ones * 0x30 && x.wrapping_add(ones * 0x06) & (ones * 0xF0) == ones * 0x30
 }
 
 /// The version of the IANA time zone database that zones are read from
@@ -615,6 +652,40 @@ impl ZoneCursor {
             offsets.after = i32::try_from(next.offset).ok()?;
         }
         Some(offsets)
+    }
+
+    /// The zone's offset over the 24 hours from `start` (seconds since the
+    /// epoch), if it holds all through them; `None` if the zone changes
+    /// inside them (a DST day, seen from the offset a row was written in)
+    /// or a UTC day they touch changes more than once.
+    pub(crate) fn offset_through_day(&mut self, zone: &Zone, start: i64) -> Option<i32> {
+        let end = start.checked_add(86_400)?;
+        let first = start.div_euclid(86_400);
+        let mut offset = None;
+        for day in [first, first + 1] {
+            if day * 86_400 >= end {
+                break; // 24 hours from a midnight: one UTC day
+            }
+            let i = self.slot(day)?;
+            if self.days[i] == DayOffsets::UNKNOWN {
+                self.days[i] = Self::offsets_of_day(zone, day)?;
+            }
+            let offsets = self.days[i];
+            let change = day * 86_400 + i64::from(offsets.change);
+            if offsets.before != offsets.after && start < change && change < end {
+                return None;
+            }
+            // The offset at the part of the 24 hours in this day.
+            let here = if change <= start.max(day * 86_400) {
+                offsets.after
+            } else {
+                offsets.before
+            };
+            if *offset.get_or_insert(here) != here {
+                return None; // a change exactly at midnight UTC
+            }
+        }
+        offset
     }
 
     /// The table's slot of `day`, growing the table to hold it; `None`
@@ -924,15 +995,9 @@ impl DateCache {
         if head & DASHES != 0x2D00_002D_0000_0000 {
             return None;
         }
-        // Put '0' where the dashes are, then test 10 bytes for digits:
-        // the high nibble is 3, and adding 6 keeps it 3 (no carry can
-        // cross bytes once every byte is 0x30..=0x3F).
+        // Put '0' where the dashes are, then test 10 bytes for digits.
         let x = (head & !DASHES) | 0x3000_0030_0000_0000;
-        let is_digits = |x: u64, ones: u64| {
-            x & (ones * 0xF0) == ones * 0x30
-                && x.wrapping_add(ones * 0x06) & (ones * 0xF0) == ones * 0x30
-        };
-        if !is_digits(x, 0x0101_0101_0101_0101) || !is_digits(tail, 0x0101) {
+        if !all_digits(x, 0x0101_0101_0101_0101) || !all_digits(tail, 0x0101) {
             return None;
         }
         let digit = |i: u32| ((x >> (8 * i)) & 0x0F) as usize;

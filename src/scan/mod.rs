@@ -22,7 +22,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::csv::{self, Field};
-use crate::date::{self, DateCache, DateDict, DateError, EventTime, EventTimes, ZoneCursor};
+use crate::date::{
+    self, DateCache, DateDict, DateError, EventDays, EventTime, EventTimes, ZoneCursor,
+};
 use crate::error::{Error, Result};
 use crate::format::{Layout, MAX_LINE};
 use crate::input::PAD;
@@ -130,6 +132,8 @@ pub struct Scanner<'a> {
     cache: DateCache,
     /// The zone's offsets on the days seen so far.
     cursor: ZoneCursor,
+    /// The (day, offset) pairs of the event times seen so far.
+    events: EventDays,
     /// Reused for every row that takes the exact path.
     fields: Vec<Field<'static>>,
 }
@@ -143,6 +147,7 @@ impl<'a> Scanner<'a> {
             finder: fast::GeneralFinder::of(&layout),
             cache: DateCache::default(),
             cursor: ZoneCursor::default(),
+            events: EventDays::default(),
             fields: Vec::new(),
         }
     }
@@ -380,15 +385,29 @@ impl<'a> Scanner<'a> {
 
     /// The date index of an event time in a canonical form (see
     /// [`date::fast_event`]) whose local day this thread has seen, else
-    /// `None`: a parse at fixed positions, a load from the zone's table of
-    /// the day's offsets and one from the cache's table of days.
+    /// `None`. Mostly one lookup of its (day, offset) pair ([`EventDays`]);
+    /// the first time of a pair, a parse at fixed positions, a load from
+    /// the zone's table of the day's offsets and one from the cache's table
+    /// of days, after which the pair is learnt.
     #[inline(always)]
     fn fast_event(&mut self, field: &[u8]) -> Option<u32> {
+        if let Some(index) = self.events.get(field) {
+            return Some(index);
+        }
+        self.fast_event_first(field)
+    }
+
+    #[inline(never)]
+    fn fast_event_first(&mut self, field: &[u8]) -> Option<u32> {
+        let zone = &self.ctx.times.zone;
         let day = match date::fast_event(field, self.ctx.times.epoch)? {
             EventTime::Day(day) => day,
-            EventTime::Instant(second) => self.cursor.local_day(&self.ctx.times.zone, second)?,
+            EventTime::Instant(second) => self.cursor.local_day(zone, second)?,
         };
-        self.cache.get_day(day)
+        let index = self.cache.get_day(day)?;
+        self.events
+            .learn(field, zone, &mut self.cursor, &self.cache);
+        Some(index)
     }
 
     /// The exact path: split with the general CSV rules, then check fields.
