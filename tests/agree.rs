@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 
 use event_counter::histogram::FoldInterval;
-use event_counter::input::InputSpec;
-use event_counter::output::Destination;
-use event_counter::{count, CountOptions, Engine};
+use event_counter::{count, Engine};
 use proptest::prelude::*;
 
 use crate::util::{engines, reference_result, DataDir};
@@ -121,13 +119,7 @@ fn write_input(input: &Input) -> DataDir {
 }
 
 fn run(data: &DataDir, input: &Input, engine: &Engine) -> String {
-    let mut options = CountOptions::new(
-        InputSpec::Local(data.path("region.csv")),
-        vec![InputSpec::Local(data.path("location.csv"))],
-        Destination::File(data.path("result.csv")),
-    );
-    // Rows, not verdicts, are what this test checks.
-    options.thresholds = event_counter::count::Thresholds::allow_all();
+    let mut options = data.count_options("result.csv");
     options.chunk_size = input.chunk_size;
     options.flush = FoldInterval::new(input.flush_every);
     options.threads = input.threads;
@@ -163,13 +155,7 @@ fn counts_past_the_u32_flush_boundary_stay_exact() {
     }
     let data = DataDir::with("region_id,region_name\n1,A\n", &locations);
     for engine in engines() {
-        let mut options = CountOptions::new(
-            InputSpec::Local(data.path("region.csv")),
-            vec![InputSpec::Local(data.path("location.csv"))],
-            Destination::File(data.path("result.csv")),
-        );
-        // Rows, not verdicts, are what this test checks.
-        options.thresholds = event_counter::count::Thresholds::allow_all();
+        let mut options = data.count_options("result.csv");
         options.chunk_size = 100;
         options.flush = FoldInterval::new(7);
         count(&options, engine, &()).unwrap();

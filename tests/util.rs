@@ -28,6 +28,20 @@ impl DataDir {
         data
     }
 
+    /// Options that count this folder's region.csv and location.csv into
+    /// `result`, with every row counted or rejected and no verdict failing
+    /// the run: where the library-level tests of rows start from.
+    pub fn count_options(&self, result: &str) -> event_counter::CountOptions {
+        use event_counter::input::InputSpec;
+        let mut options = event_counter::CountOptions::new(
+            InputSpec::Local(self.path("region.csv")),
+            vec![InputSpec::Local(self.path("location.csv"))],
+            event_counter::output::Destination::File(self.path(result)),
+        );
+        options.thresholds = event_counter::count::Thresholds::allow_all();
+        options
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
