@@ -2,7 +2,7 @@
 //! times a date column may hold instead (RFC 3339 timestamps, local
 //! wall-clock times, epoch numbers), the time zone that decides an
 //! instant's day, the calendar arithmetic that `generate`, `plot` and the
-//! GPU path share, and the two tables that give each distinct date a dense
+//! GPU path share, and the tables that take a row's date field to a dense
 //! index during a count.
 //!
 //! - [`parse_event`] is the exact reader of a date field, and
@@ -10,14 +10,16 @@
 //!   test holds them equal.
 //! - [`Zone`] is the `--time-zone`: an IANA zone of jiff's bundled database
 //!   or a fixed offset. A thread turns instants into local days through its
-//!   own [`ZoneCursor`], which keeps the interval between two of the zone's
-//!   transitions that the last instant fell in: logs are mostly in time
-//!   order, so the database is asked once per transition, not once per row.
-//! - [`DateDict`] gives each distinct date string an index the first time any
-//!   thread sees it. That is also the only place a date is validated: a
+//!   own [`ZoneCursor`], a table of the zone's offsets per UTC day filled
+//!   from the database the first time a day is seen.
+//! - [`DateDict`] gives each distinct date an index the first time any
+//!   thread sees it; a `YYYY-MM-DD` text is validated there, once: a
 //!   terabyte holds billions of rows but only thousands of distinct dates.
-//! - [`DateCache`] is one thread's lock-free way from a date's digits to its
-//!   index, consulted by every row.
+//! - [`DateCache`] is one thread's lock-free way from a date's digits (or
+//!   its day number) to its index, consulted by every row.
+//! - [`EventDays`] is one thread's way from an event time to its date's
+//!   index around the calendar, by its (day, offset) pair: see
+//!   `event_days.rs`.
 
 use std::collections::HashMap;
 use std::fmt;
