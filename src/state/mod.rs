@@ -13,7 +13,7 @@
 //!
 //! The format: `ECSTATE\0`, a version (u32), the payload's length (u64) and
 //! CRC-32 (u32), then the payload; every number little-endian (the
-//! groups' as varints). A state is
+//! totals' as varints, see `totals.rs`). A state is
 //! only ever written whole and renamed into place, so a reader sees the
 //! old one or the new one.
 
@@ -21,15 +21,19 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::date::{self, DateDict};
+use crate::date::DateDict;
 use crate::error::{Error, Result};
-use crate::histogram::{DenseKeyTotals, FinalTotals};
+use crate::histogram::FinalTotals;
 use crate::input::{Identity, Object, Plan};
 use crate::regions::KeySpace;
 
+mod totals;
+use totals::Totals;
+
 const MAGIC: &[u8; 8] = b"ECSTATE\0";
-// 2: the options that change counts are kept (and compared).
-const VERSION: u32 = 3;
+// 2: the options that change counts are kept (and compared). 4: the
+// totals by day blocks, each with its length.
+const VERSION: u32 = 4;
 /// How many bytes each fingerprint covers: the first of a file, and the
 /// last before its counted end (as OpenTelemetry's filelog receiver, 1 KiB).
 const PRINT: u64 = 1024;
@@ -88,14 +92,6 @@ struct Entry {
     e_tag: String,
 }
 
-/// One group of the totals: region slot, day number, count.
-#[derive(Clone, Copy, Debug)]
-struct Group {
-    slot: u32,
-    day: i32,
-    total: u64,
-}
-
 /// A state file's contents.
 #[derive(Debug)]
 struct State {
@@ -105,7 +101,7 @@ struct State {
     /// as (name, value): other values refuse the state.
     options: Vec<(String, String)>,
     entries: Vec<Entry>,
-    groups: Vec<Group>,
+    totals: Totals,
 }
 
 /// One count's use of the state: what the plan counts of each input, the
@@ -118,7 +114,7 @@ pub struct Resumed {
     /// The entries the new state will hold: one per planned input, in plan
     /// order, then those of inputs this run did not list.
     entries: Vec<Entry>,
-    before: Vec<Group>,
+    before: Totals,
     /// Bytes of the inputs read now, and bytes already counted and skipped.
     pub bytes_new: u64,
     /// Bytes counted by earlier runs and not read again.
@@ -183,7 +179,7 @@ pub fn resume(
                     regions: fingerprint,
                     options: counting.to_vec(),
                     entries: followed.entries,
-                    before: previous.map(|s| s.groups).unwrap_or_default(),
+                    before: previous.map(|s| s.totals).unwrap_or_default(),
                     bytes_new: followed.new,
                     bytes_skipped: followed.skipped,
                 });
@@ -432,153 +428,20 @@ impl Resumed {
         keys: KeySpace,
         dates: &DateDict,
     ) -> Result<(FinalTotals, Vec<u8>)> {
-        // This run's groups in the state's order; then one pass adds them to
-        // the state's, already in that order: no sort or hash of the (many)
-        // groups counted before.
-        let texts = dates.dates();
-        let day = |date: u32| date::day_number(&texts[date as usize]) as i32;
-        let (fresh, totals) = match totals {
-            // Few when little is new: sorted.
-            FinalTotals::Sparse(counted) => {
-                let mut fresh: Vec<Group> = counted
-                    .iter()
-                    .filter(|&&(_, total)| total > 0)
-                    .map(|&(key, total)| {
-                        let (date, slot) = keys.unpack(key);
-                        Group {
-                            slot,
-                            day: day(date),
-                            total,
-                        }
-                    })
-                    .collect();
-                fresh.sort_unstable_by_key(Group::order);
-                (fresh, FinalTotals::Sparse(counted))
-            }
-            // Many (a first run, a recount): read in order, dates by day
-            // and each date's slots up, without sorting.
-            FinalTotals::Dense(table) => {
-                let mut by_day: Vec<u32> = (0..texts.len() as u32).collect();
-                by_day.sort_unstable_by_key(|&date| day(date));
-                let mut fresh = Vec::new();
-                for date in by_day {
-                    let day = day(date);
-                    for slot in 0..keys.region_slots() {
-                        let key = keys.pack(date, slot) as usize;
-                        let total = if key < table.len() { table.get(key) } else { 0 };
-                        if total > 0 {
-                            fresh.push(Group { slot, day, total });
-                        }
-                    }
-                }
-                (fresh, FinalTotals::Dense(table))
-            }
-        };
-        if self.before.is_empty() {
-            // Nothing counted before (a first run, a recount): this run's
-            // totals are the sum, as they are.
-            let state = State {
-                regions: self.regions,
-                options: self.options,
-                entries: self.entries,
-                groups: fresh,
-            };
-            return Ok((totals, state.encode()));
-        }
-        drop(totals);
-        let groups = merge_sorted(self.before, fresh);
-
-        // The sum as the result's totals, keyed over `dates`: each day is
-        // interned once (the groups are in day order).
-        let bad = |why: String| Error::Usage(format!("{}: {why}", self.path.display()));
-        let mut all = Vec::with_capacity(groups.len());
-        let mut day_index: Option<(i32, u32)> = None;
-        for group in &groups {
-            let index = match day_index {
-                Some((day, index)) if day == group.day => index,
-                _ => {
-                    let text = date::date_text(i64::from(group.day))
-                        .ok_or_else(|| bad(format!("day {} is out of range", group.day)))?;
-                    let index = dates.intern(&text).map_err(|e| {
-                        bad(format!("date {}: {e:?}", String::from_utf8_lossy(&text)))
-                    })?;
-                    day_index = Some((group.day, index));
-                    index
-                }
-            };
-            if group.slot >= keys.region_slots() {
-                return Err(bad(format!("region slot {} out of range", group.slot)));
-            }
-            all.push((keys.pack(index, group.slot), group.total));
-        }
+        let (sum, totals) = totals::add_up(&self.path, &self.before, totals, keys, dates)?;
         let state = State {
             regions: self.regions,
             options: self.options,
             entries: self.entries,
-            groups,
+            totals,
         };
-        Ok((dense_if_smaller(all, keys, dates)?, state.encode()))
-    }
-}
-
-/// `groups` as a dense table when at least one key in 16 has a group (4
-/// bytes a key against 16 a group: at most 4 times the list's memory):
-/// the result is written faster from it, as from a full count's dense
-/// totals, without sorting the groups by date.
-fn dense_if_smaller(
-    groups: Vec<(u32, u64)>,
-    keys: KeySpace,
-    dates: &DateDict,
-) -> Result<FinalTotals> {
-    let bins = keys.bins(dates.len());
-    if (groups.len() as u64).saturating_mul(16) < bins || bins > 1 << 32 {
-        return Ok(FinalTotals::Sparse(groups));
-    }
-    let table = DenseKeyTotals::zeroed(bins as usize)?;
-    for (key, total) in groups {
-        table.set(key, total);
-    }
-    Ok(FinalTotals::Dense(table))
-}
-
-impl Group {
-    /// The state's order of groups: by day, then region slot.
-    fn order(&self) -> (i32, u32) {
-        (self.day, self.slot)
-    }
-}
-
-/// The groups of `a` and `b` (each in [`Group::order`], each group once),
-/// in that order, the totals of a group in both added.
-fn merge_sorted(a: Vec<Group>, b: Vec<Group>) -> Vec<Group> {
-    let mut merged = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => match x.order().cmp(&y.order()) {
-                std::cmp::Ordering::Less => a.next(),
-                std::cmp::Ordering::Greater => b.next(),
-                std::cmp::Ordering::Equal => {
-                    let y = b.next().expect("peeked");
-                    a.next().map(|x| Group {
-                        total: x.total + y.total,
-                        ..x
-                    })
-                }
-            },
-            (Some(_), None) => a.next(),
-            (None, _) => b.next(),
-        };
-        match next {
-            Some(group) => merged.push(group),
-            None => return merged,
-        }
+        Ok((sum, state.encode()))
     }
 }
 
 impl State {
     fn encode(&self) -> Vec<u8> {
-        let mut p = Vec::with_capacity(64 + self.groups.len() * 16);
+        let mut p = Vec::with_capacity(64 + self.totals.bytes.len());
         p.extend(self.regions.0.to_le_bytes());
         p.extend(self.regions.1.to_le_bytes());
         p.extend((self.options.len() as u64).to_le_bytes());
@@ -608,23 +471,10 @@ impl State {
             p.extend(e.tail.to_le_bytes());
             put_text(&mut p, &e.e_tag);
         }
-        // The groups in order, as varints: the day's step from the group
-        // before, the slot's step after the one before on the same day (else
-        // the slot), and the total; 3-4 bytes a group rather than 16, which
-        // a state of tens of millions of groups reads and writes each run.
-        p.extend((self.groups.len() as u64).to_le_bytes());
-        let mut before: Option<Group> = None;
-        for g in &self.groups {
-            let (day, slot) = match before {
-                None => (zigzag(g.day), g.slot),
-                Some(b) if b.day == g.day => (0, g.slot - b.slot - 1),
-                Some(b) => ((i64::from(g.day) - i64::from(b.day)) as u64, g.slot),
-            };
-            put_varint(&mut p, day);
-            put_varint(&mut p, u64::from(slot));
-            put_varint(&mut p, g.total);
-            before = Some(*g);
-        }
+        // The totals last: their day blocks run to the payload's end.
+        p.extend(self.totals.groups.to_le_bytes());
+        p.extend(self.totals.days.to_le_bytes());
+        p.extend(&self.totals.bytes);
         let mut out = Vec::with_capacity(p.len() + 24);
         out.extend(MAGIC);
         out.extend(VERSION.to_le_bytes());
@@ -678,41 +528,17 @@ impl State {
                 e_tag: r.text()?,
             });
         }
-        let n = r.u64()?;
-        let damaged = || "a group is out of range: the file is damaged".to_string();
-        // At least 3 bytes a group: a count beyond that is damage, not a
-        // reason to reserve memory.
-        let mut groups = Vec::with_capacity((n as usize).min(r.0.len() / 3));
-        let mut before: Option<Group> = None;
-        for _ in 0..n {
-            let (day, slot, total) = (r.varint()?, r.varint()?, r.varint()?);
-            let slot = u32::try_from(slot).map_err(|_| damaged())?;
-            // Steps keep the order `merge_sorted` relies on.
-            let (day, slot) = match before {
-                None => (unzigzag(day), Some(slot)),
-                Some(b) if day == 0 => (
-                    Some(b.day),
-                    b.slot.checked_add(slot).and_then(|s| s.checked_add(1)),
-                ),
-                Some(b) => (
-                    i32::try_from(i64::from(b.day) + i64::try_from(day).map_err(|_| damaged())?)
-                        .ok(),
-                    Some(slot),
-                ),
-            };
-            let group = Group {
-                day: day.ok_or_else(damaged)?,
-                slot: slot.ok_or_else(damaged)?,
-                total,
-            };
-            groups.push(group);
-            before = Some(group);
-        }
+        // Decoded when the count finishes (see `totals.rs`).
+        let totals = Totals {
+            groups: r.u64()?,
+            days: r.u64()?,
+            bytes: r.0.to_vec(),
+        };
         Ok(State {
             regions,
             options,
             entries,
-            groups,
+            totals,
         })
     }
 }
@@ -822,61 +648,33 @@ mod tests {
                 tail: 6,
                 e_tag: "\"abc\"".into(),
             }],
-            groups: vec![
-                Group {
+            totals: Totals::of([
+                totals::Group {
                     slot: 3,
                     day: -4,
                     total: 1 << 40,
                 },
-                Group {
+                totals::Group {
                     slot: 1,
                     day: 70_000,
                     total: 1,
                 },
-                Group {
+                totals::Group {
                     slot: 9,
                     day: 70_000,
                     total: 300,
                 },
-            ],
+            ]),
         };
         let bytes = state.encode();
         let back = State::decode(&bytes).unwrap();
         assert_eq!(back.encode(), bytes);
-        let groups: Vec<(i32, u32, u64)> = back
-            .groups
-            .iter()
-            .map(|g| (g.day, g.slot, g.total))
-            .collect();
-        assert_eq!(groups, [(-4, 3, 1 << 40), (70_000, 1, 1), (70_000, 9, 300)]);
+        assert_eq!(back.totals, state.totals);
         assert_eq!(back.entries[0].end, 90);
         let mut damaged = bytes.clone();
         *damaged.last_mut().unwrap() ^= 1;
         assert!(State::decode(&damaged).unwrap_err().contains("checksum"));
         assert!(State::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(State::decode(b"region_id,region_name\n").is_err());
-    }
-
-    #[test]
-    fn totals_are_added_group_by_group_in_order() {
-        let g = |day, slot, total| Group { slot, day, total };
-        let before = vec![g(-1, 5, 1), g(3, 0, 2), g(3, 2, 3), g(9, 1, 4)];
-        let fresh = vec![g(-2, 0, 10), g(3, 2, 20), g(3, 4, 30), g(12, 0, 40)];
-        let merged: Vec<(i32, u32, u64)> = merge_sorted(before, fresh)
-            .iter()
-            .map(|g| (g.day, g.slot, g.total))
-            .collect();
-        assert_eq!(
-            merged,
-            [
-                (-2, 0, 10),
-                (-1, 5, 1),
-                (3, 0, 2),
-                (3, 2, 23),
-                (3, 4, 30),
-                (9, 1, 4),
-                (12, 0, 40)
-            ]
-        );
     }
 }
