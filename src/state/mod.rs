@@ -31,6 +31,8 @@ mod totals;
 use totals::Totals;
 
 const MAGIC: &[u8; 8] = b"ECSTATE\0";
+/// The magic, the version, and the payload's length and CRC-32.
+const HEADER: usize = 24;
 // 2: the options that change counts are kept (and compared). 4: the
 // totals by day blocks, each with its length.
 const VERSION: u32 = 4;
@@ -441,7 +443,13 @@ impl Resumed {
 
 impl State {
     fn encode(&self) -> Vec<u8> {
-        let mut p = Vec::with_capacity(64 + self.totals.bytes.len());
+        // The header, its payload's length and CRC-32 filled in at the end:
+        // the totals are most of the payload, and copied once.
+        let blocks = self.totals.blocks();
+        let mut p = Vec::with_capacity(HEADER + 4096 + blocks.len());
+        p.extend(MAGIC);
+        p.extend(VERSION.to_le_bytes());
+        p.extend([0; 12]);
         p.extend(self.regions.0.to_le_bytes());
         p.extend(self.regions.1.to_le_bytes());
         p.extend((self.options.len() as u64).to_le_bytes());
@@ -474,18 +482,17 @@ impl State {
         // The totals last: their day blocks run to the payload's end.
         p.extend(self.totals.groups.to_le_bytes());
         p.extend(self.totals.days.to_le_bytes());
-        p.extend(&self.totals.bytes);
-        let mut out = Vec::with_capacity(p.len() + 24);
-        out.extend(MAGIC);
-        out.extend(VERSION.to_le_bytes());
-        out.extend((p.len() as u64).to_le_bytes());
-        out.extend(crc(&p).to_le_bytes());
-        out.extend(p);
-        out
+        p.extend(blocks);
+        let len = (p.len() - HEADER) as u64;
+        let sum = crc(&p[HEADER..]);
+        p[12..20].copy_from_slice(&len.to_le_bytes());
+        p[20..24].copy_from_slice(&sum.to_le_bytes());
+        p
     }
 
-    fn decode(bytes: &[u8]) -> std::result::Result<State, String> {
-        let mut r = Reader(bytes);
+    /// Reads a state from its file's `bytes`, which its totals keep.
+    fn decode(bytes: Vec<u8>) -> std::result::Result<State, String> {
+        let mut r = Reader(&bytes);
         if r.take(8)? != MAGIC {
             return Err("not a state file of event-counter".into());
         }
@@ -529,10 +536,13 @@ impl State {
             });
         }
         // Decoded when the count finishes (see `totals.rs`).
+        let (groups, days) = (r.u64()?, r.u64()?);
+        let start = bytes.len() - r.0.len();
         let totals = Totals {
-            groups: r.u64()?,
-            days: r.u64()?,
-            bytes: r.0.to_vec(),
+            groups,
+            days,
+            bytes,
+            start,
         };
         Ok(State {
             regions,
@@ -621,7 +631,7 @@ fn read(path: &Path) -> Result<Option<State>> {
             source,
         })?,
     };
-    State::decode(&bytes).map(Some).map_err(|why| {
+    State::decode(bytes).map(Some).map_err(|why| {
         Error::Usage(format!(
             "{}: {why}; --recount counts from scratch and writes a new state",
             path.display()
@@ -667,14 +677,18 @@ mod tests {
             ]),
         };
         let bytes = state.encode();
-        let back = State::decode(&bytes).unwrap();
+        let back = State::decode(bytes.clone()).unwrap();
         assert_eq!(back.encode(), bytes);
-        assert_eq!(back.totals, state.totals);
+        assert_eq!(back.totals.blocks(), state.totals.blocks());
+        assert_eq!(
+            (back.totals.groups, back.totals.days),
+            (state.totals.groups, state.totals.days)
+        );
         assert_eq!(back.entries[0].end, 90);
         let mut damaged = bytes.clone();
         *damaged.last_mut().unwrap() ^= 1;
-        assert!(State::decode(&damaged).unwrap_err().contains("checksum"));
-        assert!(State::decode(&bytes[..bytes.len() - 1]).is_err());
-        assert!(State::decode(b"region_id,region_name\n").is_err());
+        assert!(State::decode(damaged).unwrap_err().contains("checksum"));
+        assert!(State::decode(bytes[..bytes.len() - 1].to_vec()).is_err());
+        assert!(State::decode(b"region_id,region_name\n".to_vec()).is_err());
     }
 }

@@ -39,11 +39,18 @@ pub(super) struct Totals {
     /// How many groups, and how many days they fall on.
     pub groups: u64,
     pub days: u64,
-    /// The day blocks.
+    /// The day blocks, from `start` (a state read back keeps its file's
+    /// bytes whole rather than copy hundreds of megabytes).
     pub bytes: Vec<u8>,
+    pub start: usize,
 }
 
 impl Totals {
+    /// The day blocks.
+    pub fn blocks(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
     /// The totals of `groups`, which come in [`Group::order`], each once.
     #[cfg(test)]
     pub fn of(groups: impl IntoIterator<Item = Group>) -> Totals {
@@ -58,7 +65,7 @@ impl Totals {
         &self,
         mut f: impl FnMut(i32) -> std::result::Result<(), String>,
     ) -> std::result::Result<(), String> {
-        let mut r = Reader(&self.bytes);
+        let mut r = Reader(self.blocks());
         let mut day = None;
         for _ in 0..self.days {
             let (next, _, bytes) = block_head(&mut r, day)?;
@@ -73,7 +80,7 @@ impl Totals {
     /// damaged.
     pub fn each_group(&self, mut f: impl FnMut(Group)) -> std::result::Result<(), String> {
         let damaged = || "a group is out of range: the file is damaged".to_string();
-        let mut r = Reader(&self.bytes);
+        let mut r = Reader(self.blocks());
         let (mut day, mut seen) = (None, 0u64);
         for _ in 0..self.days {
             let (this, groups, bytes) = block_head(&mut r, day)?;
@@ -167,6 +174,14 @@ impl Writer {
         self.totals.groups += self.block_groups;
         self.totals.days += 1;
         self.block_groups = 0;
+    }
+
+    /// A writer with room for `bytes` of blocks, so that hundreds of
+    /// megabytes are not copied as they grow.
+    fn with_capacity(bytes: usize) -> Writer {
+        let mut writer = Writer::default();
+        writer.totals.bytes.reserve(bytes);
+        writer
     }
 
     fn finish(mut self) -> Totals {
@@ -270,7 +285,10 @@ pub(super) fn add_up(
         }
         FinalTotals::Sparse(sum)
     };
-    let mut writer = Writer::default();
+    // The sum's blocks take about the state's bytes: a log grows by a
+    // little each run.
+    let old = before.blocks().len();
+    let mut writer = Writer::with_capacity(old + old / 8 + 4096);
     in_day_order(&sum, keys, dates, |g| writer.push(g));
     Ok((sum, writer.finish()))
 }
