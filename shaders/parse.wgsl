@@ -10,10 +10,12 @@
 // it and reaching past its end.
 //
 // The shader counts only rows it fully understands, exactly as the CPU's
-// fast path does: every field quoted or none, no quote or comma inside a
-// field, the header's number of fields, a region_id of 1 to 10 digits (at
-// most 4294967295) found in the region table, a real calendar date written
-// YYYY-MM-DD. Every other row (blank lines aside) is not guessed at: it is
+// fast path does: every field quoted or none, no quote or delimiter (the
+// file's own byte, `params.delimiter`) inside a field, the header's number
+// of fields, a region_id of 1 to 10 digits (at most 4294967295) found in
+// the region table, and a date field that is a real calendar date written
+// YYYY-MM-DD or a canonical event time (`event_day`): its local day is
+// taken from the zone's table, uploaded by the host. Every other row (blank lines aside) is not guessed at: it is
 // handed back, and the host runs it through the exact parser, which
 // reports it, or counts it, just as the CPU backend would. A block's keys
 // are kept in the invocation until its last row is judged; its rows handed
@@ -104,7 +106,16 @@ struct Params {
     // before its add), so that a test sees the key check fail the run; 0
     // in every real run.
     fault: u32,
-    _pad1: u32,
+    // The byte between fields (`,`, `;`, tab, `|`, ...).
+    delimiter: u32,
+    // The run's time zone (`zone_day` below): its table of offsets per UTC
+    // day starts at `ids[zone_at]`, two entries a day, for `zone_days` days
+    // from day `zone_first` (days since 1970-01-01); with no days, the zone
+    // is the fixed offset `zone_offset` (seconds east of UTC) on every day.
+    zone_first: i32,
+    zone_days: u32,
+    zone_at: u32,
+    zone_offset: i32,
 }
 
 // A chunk's counters, then a bit per block handed back whole, the blocks
@@ -153,7 +164,6 @@ struct Pages {
 const NEWLINE: u32 = 10u;
 const CR: u32 = 13u;
 const QUOTE: u32 = 34u;
-const COMMA: u32 = 44u;
 const NO_SLOT: u32 = 0xffffffffu;
 // A table place whose pair got no page.
 const NO_ROOM: u32 = 0xffffffffu;
@@ -201,7 +211,7 @@ fn days_from_civil(y0: i32, m: i32, d: i32) -> i32 {
 // The day number of the 10 bytes at `at`, if they are a real YYYY-MM-DD
 // date; else the i32 minimum.
 fn day_of(at: u32) -> i32 {
-    let invalid = -2147483647 - 1;
+    let invalid = INVALID_DAY;
     var digits: array<i32, 10>;
     for (var i = 0u; i < 10u; i = i + 1u) {
         let b = byte_at(at + i);
@@ -235,6 +245,130 @@ fn day_of(at: u32) -> i32 {
         return invalid;
     }
     return days_from_civil(year, month, day);
+}
+
+const INVALID_DAY: i32 = -2147483647 - 1;
+// Days from 0000-01-01 to 10000-01-01.
+const LAST_DAY: i32 = 3652425;
+
+// Two ASCII digits' value at `at`, or 100 if either is not a digit.
+fn two_digits(at: u32) -> u32 {
+    let a = byte_at(at);
+    let b = byte_at(at + 1u);
+    if (!is_digit(a) || !is_digit(b)) {
+        return 100u;
+    }
+    return (a - 48u) * 10u + (b - 48u);
+}
+
+// The local day (days since 1970-01-01) of the date field [cs, ce), or
+// INVALID_DAY for anything the host must judge. Read here, exactly as the
+// exact parser (`parse_event` in src/date.rs) reads them: `YYYY-MM-DD` (its
+// day); that date, `T`, `t` or a space, `HH:MM:SS` (a second 60, a leap
+// second, is second 59), a fraction of 1 to 9 digits or none, then nothing
+// (a local wall-clock time: its own date), `Z`, `z`, `+HH:MM` / `-HH:MM` or
+// `+HHMM` / `-HHMM` (an instant: its day in the run's zone). Every value is
+// checked as the exact parser checks it; what it would refuse, and every
+// other form (no seconds, epoch numbers), goes back to the host, which
+// reports or counts it. The fraction's loop is bounded by the field's
+// length, itself bounded by `max_line`.
+fn event_day(cs: u32, ce: u32) -> i32 {
+    let len = ce - cs;
+    if (len < 10u) {
+        return INVALID_DAY;
+    }
+    let day = day_of(cs);
+    if (day == INVALID_DAY || len == 10u) {
+        return day;
+    }
+    let sep = byte_at(cs + 10u);
+    if (len < 19u || !(sep == 84u || sep == 116u || sep == 32u)) {
+        return INVALID_DAY;
+    }
+    if (byte_at(cs + 13u) != 58u || byte_at(cs + 16u) != 58u) {
+        return INVALID_DAY;
+    }
+    let hour = two_digits(cs + 11u);
+    let minute = two_digits(cs + 14u);
+    var second = two_digits(cs + 17u);
+    if (second == 60u) {
+        second = 59u; // a leap second: the last of its minute, as on the CPU
+    }
+    if (hour > 23u || minute > 59u || second > 59u) {
+        return INVALID_DAY;
+    }
+    var at = cs + 19u;
+    if (at < ce && byte_at(at) == 46u) {
+        let digits = cs + 20u;
+        at = digits;
+        loop {
+            if (at >= ce || !is_digit(byte_at(at)) || at - digits == 9u) {
+                break;
+            }
+            at = at + 1u;
+        }
+        if (at == digits || (at < ce && is_digit(byte_at(at)))) {
+            return INVALID_DAY; // no digits, or more than 9
+        }
+    }
+    let rest = ce - at;
+    if (rest == 0u) {
+        return day; // a local wall-clock time: its own date
+    }
+    var east = 0;
+    let sign = byte_at(at);
+    if (rest == 1u && (sign == 90u || sign == 122u)) {
+        east = 0;
+    } else if ((rest == 6u || rest == 5u) && (sign == 43u || sign == 45u)) {
+        var minutes_at = at + 3u;
+        if (rest == 6u) {
+            if (byte_at(at + 3u) != 58u) {
+                return INVALID_DAY;
+            }
+            minutes_at = at + 4u;
+        }
+        let hours = two_digits(at + 1u);
+        let minutes = two_digits(minutes_at);
+        if (minutes > 59u || hours > 18u || (hours == 18u && minutes > 0u)) {
+            return INVALID_DAY;
+        }
+        east = i32(hours * 3600u + minutes * 60u);
+        if (sign == 45u) {
+            east = -east;
+        }
+    } else {
+        return INVALID_DAY;
+    }
+    // The instant as a UTC day and a second of it: the second of the day
+    // less the offset is within a day of [0, 86400).
+    let s = i32(hour * 3600u + minute * 60u + second) - east + 86400;
+    return zone_day(day + s / 86400 - 1, u32(s % 86400));
+}
+
+// The local day of second `of_day` of UTC day `utc_day` in the run's zone,
+// or INVALID_DAY outside the zone's table or on a day the zone changes
+// its offset more than once (the host knows those).
+fn zone_day(utc_day: i32, of_day: u32) -> i32 {
+    var offset = params.zone_offset;
+    if (params.zone_days != 0u) {
+        let i = utc_day - params.zone_first;
+        if (i < 0 || u32(i) >= params.zone_days) {
+            return INVALID_DAY;
+        }
+        let entry = ids[params.zone_at + 2u * u32(i)];
+        let after = ids[params.zone_at + 2u * u32(i) + 1u];
+        // (second of the change, offset before), (offset after, 0); a
+        // change past every second marks a day the host must judge.
+        if (entry.x == NO_SLOT) {
+            return INVALID_DAY;
+        }
+        offset = bitcast<i32>(entry.y);
+        if (of_day >= entry.x) {
+            offset = bitcast<i32>(after.x);
+        }
+    }
+    let local = i32(of_day) + offset + 2 * 86400;
+    return utc_day + local / 86400 - 2;
 }
 
 // The region slot of `id`, or NO_SLOT.
@@ -330,7 +464,7 @@ fn classify(p: u32, e: u32, waited: bool) -> vec2<u32> {
     var day = 0u;
     var date_ok = false;
     loop {
-        // The field's content [cs, ce), and whether a comma follows it (then
+        // The field's content [cs, ce), and whether a delimiter follows it (then
         // the next field starts at `next`, maybe empty at the row's end).
         var cs = start;
         var ce = start;
@@ -349,15 +483,15 @@ fn classify(p: u32, e: u32, waited: bool) -> vec2<u32> {
                 if (b == QUOTE) {
                     break;
                 }
-                if (b == COMMA) {
-                    return HANDED_BACK; // a comma inside quotes: not canonical
+                if (b == params.delimiter) {
+                    return HANDED_BACK; // a delimiter inside quotes: not canonical
                 }
                 j = j + 1u;
             }
             cs = start + 1u;
             ce = j;
             if (j + 1u < end) {
-                if (byte_at(j + 1u) != COMMA) {
+                if (byte_at(j + 1u) != params.delimiter) {
                     return HANDED_BACK; // text after a closing quote, or "" inside
                 }
                 more = true;
@@ -370,7 +504,7 @@ fn classify(p: u32, e: u32, waited: bool) -> vec2<u32> {
                     break;
                 }
                 let b = byte_at(j);
-                if (b == COMMA) {
+                if (b == params.delimiter) {
                     break;
                 }
                 if (b == QUOTE) {
@@ -403,11 +537,11 @@ fn classify(p: u32, e: u32, waited: bool) -> vec2<u32> {
             id_ok = true;
         }
         if (field == params.date_col) {
-            if (ce - cs != 10u) {
-                return HANDED_BACK;
-            }
-            let d = day_of(cs);
-            date_ok = d != (-2147483647 - 1);
+            let d = event_day(cs, ce);
+            // A local day outside the years 0000 to 9999 (an instant near
+            // their ends) has no date text: the host reports it.
+            date_ok = d != INVALID_DAY && d >= params.day_zero
+                && d - params.day_zero < LAST_DAY;
             if (!date_ok) {
                 return HANDED_BACK;
             }

@@ -416,10 +416,11 @@ fn event_times_of_every_form_count_as_a_reference_does() {
 }
 
 /// With `--backend gpu`, a count in a zone other than UTC is parsed on
-/// the CPU (the shader does not read zones yet), says so, and gives the
-/// CPU's bytes.
+/// the device, which reads the zone's table, and gives the CPU's bytes; a
+/// count with `--epoch` is parsed on the CPU (the shader hands numbers
+/// back), and says so.
 #[test]
-fn the_gpu_backend_hands_zoned_counts_to_the_cpu() {
+fn the_gpu_backend_parses_zoned_counts_and_hands_epoch_counts_to_the_cpu() {
     if !crate::util::gpu_available() {
         return;
     }
@@ -433,36 +434,27 @@ fn the_gpu_backend_hands_zoned_counts_to_the_cpu() {
         ));
     }
     let data = DataDir::with("region_id,region_name\n1,A\n2,B\n3,C\n", &locations);
-    let cpu = data.run(&[
-        "count",
-        ".",
-        "-o",
-        "-",
-        "--time-zone",
-        "Pacific/Auckland",
-        "--backend",
-        "cpu",
-    ]);
-    cpu.ok();
-    let gpu = data.run(&[
-        "-v",
-        "count",
-        ".",
-        "-o",
-        "-",
-        "--time-zone",
-        "Pacific/Auckland",
-        "--backend",
-        "gpu",
-    ]);
-    gpu.ok();
-    gpu.stderr_has("parsed and counted on the CPU");
-    assert_eq!(gpu.stdout, cpu.stdout);
-    // In UTC the GPU parses: the rows its shader cannot read go back to
-    // the CPU's exact path, with the same result.
-    let cpu = data.run(&["count", ".", "-o", "-", "--backend", "cpu"]);
-    let gpu = data.run(&["count", ".", "-o", "-", "--backend", "gpu"]);
-    assert_eq!(gpu.ok().stdout, cpu.ok().stdout);
+    let count = |backend: &str, extra: &[&str]| {
+        let mut args = vec!["-v", "count", ".", "-o", "-", "--backend", backend];
+        args.extend(extra);
+        let run = data.run(&args);
+        run.ok();
+        (run.stdout.clone(), run.stderr.clone())
+    };
+    for zone in ["Pacific/Auckland", "UTC", "-09:30"] {
+        let zone_arg = format!("--time-zone={zone}");
+        let cpu = count("cpu", &[&zone_arg]);
+        let gpu = count("gpu", &[&zone_arg]);
+        assert!(
+            !gpu.1.contains("parsed and counted on the CPU"),
+            "{zone}: {}",
+            gpu.1
+        );
+        assert_eq!(gpu.0, cpu.0, "{zone}");
+    }
+    let gpu = count("gpu", &["--epoch", "s"]);
+    assert!(gpu.1.contains("parsed and counted on the CPU"), "{}", gpu.1);
+    assert_eq!(gpu.0, count("cpu", &["--epoch", "s"]).0);
 }
 
 /// Epoch seconds and milliseconds, only with `--epoch`; the zone, and

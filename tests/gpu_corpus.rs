@@ -54,11 +54,44 @@ const CORPUS: &[(&str, (bool, bool))] = &[
     ("\"1,5\",\"2.5\",\"7\",\"2020-02-29\"", HOST), // a comma inside quotes
     ("\"1.5\",\"2.5\",\"7\",\"2020-02-29\"\r", DEVICE),
     ("\u{feff}1.5,2.5,7,2020-02-29", DEVICE), // a BOM past the first row is field text
+    // Event times (issue 30): every canonical form on the device, in any
+    // zone; what the exact parser alone reads, or refuses, goes back.
+    ("1.5,2.5,7,2020-02-29T13:05:00Z", DEVICE),
+    ("1.5,2.5,7,2020-02-29t13:05:00z", DEVICE),
+    ("1.5,2.5,7,2020-02-29 13:05:00+13:00", DEVICE),
+    ("1.5,2.5,7,2020-02-29T13:05:00-0930", DEVICE),
+    ("1.5,2.5,7,2020-02-29T13:05:00.123456789+05:45", DEVICE),
+    ("1.5,2.5,7,2020-02-29T13:05:00.5", DEVICE), // a local time: its own date
+    ("1.5,2.5,7,2020-02-29T23:59:60Z", DEVICE),  // a leap second: second 59
+    ("1.5,2.5,7,2020-02-29T00:00:00+18:00", DEVICE), // the largest offset
+    ("1.5,2.5,7,2020-02-29T00:00:00-18:00", DEVICE),
+    (
+        "\"1.5\",\"2.5\",\"7\",\"2020-02-29T13:05:00+13:00\"",
+        DEVICE,
+    ),
+    ("1.5,2.5,7,2020-02-29T13:05Z", HOST), // no seconds
+    ("1.5,2.5,7,2020-02-29T13:05", HOST),
+    ("1.5,2.5,7,2020-02-29T24:00:00Z", REJECT), // hour 24
+    ("1.5,2.5,7,2020-02-29T13:60:00Z", REJECT),
+    ("1.5,2.5,7,2020-02-29T13:05:61Z", REJECT),
+    ("1.5,2.5,7,2020-02-29T13:05:00+18:01", REJECT), // past 18 hours
+    ("1.5,2.5,7,2020-02-29T13:05:00+12:60", REJECT),
+    ("1.5,2.5,7,2020-02-29T13:05:00.1234567890Z", REJECT), // 10 fraction digits
+    ("1.5,2.5,7,2020-02-29T13:05:00.Z", REJECT),
+    ("1.5,2.5,7,2021-02-29T13:05:00Z", REJECT), // no such day
+    ("1.5,2.5,7,2020-02-29X13:05:00Z", REJECT),
+    ("1.5,2.5,7,2020-02-29T13:05:00+13", REJECT),
+    ("1.5,2.5,7,2020-02-29T13:05:00 Z", REJECT),
+    ("1.5,2.5,7,2020-02-29T13:05:00+13:00x", REJECT),
+    ("1.5,2.5,7,2020-02-29T1:05:00Z", REJECT),
+    ("1.5,2.5,7,1582934700", REJECT), // a number, without --epoch
+    ("1.5,2.5,7,0000-01-01T00:00:00+12:00", REJECT), // a day before year 0
+    ("1.5,2.5,7,9999-12-31T23:00:00-02:00", REJECT), // a day after 9999
 ];
 
 /// Counts `data` on `engine`: result.csv, rejects.csv, the summary's rows,
 /// and the rows the device counted (GPU only).
-fn run(data: &DataDir, engine: &Engine) -> (String, String, String, Option<u64>) {
+fn run(data: &DataDir, engine: &Engine, zone: &str) -> (String, String, String, Option<u64>) {
     let mut options = CountOptions::new(
         InputSpec::Local(data.path("region.csv")),
         vec![InputSpec::Local(data.path("location.csv"))],
@@ -67,6 +100,7 @@ fn run(data: &DataDir, engine: &Engine) -> (String, String, String, Option<u64>)
     options.rejects = Some(Destination::File(data.path("rejects.csv")));
     options.threads = 1;
     options.thresholds = Thresholds::allow_all();
+    options.times.zone = event_counter::date::Zone::named(zone).unwrap();
     let summary = count(&options, engine, &()).unwrap_or_else(|e| panic!("{}: {e}", engine.kind()));
     (
         data.read("result.csv"),
@@ -84,29 +118,33 @@ fn every_near_canonical_row_gets_its_verdict_on_every_path() {
     let regions = "region_id,region_name\n7,Seven\n4294967295,Largest\n";
     // Every row's wrong verdicts, so that one run names them all.
     let mut wrong = Vec::new();
-    for &(row, (counted, on_device)) in CORPUS {
-        // The row between two canonical ones, so that it is never the
-        // file's first or last.
-        let text = format!("lat,long,region_id,date\n0,0,7,2020-01-01\n{row}\n0,0,7,2020-01-02\n");
-        let data = DataDir::with(regions, &text);
-        let cpu = run(&data, &Engine::Cpu);
-        let on_gpu = run(&data, &gpu);
-        assert_eq!(on_gpu.0, cpu.0, "{adapter}: {row:?}: result.csv");
-        assert_eq!(on_gpu.1, cpu.1, "{adapter}: {row:?}: rejects");
-        assert_eq!(on_gpu.2, cpu.2, "{adapter}: {row:?}: rows");
-        // The rejects' header, and the row if it was rejected.
-        let rejected = cpu.1.lines().count() > 1;
-        if rejected == counted {
-            wrong.push(format!(
-                "{row:?}: counted {}, expected {counted}",
-                !rejected
-            ));
-        }
-        let device = on_gpu.3.expect("the GPU backend's figures");
-        if (device == 3) != on_device {
-            wrong.push(format!(
-                "{row:?}: {device} of 3 rows on the device, expected {on_device}"
-            ));
+    // UTC (a fixed offset) and a zone the device reads from its table.
+    for zone in ["UTC", "Pacific/Auckland"] {
+        for &(row, (counted, on_device)) in CORPUS {
+            // The row between two canonical ones, so that it is never the
+            // file's first or last.
+            let text =
+                format!("lat,long,region_id,date\n0,0,7,2020-01-01\n{row}\n0,0,7,2020-01-02\n");
+            let data = DataDir::with(regions, &text);
+            let cpu = run(&data, &Engine::Cpu, zone);
+            let on_gpu = run(&data, &gpu, zone);
+            assert_eq!(on_gpu.0, cpu.0, "{adapter}: {row:?} in {zone}: result.csv");
+            assert_eq!(on_gpu.1, cpu.1, "{adapter}: {row:?} in {zone}: rejects");
+            assert_eq!(on_gpu.2, cpu.2, "{adapter}: {row:?} in {zone}: rows");
+            // The rejects' header, and the row if it was rejected.
+            let rejected = cpu.1.lines().count() > 1;
+            if rejected == counted {
+                wrong.push(format!(
+                    "{row:?} in {zone}: counted {}, expected {counted}",
+                    !rejected
+                ));
+            }
+            let device = on_gpu.3.expect("the GPU backend's figures");
+            if (device == 3) != on_device {
+                wrong.push(format!(
+                    "{row:?} in {zone}: {device} of 3 rows on the device, expected {on_device}"
+                ));
+            }
         }
     }
     assert!(wrong.is_empty(), "{adapter}:\n{}", wrong.join("\n"));

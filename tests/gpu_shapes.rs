@@ -10,6 +10,7 @@
 
 use event_counter::backend::Engine;
 use event_counter::count::{count, CountOptions, Thresholds};
+use event_counter::date::Zone;
 use event_counter::figures::GpuFigures;
 use event_counter::gpu::GpuOptions;
 use event_counter::input::InputSpec;
@@ -54,6 +55,15 @@ fn day(text: &str) -> i64 {
 /// Counts `data` on `engine` with rejects kept: result.csv, the rejects
 /// and the summary's rows, and the GPU's figures.
 fn run(data: &DataDir, engine: &Engine) -> (String, String, String, Option<GpuFigures>) {
+    run_in_zone(data, engine, "UTC")
+}
+
+/// [`run`], with instants counted by their day in `zone`.
+fn run_in_zone(
+    data: &DataDir,
+    engine: &Engine,
+    zone: &str,
+) -> (String, String, String, Option<GpuFigures>) {
     let mut options = CountOptions::new(
         InputSpec::Local(data.path("region.csv")),
         vec![InputSpec::Local(data.path("location.csv"))],
@@ -63,6 +73,7 @@ fn run(data: &DataDir, engine: &Engine) -> (String, String, String, Option<GpuFi
     options.threads = 2;
     options.chunk_size = 64 << 10;
     options.thresholds = Thresholds::allow_all();
+    options.times.zone = Zone::named(zone).unwrap();
     let summary = count(&options, engine, &()).unwrap_or_else(|e| panic!("{}: {e}", engine.kind()));
     (
         data.read("result.csv"),
@@ -75,14 +86,19 @@ fn run(data: &DataDir, engine: &Engine) -> (String, String, String, Option<GpuFi
 /// Counts `locations` on the CPU and the GPU backend, checks they agree and
 /// returns the GPU's figures (`None` where no GPU adapter is).
 fn both(region_csv: &str, locations: &str) -> Option<GpuFigures> {
-    let data = DataDir::with(region_csv, locations);
+    both_in_zone(&DataDir::with(region_csv, locations), "UTC")
+}
+
+/// [`both`] on the files in `data`, instants counted by their day in
+/// `zone`.
+fn both_in_zone(data: &DataDir, zone: &str) -> Option<GpuFigures> {
     let options = GpuOptions {
         chunk_bytes: Some(96 << 10),
         ..GpuOptions::default()
     };
     let (adapter, engine) = crate::util::gpu_engine_with(options)?;
-    let cpu = run(&data, &Engine::Cpu);
-    let gpu = run(&data, &engine);
+    let cpu = run_in_zone(data, &Engine::Cpu, zone);
+    let gpu = run_in_zone(data, &engine, zone);
     assert_eq!(gpu.0, cpu.0, "{adapter}: result.csv");
     assert_eq!(gpu.1, cpu.1, "{adapter}: rejects");
     assert_eq!(gpu.2, cpu.2, "{adapter}: rows");
@@ -376,5 +392,55 @@ fn unmatched_ids_in_most_blocks_send_back_only_their_rows() {
     }
     if let Some(figures) = both(&regions(&ids), &text) {
         assert_eq!(figures.rows_handed_back, unmatched, "{figures}");
+    }
+}
+
+/// A generated file of event times (issue 30): with Auckland's offsets,
+/// counted by Auckland's day; the same instants written in UTC with `Z`;
+/// the offsets cut off (local times, their own date); and each of those
+/// with `;`, tab or `|` between the fields. The device counts at least
+/// 99.9% of the rows, and the result, the rejects and the row counts are
+/// the CPU's.
+#[test]
+fn generated_event_times_in_any_zone_and_delimiter_are_counted_on_the_device() {
+    let data = DataDir::new();
+    let generate = |zone: &str| {
+        data.run(&[
+            "generate",
+            "--size",
+            "1M",
+            "--timestamps",
+            "--time-zone",
+            zone,
+            "--force",
+            ".",
+        ])
+        .ok();
+        data.read("location.csv")
+    };
+    let auckland = generate("Pacific/Auckland");
+    // The same rows in UTC: a fixed offset of 0 needs no table.
+    let utc = generate("UTC");
+    assert!(utc.lines().nth(1).unwrap().ends_with("Z\""));
+    let local: String = auckland
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match i {
+            0 => format!("{line}\n"),
+            _ => format!("{}\"\n", &line[..line.len() - 7]),
+        })
+        .collect();
+    for (text, zone) in [
+        (&auckland, "Pacific/Auckland"),
+        (&utc, "UTC"),
+        (&local, "Pacific/Auckland"),
+    ] {
+        for delimiter in [",", ";", "\t", "|"] {
+            data.write("location.csv", text.replace(',', delimiter));
+            let Some(figures) = both_in_zone(&data, zone) else {
+                return;
+            };
+            on_device(&figures, text.lines().count() as u64 - 1);
+        }
     }
 }

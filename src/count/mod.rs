@@ -260,33 +260,22 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
 }
 
 /// The engine that counts with `options`: the GPU backend's parse reads
-/// commas and calendar dates in its shader, not other delimiters, event
-/// times in a zone or epoch numbers, so a count that asks for those is
-/// parsed and counted on the CPU instead (the `gpu-keys` backend, whose CPU
-/// parses, keeps its GPU histogram). Without such options a row the shader
-/// cannot read (an event time in UTC, a repeated header) is handed back to
-/// the CPU's exact path, which reads it.
+/// calendar dates and event times (in any zone, with any delimiter) in its
+/// shader, but not epoch numbers, so a count with `--epoch` is parsed and
+/// counted on the CPU instead (the `gpu-keys` backend, whose CPU parses,
+/// keeps its GPU histogram). A row the shader cannot read (a rare form, a
+/// repeated header) is handed back to the CPU's exact path, which reads it.
 fn cpu_parse_for<'e>(engine: &'e Engine, options: &CountOptions, layouts: &[Layout]) -> &'e Engine {
+    // A bare number the shader hands back: an epoch file would be every
+    // row the host's, through the slower hand-back.
     #[cfg(feature = "gpu")]
-    if let Engine::Gpu(_) = engine {
+    if let (Engine::Gpu(_), Some(_)) = (engine, options.times.epoch) {
         static CPU: Engine = Engine::Cpu;
-        let why = if options.times != EventTimes::default() {
-            Some(format!("event times in {}", options.times.describe()))
-        } else {
-            layouts.iter().find(|l| l.delimiter != b',').map(|l| {
-                format!(
-                    "fields separated by {}",
-                    format::delimiter_name(l.delimiter)
-                )
-            })
-        };
-        if let Some(why) = why {
-            log::info!(
-                "the GPU backend's parse does not read {why} yet: parsed and counted on the CPU \
-                 (--backend gpu-keys parses on the CPU and counts on the GPU)"
-            );
-            return &CPU;
-        }
+        log::info!(
+            "the GPU backend's parse does not read epoch numbers yet: parsed and counted on the \
+             CPU (--backend gpu-keys parses on the CPU and counts on the GPU)"
+        );
+        return &CPU;
     }
     let _ = (options, layouts);
     engine

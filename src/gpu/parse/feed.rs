@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::checks::{KeySums, Tiles};
 use super::pages::{IdTable, PageBins, PageShape, MOST_WANTED};
 use super::readers::Readers;
+use super::zone::ZoneTable;
 use super::{
     Event, GpuJob, InFlight, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
     FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
@@ -203,6 +204,7 @@ pub(super) struct Feeder<'a> {
     ring: &'a Ring,
     figures: &'a Mutex<GpuFigures>,
     ids: IdTable,
+    zone: ZoneTable,
     pages: PageBins,
     bind_groups: Vec<wgpu::BindGroup>,
     readers: Readers,
@@ -237,13 +239,15 @@ impl<'a> Feeder<'a> {
             shape.page_slots,
             shape.most_pages
         );
-        let ids = IdTable::new(&context.device, job.scan.regions);
+        let zone = ZoneTable::new(&job.scan.times.zone);
+        let ids = IdTable::new(&context.device, job.scan.regions, &zone);
         let pages = PageBins::new(context, shape);
         let mut feeder = Feeder {
             job,
             ring,
             figures,
             ids,
+            zone,
             pages,
             bind_groups: Vec::new(),
             readers: Readers::new(scope, job.threads.max(1), figures)?,
@@ -458,7 +462,11 @@ impl<'a> Feeder<'a> {
                 }
                 _ => 0,
             },
-            _pad1: 0,
+            delimiter: u32::from(file.layout.delimiter),
+            zone_first: self.zone.first_day,
+            zone_days: self.zone.days(),
+            zone_at: self.ids.zone_at,
+            zone_offset: self.zone.fixed,
         };
         context
             .queue

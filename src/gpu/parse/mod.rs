@@ -18,7 +18,8 @@
 //!
 //! The files, in the order a chunk passes them: `readers.rs` (reading into
 //! staging memory), `feed.rs` (the ring, sizing, folding, submitting),
-//! `pages.rs` (the device's tables and the fold), `complete.rs` (a chunk's
+//! `pages.rs` (the device's tables and the fold; `zone.rs`, the time
+//! zone's), `complete.rs` (a chunk's
 //! counters back), `handback.rs` (the rows handed back, judged), and
 //! `checks.rs` (the key checksums and the chunks' tiling, which must hold
 //! at the end).
@@ -29,6 +30,7 @@ mod feed;
 mod handback;
 mod pages;
 mod readers;
+mod zone;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,7 +132,11 @@ struct Params {
     partial_capacity: u32,
     lose_block: u32,
     fault: u32,
-    _pad1: u32,
+    delimiter: u32,
+    zone_first: i32,
+    zone_days: u32,
+    zone_at: u32,
+    zone_offset: i32,
 }
 
 /// A row starts at `own_start` (the chunk holds the file's first row).
@@ -423,7 +429,11 @@ mod tests {
             partial_capacity,
             lose_block,
             fault,
-            _pad1,
+            delimiter,
+            zone_first,
+            zone_days,
+            zone_at,
+            zone_offset,
         });
         assert_eq!(wgsl_layout("Params"), params);
         assert_eq!(std::mem::size_of::<Params>(), params.len() * 4);

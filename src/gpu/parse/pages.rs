@@ -7,6 +7,7 @@ use wgpu::util::DeviceExt;
 
 use super::super::{buffer, device_bins, Fault, GpuContext};
 use super::checks::key_check;
+use super::zone::ZoneTable;
 use crate::date::{date_text, day_number, DateText};
 use crate::error::{Error, Result};
 use crate::histogram::Histogram;
@@ -41,11 +42,15 @@ pub(super) const MOST_WANTED: u32 = 1 << 19;
 /// table of a power of two places, each id at most `probes` places past
 /// its hash. Ids outside `u32` are never on the device (their rows are the
 /// host's), and neither is a slot where none is.
+///
+/// The time zone's table (`ZoneTable`) follows the ids in the same buffer,
+/// at `zone_at`: the shader reads both, and neither changes during a run.
 pub(super) struct IdTable {
     pub(super) buffer: wgpu::Buffer,
     pub(super) mask: u32,
     pub(super) shift: u32,
     pub(super) probes: u32,
+    pub(super) zone_at: u32,
 }
 
 /// Where id `id` hashes to, in a table of `1 << (32 - shift)` places
@@ -55,7 +60,7 @@ fn hash(id: u32, shift: u32) -> u32 {
 }
 
 impl IdTable {
-    pub(super) fn new(device: &wgpu::Device, regions: &RegionTable) -> IdTable {
+    pub(super) fn new(device: &wgpu::Device, regions: &RegionTable, zone: &ZoneTable) -> IdTable {
         let ids: Vec<(u32, u32)> = regions
             .ids()
             .iter()
@@ -78,8 +83,10 @@ impl IdTable {
             table[(at & mask) as usize] = [id, slot];
             probes = probes.max(tried);
         }
+        let zone_at = table.len() as u32;
+        table.extend_from_slice(&zone.entries);
         let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("region ids"),
+            label: Some("region ids and zone offsets"),
             contents: bytemuck::cast_slice(&table),
             usage: wgpu::BufferUsages::STORAGE,
         });
@@ -88,6 +95,7 @@ impl IdTable {
             mask,
             shift,
             probes,
+            zone_at,
         }
     }
 }
