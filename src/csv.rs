@@ -209,6 +209,16 @@ impl<'a> Table<'a> {
         Ok(table)
     }
 
+    /// A file without a header row: its first record is a row, on line 1.
+    /// `header` holds that record's fields, which give the number of
+    /// fields every record must have (columns are then found by position).
+    pub fn headerless(bytes: &'a [u8], file: &'a str, expected: &str) -> crate::Result<Table<'a>> {
+        let mut table = Table::new(bytes, file, expected)?;
+        table.pos = 0;
+        table.line = 1;
+        Ok(table)
+    }
+
     /// The index of the header column `name` (ASCII case ignored).
     pub fn column(&self, name: &str) -> crate::Result<usize> {
         find_column(&self.header, name).map_err(|why| self.error(1, why))

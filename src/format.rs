@@ -530,6 +530,48 @@ pub struct LocationFormat {
     pub region_id: Option<Column>,
     /// The column of the date or event time; `None`: the one named `date`.
     pub date: Option<Column>,
+    /// The files have no header row: their first line is a row (line 1),
+    /// and the columns must be given as positions (`--no-header`).
+    pub no_header: bool,
+}
+
+impl LocationFormat {
+    /// Checks that a file without a header can be read as said: its
+    /// columns can only be positions. The error is the reason, for a usage
+    /// error.
+    pub fn check(&self) -> Result<(), String> {
+        check_positions(
+            self.no_header,
+            &[("region_id", &self.region_id), ("date", &self.date)],
+            "--columns region_id=N,date=N",
+        )
+    }
+}
+
+/// Without a header row a column has no name to be found by: each of
+/// `columns` must be given as a position (`how`, in the error, says how).
+fn check_positions(
+    no_header: bool,
+    columns: &[(&str, &Option<Column>)],
+    how: &str,
+) -> Result<(), String> {
+    if !no_header {
+        return Ok(());
+    }
+    let named: Vec<&str> = columns
+        .iter()
+        .filter(|(_, column)| !matches!(column, Some(Column::Position(_))))
+        .map(|&(key, _)| key)
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "files without a header row have no column names: give the {} column{} as 1-based \
+         positions ({how})",
+        named.join(" and "),
+        if named.len() == 1 { "" } else { "s" }
+    ))
 }
 
 /// How region.csv is read, as `--region-columns` says: which columns hold
@@ -541,9 +583,24 @@ pub struct RegionFormat {
     pub region_id: Option<Column>,
     /// The column of the region's name.
     pub region_name: Option<Column>,
+    /// region.csv has no header row: its first line is a region (line 1),
+    /// and the columns must be given as positions (`--regions-no-header`).
+    pub no_header: bool,
 }
 
 impl RegionFormat {
+    /// [`LocationFormat::check`] for region.csv.
+    pub fn check(&self) -> Result<(), String> {
+        check_positions(
+            self.no_header,
+            &[
+                ("region_id", &self.region_id),
+                ("region_name", &self.region_name),
+            ],
+            "--region-columns region_id=N,region_name=N",
+        )
+    }
+
     /// The index of the region id's column and the name's among `names`.
     pub fn find(&self, names: &[Vec<u8>]) -> Result<(usize, usize), String> {
         let column = |given: &Option<Column>, name: &str| match given {
@@ -721,8 +778,9 @@ pub struct Layout {
     /// The byte between fields.
     pub delimiter: u8,
     /// The header line's fingerprint: a row that repeats it is a repeated
-    /// header, not a malformed row.
-    pub header: LinePrint,
+    /// header, not a malformed row. `None` for a file without a header
+    /// row, where every line is a row.
+    pub header: Option<LinePrint>,
 }
 
 impl Default for Layout {
@@ -734,7 +792,7 @@ impl Default for Layout {
             id_col: 2,
             date_col: 3,
             delimiter: b',',
-            header: LinePrint::of(header),
+            header: Some(LinePrint::of(header)),
         }
     }
 }
@@ -745,7 +803,9 @@ impl Layout {
         Layout::read(header, file, &LocationFormat::default())
     }
 
-    /// Reads the header line of a location file as `format` says.
+    /// Reads the header line of a location file as `format` says. Of a
+    /// file without a header row (`format.no_header`), `header` is its
+    /// first row, which gives the number of columns and the delimiter.
     pub fn read(header: &[u8], file: &str, format: &LocationFormat) -> Result<Layout> {
         let error = |reason: String| Error::Data {
             file: file.to_string(),
@@ -787,7 +847,7 @@ impl Layout {
             id_col: column(&format.region_id, "region_id")? as u32,
             date_col: column(&format.date, "date")? as u32,
             delimiter,
-            header: LinePrint::of(header),
+            header: (!format.no_header).then(|| LinePrint::of(header)),
         })
     }
 }
@@ -943,9 +1003,50 @@ mod tests {
             delimiter: Some(b';'),
             region_id: Some(Column::Name("zone".into())),
             date: Some(Column::Position(2)),
+            no_header: false,
         };
         let layout = Layout::read(b" Zone ;Timestamp;Lat;Lon", "e.csv", &format).unwrap();
         assert_eq!((layout.columns, layout.id_col, layout.date_col), (4, 0, 1));
+    }
+
+    #[test]
+    fn a_file_without_a_header_needs_positions() {
+        let mut format = LocationFormat {
+            no_header: true,
+            date: Some(Column::Position(4)),
+            ..LocationFormat::default()
+        };
+        let err = format.check().unwrap_err();
+        assert!(
+            err.contains("give the region_id column as 1-based"),
+            "{err}"
+        );
+        format.region_id = Some(Column::Name("region_id".into()));
+        assert!(format.check().is_err(), "a name is no position");
+        format.region_id = Some(Column::Position(3));
+        format.check().unwrap();
+        // The first row gives the columns and the delimiter, and no line
+        // is taken for a header again.
+        let layout = Layout::read(b"-36.8;174.7;3;2019-10-23", "l.csv", &format).unwrap();
+        assert_eq!(
+            (
+                layout.columns,
+                layout.id_col,
+                layout.date_col,
+                layout.delimiter
+            ),
+            (4, 2, 3, b';')
+        );
+        assert_eq!(layout.header, None);
+        let regions = RegionFormat {
+            no_header: true,
+            ..RegionFormat::default()
+        };
+        let err = regions.check().unwrap_err();
+        assert!(
+            err.contains("region_id and region_name columns as 1-based positions"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -158,7 +158,10 @@ impl RegionTable {
     /// [`RegionTable::parse`] with the columns `format` names
     /// (`--region-columns`).
     pub fn parse_with(bytes: &[u8], file: &str, format: &RegionFormat) -> Result<RegionTable> {
-        let table = csv::Table::new(bytes, file, REGION_FILE.header)?;
+        let table = match format.no_header {
+            false => csv::Table::new(bytes, file, REGION_FILE.header)?,
+            true => csv::Table::headerless(bytes, file, REGION_FILE.header)?,
+        };
         let (id_col, name_col) = format
             .find(&table.header)
             .map_err(|why| table.error(1, why))?;
@@ -379,5 +382,23 @@ mod tests {
         assert_eq!(table.slot(9_000_000_000), Some(1));
         assert_eq!(table.slot(7), Some(2));
         assert_eq!(table.slot(8), None);
+    }
+
+    #[test]
+    fn a_file_without_a_header_is_read_by_position() {
+        use crate::format::Column;
+        let format = RegionFormat {
+            region_id: Some(Column::Position(2)),
+            region_name: Some(Column::Position(1)),
+            no_header: true,
+        };
+        let table = RegionTable::parse_with(b"\xEF\xBB\xBFA,1\nB,2\n", "r.csv", &format).unwrap();
+        assert_eq!((table.slot(1), table.slot(2)), (Some(0), Some(1)));
+        // Its first line is line 1, so the second is line 2.
+        let err = RegionTable::parse_with(b"A,1\nB,x\n", "r.csv", &format).unwrap_err();
+        assert!(
+            err.to_string().starts_with("r.csv:2: region_id \"x\""),
+            "{err}"
+        );
     }
 }

@@ -14,6 +14,7 @@ mod gpu_corpus;
 mod gpu_shapes;
 mod inputs;
 mod limits;
+mod no_header;
 mod outputs;
 #[cfg(feature = "s3")]
 mod s3;

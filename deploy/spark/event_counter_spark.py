@@ -60,6 +60,21 @@ def part_location(parts, index, shards):
     return os.path.join(parts, name)
 
 
+def reading_flags(args):
+    """The count's options for how the inputs are read, as given: every
+    shard must read them alike (merge refuses parts read otherwise)."""
+    flags = []
+    if args.no_header:
+        flags.append("--no-header")
+    if args.columns:
+        flags += ["--columns", args.columns]
+    if args.regions_no_header:
+        flags.append("--regions-no-header")
+    if args.region_columns:
+        flags += ["--region-columns", args.region_columns]
+    return flags
+
+
 def count_shard(index, args):
     """One task: counts shard `index` into its part; returns the part's location."""
     part = part_location(args.parts, index, args.shards)
@@ -73,6 +88,7 @@ def count_shard(index, args):
     ]
     if args.threads:
         cmd += ["-j", str(args.threads)]
+    cmd += reading_flags(args)
     done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if done.returncode != 0:
         # Failing the task makes Spark retry it, then fail the job with this.
@@ -93,6 +109,12 @@ def main(argv=None):
     p.add_argument("--threads", type=int, help="threads per shard (default: all cores of the executor)")
     p.add_argument("--backend", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--binary", default="event-counter", help="binary name shipped with --files, or a path")
+    p.add_argument("--no-header", action="store_true",
+                   help="the location files have no header row (count --no-header; give --columns as positions)")
+    p.add_argument("--columns", help="count --columns: region_id=NAME,date=NAME (a name or a 1-based position)")
+    p.add_argument("--regions-no-header", action="store_true",
+                   help="region.csv has no header row (count --regions-no-header)")
+    p.add_argument("--region-columns", help="count --region-columns: region_id=NAME,region_name=NAME")
     p.add_argument("--master", help="Spark master, for running without spark-submit (e.g. local[2])")
     args = p.parse_args(argv)
     args.parts = args.parts or args.output + ".parts/"

@@ -140,6 +140,7 @@ def count(
     epoch: Optional[str] = None,
     delimiter: Optional[str] = None,
     columns: Union[Mapping[str, Union[str, int]], str, None] = None,
+    no_header: bool = False,
     cancel: Optional[CancelToken] = None,
 ) -> Result:
     """Counts events per region and day, as ``event-counter count`` does.
@@ -186,6 +187,9 @@ def count(
             ``{"region_id": "Zone", "date": "Timestamp"}`` (a name, or a
             1-based position), or the command line's
             ``"region_id=Zone,date=Timestamp"``.
+        no_header: the location files have no header row: their first
+            line is a row (line 1), and ``columns`` must give the region id
+            and the date as 1-based positions, as ``--no-header`` does.
         cancel: a :class:`CancelToken`, to stop this count from another
             thread with ``cancel.cancel()``; other counts go on. Without
             one the count has its own, which Ctrl-C cancels.
@@ -242,6 +246,7 @@ def count(
         epoch,
         delimiter,
         _columns(columns),
+        no_header,
         cancel,
     )
     return Result(table, json.loads(summary))

@@ -44,6 +44,7 @@ def count(
     epoch: Optional[str],
     delimiter: Optional[str],
     columns: Optional[str],
+    no_header: bool,
     cancel: Optional[CancelToken],
 ) -> tuple[Any, str]: ...
 def generate(

@@ -234,7 +234,7 @@ fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
 /// Counts, writes `output` (a path or URL, else a temporary file), and
 /// returns the result as an Arrow table and the summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, state, recount, forget_missing, progress, time_zone, epoch, delimiter, columns, cancel))]
+#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, state, recount, forget_missing, progress, time_zone, epoch, delimiter, columns, no_header, cancel))]
 #[allow(clippy::too_many_arguments)]
 fn count(
     py: Python<'_>,
@@ -257,6 +257,7 @@ fn count(
     epoch: Option<String>,
     delimiter: Option<String>,
     columns: Option<String>,
+    no_header: bool,
     cancel: Option<PyRef<'_, PyCancelToken>>,
 ) -> PyResult<(Py<PyAny>, String)> {
     if locations.is_empty() {
@@ -299,7 +300,10 @@ fn count(
         forget_missing,
     });
     options.times = event_times(time_zone, epoch)?;
-    options.format = location_format(delimiter, columns)?;
+    options.format = LocationFormat {
+        no_header,
+        ..location_format(delimiter, columns)?
+    };
     // This call's own token, or the caller's: never another count's.
     options.cancel = cancel.map(|c| c.0.clone()).unwrap_or_default();
     let token = options.cancel.clone();
@@ -380,6 +384,7 @@ fn location_format(delimiter: Option<String>, columns: Option<String>) -> PyResu
         delimiter,
         region_id: columns.next().flatten(),
         date: columns.next().flatten(),
+        no_header: false,
     })
 }
 

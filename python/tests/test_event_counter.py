@@ -132,6 +132,24 @@ def test_event_times_delimiters_and_columns_as_the_command_line_reads_them(tmp_p
         event_counter.count(export, epoch="ns")
 
 
+def test_no_header_counts_a_file_without_its_header_row(sample, tmp_path):
+    with_header = event_counter.count(sample, backend="cpu")
+    rows = (sample / "location.csv").read_text().splitlines(keepends=True)[1:]
+    bare = tmp_path / "bare.csv"
+    bare.write_text("".join(rows))
+    result = event_counter.count(
+        regions=sample / "region.csv",
+        locations=[bare],
+        backend="cpu",
+        no_header=True,
+        columns={"region_id": 3, "date": 4},
+    )
+    assert rows_of_table(result.to_arrow()) == rows_of_table(with_header.to_arrow())
+    assert result.summary["no_header"] == {"locations": True, "regions": False}
+    with pytest.raises(event_counter.UsageError, match="1-based positions"):
+        event_counter.count(regions=sample / "region.csv", locations=[bare], no_header=True)
+
+
 def test_generate_refuses_to_replace_data_without_force(tmp_path):
     event_counter.generate(tmp_path, size="64K")
     with pytest.raises(event_counter.UsageError, match="force=True"):

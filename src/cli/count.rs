@@ -151,6 +151,17 @@ pub struct CountArgs {
     #[arg(long, value_name = "region_id=NAME,region_name=NAME", value_parser = parse_region_columns)]
     region_columns: Option<RegionFormat>,
 
+    /// The location files have no header row: their first line is a row (line 1), and
+    /// --columns must give region_id and date as 1-based positions; the delimiter is sniffed
+    /// from the first row unless --delimiter gives it
+    #[arg(long)]
+    no_header: bool,
+
+    /// region.csv has no header row: its first line is a region (line 1), and
+    /// --region-columns must give region_id and region_name as 1-based positions
+    #[arg(long)]
+    regions_no_header: bool,
+
     /// Bytes per chunk (for tuning and tests)
     #[arg(long, hide = true, value_name = "BYTES")]
     chunk_size: Option<usize>,
@@ -248,8 +259,12 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
         delimiter: args.delimiter,
         region_id: args.columns.clone().and_then(|c| c.0),
         date: args.columns.and_then(|c| c.1),
+        no_header: args.no_header,
     };
-    options.region_format = args.region_columns.unwrap_or_default();
+    options.region_format = RegionFormat {
+        no_header: args.regions_no_header,
+        ..args.region_columns.unwrap_or_default()
+    };
     options.times = EventTimes {
         zone: args.time_zone,
         epoch: args.epoch.map(|e| match e {
@@ -312,6 +327,7 @@ fn parse_region_columns(text: &str) -> Result<RegionFormat, String> {
     Ok(RegionFormat {
         region_id: columns.next().flatten(),
         region_name: columns.next().flatten(),
+        no_header: false,
     })
 }
 
@@ -442,6 +458,15 @@ fn render_summary(s: &Summary) -> String {
     let threads = if s.threads == 1 { "thread" } else { "threads" };
     let _ = writeln!(out, "  backend:   {backend}, {} {threads}", s.threads);
     let _ = writeln!(out, "  time zone: {}", s.times.describe());
+    let no_header = match (s.no_header.locations, s.no_header.regions) {
+        (false, false) => None,
+        (true, false) => Some("location files"),
+        (false, true) => Some("region.csv"),
+        (true, true) => Some("location files and region.csv"),
+    };
+    if let Some(which) = no_header {
+        let _ = writeln!(out, "  headers:   none in {which}: line 1 is a row");
+    }
     if let Some(peak) = s.peak_memory {
         let _ = writeln!(out, "  memory:    {:.0} MB at most", peak as f64 / 1e6);
     }

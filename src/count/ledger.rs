@@ -162,9 +162,9 @@ impl<'a> Ledger<'a> {
                 let samples = &mut self.tally.samples;
                 if samples.len() < SAMPLES || self.policy.stops_at_malformed() {
                     let error = match origin {
-                        LineOrigin::FirstRow => Error::Data {
+                        LineOrigin::FirstRow(first) => Error::Data {
                             file: name.to_string(),
-                            line: 1 + line_in_part,
+                            line: first - 1 + line_in_part,
                             reason: problem.reason.to_string(),
                         },
                         LineOrigin::AfterByte(byte) => Error::ShardData {
@@ -190,8 +190,10 @@ impl<'a> Ledger<'a> {
                     row,
                 )?,
                 Some(rejects) => {
-                    debug_assert_eq!(origin, LineOrigin::FirstRow, "only shards have parts");
-                    rejects.write(name, 1 + line_in_part, &problem.reason, row)?
+                    let LineOrigin::FirstRow(first) = origin else {
+                        unreachable!("only shards have parts");
+                    };
+                    rejects.write(name, first - 1 + line_in_part, &problem.reason, row)?
                 }
                 None => {}
             }

@@ -287,6 +287,8 @@ fn log_layouts(sources: &[Box<dyn ChunkSource>], layouts: &[Layout], format: &Lo
     for (source, layout) in sources.iter().zip(layouts) {
         let how = if format.delimiter.is_some() {
             "--delimiter"
+        } else if format.no_header {
+            "sniffed from its first row, as it has no header"
         } else {
             "sniffed from its header"
         };
@@ -318,6 +320,17 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
             "threads: {} is not in 1..={MAX_THREADS}",
             options.threads
         )));
+    }
+    options.format.check().map_err(Error::Usage)?;
+    options.region_format.check().map_err(Error::Usage)?;
+    if options.format.no_header && options.split.is_some() && options.rejects.is_some() {
+        // `merge` numbers the lines of shards' rejects after a header
+        // line, which it cannot know a file lacks.
+        return Err(Error::Usage(
+            "--rejects of a shard (--split) is not supported with --no-header: count the \
+             rejects in a run without --split"
+                .into(),
+        ));
     }
     // Columns named otherwise are looked for by the parse, not the header
     // check of the usual names.
@@ -422,7 +435,16 @@ fn reading_options(options: &CountOptions) -> Vec<(String, String)> {
         ),
         (
             "region_columns".into(),
-            format!("{:?}", options.region_format),
+            // Its columns alone: the header rule is the next pair.
+            format!(
+                "RegionFormat {{ region_id: {:?}, region_name: {:?} }}",
+                options.region_format.region_id, options.region_format.region_name
+            ),
+        ),
+        ("no_header".into(), options.format.no_header.to_string()),
+        (
+            "regions_no_header".into(),
+            options.region_format.no_header.to_string(),
         ),
     ]
 }
@@ -443,7 +465,13 @@ fn count_plan(
     let sources = plan
         .inputs
         .iter()
-        .map(|input| input.open(options.chunk_size, options.map_files))
+        .map(|input| {
+            input.open(
+                options.chunk_size,
+                options.map_files,
+                !options.format.no_header,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     let layouts = sources
         .iter()
@@ -620,6 +648,10 @@ fn count_plan(
         peak_memory: summary::peak_memory(),
         gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
         times: options.times.clone(),
+        no_header: summary::NoHeader {
+            locations: options.format.no_header,
+            regions: options.region_format.no_header,
+        },
         state_bytes,
     };
     if let (Some(manifest), Some(split)) = (&mut outputs.manifest, options.split) {

@@ -46,9 +46,21 @@ pub struct Summary {
     pub gpu: Option<GpuFigures>,
     /// How the date column was read: the zone that decided instants' days.
     pub times: EventTimes,
+    /// Whether the location files and region.csv were read without a
+    /// header row (`--no-header`, `--regions-no-header`).
+    pub no_header: NoHeader,
     /// With `--state`: bytes read now (new since the state's run), and
     /// bytes counted before and skipped.
     pub state_bytes: Option<(u64, u64)>,
+}
+
+/// Which inputs were read as having no header row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoHeader {
+    /// The location files (`--no-header`).
+    pub locations: bool,
+    /// region.csv (`--regions-no-header`).
+    pub regions: bool,
 }
 
 /// Where a count's outputs went, as their paths or URLs were given
@@ -145,6 +157,10 @@ impl Summary {
                     Some(Epoch::Seconds) => Some("s"),
                     Some(Epoch::Millis) => Some("ms"),
                 },
+            },
+            "no_header": {
+                "locations": self.no_header.locations,
+                "regions": self.no_header.regions,
             },
             "state": self.state_bytes.map(|(new, skipped)| serde_json::json!({
                 "bytes_new": new,

@@ -30,6 +30,21 @@ pub struct FileStart {
     pub complete: bool,
 }
 
+impl FileStart {
+    /// The start of a file without a header row (`--no-header`): its first
+    /// line is a row, so rows start at its first byte (after a UTF-8 byte
+    /// order mark). `header` stays that first line, whose fields give the
+    /// number of columns and the delimiter.
+    pub fn headerless(self) -> FileStart {
+        let rows_start = if self.bytes.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
+        FileStart { rows_start, ..self }
+    }
+}
+
 /// Reads `reader` from its start until the header line is whole; `file`
 /// names it in errors, `expected` describes its header for the message
 /// about an empty file, and `read_error` words a failed read.
@@ -112,6 +127,11 @@ mod tests {
             (&b"a,b"[..], 3)
         );
         assert!(start.complete);
+        let start = start_of(b"\xEF\xBB\xBF1,2\n3,4\n").unwrap().headerless();
+        assert_eq!(
+            (start.header.as_slice(), &start.bytes[start.rows_start..]),
+            (&b"1,2"[..], &b"1,2\n3,4\n"[..])
+        );
         let mut trickle = Trickle(b"a,b\n1,2\n");
         let start = read_header(&mut trickle, "f", "h", |_| unreachable!()).unwrap();
         assert_eq!(

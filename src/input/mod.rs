@@ -193,13 +193,21 @@ pub enum Next {
 /// Where a source's rows begin, for numbering their lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineOrigin {
-    /// At the file's first row, line 2 (the header is line 1): lines are exact.
-    FirstRow,
+    /// At the file's first row, on this line of the file (2 after a header
+    /// line, 1 in a file without one): lines are exact.
+    FirstRow(u64),
     /// A shard's rows: line 1 is the first line that starts after the first
     /// newline at or after this byte offset. The lines before it are not
     /// counted, since that would mean reading the file up to here; `merge`
     /// turns shard lines into file lines from every shard's rejects.
     AfterByte(u64),
+}
+
+impl LineOrigin {
+    /// The origin of a source that starts at its file's first row.
+    pub fn first_row(has_header: bool) -> LineOrigin {
+        LineOrigin::FirstRow(if has_header { 2 } else { 1 })
+    }
 }
 
 /// A supply of chunks that several threads may pull from at once.

@@ -126,14 +126,24 @@ pub struct PlannedInput {
 impl PlannedInput {
     /// Opens the input for reading, checking its header. `maps`: whether
     /// a local file's chunks may be views of it mapped (else `pread`).
-    pub fn open(&self, chunk_size: usize, maps: bool) -> Result<Box<dyn ChunkSource>> {
+    pub fn open(
+        &self,
+        chunk_size: usize,
+        maps: bool,
+        has_header: bool,
+    ) -> Result<Box<dyn ChunkSource>> {
         let object = self.object.clone();
         Ok(if self.compression.is_some() || object.is_pipe() {
-            Box::new(StreamSource::open(object, self.compression, chunk_size)?)
+            Box::new(StreamSource::open(
+                object,
+                self.compression,
+                chunk_size,
+                has_header,
+            )?)
         } else {
             let source = match &self.range {
-                Some(part) => RangeSource::open_part(object, chunk_size, part.clone())?,
-                None => RangeSource::open(object, chunk_size, None)?,
+                Some(part) => RangeSource::open_part(object, chunk_size, part.clone(), has_header)?,
+                None => RangeSource::open(object, chunk_size, None, has_header)?,
             };
             Box::new(if maps { source } else { source.read_only() })
         })

@@ -24,8 +24,11 @@ const TAIL_STEP: usize = 64 * 1024;
 pub struct RangeSource {
     object: Arc<dyn Object>,
     header: Vec<u8>,
-    /// Where the first row of the file starts: just after the header line.
+    /// Where the first row of the file starts: just after the header line
+    /// (at the file's start, in a file without one).
     header_end: u64,
+    /// Whether the file starts with a header line.
+    has_header: bool,
     /// Whether this source accounts for the header's bytes (the whole
     /// file, or the shard that holds the header's newline).
     owns_header: bool,
@@ -39,12 +42,14 @@ pub struct RangeSource {
 }
 
 impl RangeSource {
-    /// Opens `object`, reads its header line, and takes the rows that
-    /// start in `rows` (`None`: all of them).
+    /// Opens `object`, reads its header line (its first row, unless
+    /// `has_header`), and takes the rows that start in `rows` (`None`: all
+    /// of them).
     pub fn open(
         object: Arc<dyn Object>,
         chunk_size: usize,
         rows: Option<Range<u64>>,
+        has_header: bool,
     ) -> Result<RangeSource> {
         let len = object.len();
         let file_start = {
@@ -56,6 +61,11 @@ impl RangeSource {
                 format::header_text(format::LOCATION_HEADER),
                 |e| object.read_error(e),
             )?
+        };
+        let file_start = if has_header {
+            file_start
+        } else {
+            file_start.headerless()
         };
         let (header, header_end) = (file_start.header, file_start.rows_start as u64);
         // The shard whose part holds the header's last byte (its newline)
@@ -70,6 +80,7 @@ impl RangeSource {
             object,
             header,
             header_end,
+            has_header,
             owns_header,
             rows: start..end,
             chunk_size: chunk_size.max(1) as u64,
@@ -94,14 +105,21 @@ impl RangeSource {
     /// no shard reads before its part but the header, which on a terabyte
     /// in S3 is the difference between reading one part and reading
     /// everything before it. The parts of all shards still share every row
-    /// out exactly once.
+    /// out exactly once. A file without a header has no newline before its
+    /// first row: the part that starts at byte 0 (and is not empty) owns it.
     pub fn open_part(
         object: Arc<dyn Object>,
         chunk_size: usize,
         part: Range<u64>,
+        has_header: bool,
     ) -> Result<RangeSource> {
-        let rows = part.start.saturating_add(1)..part.end.saturating_add(1);
-        RangeSource::open(object, chunk_size, Some(rows))
+        let start = if part.start == 0 && !part.is_empty() {
+            0 // clamped to the first row, wherever it is
+        } else {
+            part.start.saturating_add(1)
+        };
+        let rows = start..part.end.saturating_add(1);
+        RangeSource::open(object, chunk_size, Some(rows), has_header)
     }
 
     /// Reads `[from, to)` (inside the file) into `buf.bytes[at..]`, growing
@@ -267,7 +285,7 @@ impl ChunkSource for RangeSource {
 
     fn line_origin(&self) -> LineOrigin {
         if self.rows.start == self.header_end {
-            LineOrigin::FirstRow
+            LineOrigin::first_row(self.has_header)
         } else {
             // `open` made the rows start one byte after the range.
             LineOrigin::AfterByte(self.rows.start - 1)
@@ -284,17 +302,31 @@ mod tests {
     use std::io::Write;
 
     fn open(content: &[u8], chunk_size: usize, range: Option<Range<u64>>) -> RangeSource {
-        let mut file = tempfile::NamedTempFile::new().unwrap();
-        file.write_all(content).unwrap();
-        let object = LocalObject::open(file.path()).unwrap();
-        RangeSource::open(Arc::new(object), chunk_size, range).unwrap()
+        open_with(content, chunk_size, range, true)
     }
 
-    fn open_part(content: &[u8], chunk_size: usize, part: Range<u64>) -> RangeSource {
+    fn open_with(
+        content: &[u8],
+        chunk_size: usize,
+        range: Option<Range<u64>>,
+        has_header: bool,
+    ) -> RangeSource {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(content).unwrap();
         let object = LocalObject::open(file.path()).unwrap();
-        RangeSource::open_part(Arc::new(object), chunk_size, part).unwrap()
+        RangeSource::open(Arc::new(object), chunk_size, range, has_header).unwrap()
+    }
+
+    fn open_part(
+        content: &[u8],
+        chunk_size: usize,
+        part: Range<u64>,
+        has_header: bool,
+    ) -> RangeSource {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(content).unwrap();
+        let object = LocalObject::open(file.path()).unwrap();
+        RangeSource::open_part(Arc::new(object), chunk_size, part, has_header).unwrap()
     }
 
     fn rows_of(source: &RangeSource) -> Vec<u8> {
@@ -360,17 +392,30 @@ mod tests {
 
     /// Splits `content` with every chunk size and checks that the chunks'
     /// rows, concatenated in sequence order, are exactly the data rows; and
-    /// that any two-way split of the file shares the rows out exactly.
+    /// that any two-way split of the file shares the rows out exactly;
+    /// both as a file with a header and as one without (whose first line
+    /// is a row, line 1).
     fn check_chunking(content: &[u8]) {
-        let header_end = memchr::memchr(b'\n', content).map_or(content.len(), |i| i + 1);
+        for has_header in [true, false] {
+            check_chunking_with(content, has_header);
+        }
+    }
+
+    fn check_chunking_with(content: &[u8], has_header: bool) {
+        let header_end = match has_header {
+            true => memchr::memchr(b'\n', content).map_or(content.len(), |i| i + 1),
+            false => 0,
+        };
         for chunk_size in 1..=content.len() + 1 {
-            let rows = rows_of(&open(content, chunk_size, None));
+            let source = open_with(content, chunk_size, None, has_header);
+            assert_eq!(source.line_origin(), LineOrigin::first_row(has_header));
+            let rows = rows_of(&source);
             assert_eq!(rows, &content[header_end..], "chunk size {chunk_size}");
         }
         let len = content.len() as u64;
         for cut in 0..=len {
-            let mut rows = rows_of(&open_part(content, 3, 0..cut));
-            let second = open_part(content, 2, cut..len);
+            let mut rows = rows_of(&open_part(content, 3, 0..cut, has_header));
+            let second = open_part(content, 2, cut..len, has_header);
             let second_rows = rows_of(&second);
             rows.extend(&second_rows);
             assert_eq!(rows, &content[header_end..], "cut at {cut}");
@@ -378,7 +423,10 @@ mod tests {
             let first_row = content.len() - second_rows.len();
             if !second_rows.is_empty() {
                 match second.line_origin() {
-                    LineOrigin::FirstRow => assert_eq!(first_row, header_end, "cut at {cut}"),
+                    LineOrigin::FirstRow(line) => {
+                        assert_eq!(first_row, header_end, "cut at {cut}");
+                        assert_eq!(line, if has_header { 2 } else { 1 });
+                    }
                     LineOrigin::AfterByte(byte) => {
                         let newline = memchr::memchr(b'\n', &content[byte as usize..]).unwrap();
                         assert_eq!(first_row, byte as usize + newline + 1, "cut at {cut}");
@@ -434,7 +482,7 @@ mod tests {
                     reads: Default::default(),
                 });
                 let source =
-                    RangeSource::open_part(object.clone(), chunk_size, start..end).unwrap();
+                    RangeSource::open_part(object.clone(), chunk_size, start..end, true).unwrap();
                 // Nothing is mapped: a mapping could hide reads.
                 let rows = rows_of(&source);
                 assert!(!rows.is_empty());
@@ -471,7 +519,9 @@ mod tests {
     fn empty_file_and_directory_are_errors() {
         let file = tempfile::NamedTempFile::new().unwrap();
         let object = LocalObject::open(file.path()).unwrap();
-        let err = RangeSource::open(Arc::new(object), 4, None).err().unwrap();
+        let err = RangeSource::open(Arc::new(object), 4, None, true)
+            .err()
+            .unwrap();
         assert!(
             err.to_string().ends_with(
                 ":1: file is empty; expected a header \"lat\",\"long\",\"region_id\",\"date\""

@@ -72,6 +72,8 @@ pub struct StreamSource {
     /// span the rows' bytes only; 0 for a compressed one, whose chunks
     /// span its compressed bytes, all of them.
     header_bytes: u64,
+    /// Whether the input starts with a header line.
+    has_header: bool,
     chunk_size: usize,
     /// Compressed bytes read so far, shared with the reader under the decoder.
     read: Arc<AtomicU64>,
@@ -80,11 +82,12 @@ pub struct StreamSource {
 
 impl StreamSource {
     /// Starts reading `object` (decompressing it, if `compression` says
-    /// so) and reads its header.
+    /// so) and reads its header (its first row, unless `has_header`).
     pub fn open(
         object: Arc<dyn Object>,
         compression: Option<Compression>,
         chunk_size: usize,
+        has_header: bool,
     ) -> Result<StreamSource> {
         let name = object.name().to_string();
         let len = (!object.is_pipe()).then(|| object.len());
@@ -120,6 +123,11 @@ impl StreamSource {
             format::header_text(format::LOCATION_HEADER),
             |e| decode_error(&name, e),
         )?;
+        let start = if has_header {
+            start
+        } else {
+            start.headerless()
+        };
         state.carry = start.bytes;
         state.carry.drain(..start.rows_start);
         state.done = start.complete;
@@ -137,6 +145,7 @@ impl StreamSource {
             len,
             header,
             header_bytes,
+            has_header,
             chunk_size: chunk_size.max(1),
             read,
             state: Mutex::new(state),
@@ -300,7 +309,7 @@ impl ChunkSource for StreamSource {
     }
 
     fn line_origin(&self) -> LineOrigin {
-        LineOrigin::FirstRow
+        LineOrigin::first_row(self.has_header)
     }
 }
 
@@ -337,7 +346,8 @@ mod tests {
             let file = compressed(&content, compression);
             for chunk_size in [1, 100, 4096, 1 << 20] {
                 let object = Arc::new(LocalObject::open(file.path()).unwrap());
-                let source = StreamSource::open(object, Some(compression), chunk_size).unwrap();
+                let source =
+                    StreamSource::open(object, Some(compression), chunk_size, true).unwrap();
                 assert_eq!(source.header(), b"lat,long,region_id,date");
                 let mut buf = ChunkBuf::default();
                 let (mut rows, mut spans) = (Vec::new(), 0);
@@ -364,7 +374,7 @@ mod tests {
         let file = compressed(&content, Compression::Zstd);
         let chunk_size = 64 * 1024;
         let object = Arc::new(LocalObject::open(file.path()).unwrap());
-        let source = StreamSource::open(object, Some(Compression::Zstd), chunk_size).unwrap();
+        let source = StreamSource::open(object, Some(Compression::Zstd), chunk_size, true).unwrap();
         let mut buf = ChunkBuf::default();
         let mut rows = Vec::new();
         while let Next::Chunk(chunk) = source.next_chunk(&mut buf, true).unwrap() {
@@ -384,7 +394,7 @@ mod tests {
         file.write_all(b"\x1f\x8b\x08\x00 this is not gzip")
             .unwrap();
         let object = Arc::new(LocalObject::open(file.path()).unwrap());
-        let err = StreamSource::open(object, Some(Compression::Gzip), 10)
+        let err = StreamSource::open(object, Some(Compression::Gzip), 10, true)
             .err()
             .unwrap();
         assert!(err.to_string().contains("cannot decompress"), "{err}");

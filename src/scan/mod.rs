@@ -415,7 +415,11 @@ impl<'a> Scanner<'a> {
         if csv::trim(text).is_empty() {
             return Ok(Row::Blank);
         }
-        if self.layout.header.matches(text) {
+        if self
+            .layout
+            .header
+            .is_some_and(|header| header.matches(text))
+        {
             return Ok(Row::Header);
         }
         let mut fields = reuse(std::mem::take(&mut self.fields));

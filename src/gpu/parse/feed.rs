@@ -525,6 +525,9 @@ fn sample_pairs(job: &GpuJob<'_>, chunk_bytes: u32) -> Result<u64> {
         first.object.clone(),
         SAMPLE_BYTES as usize,
         Some(first.rows.start..sample_end),
+        // A file without a header row (no header to know again) has its
+        // first row at byte 0, where `rows` may start.
+        first.layout.header.is_some(),
     )?;
     let mut buf = ChunkBuf::default();
     let mut keys = Vec::new();

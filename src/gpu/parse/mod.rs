@@ -205,7 +205,8 @@ pub struct GpuFile {
     pub layout: Layout,
     /// The bytes whose rows this run owns, after the header.
     pub rows: Range<u64>,
-    /// Where the file's first row starts: just after its header.
+    /// Where the file's first row starts: just after its header (at its
+    /// start, for a file without one).
     pub first_row: u64,
 }
 
