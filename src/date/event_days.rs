@@ -201,10 +201,8 @@ mod tests {
         for zone in zones {
             let zone = Zone::named(zone).unwrap();
             let mut dates = DateCache::default();
-            let mut index = 0;
-            for day in days.iter().flat_map(|d| d - 2..=d + 2) {
-                dates.insert(&date_text(day).unwrap(), index);
-                index += 1;
+            for (index, day) in days.iter().flat_map(|d| d - 2..=d + 2).enumerate() {
+                dates.insert(&date_text(day).unwrap(), index as u32);
             }
             let mut table = EventDays::default();
             let mut cursor = ZoneCursor::default();
