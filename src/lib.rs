@@ -53,5 +53,6 @@ pub mod scan;
 pub mod state;
 
 pub use backend::{Backend, Engine};
-pub use count::{count, CountOptions, Summary};
+pub use count::{count, count_groups, CountOptions, Counted, Summary};
 pub use error::{Error, Result};
+pub use output::Counts;
