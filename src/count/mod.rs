@@ -960,8 +960,10 @@ mod tests {
                 engine,
                 &(),
                 Instant::now(),
+                false,
             )
-            .unwrap_or_else(|e| panic!("{}: {e}", engine.kind()));
+            .unwrap_or_else(|e| panic!("{}: {e}", engine.kind()))
+            .1;
             assert!(summary.stats.malformed_total() > 100, "{}", engine.kind());
 
             // Every rejected row is where its shard line says.

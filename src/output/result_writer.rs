@@ -636,6 +636,24 @@ mod tests {
         let dense = Groups::new(FinalTotals::Dense(table), keys, dates, regions).unwrap();
         assert_eq!(dense.write(&mut dense_out).unwrap(), rows);
         assert_eq!(dense_out, out);
+        // The counts handed back are the same rows, in the same order.
+        for groups in [&sparse, &dense] {
+            let counts = groups.counts(regions).unwrap();
+            assert_eq!(counts.len(), rows);
+            let handed: Vec<ResultRow> = counts
+                .rows()
+                .map(|(name, date, count)| ResultRow {
+                    region: name.as_bytes(),
+                    date: date.as_bytes().try_into().unwrap(),
+                    count,
+                })
+                .collect();
+            let table = ResultTable::from_rows(handed.clone());
+            assert_eq!(table.rows(), &handed[..], "handed back in result order");
+            let mut from_counts = Vec::new();
+            write_table(&mut from_counts, &table).unwrap();
+            assert_eq!(from_counts, out);
+        }
         // And written at offsets by any number of threads, too.
         for threads in [1, 2, 3, 7] {
             let file = tempfile::tempfile().unwrap();
