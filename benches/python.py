@@ -8,6 +8,12 @@ files, as a child process. Every result is compared with event_counter's
 (as sets of rows). Prints a Markdown table.
 
     target/py-venv/bin/python benches/python.py [--size 1G] [--runs 3] [--threads 2]
+        [--regions 70000 --days 1461] [--skip-peers]
+
+--regions N writes a region.csv of N names first (70,000 over 1,461 days
+give a result of 20 million groups, where building the table dominates);
+--skip-peers times only event_counter.count() and the command line, for a
+before/after of the package (run it with each build, alternately).
 
 Needs the package installed (pip install ./python) with duckdb and polars;
 the command line from EVENT_COUNTER_BIN or target/release.
@@ -26,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 
-def tools(data, threads):
+def tools(data, threads, skip_peers=False):
     loc = os.path.join(data, "location.csv")
     reg = os.path.join(data, "region.csv")
 
@@ -75,9 +81,13 @@ def tools(data, threads):
         subprocess.run([binary, "count", data, "-q", "--backend", "cpu", "-j", str(threads), "-o", out], check=True)
         return None
 
-    return [
+    ours_and_cli = [
         ("event_counter.count()", ours),
         ("command line (event-counter count)", command_line),
+    ]
+    if skip_peers:
+        return ours_and_cli
+    return ours_and_cli + [
         (f"DuckDB {version('duckdb')}", duckdb_sql),
         (f"Polars {version('polars')}", polars_lazy),
     ]
@@ -102,17 +112,31 @@ def main():
     p.add_argument("--size", default="1G")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--regions", type=int, help="names in a region.csv of its own")
+    p.add_argument("--days", type=int, default=365)
+    p.add_argument("--skip-peers", action="store_true")
     p.add_argument("--data", default=os.path.join(REPO, "target", "python-bench"))
     args = p.parse_args()
     os.environ["POLARS_MAX_THREADS"] = str(args.threads)
 
     made = os.path.join(args.data, ".made")
-    if not os.path.exists(made) or open(made).read() != args.size:
-        event_counter.generate(args.data, size=args.size, seed=1, force=True)
-        open(made, "w").write(args.size)
+    recipe = f"{args.size} {args.regions} {args.days}"
+    if not os.path.exists(made) or open(made).read() != recipe:
+        regions = None
+        if args.regions:
+            os.makedirs(args.data, exist_ok=True)
+            # generate() reads this region.csv and leaves it in place.
+            regions = os.path.join(args.data, "region.csv")
+            with open(regions, "w") as f:
+                f.write("region_id,region_name\n")
+                f.writelines(f'{i},"Region {i:06}"\n' for i in range(args.regions))
+        event_counter.generate(
+            args.data, size=args.size, seed=1, days=args.days, regions=regions, force=True
+        )
+        open(made, "w").write(recipe)
     size = os.path.getsize(os.path.join(args.data, "location.csv"))
 
-    runs = tools(args.data, args.threads)
+    runs = tools(args.data, args.threads, args.skip_peers)
     best = {name: float("inf") for name, _ in runs}
     want = None
     for _ in range(args.runs):

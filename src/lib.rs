@@ -18,6 +18,28 @@
 //! test data, [`merge`] adds up the results of shards (read back by
 //! [`result_reader`]) and joins their rejects, and [`plot`] draws a result.
 //!
+//! A count hands back its groups, in the order of result.csv, without
+//! writing a file; writing result.csv is one thing a caller may ask for
+//! (`options.output`). The shipped sample, counted on the CPU:
+//!
+//! ```
+//! use event_counter::input::InputSpec;
+//! use event_counter::{count_groups, CountOptions, Engine};
+//!
+//! let mut options = CountOptions::new(
+//!     InputSpec::parse("sample/region.csv"),
+//!     vec![InputSpec::parse("sample/location.csv")],
+//!     event_counter::output::Destination::Stdout,
+//! );
+//! options.output = None; // hand the counts back only
+//! let counted = count_groups(&options, &Engine::Cpu, &())?;
+//! for (region, date, count) in counted.counts.rows().take(3) {
+//!     println!("{region} {date} {count}");
+//! }
+//! assert_eq!(counted.counts.len(), counted.summary.groups);
+//! # Ok::<(), event_counter::Error>(())
+//! ```
+//!
 //! The library knows nothing of the command line: `src/cli/` turns flags
 //! into [`count::CountOptions`] and the [`Summary`] into text.
 
@@ -53,5 +75,6 @@ pub mod scan;
 pub mod state;
 
 pub use backend::{Backend, Engine};
-pub use count::{count, CountOptions, Summary};
+pub use count::{count, count_groups, CountOptions, Counted, Summary};
 pub use error::{Error, Result};
+pub use output::Counts;

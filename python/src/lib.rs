@@ -6,12 +6,13 @@
 //! while it runs Python code) and to report progress. On `KeyboardInterrupt`
 //! the run's own token is cancelled ([`event_counter::cancel`]; each call
 //! has its own, so a count in another thread goes on) and the run unwinds as
-//! a failed run does, so no partial output is left. The result comes back as
-//! an Arrow table read from the result file by the library's own reader,
-//! with the summary as the JSON of `--stats-json`.
+//! a failed run does, so no partial output is left. The counts come back as
+//! an Arrow table built from the library's columns (no file is written or
+//! read unless `output` asks for result.csv), with the summary as the JSON
+//! of `--stats-json`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use arrow_array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
@@ -26,7 +27,7 @@ use event_counter::cancel::CancelToken;
 use event_counter::count::{Threshold, Thresholds};
 use event_counter::date::{Epoch, EventTimes, Zone};
 use event_counter::error::ErrorKind;
-use event_counter::format::{self, LocationFormat, RESULT_FILE};
+use event_counter::format::{self, LocationFormat};
 use event_counter::generate::{GenerateOptions, ROWS_PER_BLOCK};
 use event_counter::input::{InputSpec, Split};
 use event_counter::output::Destination;
@@ -218,12 +219,28 @@ fn run_interruptibly<T: Send + 'static>(
     }
 }
 
-/// The engine `backend` names: "auto", "cpu", "gpu" or "gpu-keys".
-fn engine(py: Python<'_>, backend: &str) -> PyResult<Engine> {
+/// The engine `backend` names: "auto", "cpu", "gpu" or "gpu-keys", set up
+/// once per backend for the process (a GPU device is opened once) and
+/// shared by every count after, in any thread.
+fn engine(py: Python<'_>, backend: &str) -> PyResult<Arc<Engine>> {
+    static ENGINES: Mutex<Vec<(Backend, Arc<Engine>)>> = Mutex::new(Vec::new());
     let backend: Backend = backend.parse().map_err(UsageError::new_err)?;
-    py.detach(|| Engine::select(backend))
-        .map(|selection| selection.engine)
-        .map_err(|e| to_py(py, e))
+    let engines = || ENGINES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, engine)) = engines().iter().find(|(b, _)| *b == backend) {
+        return Ok(engine.clone());
+    }
+    // Set up without the lock: two threads may both set one up, and the
+    // first kept is the one every later count uses.
+    let engine = py
+        .detach(|| Engine::select(backend))
+        .map(|selection| Arc::new(selection.engine))
+        .map_err(|e| to_py(py, e))?;
+    let mut engines = engines();
+    if let Some((_, kept)) = engines.iter().find(|(b, _)| *b == backend) {
+        return Ok(kept.clone());
+    }
+    engines.push((backend, engine.clone()));
+    Ok(engine)
 }
 
 fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
@@ -231,8 +248,9 @@ fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
         .transpose()
 }
 
-/// Counts, writes `output` (a path or URL, else a temporary file), and
-/// returns the result as an Arrow table and the summary as JSON.
+/// Counts, writes result.csv to `output` when given (a path or URL; no
+/// file otherwise), and returns the counts as an Arrow table and the
+/// summary as JSON.
 #[pyfunction]
 #[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, state, recount, forget_missing, progress, time_zone, epoch, delimiter, columns, no_header, cancel))]
 #[allow(clippy::too_many_arguments)]
@@ -264,13 +282,8 @@ fn count(
         return Err(UsageError::new_err("no locations to count"));
     }
     let engine = engine(py, backend)?;
-    // Without an output, a temporary file that the table is read from.
-    let scratch = tempfile::tempdir()
-        .map_err(|e| IOFailureError::new_err(format!("cannot make a temporary folder: {e}")))?;
-    let output = output
-        .map(|o| Destination::from_arg(o.into()))
-        .unwrap_or_else(|| Destination::File(scratch.path().join("result.csv")));
-    if output == Destination::Stdout {
+    let output = output.map(|o| Destination::from_arg(o.into()));
+    if output == Some(Destination::Stdout) {
         return Err(UsageError::new_err(
             "output \"-\": the result is returned; give a path to write it too",
         ));
@@ -278,8 +291,10 @@ fn count(
     let mut options = CountOptions::new(
         InputSpec::parse(&regions),
         locations.iter().map(|l| InputSpec::parse(l)).collect(),
-        output.clone(),
+        Destination::Stdout,
     );
+    // The counts come back from the library: result.csv only when asked.
+    options.output = output;
     if let Some(threads) = threads {
         // Checked by the library: 1 to 1024.
         options.threads = threads;
@@ -308,39 +323,40 @@ fn count(
     options.cancel = cancel.map(|c| c.0.clone()).unwrap_or_default();
     let token = options.cancel.clone();
     let counters = Arc::new(Counters::default());
-    let (summary, records) =
-        run_interruptibly(py, progress.as_ref(), counters, &token, move |progress| {
-            let summary = event_counter::count(&options, &engine, progress)?;
-            // Read back by the library's own reader of result files.
-            let spec = match &options.output {
-                Destination::File(path) => InputSpec::Local(path.clone()),
-                Destination::S3(url) => InputSpec::S3(url.clone()),
-                Destination::Stdout => unreachable!("refused above"),
-            };
-            let bytes = event_counter::input::read_small(&spec, &RESULT_FILE)?;
-            let records = event_counter::result_reader::parse_results(&bytes, &spec.name())?;
-            Ok((summary, records))
-        })?;
-    drop(scratch);
-
-    let names: StringArray = records
+    let counted = run_interruptibly(py, progress.as_ref(), counters, &token, move |progress| {
+        event_counter::count_groups(&options, &engine, progress)
+    })?;
+    let (counts, summary) = (counted.counts, counted.summary);
+    // Straight from the columns: each name and date made once.
+    let names: ArrayRef = Arc::new(StringArray::from_iter_values(
+        counts
+            .name_indexes()
+            .iter()
+            .map(|&i| counts.names()[i as usize].as_str()),
+    ));
+    let day_numbers: Vec<i32> = counts
+        .dates()
         .iter()
-        .map(|r| Some(String::from_utf8_lossy(&r.region).into_owned()))
+        .map(|d| event_counter::date::day_number(d) as i32)
         .collect();
-    let days: Date32Array = records
+    let days: Date32Array = counts
+        .date_indexes()
         .iter()
-        .map(|r| Some(event_counter::date::day_number(&r.date) as i32))
-        .collect();
-    let counts: Int64Array = records
+        .map(|&d| day_numbers[d as usize])
+        .collect::<Vec<i32>>()
+        .into();
+    let counts: Int64Array = counts
+        .counts()
         .iter()
-        .map(|r| Some(i64::try_from(r.count).unwrap_or(i64::MAX)))
-        .collect();
+        .map(|&n| i64::try_from(n).unwrap_or(i64::MAX))
+        .collect::<Vec<i64>>()
+        .into();
     let schema = Arc::new(Schema::new(vec![
         Field::new("region_name", DataType::Utf8, false),
         Field::new("date", DataType::Date32, false),
         Field::new("count", DataType::Int64, false),
     ]));
-    let columns: Vec<ArrayRef> = vec![Arc::new(names), Arc::new(days), Arc::new(counts)];
+    let columns: Vec<ArrayRef> = vec![names, Arc::new(days), Arc::new(counts)];
     let batch = RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| InternalError::new_err(format!("cannot make the table: {e}")))?;
     let table = PyTable::try_new(vec![batch], schema)?;

@@ -90,6 +90,29 @@ def test_the_sample_counts_as_the_command_line_does(sample, tmp_path):
     assert "groups from 2000 rows counted" in repr(result)
 
 
+def test_count_writes_no_file(sample, tmp_path, monkeypatch):
+    """Issue 29: count() built its table from a temporary result.csv it
+    wrote and read back. The table now comes from the library's counts:
+    with the data folder read-only and no temporary folder to write in, it
+    counts all the same, writes nothing, and equals the command line's."""
+    import pyarrow as pa
+
+    cli("count", str(sample), "-o", str(tmp_path / "cli.csv"), "--backend", "cpu")
+    before = sorted(sample.iterdir())
+    # A temporary folder that does not exist: making one there fails.
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "no-such-folder"))
+    for path in [sample, *before]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        for backend in ["cpu", "auto"]:
+            table = pa.table(event_counter.count(sample, backend=backend))
+            assert rows_of_table(table) == rows_of(tmp_path / "cli.csv"), backend
+    finally:
+        sample.chmod(0o755)
+    assert sorted(sample.iterdir()) == before
+    assert not (tmp_path / "no-such-folder").exists()
+
+
 def test_generated_data_through_pyarrow_polars_pandas_and_duckdb(tmp_path):
     data = tmp_path / "gen"
     written = event_counter.generate(data, size="8M", seed=3, days=90)

@@ -295,7 +295,7 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
             .as_ref()
             .map(|state| Destination::File(state.path.clone()));
         let written = [
-            ("result", Some(&options.output)),
+            ("result", options.output.as_ref()),
             ("rejects", options.rejects.as_ref()),
             ("stats", options.stats_json.as_ref()),
             ("state", state.as_ref()),

@@ -1,12 +1,15 @@
 //! The `count` job from end to end:
 //!
-//! 1. plan: region.csv, the location files (or this shard's part of them),
-//!    every header checked before any row is read;
-//! 2. workers (`pool.rs`): every thread takes chunks from any file, scans
-//!    them into keys and counts the keys in the engine's histogram;
-//! 3. ledger (`ledger.rs`): the chunks' reports booked in file order (line
-//!    numbers, `--strict`, rejects);
-//! 4. output: the histogram's totals decoded into result.csv.
+//! 1. open (`open`): region.csv, the location files (or this shard's part
+//!    of them), every header checked before any row is read; the engine's
+//!    histogram and the outputs;
+//! 2. scan (`scan`): every thread of the pool (`pool.rs`) takes chunks from
+//!    any file, scans them into keys and counts the keys in the histogram;
+//!    the ledger (`ledger.rs`) books the chunks' reports in file order
+//!    (line numbers, `--strict`, rejects);
+//! 3. finish (`count_plan`'s end): the verdict, the histogram's totals
+//!    decoded into [`Counts`] handed back ([`count_groups`]) and/or
+//!    result.csv, and every output committed together (`commit`).
 
 mod gate;
 mod ledger;
@@ -31,9 +34,9 @@ use crate::format::{
     self, CountOfShard, Layout, LocationFormat, RegionFormat, ShardManifest, SmallFile,
 };
 use crate::histogram::FoldInterval;
-use crate::histogram::Histogram;
+use crate::histogram::{Histogram, KeyTotals};
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
-use crate::output::{Destination, Groups, ShardPart};
+use crate::output::{Counts, Destination, Groups, ShardPart};
 use crate::progress::Progress;
 use crate::regions::{KeySpace, RegionTable};
 use crate::scan::{RowPolicy, ScanContext};
@@ -57,8 +60,9 @@ pub struct CountOptions {
     pub locations: Vec<InputSpec>,
     /// Count only this shard's part of the locations.
     pub split: Option<Split>,
-    /// Where result.csv goes.
-    pub output: Destination,
+    /// Where result.csv goes; `None`: nowhere, for a caller that takes the
+    /// counts from [`count_groups`].
+    pub output: Option<Destination>,
     /// Scanning threads.
     pub threads: usize,
     /// Stop at the first malformed row.
@@ -109,7 +113,7 @@ impl CountOptions {
             regions,
             locations,
             split: None,
-            output,
+            output: Some(output),
             threads: std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .min(MAX_THREADS),
@@ -311,8 +315,43 @@ fn log_layouts(sources: &[Box<dyn ChunkSource>], layouts: &[Layout], format: &Lo
     }
 }
 
-/// Runs one count on `engine`, telling `progress` how it advances.
+/// What [`count_groups`] hands back.
+#[derive(Clone, Debug)]
+pub struct Counted {
+    /// The groups counted, in result order.
+    pub counts: Counts,
+    /// The rest of what the count found.
+    pub summary: Summary,
+}
+
+/// Runs one count on `engine`, telling `progress` how it advances, and
+/// writes its outputs (result.csv to `options.output`, when given).
 pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -> Result<Summary> {
+    run(options, engine, progress, false).map(|(_, summary)| summary)
+}
+
+/// Runs one count as [`count`] does, and hands back the counts as well: an
+/// embedder that wants only the counts sets `options.output` to `None`,
+/// and no result.csv is written (the other outputs still are, when asked).
+pub fn count_groups(
+    options: &CountOptions,
+    engine: &Engine,
+    progress: &dyn Progress,
+) -> Result<Counted> {
+    let (counts, summary) = run(options, engine, progress, true)?;
+    Ok(Counted {
+        counts: counts.unwrap_or_default(),
+        summary,
+    })
+}
+
+/// A count, the counts kept when `keep`.
+fn run(
+    options: &CountOptions,
+    engine: &Engine,
+    progress: &dyn Progress,
+    keep: bool,
+) -> Result<(Option<Counts>, Summary)> {
     let started = Instant::now();
     if !(1..=MAX_THREADS).contains(&options.threads) {
         // In the command line's words (its flag checks the same range).
@@ -370,6 +409,7 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
         engine,
         progress,
         started,
+        keep,
     )
 }
 
@@ -449,8 +489,31 @@ fn reading_options(options: &CountOptions) -> Vec<(String, String)> {
     ]
 }
 
+/// A count's inputs, engine, histogram and outputs, opened: what the scan
+/// needs, and the figures the summary takes from the set-up.
+struct Opened<'e> {
+    sources: Vec<Box<dyn ChunkSource>>,
+    layouts: Vec<Layout>,
+    engine: &'e Engine,
+    outputs: Outputs,
+    threads: usize,
+    header_bytes: u64,
+    setup_done: Instant,
+}
+
+/// What the scan stage hands to the finish: the histogram's totals and the
+/// ledger's books.
+struct Scanned {
+    totals: KeyTotals,
+    tally: BookedRows,
+    gpu: Option<GpuFigures>,
+    scan_done: Instant,
+}
+
 /// Counts the inputs of `plan` (which `options.locations` listed), against
-/// the regions (and the fingerprint of their file).
+/// the regions (and the fingerprint of their file), in three stages: open,
+/// scan, finish. `keep`: hand the counts back.
+#[allow(clippy::too_many_arguments)]
 fn count_plan(
     options: &CountOptions,
     (regions, regions_fingerprint): (&RegionTable, &str),
@@ -459,7 +522,80 @@ fn count_plan(
     engine: &Engine,
     progress: &dyn Progress,
     started: Instant,
-) -> Result<Summary> {
+    keep: bool,
+) -> Result<(Option<Counts>, Summary)> {
+    let (mut opened, histogram) = open(options, &plan, engine, progress)?;
+    let keys = KeySpace::new(regions.slots());
+    let dates = DateDict::new(keys.max_dates());
+    let context = ScanContext {
+        regions,
+        dates: &dates,
+        keys,
+        policy: options.policy(),
+        times: &options.times,
+    };
+    let Scanned {
+        totals,
+        tally,
+        gpu,
+        scan_done,
+    } = scan(options, &plan, &mut opened, histogram, &context, progress)?;
+    // A file followed by the state is counted up to its last line when the
+    // run started; what came since is the next run's.
+    refuse_changed_files(&plan, resumed.is_some())?;
+    // A run that reads only what is new is, like a shard, part of a count:
+    // new bytes without a countable row are no failure of the whole.
+    let part = options.split.is_some() || resumed.as_ref().is_some_and(|r| r.bytes_skipped > 0);
+    verdict::judge(&tally, options.thresholds, regions, part)?;
+    let histogram_done = Instant::now();
+
+    let mut totals = totals.into_totals()?;
+    let mut state_bytes = None;
+    if let Some(resumed) = resumed {
+        state_bytes = Some((resumed.bytes_new, resumed.bytes_skipped));
+        let (all, encoded) = resumed.finish(totals, keys, &dates)?;
+        totals = all;
+        let state = opened.outputs.state.as_mut().expect("opened with --state");
+        let written = state.writer().write_all(&encoded);
+        state.check(written)?;
+    }
+    let date_texts = dates.dates();
+    let groups = Groups::new(totals, keys, &date_texts, regions)?;
+    let counts = keep.then(|| groups.counts(regions)).transpose()?;
+    let rows = write_result(&groups, &mut opened.outputs, opened.threads)?;
+    let summary = Summary {
+        groups: rows
+            .or(counts.as_ref().map(Counts::len))
+            .unwrap_or_else(|| {
+                // Nothing written and nothing kept: counted all the same.
+                groups.write(&mut std::io::sink()).unwrap_or(0)
+            }),
+        timings: Timings {
+            setup: opened.setup_done - started,
+            scan: scan_done - opened.setup_done,
+            histogram: histogram_done - scan_done,
+            output: Instant::now() - histogram_done,
+        },
+        state_bytes,
+        ..summarize(options, &plan, &opened, (tally, gpu), started)
+    };
+    commit(
+        options,
+        &plan,
+        regions_fingerprint,
+        opened.outputs,
+        &summary,
+    )?;
+    Ok((counts, summary))
+}
+
+/// Stage 1: opens every input, the engine's histogram and the outputs.
+fn open<'e>(
+    options: &CountOptions,
+    plan: &Plan,
+    engine: &'e Engine,
+    progress: &dyn Progress,
+) -> Result<(Opened<'e>, Box<dyn Histogram>)> {
     // Open every input first: a bad header in the last file should stop
     // the run before hours are spent on the first.
     let sources = plan
@@ -480,7 +616,7 @@ fn count_plan(
     log_layouts(&sources, &layouts, &options.format);
     let total_bytes: u64 = sources.iter().filter_map(|s| s.total_bytes()).sum();
     let threads = options.threads.max(1);
-    let plain_bytes = plain_local(&plan, &sources)
+    let plain_bytes = plain_local(plan, &sources)
         .map(|i| sources[i].total_bytes().unwrap_or(0))
         .sum();
     let (engine, why) = engine.for_input(plain_bytes, threads)?;
@@ -488,11 +624,7 @@ fn count_plan(
         log::info!("{why}");
     }
     let engine = cpu_parse_for(engine, options, &layouts);
-    let mut outputs = Outputs::open(options, &plan)?;
-
-    let keys = KeySpace::new(regions.slots());
-    let dates = DateDict::new(keys.max_dates());
-    let policy = options.policy();
+    let outputs = Outputs::open(options, plan)?;
     let histogram = engine.histogram(options.flush, threads, options.dense_bins)?;
     let setup_done = Instant::now();
     log::info!(
@@ -515,28 +647,46 @@ fn count_plan(
     // The header lines, which no chunk spans: read all the same.
     let header_bytes: u64 = sources.iter().map(|s| s.header_bytes()).sum();
     progress.advance(header_bytes, 0);
-
-    let context = ScanContext {
-        regions,
-        dates: &dates,
-        keys,
-        policy,
-        times: &options.times,
+    let opened = Opened {
+        sources,
+        layouts,
+        engine,
+        outputs,
+        threads,
+        header_bytes,
+        setup_done,
     };
-    let parts = plan
-        .inputs
-        .iter()
-        .map(|input| {
-            let source_bytes = input.object.len();
-            ShardPart {
-                source_bytes,
-                range: input.range.clone().unwrap_or(0..source_bytes),
-            }
-        })
-        .collect();
-    let mut ledger = Ledger::new(&sources, parts, policy, outputs.rejects.as_mut(), progress);
+    Ok((opened, histogram))
+}
+
+/// Stage 2: every chunk scanned into the histogram (on the CPU's pool, and
+/// on the GPU for the files it reads itself) and booked by the ledger.
+fn scan(
+    options: &CountOptions,
+    plan: &Plan,
+    opened: &mut Opened,
+    histogram: Box<dyn Histogram>,
+    context: &ScanContext,
+    progress: &dyn Progress,
+) -> Result<Scanned> {
+    let Opened {
+        sources,
+        layouts,
+        engine,
+        outputs,
+        threads,
+        ..
+    } = opened;
+    let parts = shard_parts(plan);
+    let mut ledger = Ledger::new(
+        sources,
+        parts,
+        context.policy,
+        outputs.rejects.as_mut(),
+        progress,
+    );
     // Which files the GPU backend reads itself, and which the CPU's pool.
-    let on_gpu = gpu_files(engine, &plan, &sources);
+    let on_gpu = gpu_files(engine, plan, sources);
     let cpu_files: Vec<usize> = (0..sources.len()).filter(|i| !on_gpu.contains(i)).collect();
     if !on_gpu.is_empty() {
         log::info!(
@@ -549,12 +699,12 @@ fn count_plan(
     let job = GpuWork {
         engine,
         on_gpu: &on_gpu,
-        plan: &plan,
-        sources: &sources,
-        layouts: &layouts,
-        scan: &context,
+        plan,
+        sources,
+        layouts,
+        scan: context,
         histogram: histogram.as_ref(),
-        threads,
+        threads: *threads,
         flush: options.flush,
         figures: &gpu_figures,
         cancel: &options.cancel,
@@ -565,12 +715,12 @@ fn count_plan(
         Ok(())
     } else {
         pool::Pool {
-            context: &context,
-            sources: &sources,
+            context,
+            sources,
             files: &cpu_files,
-            layouts: &layouts,
+            layouts,
             histogram: histogram.as_ref(),
-            threads,
+            threads: *threads,
             cancel: &options.cancel,
         }
         .scan(job, &mut ledger)
@@ -578,54 +728,66 @@ fn count_plan(
     let scan_done = Instant::now();
     // Always finish the histogram, to join the GPU thread; its error (a
     // device failure) explains a scan error better than "GPU stopped".
-    let counts = histogram.finish();
+    let totals = histogram.finish();
     scanned?;
-    let counts = counts?;
-    let tally = ledger.finish()?;
-    // A file followed by the state is counted up to its last line when the
-    // run started; what came since is the next run's.
-    refuse_changed_files(&plan, resumed.is_some())?;
-    // A run that reads only what is new is, like a shard, part of a count:
-    // new bytes without a countable row are no failure of the whole.
-    let part = options.split.is_some() || resumed.as_ref().is_some_and(|r| r.bytes_skipped > 0);
-    verdict::judge(&tally, options.thresholds, regions, part)?;
-    let histogram_done = Instant::now();
+    Ok(Scanned {
+        totals: totals?,
+        tally: ledger.finish()?,
+        gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
+        scan_done,
+    })
+}
 
-    let mut totals = counts.into_totals()?;
-    let mut state_bytes = None;
-    if let Some(resumed) = resumed {
-        state_bytes = Some((resumed.bytes_new, resumed.bytes_skipped));
-        let (all, encoded) = resumed.finish(totals, keys, &dates)?;
-        totals = all;
-        let state = outputs.state.as_mut().expect("opened with --state");
-        let written = state.writer().write_all(&encoded);
-        state.check(written)?;
-    }
-    let date_texts = dates.dates();
-    let groups = Groups::new(totals, keys, &date_texts, regions)?;
-    let written = if outputs.result.has_offsets() {
+/// Where each input of `plan` lies in its file, for the ledger's line
+/// numbers and a shard's rejects.
+fn shard_parts(plan: &Plan) -> Vec<ShardPart> {
+    plan.inputs
+        .iter()
+        .map(|input| {
+            let source_bytes = input.object.len();
+            ShardPart {
+                source_bytes,
+                range: input.range.clone().unwrap_or(0..source_bytes),
+            }
+        })
+        .collect()
+}
+
+/// Writes result.csv where `outputs` has one (not yet in place); returns
+/// its rows, or `None` when there is none or standard output closed early.
+fn write_result(groups: &Groups, outputs: &mut Outputs, threads: usize) -> Result<Option<usize>> {
+    let Some(result) = &mut outputs.result else {
+        return Ok(None);
+    };
+    let written = if result.has_offsets() {
         let sizes = groups.sizes(threads);
-        let file = outputs.result.at_offsets(sizes.file_len())?;
+        let file = result.at_offsets(sizes.file_len())?;
         groups.write_at(file, &sizes, threads)
     } else {
-        groups.write(outputs.result.writer())
+        groups.write(result.writer())
     };
     // A reader of standard output that stopped early (`| head`) is no
     // error, but the summary still says how many groups there were.
-    let groups = match outputs.result.check(written.map(Some))? {
-        Some(rows) => rows,
-        None => groups.write(&mut std::io::sink()).unwrap_or(0),
-    };
-    let finished = Instant::now();
-    let summary = Summary {
+    result.check(written.map(Some))
+}
+
+/// The summary of a count, but for its groups, state and timings.
+fn summarize(
+    options: &CountOptions,
+    plan: &Plan,
+    opened: &Opened,
+    (tally, gpu): (BookedRows, Option<GpuFigures>),
+    started: Instant,
+) -> Summary {
+    Summary {
         stats: tally.stats,
-        groups,
-        bytes: tally.bytes + header_bytes,
-        files: sources.len(),
-        elapsed: finished - started,
+        groups: 0,
+        bytes: tally.bytes + opened.header_bytes,
+        files: opened.sources.len(),
+        elapsed: started.elapsed(),
         samples: tally.samples,
         unmatched_ids: tally.unmatched_ids,
-        backend: engine.kind(),
+        backend: opened.engine.kind(),
         regions: options.regions.name(),
         locations: plan
             .inputs
@@ -633,33 +795,39 @@ fn count_plan(
             .map(|i| i.object.name().to_string())
             .collect(),
         outputs: summary::Outputs {
-            result: options.output.name(),
+            result: options.output.as_ref().map(Destination::name),
             rejects: options.rejects.as_ref().map(Destination::name),
             stats: options.stats_json.as_ref().map(Destination::name),
         },
-        adapter: engine.adapter(),
-        threads,
-        timings: Timings {
-            setup: setup_done - started,
-            scan: scan_done - setup_done,
-            histogram: histogram_done - scan_done,
-            output: finished - histogram_done,
-        },
+        adapter: opened.engine.adapter(),
+        threads: opened.threads,
+        timings: Timings::default(),
         peak_memory: summary::peak_memory(),
-        gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
+        gpu,
         times: options.times.clone(),
         no_header: summary::NoHeader {
             locations: options.format.no_header,
             regions: options.region_format.no_header,
         },
-        state_bytes,
-    };
+        state_bytes: None,
+    }
+}
+
+/// Stage 3's end: a shard's manifest and the stats written, then every
+/// output put in place together.
+fn commit(
+    options: &CountOptions,
+    plan: &Plan,
+    regions_fingerprint: &str,
+    mut outputs: Outputs,
+    summary: &Summary,
+) -> Result<()> {
     if let (Some(manifest), Some(split)) = (&mut outputs.manifest, options.split) {
         let text = ShardManifest {
             shard: split.index,
             shards: split.count,
             input_bytes: plan.listed_bytes,
-            count: count_of_shard(options, &plan, regions_fingerprint),
+            count: count_of_shard(options, plan, regions_fingerprint),
         }
         .to_json();
         let written = manifest.writer().write_all(text.as_bytes());
@@ -671,8 +839,7 @@ fn count_plan(
     }
     // A stop asked for while the outputs were written: none appears.
     options.cancel.check()?;
-    outputs.commit(&options.cancel)?;
-    Ok(summary)
+    outputs.commit(&options.cancel)
 }
 
 /// Fails if a local file's size or times are not what they were when the
@@ -811,8 +978,10 @@ mod tests {
                 engine,
                 &(),
                 Instant::now(),
+                false,
             )
-            .unwrap_or_else(|e| panic!("{}: {e}", engine.kind()));
+            .unwrap_or_else(|e| panic!("{}: {e}", engine.kind()))
+            .1;
             assert!(summary.stats.malformed_total() > 100, "{}", engine.kind());
 
             // Every rejected row is where its shard line says.

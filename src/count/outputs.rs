@@ -14,7 +14,8 @@ use crate::output::{self, Destination, PendingOutput, Placed, RejectsWriter};
 
 /// The opened outputs of one count.
 pub(super) struct Outputs {
-    pub(super) result: PendingOutput,
+    /// None when the counts are only handed back.
+    pub(super) result: Option<PendingOutput>,
     pub(super) rejects: Option<RejectsWriter>,
     pub(super) stats: Option<PendingOutput>,
     /// A shard's result says which shard it is, for `merge` (see
@@ -36,7 +37,7 @@ impl Outputs {
     pub(super) fn open(options: &CountOptions, plan: &Plan) -> Result<Outputs> {
         // Before anything is resolved: `loc.csv/` must not become `loc.csv`.
         for output in [
-            Some(&options.output),
+            options.output.as_ref(),
             options.rejects.as_ref(),
             options.stats_json.as_ref(),
         ]
@@ -51,12 +52,16 @@ impl Outputs {
             }
         }
         // A shard's result in a file (not a device or a pipe) or an object.
-        let beside = output::manifest_beside(&options.output);
+        let beside = options.output.as_ref().and_then(output::manifest_beside);
         let (manifest, stale_manifest) = match options.split {
             Some(_) => (beside, None),
             None => (None, beside),
         };
-        let mut outputs = vec![("result", options.output.clone())];
+        let mut outputs: Vec<(&str, Destination)> = options
+            .output
+            .iter()
+            .map(|result| ("result", result.clone()))
+            .collect();
         if let Some(manifest) = &manifest {
             outputs.push(("shard manifest", manifest.clone()));
         }
@@ -105,7 +110,11 @@ impl Outputs {
             taken.push((identity, role));
         }
         Ok(Outputs {
-            result: PendingOutput::create(&options.output)?,
+            result: options
+                .output
+                .as_ref()
+                .map(PendingOutput::create)
+                .transpose()?,
             rejects: options
                 .rejects
                 .as_ref()
@@ -129,7 +138,7 @@ impl Outputs {
     /// puts none.
     pub(super) fn commit(self, cancel: &CancelToken) -> Result<()> {
         let mut all: Vec<PendingOutput> = [
-            Some(self.result),
+            self.result,
             self.rejects.map(RejectsWriter::finish).transpose()?,
             self.stats,
             self.manifest,

@@ -67,8 +67,8 @@ pub struct NoHeader {
 /// (`<stdout>` for standard output).
 #[derive(Clone, Debug, Default)]
 pub struct Outputs {
-    /// The result.
-    pub result: String,
+    /// The result; none when the counts were only handed back.
+    pub result: Option<String>,
     /// The rejects file, if one was asked for.
     pub rejects: Option<String>,
     /// The stats file, if one was asked for.

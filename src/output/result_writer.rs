@@ -268,19 +268,30 @@ impl<'a> Groups<'a> {
         scratch: &mut DateScratch,
         mut row: impl FnMut(&[u8], &[u8], u64) -> io::Result<()>,
     ) -> io::Result<()> {
-        let DateScratch {
-            dense,
-            few,
-            date_middle,
-        } = scratch;
-        let slots = self.slot_of_rank.len();
-        let date = self.date_of_rank[rank];
+        let mut date_middle = std::mem::take(&mut scratch.date_middle);
         date_middle.clear();
-        write_quoted(date_middle, &self.dates[date]);
+        write_quoted(&mut date_middle, &self.dates[self.date_of_rank[rank]]);
         date_middle.extend_from_slice(b",\"");
-        let quoted_date = &date_middle[..];
         let quoted_name =
             |name: usize| &self.names[self.name_starts[name]..self.name_starts[name + 1]];
+        let visited = self.visit_ranks(rank, scratch, |name, total| {
+            row(quoted_name(name), &date_middle, total)
+        });
+        scratch.date_middle = date_middle;
+        visited
+    }
+
+    /// Calls `row(name rank, total)` for every group of date rank `rank`, in
+    /// name order: the one walk that both result.csv and [`Counts`] take.
+    fn visit_ranks(
+        &self,
+        rank: usize,
+        scratch: &mut DateScratch,
+        mut row: impl FnMut(usize, u64) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let DateScratch { dense, few, .. } = scratch;
+        let slots = self.slot_of_rank.len();
+        let date = self.date_of_rank[rank];
         match &self.by_date {
             ByDate::Rows(table) => {
                 let start = date * slots;
@@ -288,7 +299,7 @@ impl<'a> Groups<'a> {
                     let key = start + self.slot_of_rank[name] as usize;
                     let total = if key < table.len() { table.get(key) } else { 0 };
                     if total > 0 {
-                        row(quoted_name(name), quoted_date, total)?;
+                        row(name, total)?;
                     }
                 }
             }
@@ -307,7 +318,7 @@ impl<'a> Groups<'a> {
                     }
                     for (name, total) in dense.iter_mut().enumerate() {
                         if *total > 0 {
-                            row(quoted_name(name), quoted_date, *total)?;
+                            row(name, *total)?;
                             *total = 0;
                         }
                     }
@@ -316,12 +327,147 @@ impl<'a> Groups<'a> {
                     few.extend((start..end).map(|i| (names[i], totals[i])));
                     few.sort_unstable_by_key(|&(name, _)| name);
                     for &(name, total) in few.iter() {
-                        row(quoted_name(name as usize), quoted_date, total)?;
+                        row(name as usize, total)?;
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// The groups as [`Counts`], in result order, without writing a byte.
+    /// Fails only when memory runs out.
+    pub fn counts(&self, regions: &RegionTable) -> Result<Counts> {
+        let names = self
+            .slot_of_rank
+            .iter()
+            .map(|&slot| String::from_utf8_lossy(regions.name(slot)).into_owned())
+            .collect();
+        let dates: Vec<DateText> = self.date_of_rank.iter().map(|&d| self.dates[d]).collect();
+        let mut columns = Columns::default();
+        if let ByDate::Buckets { totals, .. } = &self.by_date {
+            columns.reserve(totals.len());
+        }
+        let mut scratch = DateScratch::default();
+        for rank in 0..dates.len() {
+            let date = rank as u32;
+            let visited = self.visit_ranks(rank, &mut scratch, |name, total| {
+                columns.push(name as u32, date, total)
+            });
+            visited.map_err(|_| {
+                Error::Limit(format!(
+                    "not enough memory to keep {} groups (region names × dates) on this machine",
+                    columns.count.len()
+                ))
+            })?;
+        }
+        Ok(Counts {
+            names,
+            dates,
+            name: columns.name,
+            date: columns.date,
+            count: columns.count,
+        })
+    }
+}
+
+/// The three columns of [`Counts`] as they fill, growing without aborting
+/// when memory runs out.
+#[derive(Default)]
+struct Columns {
+    name: Vec<u32>,
+    date: Vec<u32>,
+    count: Vec<u64>,
+}
+
+impl Columns {
+    /// Room for `more` rows, when it can be had; the pushes grow it if not.
+    fn reserve(&mut self, more: usize) {
+        let _ = self.name.try_reserve_exact(more).is_ok()
+            && self.date.try_reserve_exact(more).is_ok()
+            && self.count.try_reserve_exact(more).is_ok();
+    }
+
+    fn push(&mut self, name: u32, date: u32, count: u64) -> io::Result<()> {
+        if self.count.len() == self.count.capacity() {
+            let more = self.count.len().max(1 << 16);
+            let grown = self.name.try_reserve(more).is_ok()
+                && self.date.try_reserve(more).is_ok()
+                && self.count.try_reserve(more).is_ok();
+            if !grown {
+                return Err(io::ErrorKind::OutOfMemory.into());
+            }
+        }
+        self.name.push(name);
+        self.date.push(date);
+        self.count.push(count);
+        Ok(())
+    }
+}
+
+/// A count's groups, handed back instead of (or as well as) written:
+/// (region name, date, count) rows in result order (by date, then name
+/// in byte order), as three columns of indexes and counts. Each name and
+/// date is kept once, so 20 million groups take 16 bytes each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    names: Vec<String>,
+    dates: Vec<DateText>,
+    name: Vec<u32>,
+    date: Vec<u32>,
+    count: Vec<u64>,
+}
+
+impl Counts {
+    /// How many groups (rows) there are.
+    pub fn len(&self) -> usize {
+        self.count.len()
+    }
+
+    /// Whether no group was counted.
+    pub fn is_empty(&self) -> bool {
+        self.count.is_empty()
+    }
+
+    /// The region names, in byte order: row `i`'s is
+    /// `names()[name_indexes()[i]]`. (A region's name that is not UTF-8
+    /// has its bad bytes replaced by U+FFFD.)
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The dates (`YYYY-MM-DD`), in order: row `i`'s is
+    /// `dates()[date_indexes()[i]]`.
+    pub fn dates(&self) -> &[DateText] {
+        &self.dates
+    }
+
+    /// Each row's index into [`Counts::names`].
+    pub fn name_indexes(&self) -> &[u32] {
+        &self.name
+    }
+
+    /// Each row's index into [`Counts::dates`].
+    pub fn date_indexes(&self) -> &[u32] {
+        &self.date
+    }
+
+    /// Each row's count.
+    pub fn counts(&self) -> &[u64] {
+        &self.count
+    }
+
+    /// The rows, in result order: (region name, date, count).
+    pub fn rows(&self) -> impl Iterator<Item = (&str, &str, u64)> + '_ {
+        (0..self.len()).map(move |i| {
+            let date = &self.dates[self.date[i] as usize];
+            (
+                self.names[self.name[i] as usize].as_str(),
+                // Dates are validated ASCII digits and dashes.
+                std::str::from_utf8(date).unwrap_or_default(),
+                self.count[i],
+            )
+        })
     }
 }
 
@@ -490,6 +636,24 @@ mod tests {
         let dense = Groups::new(FinalTotals::Dense(table), keys, dates, regions).unwrap();
         assert_eq!(dense.write(&mut dense_out).unwrap(), rows);
         assert_eq!(dense_out, out);
+        // The counts handed back are the same rows, in the same order.
+        for groups in [&sparse, &dense] {
+            let counts = groups.counts(regions).unwrap();
+            assert_eq!(counts.len(), rows);
+            let handed: Vec<ResultRow> = counts
+                .rows()
+                .map(|(name, date, count)| ResultRow {
+                    region: name.as_bytes(),
+                    date: date.as_bytes().try_into().unwrap(),
+                    count,
+                })
+                .collect();
+            let table = ResultTable::from_rows(handed.clone());
+            assert_eq!(table.rows(), &handed[..], "handed back in result order");
+            let mut from_counts = Vec::new();
+            write_table(&mut from_counts, &table).unwrap();
+            assert_eq!(from_counts, out);
+        }
         // And written at offsets by any number of threads, too.
         for threads in [1, 2, 3, 7] {
             let file = tempfile::tempfile().unwrap();
