@@ -33,7 +33,7 @@ use crate::format::{
 use crate::histogram::FoldInterval;
 use crate::histogram::Histogram;
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
-use crate::output::{Destination, Groups, ShardPart};
+use crate::output::{Destination, Groups, RejectsWriter, ShardPart};
 use crate::progress::Progress;
 use crate::regions::{KeySpace, RegionTable};
 use crate::scan::{RowPolicy, ScanContext};
@@ -357,6 +357,10 @@ pub fn count(options: &CountOptions, engine: &Engine, progress: &dyn Progress) -
                 &regions_bytes,
                 &reading_options(options),
                 options.strict,
+                match &options.rejects {
+                    Some(Destination::File(path)) => Some(path.as_path()),
+                    _ => None,
+                },
                 &mut plan,
             )?)
         }
@@ -378,9 +382,11 @@ fn refuse_with_state(options: &CountOptions) -> Result<()> {
     let why = if options.split.is_some() {
         "a shard counts part of the inputs, and the state follows whole files: count with \
          --state on one machine, or shard without it"
-    } else if options.rejects.is_some() {
-        "the rejects of earlier runs are not kept in the state; count with --state, and \
-         --rejects in a separate run when the rows not counted are wanted"
+    } else if matches!(
+        options.rejects,
+        Some(Destination::S3(_) | Destination::Stdout)
+    ) {
+        "--rejects must be a local file: each run carries the rows of the runs before into it"
     } else {
         return Ok(());
     };
@@ -534,7 +540,13 @@ fn count_plan(
             }
         })
         .collect();
+    if let (Some(resumed), Some(rejects)) = (&resumed, &mut outputs.rejects) {
+        resumed.carry_rejects(rejects)?;
+    }
     let mut ledger = Ledger::new(&sources, parts, policy, outputs.rejects.as_mut(), progress);
+    if let Some(resumed) = &resumed {
+        ledger.number_lines_after(&resumed.lines_before());
+    }
     // Which files the GPU backend reads itself, and which the CPU's pool.
     let on_gpu = gpu_files(engine, &plan, &sources);
     let cpu_files: Vec<usize> = (0..sources.len()).filter(|i| !on_gpu.contains(i)).collect();
@@ -595,7 +607,8 @@ fn count_plan(
     let mut state_bytes = None;
     if let Some(resumed) = resumed {
         state_bytes = Some((resumed.bytes_new, resumed.bytes_skipped));
-        let (all, encoded) = resumed.finish(totals, keys, &dates)?;
+        let rejects = outputs.rejects.as_ref().map(RejectsWriter::written);
+        let (all, encoded) = resumed.finish(totals, keys, &dates, &tally.lines, rejects)?;
         totals = all;
         let state = outputs.state.as_mut().expect("opened with --state");
         let written = state.writer().write_all(&encoded);
