@@ -482,6 +482,51 @@ fn a_run_killed_at_any_point_leaves_a_usable_state() {
     }
 }
 
+/// Issue 31's fault test: a run killed (SIGKILL) at each step of its
+/// commit, from before the first rename to after the last, leaves a state
+/// that the next run goes on from: the old one up to the state's own
+/// step, which is the last. Each next run's result and rejects equal a
+/// full count's.
+#[test]
+fn a_run_killed_at_each_step_of_its_commit_leaves_a_usable_state() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 200)));
+    let rejects = ["--rejects", "rejects.csv"];
+    count_with_state(&data, "log.csv", &rejects).ok();
+    let mut placed_at = Vec::new();
+    for step in 0..20 {
+        append(&data, "log.csv", &rows(1000 * (step + 1), 100));
+        let state = std::fs::read(data.path("state.bin")).unwrap();
+        let script = format!(
+            "EVENT_COUNTER_TEST_KILL_AT_STEP={step} \"$0\" count --backend cpu \
+               --regions region.csv --locations log.csv -o result.csv --state state.bin \
+               --stats-json stats.json --rejects rejects.csv
+             echo $?"
+        );
+        let run = data.run_program("bash", &["-c", &script, &crate::util::binary()]);
+        if run.stdout.trim() == "0" {
+            // Past the last point.
+            break;
+        }
+        assert_eq!(run.stdout.trim(), "137", "step {step}: {}", run.stderr);
+        let now = std::fs::read(data.path("state.bin")).unwrap();
+        // Where the state is in place (the last step, and after it) it is
+        // the new one; the next run then goes on from it.
+        let placed = now != state;
+        count_with_state(&data, "log.csv", &rejects).ok();
+        assert_rejects_as_full(&data, "log.csv");
+        if placed {
+            assert_eq!(state_bytes(&data).0, 0, "step {step}: nothing is new");
+        }
+        placed_at.push(placed);
+    }
+    // Before each of the 5 steps (a stale manifest taken away, result,
+    // rejects, stats, state) and after the last: the state is new only
+    // there.
+    assert_eq!(placed_at, [false, false, false, false, false, true]);
+}
+
 /// New bytes with no countable row fail no run that skipped earlier ones:
 /// a full count of the same inputs counts rows, and succeeds.
 #[test]
