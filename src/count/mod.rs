@@ -494,7 +494,7 @@ fn count_plan(
         log::info!("{why}");
     }
     let engine = cpu_parse_for(engine, options, &layouts);
-    let mut outputs = Outputs::open(options, &plan)?;
+    let mut outputs = Outputs::open(options, &plan, resumed.as_ref())?;
 
     let keys = KeySpace::new(regions.slots());
     let dates = DateDict::new(keys.max_dates());

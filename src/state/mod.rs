@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::format::REJECTS_HEADER;
 use crate::histogram::FinalTotals;
 use crate::input::{Identity, Object, Plan};
-use crate::output::RejectsWriter;
+use crate::output::{Destination, PendingOutput, RejectsWriter};
 use crate::regions::KeySpace;
 
 mod totals;
@@ -48,7 +48,7 @@ const TAIL_READ: u64 = 64 * 1024;
 /// What `count --state` was asked.
 #[derive(Clone, Debug)]
 pub struct StateOptions {
-    /// The state file (local).
+    /// The state: a local file, or an `s3://` URL.
     pub path: PathBuf,
     /// Ignore the state's totals and count everything again.
     pub recount: bool,
@@ -119,7 +119,11 @@ struct State {
 /// totals before it, and the lock that keeps a second run out.
 pub struct Resumed {
     path: PathBuf,
-    _lock: File,
+    /// The lock of a local state; an S3 state has none (see
+    /// [`Resumed::output`]).
+    _lock: Option<File>,
+    /// An S3 state's ETag when it was read: it is put only if still so.
+    version: Option<String>,
     regions: (u64, u32),
     options: Vec<(String, String)>,
     /// The entries the new state will hold: one per planned input, in plan
@@ -166,10 +170,24 @@ pub fn resume(
     plan: &mut Plan,
 ) -> Result<Resumed> {
     let path = &options.path;
-    let lock = lock(path)?;
+    let remote = s3_url(path);
+    let lock = match remote {
+        Some(_) => None,
+        None => Some(lock(path)?),
+    };
+    let (bytes, version) = match remote {
+        Some(url) => match crate::s3::read_versioned(url)? {
+            Some((bytes, e_tag)) => (Some(bytes), e_tag),
+            None => (None, None),
+        },
+        None => (read(path)?, None),
+    };
     let fingerprint = (regions.len() as u64, crc(regions));
     // --recount does not read the state at all: it may be damaged.
-    let mut previous = if options.recount { None } else { read(path)? };
+    let mut previous = match bytes {
+        Some(bytes) if !options.recount => Some(decode(path, bytes)?),
+        _ => None,
+    };
     if let Some(state) = &previous {
         if state.regions != fingerprint {
             return Err(Error::Usage(format!(
@@ -228,6 +246,7 @@ pub fn resume(
                 return Ok(Resumed {
                     path: path.clone(),
                     _lock: lock,
+                    version,
                     regions: fingerprint,
                     options: counting.to_vec(),
                     entries: followed.entries,
@@ -498,6 +517,18 @@ fn lock(path: &Path) -> Result<File> {
 }
 
 impl Resumed {
+    /// Where the new state goes, to commit with the other outputs: a local
+    /// file renamed into place, or an object put only if it is still the
+    /// version this run read (none: only if there is still none). S3 has
+    /// no lock, so of two runs on one state at once the second to commit
+    /// fails instead of putting its state over the first's.
+    pub fn output(&self) -> Result<PendingOutput> {
+        match s3_url(&self.path) {
+            Some(url) => Ok(PendingOutput::versioned(url, self.version.clone())),
+            None => PendingOutput::create(&Destination::File(self.path.clone())),
+        }
+    }
+
     /// For each input of the plan, how many lines of its file come before
     /// the first row this run counts: its rows' lines are numbered from
     /// there, as in a full count.
@@ -755,8 +786,13 @@ fn file_print(path: &Path) -> Result<Option<(u64, u32)>> {
     }
 }
 
-/// The state at `path`; `None` when there is none yet.
-fn read(path: &Path) -> Result<Option<State>> {
+/// The state's `s3://` URL, when it is an object.
+fn s3_url(path: &Path) -> Option<&str> {
+    path.to_str().filter(|p| p.starts_with("s3://"))
+}
+
+/// The bytes of the local state at `path`; `None` when there is none yet.
+fn read(path: &Path) -> Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
     match File::open(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -771,7 +807,12 @@ fn read(path: &Path) -> Result<Option<State>> {
             source,
         })?,
     };
-    State::decode(bytes).map(Some).map_err(|why| {
+    Ok(Some(bytes))
+}
+
+/// The state in `bytes`, read from `path`.
+fn decode(path: &Path, bytes: Vec<u8>) -> Result<State> {
+    State::decode(bytes).map_err(|why| {
         Error::Usage(format!(
             "{}: {why}; --recount counts from scratch and writes a new state",
             path.display()
