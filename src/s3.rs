@@ -247,6 +247,59 @@ pub fn read_all(url: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         .map_err(|e| open_error(url, &e))
 }
 
+/// A small object read whole, with its ETag (the version a conditional
+/// put names); `None` when there is no object at `url`.
+pub fn read_versioned(url: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
+    let (bucket_name, key) = parse_url(url)?;
+    let store = bucket(&bucket_name)?;
+    let path = ObjectPath::from(key);
+    runtime()
+        .block_on(async {
+            match store.get(&path).await {
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+                Ok(object) => {
+                    let e_tag = object.meta.e_tag.clone();
+                    let bytes = object.bytes().await?;
+                    Ok(Some((bytes.to_vec(), e_tag)))
+                }
+            }
+        })
+        .map_err(|e| open_error(url, &e))
+}
+
+/// Puts `bytes` at `url` only if the object there is still the one read:
+/// of ETag `e_tag`, or none at all (`None`). S3 has no lock: of two writers
+/// that read the same version, the second fails here instead of putting
+/// its object over the first's.
+pub fn put_if_unchanged(url: &str, bytes: Vec<u8>, e_tag: Option<&str>) -> Result<()> {
+    use object_store::{PutMode, PutOptions, UpdateVersion};
+    let (bucket_name, key) = parse_url(url)?;
+    let store = bucket(&bucket_name)?;
+    let mode = match e_tag {
+        None => PutMode::Create,
+        Some(e_tag) => PutMode::Update(UpdateVersion {
+            e_tag: Some(e_tag.to_string()),
+            version: None,
+        }),
+    };
+    let options = PutOptions {
+        mode,
+        ..Default::default()
+    };
+    runtime()
+        .block_on(store.put_opts(&ObjectPath::from(key), bytes.into(), options))
+        .map(drop)
+        .map_err(|e| match e {
+            object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. } => Error::Usage(format!(
+                "{url}: another count wrote this object since this run read it; \
+                     nothing of this run was kept where it could be put back: run again"
+            )),
+            e => write_error(url, &e),
+        })
+}
+
 /// Parts uploaded at once by one [`S3Upload`]: enough to keep a network
 /// link busy, while memory stays at this many parts.
 const PARTS_IN_FLIGHT: usize = 8;

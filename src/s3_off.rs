@@ -57,6 +57,16 @@ pub fn read_all(url: &str, _limit: u64) -> Result<Option<Vec<u8>>> {
     Err(not_built(url))
 }
 
+/// Fails: no S3 in this build.
+pub fn read_versioned(url: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
+    Err(not_built(url))
+}
+
+/// Fails: no S3 in this build.
+pub fn put_if_unchanged(url: &str, _bytes: Vec<u8>, _e_tag: Option<&str>) -> Result<()> {
+    Err(not_built(url))
+}
+
 /// An upload; none can exist in this build.
 pub enum S3Upload {}
 

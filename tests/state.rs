@@ -306,17 +306,129 @@ fn other_counting_options_are_refused_until_recount() {
 }
 
 #[test]
-fn split_and_rejects_are_refused_with_state() {
+fn split_and_rejects_not_in_a_file_are_refused_with_state() {
     let data = DataDir::new();
     data.write("region.csv", REGIONS);
     data.write("log.csv", format!("{HEADER}{}", rows(0, 30)));
     count_with_state(&data, "log.csv", &["--split", "0/2"])
         .expect_code(2)
         .stderr_has("--state: a shard");
-    count_with_state(&data, "log.csv", &["--rejects", "bad.csv"])
+    count_with_state(&data, "log.csv", &["--rejects", "-"])
         .expect_code(2)
-        .stderr_has("--state: the rejects");
+        .stderr_has("--state: --rejects must be a local file");
     assert!(!data.exists("state.bin") && !data.exists("result.csv"));
+}
+
+/// The rejects file's records, sorted: the rows of a resumed run come
+/// after the earlier runs' rows, not in file order.
+fn sorted_records(text: &str) -> Vec<String> {
+    let mut records: Vec<String> = text.lines().map(str::to_string).collect();
+    records.sort();
+    records
+}
+
+/// The rejects of a fresh full count of `locations`.
+fn full_rejects(data: &DataDir, locations: &str) -> Vec<String> {
+    data.run(&[
+        "count",
+        "--backend",
+        "cpu",
+        "--regions",
+        "region.csv",
+        "--locations",
+        locations,
+        "-o",
+        "full.csv",
+        "--rejects",
+        "full_rejects.csv",
+    ])
+    .ok();
+    sorted_records(&data.read("full_rejects.csv"))
+}
+
+#[track_caller]
+fn assert_rejects_as_full(data: &DataDir, locations: &str) {
+    assert_same_as_full(data, locations);
+    let full = full_rejects(data, locations);
+    assert!(full.len() > 2, "{full:?}");
+    assert_eq!(sorted_records(&data.read("rejects.csv")), full);
+}
+
+/// Issue 31: `--rejects` with `--state` holds, after every run, the rows
+/// of a full count's rejects with the same line numbers: the state knows
+/// the lines counted of each file, and each run carries the rows before.
+#[test]
+fn rejects_over_several_runs_equal_a_full_counts() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir(data.path("logs")).unwrap();
+    data.write("logs/a.csv", format!("{HEADER}{}", rows(0, 300)));
+    let rejects = ["--rejects", "rejects.csv"];
+    count_with_state(&data, "logs", &rejects).ok();
+    assert_rejects_as_full(&data, "logs");
+
+    // A bad row, a good one, a line without its newline yet.
+    append(
+        &data,
+        "logs/a.csv",
+        "1,2,zz,2019-01-01\n1,2,3,2019-01-05\n1,2,x",
+    );
+    count_with_state(&data, "logs", &rejects).ok();
+    let waiting = data.read("rejects.csv");
+    assert!(waiting.contains("zz") && !waiting.contains("\"1,2,x\"\n"));
+    // The line ends (as a bad row) and a new file comes.
+    append(
+        &data,
+        "logs/a.csv",
+        &format!(",2019-13-01\n{}", rows(300, 200)),
+    );
+    data.write("logs/b.csv", format!("{HEADER}{}", rows(1000, 100)));
+    count_with_state(&data, "logs", &rejects).ok();
+    assert_rejects_as_full(&data, "logs");
+    for round in 0..3 {
+        append(&data, "logs/a.csv", &rows(2000 + round * 100, 50));
+        append(&data, "logs/b.csv", &rows(3000 + round * 100, 70));
+        count_with_state(&data, "logs", &rejects).ok();
+        assert_rejects_as_full(&data, "logs");
+    }
+    assert!(state_bytes(&data).1 > 0, "the last run was resumed");
+
+    // Counted from scratch (a file rewritten, --recount): no stale rows.
+    data.write("logs/b.csv", format!("{HEADER}{}", rows(5000, 60)));
+    count_with_state(&data, "logs", &rejects).ok();
+    assert_rejects_as_full(&data, "logs");
+    count_with_state(&data, "logs", &["--rejects", "rejects.csv", "--recount"]).ok();
+    assert_rejects_as_full(&data, "logs");
+
+    // A rejects file that is not the one the state's last run wrote:
+    // counted from scratch, so that it holds every row.
+    append(&data, "logs/a.csv", &rows(7000, 40));
+    data.write("rejects.csv", "edited");
+    count_with_state(&data, "logs", &rejects)
+        .ok()
+        .stderr_has("not the rejects file the state's last run wrote");
+    assert_rejects_as_full(&data, "logs");
+    append(&data, "logs/a.csv", &rows(8000, 40));
+    count_with_state(&data, "logs", &[]).ok();
+    append(&data, "logs/b.csv", &rows(9000, 40));
+    count_with_state(&data, "logs", &rejects)
+        .ok()
+        .stderr_has("the state's last run wrote no rejects file");
+    assert_rejects_as_full(&data, "logs");
+}
+
+/// A bad row of new bytes is named by its line in the file, as in a full
+/// count, also under `--strict`.
+#[test]
+fn a_resumed_run_names_a_bad_rows_line_in_the_file() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(1, 15)));
+    count_with_state(&data, "log.csv", &["--strict"]).ok();
+    append(&data, "log.csv", "1,2,3,2019-01-01\n1,2,3,2019-02-30\n");
+    count_with_state(&data, "log.csv", &["--strict"])
+        .expect_code(65)
+        .stderr_has("log.csv:18:");
 }
 
 #[test]
@@ -368,6 +480,51 @@ fn a_run_killed_at_any_point_leaves_a_usable_state() {
         count_with_state(&data, "log.csv", &[]).ok();
         assert_same_as_full(&data, "log.csv");
     }
+}
+
+/// Issue 31's fault test: a run killed (SIGKILL) at each step of its
+/// commit, from before the first rename to after the last, leaves a state
+/// that the next run goes on from: the old one up to the state's own
+/// step, which is the last. Each next run's result and rejects equal a
+/// full count's.
+#[test]
+fn a_run_killed_at_each_step_of_its_commit_leaves_a_usable_state() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data.write("log.csv", format!("{HEADER}{}", rows(0, 200)));
+    let rejects = ["--rejects", "rejects.csv"];
+    count_with_state(&data, "log.csv", &rejects).ok();
+    let mut placed_at = Vec::new();
+    for step in 0..20 {
+        append(&data, "log.csv", &rows(1000 * (step + 1), 100));
+        let state = std::fs::read(data.path("state.bin")).unwrap();
+        let script = format!(
+            "EVENT_COUNTER_TEST_KILL_AT_STEP={step} \"$0\" count --backend cpu \
+               --regions region.csv --locations log.csv -o result.csv --state state.bin \
+               --stats-json stats.json --rejects rejects.csv
+             echo $?"
+        );
+        let run = data.run_program("bash", &["-c", &script, &crate::util::binary()]);
+        if run.stdout.trim() == "0" {
+            // Past the last point.
+            break;
+        }
+        assert_eq!(run.stdout.trim(), "137", "step {step}: {}", run.stderr);
+        let now = std::fs::read(data.path("state.bin")).unwrap();
+        // Where the state is in place (the last step, and after it) it is
+        // the new one; the next run then goes on from it.
+        let placed = now != state;
+        count_with_state(&data, "log.csv", &rejects).ok();
+        assert_rejects_as_full(&data, "log.csv");
+        if placed {
+            assert_eq!(state_bytes(&data).0, 0, "step {step}: nothing is new");
+        }
+        placed_at.push(placed);
+    }
+    // Before each of the 5 steps (a stale manifest taken away, result,
+    // rejects, stats, state) and after the last: the state is new only
+    // there.
+    assert_eq!(placed_at, [false, false, false, false, false, true]);
 }
 
 /// New bytes with no countable row fail no run that skipped earlier ones:

@@ -116,7 +116,7 @@ pub struct CountArgs {
     #[arg(long, value_name = "N|P%")]
     max_unmatched: Option<Threshold>,
 
-    /// Write every malformed and unmatched row to PATH (a path or an s3:// URL) as CSV; a shard's numbers its rows from the shard's start, for merge
+    /// Write every malformed and unmatched row to PATH (a path or an s3:// URL) as CSV; a shard's numbers its rows from the shard's start, for merge; with --state, a local file that keeps the rows of the runs before
     #[arg(long, value_name = "PATH")]
     rejects: Option<PathBuf>,
 
@@ -177,7 +177,8 @@ pub struct CountArgs {
     // `--state` (issue 31): count only what is new since the last run.
     /// Count only the bytes added since the run that wrote this state file, and write the new
     /// state with the result: a growing log is recounted in the time its new bytes take, with
-    /// the result of a full count (see the README's "Counting a growing log")
+    /// the result of a full count, and --rejects with a full count's rows and line numbers. A
+    /// local file or an s3:// URL (see the README's "Counting a growing log")
     #[arg(long, value_name = "PATH")]
     state: Option<PathBuf>,
 
@@ -293,7 +294,7 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
         let state = options
             .state
             .as_ref()
-            .map(|state| Destination::File(state.path.clone()));
+            .map(|state| Destination::from_arg(state.path.clone()));
         let written = [
             ("result", options.output.as_ref()),
             ("rejects", options.rejects.as_ref()),

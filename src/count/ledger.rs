@@ -45,6 +45,10 @@ pub struct BookedRows {
     /// Input bytes the booked chunks span: what was read, also of a pipe,
     /// whose size nobody knew.
     pub bytes: u64,
+    /// Each source's file's lines up to the end of what was booked (where
+    /// the lines before it are known), in plan order: what `--state` keeps
+    /// to number the next run's lines.
+    pub lines: Vec<u64>,
 }
 
 /// One file's reports on their way to being booked.
@@ -64,6 +68,10 @@ pub(super) struct Ledger<'a> {
     sources: &'a [Box<dyn ChunkSource>],
     /// Each source's part of its file, for a shard's rejects.
     parts: Vec<ShardPart>,
+    /// How many lines of each source's file come before its first row,
+    /// where known (a whole file: its header; `--state`: what earlier runs
+    /// counted); `None` for a shard's part, numbered from its range.
+    lines_before: Vec<Option<u64>>,
     policy: RowPolicy,
     rejects: Option<&'a mut RejectsWriter>,
     progress: &'a dyn Progress,
@@ -84,12 +92,30 @@ impl<'a> Ledger<'a> {
         Ledger {
             sources,
             parts,
+            lines_before: sources
+                .iter()
+                .map(|source| match source.line_origin() {
+                    LineOrigin::FirstRow(first) => Some(first - 1),
+                    LineOrigin::AfterByte(_) => None,
+                })
+                .collect(),
             policy,
             rejects,
             progress,
             files: sources.iter().map(|_| FileBook::default()).collect(),
             current: 0,
             tally: BookedRows::default(),
+        }
+    }
+
+    /// Numbers the lines of each source from `lines_before` (one per
+    /// source): the lines of its file before its first row, which
+    /// `--state` knows from the runs before.
+    pub(super) fn number_lines_after(&mut self, lines_before: &[u64]) {
+        for (known, &lines) in self.lines_before.iter_mut().zip(lines_before) {
+            // A source from its file's first row knows its lines already
+            // (a header or none).
+            known.get_or_insert(lines);
         }
     }
 
@@ -147,7 +173,11 @@ impl<'a> Ledger<'a> {
                 self.sources[self.current].name()
             )));
         }
-        Ok(self.tally)
+        let mut tally = self.tally;
+        tally.lines = (self.files.iter().zip(&self.lines_before))
+            .map(|(book, before)| before.unwrap_or(0) + book.lines_done)
+            .collect();
+        Ok(tally)
     }
 
     fn book(&mut self, file: usize, report: ChunkReport) -> Result<()> {
@@ -161,16 +191,16 @@ impl<'a> Ledger<'a> {
             if problem.kind.is_some() {
                 let samples = &mut self.tally.samples;
                 if samples.len() < SAMPLES || self.policy.stops_at_malformed() {
-                    let error = match origin {
-                        LineOrigin::FirstRow(first) => Error::Data {
-                            file: name.to_string(),
-                            line: first - 1 + line_in_part,
-                            reason: problem.reason.to_string(),
-                        },
-                        LineOrigin::AfterByte(byte) => Error::ShardData {
+                    let error = match (self.lines_before[file], origin) {
+                        (None, LineOrigin::AfterByte(byte)) => Error::ShardData {
                             file: name.to_string(),
                             byte,
                             line: line_in_part,
+                            reason: problem.reason.to_string(),
+                        },
+                        (before, _) => Error::Data {
+                            file: name.to_string(),
+                            line: before.unwrap_or(0) + line_in_part,
                             reason: problem.reason.to_string(),
                         },
                     };
@@ -190,10 +220,8 @@ impl<'a> Ledger<'a> {
                     row,
                 )?,
                 Some(rejects) => {
-                    let LineOrigin::FirstRow(first) = origin else {
-                        unreachable!("only shards have parts");
-                    };
-                    rejects.write(name, first - 1 + line_in_part, &problem.reason, row)?
+                    let before = self.lines_before[file].expect("only shards have parts");
+                    rejects.write(name, before + line_in_part, &problem.reason, row)?
                 }
                 None => {}
             }

@@ -36,7 +36,7 @@ use crate::format::{
 use crate::histogram::FoldInterval;
 use crate::histogram::{Histogram, KeyTotals};
 use crate::input::{self, ChunkSource, InputSpec, Plan, Split};
-use crate::output::{Counts, Destination, Groups, ShardPart};
+use crate::output::{Counts, Destination, Groups, RejectsWriter, ShardPart};
 use crate::progress::Progress;
 use crate::regions::{KeySpace, RegionTable};
 use crate::scan::{RowPolicy, ScanContext};
@@ -396,6 +396,10 @@ fn run(
                 &regions_bytes,
                 &reading_options(options),
                 options.strict,
+                match &options.rejects {
+                    Some(Destination::File(path)) => Some(path.as_path()),
+                    _ => None,
+                },
                 &mut plan,
             )?)
         }
@@ -418,9 +422,11 @@ fn refuse_with_state(options: &CountOptions) -> Result<()> {
     let why = if options.split.is_some() {
         "a shard counts part of the inputs, and the state follows whole files: count with \
          --state on one machine, or shard without it"
-    } else if options.rejects.is_some() {
-        "the rejects of earlier runs are not kept in the state; count with --state, and \
-         --rejects in a separate run when the rows not counted are wanted"
+    } else if matches!(
+        options.rejects,
+        Some(Destination::S3(_) | Destination::Stdout)
+    ) {
+        "--rejects must be a local file: each run carries the rows of the runs before into it"
     } else {
         return Ok(());
     };
@@ -524,7 +530,7 @@ fn count_plan(
     started: Instant,
     keep: bool,
 ) -> Result<(Option<Counts>, Summary)> {
-    let (mut opened, histogram) = open(options, &plan, engine, progress)?;
+    let (mut opened, histogram) = open(options, &plan, resumed.as_ref(), engine, progress)?;
     let keys = KeySpace::new(regions.slots());
     let dates = DateDict::new(keys.max_dates());
     let context = ScanContext {
@@ -539,7 +545,15 @@ fn count_plan(
         tally,
         gpu,
         scan_done,
-    } = scan(options, &plan, &mut opened, histogram, &context, progress)?;
+    } = scan(
+        options,
+        &plan,
+        resumed.as_ref(),
+        &mut opened,
+        histogram,
+        &context,
+        progress,
+    )?;
     // A file followed by the state is counted up to its last line when the
     // run started; what came since is the next run's.
     refuse_changed_files(&plan, resumed.is_some())?;
@@ -553,7 +567,8 @@ fn count_plan(
     let mut state_bytes = None;
     if let Some(resumed) = resumed {
         state_bytes = Some((resumed.bytes_new, resumed.bytes_skipped));
-        let (all, encoded) = resumed.finish(totals, keys, &dates)?;
+        let rejects = opened.outputs.rejects.as_ref().map(RejectsWriter::written);
+        let (all, encoded) = resumed.finish(totals, keys, &dates, &tally.lines, rejects)?;
         totals = all;
         let state = opened.outputs.state.as_mut().expect("opened with --state");
         let written = state.writer().write_all(&encoded);
@@ -593,6 +608,7 @@ fn count_plan(
 fn open<'e>(
     options: &CountOptions,
     plan: &Plan,
+    resumed: Option<&Resumed>,
     engine: &'e Engine,
     progress: &dyn Progress,
 ) -> Result<(Opened<'e>, Box<dyn Histogram>)> {
@@ -624,7 +640,11 @@ fn open<'e>(
         log::info!("{why}");
     }
     let engine = cpu_parse_for(engine, options, &layouts);
-    let outputs = Outputs::open(options, plan)?;
+    let mut outputs = Outputs::open(options, plan, resumed)?;
+    // The rejects of earlier runs first: this run's follow them.
+    if let (Some(resumed), Some(rejects)) = (resumed, &mut outputs.rejects) {
+        resumed.carry_rejects(rejects)?;
+    }
     let histogram = engine.histogram(options.flush, threads, options.dense_bins)?;
     let setup_done = Instant::now();
     log::info!(
@@ -664,6 +684,7 @@ fn open<'e>(
 fn scan(
     options: &CountOptions,
     plan: &Plan,
+    resumed: Option<&Resumed>,
     opened: &mut Opened,
     histogram: Box<dyn Histogram>,
     context: &ScanContext,
@@ -685,6 +706,10 @@ fn scan(
         outputs.rejects.as_mut(),
         progress,
     );
+    // A resumed run numbers its rows after the lines counted before.
+    if let Some(resumed) = resumed {
+        ledger.number_lines_after(&resumed.lines_before());
+    }
     // Which files the GPU backend reads itself, and which the CPU's pool.
     let on_gpu = gpu_files(engine, plan, sources);
     let cpu_files: Vec<usize> = (0..sources.len()).filter(|i| !on_gpu.contains(i)).collect();

@@ -11,6 +11,7 @@ use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::input::{Identity, Plan};
 use crate::output::{self, Destination, PendingOutput, Placed, RejectsWriter};
+use crate::state::Resumed;
 
 /// The opened outputs of one count.
 pub(super) struct Outputs {
@@ -34,7 +35,12 @@ pub(super) struct Outputs {
 impl Outputs {
     /// Checks the outputs of `options` against each other and against the
     /// inputs (region.csv and every file of `plan`), then opens them.
-    pub(super) fn open(options: &CountOptions, plan: &Plan) -> Result<Outputs> {
+    /// `resumed`: the `--state` this run goes on from.
+    pub(super) fn open(
+        options: &CountOptions,
+        plan: &Plan,
+        resumed: Option<&Resumed>,
+    ) -> Result<Outputs> {
         // Before anything is resolved: `loc.csv/` must not become `loc.csv`.
         for output in [
             options.output.as_ref(),
@@ -74,7 +80,7 @@ impl Outputs {
         let state = options
             .state
             .as_ref()
-            .map(|state| Destination::File(state.path.clone()));
+            .map(|state| Destination::from_arg(state.path.clone()));
         if let Some(state) = &state {
             outputs.push(("state", state.clone()));
         }
@@ -127,7 +133,7 @@ impl Outputs {
                 .transpose()?,
             manifest: manifest.as_ref().map(PendingOutput::create).transpose()?,
             stale_manifest,
-            state: state.as_ref().map(PendingOutput::create).transpose()?,
+            state: resumed.map(Resumed::output).transpose()?,
         })
     }
 

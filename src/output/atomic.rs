@@ -113,7 +113,10 @@ pub fn place_together<'a>(
     let _commit = begin_commit(cancel)?;
     let mut placed: Vec<Placed> = Vec::new();
     let mut delayed = false;
+    let mut count = 0;
     for step in steps {
+        test_kill_at(count);
+        count += 1;
         match step() {
             Ok(done) => placed.push(done),
             Err(e) => {
@@ -126,6 +129,7 @@ pub fn place_together<'a>(
             test_delay();
         }
     }
+    test_kill_at(count);
     placed.into_iter().for_each(Placed::keep);
     Ok(())
 }
@@ -186,6 +190,22 @@ fn test_delay() {
         .and_then(|ms| ms.parse().ok())
     {
         std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// Test-only: `EVENT_COUNTER_TEST_KILL_AT_STEP=N` kills the process with
+/// SIGKILL (nothing runs after it: no undo, no clean-up) just before step
+/// N of a commit, or after its last step (N = the number of steps) before
+/// the files it replaced are let go, so that a test can check what a run
+/// killed at each point of its commit leaves.
+fn test_kill_at(step: usize) {
+    let at = std::env::var("EVENT_COUNTER_TEST_KILL_AT_STEP")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok());
+    if at == Some(step) {
+        // SAFETY: kill(2) and getpid(2) take no pointers and touch no
+        // memory of this process.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     }
 }
 

@@ -140,6 +140,13 @@ enum Target {
     /// Buffered so that the upload (and its wait for capacity) sees large
     /// writes, not one per row.
     S3(BufWriter<S3Upload>),
+    /// An object put whole, only if it is still the version read (its
+    /// ETag; `None`: if there is none): `--state` on S3.
+    Versioned {
+        url: String,
+        e_tag: Option<String>,
+        bytes: Vec<u8>,
+    },
 }
 
 impl PendingOutput {
@@ -178,6 +185,20 @@ impl PendingOutput {
         })
     }
 
+    /// An object at `url` put whole on commit, only if it is then still
+    /// the version of ETag `e_tag` (`None`: only if there is none).
+    pub fn versioned(url: &str, e_tag: Option<String>) -> PendingOutput {
+        PendingOutput {
+            destination: Destination::S3(url.to_string()),
+            target: Target::Versioned {
+                url: url.to_string(),
+                e_tag,
+                bytes: Vec::new(),
+            },
+            prepared: false,
+        }
+    }
+
     /// Where the bytes go until the commit.
     pub fn writer(&mut self) -> &mut dyn Write {
         self.prepared = false;
@@ -185,6 +206,7 @@ impl PendingOutput {
             Target::File(file) => file.writer(),
             Target::Stdout(out) => out,
             Target::S3(upload) => upload,
+            Target::Versioned { bytes, .. } => bytes,
         }
     }
 
@@ -227,7 +249,7 @@ impl PendingOutput {
     /// Whether committing this output can fail for reasons of its own
     /// (an upload to complete), so that it should be committed first.
     pub fn is_remote(&self) -> bool {
-        matches!(self.target, Target::S3(_))
+        matches!(self.target, Target::S3(_) | Target::Versioned { .. })
     }
 
     /// Everything before the output appears that can fail for lack of
@@ -247,6 +269,8 @@ impl PendingOutput {
                 let flushed = upload.flush();
                 self.check(flushed)?;
             }
+            // Its bytes are in memory until the put.
+            Target::Versioned { .. } => {}
         }
         self.prepared = true;
         Ok(())
@@ -277,6 +301,10 @@ impl PendingOutput {
                 })?
                 .finish()
                 .map(|()| Placed::default()),
+            Target::Versioned { url, e_tag, bytes } => {
+                crate::s3::put_if_unchanged(&url, bytes, e_tag.as_deref())
+                    .map(|()| Placed::default())
+            }
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct RejectsWriter {
     buf: Vec<u8>,
     /// The shard's `I/N`, when it writes the shard format.
     shard: Option<String>,
+    /// The bytes written so far and their CRC-32, which `--state` keeps
+    /// to know the file again on its next run.
+    written: (u64, crc32fast::Hasher),
 }
 
 impl RejectsWriter {
@@ -39,14 +42,33 @@ impl RejectsWriter {
             file: PendingOutput::create(destination)?,
             buf: Vec::new(),
             shard: shard.map(|s| format!("{}/{}", s.index, s.count)),
+            written: (0, crc32fast::Hasher::new()),
         };
         let header = match writer.shard {
             Some(_) => SHARD_REJECTS_HEADER,
             None => REJECTS_HEADER,
         };
-        let result = writer.file.writer().write_all(header);
-        writer.file.check(result)?;
+        writer.put(header)?;
         Ok(writer)
+    }
+
+    /// Adds rows already in the file's format, whole records (those of an
+    /// earlier run's rejects, without their header).
+    pub fn append_rows(&mut self, rows: &[u8]) -> Result<()> {
+        debug_assert!(rows.is_empty() || rows.ends_with(b"\n"), "whole records");
+        self.put(rows)
+    }
+
+    /// The length and CRC-32 of what is written so far.
+    pub fn written(&self) -> (u64, u32) {
+        (self.written.0, self.written.1.clone().finalize())
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.written.0 += bytes.len() as u64;
+        self.written.1.update(bytes);
+        let result = self.file.writer().write_all(bytes);
+        self.file.check(result)
     }
 
     /// Whether it writes the shard format.
@@ -145,7 +167,9 @@ impl RejectsWriter {
             }
         }
         self.buf.push(b'\n');
-        let result = self.file.writer().write_all(&self.buf);
-        self.file.check(result)
+        let buf = std::mem::take(&mut self.buf);
+        let result = self.put(&buf);
+        self.buf = buf;
+        result
     }
 }

@@ -23,8 +23,10 @@ use std::path::{Path, PathBuf};
 
 use crate::date::DateDict;
 use crate::error::{Error, Result};
+use crate::format::REJECTS_HEADER;
 use crate::histogram::FinalTotals;
 use crate::input::{Identity, Object, Plan};
+use crate::output::{Destination, PendingOutput, RejectsWriter};
 use crate::regions::KeySpace;
 
 mod totals;
@@ -34,8 +36,9 @@ const MAGIC: &[u8; 8] = b"ECSTATE\0";
 /// The magic, the version, and the payload's length and CRC-32.
 const HEADER: usize = 24;
 // 2: the options that change counts are kept (and compared). 4: the
-// totals by day blocks, each with its length.
-const VERSION: u32 = 4;
+// totals by day blocks, each with its length. 5: each input's line count
+// and the rejects file's fingerprint, for `--rejects`.
+const VERSION: u32 = 5;
 /// How many bytes each fingerprint covers: the first of a file, and the
 /// last before its counted end (as OpenTelemetry's filelog receiver, 1 KiB).
 const PRINT: u64 = 1024;
@@ -45,7 +48,7 @@ const TAIL_READ: u64 = 64 * 1024;
 /// What `count --state` was asked.
 #[derive(Clone, Debug)]
 pub struct StateOptions {
-    /// The state file (local).
+    /// The state: a local file, or an `s3://` URL.
     pub path: PathBuf,
     /// Ignore the state's totals and count everything again.
     pub recount: bool,
@@ -85,6 +88,9 @@ struct Entry {
     /// Just after the last complete line counted (a compressed file: its
     /// size).
     end: u64,
+    /// How many lines end before `end`, the header's included: a resumed
+    /// run numbers the lines of its new bytes from there.
+    lines: u64,
     /// CRC-32 of its first bytes, up to [`PRINT`] and `end`.
     head: u32,
     /// CRC-32 of up to [`PRINT`] bytes before `end`.
@@ -102,6 +108,9 @@ struct State {
     /// The options that change counts (`--time-zone`, `--delimiter`, ...),
     /// as (name, value): other values refuse the state.
     options: Vec<(String, String)>,
+    /// The length and CRC-32 of the rejects file the run wrote beside this
+    /// state (`--rejects`); `None` when it wrote none.
+    rejects: Option<(u64, u32)>,
     entries: Vec<Entry>,
     totals: Totals,
 }
@@ -110,17 +119,35 @@ struct State {
 /// totals before it, and the lock that keeps a second run out.
 pub struct Resumed {
     path: PathBuf,
-    _lock: File,
+    /// The lock of a local state; an S3 state has none (see
+    /// [`Resumed::output`]).
+    _lock: Option<File>,
+    /// An S3 state's ETag when it was read: it is put only if still so.
+    version: Option<String>,
     regions: (u64, u32),
     options: Vec<(String, String)>,
     /// The entries the new state will hold: one per planned input, in plan
     /// order, then those of inputs this run did not list.
     entries: Vec<Entry>,
+    /// For each input the plan still counts (in its order), its entry and
+    /// the lines before the first row counted now.
+    counted: Vec<Counted>,
+    /// The rejects file of the runs before, to carry into this run's, with
+    /// its length and CRC-32 as the state knew it.
+    carried_rejects: Option<(PathBuf, (u64, u32))>,
     before: Totals,
     /// Bytes of the inputs read now, and bytes already counted and skipped.
     pub bytes_new: u64,
     /// Bytes counted by earlier runs and not read again.
     pub bytes_skipped: u64,
+}
+
+/// One input the plan counts: which of [`Resumed::entries`] it is, and how
+/// many lines of the file come before the first row it counts.
+#[derive(Clone, Copy, Debug)]
+struct Counted {
+    entry: usize,
+    lines_before: u64,
 }
 
 /// Why a file cannot be followed from where the state left it.
@@ -132,19 +159,35 @@ enum Changed {
 /// Opens (or starts) the state of `options`, takes its lock, and sets each
 /// input of `plan` to count only what is new since. `regions` is
 /// region.csv's bytes; `strict` refuses a file that changed other than by
-/// growing instead of counting from scratch.
+/// growing instead of counting from scratch; `rejects`: the local rejects
+/// file this run writes, whose rows of earlier runs it carries over.
 pub fn resume(
     options: &StateOptions,
     regions: &[u8],
     counting: &[(String, String)],
     strict: bool,
+    rejects: Option<&Path>,
     plan: &mut Plan,
 ) -> Result<Resumed> {
     let path = &options.path;
-    let lock = lock(path)?;
+    let remote = s3_url(path);
+    let lock = match remote {
+        Some(_) => None,
+        None => Some(lock(path)?),
+    };
+    let (bytes, version) = match remote {
+        Some(url) => match crate::s3::read_versioned(url)? {
+            Some((bytes, e_tag)) => (Some(bytes), e_tag),
+            None => (None, None),
+        },
+        None => (read(path)?, None),
+    };
     let fingerprint = (regions.len() as u64, crc(regions));
     // --recount does not read the state at all: it may be damaged.
-    let mut previous = if options.recount { None } else { read(path)? };
+    let mut previous = match bytes {
+        Some(bytes) if !options.recount => Some(decode(path, bytes)?),
+        _ => None,
+    };
     if let Some(state) = &previous {
         if state.regions != fingerprint {
             return Err(Error::Usage(format!(
@@ -172,15 +215,44 @@ pub fn resume(
             )));
         }
     }
+    // The rejects file must hold every row the state's runs did not count:
+    // one that is not the file the last run wrote (none then, deleted,
+    // edited, another path) cannot be continued, so all is counted again.
+    let mut carried_rejects = None;
+    if let (Some(state), Some(rejects)) = (&previous, rejects) {
+        let now = file_print(rejects)?;
+        match (state.rejects, now) {
+            (Some(then), Some(now)) if then == now => {
+                carried_rejects = Some((rejects.to_path_buf(), then))
+            }
+            (then, _) => {
+                log::warn!(
+                    "{}: {}: counting every input from scratch, so that it holds every row \
+                     not counted",
+                    rejects.display(),
+                    if then.is_none() {
+                        "the state's last run wrote no rejects file"
+                    } else {
+                        "not the rejects file the state's last run wrote"
+                    }
+                );
+                previous = None;
+            }
+        }
+    }
     loop {
         match follow(previous.as_ref(), options, strict, plan)? {
             Some(followed) => {
                 return Ok(Resumed {
                     path: path.clone(),
                     _lock: lock,
+                    version,
                     regions: fingerprint,
                     options: counting.to_vec(),
                     entries: followed.entries,
+                    counted: followed.counted,
+                    // Counted from scratch: the old rows are written anew.
+                    carried_rejects: carried_rejects.filter(|_| previous.is_some()),
                     before: previous.map(|s| s.totals).unwrap_or_default(),
                     bytes_new: followed.new,
                     bytes_skipped: followed.skipped,
@@ -196,6 +268,7 @@ pub fn resume(
 /// and skipped.
 struct Followed {
     entries: Vec<Entry>,
+    counted: Vec<Counted>,
     new: u64,
     skipped: u64,
 }
@@ -214,6 +287,7 @@ fn follow(
     let (mut new, mut skipped) = (0u64, 0u64);
     let mut keep = Vec::new();
     let mut froms = Vec::new();
+    let mut lines_before = Vec::new();
     for input in &plan.inputs {
         let object = input.object.as_ref();
         if object.is_pipe() {
@@ -249,6 +323,11 @@ fn follow(
                 }
             }
         };
+        let lines_before_now = match old {
+            Some(i) if from > 0 => known[i].lines,
+            // The header.
+            _ => 1,
+        };
         let end = if compressed {
             size
         } else {
@@ -263,6 +342,7 @@ fn follow(
             end
         };
         froms.push(from);
+        lines_before.push(lines_before_now);
         // A compressed file the state has counted, unchanged: nothing to read.
         keep.push(!(compressed && old.is_some()));
         if compressed && old.is_some() {
@@ -277,6 +357,11 @@ fn follow(
             compressed,
             size,
             end,
+            // This run's lines are added in [`Resumed::finish`].
+            lines: match old {
+                Some(i) if compressed => known[i].lines,
+                _ => lines_before_now,
+            },
             head: crc_at(object, 0..end.min(PRINT))?,
             tail: crc_at(object, end.saturating_sub(PRINT)..end)?,
             e_tag: object.e_tag().unwrap_or_default().to_string(),
@@ -314,10 +399,21 @@ fn follow(
             input.range = Some(from.saturating_sub(1)..entry.end.saturating_sub(1));
         }
     }
+    let counted = keep
+        .iter()
+        .zip(lines_before)
+        .enumerate()
+        .filter(|(_, (keep, _))| **keep)
+        .map(|(entry, (_, lines_before))| Counted {
+            entry,
+            lines_before,
+        })
+        .collect();
     let mut keep = keep.into_iter();
     plan.inputs.retain(|_| keep.next().unwrap_or(true));
     Ok(Some(Followed {
         entries,
+        counted,
         new,
         skipped,
     }))
@@ -421,19 +517,68 @@ fn lock(path: &Path) -> Result<File> {
 }
 
 impl Resumed {
+    /// Where the new state goes, to commit with the other outputs: a local
+    /// file renamed into place, or an object put only if it is still the
+    /// version this run read (none: only if there is still none). S3 has
+    /// no lock, so of two runs on one state at once the second to commit
+    /// fails instead of putting its state over the first's.
+    pub fn output(&self) -> Result<PendingOutput> {
+        match s3_url(&self.path) {
+            Some(url) => Ok(PendingOutput::versioned(url, self.version.clone())),
+            None => PendingOutput::create(&Destination::File(self.path.clone())),
+        }
+    }
+
+    /// For each input of the plan, how many lines of its file come before
+    /// the first row this run counts: its rows' lines are numbered from
+    /// there, as in a full count.
+    pub fn lines_before(&self) -> Vec<u64> {
+        self.counted.iter().map(|c| c.lines_before).collect()
+    }
+
+    /// Copies the rows of the earlier runs' rejects file into this run's
+    /// (whose header is written), before any new row: the file is then
+    /// every row not counted since the state began. Fails if the old file
+    /// changed since [`resume`] checked it.
+    pub fn carry_rejects(&self, rejects: &mut RejectsWriter) -> Result<()> {
+        let Some((path, then)) = &self.carried_rejects else {
+            return Ok(());
+        };
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let rows = bytes.strip_prefix(REJECTS_HEADER);
+        match rows {
+            Some(rows) if (bytes.len() as u64, crc(&bytes)) == *then => rejects.append_rows(rows),
+            _ => Err(Error::Usage(format!(
+                "{}: the rejects file changed while the run started; run again",
+                path.display()
+            ))),
+        }
+    }
+
     /// Adds the totals before this run to this run's `totals` (whose keys
     /// are `keys` over `dates`), and encodes the new state. Interns the
-    /// old totals' dates in `dates`.
+    /// old totals' dates in `dates`. `lines`: each input's lines up to where
+    /// this run counted it; `rejects`: the length and CRC-32 of the
+    /// rejects file it wrote, if any.
     pub fn finish(
-        self,
+        mut self,
         totals: FinalTotals,
         keys: KeySpace,
         dates: &DateDict,
+        lines: &[u64],
+        rejects: Option<(u64, u32)>,
     ) -> Result<(FinalTotals, Vec<u8>)> {
+        for (counted, &lines) in self.counted.iter().zip(lines) {
+            self.entries[counted.entry].lines = lines;
+        }
         let (sum, totals) = totals::add_up(&self.path, &self.before, totals, keys, dates)?;
         let state = State {
             regions: self.regions,
             options: self.options,
+            rejects,
             entries: self.entries,
             totals,
         };
@@ -457,6 +602,14 @@ impl State {
             put_text(&mut p, name);
             put_text(&mut p, value);
         }
+        match self.rejects {
+            None => p.push(0),
+            Some((len, sum)) => {
+                p.push(1);
+                p.extend(len.to_le_bytes());
+                p.extend(sum.to_le_bytes());
+            }
+        }
         p.extend((self.entries.len() as u64).to_le_bytes());
         for e in &self.entries {
             match &e.key {
@@ -472,7 +625,7 @@ impl State {
             }
             put_text(&mut p, &e.name);
             p.push(e.compressed as u8);
-            for n in [e.size, e.end] {
+            for n in [e.size, e.end, e.lines] {
                 p.extend(n.to_le_bytes());
             }
             p.extend(e.head.to_le_bytes());
@@ -514,6 +667,10 @@ impl State {
         for _ in 0..r.u64()? {
             options.push((r.text()?, r.text()?));
         }
+        let rejects = match r.take(1)?[0] {
+            0 => None,
+            _ => Some((r.u64()?, r.u32()?)),
+        };
         let n = r.u64()?;
         let mut entries = Vec::new();
         for _ in 0..n {
@@ -530,6 +687,7 @@ impl State {
                 compressed: r.take(1)?[0] != 0,
                 size: r.u64()?,
                 end: r.u64()?,
+                lines: r.u64()?,
                 head: r.u32()?,
                 tail: r.u32()?,
                 e_tag: r.text()?,
@@ -547,6 +705,7 @@ impl State {
         Ok(State {
             regions,
             options,
+            rejects,
             entries,
             totals,
         })
@@ -615,8 +774,25 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The state at `path`; `None` when there is none yet.
-fn read(path: &Path) -> Result<Option<State>> {
+/// The length and CRC-32 of the file at `path`; `None` when there is none.
+fn file_print(path: &Path) -> Result<Option<(u64, u32)>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some((bytes.len() as u64, crc(&bytes)))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The state's `s3://` URL, when it is an object.
+fn s3_url(path: &Path) -> Option<&str> {
+    path.to_str().filter(|p| p.starts_with("s3://"))
+}
+
+/// The bytes of the local state at `path`; `None` when there is none yet.
+fn read(path: &Path) -> Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
     match File::open(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -631,7 +807,12 @@ fn read(path: &Path) -> Result<Option<State>> {
             source,
         })?,
     };
-    State::decode(bytes).map(Some).map_err(|why| {
+    Ok(Some(bytes))
+}
+
+/// The state in `bytes`, read from `path`.
+fn decode(path: &Path, bytes: Vec<u8>) -> Result<State> {
+    State::decode(bytes).map_err(|why| {
         Error::Usage(format!(
             "{}: {why}; --recount counts from scratch and writes a new state",
             path.display()
@@ -648,12 +829,14 @@ mod tests {
         let state = State {
             regions: (12, 34),
             options: vec![("time_zone".into(), "UTC".into())],
+            rejects: Some((7, 8)),
             entries: vec![Entry {
                 key: Key::Local { dev: 1, ino: 2 },
                 name: "a.csv".into(),
                 compressed: false,
                 size: 100,
                 end: 90,
+                lines: 4,
                 head: 5,
                 tail: 6,
                 e_tag: "\"abc\"".into(),
@@ -684,7 +867,8 @@ mod tests {
             (back.totals.groups, back.totals.days),
             (state.totals.groups, state.totals.days)
         );
-        assert_eq!(back.entries[0].end, 90);
+        assert_eq!((back.entries[0].end, back.entries[0].lines), (90, 4));
+        assert_eq!(back.rejects, Some((7, 8)));
         let mut damaged = bytes.clone();
         *damaged.last_mut().unwrap() ^= 1;
         assert!(State::decode(damaged).unwrap_err().contains("checksum"));
