@@ -143,7 +143,9 @@ fn headerless_copies_count_alike_on_every_engine() {
         ..Default::default()
     };
     for engine in engines() {
-        options.output = event_counter::output::Destination::File(data.path("got.csv"));
+        options.output = Some(event_counter::output::Destination::File(
+            data.path("got.csv"),
+        ));
         let summary = event_counter::count(&options, engine, &()).unwrap();
         assert_eq!(data.read("got.csv"), expected, "{}", summary.backend);
         assert_eq!(summary.stats.headers, 0);
