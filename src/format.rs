@@ -140,10 +140,12 @@ header!(
     /// record, told apart by which columns are empty:
     /// - a rejected row: `shard`, the part (`source`, `source_bytes`,
     ///   `part_start`, `part_end`: the byte range of the source this shard
-    ///   owns), `line_in_part` (1 is the part's first row), `reason`, `row`;
-    ///   `part_lines` empty;
+    ///   owns), `line_in_part` (1 is the part's first row), `reason`, `row`,
+    ///   `header_lines` (1, or 0 for a file read with `--no-header`: what
+    ///   comes before the first row); `part_lines` empty;
     /// - the end of a part, after its rejected rows: `shard`, the part and
-    ///   `part_lines`, how many lines the part's rows span; the rest empty;
+    ///   `part_lines`, how many lines the part's rows span, and
+    ///   `header_lines`; the rest empty;
     /// - the end of the shard, last: `shard` alone.
     SHARD_REJECTS_HEADER,
     SHARD_REJECTS_COLUMNS = [
@@ -156,6 +158,9 @@ header!(
         "line_in_part",
         "reason",
         "row",
+        // Last, and optional to `merge` (1 when a file lacks it: a shard's
+        // rejects from before it was written).
+        "header_lines",
     ]
 );
 
@@ -942,9 +947,9 @@ mod tests {
         assert_eq!(
             SHARD_REJECTS_HEADER,
             &b"\"shard\",\"source\",\"source_bytes\",\"part_start\",\"part_end\",\
-               \"part_lines\",\"line_in_part\",\"reason\",\"row\"\n"[..]
+               \"part_lines\",\"line_in_part\",\"reason\",\"row\",\"header_lines\"\n"[..]
         );
-        assert_eq!(SHARD_REJECTS_COLUMNS.len(), 9);
+        assert_eq!(SHARD_REJECTS_COLUMNS.len(), 10);
     }
 
     #[test]

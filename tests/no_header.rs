@@ -232,25 +232,46 @@ fn shards_of_a_headerless_file_merge_to_its_count() {
     ])
     .ok();
     data.run(&merge).expect_code(2).stderr_has("no_header");
-    // A shard's rejects could not be given file lines by `merge`.
-    data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
-        "n.csv",
-        "-o",
-        "p.csv",
-        "--split",
-        "0/2",
-        "--rejects",
-        "r.csv",
-        "--no-header",
-        "--columns",
-        "region_id=3,date=4",
-    ])
-    .expect_code(2)
-    .stderr_has("--rejects of a shard (--split) is not supported with --no-header");
+    // And the dirty file's shards' rejects merge to its rejects, with
+    // their file lines (line 1 is a row: no header before it).
+    let mut extra = vec!["--no-header", "--rejects", "whole-rejects.csv"];
+    extra.extend(POSITIONS);
+    count(&data, "cpu", "ndirty.csv", &extra).ok();
+    let mut rejects = Vec::new();
+    for shard in ["0/3", "1/3", "2/3"] {
+        let name = format!("rejects{}.csv", &shard[..1]);
+        data.run(&[
+            "count",
+            "--regions",
+            "region.csv",
+            "--locations",
+            "ndirty.csv",
+            "-o",
+            "p.csv",
+            "--split",
+            shard,
+            "--rejects",
+            &name,
+            "--no-header",
+            "--columns",
+            "region_id=3,date=4",
+            "--max-bad",
+            "100%",
+            "--chunk-size",
+            "4096",
+        ])
+        .ok();
+        rejects.push(name);
+    }
+    let mut merge = vec!["merge", "-o", "merged-rejects.csv"];
+    merge.extend(rejects.iter().map(String::as_str));
+    data.run(&merge).ok();
+    let whole = data.read("whole-rejects.csv");
+    assert!(
+        whole.lines().count() > 2,
+        "the dirty file has rejects: {whole}"
+    );
+    assert_eq!(data.read("merged-rejects.csv"), whole);
 }
 
 #[test]

@@ -124,7 +124,9 @@ impl Outputs {
             rejects: options
                 .rejects
                 .as_ref()
-                .map(|rejects| RejectsWriter::create(rejects, options.split))
+                .map(|rejects| {
+                    RejectsWriter::create(rejects, options.split, !options.format.no_header)
+                })
                 .transpose()?,
             stats: options
                 .stats_json

@@ -24,6 +24,8 @@ use crate::output::{Destination, RejectsWriter};
 /// The columns of a shard's rejects, in the order [`Record::fields`] has them.
 const COLUMNS: &[&str] = SHARD_REJECTS_COLUMNS;
 const WIDTH: usize = COLUMNS.len();
+/// The one column a shard's rejects may lack (see the format).
+const HEADER_LINES: usize = WIDTH - 1;
 
 /// The longest record read: a rejected row is at most a line of
 /// location.csv, and quoting at most doubles it.
@@ -33,7 +35,7 @@ const MAX_RECORD: usize = 4 * MAX_LINE;
 /// rows read and written.
 pub(super) fn join(parts: &[InputSpec], output: &Destination) -> Result<(u64, u64)> {
     let order = shard_order(parts)?;
-    let mut writer = RejectsWriter::create(output, None)?;
+    let mut writer = RejectsWriter::create(output, None, true)?;
     let mut sources: HashMap<String, SourceState> = HashMap::new();
     // Sources in the order they came, for the check at the end.
     let mut listed: Vec<String> = Vec::new();
@@ -99,12 +101,17 @@ pub(super) fn join(parts: &[InputSpec], output: &Destination) -> Result<(u64, u6
                 return Err(error("line_in_part 0: lines count from 1".into()));
             }
             state.note_line(line_in_part);
-            // The header is line 1, the file's first row line 2. A crafted
+            // Past the header's line, if the file has one (a shard's rejects
+            // from before `header_lines` say nothing: a header). A crafted
             // count could make it wrap: no file has 2^64 lines.
+            let header_lines = match record.fields[HEADER_LINES].as_slice() {
+                b"" => 1,
+                _ => number(HEADER_LINES)?,
+            };
             let line = state
                 .lines_before
                 .checked_add(line_in_part)
-                .and_then(|n| n.checked_add(1))
+                .and_then(|n| n.checked_add(header_lines))
                 .ok_or_else(|| error("the lines of the parts add up past 2^64".into()))?;
             let reason = String::from_utf8_lossy(&record.fields[7]);
             writer.write(&source, line, &reason, &record.fields[8])?;
@@ -293,8 +300,12 @@ impl Records {
             .next_fields()?
             .ok_or_else(|| records.error(1, format!("file is empty; expected {expected}")))?;
         for (i, column) in COLUMNS.iter().enumerate() {
-            records.columns[i] =
-                find_column(&header, column).map_err(|why| records.error(1, why))?;
+            records.columns[i] = match find_column(&header, column) {
+                Ok(at) => at,
+                // Read as an empty field past the record's end.
+                Err(_) if i == HEADER_LINES => header.len(),
+                Err(why) => return Err(records.error(1, why)),
+            };
         }
         records.width = header.len();
         Ok(records)
@@ -320,6 +331,7 @@ impl Records {
                 format!("expected {} fields, found {}", self.width, fields.len()),
             ));
         }
+        fields.push(Vec::new()); // the optional column's, when it is absent
         let fields = self.columns.map(|i| std::mem::take(&mut fields[i]));
         Ok(Some(Record { line, fields }))
     }

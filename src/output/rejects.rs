@@ -29,6 +29,9 @@ pub struct RejectsWriter {
     buf: Vec<u8>,
     /// The shard's `I/N`, when it writes the shard format.
     shard: Option<String>,
+    /// What comes before a file's first row, for `merge`'s line numbers:
+    /// "1" (its header), or "0" (`--no-header`).
+    header_lines: &'static str,
     /// The bytes written so far and their CRC-32, which `--state` keeps
     /// to know the file again on its next run.
     written: (u64, crc32fast::Hasher),
@@ -36,12 +39,18 @@ pub struct RejectsWriter {
 
 impl RejectsWriter {
     /// Starts the rejects file at `destination` (it appears on commit); a
-    /// shard's (`shard` set) in the shard format.
-    pub fn create(destination: &Destination, shard: Option<Split>) -> Result<RejectsWriter> {
+    /// shard's (`shard` set) in the shard format, of files with a header
+    /// row or not (`has_header`).
+    pub fn create(
+        destination: &Destination,
+        shard: Option<Split>,
+        has_header: bool,
+    ) -> Result<RejectsWriter> {
         let mut writer = RejectsWriter {
             file: PendingOutput::create(destination)?,
             buf: Vec::new(),
             shard: shard.map(|s| format!("{}/{}", s.index, s.count)),
+            header_lines: if has_header { "1" } else { "0" },
             written: (0, crc32fast::Hasher::new()),
         };
         let header = match writer.shard {
@@ -152,6 +161,7 @@ impl RejectsWriter {
             rest[1],
             rest[2],
             rest[3],
+            Some(self.header_lines.as_bytes()),
         ])
     }
 
