@@ -140,7 +140,7 @@ fn guard_standard_descriptors() {
         let null = std::fs::metadata("/dev/null");
         if let (true, Ok(stdout), Ok(null)) = (read_write, stdout, null) {
             if stdout.file_type().is_char_device() && stdout.rdev() == null.rdev() {
-                event_counter::output::set_stdout_closed();
+                cli::set_stdout_closed();
             }
         }
     }

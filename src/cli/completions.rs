@@ -192,11 +192,10 @@ pub fn run_man(args: ManArgs) -> Result<(), Error> {
 }
 
 fn print(bytes: &[u8]) -> Result<(), Error> {
-    if !event_counter::output::stdout_is_open() {
-        return Err(Error::Write {
-            path: "<stdout>".into(),
-            source: std::io::Error::other("standard output was closed when event-counter started"),
-        });
+    if !super::stdout_is_open() {
+        return Err(event_counter::output::stdout_closed(
+            &event_counter::output::Destination::Stdout,
+        ));
     }
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {

@@ -238,7 +238,7 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
     let mut options = CountOptions::new(
         InputSpec::from_path(&regions),
         locations,
-        Destination::from_arg(output),
+        super::destination(output)?,
     );
     options.cancel = super::signals::token().clone();
     options.split = args.split;
@@ -247,8 +247,8 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
         malformed: args.max_bad,
         unmatched: args.max_unmatched,
     };
-    options.rejects = args.rejects.map(Destination::from_arg);
-    options.stats_json = args.stats_json.map(Destination::from_arg);
+    options.rejects = args.rejects.map(super::destination).transpose()?;
+    options.stats_json = args.stats_json.map(super::destination).transpose()?;
     if let Some(threads) = args.threads {
         options.threads = threads as usize;
     }

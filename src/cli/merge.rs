@@ -6,7 +6,6 @@ use clap::Args;
 
 use event_counter::input::InputSpec;
 use event_counter::merge::merge;
-use event_counter::output::Destination;
 use event_counter::Error;
 
 use crate::Global;
@@ -39,7 +38,7 @@ pub struct MergeArgs {
 
 pub fn run(args: MergeArgs, global: Global) -> Result<(), Error> {
     let parts: Vec<InputSpec> = args.parts.iter().map(|p| InputSpec::from_path(p)).collect();
-    let merged = merge(&parts, &Destination::from_arg(args.output), args.delete)?;
+    let merged = merge(&parts, &super::destination(args.output)?, args.delete)?;
     if !global.quiet {
         let deleted = if args.delete {
             format!(", deleted {} parts", merged.deleted)

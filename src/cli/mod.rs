@@ -11,9 +11,39 @@ pub mod plot;
 pub mod progress_bar;
 pub mod signals;
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use clap::CommandFactory;
 
-use event_counter::error::ErrorKind;
+use event_counter::error::{Error, ErrorKind};
+use event_counter::output::{self, Destination};
+
+/// Set when the process started with standard output closed (`main`'s
+/// guard): this process's state, so the command line's, not the library's.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Notes that the process started with standard output closed.
+pub fn set_stdout_closed() {
+    STDOUT_CLOSED.store(true, Ordering::Relaxed);
+}
+
+/// Whether standard output was open when the process started: writing to
+/// a closed one would lose what is written without a word.
+pub fn stdout_is_open() -> bool {
+    !STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// The output an argument names (`-`, a path, an `s3://` URL); refused,
+/// before anything is read, when it is standard output and that was closed
+/// when the process started.
+pub fn destination(arg: PathBuf) -> Result<Destination, Error> {
+    let destination = Destination::from_arg(arg);
+    if !stdout_is_open() && destination.is_standard_output() {
+        return Err(output::stdout_closed(&destination));
+    }
+    Ok(destination)
+}
 
 /// The exit codes, following BSD's `sysexits.h` so that scripts can tell
 /// "fix your data" from "fix your disk" without parsing messages (the

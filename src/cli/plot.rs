@@ -46,6 +46,8 @@ pub fn run(_args: PlotArgs, _global: Global) -> Result<(), Error> {
 
 #[cfg(feature = "plot")]
 pub fn run(args: PlotArgs, global: Global) -> Result<(), Error> {
+    // Refused before any work when it is a closed standard output.
+    super::destination(args.output.clone())?;
     let result = InputSpec::Local(args.result.clone());
     let bytes = read_small(&result, &RESULT_FILE)?;
     let name = result.name();

@@ -21,7 +21,6 @@ pub use result_writer::{write_table, Counts, DateSizes, Groups, ResultRow, Resul
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
@@ -47,6 +46,17 @@ impl Destination {
             Some("-") => Destination::Stdout,
             Some(url) if url.starts_with("s3://") => Destination::S3(url.to_string()),
             _ => Destination::File(arg),
+        }
+    }
+
+    /// Whether it is this process's standard output: `-`, or a path that
+    /// leads, through its links, to descriptor 1 (`/dev/stdout`,
+    /// `/dev/fd/1`, `/proc/self/fd/1`).
+    pub fn is_standard_output(&self) -> bool {
+        match self {
+            Destination::Stdout => true,
+            Destination::File(path) => leads_to_stdout(path),
+            Destination::S3(_) => false,
         }
     }
 
@@ -157,21 +167,13 @@ impl PendingOutput {
         let target = match destination {
             // `-o /dev/stdout` (or the file standard output is open on) is
             // `-o -`: one stream, and a reader that stops early is no error.
-            Destination::File(path)
-                if stdout_is_open() && Identity::of_path(path) == Identity::stdout() =>
-            {
+            // (A process that started with standard output closed is the
+            // front end's to know: see [`Destination::is_standard_output`].)
+            Destination::File(path) if Identity::of_path(path) == Identity::stdout() => {
                 Target::Stdout(BufWriter::with_capacity(256 * 1024, io::stdout()))
-            }
-            // With standard output closed, fd 1 is /dev/null: writing
-            // there would lose the result without a word, as with `-o -`.
-            Destination::File(path) if !stdout_is_open() && leads_to_stdout(path) => {
-                return Err(stdout_closed(path.display().to_string()));
             }
             Destination::File(path) => Target::File(AtomicFile::create(path)?),
             Destination::Stdout => {
-                if !stdout_is_open() {
-                    return Err(stdout_closed("<stdout>".into()));
-                }
                 Target::Stdout(BufWriter::with_capacity(256 * 1024, io::stdout()))
             }
             Destination::S3(url) => {
@@ -313,10 +315,13 @@ fn is_closed_pipe(target: &Target, e: &io::Error) -> bool {
     matches!(target, Target::Stdout(_)) && e.kind() == io::ErrorKind::BrokenPipe
 }
 
-/// The error for an output to standard output when it was closed.
-fn stdout_closed(name: String) -> Error {
+/// The error of an output to standard output when the process started
+/// with it closed (descriptor 1 then is `/dev/null`, and what is written
+/// there is lost without a word). Only a front end knows how its process
+/// started: the command line refuses such outputs with this.
+pub fn stdout_closed(destination: &Destination) -> Error {
     Error::Write {
-        path: PathBuf::from(name),
+        path: PathBuf::from(destination.name()),
         source: io::Error::other("standard output was closed when event-counter started"),
     }
 }
@@ -334,21 +339,6 @@ fn leads_to_stdout(path: &std::path::Path) -> bool {
             ["/", "proc", p, "fd", "1"] | ["/", "proc", p, "task", _, "fd", "1"] if *p == pid
         )
     })
-}
-
-/// Set when the process started with standard output closed.
-static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
-
-/// Tells the library that the process started with standard output closed,
-/// so that writing a result there fails instead of losing it.
-pub fn set_stdout_closed() {
-    STDOUT_CLOSED.store(true, Ordering::Relaxed);
-}
-
-/// Whether standard output was open when the process started: writing
-/// to a closed one would lose what is written without a word.
-pub fn stdout_is_open() -> bool {
-    !STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
 /// Writes a small output whole, appearing at once.
