@@ -88,6 +88,24 @@ pub struct Generated {
     pub wrote_regions: bool,
 }
 
+/// Parses a size such as `1G`, `512M`, `64K`, `2T` (powers of 1024) or a
+/// plain number of bytes: `generate --size` and Python's `size=` alike.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => (&text[..text.len() - 1], 10),
+        Some(b'M') => (&text[..text.len() - 1], 20),
+        Some(b'G') => (&text[..text.len() - 1], 30),
+        Some(b'T') => (&text[..text.len() - 1], 40),
+        _ => (text, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} is not a size: write bytes, or a number with K, M, G or T")
+    })?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
 /// Writes `options.dir/location.csv` as `options` say. Everything that can
 /// be checked is checked before anything is written; a run that fails
 /// leaves no new folder, region.csv or location.csv behind, and an
@@ -495,6 +513,19 @@ impl Rng {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("3M"), Ok(3 << 20));
+        assert_eq!(parse_size("2T"), Ok(2 << 40));
+        assert_eq!(parse_size("12345"), Ok(12345));
+        assert!(parse_size("1.5G").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
     use super::*;
 
     #[test]

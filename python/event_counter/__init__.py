@@ -289,18 +289,6 @@ def _progress(progress: Union[bool, Callable[[int, int, int], None]]) -> Optiona
     return line
 
 
-def _size(size: Union[int, str]) -> int:
-    """Bytes, from a number or a text such as ``"1G"`` (powers of 1024)."""
-    if isinstance(size, int):
-        return size
-    text = size.strip().upper()
-    shift = {"K": 10, "M": 20, "G": 30, "T": 40}.get(text[-1:], 0)
-    digits = text[:-1] if shift else text
-    if not digits.isdigit():
-        raise UsageError(f"{size!r} is not a size: write bytes, or a number with K, M, G or T")
-    return int(digits) << shift
-
-
 def generate(
     data_dir: PathLike,
     *,
@@ -325,7 +313,7 @@ def generate(
     """
     return _native.generate(
         os.fspath(data_dir),
-        _size(size),
+        size,
         seed,
         start,
         days,

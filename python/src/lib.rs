@@ -412,6 +412,14 @@ fn check_data_dir(py: Python<'_>, dir: &str) -> PyResult<()> {
         .map_err(|e| to_py(py, e))
 }
 
+/// A size as Python gives it: bytes, or a text such as `"1G"`, read by
+/// the library's one reader of sizes.
+#[derive(FromPyObject)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
 /// Writes `dir/location.csv`; returns what was written.
 #[pyfunction]
 #[pyo3(signature = (dir, size, seed, start, days, regions, threads, force, timestamps))]
@@ -419,7 +427,7 @@ fn check_data_dir(py: Python<'_>, dir: &str) -> PyResult<()> {
 fn generate(
     py: Python<'_>,
     dir: String,
-    size: u64,
+    size: Size,
     seed: u64,
     start: String,
     days: u32,
@@ -431,6 +439,12 @@ fn generate(
     let timestamps = timestamps
         .map(|zone| Zone::named(&zone).map_err(UsageError::new_err))
         .transpose()?;
+    let size = match size {
+        Size::Bytes(n) => n,
+        Size::Text(text) => {
+            event_counter::generate::parse_size(&text).map_err(UsageError::new_err)?
+        }
+    };
     let options = GenerateOptions {
         dir: dir.into(),
         size,

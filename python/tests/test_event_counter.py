@@ -180,6 +180,15 @@ def test_generate_refuses_to_replace_data_without_force(tmp_path):
     event_counter.generate(tmp_path, size="64K", seed=1, force=True)
 
 
+def test_sizes_are_read_as_the_command_line_reads_them(tmp_path):
+    # One reader of sizes, the library's: bytes, or K/M/G/T in any case.
+    assert event_counter.generate(tmp_path / "a", size="64k")["bytes"] <= 64 << 10
+    assert event_counter.generate(tmp_path / "b", size=65536)["bytes"] <= 65536
+    for bad in ["1.5G", "G", "99999999999T"]:
+        with pytest.raises(event_counter.UsageError, match="size|too large"):
+            event_counter.generate(tmp_path / "c", size=bad)
+
+
 def test_shards_merge_to_one_count(sample, tmp_path):
     whole = event_counter.count(sample, backend="cpu")
     parts = []

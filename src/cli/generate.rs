@@ -8,9 +8,9 @@ use clap::Args;
 use event_counter::generate::{generate, GenerateOptions};
 use event_counter::Error;
 
-use super::parse_size;
 use super::progress_bar::{as_progress, Bar};
 use crate::Global;
+use event_counter::generate::parse_size;
 
 /// Write a synthetic location.csv (and region.csv when DATA_DIR has none)
 #[derive(Args, Debug)]

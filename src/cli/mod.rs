@@ -85,38 +85,3 @@ pub fn exit_code(kind: ErrorKind) -> u8 {
 pub fn usage_error(kind: clap::error::ErrorKind, message: &str) -> ! {
     crate::Cli::command().error(kind, message).exit()
 }
-
-/// Parses a size such as `1G`, `512M`, `64K`, `2T` (powers of 1024) or a
-/// plain number of bytes.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, shift) = match text.as_bytes().last().map(u8::to_ascii_uppercase) {
-        Some(b'K') => (&text[..text.len() - 1], 10),
-        Some(b'M') => (&text[..text.len() - 1], 20),
-        Some(b'G') => (&text[..text.len() - 1], 30),
-        Some(b'T') => (&text[..text.len() - 1], 40),
-        _ => (text, 0),
-    };
-    let n: u64 = digits.parse().map_err(|_| {
-        format!("{text:?} is not a size: write bytes, or a number with K, M, G or T")
-    })?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("{text:?} is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_take_binary_suffixes() {
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert_eq!(parse_size("3M"), Ok(3 << 20));
-        assert_eq!(parse_size("2T"), Ok(2 << 40));
-        assert_eq!(parse_size("12345"), Ok(12345));
-        assert!(parse_size("1.5G").is_err());
-        assert!(parse_size("G").is_err());
-        assert!(parse_size("99999999999T").is_err());
-    }
-}
