@@ -269,7 +269,7 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
 /// counted on the CPU instead (the `gpu-keys` backend, whose CPU parses,
 /// keeps its GPU histogram). A row the shader cannot read (a rare form, a
 /// repeated header) is handed back to the CPU's exact path, which reads it.
-fn cpu_parse_for<'e>(engine: &'e Engine, options: &CountOptions, layouts: &[Layout]) -> &'e Engine {
+fn cpu_parse_for<'e>(engine: &'e Engine, options: &CountOptions) -> &'e Engine {
     // A bare number the shader hands back: an epoch file would be every
     // row the host's, through the slower hand-back.
     #[cfg(feature = "gpu")]
@@ -281,7 +281,7 @@ fn cpu_parse_for<'e>(engine: &'e Engine, options: &CountOptions, layouts: &[Layo
         );
         return &CPU;
     }
-    let _ = (options, layouts);
+    let _ = options;
     engine
 }
 
@@ -630,7 +630,7 @@ fn open<'e>(
     if let Some(why) = why {
         log::info!("{why}");
     }
-    let engine = cpu_parse_for(engine, options, &layouts);
+    let engine = cpu_parse_for(engine, options);
     let mut outputs = Outputs::open(options, plan, resumed)?;
     // The rejects of earlier runs first: this run's follow them.
     if let (Some(resumed), Some(rejects)) = (resumed, &mut outputs.rejects) {

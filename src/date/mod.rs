@@ -467,6 +467,12 @@ impl Zone {
         Ok(Zone { tz, name })
     }
 
+    /// jiff's zone, for tables built from its transitions (the GPU's).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn tz(&self) -> &jiff::tz::TimeZone {
+        &self.tz
+    }
+
     /// The zone's name as given (IANA names in the database's spelling).
     pub fn name(&self) -> &str {
         &self.name

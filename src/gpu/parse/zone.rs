@@ -6,7 +6,7 @@
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
-use crate::date::{day_number, parse_event, EventTime, Zone};
+use crate::date::{day_number, Zone};
 
 /// The UTC days the table covers: 1900-01-01 to 2099-12-31, 73,049 days
 /// (1.2 MB on the device). An instant outside them goes to the host.
@@ -30,39 +30,16 @@ pub(super) struct ZoneTable {
 impl ZoneTable {
     pub(super) fn new(zone: &Zone) -> ZoneTable {
         let first_day = day_number(FIRST_DAY);
-        let fixed = |seconds: i64| ZoneTable {
-            fixed: seconds as i32,
-            first_day: first_day as i32,
-            entries: Vec::new(),
-        };
-        if zone.is_utc() {
-            return fixed(0);
-        }
-        let name = zone.name();
-        if name.starts_with(['+', '-']) {
-            // A fixed offset, spelled as an event time's offset: read it as
-            // the exact parser reads one (`Zone::named` took it so).
-            let text = format!("1970-01-01T00:00:00{name}");
-            return match parse_event(text.as_bytes(), None) {
-                Ok(EventTime::Instant(second)) => fixed(-second),
-                _ => fixed(0).no_days(),
-            };
-        }
-        let Ok(tz) = jiff::tz::db().get(name) else {
-            return fixed(0).no_days();
+        // UTC and fixed offsets: one offset, whatever the day.
+        let (fixed, entries) = match zone.tz().to_fixed_offset() {
+            Ok(offset) => (offset.seconds(), Vec::new()),
+            Err(_) => (0, day_offsets(zone.tz(), first_day, day_number(END_DAY))),
         };
         ZoneTable {
-            fixed: 0,
+            fixed,
             first_day: first_day as i32,
-            entries: day_offsets(&tz, first_day, day_number(END_DAY)),
+            entries,
         }
-    }
-
-    /// A table of no day with a fixed offset would say "every day": one
-    /// day marked for the host says "none" instead.
-    fn no_days(mut self) -> ZoneTable {
-        self.entries = vec![[SEVERAL_CHANGES, 0], [0, 0]];
-        self
     }
 
     /// Days in the table; 0 for a fixed offset.
