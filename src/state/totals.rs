@@ -230,6 +230,10 @@ pub(super) fn add_up(
     // A table of 4 bytes a key when at least one key in 16 has a group
     // (16 bytes a listed group: at most 4 times a list's memory).
     let dense = (before.groups + fresh).saturating_mul(16) >= bins && bins <= 1 << 32;
+    // The sum's blocks take about the state's bytes: a log grows by a
+    // little each run.
+    let old_bytes = before.blocks().len();
+    let mut writer = Writer::with_capacity(old_bytes + old_bytes / 8 + 4096);
     let sum = if dense {
         let table = DenseKeyTotals::zeroed(bins as usize)?;
         let (mut at, mut out_of_range) = (0, false);
@@ -260,7 +264,10 @@ pub(super) fn add_up(
                 }
             }
         }
-        FinalTotals::Dense(table)
+        // The new state from the table's walk in day order.
+        let sum = FinalTotals::Dense(table);
+        in_day_order(&sum, keys, dates, |g| writer.push(g));
+        sum
     } else {
         // Few groups over a long span: as a list, merged in day order.
         let mut fresh = Vec::new();
@@ -271,6 +278,7 @@ pub(super) fn add_up(
         let index = |day: i32| indices.binary_search_by_key(&day, |&(d, _)| d).ok();
         let mut sum = Vec::new();
         for g in merge_sorted(old, fresh) {
+            writer.push(g); // merged in day order: the new state as it is
             let date = match index(g.day) {
                 Some(i) => indices[i].1,
                 // A day of this run's alone: its index is in `dates`.
@@ -285,11 +293,6 @@ pub(super) fn add_up(
         }
         FinalTotals::Sparse(sum)
     };
-    // The sum's blocks take about the state's bytes: a log grows by a
-    // little each run.
-    let old = before.blocks().len();
-    let mut writer = Writer::with_capacity(old + old / 8 + 4096);
-    in_day_order(&sum, keys, dates, |g| writer.push(g));
     Ok((sum, writer.finish()))
 }
 
