@@ -128,17 +128,10 @@ impl EventDays {
         let shift = if offset == 0 {
             0 // a local time: its own date, whatever the zone
         } else {
-            let written = if offset == u64::from(b'Z') {
-                0
-            } else {
-                let east = i64::from((raw[raw.len() - 5] - b'0') * 10 + raw[raw.len() - 4] - b'0')
-                    * 3600
-                    + i64::from((raw[raw.len() - 2] - b'0') * 10 + raw[raw.len() - 1] - b'0') * 60;
-                if raw[raw.len() - 6] == b'-' {
-                    -east
-                } else {
-                    east
-                }
+            // The offset as the exact reader reads it (`Z` or `±HH:MM`).
+            let zone_len = if offset == u64::from(b'Z') { 1 } else { 6 };
+            let Ok(written) = super::offset(&raw[raw.len() - zone_len..]) else {
+                return;
             };
             let Some(zone_offset) = cursor.offset_through_day(zone, day * 86_400 - written) else {
                 return;
