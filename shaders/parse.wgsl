@@ -33,11 +33,14 @@
 // hash table (`table`). A block with a row whose page is not there yet asks
 // for it (puts its pair in the table and on the `wanted` list) and waits;
 // `assign` then gives the wanted pairs pages, and `reparse` counts the
-// blocks that waited (or hands them back if the pages ran out). The host
-// reads the bins back, adds them to its 64-bit totals and frees every page
-// when the pages run low, and before any 32-bit bin could wrap. So any
-// order and span of dates, and any number of regions, stay on the device,
-// with memory for the pairs in use.
+// blocks that waited. A block that finds no room (the pages, the table or
+// the wanted list full) counts none of its rows and stays on the waiting
+// bitmap: the host folds the bins (reads them back, adds them to its
+// 64-bit totals and frees every page) and runs the chunk again over those
+// blocks alone (`REDO`), until none is left. It folds too when the pages
+// run low, and before any 32-bit bin could wrap. So any order and span of
+// dates, and any number of regions, stay on the device, with memory for
+// the pairs in use: no row goes to the host for lack of room.
 //
 // The work of every invocation is bounded: a row longer than
 // `params.max_line` (a few KiB) sends its block back unscanned, so one
@@ -58,6 +61,10 @@ struct Params {
     own_end: u32,
     // Bit 0: a row starts at own_start (the file's first row). Bit 1: data
     // ends where the file does, so a last row without a newline is whole.
+    // Bit 2 (`REDO`): the chunk again, after a fold, over the blocks still
+    // on the waiting bitmap in [window_start, window_end) alone. Bit 3
+    // (`GIVE_UP`): a row that finds no room is handed back, not kept
+    // waiting (the host's bound on a chunk's rounds).
     flags: u32,
     columns: u32,
     id_col: u32,
@@ -116,6 +123,10 @@ struct Params {
     zone_days: u32,
     zone_at: u32,
     zone_offset: i32,
+    // The blocks a `REDO` round takes: all, or a window of them so few
+    // that their pages fit whatever their rows (see `feed.rs`).
+    window_start: u32,
+    window_end: u32,
 }
 
 // A chunk's counters, then a bit per block handed back whole, the blocks
@@ -143,6 +154,14 @@ struct Stats {
     checksum: atomic<u32>,
     // Blocks that waited for a page, to be parsed again by `reparse`.
     waited: atomic<u32>,
+    // Blocks that found no room after `assign`: left on the waiting bitmap
+    // for the chunk's next round, after a fold.
+    deferred: atomic<u32>,
+    // Blocks a `REDO` round took from the waiting bitmap (in its window).
+    taken: atomic<u32>,
+    // The first block deferred, bits inverted: the largest `~block`, so
+    // that the zeros every round starts with stand for none.
+    not_first_deferred: atomic<u32>,
     words: array<atomic<u32>>,
 }
 
@@ -176,6 +195,15 @@ const COUNTED: u32 = 0u;
 const BLANK: u32 = 1u;
 const NEW_DAY: u32 = 3u;
 const HANDED_BACK: vec2<u32> = vec2<u32>(2u, 0u);
+// No room for the row's page (pages, table or wanted list full): its block
+// waits for a fold.
+const NO_ROOM_YET: vec2<u32> = vec2<u32>(4u, 0u);
+
+// `params.flags` bits.
+const FIRST_ROW: u32 = 1u;
+const FILE_END: u32 = 2u;
+const REDO: u32 = 4u;
+const GIVE_UP: u32 = 8u;
 
 // The most rows of a block counted here: a counted row is at least 13
 // bytes (`1,2019-01-01` and its newline), so a block of 256 bytes has at
@@ -406,7 +434,8 @@ var<private> row_check: u32;
 
 // The bin of (day, slot): COUNTED and the bin, or NEW_DAY if its page is
 // not there yet (asked for, unless `waited`: a block counted after
-// `assign` asks for nothing), or HANDED_BACK if there is no room.
+// `assign` asks for nothing), or NO_ROOM_YET if there is no room until the
+// next fold.
 fn bin_of(day: u32, slot: u32, waited: bool) -> vec2<u32> {
     let key = day * params.groups + slot / params.page_slots + 1u;
     var at = (key * 0x9e3779b1u) >> params.table_shift;
@@ -423,17 +452,17 @@ fn bin_of(day: u32, slot: u32, waited: bool) -> vec2<u32> {
                 }
                 atomicStore(&table[2u * place + 1u], NO_ROOM);
                 atomicAdd(&stats.no_page, 1u);
-                return HANDED_BACK;
+                return NO_ROOM_YET;
             }
             held = swap.old_value;
             if (held == 0u) {
-                return HANDED_BACK; // a weak exchange that failed: rare
+                return NO_ROOM_YET; // a weak exchange that failed: rare
             }
         }
         if (held == key) {
             let page = atomicLoad(&table[2u * place + 1u]);
             if (page == NO_ROOM || (page == 0u && waited)) {
-                return HANDED_BACK;
+                return NO_ROOM_YET;
             }
             if (page == 0u) {
                 return vec2<u32>(NEW_DAY, 0u);
@@ -441,11 +470,11 @@ fn bin_of(day: u32, slot: u32, waited: bool) -> vec2<u32> {
             return vec2<u32>(COUNTED, (page - 1u) * params.page_slots + slot % params.page_slots);
         }
         if (held == 0u) {
-            return HANDED_BACK; // not there, and not to be asked for
+            return NO_ROOM_YET; // not there, and not to be asked for
         }
         at = at + 1u;
     }
-    return HANDED_BACK;
+    return NO_ROOM_YET;
 }
 
 fn classify(p: u32, e: u32, waited: bool) -> vec2<u32> {
@@ -578,21 +607,35 @@ fn set_bit(at: u32, bit: u32) {
 // chunk's at the end.
 var<workgroup> group_counts: array<atomic<u32>, 4>;
 
-// Counts the rows of block `block` (if `waited`, only if it waited for a
-// page in `parse`), or hands the block back, or (not `waited`) has it wait
-// for pages.
+// Whether block `block` is on the waiting bitmap.
+fn is_waiting(block: u32) -> bool {
+    let word = atomicLoad(&stats.words[params.waiting_at + (block >> 5u)]);
+    return (word & (1u << (block & 31u))) != 0u;
+}
+
+// Counts the rows of block `block`, or hands the block back, or has it
+// wait: for pages (in `parse`, which asks for them) or for a fold (in
+// `reparse`, where it found no room). `reparse` (`waited`), and `parse` in
+// a chunk's `REDO` round, take only the blocks on the waiting bitmap, and
+// take them off it once counted or handed back: what stays on it after
+// `reparse` is what the chunk's next round must count.
 fn count_block(block: u32, waited: bool) {
     let span = params.own_end - params.own_start;
     if (block >= (span + params.block - 1u) / params.block) {
         return;
     }
-    if (waited) {
-        let word = atomicLoad(&stats.words[params.waiting_at + (block >> 5u)]);
-        if ((word & (1u << (block & 31u))) == 0u) {
-            return;
-        }
+    let redo = (params.flags & REDO) != 0u;
+    let listed = waited || redo;
+    if (listed && !is_waiting(block)) {
+        return;
     }
-    if (block == params.lose_block && !waited) {
+    if (redo && (block < params.window_start || block >= params.window_end)) {
+        return; // a later round's
+    }
+    if (redo && !waited) {
+        atomicAdd(&stats.taken, 1u);
+    }
+    if (block == params.lose_block && !listed) {
         return; // a test's fault: the block's rows vanish
     }
     let block_start = params.own_start + block * params.block;
@@ -600,7 +643,7 @@ fn count_block(block: u32, waited: bool) {
     // The first row that starts in the block, if any.
     var p = block_start;
     var found = false;
-    if (block_start == params.own_start && (params.flags & 1u) != 0u) {
+    if (block_start == params.own_start && (params.flags & FIRST_ROW) != 0u) {
         found = true;
     } else {
         var q = block_start - 1u;
@@ -644,7 +687,7 @@ fn count_block(block: u32, waited: bool) {
             }
             e = e + 1u;
         }
-        if (!whole && e >= params.data_len && (params.flags & 2u) != 0u) {
+        if (!whole && e >= params.data_len && (params.flags & FILE_END) != 0u) {
             whole = true; // the file's last row, without a newline
         }
         var outcome = HANDED_BACK;
@@ -661,9 +704,11 @@ fn count_block(block: u32, waited: bool) {
             checksum = checksum + row_check;
         } else if (outcome.x == BLANK) {
             blank = blank + 1u;
-        } else if (outcome.x == NEW_DAY) {
-            // Its page was asked for: go on, for other pairs may want
-            // pages too.
+        } else if (outcome.x == NEW_DAY
+            || (outcome.x == NO_ROOM_YET.x && (params.flags & GIVE_UP) == 0u)) {
+            // Its page was asked for, or there is no room for it: go on,
+            // for other pairs may want pages too, and other rows may be
+            // handed back whole.
             wait = true;
         } else if (row < 32u) {
             back = back | (1u << row);
@@ -680,9 +725,19 @@ fn count_block(block: u32, waited: bool) {
         p = e + 1u;
     }
     if (!whole_block && wait) {
-        set_bit(params.waiting_at, block);
-        atomicAdd(&stats.waited, 1u);
+        if (waited) {
+            // No room until a fold: it stays on the bitmap.
+            atomicAdd(&stats.deferred, 1u);
+            atomicMax(&stats.not_first_deferred, ~block);
+        } else {
+            set_bit(params.waiting_at, block);
+            atomicAdd(&stats.waited, 1u);
+        }
         return;
+    }
+    if (listed) {
+        // Counted or handed back below: off the bitmap.
+        atomicAnd(&stats.words[params.waiting_at + (block >> 5u)], ~(1u << (block & 31u)));
     }
     if (!whole_block && back != 0u) {
         let n = atomicAdd(&stats.partial, 1u);
@@ -701,7 +756,7 @@ fn count_block(block: u32, waited: bool) {
         return;
     }
     var first = 0u;
-    if (params.fault == 3u && block % 16u == 0u) {
+    if (params.fault == 3u && block % 16u == 0u && !listed) {
         first = min(counted, 1u); // a test's fault: the key is not added
     }
     for (var i = first; i < counted; i = i + 1u) {
@@ -718,7 +773,7 @@ fn count_block(block: u32, waited: bool) {
 // first row of a block at `p` without reading the bytes before it.
 fn lines_into_word(p: u32) -> u32 {
     var low = params.own_start;
-    if ((params.flags & 1u) == 0u) {
+    if ((params.flags & FIRST_ROW) == 0u) {
         low = params.own_start - 1u;
     }
     if (p <= params.own_start) {
@@ -820,7 +875,7 @@ fn lines(
     // A row starts at p when byte p - 1 is a newline: look at
     // [own_start - 1, own_end - 1), or from own_start for the first row.
     var low = params.own_start;
-    if ((params.flags & 1u) == 0u) {
+    if ((params.flags & FIRST_ROW) == 0u) {
         low = params.own_start - 1u;
     }
     let high = params.own_end - 1u;
@@ -836,7 +891,7 @@ fn lines(
         }
     }
     atomicAdd(&group_lines[local / LINES_PER_WORD], found);
-    if (thread == 0u && (params.flags & 1u) != 0u) {
+    if (thread == 0u && (params.flags & FIRST_ROW) != 0u) {
         found = found + 1u;
     }
     atomicAdd(&stats.lines, found);

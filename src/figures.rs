@@ -28,6 +28,9 @@ pub struct GpuFigures {
     pub pages_read_back: u64,
     /// Blocks that waited for a page and were parsed again.
     pub blocks_reparsed: u64,
+    /// Blocks that found no room for their pages and waited for a fold,
+    /// counted in their chunk's next round (once per round they waited).
+    pub blocks_deferred: u64,
     /// Opening the device and building its pipelines (before the count).
     pub open: Duration,
     /// Reading files into the device's staging memory.
@@ -56,6 +59,7 @@ impl GpuFigures {
             "folds": self.folds,
             "pages_read_back": self.pages_read_back,
             "blocks_reparsed": self.blocks_reparsed,
+            "blocks_deferred": self.blocks_deferred,
             "open_seconds": self.open.as_secs_f64(),
             "upload_seconds": self.upload.as_secs_f64(),
             "wait_seconds": self.wait.as_secs_f64(),
@@ -74,7 +78,7 @@ impl std::fmt::Display for GpuFigures {
             f,
             "{} rows counted on the device, {} handed back, {} chunks counted on the CPU; \
              {} bytes uploaded, {} read again; {} folds, {} pages read back, {} blocks \
-             reparsed; seconds: open {:.3}, upload {:.3}, wait {:.3}, read back {:.3}, \
+             reparsed, {} deferred to a fold; seconds: open {:.3}, upload {:.3}, wait {:.3}, read back {:.3}, \
              judge {:.3}, feeder wait {:.3}, reader idle {:.3}",
             self.rows_on_device,
             self.rows_handed_back,
@@ -84,6 +88,7 @@ impl std::fmt::Display for GpuFigures {
             self.folds,
             self.pages_read_back,
             self.blocks_reparsed,
+            self.blocks_deferred,
             self.open.as_secs_f64(),
             self.upload.as_secs_f64(),
             self.wait.as_secs_f64(),

@@ -96,6 +96,11 @@ fn both_in_zone(data: &DataDir, zone: &str) -> Option<GpuFigures> {
         chunk_bytes: Some(96 << 10),
         ..GpuOptions::default()
     };
+    both_with(data, zone, options)
+}
+
+/// [`both_in_zone`] with the GPU backend's `options`.
+fn both_with(data: &DataDir, zone: &str, options: GpuOptions) -> Option<GpuFigures> {
     let (adapter, engine) = crate::util::gpu_engine_with(options)?;
     let cpu = run_in_zone(data, &Engine::Cpu, zone);
     let gpu = run_in_zone(data, &engine, zone);
@@ -149,24 +154,68 @@ fn shuffled_dates_from_1900_to_2100_are_counted_on_the_device() {
     }
 }
 
-#[test]
-fn seventy_thousand_region_names_over_four_years_are_counted_on_the_device() {
+/// `rows` rows of 70,000 region names over four years, in random order:
+/// nearly every row a (day, region) pair of its own.
+fn seventy_thousand_regions(rows: u64) -> DataDir {
     let mut random = Random(3);
     let ids: Vec<u64> = (1..=70_000).collect();
     let first = day("2019-01-01");
-    let rows = 60_000;
     let mut text = String::from(HEADER);
     for _ in 0..rows {
         let at = first + random.below(1461) as i64;
         text.push_str(&format!("0,0,{},{}\n", 1 + random.below(70_000), date(at)));
     }
-    if let Some(figures) = both(&regions(&ids), &text) {
+    DataDir::with(&regions(&ids), &text)
+}
+
+#[test]
+fn seventy_thousand_region_names_over_four_years_are_counted_on_the_device() {
+    let rows = 60_000;
+    if let Some(figures) = both_in_zone(&seventy_thousand_regions(rows), "UTC") {
         on_device(&figures, rows);
         // The last fold at least, and the pages it read.
         assert!(
             figures.folds >= 1 && figures.pages_read_back > 0,
             "{figures}"
         );
+    }
+}
+
+/// Chunks whose pairs outnumber the pages wait for folds, round after
+/// round, and every row stays on the device: none goes to the host for
+/// lack of room (issue 28; before, 70.8% of such rows did).
+#[test]
+fn chunks_with_more_pairs_than_pages_wait_for_folds_and_stay_on_the_device() {
+    let rows = 60_000;
+    let data = seventy_thousand_regions(rows);
+    // About 4,000 pairs a chunk, and room for 1,024.
+    let options = GpuOptions {
+        chunk_bytes: Some(96 << 10),
+        max_pages: Some(1024),
+        ..GpuOptions::default()
+    };
+    if let Some(figures) = both_with(&data, "UTC", options) {
+        assert_eq!(figures.rows_on_device, rows, "{figures}");
+        assert_eq!(figures.rows_handed_back, 0, "{figures}");
+        assert!(figures.blocks_deferred > 0, "{figures}");
+        assert!(figures.folds > rows / 1024, "{figures}");
+    }
+}
+
+/// The issue's shapes at full size: 600,000 and 2 million rows of 70,000
+/// regions over four years, on the adapter's own page limits.
+#[test]
+fn six_hundred_thousand_and_two_million_rows_of_seventy_thousand_regions_stay_on_the_device() {
+    for rows in [600_000, 2_000_000] {
+        let data = seventy_thousand_regions(rows);
+        let options = GpuOptions {
+            chunk_bytes: Some(4 << 20),
+            ..GpuOptions::default()
+        };
+        if let Some(figures) = both_with(&data, "UTC", options) {
+            on_device(&figures, rows);
+            assert!(figures.folds >= 1, "{figures}");
+        }
     }
 }
 

@@ -1,200 +1,45 @@
-//! Feeding the device: the ring of chunks in flight and its sizes, and the
-//! feeding thread, which reads each chunk straight into a mapped staging
-//! buffer (`readers.rs`), folds the bins when the pages will not last, and
-//! submits the chunk's passes over two data buffers. The completion thread
-//! (`complete.rs`) takes each chunk back.
+//! Feeding the device: the feeding thread reads each chunk straight into
+//! its ring slot's mapped staging memory (`readers.rs`), folds the bins
+//! when the pages will not last, and submits the chunk's passes over two
+//! data buffers. The completion thread (`complete.rs`) takes each chunk
+//! back, and gives its slot back, or, when some of its blocks found no room
+//! for their pages, the chunk itself: the feeder then folds and submits
+//! the chunk's next round, over those blocks alone.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::mem::offset_of;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::checks::{KeySums, Tiles};
-use super::pages::{IdTable, PageBins, PageShape, MOST_WANTED};
+use super::pages::{IdTable, PageBins, PageShape};
 use super::readers::Readers;
+use super::ring::Ring;
+use super::sizing::sample_pairs;
 use super::zone::ZoneTable;
 use super::{
-    Event, GpuJob, InFlight, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
-    FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
+    Counters, Event, GpuFile, GpuJob, InFlight, Params, DATA_BUFFERS, FILE_END, FIRST_ROW, GIVE_UP,
+    MAX_BLOCK_KEYS, OVERLAP, REDO, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
 };
 use crate::date::day_number;
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::gpu::Fault;
-use crate::input::{ChunkBuf, ChunkSource, Next, RangeSource};
-use crate::scan::{ChunkReport, Scanner};
 
-use super::super::{bind_group, buffer, device_bins, grid};
+use super::super::{bind_group, grid};
 
 /// Invocations of `assign` (`ASSIGN_INVOCATIONS` in parse.wgsl).
 const ASSIGN_INVOCATIONS: u32 = 4096;
 
-/// Bytes of the first file the CPU scans to size the pages.
-const SAMPLE_BYTES: u64 = 1 << 20;
-
-/// The sizes every chunk shares, and where each part of its stats lies.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Shape {
-    pub(super) chunk_bytes: u32,
-    pub(super) block: u32,
-    pub(super) max_line: u32,
-    /// Words of a bitmap with a bit per block.
-    pub(super) bitmap_words: u32,
-    /// Words of line counts, one per `LINE_WORD_BYTES`.
-    pub(super) line_words: u32,
-    /// Pairs a chunk may put on its wanted list.
-    pub(super) wanted_capacity: u32,
-    /// Blocks a chunk may hand back in part.
-    pub(super) partial_capacity: u32,
-}
-
-impl Shape {
-    /// Offsets in `Stats::words` (parse.wgsl): the bits of blocks handed
-    /// back whole first, then the blocks handed back in part, the line
-    /// counts, the bits of blocks waiting for pages, the wanted list.
-    pub(super) fn partial_at(&self) -> u32 {
-        self.bitmap_words
-    }
-    pub(super) fn line_counts_at(&self) -> u32 {
-        self.partial_at() + 3 * self.partial_capacity
-    }
-    fn waiting_at(&self) -> u32 {
-        self.line_counts_at() + self.line_words
-    }
-    fn wanted_at(&self) -> u32 {
-        self.waiting_at() + self.bitmap_words
-    }
-    fn stats_bytes(&self) -> u64 {
-        (STATS_WORDS as u64 + u64::from(self.wanted_at()) + u64::from(self.wanted_capacity)) * 4
-    }
-    /// What comes back of a chunk: all before the waiting bits, and the
-    /// pages in use.
-    fn readback_bytes(&self) -> u64 {
-        (STATS_WORDS as u64 + u64::from(self.waiting_at()) + 1) * 4
-    }
-}
-
-/// What the completion thread tells the feeder of the pages, which decides
-/// when to fold (and grow) them.
-#[derive(Default)]
-pub(super) struct Requests {
-    /// The most pages a chunk found in use since the last fold.
-    pub(super) used: AtomicU32,
-    /// The pages a chunk wanted, at least, when there were too few.
-    pub(super) grow_to: AtomicU32,
-}
-
-/// The buffers of the chunks in flight, which the feeder and the
-/// completion thread share: fixed for the run.
-pub(super) struct Ring {
-    pub(super) shape: Shape,
-    pub(super) params: wgpu::Buffer,
-    /// A chunk's staging memory per slot, mapped for writing while the
-    /// slot is free: readers write the file straight into it, and the
-    /// chunk's submission copies it to its data buffer. Persistent, so
-    /// that no chunk waits for staging memory to be found and mapped
-    /// (26.9 GB/s against 25.3 for wgpu's own staging on an H200).
-    pub(super) staging: Vec<wgpu::Buffer>,
-    pub(super) data: Vec<wgpu::Buffer>,
-    pub(super) stats: Vec<wgpu::Buffer>,
-    pub(super) readbacks: Vec<wgpu::Buffer>,
-    pub(super) requests: Requests,
-    /// The key checksums of the chunks and the folds.
-    pub(super) sums: KeySums,
-    /// Where each file's chunks have reached.
-    pub(super) tiles: Tiles,
-}
-impl Ring {
-    pub(super) fn new(job: &GpuJob<'_>) -> Ring {
-        let context = job.context;
-        let device = &context.device;
-        let options = &context.options;
-        // No chunk larger than the largest file needs: small files, small
-        // buffers.
-        let largest = job
-            .files
-            .iter()
-            .map(|f| f.rows.end - f.rows.start)
-            .max()
-            .unwrap_or(0);
-        let binding = u64::from(device_bins(&context.limits)) * 4;
-        let most = (binding - u64::from(OVERLAP) - 8)
-            .min(u64::from(u32::MAX) / 2)
-            .min(largest.max(1)) as u32;
-        let chunk_bytes = options
-            .chunk_bytes
-            .unwrap_or(CHUNK_BYTES)
-            .clamp(1, most.max(1));
-        let block = options
-            .block_bytes
-            .unwrap_or(BLOCK_BYTES)
-            .clamp(1, BLOCK_BYTES);
-        let max_line = options
-            .device_max_line
-            .unwrap_or(DEVICE_MAX_LINE)
-            .max(block);
-        let most_pages = PageShape::new(context, job.scan.keys.region_slots(), 0, None).most_pages;
-        let shape = Shape {
-            chunk_bytes,
-            block,
-            max_line,
-            bitmap_words: chunk_bytes.div_ceil(block).div_ceil(32),
-            line_words: chunk_bytes.div_ceil(LINE_WORD_BYTES) + 1,
-            wanted_capacity: most_pages.min(MOST_WANTED),
-            // Every block: rows handed back cost only themselves, however
-            // many blocks have one (14% unmatched ids touch most blocks).
-            // Three words a block, read back with the counters: 4.7% of
-            // the chunk's bytes at worst.
-            partial_capacity: chunk_bytes.div_ceil(block),
-        };
-        use wgpu::BufferUsages as U;
-        let data_capacity = (u64::from(chunk_bytes) + 1 + u64::from(OVERLAP)).next_multiple_of(4);
-        Ring {
-            params: buffer(
-                device,
-                "params",
-                std::mem::size_of::<Params>() as u64,
-                U::UNIFORM | U::COPY_DST,
-            ),
-            staging: (0..RING)
-                .map(|_| {
-                    device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("chunk staging"),
-                        size: data_capacity,
-                        usage: U::MAP_WRITE | U::COPY_SRC,
-                        mapped_at_creation: true,
-                    })
-                })
-                .collect(),
-            data: (0..DATA_BUFFERS)
-                .map(|_| buffer(device, "chunk", data_capacity, U::STORAGE | U::COPY_DST))
-                .collect(),
-            stats: (0..RING)
-                .map(|_| {
-                    buffer(
-                        device,
-                        "stats",
-                        shape.stats_bytes(),
-                        U::STORAGE | U::COPY_SRC | U::COPY_DST,
-                    )
-                })
-                .collect(),
-            readbacks: (0..RING)
-                .map(|_| {
-                    buffer(
-                        device,
-                        "stats readback",
-                        shape.readback_bytes(),
-                        U::MAP_READ | U::COPY_DST,
-                    )
-                })
-                .collect(),
-            shape,
-            requests: Requests::default(),
-            sums: KeySums::default(),
-            tiles: Tiles::new(job),
-        }
-    }
+/// What the completion thread hands the feeder back.
+pub(super) enum Returned {
+    /// A ring slot, free for the next chunk.
+    Free(usize),
+    /// A chunk with blocks that found no room for their pages: it keeps
+    /// its slot (its staging memory still holds its bytes) for its next
+    /// round, after a fold. (Boxed: a chunk's parameters are large, and
+    /// slots come back far more often.)
+    Deferred(Box<InFlight>),
 }
 
 /// The feeding thread's state: the device's tables, the bind groups, the
@@ -280,14 +125,16 @@ impl<'a> Feeder<'a> {
             .collect();
     }
 
-    /// Feeds every chunk of every file, then waits for none: the completion
-    /// thread takes them from `chunks`, and gives their ring slots back on
-    /// `free`. True when every chunk was fed; false when the run stopped
-    /// early (it failed, or `--strict` stopped it).
+    /// Feeds every chunk of every file, and every round of a chunk that
+    /// found no room, until every ring slot is back: the completion thread
+    /// takes the chunks from `chunks`, and hands back slots and deferred
+    /// chunks on `returned`, which starts with every slot. True when every
+    /// chunk was fed; false when the run stopped early (it failed, or
+    /// `--strict` stopped it).
     pub(super) fn feed_all(
         &mut self,
         chunks: &SyncSender<InFlight>,
-        free: &Receiver<usize>,
+        returned: &Receiver<Returned>,
     ) -> Result<bool> {
         let job = self.job;
         for (at, file) in job.files.iter().enumerate() {
@@ -300,14 +147,9 @@ impl<'a> Feeder<'a> {
                 if seq == 1 && job.context.options.fault == Some(Fault::DroppedChunk) {
                     continue; // a test's fault
                 }
-                let waiting = Instant::now();
-                let Ok(slot) = free.recv() else {
+                let Some(slot) = self.next_free(chunks, returned)? else {
                     return Ok(false); // the completion thread stopped: it says why
                 };
-                self.figures
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .feeder_wait += waiting.elapsed();
                 let chunk = self.submit(at, seq, slot)?;
                 if chunks.send(chunk).is_err() {
                     return Ok(false);
@@ -320,14 +162,51 @@ impl<'a> Feeder<'a> {
                 return Ok(false);
             }
         }
+        // The chunks in flight may still come back for another round: each
+        // slot was taken once for each chunk fed, and every one comes back.
+        for _ in 0..RING {
+            if self.next_free(chunks, returned)?.is_none() {
+                return Ok(false);
+            }
+        }
         Ok(true)
+    }
+
+    /// The next free ring slot; a deferred chunk that comes back meanwhile
+    /// is set going again. `None` when the completion thread stopped.
+    fn next_free(
+        &mut self,
+        chunks: &SyncSender<InFlight>,
+        returned: &Receiver<Returned>,
+    ) -> Result<Option<usize>> {
+        loop {
+            let waiting = Instant::now();
+            let Ok(news) = returned.recv() else {
+                return Ok(None);
+            };
+            self.figures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .feeder_wait += waiting.elapsed();
+            match news {
+                Returned::Free(slot) => return Ok(Some(slot)),
+                Returned::Deferred(chunk) => {
+                    let chunk = self.again(*chunk)?;
+                    if chunks.send(chunk).is_err() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 
     /// Folds the bins into the run's totals (and grows them if asked).
     pub(super) fn fold(&mut self) -> Result<()> {
         let started = Instant::now();
         let job = self.job;
-        let (sum, pages) = self.pages.fold(job.context, job.scan, job.histogram)?;
+        let (sum, pages) = self
+            .pages
+            .fold(job.context, job.scan, job.histogram, job.threads)?;
         self.ring.sums.folded.fetch_add(sum, Ordering::AcqRel);
         self.since_fold = 0;
         self.ring.requests.used.store(0, Ordering::Relaxed);
@@ -366,17 +245,29 @@ impl<'a> Feeder<'a> {
             || (used > 0 && u64::from(free) < self.pairs_per_chunk * RING as u64)
     }
 
+    /// Folds first if the bins could wrap with `bytes` more of rows in
+    /// them, or if `fold` says so; then counts those bytes against the next
+    /// fold.
+    fn fold_before(&mut self, bytes: u64, fold: bool) -> Result<()> {
+        let bound = bytes.div_ceil(SHORTEST_COUNTED_ROW);
+        if fold || self.since_fold + bound > self.job.flush.every {
+            self.fold()?;
+        }
+        self.since_fold += bound;
+        Ok(())
+    }
+
     /// Reads chunk `seq` of file `at` into the device's memory and sets it
     /// going in ring slot `slot`.
     fn submit(&mut self, at: usize, seq: u64, slot: usize) -> Result<InFlight> {
         let job = self.job;
         let file = &job.files[at];
-        let shape = self.ring.shape;
-        let mut start = file.rows.start + seq * u64::from(shape.chunk_bytes);
+        let chunk_bytes = u64::from(self.ring.shape.chunk_bytes);
+        let mut start = file.rows.start + seq * chunk_bytes;
         if seq > 0 && job.context.options.fault == Some(Fault::Overlap) {
             start -= 1; // a test's fault: a byte of the chunk before
         }
-        let end = (start + u64::from(shape.chunk_bytes)).min(file.rows.end);
+        let end = (start + chunk_bytes).min(file.rows.end);
         let first_row = start == file.first_row;
         // One byte early: a row starts at `start` when that byte ends a line.
         let data_start = if first_row { start } else { start - 1 };
@@ -387,15 +278,87 @@ impl<'a> Feeder<'a> {
 
         // Bins must be read back before any could wrap, and pages freed
         // when they run low.
-        let bound = u64::from(data_len).div_ceil(SHORTEST_COUNTED_ROW);
-        if self.since_fold + bound > job.flush.every || self.pages_run_low() {
-            self.fold()?;
-        }
-        self.since_fold += bound;
+        let low = self.pages_run_low();
+        self.fold_before(u64::from(data_len), low)?;
+        let padded = self.stage(file, slot, data_start, data_len)?;
+        let mut params = self.params(file, data_len, own.clone());
+        params.flags =
+            if first_row { FIRST_ROW } else { 0 } | if data_end == file_len { FILE_END } else { 0 };
+        let submission = self.launch(slot, &mut params, padded);
+        Ok(InFlight {
+            slot,
+            file: at,
+            seq,
+            data_start,
+            own,
+            first_row,
+            params,
+            padded,
+            round: 0,
+            waiting: 0,
+            first_waiting: 0,
+            window: None,
+            submission,
+        })
+    }
 
-        let context = job.context;
+    /// Sets chunk `chunk`'s next round going, over its blocks that found no
+    /// room, right after a fold: the round meets empty pages, whatever
+    /// other chunks in flight use. (A round without a fold could meet pages
+    /// that the rounds of other deferred chunks and new chunks took, round
+    /// after round.)
+    ///
+    /// A round that met empty pages and still left blocks waiting says that
+    /// the chunk's (day, region group) pairs outnumber the pages, or that
+    /// the pages went to a few rows of many blocks, none of which could
+    /// count. From then on each of its rounds takes a window of blocks so
+    /// few that their pages fit whatever their rows, sweeping the chunk
+    /// until none waits: every such round counts every block of its window.
+    /// A bound on the rounds (a table whose probes ran out, say) hands what
+    /// is left to the host in a last round.
+    fn again(&mut self, mut chunk: InFlight) -> Result<InFlight> {
+        let shape = self.ring.shape;
+        let blocks = (chunk.params.own_end - chunk.params.own_start).div_ceil(shape.block);
+        if chunk.window.is_none() && chunk.round > 0 {
+            // From its first block still waiting: blocks that lost the
+            // race for pages are those parsed last, often the chunk's last.
+            chunk.window = Some(chunk.first_waiting);
+        }
+        self.fold_before(chunk.padded, true)?;
+        chunk.round += 1;
+        chunk.params.flags |= REDO;
+        let window = (self.pages.shape.pages.min(shape.wanted_capacity) / MAX_BLOCK_KEYS).max(1);
+        let most_rounds = 4 + 2 * blocks.div_ceil(window);
+        let (start, end) = match chunk.window {
+            _ if chunk.round > most_rounds => {
+                chunk.params.flags |= GIVE_UP;
+                (0, blocks)
+            }
+            Some(at) => {
+                let at = if at >= blocks { 0 } else { at };
+                let end = at.saturating_add(window).min(blocks);
+                chunk.window = Some(end);
+                (at, end)
+            }
+            None => (0, blocks),
+        };
+        chunk.params.window_start = start;
+        chunk.params.window_end = end;
+        chunk.submission = self.launch(chunk.slot, &mut chunk.params, chunk.padded);
+        Ok(chunk)
+    }
+
+    /// Reads `data_len` bytes of `file` from `data_start` into slot
+    /// `slot`'s staging memory, zeros up to the next word after them;
+    /// returns the bytes to copy to the device.
+    fn stage(
+        &mut self,
+        file: &GpuFile,
+        slot: usize,
+        data_start: u64,
+        data_len: u32,
+    ) -> Result<u64> {
         let started = Instant::now();
-        let data = &self.ring.data[slot % DATA_BUFFERS];
         let staging = &self.ring.staging[slot];
         let padded = u64::from(data_len).next_multiple_of(4).max(4);
         {
@@ -410,13 +373,63 @@ impl<'a> Feeder<'a> {
             self.readers.read(&file.object, data_start, &mut bytes)?;
         }
         staging.unmap();
-        {
-            let mut figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
-            figures.upload += started.elapsed();
-            figures.bytes_uploaded += u64::from(data_len);
-        }
+        let mut figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
+        figures.upload += started.elapsed();
+        figures.bytes_uploaded += u64::from(data_len);
+        Ok(padded)
+    }
 
-        let span = own.end - own.start;
+    /// The shader's parameters for a chunk of `file` of `data_len` bytes
+    /// that owns the rows starting in `own`, but for its flags and the
+    /// pages' shape (`launch` sets that).
+    fn params(&self, file: &GpuFile, data_len: u32, own: std::ops::Range<u32>) -> Params {
+        let shape = self.ring.shape;
+        let options = &self.job.context.options;
+        Params {
+            data_len,
+            own_start: own.start,
+            own_end: own.end,
+            columns: file.layout.columns,
+            id_col: file.layout.id_col,
+            date_col: file.layout.date_col,
+            id_mask: self.ids.mask,
+            id_shift: self.ids.shift,
+            id_probes: self.ids.probes,
+            day_zero: day_number(b"0000-01-01") as i32,
+            block: shape.block,
+            max_line: shape.max_line,
+            line_counts_at: shape.line_counts_at(),
+            waiting_at: shape.waiting_at(),
+            wanted_at: shape.wanted_at(),
+            wanted_capacity: shape.wanted_capacity,
+            partial_at: shape.partial_at(),
+            partial_capacity: shape.partial_capacity,
+            lose_block: options.lose_block.unwrap_or(u32::MAX),
+            fault: match options.fault {
+                Some(fault @ (Fault::OtherSlot | Fault::DayLate | Fault::DroppedKey)) => {
+                    fault as u32
+                }
+                _ => 0,
+            },
+            delimiter: u32::from(file.layout.delimiter),
+            zone_first: self.zone.first_day,
+            zone_days: self.zone.days(),
+            zone_at: self.ids.zone_at,
+            zone_offset: self.zone.fixed,
+            ..Params::default()
+        }
+    }
+
+    /// Submits a round of the chunk in ring slot `slot` (its staging
+    /// memory holds its `padded` bytes): the copy to its data buffer, the
+    /// passes, and the copy of its stats to its readback buffer. A first
+    /// round clears the stats; a later one (`REDO`) keeps what the rounds
+    /// before found and clears only what each round starts afresh.
+    fn launch(&self, slot: usize, params: &mut Params, padded: u64) -> wgpu::SubmissionIndex {
+        let context = self.job.context;
+        let shape = self.ring.shape;
+        let redo = params.flags & REDO != 0;
+        let span = params.own_end - params.own_start;
         let parse_grid = grid(u64::from(span.div_ceil(shape.block)));
         // `lines` on grid rows of the same width (the shader's
         // `row_width`): one invocation per 256 bytes, from a byte before
@@ -428,66 +441,46 @@ impl<'a> Feeder<'a> {
         );
         let pages = self.pages.shape;
         let places = pages.places();
-        let params = Params {
-            data_len,
-            own_start: own.start,
-            own_end: own.end,
-            flags: if first_row { FIRST_ROW } else { 0 }
-                | if data_end == file_len { FILE_END } else { 0 },
-            columns: file.layout.columns,
-            id_col: file.layout.id_col,
-            date_col: file.layout.date_col,
-            id_mask: self.ids.mask,
-            id_shift: self.ids.shift,
-            id_probes: self.ids.probes,
-            day_zero: day_number(b"0000-01-01") as i32,
-            page_slots: pages.page_slots,
-            groups: pages.groups,
-            pages: pages.pages,
-            table_mask: places - 1,
-            table_shift: 32 - places.trailing_zeros(),
-            block: shape.block,
-            max_line: shape.max_line,
-            row_width: parse_grid.2,
-            line_counts_at: shape.line_counts_at(),
-            waiting_at: shape.waiting_at(),
-            wanted_at: shape.wanted_at(),
-            wanted_capacity: shape.wanted_capacity,
-            partial_at: shape.partial_at(),
-            partial_capacity: shape.partial_capacity,
-            lose_block: context.options.lose_block.unwrap_or(u32::MAX),
-            fault: match context.options.fault {
-                Some(fault @ (Fault::OtherSlot | Fault::DayLate | Fault::DroppedKey)) => {
-                    fault as u32
-                }
-                _ => 0,
-            },
-            delimiter: u32::from(file.layout.delimiter),
-            zone_first: self.zone.first_day,
-            zone_days: self.zone.days(),
-            zone_at: self.ids.zone_at,
-            zone_offset: self.zone.fixed,
-        };
+        params.row_width = parse_grid.2;
+        params.page_slots = pages.page_slots;
+        params.groups = pages.groups;
+        params.pages = pages.pages;
+        params.table_mask = places - 1;
+        params.table_shift = 32 - places.trailing_zeros();
         context
             .queue
-            .write_buffer(&self.ring.params, 0, bytemuck::bytes_of(&params));
-        let stats = &self.ring.stats[slot];
+            .write_buffer(&self.ring.params, 0, bytemuck::bytes_of(params));
+
+        let (staging, stats) = (&self.ring.staging[slot], &self.ring.stats[slot]);
+        let data = &self.ring.data[slot % DATA_BUFFERS];
         let pipelines = context.parse();
         let mut encoder = context.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(staging, 0, data, 0, padded);
-        let counted_words = STATS_WORDS as u64 + u64::from(shape.bitmap_words);
-        encoder.clear_buffer(stats, 0, Some(counted_words * 4));
-        encoder.clear_buffer(
-            stats,
-            (STATS_WORDS as u64 + u64::from(shape.waiting_at())) * 4,
-            Some(u64::from(shape.bitmap_words) * 4),
-        );
-        let passes = [
+        let word = |offset: usize| offset as u64;
+        if redo {
+            // The wanted list and what found no room start afresh; the
+            // counts, the blocks handed back, the line counts and the
+            // waiting bits (this round's blocks) are the chunk's so far.
+            encoder.clear_buffer(stats, word(offset_of!(Counters, wanted)), Some(8));
+            encoder.clear_buffer(stats, word(offset_of!(Counters, waited)), Some(16));
+        } else {
+            let counted_words = STATS_WORDS as u64 + u64::from(shape.bitmap_words);
+            encoder.clear_buffer(stats, 0, Some(counted_words * 4));
+            encoder.clear_buffer(
+                stats,
+                (STATS_WORDS as u64 + u64::from(shape.waiting_at())) * 4,
+                Some(u64::from(shape.bitmap_words) * 4),
+            );
+        }
+        let mut passes = vec![
             (&pipelines.parse, (parse_grid.0, parse_grid.1)),
             (&pipelines.assign, (ASSIGN_INVOCATIONS / 256, 1)),
             (&pipelines.reparse, (parse_grid.0, parse_grid.1)),
-            (&pipelines.lines, lines_grid),
         ];
+        if !redo {
+            // The chunk's lines, once.
+            passes.push((&pipelines.lines, lines_grid));
+        }
         for (pipeline, (x, y)) in passes {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(pipeline);
@@ -498,102 +491,6 @@ impl<'a> Feeder<'a> {
         let read = shape.readback_bytes() - 4;
         encoder.copy_buffer_to_buffer(stats, 0, readback, 0, read);
         encoder.copy_buffer_to_buffer(&self.pages.pages, 0, readback, read, 4);
-        let submission = context.queue.submit([encoder.finish()]);
-        Ok(InFlight {
-            slot,
-            file: at,
-            seq,
-            data_start,
-            own,
-            first_row,
-            submission,
-        })
-    }
-}
-
-/// How many (day, region group) pairs a chunk of `chunk_bytes` may want
-/// pages for, from a sample of the first file scanned on the CPU (which
-/// also teaches the run its dates): the sample's pairs, and as many more
-/// as the rest of a chunk's rows would add at the rate the sample's rows
-/// brought new ones. Sparse pairs (many regions) ask for many pages, dense
-/// ones (a few regions, pairs that repeat) for few.
-fn sample_pairs(job: &GpuJob<'_>, chunk_bytes: u32) -> Result<u64> {
-    let first = &job.files[0];
-    let scan = job.scan;
-    let sample_end = first.rows.end.min(first.rows.start + SAMPLE_BYTES);
-    let sample = RangeSource::open(
-        first.object.clone(),
-        SAMPLE_BYTES as usize,
-        Some(first.rows.start..sample_end),
-        // A file without a header row (no header to know again) has its
-        // first row at byte 0, where `rows` may start.
-        first.layout.header.is_some(),
-    )?;
-    let mut buf = ChunkBuf::default();
-    let mut keys = Vec::new();
-    let mut report = ChunkReport::default();
-    if let Next::Chunk(chunk) = sample.next_chunk(&mut buf, true)? {
-        let mut scanner = Scanner::new(scan, first.layout);
-        scanner.scan(buf.data(), chunk.range, &mut keys, &mut report)?;
-    }
-    let slots = scan.keys.region_slots();
-    let page_slots = PageShape::page_slots(slots);
-    let mut pairs: Vec<(u32, u32)> = keys
-        .iter()
-        .map(|&key| {
-            let (date, slot) = scan.keys.unpack(key);
-            (date, slot / page_slots)
-        })
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let sampled = (sample_end - first.rows.start).max(1) as f64;
-    let rows = keys.len() as f64;
-    let chunk_rows = rows * f64::from(chunk_bytes) / sampled;
-    Ok(expected_pairs(pairs.len() as f64, rows, chunk_rows) as u64)
-}
-
-/// The distinct pairs `chunk_rows` rows hold, where `rows` rows held
-/// `found`: as if each row drew one of `k` pairs alike, `k` being what
-/// makes `rows` draws find `found` (found = k (1 - e^(-rows / k))).
-fn expected_pairs(found: f64, rows: f64, chunk_rows: f64) -> f64 {
-    if found >= rows {
-        return chunk_rows.max(found); // no pair seen twice: as many as rows
-    }
-    let draws = |k: f64| k * (1.0 - (-rows / k).exp());
-    // `draws` grows with k: halve the interval until it finds `found`.
-    let (mut low, mut high) = (found, found * 2.0);
-    while draws(high) < found {
-        high *= 2.0;
-    }
-    for _ in 0..64 {
-        let k = (low + high) / 2.0;
-        if draws(k) < found {
-            low = k;
-        } else {
-            high = k;
-        }
-    }
-    let k = high;
-    (k * (1.0 - (-chunk_rows / k).exp())).max(found)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::expected_pairs;
-
-    #[test]
-    fn pairs_expected_in_a_chunk_follow_the_sample() {
-        // 53 regions over four years (77,433 pairs), 24,000 rows sampled.
-        let k = 77_433.0_f64;
-        let found = k * (1.0 - (-24_000.0 / k).exp());
-        let chunk = expected_pairs(found, 24_000.0, 1.5e6);
-        assert!((chunk - k).abs() < k * 0.01, "{chunk}");
-        // One day of a date-sorted file: 53 pairs, seen again and again.
-        assert!(expected_pairs(53.0, 24_000.0, 1.5e6) < 60.0);
-        // Every row a new pair: as many as the chunk has rows.
-        assert_eq!(expected_pairs(100.0, 100.0, 5_000.0), 5_000.0);
-        // Nothing sampled.
-        assert_eq!(expected_pairs(0.0, 0.0, 5_000.0), 5_000.0);
+        context.queue.submit([encoder.finish()])
     }
 }

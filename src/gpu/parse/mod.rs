@@ -16,10 +16,12 @@
 //! counters and hands its blocks to the judging threads, which run the
 //! exact parser and tell the ledger.
 //!
-//! The files, in the order a chunk passes them: `readers.rs` (reading into
-//! staging memory), `feed.rs` (the ring, sizing, folding, submitting),
-//! `pages.rs` (the device's tables and the fold; `zone.rs`, the time
-//! zone's), `complete.rs` (a chunk's
+//! The files, in the order a chunk passes them: `ring.rs` (the slots of
+//! chunks in flight, their buffers and sizes), `sizing.rs` (the pages a
+//! chunk is expected to want, from a sample), `readers.rs` (reading into
+//! staging memory), `feed.rs` (folding, submitting, and a chunk's next
+//! round when its blocks found no room), `pages.rs` (the device's tables
+//! and the fold; `zone.rs`, the time zone's), `complete.rs` (a chunk's
 //! counters back), `handback.rs` (the rows handed back, judged), and
 //! `checks.rs` (the key checksums and the chunks' tiling, which must hold
 //! at the end).
@@ -30,6 +32,8 @@ mod feed;
 mod handback;
 mod pages;
 mod readers;
+mod ring;
+mod sizing;
 mod zone;
 
 use std::ops::Range;
@@ -56,6 +60,10 @@ const OVERLAP: u32 = 64 << 10;
 /// shader keeps a block's keys (`MAX_BLOCK_KEYS`) until the block is judged.
 const BLOCK_BYTES: u32 = 256;
 
+/// The most rows of a block the shader counts (`MAX_BLOCK_KEYS` in
+/// parse.wgsl): so a block wants at most this many pages.
+const MAX_BLOCK_KEYS: u32 = 32;
+
 /// The longest row the shader parses; longer ones send their block back
 /// unscanned. It bounds the loop iterations of every invocation (its block
 /// and one such row past it): a driver may stop a shader that loops too
@@ -79,6 +87,9 @@ struct Counters {
     partial: u32,
     checksum: u32,
     waited: u32,
+    deferred: u32,
+    taken: u32,
+    not_first_deferred: u32,
 }
 
 /// Words of [`Counters`].
@@ -137,12 +148,18 @@ struct Params {
     zone_days: u32,
     zone_at: u32,
     zone_offset: i32,
+    window_start: u32,
+    window_end: u32,
 }
 
 /// A row starts at `own_start` (the chunk holds the file's first row).
 const FIRST_ROW: u32 = 1;
 /// The chunk's data ends where the file does.
 const FILE_END: u32 = 2;
+/// The chunk again, after a fold, over its blocks that found no room.
+const REDO: u32 = 4;
+/// Rows that find no room are handed back: a chunk's last round.
+const GIVE_UP: u32 = 8;
 
 /// The parse pipelines, part of a [`GpuContext`]: one layout, four passes.
 pub(super) struct Pipelines {
@@ -192,6 +209,21 @@ struct InFlight {
     /// The rows it owns, in the data.
     own: Range<u32>,
     first_row: bool,
+    /// The shader's parameters for it (the pages' shape aside, which a
+    /// fold may change before its next round).
+    params: Params,
+    /// Bytes copied from its staging memory: its data, padded to a word.
+    padded: u64,
+    /// Its rounds before this one: each after a fold, over the blocks that
+    /// found no room in the round before (`REDO` in parse.wgsl).
+    round: u32,
+    /// Its blocks still waiting for room after this round, and the first
+    /// of those this round deferred (set by the completion thread).
+    waiting: u32,
+    first_waiting: u32,
+    /// Where its next window of blocks starts, once its rounds take a
+    /// window at a time (`feed.rs`).
+    window: Option<u32>,
     submission: wgpu::SubmissionIndex,
 }
 
@@ -282,15 +314,16 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
         ..GpuFigures::default()
     });
     let threads = job.threads.max(1);
-    let ring = feed::Ring::new(job);
+    let ring = ring::Ring::new(job);
     let (tasks, task_queue) = mpsc::sync_channel::<handback::Task>(threads * 2);
     let task_queue = Mutex::new(task_queue);
     let result = std::thread::scope(|scope| -> Result<()> {
         let mut feeder = feed::Feeder::new(job, &ring, &figures, scope)?;
         let (chunks, done) = mpsc::sync_channel::<InFlight>(RING);
-        let (free, free_slots) = mpsc::channel::<usize>();
+        let (free, returned) = mpsc::channel::<feed::Returned>();
         for slot in 0..RING {
-            free.send(slot).expect("the receiver is here");
+            free.send(feed::Returned::Free(slot))
+                .expect("the receiver is here");
         }
         let mut judges = Vec::new();
         for i in 0..threads {
@@ -306,7 +339,7 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
                     .inspect_err(|_| job.fail())
             })?
         };
-        let fed = feeder.feed_all(&chunks, &free_slots);
+        let fed = feeder.feed_all(&chunks, &returned);
         if fed.is_err() {
             job.fail();
         }
@@ -435,6 +468,8 @@ mod tests {
             zone_days,
             zone_at,
             zone_offset,
+            window_start,
+            window_end,
         });
         assert_eq!(wgsl_layout("Params"), params);
         assert_eq!(std::mem::size_of::<Params>(), params.len() * 4);
@@ -449,6 +484,9 @@ mod tests {
             partial,
             checksum,
             waited,
+            deferred,
+            taken,
+            not_first_deferred,
         });
         assert_eq!(std::mem::size_of::<Counters>(), counters.len() * 4);
         let mut stats = wgsl_layout("Stats");

@@ -3,6 +3,8 @@
 //! slots, handed out on the device as (day, group) pairs appear (see
 //! parse.wgsl). Here they are sized, and folded into the run's totals.
 
+use std::collections::hash_map::{Entry, HashMap};
+
 use wgpu::util::DeviceExt;
 
 use super::super::{buffer, device_bins, Fault, GpuContext};
@@ -210,19 +212,21 @@ impl PageBins {
 
     /// Reads the bins back, adds them to the run's totals (as `scan` keys
     /// them), and frees every page; returns the key checksum of what it
-    /// added (see `key_check`) and the pages it read. Chunks in flight are in: the copies come
-    /// after them on the queue, and their reports come later through their
-    /// own readback buffers.
+    /// added (see `key_check`) and the pages it read. Only the pages in use
+    /// are read, a step at a time; each page's day is turned into the
+    /// run's date index once per fold, and the adds run on `threads`
+    /// threads. Chunks in flight are in: the copies come after them on the
+    /// queue, and their reports come later through their own readback
+    /// buffers.
     pub(super) fn fold(
         &self,
         context: &GpuContext,
         scan: &ScanContext<'_>,
         histogram: &dyn Histogram,
+        threads: usize,
     ) -> Result<(u32, u64)> {
         let mut checksum = 0u32;
-        let PageShape {
-            page_slots, groups, ..
-        } = self.shape;
+        let page_slots = self.shape.page_slots;
         let mut encoder = context.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&self.pages, 0, &self.pages_readback, 0, self.pages.size());
         context.queue.submit([encoder.finish()]);
@@ -232,8 +236,7 @@ impl PageBins {
                 let used = (words[0] as usize).min(words.len() - 1);
                 Ok(words[1..1 + used].to_vec())
             })?;
-        let slots = scan.keys.region_slots();
-        let day_zero = day_number(b"0000-01-01");
+        let mut days = HashMap::new();
         let page_bytes = u64::from(page_slots) * 4;
         let step = (self.bins_readback.size() / page_bytes).max(1);
         let mut first = 0u64;
@@ -248,33 +251,24 @@ impl PageBins {
                 count * page_bytes,
             );
             context.queue.submit([encoder.finish()]);
+            let keys = &keys[first as usize..(first + count) as usize];
             context.read_back(&self.bins_readback, count * page_bytes, None, |bytes| {
                 let bins: &[u32] = bytemuck::cast_slice(bytes);
-                for (i, row) in bins.chunks(page_slots as usize).enumerate() {
-                    if row.iter().all(|&n| n == 0) {
-                        continue;
+                for &key in keys {
+                    let day = (key - 1) / self.shape.groups;
+                    if let Entry::Vacant(entry) = days.entry(day) {
+                        entry.insert(date_index(scan, day)?);
                     }
-                    // The page's key: day * groups + group + 1.
-                    let key = keys[(first as usize) + i] - 1;
-                    let (day, group) = (key / groups, key % groups);
-                    let slot = group * page_slots;
-                    let row = &row[..(slots - slot).min(page_slots) as usize];
-                    for (i, &n) in row.iter().enumerate() {
-                        let check = key_check(day, slot + i as u32);
-                        checksum = checksum.wrapping_add(n.wrapping_mul(check));
-                    }
-                    let text: DateText = date_text(day_zero + i64::from(day)).ok_or_else(|| {
-                        Error::Internal("a page of a day past the year 9999".into())
-                    })?;
-                    let index = scan
-                        .dates
-                        .intern(&text)
-                        .map_err(|_| scan.too_many_dates())?;
-                    let key_space = scan.keys.bins(scan.dates.len());
-                    histogram
-                        .totals()
-                        .add_bins(scan.keys.pack(index, slot), row, key_space)?;
                 }
+                let added = AddPages {
+                    shape: self.shape,
+                    scan,
+                    histogram,
+                    days: &days,
+                    key_space: scan.keys.bins(scan.dates.len()),
+                };
+                let sum = added.on_threads(keys, bins, threads)?;
+                checksum = checksum.wrapping_add(sum);
                 Ok(())
             })?;
             first += count;
@@ -287,5 +281,79 @@ impl PageBins {
         encoder.clear_buffer(&self.pages, 0, None);
         context.queue.submit([encoder.finish()]);
         Ok((checksum, keys.len() as u64))
+    }
+}
+
+/// The run's date index of day `day` of the pages (days since 0000-01-01).
+fn date_index(scan: &ScanContext<'_>, day: u32) -> Result<u32> {
+    let day_zero = day_number(b"0000-01-01");
+    let text: DateText = date_text(day_zero + i64::from(day))
+        .ok_or_else(|| Error::Internal("a page of a day past the year 9999".into()))?;
+    scan.dates.intern(&text).map_err(|_| scan.too_many_dates())
+}
+
+/// Pages read back, added to the run's totals.
+struct AddPages<'a> {
+    shape: PageShape,
+    scan: &'a ScanContext<'a>,
+    histogram: &'a dyn Histogram,
+    /// The run's date index of each page's day.
+    days: &'a HashMap<u32, u32>,
+    key_space: u64,
+}
+
+impl AddPages<'_> {
+    /// Adds the pages keyed `keys`, whose bins are `bins`, on up to
+    /// `threads` threads (the totals take adds from any thread); returns
+    /// their key checksum.
+    fn on_threads(&self, keys: &[u32], bins: &[u32], threads: usize) -> Result<u32> {
+        let page_slots = self.shape.page_slots as usize;
+        // A few thousand pages a thread at least: a thread costs more than
+        // a few pages' adds.
+        let per_thread = keys.len().div_ceil(threads.max(1)).max(4096);
+        if per_thread >= keys.len() {
+            return self.add(keys, bins);
+        }
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = keys
+                .chunks(per_thread)
+                .zip(bins.chunks(per_thread * page_slots))
+                .map(|(keys, bins)| scope.spawn(move || self.add(keys, bins)))
+                .collect();
+            let mut checksum = 0u32;
+            for part in parts {
+                let sum = part
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a folding thread panicked".into())))?;
+                checksum = checksum.wrapping_add(sum);
+            }
+            Ok(checksum)
+        })
+    }
+
+    /// Adds the pages keyed `keys`, whose bins are `bins`; returns their
+    /// key checksum.
+    fn add(&self, keys: &[u32], bins: &[u32]) -> Result<u32> {
+        let PageShape {
+            page_slots, groups, ..
+        } = self.shape;
+        let slots = self.scan.keys.region_slots();
+        let totals = self.histogram.totals();
+        let mut checksum = 0u32;
+        for (&key, row) in keys.iter().zip(bins.chunks(page_slots as usize)) {
+            if row.iter().all(|&n| n == 0) {
+                continue;
+            }
+            // The page's key: day * groups + group + 1.
+            let (day, group) = ((key - 1) / groups, (key - 1) % groups);
+            let slot = group * page_slots;
+            let row = &row[..(slots - slot).min(page_slots) as usize];
+            for (i, &n) in row.iter().enumerate() {
+                checksum = checksum.wrapping_add(n.wrapping_mul(key_check(day, slot + i as u32)));
+            }
+            let index = self.days[&day];
+            totals.add_bins(self.scan.keys.pack(index, slot), row, self.key_space)?;
+        }
+        Ok(checksum)
     }
 }
