@@ -33,7 +33,8 @@ pub struct GpuFigures {
     pub blocks_deferred: u64,
     /// Opening the device and building its pipelines (before the count).
     pub open: Duration,
-    /// Reading files into the device's staging memory.
+    /// The feeder waiting for chunks to be read into the device's staging
+    /// memory (reading ahead, into every free slot, goes on meanwhile).
     pub upload: Duration,
     /// Waiting for the device to finish chunks.
     pub wait: Duration,

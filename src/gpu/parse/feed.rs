@@ -6,14 +6,16 @@
 //! for their pages, the chunk itself: the feeder then folds and submits
 //! the chunk's next round, over those blocks alone.
 
+use std::collections::VecDeque;
 use std::mem::offset_of;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use super::pages::{IdTable, PageBins, PageShape};
-use super::readers::Readers;
+use super::readers::{Pending, Readers};
 use super::ring::Ring;
 use super::sizing::sample_pairs;
 use super::zone::ZoneTable;
@@ -128,39 +130,66 @@ impl<'a> Feeder<'a> {
     /// Feeds every chunk of every file, and every round of a chunk that
     /// found no room, until every ring slot is back: the completion thread
     /// takes the chunks from `chunks`, and hands back slots and deferred
-    /// chunks on `returned`, which starts with every slot. True when every
-    /// chunk was fed; false when the run stopped early (it failed, or
-    /// `--strict` stopped it).
+    /// chunks on `returned`, which starts with every slot. Chunks are read
+    /// ahead into every free slot, so the readers go on with the next
+    /// chunks while one is submitted. True when every chunk was fed; false
+    /// when the run stopped early (it failed, or `--strict` stopped it).
     pub(super) fn feed_all(
         &mut self,
         chunks: &SyncSender<InFlight>,
         returned: &Receiver<Returned>,
     ) -> Result<bool> {
         let job = self.job;
-        for (at, file) in job.files.iter().enumerate() {
-            let count = file.chunk_count(self.ring.shape.chunk_bytes);
-            for seq in 0..count {
-                if job.failing() {
-                    return Ok(false);
-                }
-                job.cancel.check()?;
-                if seq == 1 && job.context.options.fault == Some(Fault::DroppedChunk) {
-                    continue; // a test's fault
-                }
-                let Some(slot) = self.next_free(chunks, returned)? else {
-                    return Ok(false); // the completion thread stopped: it says why
-                };
-                let chunk = self.submit(at, seq, slot)?;
-                if chunks.send(chunk).is_err() {
-                    return Ok(false);
-                }
-            }
-            if !(job.events)(Event::End {
-                file: file.index,
-                chunks: count,
-            }) {
+        let chunk_bytes = self.ring.shape.chunk_bytes;
+        let order: Vec<(usize, u64)> = job
+            .files
+            .iter()
+            .enumerate()
+            .flat_map(|(at, file)| (0..file.chunk_count(chunk_bytes)).map(move |seq| (at, seq)))
+            .filter(|&(_, seq)| {
+                // A test's fault: the second chunk of each file is never fed.
+                !(seq == 1 && job.context.options.fault == Some(Fault::DroppedChunk))
+            })
+            .collect();
+        let mut staged = VecDeque::new();
+        let mut next = order.iter().copied().peekable();
+        let mut ended = 0;
+        loop {
+            if job.failing() {
                 return Ok(false);
             }
+            job.cancel.check()?;
+            // Start reading into every slot free now, and the next chunk
+            // at least, waiting for a slot if none is staged.
+            while let Some(&(at, seq)) = next.peek() {
+                let slot = if staged.is_empty() {
+                    match self.next_free(chunks, returned)? {
+                        Some(slot) => slot,
+                        None => return Ok(false), // the completion thread stopped: it says why
+                    }
+                } else {
+                    match self.free_now(chunks, returned)? {
+                        Some(slot) => slot,
+                        None => break,
+                    }
+                };
+                staged.push_back(self.stage(at, seq, slot)?);
+                next.next();
+            }
+            let Some(chunk) = staged.pop_front() else {
+                break; // every chunk fed
+            };
+            // Every file before this one is fed whole.
+            if !self.end_files(chunk.at, &mut ended) {
+                return Ok(false);
+            }
+            let chunk = self.submit(chunk)?;
+            if chunks.send(chunk).is_err() {
+                return Ok(false);
+            }
+        }
+        if !self.end_files(job.files.len(), &mut ended) {
+            return Ok(false);
         }
         // The chunks in flight may still come back for another round: each
         // slot was taken once for each chunk fed, and every one comes back.
@@ -170,6 +199,24 @@ impl<'a> Feeder<'a> {
             }
         }
         Ok(true)
+    }
+
+    /// Tells the run how many chunks each file before `upto` had, from
+    /// file `*ended` on. False when the run is failing.
+    fn end_files(&self, upto: usize, ended: &mut usize) -> bool {
+        let job = self.job;
+        while *ended < upto {
+            let file = &job.files[*ended];
+            let chunks = file.chunk_count(self.ring.shape.chunk_bytes);
+            if !(job.events)(Event::End {
+                file: file.index,
+                chunks,
+            }) {
+                return false;
+            }
+            *ended += 1;
+        }
+        true
     }
 
     /// The next free ring slot; a deferred chunk that comes back meanwhile
@@ -188,14 +235,37 @@ impl<'a> Feeder<'a> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .feeder_wait += waiting.elapsed();
-            match news {
-                Returned::Free(slot) => return Ok(Some(slot)),
-                Returned::Deferred(chunk) => {
-                    let chunk = self.again(*chunk)?;
-                    if chunks.send(chunk).is_err() {
-                        return Ok(None);
-                    }
-                }
+            if let Some(slot) = self.take(news, chunks)? {
+                return Ok(Some(slot));
+            }
+        }
+    }
+
+    /// A ring slot free now, if any, without waiting; a deferred chunk
+    /// back meanwhile is set going again.
+    fn free_now(
+        &mut self,
+        chunks: &SyncSender<InFlight>,
+        returned: &Receiver<Returned>,
+    ) -> Result<Option<usize>> {
+        while let Ok(news) = returned.try_recv() {
+            if let Some(slot) = self.take(news, chunks)? {
+                return Ok(Some(slot));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A free slot, or a deferred chunk set going again (`None`).
+    fn take(&mut self, news: Returned, chunks: &SyncSender<InFlight>) -> Result<Option<usize>> {
+        match news {
+            Returned::Free(slot) => Ok(Some(slot)),
+            Returned::Deferred(chunk) => {
+                let chunk = self.again(*chunk)?;
+                // A closed channel: the completion thread stopped, and says
+                // why; the next wait for a slot sees it.
+                let _ = chunks.send(chunk);
+                Ok(None)
             }
         }
     }
@@ -257,9 +327,9 @@ impl<'a> Feeder<'a> {
         Ok(())
     }
 
-    /// Reads chunk `seq` of file `at` into the device's memory and sets it
-    /// going in ring slot `slot`.
-    fn submit(&mut self, at: usize, seq: u64, slot: usize) -> Result<InFlight> {
+    /// Starts reading chunk `seq` of file `at` into ring slot `slot`'s
+    /// staging memory.
+    fn stage(&mut self, at: usize, seq: u64, slot: usize) -> Result<Staged> {
         let job = self.job;
         let file = &job.files[at];
         let chunk_bytes = u64::from(self.ring.shape.chunk_bytes);
@@ -274,26 +344,62 @@ impl<'a> Feeder<'a> {
         let file_len = file.object.len();
         let data_end = (end + u64::from(OVERLAP)).min(file_len);
         let data_len = (data_end - data_start) as u32;
-        let own = (start - data_start) as u32..(end - data_start) as u32;
+        let padded = u64::from(data_len).next_multiple_of(4).max(4);
+        let mut view = self.ring.staging[slot]
+            .get_mapped_range_mut(..padded)
+            .map_err(|e| Error::Gpu(format!("cannot stage a chunk for the GPU: {e}")))?;
+        let read = {
+            let whole = view.slice(..);
+            let (mut bytes, mut tail) = whole.split_at(data_len as usize);
+            // The bytes past the data, up to the next word: zeros, so the
+            // shader never sees what the staging memory held before.
+            tail.fill(0);
+            self.readers.start(&file.object, data_start, &mut bytes)?
+        };
+        Ok(Staged {
+            at,
+            seq,
+            slot,
+            data_start,
+            own: (start - data_start) as u32..(end - data_start) as u32,
+            first_row,
+            file_end: data_end == file_len,
+            data_len,
+            padded,
+            read: Some(read),
+            view: Some(view),
+        })
+    }
 
+    /// Waits for staged chunk `staged`'s bytes and sets it going in its
+    /// ring slot.
+    fn submit(&mut self, mut staged: Staged) -> Result<InFlight> {
+        let waiting = Instant::now();
+        staged.finish_read()?;
+        self.ring.staging[staged.slot].unmap();
+        {
+            let mut figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
+            figures.upload += waiting.elapsed();
+            figures.bytes_uploaded += u64::from(staged.data_len);
+        }
         // Bins must be read back before any could wrap, and pages freed
         // when they run low.
         let low = self.pages_run_low();
-        self.fold_before(u64::from(data_len), low)?;
-        let padded = self.stage(file, slot, data_start, data_len)?;
-        let mut params = self.params(file, data_len, own.clone());
-        params.flags =
-            if first_row { FIRST_ROW } else { 0 } | if data_end == file_len { FILE_END } else { 0 };
-        let submission = self.launch(slot, &mut params, padded);
+        self.fold_before(u64::from(staged.data_len), low)?;
+        let file = &self.job.files[staged.at];
+        let mut params = self.params(file, staged.data_len, staged.own.clone());
+        params.flags = if staged.first_row { FIRST_ROW } else { 0 }
+            | if staged.file_end { FILE_END } else { 0 };
+        let submission = self.launch(staged.slot, &mut params, staged.padded);
         Ok(InFlight {
-            slot,
-            file: at,
-            seq,
-            data_start,
-            own,
-            first_row,
+            slot: staged.slot,
+            file: staged.at,
+            seq: staged.seq,
+            data_start: staged.data_start,
+            own: staged.own.clone(),
+            first_row: staged.first_row,
             params,
-            padded,
+            padded: staged.padded,
             round: 0,
             waiting: 0,
             first_waiting: 0,
@@ -348,41 +454,10 @@ impl<'a> Feeder<'a> {
         Ok(chunk)
     }
 
-    /// Reads `data_len` bytes of `file` from `data_start` into slot
-    /// `slot`'s staging memory, zeros up to the next word after them;
-    /// returns the bytes to copy to the device.
-    fn stage(
-        &mut self,
-        file: &GpuFile,
-        slot: usize,
-        data_start: u64,
-        data_len: u32,
-    ) -> Result<u64> {
-        let started = Instant::now();
-        let staging = &self.ring.staging[slot];
-        let padded = u64::from(data_len).next_multiple_of(4).max(4);
-        {
-            let mut view = staging
-                .get_mapped_range_mut(..padded)
-                .map_err(|e| Error::Gpu(format!("cannot stage a chunk for the GPU: {e}")))?;
-            let whole = view.slice(..);
-            let (mut bytes, mut tail) = whole.split_at(data_len as usize);
-            // The bytes past the data, up to the next word: zeros, so the
-            // shader never sees what the staging memory held before.
-            tail.fill(0);
-            self.readers.read(&file.object, data_start, &mut bytes)?;
-        }
-        staging.unmap();
-        let mut figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
-        figures.upload += started.elapsed();
-        figures.bytes_uploaded += u64::from(data_len);
-        Ok(padded)
-    }
-
     /// The shader's parameters for a chunk of `file` of `data_len` bytes
     /// that owns the rows starting in `own`, but for its flags and the
     /// pages' shape (`launch` sets that).
-    fn params(&self, file: &GpuFile, data_len: u32, own: std::ops::Range<u32>) -> Params {
+    fn params(&self, file: &GpuFile, data_len: u32, own: Range<u32>) -> Params {
         let shape = self.ring.shape;
         let options = &self.job.context.options;
         Params {
@@ -492,5 +567,42 @@ impl<'a> Feeder<'a> {
         encoder.copy_buffer_to_buffer(stats, 0, readback, 0, read);
         encoder.copy_buffer_to_buffer(&self.pages.pages, 0, readback, read, 4);
         context.queue.submit([encoder.finish()])
+    }
+}
+
+/// A chunk being read into its ring slot's staging memory, not submitted
+/// yet.
+struct Staged {
+    at: usize,
+    seq: u64,
+    slot: usize,
+    data_start: u64,
+    own: Range<u32>,
+    first_row: bool,
+    /// Its data ends where the file does.
+    file_end: bool,
+    data_len: u32,
+    padded: u64,
+    /// The read, until it is waited for.
+    read: Option<Pending>,
+    /// The staging memory it is read into, mapped until then.
+    view: Option<wgpu::BufferViewMut>,
+}
+
+impl Staged {
+    /// Waits for its bytes, and lets its view go: the staging buffer may
+    /// then be unmapped.
+    fn finish_read(&mut self) -> Result<()> {
+        let result = self.read.take().map_or(Ok(()), |mut read| read.wait());
+        self.view = None;
+        result
+    }
+}
+
+impl Drop for Staged {
+    /// A chunk dropped unsubmitted (the run stopped) still waits for its
+    /// readers: they write into its staging memory until then.
+    fn drop(&mut self) {
+        let _ = self.finish_read();
     }
 }
