@@ -123,8 +123,9 @@ struct Params {
     zone_days: u32,
     zone_at: u32,
     zone_offset: i32,
-    // The blocks a `REDO` round takes: all, or a window of them so few
-    // that their pages fit whatever their rows (see `feed.rs`).
+    // The blocks a `REDO` round takes: all, or a window of them (see
+    // `Feeder::again` in feed.rs); its grid starts at `window_start`, 0 in
+    // a chunk's first round.
     window_start: u32,
     window_end: u32,
 }
@@ -813,7 +814,7 @@ fn parse(
     @builtin(local_invocation_index) local: u32,
 ) {
     clear_group_counts(local);
-    count_block(id.x + id.y * params.row_width, false);
+    count_block(params.window_start + id.x + id.y * params.row_width, false);
     add_group_counts(local);
 }
 
@@ -845,7 +846,7 @@ fn reparse(
     @builtin(local_invocation_index) local: u32,
 ) {
     clear_group_counts(local);
-    count_block(id.x + id.y * params.row_width, true);
+    count_block(params.window_start + id.x + id.y * params.row_width, true);
     add_group_counts(local);
 }
 

@@ -202,6 +202,29 @@ fn chunks_with_more_pairs_than_pages_wait_for_folds_and_stay_on_the_device() {
     }
 }
 
+/// A block whose pages can never fit (room for 2 pages, blocks of rows
+/// of a pair each) waits a bounded number of rounds, then goes to the host:
+/// the run ends, with the CPU's result.
+#[test]
+fn blocks_that_can_never_find_room_go_to_the_host_after_bounded_rounds() {
+    let rows = 3_000;
+    let data = seventy_thousand_regions(rows);
+    let options = GpuOptions {
+        chunk_bytes: Some(8 << 10),
+        max_pages: Some(2),
+        ..GpuOptions::default()
+    };
+    if let Some(figures) = both_with(&data, "UTC", options) {
+        assert!(figures.rows_handed_back > 0, "{figures}");
+        assert!(figures.blocks_deferred > 0, "{figures}");
+        assert_eq!(
+            figures.rows_on_device + figures.rows_handed_back,
+            rows,
+            "{figures}"
+        );
+    }
+}
+
 /// The shapes at full size: 600,000 and 2 million rows of 70,000
 /// regions over four years, on the adapter's own page limits.
 #[test]

@@ -52,6 +52,7 @@ pub(super) fn complete(
             // check then fails.)
             chunk.waiting.saturating_sub(counters.taken) + counters.deferred
         };
+        chunk.deferred = counters.deferred;
         chunk.first_waiting = !counters.not_first_deferred;
         // Pages running low, or a chunk that wanted more than there were:
         // the feeder folds (and grows) before its next chunk.

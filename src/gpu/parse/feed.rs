@@ -57,6 +57,10 @@ pub(super) struct Feeder<'a> {
     readers: Readers,
     /// The most any bin can have grown since the bins were last folded.
     since_fold: u64,
+    /// Chunks submitted so far, and the chunk (by that count) whose bytes
+    /// each data buffer holds.
+    serial: u64,
+    in_data: [Option<u64>; DATA_BUFFERS],
     /// The (day, region group) pairs a chunk is expected to want pages
     /// for, from the sample.
     pairs_per_chunk: u64,
@@ -99,6 +103,8 @@ impl<'a> Feeder<'a> {
             bind_groups: Vec::new(),
             readers: Readers::new(scope, job.threads.max(1), figures)?,
             since_fold: 0,
+            serial: 0,
+            in_data: [None; DATA_BUFFERS],
             pairs_per_chunk: sampled,
         };
         feeder.bind();
@@ -390,7 +396,9 @@ impl<'a> Feeder<'a> {
         let mut params = self.params(file, staged.data_len, staged.own.clone());
         params.flags = if staged.first_row { FIRST_ROW } else { 0 }
             | if staged.file_end { FILE_END } else { 0 };
-        let submission = self.launch(staged.slot, &mut params, staged.padded);
+        self.serial += 1;
+        let serial = self.serial;
+        let submission = self.launch(serial, staged.slot, &mut params, staged.padded);
         Ok(InFlight {
             slot: staged.slot,
             file: staged.at,
@@ -400,8 +408,10 @@ impl<'a> Feeder<'a> {
             first_row: staged.first_row,
             params,
             padded: staged.padded,
+            serial,
             round: 0,
             waiting: 0,
+            deferred: 0,
             first_waiting: 0,
             window: None,
             submission,
@@ -417,40 +427,53 @@ impl<'a> Feeder<'a> {
     /// A round that met empty pages and still left blocks waiting says that
     /// the chunk's (day, region group) pairs outnumber the pages, or that
     /// the pages went to a few rows of many blocks, none of which could
-    /// count. From then on each of its rounds takes a window of blocks so
-    /// few that their pages fit whatever their rows, sweeping the chunk
-    /// until none waits: every such round counts every block of its window.
-    /// A bound on the rounds (a table whose probes ran out, say) hands what
-    /// is left to the host in a last round.
+    /// count. From then on each of its rounds takes a window of blocks,
+    /// from its first block still waiting: one that fits, as the last one
+    /// did, is followed by one half as large again; one that did not, by
+    /// one half its size, from its first block that did not fit, down to a
+    /// window so small that its pages fit whatever its rows, which counts
+    /// every block in it. A bound on the rounds (a table whose probes ran
+    /// out, say) hands what is left to the host in a last round.
     fn again(&mut self, mut chunk: InFlight) -> Result<InFlight> {
         let shape = self.ring.shape;
         let blocks = (chunk.params.own_end - chunk.params.own_start).div_ceil(shape.block);
-        if chunk.window.is_none() && chunk.round > 0 {
-            // From its first block still waiting: blocks that lost the
-            // race for pages are those parsed last, often the chunk's last.
-            chunk.window = Some(chunk.first_waiting);
-        }
         self.fold_before(chunk.padded, true)?;
+        let room = self.pages.shape.pages.min(shape.wanted_capacity);
+        // Blocks whose pages fit the pages whatever their rows.
+        let sure = (room / MAX_BLOCK_KEYS).max(1);
+        let window = match chunk.window.clone() {
+            None if chunk.round == 0 => 0..blocks,
+            // The first window: as if a block wanted 8 pages.
+            None => chunk.first_waiting..chunk.first_waiting + (room / 8).max(sure),
+            Some(last) if chunk.deferred > 0 => {
+                let len = ((last.end - last.start) / 2).max(sure);
+                chunk.first_waiting..chunk.first_waiting + len
+            }
+            Some(last) => {
+                let len = (last.end - last.start).saturating_mul(3) / 2;
+                last.end..last.end.saturating_add(len.min(room))
+            }
+        };
+        let window = if window.start >= blocks {
+            0..window.end - window.start // round again, from the start
+        } else {
+            window
+        };
+        let window = window.start..window.end.min(blocks);
         chunk.round += 1;
         chunk.params.flags |= REDO;
-        let window = (self.pages.shape.pages.min(shape.wanted_capacity) / MAX_BLOCK_KEYS).max(1);
-        let most_rounds = 4 + 2 * blocks.div_ceil(window);
-        let (start, end) = match chunk.window {
-            _ if chunk.round > most_rounds => {
-                chunk.params.flags |= GIVE_UP;
-                (0, blocks)
+        let most_rounds = 8 + 2 * blocks.div_ceil(sure);
+        if chunk.round > most_rounds {
+            chunk.params.flags |= GIVE_UP;
+            chunk.window = None;
+            (chunk.params.window_start, chunk.params.window_end) = (0, blocks);
+        } else {
+            if chunk.round > 1 {
+                chunk.window = Some(window.clone());
             }
-            Some(at) => {
-                let at = if at >= blocks { 0 } else { at };
-                let end = at.saturating_add(window).min(blocks);
-                chunk.window = Some(end);
-                (at, end)
-            }
-            None => (0, blocks),
-        };
-        chunk.params.window_start = start;
-        chunk.params.window_end = end;
-        chunk.submission = self.launch(chunk.slot, &mut chunk.params, chunk.padded);
+            (chunk.params.window_start, chunk.params.window_end) = (window.start, window.end);
+        }
+        chunk.submission = self.launch(chunk.serial, chunk.slot, &mut chunk.params, chunk.padded);
         Ok(chunk)
     }
 
@@ -500,12 +523,24 @@ impl<'a> Feeder<'a> {
     /// passes, and the copy of its stats to its readback buffer. A first
     /// round clears the stats; a later one (`REDO`) keeps what the rounds
     /// before found and clears only what each round starts afresh.
-    fn launch(&self, slot: usize, params: &mut Params, padded: u64) -> wgpu::SubmissionIndex {
+    fn launch(
+        &mut self,
+        chunk: u64,
+        slot: usize,
+        params: &mut Params,
+        padded: u64,
+    ) -> wgpu::SubmissionIndex {
         let context = self.job.context;
         let shape = self.ring.shape;
         let redo = params.flags & REDO != 0;
         let span = params.own_end - params.own_start;
-        let parse_grid = grid(u64::from(span.div_ceil(shape.block)));
+        // A later round's grid covers its window alone.
+        let blocks = if redo {
+            params.window_end - params.window_start
+        } else {
+            span.div_ceil(shape.block)
+        };
+        let parse_grid = grid(u64::from(blocks));
         // `lines` on grid rows of the same width (the shader's
         // `row_width`): one invocation per 256 bytes, from a byte before
         // `own`.
@@ -530,7 +565,13 @@ impl<'a> Feeder<'a> {
         let data = &self.ring.data[slot % DATA_BUFFERS];
         let pipelines = context.parse();
         let mut encoder = context.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(staging, 0, data, 0, padded);
+        // A later round finds its bytes there still, unless another chunk
+        // took the data buffer since.
+        let in_data = &mut self.in_data[slot % DATA_BUFFERS];
+        if *in_data != Some(chunk) {
+            encoder.copy_buffer_to_buffer(staging, 0, data, 0, padded);
+            *in_data = Some(chunk);
+        }
         let word = |offset: usize| offset as u64;
         if redo {
             // The wanted list and what found no room start afresh; the

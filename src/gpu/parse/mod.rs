@@ -214,16 +214,20 @@ struct InFlight {
     params: Params,
     /// Bytes copied from its staging memory: its data, padded to a word.
     padded: u64,
+    /// Which chunk it is, in the order they were submitted.
+    serial: u64,
     /// Its rounds before this one: each after a fold, over the blocks that
     /// found no room in the round before (`REDO` in parse.wgsl).
     round: u32,
-    /// Its blocks still waiting for room after this round, and the first
-    /// of those this round deferred (set by the completion thread).
+    /// Its blocks still waiting for room after this round, those this
+    /// round deferred, and the first of them (set by the completion
+    /// thread).
     waiting: u32,
+    deferred: u32,
     first_waiting: u32,
-    /// Where its next window of blocks starts, once its rounds take a
-    /// window at a time (`feed.rs`).
-    window: Option<u32>,
+    /// The blocks this round took, once its rounds take a window of
+    /// them at a time (`Feeder::again`).
+    window: Option<Range<u32>>,
     submission: wgpu::SubmissionIndex,
 }
 
