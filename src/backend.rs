@@ -175,7 +175,10 @@ impl Engine {
                     .ok_or_else(|| Error::NoAdapter(device::no_adapter_reason(&candidates)))?;
                 let context = GpuContext::new(&candidates[best].adapter, GpuOptions::default())?;
                 let engine = match backend {
-                    Backend::Gpu => Engine::Gpu(context),
+                    Backend::Gpu => {
+                        context.build_parse_pipelines_meanwhile();
+                        Engine::Gpu(context)
+                    }
                     _ => Engine::GpuKeys(context),
                 };
                 (engine, Reason::Asked)
@@ -294,6 +297,7 @@ impl Engine {
             }
             if auto.gpu.get().is_none() {
                 let context = GpuContext::new(&auto.adapter, GpuOptions::default())?;
+                context.build_parse_pipelines_meanwhile();
                 let _ = auto.gpu.set(Box::new(Engine::Gpu(context)));
             }
             let gpu = auto.gpu.get().expect("set above");

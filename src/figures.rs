@@ -31,7 +31,8 @@ pub struct GpuFigures {
     /// Blocks that found no room for their pages and waited for a fold,
     /// counted in their chunk's next round (once per round they waited).
     pub blocks_deferred: u64,
-    /// Opening the device and building its pipelines (before the count).
+    /// Opening the device, and the wait for its pipelines, which compile
+    /// on a thread of their own while the count plans its inputs.
     pub open: Duration,
     /// The feeder waiting for chunks to be read into the device's staging
     /// memory (reading ahead, into every free slot, goes on meanwhile).

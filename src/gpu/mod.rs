@@ -135,6 +135,19 @@ impl GpuContext {
             .get_or_init(|| keys::Pipelines::new(&self.device, &self.limits, &self.options))
     }
 
+    /// Builds the GPU backend's pipelines on a thread of their own, so that
+    /// they compile while the count opens and plans its inputs; the count
+    /// waits for them only if they are not ready by its first chunk.
+    pub fn build_parse_pipelines_meanwhile(self: &Arc<Self>) {
+        let context = self.clone();
+        // Where no thread can start, the count builds them itself.
+        let _ = std::thread::Builder::new()
+            .name("gpu-pipelines".into())
+            .spawn(move || {
+                context.parse();
+            });
+    }
+
     /// The GPU backend's pipelines.
     fn parse(&self) -> &parse::Pipelines {
         self.parse

@@ -309,8 +309,10 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
     if job.files.is_empty() {
         return Ok(GpuFigures::default());
     }
-    // The pipelines are built the first time the backend counts: that is
-    // part of opening the device.
+    // The pipelines are built the first time the backend counts (on a
+    // thread of their own since the engine was chosen, where it was
+    // chosen by name or by `auto`): the wait for them is part of opening
+    // the device.
     let started = std::time::Instant::now();
     job.context.parse();
     let figures = Mutex::new(GpuFigures {
