@@ -20,8 +20,8 @@ use super::ring::Ring;
 use super::sizing::sample_pairs;
 use super::zone::ZoneTable;
 use super::{
-    Counters, Event, GpuFile, GpuJob, InFlight, Params, DATA_BUFFERS, FILE_END, FIRST_ROW, GIVE_UP,
-    MAX_BLOCK_KEYS, OVERLAP, REDO, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
+    Counters, Event, GpuFile, GpuJob, InFlight, Params, ASSIGN_INVOCATIONS, DATA_BUFFERS, FILE_END,
+    FIRST_ROW, GIVE_UP, MAX_BLOCK_KEYS, OVERLAP, REDO, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
 };
 use crate::date::day_number;
 use crate::error::{Error, Result};
@@ -29,9 +29,6 @@ use crate::figures::GpuFigures;
 use crate::gpu::Fault;
 
 use super::super::{bind_group, grid};
-
-/// Invocations of `assign` (`ASSIGN_INVOCATIONS` in parse.wgsl).
-const ASSIGN_INVOCATIONS: u32 = 4096;
 
 /// What the completion thread hands the feeder back.
 pub(super) enum Returned {
@@ -120,7 +117,7 @@ impl<'a> Feeder<'a> {
         self.bind_groups = (0..RING)
             .map(|slot| {
                 let buffers = [
-                    &ring.params,
+                    &ring.params[slot],
                     &ring.data[slot % DATA_BUFFERS],
                     &self.ids.buffer,
                     &self.pages.bins,
@@ -559,7 +556,7 @@ impl<'a> Feeder<'a> {
         params.table_shift = 32 - places.trailing_zeros();
         context
             .queue
-            .write_buffer(&self.ring.params, 0, bytemuck::bytes_of(params));
+            .write_buffer(&self.ring.params[slot], 0, bytemuck::bytes_of(params));
 
         let (staging, stats) = (&self.ring.staging[slot], &self.ring.stats[slot]);
         let data = &self.ring.data[slot % DATA_BUFFERS];

@@ -64,6 +64,9 @@ const BLOCK_BYTES: u32 = 256;
 /// parse.wgsl): so a block wants at most this many pages.
 const MAX_BLOCK_KEYS: u32 = 32;
 
+/// Invocations of `assign` (`ASSIGN_INVOCATIONS` in parse.wgsl).
+const ASSIGN_INVOCATIONS: u32 = 4096;
+
 /// The longest row the shader parses; longer ones send their block back
 /// unscanned. It bounds the loop iterations of every invocation (its block
 /// and one such row past it): a driver may stop a shader that loops too
@@ -501,6 +504,43 @@ mod tests {
             Some(("words".into(), counters.len() as u32 * 4))
         );
         assert_eq!(stats, counters);
+    }
+
+    /// The constants the host and the shader share have one value: the
+    /// host's, which the shader's must equal.
+    #[test]
+    fn the_host_and_the_shader_share_their_constants() {
+        use super::{
+            ASSIGN_INVOCATIONS, FILE_END, FIRST_ROW, GIVE_UP, LINE_WORD_BYTES, MAX_BLOCK_KEYS, REDO,
+        };
+        let module = naga::front::wgsl::parse_str(include_str!("../../../shaders/parse.wgsl"))
+            .expect("parse.wgsl parses");
+        let value = |name: &str| -> u32 {
+            let (_, constant) = module
+                .constants
+                .iter()
+                .find(|(_, c)| c.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("no const {name} in parse.wgsl"));
+            match module.global_expressions[constant.init] {
+                naga::Expression::Literal(naga::Literal::U32(v)) => v,
+                ref other => panic!("{name} is {other:?}"),
+            }
+        };
+        for (name, host) in [
+            ("FIRST_ROW", FIRST_ROW),
+            ("FILE_END", FILE_END),
+            ("REDO", REDO),
+            ("GIVE_UP", GIVE_UP),
+            ("MAX_BLOCK_KEYS", MAX_BLOCK_KEYS),
+            ("ASSIGN_INVOCATIONS", ASSIGN_INVOCATIONS),
+            ("LINES_WORD_BYTES", LINE_WORD_BYTES),
+        ] {
+            assert_eq!(value(name), host, "{name}");
+        }
+        assert_eq!(
+            value("LINES_SPAN") * value("LINES_PER_WORD"),
+            LINE_WORD_BYTES
+        );
     }
 
     /// The key check mixes its inputs: neighbouring keys differ.

@@ -69,7 +69,9 @@ pub(super) struct Requests {
 /// completion thread share: fixed for the run.
 pub(super) struct Ring {
     pub(super) shape: Shape,
-    pub(super) params: wgpu::Buffer,
+    /// The shader's parameters per slot: a chunk's own, so that writing
+    /// the next chunk's waits for nothing the chunk before still reads.
+    pub(super) params: Vec<wgpu::Buffer>,
     /// A chunk's staging memory per slot, mapped for writing while the
     /// slot is free: readers write the file straight into it, and the
     /// chunk's submission copies it to its data buffer. Persistent, so
@@ -131,12 +133,16 @@ impl Ring {
         use wgpu::BufferUsages as U;
         let data_capacity = (u64::from(chunk_bytes) + 1 + u64::from(OVERLAP)).next_multiple_of(4);
         Ring {
-            params: buffer(
-                device,
-                "params",
-                std::mem::size_of::<Params>() as u64,
-                U::UNIFORM | U::COPY_DST,
-            ),
+            params: (0..RING)
+                .map(|_| {
+                    buffer(
+                        device,
+                        "params",
+                        std::mem::size_of::<Params>() as u64,
+                        U::UNIFORM | U::COPY_DST,
+                    )
+                })
+                .collect(),
             staging: (0..RING)
                 .map(|_| {
                     device.create_buffer(&wgpu::BufferDescriptor {
