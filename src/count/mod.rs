@@ -15,7 +15,7 @@ mod gate;
 mod ledger;
 mod outputs;
 mod pool;
-mod summary;
+pub(crate) mod summary;
 mod verdict;
 
 pub use ledger::BookedRows;

@@ -397,7 +397,9 @@ impl AtomicFile {
         })
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Flushes, syncs and renames the file into place (the library commits
+    /// through [`PendingOutput`](super::PendingOutput), its tests here).
+    #[cfg(test)]
     pub fn commit(mut self) -> Result<()> {
         self.prepare(true)?;
         self.rename()
@@ -433,6 +435,7 @@ impl AtomicFile {
     /// Puts a prepared file in place (a device written in place has nothing
     /// to rename). No token stops it: a process that exits on a signal
     /// keeps it from starting with [`stop_commits`].
+    #[cfg(test)]
     pub fn rename(self) -> Result<()> {
         place_together(
             &CancelToken::new(),

@@ -17,7 +17,7 @@ pub use atomic::{
     Placed, Placement, Stopped,
 };
 pub use rejects::{RejectsWriter, ShardPart};
-pub use result_writer::{write_table, Counts, DateSizes, Groups, ResultRow, ResultTable};
+pub use result_writer::{write_table, Counts, Groups, ResultRow, ResultTable};
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
