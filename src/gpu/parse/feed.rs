@@ -297,7 +297,7 @@ impl<'a> Feeder<'a> {
                     return Ok(false);
                 }
                 job.cancel.check()?;
-                if seq == 1 && job.context.options.fault == Some(Fault::DroppedChunk) {
+                if seq == 1 && job.context.options.fault() == Some(Fault::DroppedChunk) {
                     continue; // a test's fault
                 }
                 let waiting = Instant::now();
@@ -373,7 +373,7 @@ impl<'a> Feeder<'a> {
         let file = &job.files[at];
         let shape = self.ring.shape;
         let mut start = file.rows.start + seq * u64::from(shape.chunk_bytes);
-        if seq > 0 && job.context.options.fault == Some(Fault::Overlap) {
+        if seq > 0 && job.context.options.fault() == Some(Fault::Overlap) {
             start -= 1; // a test's fault: a byte of the chunk before
         }
         let end = (start + u64::from(shape.chunk_bytes)).min(file.rows.end);
@@ -455,8 +455,8 @@ impl<'a> Feeder<'a> {
             wanted_capacity: shape.wanted_capacity,
             partial_at: shape.partial_at(),
             partial_capacity: shape.partial_capacity,
-            lose_block: context.options.lose_block.unwrap_or(u32::MAX),
-            fault: match context.options.fault {
+            lose_block: context.options.lose_block().unwrap_or(u32::MAX),
+            fault: match context.options.fault() {
                 Some(fault @ (Fault::OtherSlot | Fault::DayLate | Fault::DroppedKey)) => {
                     fault as u32
                 }
