@@ -160,6 +160,14 @@ pub mod adapters {
 /// [`CancelToken`] drains its own), the error for a standard output that
 /// was closed when the process started, and a small file written
 /// atomically.
+///
+/// The library keeps no other process state, with one exception: a count
+/// with `map_files` set (the hidden `--mmap`) installs, once per process, a
+/// SIGBUS handler that turns a mapped file shrinking under the count into a
+/// read error of that count, where the default action would kill the
+/// process. A signal's action belongs to the process, so it cannot be a
+/// count's; faults outside the count's mappings get the action that was
+/// there before (see `src/input/mapping.rs`).
 pub mod process {
     pub use crate::output::{remove_temporaries, stdout_closed, stop_commits, write_file, Stopped};
     pub use crate::s3::open_uploads;
