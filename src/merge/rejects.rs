@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use crate::csv::find_column;
 use crate::error::{Error, Result};
-use crate::format::{header_text, MAX_LINE, SHARD_REJECTS_HEADER};
+use crate::format::{self, header_text, MAX_LINE, SHARD_REJECTS_HEADER};
 use crate::input::{self, InputSpec, Split};
 use crate::output::{Destination, RejectsWriter, ShardColumn, ShardLine, SHARD_WIDTH as WIDTH};
 
@@ -282,22 +282,28 @@ struct Records {
 }
 
 impl Records {
-    /// Opens a shard's rejects and reads its header.
+    /// Opens a shard's rejects and reads its header (by the one reader of
+    /// headers, [`input::read_header`]).
     fn open(part: &InputSpec) -> Result<Records> {
+        let name = part.name();
+        let mut reader = input::open_stream(part)?;
+        let read_error = |source| Error::Read {
+            path: name.clone().into(),
+            source,
+        };
+        let expected = header_text(SHARD_REJECTS_HEADER);
+        let start = input::read_header(&mut reader, &name, expected, read_error)?;
         let mut records = Records {
-            name: part.name(),
-            reader: input::open_stream(part)?,
-            buf: Vec::new(),
-            pos: 0,
-            eof: false,
-            line: 1,
+            name,
+            reader,
+            buf: start.bytes,
+            pos: start.rows_start,
+            eof: start.complete,
+            line: 2,
             columns: [0; WIDTH],
             width: 0,
         };
-        let expected = header_text(SHARD_REJECTS_HEADER);
-        let header = records
-            .next_fields()?
-            .ok_or_else(|| records.error(1, format!("file is empty; expected {expected}")))?;
+        let header = format::header_names(&start.header).map_err(|why| records.error(1, why))?;
         for column in ShardColumn::ALL {
             records.columns[column as usize] = match find_column(&header, column.name()) {
                 Ok(at) => at,
@@ -438,6 +444,15 @@ fn split_record(input: &[u8], eof: bool) -> Result<Option<SplitRecord>, &'static
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shards_rejects_header_is_read_by_the_rule_of_every_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejects.csv");
+        std::fs::write(&path, b"\x1F\x8B\x08\x00\n").unwrap();
+        let err = Records::open(&InputSpec::Local(path)).err().unwrap().to_string();
+        assert!(err.contains(":1: this is gzip data"), "{err}");
+    }
 
     #[test]
     fn records_come_back_byte_for_byte() {
