@@ -83,13 +83,12 @@ fn bench_gpu(
         })
     });
     // One dispatch's worth of keys (the GPU backend's batch), resident:
-    // with `--features bench-internals`.
-    #[cfg(feature = "bench-internals")]
+    // an internal that the `testing` feature opens to benches.
     shader_alone(group, &context, keys);
 }
 
 /// The histogram shader alone, on keys already on the device.
-#[cfg(feature = "bench-internals")]
+#[cfg(feature = "gpu")]
 fn shader_alone(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     context: &event_counter::gpu::GpuContext,

@@ -267,7 +267,7 @@ impl Engine {
 
     /// The engine for a count of `plain_bytes` bytes of plain local files
     /// (which the GPU backend reads itself) on `threads` threads, and why:
-    /// `auto` takes the GPU only where its start-up pays ([`gpu_pays_from`]);
+    /// `auto` takes the GPU only where its start-up pays (`gpu_pays_from`);
     /// any other engine is itself.
     pub fn for_input(&self, plain_bytes: u64, threads: usize) -> Result<(&Engine, Option<String>)> {
         #[cfg(feature = "gpu")]

@@ -189,23 +189,25 @@ pub struct Table<'a> {
 impl<'a> Table<'a> {
     /// Reads the header. `expected` describes it for the error on an empty
     /// file, e.g. `"region_id","region_name"`.
+    /// The header line is found by the one rule of every header,
+    /// [`format::header_line`](crate::format::header_line).
     pub fn new(bytes: &'a [u8], file: &'a str, expected: &str) -> crate::Result<Table<'a>> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let mut table = Table {
             bytes,
             pos: 0,
-            line: 1,
+            line: 2,
             file,
             header: Vec::new(),
         };
-        if bytes.is_empty() {
-            return Err(table.error(1, format!("file is empty; expected a header {expected}")));
-        }
-        let mut fields = Vec::new();
-        let used = parse_record(bytes, &mut fields)
-            .map_err(|e| table.error(1, format!("bad header: {e}")))?;
-        table.header = fields.iter().map(|f| f.value().into_owned()).collect();
-        table.advance(used);
+        let (header, rows_start) = crate::format::header_line(bytes, true, expected)
+            .and_then(|found| {
+                let (line, rows_start) = found.expect("the whole file is there");
+                Ok((crate::format::header_names(&line)?, rows_start))
+            })
+            .map_err(|why| table.error(1, why))?;
+        table.header = header;
+        table.pos = rows_start;
         Ok(table)
     }
 
@@ -314,6 +316,28 @@ pub fn write_quoted(out: &mut Vec<u8>, value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tables_header_is_read_by_the_rule_of_every_header() {
+        // What header_line refuses, a table refuses too, on line 1.
+        let xlsx = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\n1,2\n";
+        let err = Table::new(xlsx, "r.csv", "h").err().unwrap().to_string();
+        assert!(err.starts_with("r.csv:1: this is a ZIP archive"), "{err}");
+        let mac = b"a,b\r1,2\r";
+        let err = Table::new(mac, "r.csv", "h").err().unwrap().to_string();
+        assert!(err.contains("CR-only"), "{err}");
+        // A byte order mark and a CRLF go; rows start on line 2.
+        let table = Table::new(b"\xEF\xBB\xBFa,\"b\"\r\n1,2\r\n", "r.csv", "h").unwrap();
+        assert_eq!(table.header, [b"a".to_vec(), b"b".to_vec()]);
+        let mut rows = Vec::new();
+        table
+            .for_each(|line, fields| {
+                rows.push((line, fields.len()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(rows, [(2, 2)]);
+    }
 
     fn split(line: &str) -> Result<Vec<String>, QuoteError> {
         let mut fields = Vec::new();

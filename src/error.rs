@@ -82,7 +82,7 @@ pub enum Error {
 
     /// A malformed row under `--strict` in a shard that does not start at
     /// the file's first row: its line is counted from the shard's start
-    /// (see [`crate::input::LineOrigin::AfterByte`]), since the shard does
+    /// (see `input::LineOrigin::AfterByte`), since the shard does
     /// not read what comes before it.
     #[error("{file}: line {line} after byte {byte}: {reason}")]
     ShardData {
@@ -130,7 +130,7 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
-    /// The run was asked to stop by this signal ([`crate::cancel`]).
+    /// The run was asked to stop by this signal ([`CancelToken`](crate::CancelToken)).
     #[error("interrupted (signal {0}): nothing was written, and older outputs are as they were")]
     Interrupted(i32),
 }

@@ -529,7 +529,7 @@ fn show(text: &str) -> &str {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LocationFormat {
     /// The byte between fields; `None`: sniffed from each header
-    /// ([`sniff_delimiter`]).
+    /// (`sniff_delimiter`).
     pub delimiter: Option<u8>,
     /// The column of the region id; `None`: the one named `region_id`.
     pub region_id: Option<Column>,

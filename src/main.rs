@@ -47,7 +47,7 @@ fn version() -> String {
     format!(
         "{} (tz database {})",
         env!("CARGO_PKG_VERSION"),
-        event_counter::date::tzdb_version()
+        event_counter::tzdb_version()
     )
 }
 

@@ -13,7 +13,9 @@ use plotters_bitmap::BitMapBackendError;
 use crate::date::{date_text, day_number};
 use crate::error::{Error, Result};
 use crate::output::{self, Destination};
-use crate::result_reader::ResultRecord;
+use crate::format::RESULT_FILE;
+use crate::input::{read_small, InputSpec};
+use crate::result_reader::{parse_results, ResultRecord};
 
 /// Text in PNGs needs a font the program carries: DejaVu Sans (its license
 /// is next to it in assets/fonts/).
@@ -95,8 +97,19 @@ impl Grid {
     }
 }
 
+/// Reads `result` (a result.csv written by a count or a merge) and draws
+/// it into `path` (.png or .svg) at `width` x `height` pixels; the rows
+/// drawn.
+pub fn plot(result: &InputSpec, path: &Path, size: (u32, u32)) -> Result<usize> {
+    let bytes = read_small(result, &RESULT_FILE)?;
+    let name = result.name();
+    let records = parse_results(&bytes, &name)?;
+    draw_records(&records, &name, path, size)?;
+    Ok(records.len())
+}
+
 /// Draws `records` into `path` at `width` x `height` pixels.
-pub fn plot(
+fn draw_records(
     records: &[ResultRecord],
     source: &str,
     path: &Path,

@@ -177,11 +177,6 @@ impl S3Object {
         self.len
     }
 
-    /// Whether it has no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Its URL.
     pub fn name(&self) -> &str {
         &self.url
@@ -372,7 +367,7 @@ impl Drop for S3Upload {
 static OPEN_UPLOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// How many uploads are open: a signal handler waits for them to be
-/// aborted (see [`crate::cancel`]) before the process exits.
+/// aborted (see [`CancelToken`](crate::CancelToken)) before the process exits.
 pub fn open_uploads() -> usize {
     OPEN_UPLOADS.load(std::sync::atomic::Ordering::SeqCst)
 }

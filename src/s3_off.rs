@@ -32,11 +32,6 @@ impl S3Object {
     }
 
     /// Never called: no object exists.
-    pub fn is_empty(&self) -> bool {
-        match *self {}
-    }
-
-    /// Never called: no object exists.
     pub fn name(&self) -> &str {
         match *self {}
     }

@@ -433,3 +433,22 @@ fn a_signal_during_the_commit_never_mixes_new_and_old_outputs() {
     left.retain(|f| f.starts_with('.'));
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A count with no result.csv that keeps no counts (`count` with
+/// `output: None`) still says how many groups it counted: as many as it
+/// hands back when asked to.
+#[test]
+fn a_count_with_no_output_still_counts_its_groups() {
+    use event_counter::options::{Destination, InputSpec};
+    use event_counter::{count, count_groups, CountOptions, Engine};
+    let mut options = CountOptions::new(
+        InputSpec::parse("sample/region.csv"),
+        vec![InputSpec::parse("sample/location.csv")],
+        Destination::Stdout,
+    );
+    options.output = None;
+    let counted = count_groups(&options, &Engine::Cpu, &()).unwrap();
+    assert!(counted.counts.len() > 100, "{}", counted.counts.len());
+    let summary = count(&options, &Engine::Cpu, &()).unwrap();
+    assert_eq!(summary.groups, counted.counts.len());
+}

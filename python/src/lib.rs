@@ -23,16 +23,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 
-use event_counter::cancel::CancelToken;
-use event_counter::count::{Threshold, Thresholds};
-use event_counter::date::{Epoch, EventTimes, Zone};
-use event_counter::error::ErrorKind;
-use event_counter::format::{self, LocationFormat};
-use event_counter::generate::{GenerateOptions, ROWS_PER_BLOCK};
-use event_counter::input::{InputSpec, Split};
-use event_counter::output::Destination;
-use event_counter::progress::Progress;
-use event_counter::{Backend, CountOptions, Engine, Error};
+use event_counter::options::{
+    self, Destination, Epoch, EventTimes, GenerateOptions, InputSpec, LocationFormat, Split,
+    StateOptions, Threshold, Thresholds, Zone, ROWS_PER_BLOCK,
+};
+use event_counter::{Backend, CancelToken, CountOptions, Engine, Error, ErrorKind, Progress};
 
 create_exception!(
     _event_counter,
@@ -309,7 +304,7 @@ fn count(
         malformed: threshold(max_bad.as_deref())?,
         unmatched: threshold(max_unmatched.as_deref())?,
     };
-    options.state = state.map(|path| event_counter::state::StateOptions {
+    options.state = state.map(|path| StateOptions {
         path: path.into(),
         recount,
         forget_missing,
@@ -337,7 +332,7 @@ fn count(
     let day_numbers: Vec<i32> = counts
         .dates()
         .iter()
-        .map(|d| event_counter::date::day_number(d) as i32)
+        .map(|d| event_counter::day_number(d) as i32)
         .collect();
     let days: Date32Array = counts
         .date_indexes()
@@ -387,11 +382,11 @@ fn event_times(time_zone: Option<String>, epoch: Option<String>) -> PyResult<Eve
 /// the Python side makes of a dict), as the command line reads them.
 fn location_format(delimiter: Option<String>, columns: Option<String>) -> PyResult<LocationFormat> {
     let delimiter = delimiter
-        .map(|d| format::parse_delimiter(&d).map_err(UsageError::new_err))
+        .map(|d| options::parse_delimiter(&d).map_err(UsageError::new_err))
         .transpose()?;
     let mut columns = match columns {
         Some(text) => {
-            format::parse_columns(&text, &["region_id", "date"]).map_err(UsageError::new_err)?
+            options::parse_columns(&text, &["region_id", "date"]).map_err(UsageError::new_err)?
         }
         None => vec![None, None],
     }
@@ -408,8 +403,7 @@ fn location_format(delimiter: Option<String>, columns: Option<String>) -> PyResu
 /// DATA_DIR.
 #[pyfunction]
 fn check_data_dir(py: Python<'_>, dir: &str) -> PyResult<()> {
-    event_counter::input::check_data_dir(std::path::Path::new(dir), "data_dir")
-        .map_err(|e| to_py(py, e))
+    options::check_data_dir(std::path::Path::new(dir), "data_dir").map_err(|e| to_py(py, e))
 }
 
 /// A size as Python gives it: bytes, or a text such as `"1G"`, read by
@@ -441,9 +435,7 @@ fn generate(
         .transpose()?;
     let size = match size {
         Size::Bytes(n) => n,
-        Size::Text(text) => {
-            event_counter::generate::parse_size(&text).map_err(UsageError::new_err)?
-        }
+        Size::Text(text) => options::parse_size(&text).map_err(UsageError::new_err)?,
     };
     let options = GenerateOptions {
         dir: dir.into(),
@@ -462,7 +454,7 @@ fn generate(
     let token = options.cancel.clone();
     let counters = Arc::new(Counters::default());
     let generated = run_interruptibly(py, None, counters, &token, move |progress| {
-        event_counter::generate::generate(&options, progress).map_err(|e| match e {
+        event_counter::generate(&options, progress).map_err(|e| match e {
             // The library says a file exists; in Python words:
             Error::Exists(path) => Error::Usage(format!(
                 "{}: exists already; give force=True to replace it",
@@ -487,7 +479,7 @@ fn merge(py: Python<'_>, parts: Vec<String>, output: String, delete: bool) -> Py
     let parts: Vec<InputSpec> = parts.iter().map(|p| InputSpec::parse(p)).collect();
     let output = Destination::from_arg(output.into());
     let merged = py
-        .detach(|| event_counter::merge::merge(&parts, &output, delete))
+        .detach(|| event_counter::merge(&parts, &output, delete))
         .map_err(|e| to_py(py, e))?;
     let dict = PyDict::new(py);
     dict.set_item("parts", merged.parts)?;
@@ -501,7 +493,7 @@ fn merge(py: Python<'_>, parts: Vec<String>, output: String, delete: bool) -> Py
 /// Every GPU adapter wgpu finds, and whether `backend="auto"` would take it.
 #[pyfunction]
 fn adapters(py: Python<'_>) -> PyResult<Vec<Py<PyDict>>> {
-    use event_counter::gpu::device::{self, AutoChoice, Search};
+    use event_counter::adapters::{self as device, AutoChoice, Search};
     let candidates = py.detach(|| device::candidates(Search::All));
     let chosen = match device::auto_choice(&candidates) {
         AutoChoice::Gpu(i) => Some(i),

@@ -4,7 +4,7 @@
 use clap::Args;
 
 #[cfg(feature = "gpu")]
-use event_counter::gpu::device::{self, AutoChoice, Search};
+use event_counter::adapters::{self as device, AutoChoice, Search};
 use event_counter::Error;
 
 /// List the GPU adapters and mark the one --backend auto would use

@@ -175,8 +175,8 @@ pub fn run_man(args: ManArgs) -> Result<(), Error> {
         Some(dir) => {
             for (name, page) in pages {
                 let path = dir.join(name);
-                event_counter::output::write_file(
-                    &event_counter::output::Destination::File(path),
+                event_counter::process::write_file(
+                    &event_counter::options::Destination::File(path),
                     &page,
                 )?;
             }
@@ -193,8 +193,8 @@ pub fn run_man(args: ManArgs) -> Result<(), Error> {
 
 fn print(bytes: &[u8]) -> Result<(), Error> {
     if !super::stdout_is_open() {
-        return Err(event_counter::output::stdout_closed(
-            &event_counter::output::Destination::Stdout,
+        return Err(event_counter::process::stdout_closed(
+            &event_counter::options::Destination::Stdout,
         ));
     }
     let mut stdout = std::io::stdout().lock();

@@ -6,16 +6,13 @@ use std::path::PathBuf;
 use clap::error::ErrorKind;
 use clap::Args;
 
-use event_counter::backend::{Backend, Reason};
-use event_counter::count::{Threshold, Thresholds};
-use event_counter::date::{Epoch, EventTimes, Zone};
-use event_counter::format::{self, Column, LocationFormat, RegionFormat};
-use event_counter::histogram::FoldInterval;
-use event_counter::input::{self, InputSpec, Split};
-use event_counter::output::Destination;
-use event_counter::scan::MalformedKind;
-use event_counter::state::StateOptions;
+use event_counter::options::{
+    self, Column, Destination, Epoch, EventTimes, FoldInterval, InputSpec, LocationFormat,
+    RegionFormat, Split, StateOptions, Threshold, Thresholds, Zone,
+};
+use event_counter::summary::MalformedKind;
 use event_counter::{count, CountOptions, Engine, Error, Summary};
+use event_counter::{Backend, Reason};
 
 use super::progress_bar::{as_progress, Bar};
 use super::usage_error;
@@ -98,7 +95,7 @@ pub struct CountArgs {
     backend: BackendArg,
 
     /// Scanning threads, at most 1024 [default: all cores]
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=event_counter::count::MAX_THREADS as i64))]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=options::MAX_THREADS as i64))]
     threads: Option<u32>,
 
     /// Stop with exit code 65 at the first malformed row, writing no result
@@ -137,7 +134,7 @@ pub struct CountArgs {
 
     /// The byte between the fields of the location files: , ; | tab or another single
     /// character [default: sniffed from each file's header among , ; tab |]
-    #[arg(long, value_name = "CHAR", value_parser = format::parse_delimiter)]
+    #[arg(long, value_name = "CHAR", value_parser = options::parse_delimiter)]
     delimiter: Option<u8>,
 
     /// The columns of the location files to count, when not named region_id and date:
@@ -318,13 +315,13 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
 
 /// `--columns`' value: the region id's column and the date's.
 fn parse_location_columns(text: &str) -> Result<(Option<Column>, Option<Column>), String> {
-    let mut columns = format::parse_columns(text, &["region_id", "date"])?.into_iter();
+    let mut columns = options::parse_columns(text, &["region_id", "date"])?.into_iter();
     Ok((columns.next().flatten(), columns.next().flatten()))
 }
 
 /// `--region-columns`' value.
 fn parse_region_columns(text: &str) -> Result<RegionFormat, String> {
-    let mut columns = format::parse_columns(text, &["region_id", "region_name"])?.into_iter();
+    let mut columns = options::parse_columns(text, &["region_id", "region_name"])?.into_iter();
     Ok(RegionFormat {
         region_id: columns.next().flatten(),
         region_name: columns.next().flatten(),
@@ -360,11 +357,11 @@ fn data_dir_locations(dir: &std::path::Path) -> Result<PathBuf, Error> {
     })
 }
 
-/// DATA_DIR must be a folder ([`input::check_data_dir`]); when it is a
+/// DATA_DIR must be a folder ([`options::check_data_dir`]); when it is a
 /// file (the usual mistake: `count data/location.csv`), say which flags
 /// count one file.
 fn check_data_dir(dir: &std::path::Path) -> Result<(), Error> {
-    input::check_data_dir(dir, "DATA_DIR").map_err(|e| match e {
+    options::check_data_dir(dir, "DATA_DIR").map_err(|e| match e {
         Error::Usage(why) => Error::Usage(format!(
             "{why}; to count one file, name it with --locations, and region.csv with --regions: \
              event-counter count --regions region.csv --locations {} -o result.csv",

@@ -5,12 +5,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use event_counter::generate::{generate, GenerateOptions};
+use event_counter::generate;
+use event_counter::options::GenerateOptions;
 use event_counter::Error;
 
 use super::progress_bar::{as_progress, Bar};
 use crate::Global;
-use event_counter::generate::parse_size;
+use event_counter::options::parse_size;
 
 /// Write a synthetic location.csv (and region.csv when DATA_DIR has none)
 #[derive(Args, Debug)]
@@ -59,15 +60,15 @@ pub struct GenerateArgs {
 
     /// The zone of --timestamps: an IANA name such as Pacific/Auckland, UTC, or an offset
     #[arg(long, value_name = "ZONE", default_value = "UTC", requires = "timestamps",
-          value_parser = event_counter::date::Zone::named)]
-    time_zone: event_counter::date::Zone,
+          value_parser = event_counter::options::Zone::named)]
+    time_zone: event_counter::options::Zone,
 
     /// Replace DATA_DIR/location.csv if it exists (else generate refuses to)
     #[arg(long)]
     force: bool,
 
     /// Rows per block (for tests: many tiny blocks make threads race)
-    #[arg(long, hide = true, default_value_t = event_counter::generate::ROWS_PER_BLOCK)]
+    #[arg(long, hide = true, default_value_t = event_counter::options::ROWS_PER_BLOCK)]
     block_rows: u64,
 }
 

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use event_counter::input::InputSpec;
-use event_counter::merge::merge;
+use event_counter::merge;
+use event_counter::options::InputSpec;
 use event_counter::Error;
 
 use crate::Global;

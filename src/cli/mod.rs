@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::CommandFactory;
 
-use event_counter::error::{Error, ErrorKind};
-use event_counter::output::{self, Destination};
+use event_counter::options::Destination;
+use event_counter::{process, Error, ErrorKind};
 
 /// Set when the process started with standard output closed (`main`'s
 /// guard): this process's state, so the command line's, not the library's.
@@ -40,7 +40,7 @@ pub fn stdout_is_open() -> bool {
 pub fn destination(arg: PathBuf) -> Result<Destination, Error> {
     let destination = Destination::from_arg(arg);
     if !stdout_is_open() && destination.is_standard_output() {
-        return Err(output::stdout_closed(&destination));
+        return Err(process::stdout_closed(&destination));
     }
     Ok(destination)
 }

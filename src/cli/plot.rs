@@ -5,11 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 #[cfg(feature = "plot")]
-use event_counter::format::RESULT_FILE;
-#[cfg(feature = "plot")]
-use event_counter::input::{read_small, InputSpec};
-#[cfg(feature = "plot")]
-use event_counter::result_reader::parse_results;
+use event_counter::options::InputSpec;
 use event_counter::Error;
 
 use crate::Global;
@@ -49,14 +45,11 @@ pub fn run(args: PlotArgs, global: Global) -> Result<(), Error> {
     // Refused before any work when it is a closed standard output.
     super::destination(args.output.clone())?;
     let result = InputSpec::Local(args.result.clone());
-    let bytes = read_small(&result, &RESULT_FILE)?;
-    let name = result.name();
-    let records = parse_results(&bytes, &name)?;
-    event_counter::plot::plot(&records, &name, &args.output, (args.width, args.height))?;
+    let rows = event_counter::plot(&result, &args.output, (args.width, args.height))?;
     if !global.quiet {
         eprintln!(
-            "event-counter: drew {} rows of {name} into {} ({}x{})",
-            records.len(),
+            "event-counter: drew {rows} rows of {} into {} ({}x{})",
+            result.name(),
             args.output.display(),
             args.width,
             args.height

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use event_counter::progress::Progress;
+use event_counter::Progress;
 
 use crate::Global;
 

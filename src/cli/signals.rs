@@ -15,8 +15,8 @@ use signal_hook::iterator::Signals;
 
 use std::sync::OnceLock;
 
-use event_counter::cancel::CancelToken;
-use event_counter::output::{self, Stopped};
+use event_counter::process::{self, Stopped};
+use event_counter::CancelToken;
 
 /// The token of the command's run: the command line runs one command per
 /// process, so one token serves it, and a signal stops that run. (The
@@ -55,13 +55,13 @@ pub fn install() {
                 // case it is blocked (reading a pipe, say).
                 token().cancel(signal);
                 let asked = Instant::now();
-                while event_counter::s3::open_uploads() > 0 && asked.elapsed() < ABORT_WAIT {
+                while process::open_uploads() > 0 && asked.elapsed() < ABORT_WAIT {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 // Outputs being put in place are let finish, so that old
                 // and new are never mixed; none is put in place after.
-                let stopped = output::stop_commits(COMMIT_WAIT);
-                output::remove_temporaries();
+                let stopped = process::stop_commits(COMMIT_WAIT);
+                process::remove_temporaries();
                 // On a terminal, a line in place of the bar: what happened
                 // to the files. Without a bar (-q, piped stderr) a script
                 // has the exit code.

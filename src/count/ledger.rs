@@ -7,7 +7,7 @@
 use super::gate::{plan_order, Gate};
 use crate::error::{Error, Result};
 use crate::input::{ChunkSource, LineOrigin};
-use crate::output::{RejectsWriter, ShardPart};
+use crate::output::{RejectsWriter, ShardLine, ShardPart};
 use crate::progress::Progress;
 use crate::reorder::Reorder;
 use crate::scan::{sample_unmatched, ChunkReport, RowOutcomes, RowPolicy, SAMPLES};
@@ -187,7 +187,10 @@ impl<'a> Ledger<'a> {
         let book = &mut self.files[file];
         for problem in &report.problems {
             // `problem.line` counts from the chunk's first line, from 0.
-            let line_in_part = 1 + book.lines_done + problem.line;
+            let line_in_part = ShardLine::of(book.lines_done, problem.line);
+            // A file read has fewer than 2^64 lines (only a crafted shard's
+            // rejects, read by `merge`, can say otherwise).
+            let in_file = |before: u64| line_in_part.in_file(before).expect("< 2^64 lines");
             if problem.kind.is_some() {
                 let samples = &mut self.tally.samples;
                 if samples.len() < SAMPLES || self.policy.stops_at_malformed() {
@@ -195,12 +198,12 @@ impl<'a> Ledger<'a> {
                         (None, LineOrigin::AfterByte(byte)) => Error::ShardData {
                             file: name.to_string(),
                             byte,
-                            line: line_in_part,
+                            line: line_in_part.0,
                             reason: problem.reason.to_string(),
                         },
                         (before, _) => Error::Data {
                             file: name.to_string(),
-                            line: before.unwrap_or(0) + line_in_part,
+                            line: in_file(before.unwrap_or(0)),
                             reason: problem.reason.to_string(),
                         },
                     };
@@ -221,7 +224,7 @@ impl<'a> Ledger<'a> {
                 )?,
                 Some(rejects) => {
                     let before = self.lines_before[file].expect("only shards have parts");
-                    rejects.write(name, before + line_in_part, &problem.reason, row)?
+                    rejects.write(name, in_file(before), &problem.reason, row)?
                 }
                 None => {}
             }

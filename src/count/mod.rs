@@ -15,7 +15,7 @@ mod gate;
 mod ledger;
 mod outputs;
 mod pool;
-mod summary;
+pub(crate) mod summary;
 mod verdict;
 
 pub use ledger::BookedRows;
@@ -80,7 +80,10 @@ pub struct CountOptions {
     /// When 32-bit bins are folded into the totals.
     pub flush: FoldInterval,
     /// The most bins a CPU thread counts densely (for tests, to make the
-    /// shared totals count small inputs); `None`: as memory allows.
+    /// shared totals count small inputs); `None`: as memory allows. Only
+    /// with the `testing` feature.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
     pub dense_bins: Option<usize>,
     /// How many malformed and unmatched rows fail the run (see
     /// [`Thresholds`]); by default, only a run that counted none of its
@@ -123,6 +126,7 @@ impl CountOptions {
             chunk_size: DEFAULT_CHUNK_SIZE,
             map_files: false,
             flush: FoldInterval::default(),
+            #[cfg(feature = "testing")]
             dense_bins: None,
             thresholds: Thresholds::default(),
             times: EventTimes::default(),
@@ -139,6 +143,14 @@ impl CountOptions {
             stop_at_malformed: self.strict,
             keep_rejects: self.rejects.is_some(),
         }
+    }
+
+    /// [`CountOptions::dense_bins`]; `None` in a build without `testing`.
+    fn dense_bins(&self) -> Option<usize> {
+        #[cfg(feature = "testing")]
+        return self.dense_bins;
+        #[cfg(not(feature = "testing"))]
+        None
     }
 }
 
@@ -572,10 +584,8 @@ fn count_plan(
     let summary = Summary {
         groups: rows
             .or(counts.as_ref().map(Counts::len))
-            .unwrap_or_else(|| {
-                // Nothing written and nothing kept: counted all the same.
-                groups.write(&mut std::io::sink()).unwrap_or(0)
-            }),
+            // Nothing written and nothing kept: counted all the same.
+            .unwrap_or_else(|| groups.len()),
         timings: Timings {
             setup: opened.setup_done - started,
             scan: scan_done - opened.setup_done,
@@ -636,7 +646,7 @@ fn open<'e>(
     if let (Some(resumed), Some(rejects)) = (resumed, &mut outputs.rejects) {
         resumed.carry_rejects(rejects)?;
     }
-    let histogram = engine.histogram(options.flush, threads, options.dense_bins)?;
+    let histogram = engine.histogram(options.flush, threads, options.dense_bins())?;
     let setup_done = Instant::now();
     log::info!(
         "{threads} scanning thread{}, {} KiB chunks{}, {total_bytes} bytes in {} file{}{}",

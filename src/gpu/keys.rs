@@ -134,8 +134,8 @@ impl GpuContext {
     /// The shader alone, for benchmarks: uploads `keys` (all below `bins`)
     /// once, counts them `repeats` times, and returns the time of one pass
     /// and the bins of the first, so that callers can check them. Only for
-    /// `benches/histogram.rs` (the `bench-internals` feature).
-    #[cfg(feature = "bench-internals")]
+    /// `benches/histogram.rs` (the `testing` feature).
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn time_shader(
         &self,

@@ -41,19 +41,43 @@ pub struct GpuOptions {
     pub device_max_line: Option<u32>,
     /// GPU backend: a block of every chunk whose rows the shader loses on
     /// purpose, as a driver that cut a shader short would: a test's fault,
-    /// to see the row check fail the run.
+    /// to see the row check fail the run. Only with the `testing` feature.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
     pub lose_block: Option<u32>,
     /// GPU backend: a fault put in on purpose, so that a test sees the key
-    /// and range checks fail the run. Test-only: no flag or Python argument
-    /// reaches it, and it is not part of the documented API.
+    /// and range checks fail the run. Only with the `testing` feature: no
+    /// flag or Python argument reaches it.
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fault: Option<Fault>,
 }
 
+impl GpuOptions {
+    /// [`GpuOptions::lose_block`]; none in a build without `testing`.
+    pub(crate) fn lose_block(&self) -> Option<u32> {
+        #[cfg(feature = "testing")]
+        return self.lose_block;
+        #[cfg(not(feature = "testing"))]
+        None
+    }
+
+    /// [`GpuOptions::fault`]; none in a build without `testing`.
+    pub(crate) fn fault(&self) -> Option<Fault> {
+        #[cfg(feature = "testing")]
+        return self.fault;
+        #[cfg(not(feature = "testing"))]
+        None
+    }
+}
+
 /// The faults a test may put into the GPU backend ([`GpuOptions::fault`]):
-/// each must fail the run with an internal error (exit 70), never write a
+/// each must fail the run with an internal error
+/// ([`ErrorKind::Internal`](crate::ErrorKind::Internal)), never write a
 /// wrong count.
 #[doc(hidden)]
+// Only a test puts one in (`testing`); the backend only compares.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// The device counts every row under the region slot next to its own.

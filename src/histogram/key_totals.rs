@@ -139,11 +139,6 @@ impl DenseKeyTotals {
         self.low.len()
     }
 
-    /// Whether it has no keys.
-    pub fn is_empty(&self) -> bool {
-        self.low.is_empty()
-    }
-
     /// Adds `n` to `key`'s total, from any thread.
     #[inline]
     pub fn add(&self, key: u32, n: u32) {

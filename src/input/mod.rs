@@ -28,11 +28,11 @@ mod stream;
 
 #[cfg(test)]
 pub(crate) use header::HEADER_READ;
-pub use header::{read_header, FileStart};
+pub use header::read_header;
 pub use object::{display_name, follow_links, link_hops, Identity, LocalObject, Object};
 pub use plan::{InputSpec, Plan, Split};
 pub use range::RangeSource;
-pub use stream::{Compression, StreamSource};
+pub use stream::StreamSource;
 
 use crate::error::{Error, Result};
 use crate::format::SmallFile;

@@ -17,15 +17,9 @@ use std::ops::Range;
 
 use crate::csv::find_column;
 use crate::error::{Error, Result};
-use crate::format::{header_text, MAX_LINE, SHARD_REJECTS_COLUMNS, SHARD_REJECTS_HEADER};
+use crate::format::{self, header_text, MAX_LINE, SHARD_REJECTS_HEADER};
 use crate::input::{self, InputSpec, Split};
-use crate::output::{Destination, RejectsWriter};
-
-/// The columns of a shard's rejects, in the order [`Record::fields`] has them.
-const COLUMNS: &[&str] = SHARD_REJECTS_COLUMNS;
-const WIDTH: usize = COLUMNS.len();
-/// The one column a shard's rejects may lack (see the format).
-const HEADER_LINES: usize = WIDTH - 1;
+use crate::output::{Destination, RejectsWriter, ShardColumn, ShardLine, SHARD_WIDTH as WIDTH};
 
 /// The longest record read: a rejected row is at most a line of
 /// location.csv, and quoting at most doubles it.
@@ -48,13 +42,13 @@ pub(super) fn join(parts: &[InputSpec], output: &Destination) -> Result<(u64, u6
             if ended {
                 return Err(error("a record after the shard's end record".into()));
             }
-            if record.fields[0] != shard.as_bytes() {
+            if record.get(ShardColumn::Shard) != shard.as_bytes() {
                 return Err(error(format!(
                     "shard \"{}\", but the file is shard {shard}'s",
-                    String::from_utf8_lossy(&record.fields[0])
+                    String::from_utf8_lossy(record.get(ShardColumn::Shard))
                 )));
             }
-            if record.fields[1].is_empty() {
+            if record.get(ShardColumn::Source).is_empty() {
                 if let Some(open) = sources.iter().find(|(_, s)| s.open.is_some()) {
                     return Err(error(format!(
                         "the shard ends before its part of {} does",
@@ -64,22 +58,22 @@ pub(super) fn join(parts: &[InputSpec], output: &Destination) -> Result<(u64, u6
                 ended = true;
                 continue;
             }
-            let source = String::from_utf8_lossy(&record.fields[1]).into_owned();
-            let number = |column: usize| -> Result<u64> {
-                let text = &record.fields[column];
+            let source = String::from_utf8_lossy(record.get(ShardColumn::Source)).into_owned();
+            let number = |column: ShardColumn| -> Result<u64> {
+                let text = record.get(column);
                 std::str::from_utf8(text)
                     .ok()
                     .and_then(|t| t.parse().ok())
                     .ok_or_else(|| {
                         error(format!(
                             "{} {:?} is not a whole number",
-                            COLUMNS[column],
+                            column.name(),
                             String::from_utf8_lossy(text)
                         ))
                     })
             };
-            let bytes = number(2)?;
-            let range = number(3)?..number(4)?;
+            let bytes = number(ShardColumn::SourceBytes)?;
+            let range = number(ShardColumn::PartStart)?..number(ShardColumn::PartEnd)?;
             let state = sources.entry(source.clone()).or_insert_with(|| {
                 listed.push(source.clone());
                 SourceState {
@@ -90,13 +84,13 @@ pub(super) fn join(parts: &[InputSpec], output: &Destination) -> Result<(u64, u6
                 }
             });
             state.enter(&source, bytes, &range).map_err(error)?;
-            if !record.fields[5].is_empty() {
+            if !record.get(ShardColumn::PartLines).is_empty() {
                 // The part's end: the parts after it start this many lines on.
-                let lines = number(5)?;
+                let lines = number(ShardColumn::PartLines)?;
                 state.close(lines).map_err(error)?;
                 continue;
             }
-            let line_in_part = number(6)?;
+            let line_in_part = number(ShardColumn::LineInPart)?;
             if line_in_part == 0 {
                 return Err(error("line_in_part 0: lines count from 1".into()));
             }
@@ -104,17 +98,15 @@ pub(super) fn join(parts: &[InputSpec], output: &Destination) -> Result<(u64, u6
             // Past the header's line, if the file has one (a shard's rejects
             // from before `header_lines` say nothing: a header). A crafted
             // count could make it wrap: no file has 2^64 lines.
-            let header_lines = match record.fields[HEADER_LINES].as_slice() {
+            let header_lines = match record.get(ShardColumn::HeaderLines) {
                 b"" => 1,
-                _ => number(HEADER_LINES)?,
+                _ => number(ShardColumn::HeaderLines)?,
             };
-            let line = state
-                .lines_before
-                .checked_add(line_in_part)
-                .and_then(|n| n.checked_add(header_lines))
+            let line = (state.lines_before.checked_add(header_lines))
+                .and_then(|before| ShardLine(line_in_part).in_file(before))
                 .ok_or_else(|| error("the lines of the parts add up past 2^64".into()))?;
-            let reason = String::from_utf8_lossy(&record.fields[7]);
-            writer.write(&source, line, &reason, &record.fields[8])?;
+            let reason = String::from_utf8_lossy(record.get(ShardColumn::Reason));
+            writer.write(&source, line, &reason, record.get(ShardColumn::Row))?;
             rows += 1;
         }
         if !ended {
@@ -216,7 +208,7 @@ fn shard_order(parts: &[InputSpec]) -> Result<Vec<(&InputSpec, String)>> {
                 "no records, not even the shard's end record: the file is cut short".into(),
             ));
         };
-        let label = String::from_utf8_lossy(&record.fields[0]);
+        let label = String::from_utf8_lossy(record.get(ShardColumn::Shard));
         let split: Split = label
             .parse()
             .map_err(|why| records.error(record.line, format!("shard: {why}")))?;
@@ -257,11 +249,18 @@ fn shard_order(parts: &[InputSpec]) -> Result<Vec<(&InputSpec, String)>> {
         .collect())
 }
 
-/// One record of a shard's rejects, its fields in [`COLUMNS`] order.
+/// One record of a shard's rejects, its fields in [`ShardColumn`] order.
 struct Record {
     /// The line it starts on.
     line: u64,
     fields: [Vec<u8>; WIDTH],
+}
+
+impl Record {
+    /// The field of `column`; empty where the file lacks the column.
+    fn get(&self, column: ShardColumn) -> &[u8] {
+        &self.fields[column as usize]
+    }
 }
 
 /// A shard's rejects file, read a record at a time.
@@ -277,33 +276,40 @@ struct Records {
     eof: bool,
     /// The line the next record starts on.
     line: u64,
-    /// Where each of [`COLUMNS`] is in the file's records.
+    /// Where each [`ShardColumn`] is in the file's records.
     columns: [usize; WIDTH],
     width: usize,
 }
 
 impl Records {
-    /// Opens a shard's rejects and reads its header.
+    /// Opens a shard's rejects and reads its header (by the one reader of
+    /// headers, [`input::read_header`]).
     fn open(part: &InputSpec) -> Result<Records> {
+        let name = part.name();
+        let mut reader = input::open_stream(part)?;
+        let read_error = |source| Error::Read {
+            path: name.clone().into(),
+            source,
+        };
+        let expected = header_text(SHARD_REJECTS_HEADER);
+        let start = input::read_header(&mut reader, &name, expected, read_error)?;
         let mut records = Records {
-            name: part.name(),
-            reader: input::open_stream(part)?,
-            buf: Vec::new(),
-            pos: 0,
-            eof: false,
-            line: 1,
+            name,
+            reader,
+            buf: start.bytes,
+            pos: start.rows_start,
+            eof: start.complete,
+            line: 2,
             columns: [0; WIDTH],
             width: 0,
         };
-        let expected = header_text(SHARD_REJECTS_HEADER);
-        let header = records
-            .next_fields()?
-            .ok_or_else(|| records.error(1, format!("file is empty; expected {expected}")))?;
-        for (i, column) in COLUMNS.iter().enumerate() {
-            records.columns[i] = match find_column(&header, column) {
+        let header = format::header_names(&start.header).map_err(|why| records.error(1, why))?;
+        for column in ShardColumn::ALL {
+            records.columns[column as usize] = match find_column(&header, column.name()) {
                 Ok(at) => at,
-                // Read as an empty field past the record's end.
-                Err(_) if i == HEADER_LINES => header.len(),
+                // The one column a shard's rejects may lack (see the
+                // format): read as an empty field past the record's end.
+                Err(_) if column == ShardColumn::HeaderLines => header.len(),
                 Err(why) => return Err(records.error(1, why)),
             };
         }
@@ -438,6 +444,15 @@ fn split_record(input: &[u8], eof: bool) -> Result<Option<SplitRecord>, &'static
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shards_rejects_header_is_read_by_the_rule_of_every_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejects.csv");
+        std::fs::write(&path, b"\x1F\x8B\x08\x00\n").unwrap();
+        let err = Records::open(&InputSpec::Local(path)).err().unwrap().to_string();
+        assert!(err.contains(":1: this is gzip data"), "{err}");
+    }
 
     #[test]
     fn records_come_back_byte_for_byte() {

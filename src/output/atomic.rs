@@ -183,8 +183,11 @@ pub fn stop_commits(wait: std::time::Duration) -> Stopped {
 }
 
 /// Test-only: `EVENT_COUNTER_TEST_COMMIT_DELAY_MS` holds a commit after
-/// its first output is in place, so that a test can signal it there.
+/// its first output is in place, so that a test can signal it there. Only
+/// with the `testing` feature (the binary `cargo test` runs): a release
+/// build reads no such variable.
 fn test_delay() {
+    #[cfg(feature = "testing")]
     if let Some(ms) = std::env::var("EVENT_COUNTER_TEST_COMMIT_DELAY_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())
@@ -197,16 +200,22 @@ fn test_delay() {
 /// SIGKILL (nothing runs after it: no undo, no clean-up) just before step
 /// N of a commit, or after its last step (N = the number of steps) before
 /// the files it replaced are let go, so that a test can check what a run
-/// killed at each point of its commit leaves.
+/// killed at each point of its commit leaves. Only with the `testing`
+/// feature, as [`test_delay`].
 fn test_kill_at(step: usize) {
-    let at = std::env::var("EVENT_COUNTER_TEST_KILL_AT_STEP")
-        .ok()
-        .and_then(|n| n.parse::<usize>().ok());
-    if at == Some(step) {
-        // SAFETY: kill(2) and getpid(2) take no pointers and touch no
-        // memory of this process.
-        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    #[cfg(feature = "testing")]
+    {
+        let at = std::env::var("EVENT_COUNTER_TEST_KILL_AT_STEP")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok());
+        if at == Some(step) {
+            // SAFETY: kill(2) and getpid(2) take no pointers and touch no
+            // memory of this process.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
     }
+    #[cfg(not(feature = "testing"))]
+    let _ = step;
 }
 
 /// A step of [`place_together`]: takes the file at `path` away (a stale
@@ -397,7 +406,9 @@ impl AtomicFile {
         })
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Flushes, syncs and renames the file into place (the library commits
+    /// through [`PendingOutput`](super::PendingOutput), its tests here).
+    #[cfg(test)]
     pub fn commit(mut self) -> Result<()> {
         self.prepare(true)?;
         self.rename()
@@ -433,6 +444,7 @@ impl AtomicFile {
     /// Puts a prepared file in place (a device written in place has nothing
     /// to rename). No token stops it: a process that exits on a signal
     /// keeps it from starting with [`stop_commits`].
+    #[cfg(test)]
     pub fn rename(self) -> Result<()> {
         place_together(
             &CancelToken::new(),

@@ -11,13 +11,15 @@
 pub mod atomic;
 mod rejects;
 mod result_writer;
+mod shard_rejects;
 
 pub use atomic::{
     check_file_path, place_together, remove_temporaries, stop_commits, take_away, AtomicFile,
     Placed, Placement, Stopped,
 };
 pub use rejects::{RejectsWriter, ShardPart};
-pub use result_writer::{write_table, Counts, DateSizes, Groups, ResultRow, ResultTable};
+pub use shard_rejects::{ShardColumn, ShardLine, SHARD_WIDTH};
+pub use result_writer::{write_table, Counts, Groups, ResultRow, ResultTable};
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;

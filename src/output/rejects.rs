@@ -7,10 +7,11 @@
 
 use std::ops::Range;
 
+use super::shard_rejects::{ShardColumn, ShardFields, ShardLine, SHARD_WIDTH};
 use super::{Destination, PendingOutput};
 use crate::csv::write_quoted;
 use crate::error::Result;
-use crate::format::{REJECTS_HEADER, SHARD_REJECTS_COLUMNS, SHARD_REJECTS_HEADER};
+use crate::format::{REJECTS_HEADER, SHARD_REJECTS_HEADER};
 use crate::input::Split;
 
 /// A shard's part of one source, as its rejects name it.
@@ -98,25 +99,24 @@ impl RejectsWriter {
         ])
     }
 
-    /// A shard's row not counted: line `line_in_part` of `part` of `source`.
+    /// A shard's row not counted: line `line` of `part` of `source`.
     pub fn write_in_part(
         &mut self,
         source: &str,
         part: &ShardPart,
-        line_in_part: u64,
+        line: ShardLine,
         reason: &str,
         row: &[u8],
     ) -> Result<()> {
         let mut line_text = itoa::Buffer::new();
-        let line = line_text.format(line_in_part);
+        let line = line_text.format(line.0);
         self.shard_record(
             source,
             part,
-            [
-                None,
-                Some(line.as_bytes()),
-                Some(reason.as_bytes()),
-                Some(row),
+            &[
+                (ShardColumn::LineInPart, line.as_bytes()),
+                (ShardColumn::Reason, reason.as_bytes()),
+                (ShardColumn::Row, row),
             ],
         )
     }
@@ -125,25 +125,27 @@ impl RejectsWriter {
     pub fn end_part(&mut self, source: &str, part: &ShardPart, lines: u64) -> Result<()> {
         let mut lines_text = itoa::Buffer::new();
         let lines = lines_text.format(lines);
-        self.shard_record(source, part, [Some(lines.as_bytes()), None, None, None])
+        self.shard_record(source, part, &[(ShardColumn::PartLines, lines.as_bytes())])
     }
 
     /// The file, to commit with the run's other outputs; a shard's ends
     /// with the record that says it is whole.
     pub fn finish(mut self) -> Result<PendingOutput> {
         if let Some(shard) = self.shard.take() {
-            let mut fields = [None; SHARD_REJECTS_COLUMNS.len()];
-            fields[0] = Some(shard.as_bytes());
+            let mut fields: ShardFields = [None; SHARD_WIDTH];
+            fields[ShardColumn::Shard as usize] = Some(shard.as_bytes());
             self.record(&fields)?;
         }
         Ok(self.file)
     }
 
+    /// A record of `part` of `source`: the columns every such record has,
+    /// and the `rest`.
     fn shard_record(
         &mut self,
         source: &str,
         part: &ShardPart,
-        rest: [Option<&[u8]>; 4],
+        rest: &[(ShardColumn, &[u8])],
     ) -> Result<()> {
         let shard = self.shard.clone().expect("a shard's rejects");
         let (mut bytes, mut start, mut end) = (
@@ -151,18 +153,18 @@ impl RejectsWriter {
             itoa::Buffer::new(),
             itoa::Buffer::new(),
         );
-        self.record(&[
-            Some(shard.as_bytes()),
-            Some(source.as_bytes()),
-            Some(bytes.format(part.source_bytes).as_bytes()),
-            Some(start.format(part.range.start).as_bytes()),
-            Some(end.format(part.range.end).as_bytes()),
-            rest[0],
-            rest[1],
-            rest[2],
-            rest[3],
-            Some(self.header_lines.as_bytes()),
-        ])
+        let mut fields: ShardFields = [None; SHARD_WIDTH];
+        fields[ShardColumn::Shard as usize] = Some(shard.as_bytes());
+        fields[ShardColumn::Source as usize] = Some(source.as_bytes());
+        fields[ShardColumn::SourceBytes as usize] =
+            Some(bytes.format(part.source_bytes).as_bytes());
+        fields[ShardColumn::PartStart as usize] = Some(start.format(part.range.start).as_bytes());
+        fields[ShardColumn::PartEnd as usize] = Some(end.format(part.range.end).as_bytes());
+        fields[ShardColumn::HeaderLines as usize] = Some(self.header_lines.as_bytes());
+        for &(column, value) in rest {
+            fields[column as usize] = Some(value);
+        }
+        self.record(&fields)
     }
 
     /// Writes one record: `None` is an empty field, the rest quoted.

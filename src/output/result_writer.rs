@@ -281,6 +281,22 @@ impl<'a> Groups<'a> {
         visited
     }
 
+    /// How many groups (rows of result.csv) there are: the walk of
+    /// [`Groups::write`] with nothing formatted, for a count that neither
+    /// writes nor keeps them.
+    pub fn len(&self) -> usize {
+        let mut groups = 0;
+        let mut scratch = DateScratch::default();
+        for rank in 0..self.dates.len() {
+            let counted = self.visit_ranks(rank, &mut scratch, |_, _| {
+                groups += 1;
+                Ok(())
+            });
+            counted.expect("counting fails nowhere");
+        }
+        groups
+    }
+
     /// Calls `row(name rank, total)` for every group of date rank `rank`, in
     /// name order: the one walk that both result.csv and [`Counts`] take.
     fn visit_ranks(

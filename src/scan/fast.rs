@@ -29,7 +29,9 @@ pub struct Masks {
     pub quote: u64,
 }
 
-/// Computes the [`Masks`] of a window with the baseline instructions.
+/// Computes the [`Masks`] of a window with the baseline instructions (for
+/// the tests, which compare every kernel with it).
+#[cfg(test)]
 #[inline(always)]
 pub fn masks(window: &[u8; 64], delimiter: u8) -> Masks {
     // SAFETY: the baseline kernel needs nothing beyond the target's baseline.

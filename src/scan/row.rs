@@ -28,7 +28,7 @@ pub enum MalformedKind {
     BadDateFormat,
     /// The date field is no real calendar date, time or offset.
     NoSuchDate,
-    /// The line is longer than [`crate::format::MAX_LINE`].
+    /// The line is longer than the longest line a row may have (`format::MAX_LINE`, 1 MiB).
     LineTooLong,
 }
 

@@ -151,7 +151,7 @@ impl<'a> Feeder<'a> {
             .flat_map(|(at, file)| (0..file.chunk_count(chunk_bytes)).map(move |seq| (at, seq)))
             .filter(|&(_, seq)| {
                 // A test's fault: the second chunk of each file is never fed.
-                !(seq == 1 && job.context.options.fault == Some(Fault::DroppedChunk))
+                !(seq == 1 && job.context.options.fault() == Some(Fault::DroppedChunk))
             })
             .collect();
         let mut staged = VecDeque::new();
@@ -337,7 +337,7 @@ impl<'a> Feeder<'a> {
         let file = &job.files[at];
         let chunk_bytes = u64::from(self.ring.shape.chunk_bytes);
         let mut start = file.rows.start + seq * chunk_bytes;
-        if seq > 0 && job.context.options.fault == Some(Fault::Overlap) {
+        if seq > 0 && job.context.options.fault() == Some(Fault::Overlap) {
             start -= 1; // a test's fault: a byte of the chunk before
         }
         let end = (start + chunk_bytes).min(file.rows.end);
@@ -499,8 +499,8 @@ impl<'a> Feeder<'a> {
             wanted_capacity: shape.wanted_capacity,
             partial_at: shape.partial_at(),
             partial_capacity: shape.partial_capacity,
-            lose_block: options.lose_block.unwrap_or(u32::MAX),
-            fault: match options.fault {
+            lose_block: options.lose_block().unwrap_or(u32::MAX),
+            fault: match options.fault() {
                 Some(fault @ (Fault::OtherSlot | Fault::DayLate | Fault::DroppedKey)) => {
                     fault as u32
                 }

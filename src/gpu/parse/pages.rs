@@ -274,7 +274,7 @@ impl PageBins {
             first += count;
         }
         let mut encoder = context.device.create_command_encoder(&Default::default());
-        if !keys.is_empty() && context.options.fault != Some(Fault::BinsNotCleared) {
+        if !keys.is_empty() && context.options.fault() != Some(Fault::BinsNotCleared) {
             encoder.clear_buffer(&self.bins, 0, Some(keys.len() as u64 * page_bytes));
         }
         encoder.clear_buffer(&self.table, 0, None);
