@@ -1,7 +1,8 @@
 //! Everything that runs on a GPU, through wgpu: finding an adapter
 //! ([`device`]), parsing raw bytes on the device ([`parse`], the GPU
 //! backend), and counting the CPU's keys in a WGSL histogram ([`keys`], the
-//! design card's path).
+//! design card's path); [`route`] says which files of a count the GPU
+//! backend reads and gives the count its job.
 //!
 //! Set-up ([`GpuContext`]: the device and every pipeline) is separate from a
 //! count, so that one device serves any number of counts (and tests).
@@ -12,6 +13,7 @@
 pub mod device;
 pub mod keys;
 pub mod parse;
+pub mod route;
 
 pub use keys::GpuHistogram;
 

@@ -14,15 +14,15 @@ use super::pages::{IdTable, PageBins, PageShape, MOST_WANTED};
 use super::readers::Readers;
 use super::zone::ZoneTable;
 use super::{
-    Event, GpuJob, InFlight, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE,
-    FILE_END, FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
+    GpuJob, InFlight, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE, FILE_END,
+    FIRST_ROW, LINE_WORD_BYTES, OVERLAP, RING, SHORTEST_COUNTED_ROW, STATS_WORDS,
 };
 use crate::date::day_number;
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::gpu::Fault;
 use crate::input::{ChunkBuf, ChunkSource, Next, RangeSource};
-use crate::scan::{ChunkReport, Scanner};
+use crate::scan::{ChunkReport, ScanEvent, Scanner};
 
 use super::super::{bind_group, buffer, device_bins, grid};
 
@@ -313,7 +313,7 @@ impl<'a> Feeder<'a> {
                     return Ok(false);
                 }
             }
-            if !(job.events)(Event::End {
+            if !(job.events)(ScanEvent::End {
                 file: file.index,
                 chunks: count,
             }) {

@@ -1,0 +1,135 @@
+//! Stage 2 of a count: every chunk scanned into the histogram, on the
+//! CPU's pool and on the GPU for the files it reads itself, and booked by
+//! the ledger in file order.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::ledger::Ledger;
+use super::open::Opened;
+use super::{pool, BookedRows, CountOptions};
+use crate::error::Result;
+use crate::figures::GpuFigures;
+use crate::histogram::{Histogram, KeyTotals};
+use crate::input::Plan;
+use crate::output::ShardPart;
+use crate::progress::Progress;
+use crate::scan::ScanContext;
+use crate::state::Resumed;
+
+/// What the scan stage hands to the finish: the histogram's totals and the
+/// ledger's books.
+pub(super) struct Scanned {
+    pub(super) totals: KeyTotals,
+    pub(super) tally: BookedRows,
+    pub(super) gpu: Option<GpuFigures>,
+    pub(super) scan_done: Instant,
+}
+
+/// Stage 2: every chunk scanned into the histogram (on the CPU's pool, and
+/// on the GPU for the files it reads itself) and booked by the ledger.
+pub(super) fn scan(
+    options: &CountOptions,
+    plan: &Plan,
+    resumed: Option<&Resumed>,
+    opened: &mut Opened,
+    histogram: Box<dyn Histogram>,
+    context: &ScanContext,
+    progress: &dyn Progress,
+) -> Result<Scanned> {
+    let Opened {
+        sources,
+        layouts,
+        engine,
+        outputs,
+        threads,
+        ..
+    } = opened;
+    let parts = shard_parts(plan);
+    let mut ledger = Ledger::new(
+        sources,
+        parts,
+        context.policy,
+        outputs.rejects.as_mut(),
+        progress,
+    );
+    // A resumed run numbers its rows after the lines counted before.
+    if let Some(resumed) = resumed {
+        ledger.number_lines_after(&resumed.lines_before());
+    }
+    // Which files the GPU backend reads itself, and which the CPU's pool.
+    #[cfg(feature = "gpu")]
+    let on_gpu = crate::gpu::route::gpu_files(engine, plan, sources);
+    #[cfg(not(feature = "gpu"))]
+    let on_gpu: Vec<usize> = Vec::new();
+    let cpu_files: Vec<usize> = (0..sources.len()).filter(|i| !on_gpu.contains(i)).collect();
+    if !on_gpu.is_empty() {
+        log::info!(
+            "{} of {} files parsed on the GPU; the rest (compressed, S3, pipes) on the CPU",
+            on_gpu.len(),
+            sources.len()
+        );
+    }
+    let gpu_figures = Mutex::new(None);
+    #[cfg(feature = "gpu")]
+    let job = crate::gpu::route::GpuWork {
+        engine,
+        on_gpu: &on_gpu,
+        plan,
+        sources,
+        layouts,
+        scan: context,
+        histogram: histogram.as_ref(),
+        threads: *threads,
+        flush: options.flush,
+        figures: &gpu_figures,
+        cancel: &options.cancel,
+    }
+    .job();
+    #[cfg(not(feature = "gpu"))]
+    let job = {
+        let _ = (&engine, &layouts);
+        None
+    };
+    let scanned = if sources.is_empty() {
+        drop(job);
+        Ok(())
+    } else {
+        pool::Pool {
+            context,
+            sources,
+            files: &cpu_files,
+            layouts,
+            histogram: histogram.as_ref(),
+            threads: *threads,
+            cancel: &options.cancel,
+        }
+        .scan(job, &mut ledger)
+    };
+    let scan_done = Instant::now();
+    // Always finish the histogram, to join the GPU thread; its error (a
+    // device failure) explains a scan error better than "GPU stopped".
+    let totals = histogram.finish();
+    scanned?;
+    Ok(Scanned {
+        totals: totals?,
+        tally: ledger.finish()?,
+        gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
+        scan_done,
+    })
+}
+
+/// Where each input of `plan` lies in its file, for the ledger's line
+/// numbers and a shard's rejects.
+fn shard_parts(plan: &Plan) -> Vec<ShardPart> {
+    plan.inputs
+        .iter()
+        .map(|input| {
+            let source_bytes = input.object.len();
+            ShardPart {
+                source_bytes,
+                range: input.range.clone().unwrap_or(0..source_bytes),
+            }
+        })
+        .collect()
+}
