@@ -125,7 +125,7 @@ pub(super) fn open<'e>(
 
 /// The engine that counts these inputs: `auto` weighs the bytes the GPU
 /// backend would read itself ([`Engine::for_input`]), and a count the GPU's
-/// parse cannot read is parsed on the CPU (`gpu::route`).
+/// parse cannot read is parsed on the CPU ([`Engine::for_epoch`]).
 fn engine_for<'e>(
     engine: &'e Engine,
     options: &CountOptions,
@@ -145,9 +145,5 @@ fn engine_for<'e>(
     if let Some(why) = why {
         log::info!("{why}");
     }
-    #[cfg(feature = "gpu")]
-    let engine = crate::gpu::route::cpu_parse_for(engine, options.times.epoch);
-    #[cfg(not(feature = "gpu"))]
-    let _ = options;
-    Ok(engine)
+    Ok(engine.for_epoch(options.times.epoch))
 }

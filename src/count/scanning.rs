@@ -59,7 +59,12 @@ pub(super) fn scan(
     }
     // Which files the GPU backend reads itself, and which the CPU's pool.
     #[cfg(feature = "gpu")]
-    let on_gpu = crate::gpu::route::gpu_files(engine, plan, sources);
+    let gpu = engine.gpu_parse();
+    #[cfg(feature = "gpu")]
+    let on_gpu = match gpu {
+        Some(_) => crate::gpu::route::gpu_files(plan, sources),
+        None => Vec::new(),
+    };
     #[cfg(not(feature = "gpu"))]
     let on_gpu: Vec<usize> = Vec::new();
     let cpu_files: Vec<usize> = (0..sources.len()).filter(|i| !on_gpu.contains(i)).collect();
@@ -72,20 +77,22 @@ pub(super) fn scan(
     }
     let gpu_figures = Mutex::new(None);
     #[cfg(feature = "gpu")]
-    let job = crate::gpu::route::GpuWork {
-        engine,
-        on_gpu: &on_gpu,
-        plan,
-        sources,
-        layouts,
-        scan: context,
-        histogram: histogram.as_ref(),
-        threads: *threads,
-        flush: options.flush,
-        figures: &gpu_figures,
-        cancel: &options.cancel,
-    }
-    .job();
+    let job = gpu.and_then(|gpu| {
+        crate::gpu::route::GpuWork {
+            gpu,
+            on_gpu: &on_gpu,
+            plan,
+            sources,
+            layouts,
+            scan: context,
+            histogram: histogram.as_ref(),
+            threads: *threads,
+            flush: options.flush,
+            figures: &gpu_figures,
+            cancel: &options.cancel,
+        }
+        .job()
+    });
     #[cfg(not(feature = "gpu"))]
     let job = {
         let _ = (&engine, &layouts);

@@ -6,9 +6,8 @@
 use std::sync::Mutex;
 
 use super::parse::{count_files, GpuFile, GpuJob};
-use crate::backend::Engine;
+use super::GpuContext;
 use crate::cancel::CancelToken;
-use crate::date::Epoch;
 use crate::figures::GpuFigures;
 use crate::format::Layout;
 use crate::histogram::{FoldInterval, Histogram};
@@ -35,7 +34,7 @@ fn plain_local<'a>(
 }
 
 /// The bytes of the plan's plain local files, which `auto` weighs
-/// ([`Engine::for_input`]).
+/// ([`crate::backend::Engine::for_input`]).
 pub fn plain_bytes(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> u64 {
     plain_local(plan, sources)
         .map(|i| sources[i].total_bytes().unwrap_or(0))
@@ -48,11 +47,8 @@ pub fn plain_bytes(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> u64 {
 const SMALL_FILE: u64 = 1 << 20;
 
 /// The files of the plan that the GPU backend reads itself: plain local
-/// files, but for small ones among many; none for another engine.
-pub fn gpu_files(engine: &Engine, plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> Vec<usize> {
-    if !matches!(engine, Engine::Gpu(_)) {
-        return Vec::new();
-    }
+/// files, but for small ones among many.
+pub fn gpu_files(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> Vec<usize> {
     let plain: Vec<usize> = plain_local(plan, sources).collect();
     if plain.len() == 1 {
         return plain;
@@ -63,33 +59,12 @@ pub fn gpu_files(engine: &Engine, plan: &Plan, sources: &[Box<dyn ChunkSource>])
         .collect()
 }
 
-/// The engine that parses a count whose bare numbers are `epoch`: the GPU
-/// backend's parse reads calendar dates and event times (in any zone, with
-/// any delimiter) in its shader, but not epoch numbers, so a count with
-/// `--epoch` is parsed and counted on the CPU instead (the `gpu-keys`
-/// backend, whose CPU parses, keeps its GPU histogram). A row the shader
-/// cannot read (a rare form, a repeated header) is handed back to the
-/// CPU's exact path, which reads it.
-pub fn cpu_parse_for(engine: &Engine, epoch: Option<Epoch>) -> &Engine {
-    // A bare number the shader hands back: an epoch file would be every
-    // row the host's, through the slower hand-back.
-    if let (Engine::Gpu(_), Some(_)) = (engine, epoch) {
-        static CPU: Engine = Engine::Cpu;
-        log::info!(
-            "the GPU backend's parse does not read epoch numbers yet: parsed and counted on the \
-             CPU (--backend gpu-keys parses on the CPU and counts on the GPU)"
-        );
-        return &CPU;
-    }
-    engine
-}
-
 /// What the GPU backend's job needs of a count: the files `on_gpu` of the
 /// plan (see [`gpu_files`]), and where their counts, reports and figures
 /// go.
 pub struct GpuWork<'a, 'b> {
-    /// The count's engine: the job runs only for the GPU backend's.
-    pub engine: &'a Engine,
+    /// The device that parses.
+    pub gpu: &'a GpuContext,
     /// The plan's files that the GPU reads.
     pub on_gpu: &'a [usize],
     /// The count's inputs.
@@ -113,12 +88,11 @@ pub struct GpuWork<'a, 'b> {
 }
 
 impl<'a, 'b: 'a> GpuWork<'a, 'b> {
-    /// The job to run beside the pool; none for an engine other than the
-    /// GPU backend's, or no file for it.
+    /// The job to run beside the pool; none when no file is the GPU's.
     pub fn job(self) -> Option<ScanJob<'a>> {
-        let (Engine::Gpu(gpu), false) = (self.engine, self.on_gpu.is_empty()) else {
+        if self.on_gpu.is_empty() {
             return None;
-        };
+        }
         let files: Vec<GpuFile> = self
             .on_gpu
             .iter()
@@ -134,6 +108,7 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
             })
             .collect();
         let GpuWork {
+            gpu,
             scan,
             histogram,
             threads,

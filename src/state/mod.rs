@@ -19,8 +19,8 @@
 //!
 //! The files: this one resumes a count from its state and finishes the
 //! new one; `follow.rs` says what changed in each input since; `file.rs`
-//! locks, encodes, reads and decodes the state file; `totals.rs` holds the
-//! totals.
+//! locks, encodes, reads and decodes the state file, whose numbers
+//! `numbers.rs` writes and reads; `totals.rs` holds the totals.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,7 @@ use crate::regions::KeySpace;
 
 mod file;
 mod follow;
+mod numbers;
 #[cfg(test)]
 mod tests;
 mod totals;

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use super::file::{put_varint, unzigzag, zigzag, Reader};
+use super::numbers::{put_varint, unzigzag, zigzag, Reader};
 use crate::date::{self, DateDict};
 use crate::error::{Error, Result};
 use crate::histogram::{DenseKeyTotals, FinalTotals};
