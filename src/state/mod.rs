@@ -201,55 +201,16 @@ pub fn resume(
         _ => None,
     };
     if let Some(state) = &previous {
-        if state.regions != fingerprint {
-            return Err(Error::Usage(format!(
-                "{}: the state was written with another region.csv ({} bytes, CRC-32 {:08x}; \
-                 this one: {} bytes, {:08x}); --recount counts from scratch with this one",
-                path.display(),
-                state.regions.0,
-                state.regions.1,
-                fingerprint.0,
-                fingerprint.1
-            )));
-        }
-        let differs = counting
-            .iter()
-            .find(|pair| !state.options.contains(pair))
-            .map(|(name, now)| {
-                let then = state.options.iter().find(|(n, _)| n == name);
-                (name, now, then.map_or("nothing", |(_, v)| v.as_str()))
-            });
-        if let Some((name, now, then)) = differs {
-            return Err(Error::Usage(format!(
-                "{}: the state was counted with {name} {then}, and this run has {now}; \
-                 --recount counts from scratch with this run's options",
-                path.display()
-            )));
-        }
+        refuse_another_count(state, path, fingerprint, counting)?;
     }
     // The rejects file must hold every row the state's runs did not count:
     // one that is not the file the last run wrote (none then, deleted,
     // edited, another path) cannot be continued, so all is counted again.
     let mut carried_rejects = None;
     if let (Some(state), Some(rejects)) = (&previous, rejects) {
-        let now = file_print(rejects)?;
-        match (state.rejects, now) {
-            (Some(then), Some(now)) if then == now => {
-                carried_rejects = Some((rejects.to_path_buf(), then))
-            }
-            (then, _) => {
-                log::warn!(
-                    "{}: {}: counting every input from scratch, so that it holds every row \
-                     not counted",
-                    rejects.display(),
-                    if then.is_none() {
-                        "the state's last run wrote no rejects file"
-                    } else {
-                        "not the rejects file the state's last run wrote"
-                    }
-                );
-                previous = None;
-            }
+        carried_rejects = rejects_to_carry(state, rejects)?;
+        if carried_rejects.is_none() {
+            previous = None;
         }
     }
     loop {
@@ -272,6 +233,67 @@ pub fn resume(
             }
             // Something changed that cannot be followed: from scratch.
             None => previous = None,
+        }
+    }
+}
+
+/// Fails unless the state was counted against the same region.csv
+/// (`fingerprint`: its length and CRC-32) and with the same reading
+/// options (`counting`) as this run: its totals could not be added to.
+fn refuse_another_count(
+    state: &State,
+    path: &Path,
+    fingerprint: (u64, u32),
+    counting: &[(String, String)],
+) -> Result<()> {
+    if state.regions != fingerprint {
+        return Err(Error::Usage(format!(
+            "{}: the state was written with another region.csv ({} bytes, CRC-32 {:08x}; \
+             this one: {} bytes, {:08x}); --recount counts from scratch with this one",
+            path.display(),
+            state.regions.0,
+            state.regions.1,
+            fingerprint.0,
+            fingerprint.1
+        )));
+    }
+    let differs = counting
+        .iter()
+        .find(|pair| !state.options.contains(pair))
+        .map(|(name, now)| {
+            let then = state.options.iter().find(|(n, _)| n == name);
+            (name, now, then.map_or("nothing", |(_, v)| v.as_str()))
+        });
+    if let Some((name, now, then)) = differs {
+        return Err(Error::Usage(format!(
+            "{}: the state was counted with {name} {then}, and this run has {now}; \
+             --recount counts from scratch with this run's options",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The rejects file to carry on, with its print: it must hold every row
+/// the state's runs did not count, so one that is not the file the last
+/// run wrote (none then, deleted, edited, another path) cannot be
+/// continued; `None` then, and all is counted again.
+fn rejects_to_carry(state: &State, rejects: &Path) -> Result<Option<(PathBuf, (u64, u32))>> {
+    let now = file_print(rejects)?;
+    match (state.rejects, now) {
+        (Some(then), Some(now)) if then == now => Ok(Some((rejects.to_path_buf(), then))),
+        (then, _) => {
+            log::warn!(
+                "{}: {}: counting every input from scratch, so that it holds every row \
+                 not counted",
+                rejects.display(),
+                if then.is_none() {
+                    "the state's last run wrote no rejects file"
+                } else {
+                    "not the rejects file the state's last run wrote"
+                }
+            );
+            Ok(None)
         }
     }
 }
