@@ -7,11 +7,13 @@ use std::time::Instant;
 
 use super::ledger::Ledger;
 use super::open::Opened;
+use super::outputs::Outputs;
 use super::{pool, BookedRows, CountOptions};
+use crate::backend::Engine;
 use crate::error::Result;
 use crate::figures::GpuFigures;
 use crate::histogram::{Histogram, KeyTotals};
-use crate::input::Plan;
+use crate::input::{ChunkSource, Plan};
 use crate::output::ShardPart;
 use crate::progress::Progress;
 use crate::scan::ScanContext;
@@ -45,39 +47,13 @@ pub(super) fn scan(
         threads,
         ..
     } = opened;
-    let parts = shard_parts(plan);
-    let mut ledger = Ledger::new(
-        sources,
-        parts,
-        context.policy,
-        outputs.rejects.as_mut(),
-        progress,
-    );
-    // A resumed run numbers its rows after the lines counted before.
-    if let Some(resumed) = resumed {
-        ledger.number_lines_after(&resumed.lines_before());
-    }
+    let mut ledger = ledger(plan, resumed, sources, outputs, context, progress);
     // Which files the GPU backend reads itself, and which the CPU's pool.
-    #[cfg(feature = "gpu")]
-    let gpu = engine.gpu_parse();
-    #[cfg(feature = "gpu")]
-    let on_gpu = match gpu {
-        Some(_) => crate::gpu::route::gpu_files(plan, sources),
-        None => Vec::new(),
-    };
-    #[cfg(not(feature = "gpu"))]
-    let on_gpu: Vec<usize> = Vec::new();
+    let on_gpu = gpu_files(engine, plan, sources);
     let cpu_files: Vec<usize> = (0..sources.len()).filter(|i| !on_gpu.contains(i)).collect();
-    if !on_gpu.is_empty() {
-        log::info!(
-            "{} of {} files parsed on the GPU; the rest (compressed, S3, pipes) on the CPU",
-            on_gpu.len(),
-            sources.len()
-        );
-    }
     let gpu_figures = Mutex::new(None);
     #[cfg(feature = "gpu")]
-    let job = gpu.and_then(|gpu| {
+    let job = engine.gpu_parse().and_then(|gpu| {
         crate::gpu::route::GpuWork {
             gpu,
             on_gpu: &on_gpu,
@@ -94,10 +70,7 @@ pub(super) fn scan(
         .job()
     });
     #[cfg(not(feature = "gpu"))]
-    let job = {
-        let _ = (&engine, &layouts);
-        None
-    };
+    let job = None;
     let scanned = if sources.is_empty() {
         drop(job);
         Ok(())
@@ -124,6 +97,49 @@ pub(super) fn scan(
         gpu: gpu_figures.into_inner().unwrap_or_else(|e| e.into_inner()),
         scan_done,
     })
+}
+
+/// The ledger of this count's chunks, its rejects to `outputs`: a resumed
+/// run numbers its rows after the lines counted before.
+fn ledger<'a>(
+    plan: &Plan,
+    resumed: Option<&Resumed>,
+    sources: &'a [Box<dyn ChunkSource>],
+    outputs: &'a mut Outputs,
+    context: &ScanContext,
+    progress: &'a dyn Progress,
+) -> Ledger<'a> {
+    let parts = shard_parts(plan);
+    let mut ledger = Ledger::new(
+        sources,
+        parts,
+        context.policy,
+        outputs.rejects.as_mut(),
+        progress,
+    );
+    if let Some(resumed) = resumed {
+        ledger.number_lines_after(&resumed.lines_before());
+    }
+    ledger
+}
+
+/// Which of the plan's files the GPU backend reads itself: none for
+/// another engine (see `gpu::route`).
+fn gpu_files(engine: &Engine, plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> Vec<usize> {
+    #[cfg(feature = "gpu")]
+    if engine.gpu_parse().is_some() {
+        let on_gpu = crate::gpu::route::gpu_files(plan, sources);
+        if !on_gpu.is_empty() {
+            log::info!(
+                "{} of {} files parsed on the GPU; the rest (compressed, S3, pipes) on the CPU",
+                on_gpu.len(),
+                sources.len()
+            );
+        }
+        return on_gpu;
+    }
+    let _ = (engine, plan, sources);
+    Vec::new()
 }
 
 /// Where each input of `plan` lies in its file, for the ledger's line
