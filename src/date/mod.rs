@@ -13,8 +13,13 @@
 //!   own [`ZoneCursor`], a table of the zone's offsets per UTC day filled
 //!   from the database the first time a day is seen.
 //! - [`DateDict`] gives each distinct date an index the first time any
-//!   thread sees it; a `YYYY-MM-DD` text is validated there, once: a
-//!   terabyte holds billions of rows but only thousands of distinct dates.
+//!   thread sees it. A date field is validated by the exact reader
+//!   ([`parse_event`], through [`EventTimes::local_date`]) the first time
+//!   a thread meets it, before its date reaches the dictionary or the
+//!   thread's cache; later rows find it in the cache unchecked: a terabyte
+//!   holds billions of rows but only thousands of distinct dates.
+//!   ([`DateDict::intern`] validates a text itself, for callers that have
+//!   not read it.)
 //! - [`DateCache`] is one thread's lock-free way from a date's digits (or
 //!   its day number) to its index, consulted by every row.
 //! - [`EventDays`] is one thread's way from an event time to its date's

@@ -5,7 +5,7 @@
 use crate::csv;
 
 /// The column names of a header line. The error is the reason, for an
-/// [`Error::Data`] on line 1.
+/// [`Error::Data`](crate::error::Error::Data) on line 1.
 pub fn header_names(header: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     header_names_with(header, b',')
 }
@@ -38,7 +38,7 @@ pub const MAX_COLUMNS: usize = 64;
 ///
 /// Returns the header without a UTF-8 byte order mark or line terminator,
 /// and where the first row starts; `None` when more bytes are needed. The
-/// error is the reason, for an [`Error::Data`] on line 1.
+/// error is the reason, for an [`Error::Data`](crate::error::Error::Data) on line 1.
 pub fn header_line(
     bytes: &[u8],
     complete: bool,

@@ -115,7 +115,7 @@ pub const RESULT_FILE: SmallFile = SmallFile {
 impl SmallFile {
     /// Checks that `header` (a header line, as [`header_line`] gives it)
     /// has the columns this file must have. The error is the reason, for
-    /// an [`Error::Data`] on line 1.
+    /// an [`Error::Data`](crate::error::Error::Data) on line 1.
     pub fn check_columns(&self, header: &[u8]) -> Result<(), String> {
         let names = header_names(header)?;
         for column in self.columns {
