@@ -12,6 +12,7 @@
 #[cfg(feature = "gpu")]
 use std::sync::{Arc, OnceLock};
 
+use crate::date::Epoch;
 use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
 use crate::gpu::{device, GpuContext, GpuOptions};
@@ -354,6 +355,39 @@ impl Engine {
             Engine::Cpu | Engine::Auto(_) => None,
             Engine::Gpu(context) | Engine::GpuKeys(context) => Some(context),
         }
+    }
+
+    /// The GPU that parses raw bytes itself: the GPU backend's (not
+    /// `gpu-keys`', whose CPU parses).
+    #[cfg(feature = "gpu")]
+    pub fn gpu_parse(&self) -> Option<&GpuContext> {
+        match self {
+            Engine::Gpu(context) => Some(context),
+            _ => None,
+        }
+    }
+
+    /// The engine that parses a count whose bare numbers are `epoch`: the
+    /// GPU backend's parse reads calendar dates and event times (in any
+    /// zone, with any delimiter) in its shader, but not epoch numbers, so a
+    /// count with `--epoch` is parsed and counted on the CPU instead (the
+    /// `gpu-keys` backend, whose CPU parses, keeps its GPU histogram). A row
+    /// the shader cannot read (a rare form, a repeated header) is handed
+    /// back to the CPU's exact path, which reads it.
+    pub fn for_epoch(&self, epoch: Option<Epoch>) -> &Engine {
+        // A bare number the shader hands back: an epoch file would be every
+        // row the host's, through the slower hand-back.
+        #[cfg(feature = "gpu")]
+        if let (Engine::Gpu(_), Some(_)) = (self, epoch) {
+            static CPU: Engine = Engine::Cpu;
+            log::info!(
+                "the GPU backend's parse does not read epoch numbers yet: parsed and counted on \
+                 the CPU (--backend gpu-keys parses on the CPU and counts on the GPU)"
+            );
+            return &CPU;
+        }
+        let _ = epoch;
+        self
     }
 }
 

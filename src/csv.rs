@@ -174,102 +174,6 @@ pub fn parse_record_with<'a>(
     }
 }
 
-/// A whole small CSV file with a header (region.csv, result files), read
-/// record by record with exact line numbers. Columns are found by name.
-pub struct Table<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    /// The line the next record starts on; the header is line 1.
-    line: u64,
-    file: &'a str,
-    /// The header's field values.
-    pub header: Vec<Vec<u8>>,
-}
-
-impl<'a> Table<'a> {
-    /// Reads the header. `expected` describes it for the error on an empty
-    /// file, e.g. `"region_id","region_name"`.
-    /// The header line is found by the one rule of every header,
-    /// [`format::header_line`](crate::format::header_line).
-    pub fn new(bytes: &'a [u8], file: &'a str, expected: &str) -> crate::Result<Table<'a>> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let mut table = Table {
-            bytes,
-            pos: 0,
-            line: 2,
-            file,
-            header: Vec::new(),
-        };
-        let (header, rows_start) = crate::format::header_line(bytes, true, expected)
-            .and_then(|found| {
-                let (line, rows_start) = found.expect("the whole file is there");
-                Ok((crate::format::header_names(&line)?, rows_start))
-            })
-            .map_err(|why| table.error(1, why))?;
-        table.header = header;
-        table.pos = rows_start;
-        Ok(table)
-    }
-
-    /// A file without a header row: its first record is a row, on line 1.
-    /// `header` holds that record's fields, which give the number of
-    /// fields every record must have (columns are then found by position).
-    pub fn headerless(bytes: &'a [u8], file: &'a str, expected: &str) -> crate::Result<Table<'a>> {
-        let mut table = Table::new(bytes, file, expected)?;
-        table.pos = 0;
-        table.line = 1;
-        Ok(table)
-    }
-
-    /// The index of the header column `name` (ASCII case ignored).
-    pub fn column(&self, name: &str) -> crate::Result<usize> {
-        find_column(&self.header, name).map_err(|why| self.error(1, why))
-    }
-
-    /// An error about line `line` of this file.
-    pub fn error(&self, line: u64, reason: String) -> crate::Error {
-        crate::Error::Data {
-            file: self.file.to_string(),
-            line,
-            reason,
-        }
-    }
-
-    /// Calls `f(line, fields)` for every record, skipping blank lines; a
-    /// record with another number of fields than the header is an error.
-    pub fn for_each(
-        mut self,
-        mut f: impl FnMut(u64, &[Field<'a>]) -> crate::Result<()>,
-    ) -> crate::Result<()> {
-        let mut fields = Vec::new();
-        while self.pos < self.bytes.len() {
-            let line = self.line;
-            let used = parse_record(&self.bytes[self.pos..], &mut fields)
-                .map_err(|e| self.error(line, e.to_string()))?;
-            self.advance(used);
-            if fields.len() == 1 && fields[0].value().is_empty() {
-                continue; // a blank line
-            }
-            if fields.len() != self.header.len() {
-                let reason = format!(
-                    "expected {} fields, found {}",
-                    self.header.len(),
-                    fields.len()
-                );
-                return Err(self.error(line, reason));
-            }
-            f(line, &fields)?;
-        }
-        Ok(())
-    }
-
-    fn advance(&mut self, used: usize) {
-        let record = &self.bytes[self.pos..self.pos + used];
-        self.line += memchr::memchr_iter(b'\n', record).count() as u64;
-        self.pos += used;
-    }
-}
-
 /// Finds a header column by name, ignoring ASCII case.
 pub fn find_column(header: &[Vec<u8>], name: &str) -> Result<usize, String> {
     let mut hits = header
@@ -316,28 +220,6 @@ pub fn write_quoted(out: &mut Vec<u8>, value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_tables_header_is_read_by_the_rule_of_every_header() {
-        // What header_line refuses, a table refuses too, on line 1.
-        let xlsx = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\n1,2\n";
-        let err = Table::new(xlsx, "r.csv", "h").err().unwrap().to_string();
-        assert!(err.starts_with("r.csv:1: this is a ZIP archive"), "{err}");
-        let mac = b"a,b\r1,2\r";
-        let err = Table::new(mac, "r.csv", "h").err().unwrap().to_string();
-        assert!(err.contains("CR-only"), "{err}");
-        // A byte order mark and a CRLF go; rows start on line 2.
-        let table = Table::new(b"\xEF\xBB\xBFa,\"b\"\r\n1,2\r\n", "r.csv", "h").unwrap();
-        assert_eq!(table.header, [b"a".to_vec(), b"b".to_vec()]);
-        let mut rows = Vec::new();
-        table
-            .for_each(|line, fields| {
-                rows.push((line, fields.len()));
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(rows, [(2, 2)]);
-    }
 
     fn split(line: &str) -> Result<Vec<String>, QuoteError> {
         let mut fields = Vec::new();

@@ -72,17 +72,9 @@ internal! {
     cancel;
     count;
     csv;
-    // Dead in a build without `testing`, kept for the tests and until the
-    // split of date/mod.rs, format.rs and output/result_writer.rs lets each
-    // item say so itself (those files are being moved): `DateDict::is_empty`,
-    // `ResultTable::{is_empty, rows}` (clippy's `len_without_is_empty`
-    // pairs, needless now that the types are private), `LOCATION_COLUMNS`,
-    // `REJECTS_COLUMNS` and `Layout::from_header` (tests and benches/scan.rs).
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     date;
     error;
     figures;
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     format;
     generate;
     #[cfg(feature = "gpu")]
@@ -90,7 +82,6 @@ internal! {
     histogram;
     input;
     merge;
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     output;
     #[cfg(feature = "plot")]
     plot;

@@ -229,7 +229,7 @@ fn draw<DB: DrawingBackend>(
     let (top, bottom) = root.split_vertically(height * 68 / 100);
     let (heat_area, scale_area) = top.split_horizontally(width.saturating_sub(110));
 
-    // Heatmap: one cell per (day, region).
+    // Region names fit beside both charts.
     let longest = grid
         .regions
         .iter()
@@ -237,8 +237,19 @@ fn draw<DB: DrawingBackend>(
         .max()
         .unwrap_or(1);
     let label_width = (longest as u32 * 7 + 16).min(width / 3);
+    draw_heatmap(&heat_area, grid, label_width)?;
+    draw_scale(&scale_area, grid)?;
+    draw_daily(&bottom, grid, label_width)
+}
+
+/// The heatmap: one cell per (day, region), its colour the count's.
+fn draw_heatmap<DB: DrawingBackend>(
+    heat_area: &DrawingArea<DB, Shift>,
+    grid: &Grid,
+    label_width: u32,
+) -> DrawResult<DB> {
     let (days, regions) = (grid.days as i32, grid.regions.len() as i32);
-    let mut heat = ChartBuilder::on(&heat_area)
+    let mut heat = ChartBuilder::on(heat_area)
         .margin(8)
         .x_label_area_size(36)
         .y_label_area_size(label_width)
@@ -271,9 +282,16 @@ fn draw<DB: DrawingBackend>(
         )
     }))?;
 
-    // Colour scale: the same map, bottom to top.
+    Ok(())
+}
+
+/// The colour scale: the heatmap's colours, bottom to top.
+fn draw_scale<DB: DrawingBackend>(
+    scale_area: &DrawingArea<DB, Shift>,
+    grid: &Grid,
+) -> DrawResult<DB> {
     let max = grid.max_cell.max(1) as f64;
-    let mut scale = ChartBuilder::on(&scale_area)
+    let mut scale = ChartBuilder::on(scale_area)
         .margin_top(8)
         .margin_bottom(44)
         .margin_right(8)
@@ -301,9 +319,18 @@ fn draw<DB: DrawingBackend>(
         )
     }))?;
 
-    // Daily totals.
+    Ok(())
+}
+
+/// The daily totals, all regions together, under the heatmap.
+fn draw_daily<DB: DrawingBackend>(
+    bottom: &DrawingArea<DB, Shift>,
+    grid: &Grid,
+    label_width: u32,
+) -> DrawResult<DB> {
+    let days = grid.days as i32;
     let top_total = grid.daily.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.05;
-    let mut totals = ChartBuilder::on(&bottom)
+    let mut totals = ChartBuilder::on(bottom)
         .margin(8)
         .margin_right(118)
         .x_label_area_size(36)

@@ -11,9 +11,9 @@
 
 use std::collections::HashMap;
 
-use crate::csv::{self, quote_for_message};
+use crate::csv::quote_for_message;
 use crate::error::{Error, Result};
-use crate::format::{RegionFormat, REGION_FILE};
+use crate::format::{RegionFormat, Table, REGION_FILE};
 
 /// Why a region_id field is not usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,9 +126,12 @@ pub struct RegionTable {
 /// per pair of bytes.
 const SHORT_IDS: usize = 256 + 65536;
 
-/// Ids up to this bound are looked up in a flat array (4 bytes per possible
-/// id); any id beyond it switches the table to a hash map. (The GPU
-/// backend's table of ids is a hash table whatever the ids.)
+/// When every id of region.csv is in `0..DENSE_IDS`, ids are looked up in
+/// a flat array as long as the largest id (4 bytes an entry); a negative
+/// id, or one at or past this bound, makes the table a hash map. (Ids that
+/// rows write in one or two digits are found by their text first:
+/// [`RegionTable::short_slot`]. The GPU backend's table of ids is a hash
+/// table whatever the ids.)
 pub const DENSE_IDS: i64 = 1 << 20;
 const NO_SLOT: u32 = u32::MAX;
 
@@ -159,8 +162,8 @@ impl RegionTable {
     /// (`--region-columns`).
     pub fn parse_with(bytes: &[u8], file: &str, format: &RegionFormat) -> Result<RegionTable> {
         let table = match format.no_header {
-            false => csv::Table::new(bytes, file, REGION_FILE.header)?,
-            true => csv::Table::headerless(bytes, file, REGION_FILE.header)?,
+            false => Table::new(bytes, file, REGION_FILE.header)?,
+            true => Table::headerless(bytes, file, REGION_FILE.header)?,
         };
         let (id_col, name_col) = format
             .find(&table.header)

@@ -1,10 +1,10 @@
 //! Reading result.csv files back, for `merge` and `plot`: the same quoting
 //! rules as the inputs, columns found by name, every line checked.
 
-use crate::csv::{quote_for_message, Table};
+use crate::csv::quote_for_message;
 use crate::date::{parse_date, DateText};
 use crate::error::Result;
-use crate::format::RESULT_FILE;
+use crate::format::{Table, RESULT_FILE};
 
 /// One row of a result file, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! every backend, as one file, as shards merged, and as several such files
 //! joined on stdin; their rejects are the same rows, one line higher.
 
-use crate::util::{backends, engines, DataDir};
+use crate::util::{backends, count_args, engines, DataDir};
 use std::io::Write;
 
 /// `text` without its first line.
@@ -193,22 +193,19 @@ fn shards_of_a_headerless_file_merge_to_its_count() {
     let mut parts = Vec::new();
     for shard in ["0/3", "1/3", "2/3"] {
         let out = format!("part{}.csv", &shard[..1]);
-        data.run(&[
-            "count",
-            "--regions",
-            "region.csv",
-            "--locations",
+        data.run(&count_args(
             "n.csv",
-            "-o",
             &out,
-            "--split",
-            shard,
-            "--no-header",
-            "--columns",
-            "region_id=3,date=4",
-            "--chunk-size",
-            "4096",
-        ])
+            &[
+                "--split",
+                shard,
+                "--no-header",
+                "--columns",
+                "region_id=3,date=4",
+                "--chunk-size",
+                "4096",
+            ],
+        ))
         .ok();
         parts.push(out);
     }
@@ -217,19 +214,11 @@ fn shards_of_a_headerless_file_merge_to_its_count() {
     data.run(&merge).ok();
     assert_eq!(data.read("merged.csv"), whole.stdout);
     // A shard read with a header is another count's: not merged with these.
-    data.run(&[
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
+    data.run(&count_args(
         "n.csv",
-        "-o",
         "part2.csv",
-        "--split",
-        "2/3",
-        "--columns",
-        "region_id=3,date=4",
-    ])
+        &["--split", "2/3", "--columns", "region_id=3,date=4"],
+    ))
     .ok();
     data.run(&merge).expect_code(2).stderr_has("no_header");
     // And the dirty file's shards' rejects merge to its rejects, with
@@ -240,26 +229,23 @@ fn shards_of_a_headerless_file_merge_to_its_count() {
     let mut rejects = Vec::new();
     for shard in ["0/3", "1/3", "2/3"] {
         let name = format!("rejects{}.csv", &shard[..1]);
-        data.run(&[
-            "count",
-            "--regions",
-            "region.csv",
-            "--locations",
+        data.run(&count_args(
             "ndirty.csv",
-            "-o",
             "p.csv",
-            "--split",
-            shard,
-            "--rejects",
-            &name,
-            "--no-header",
-            "--columns",
-            "region_id=3,date=4",
-            "--max-bad",
-            "100%",
-            "--chunk-size",
-            "4096",
-        ])
+            &[
+                "--split",
+                shard,
+                "--rejects",
+                &name,
+                "--no-header",
+                "--columns",
+                "region_id=3,date=4",
+                "--max-bad",
+                "100%",
+                "--chunk-size",
+                "4096",
+            ],
+        ))
         .ok();
         rejects.push(name);
     }
@@ -304,19 +290,11 @@ fn without_a_header_columns_must_be_positions() {
 fn a_state_kept_with_a_header_is_refused_without_one() {
     let data = data();
     let state = |extra: &[&str]| {
-        let mut args = vec![
-            "count",
-            "--regions",
-            "region.csv",
-            "--locations",
+        let mut args = count_args(
             "log.csv",
-            "-o",
             "result.csv",
-            "--state",
-            "state.bin",
-            "--columns",
-            "region_id=3,date=4",
-        ];
+            &["--state", "state.bin", "--columns", "region_id=3,date=4"],
+        );
         args.extend(extra);
         data.run(&args)
     };

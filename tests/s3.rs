@@ -10,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::DataDir;
+use crate::util::{count_args, DataDir};
 
 /// The moto server, killed when dropped.
 struct Moto {
@@ -527,16 +527,10 @@ fn state_follows_an_object_rewritten_to_the_same_size_by_its_etag() {
         text
     };
     let count = |locations: &str, extra: &[&str]| {
-        let mut args = vec![
-            "count",
-            "--regions",
-            "region.csv",
-            "--locations",
-            locations,
-            "-o",
-        ];
-        args.extend(extra);
-        data.run_env(&args, &env).ok();
+        // `extra` starts with the result's path.
+        let (result, extra) = extra.split_first().expect("a result path");
+        data.run_env(&count_args(locations, result, extra), &env)
+            .ok();
     };
     http(port, "PUT", "/events-test", b"");
     for middle_region in [1, 2] {
@@ -613,24 +607,15 @@ fn s3_state_is_put_only_over_the_version_it_read() {
         let (result, stats) = (format!("{out}.csv"), format!("{out}.json"));
         let mut env: Vec<(&str, &str)> = env.to_vec();
         env.push(("EVENT_COUNTER_TEST_COMMIT_DELAY_MS", delay));
-        #[rustfmt::skip]
-        let args = [
-            "count", "--regions", "region.csv", "--locations", "log.csv",
-            "-o", &result, "--state", &state, "--stats-json", &stats,
-        ];
+        let args = count_args(
+            "log.csv",
+            &result,
+            &["--state", &state, "--stats-json", &stats],
+        );
         data.run_env(&args, &env)
     };
     let full = || {
-        data.run(&[
-            "count",
-            "--regions",
-            "region.csv",
-            "--locations",
-            "log.csv",
-            "-o",
-            "full.csv",
-        ])
-        .ok();
+        data.run(&count_args("log.csv", "full.csv", &[])).ok();
         data.read("full.csv")
     };
     let skipped = || {

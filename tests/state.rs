@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::Command;
 
-use crate::util::DataDir;
+use crate::util::{count_args, DataDir};
 
 const REGIONS: &str = "region_id,region_name\n1,A\n2,B\n3,\"C, c\"\n";
 const HEADER: &str = "lat,long,region_id,date\n";
@@ -28,6 +28,20 @@ fn rows(seed: usize, n: usize) -> String {
     text
 }
 
+/// A folder with region.csv.
+fn with_regions() -> DataDir {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    data
+}
+
+/// A folder with region.csv and log.csv: the header and `rows`.
+fn with_log(rows: &str) -> DataDir {
+    let data = with_regions();
+    data.write("log.csv", format!("{HEADER}{rows}"));
+    data
+}
+
 fn append(data: &DataDir, name: &str, text: &str) {
     let mut file = std::fs::OpenOptions::new()
         .append(true)
@@ -39,21 +53,18 @@ fn append(data: &DataDir, name: &str, text: &str) {
 /// Counts `locations` with the state `state.bin` into result.csv (and
 /// stats.json); `extra`: more flags.
 fn count_with_state(data: &DataDir, locations: &str, extra: &[&str]) -> crate::util::Run {
-    let mut args = vec![
-        "count",
-        "--regions",
-        "region.csv",
-        "--locations",
+    let mut args = count_args(
         locations,
-        "-o",
         "result.csv",
-        "--state",
-        "state.bin",
-        "--stats-json",
-        "stats.json",
-        "--chunk-size",
-        "512",
-    ];
+        &[
+            "--state",
+            "state.bin",
+            "--stats-json",
+            "stats.json",
+            "--chunk-size",
+            "512",
+        ],
+    );
     if !extra.contains(&"--backend") {
         args.extend(["--backend", "cpu"]);
     }
@@ -63,18 +74,8 @@ fn count_with_state(data: &DataDir, locations: &str, extra: &[&str]) -> crate::u
 
 /// result.csv of a fresh count of `locations`, without any state.
 fn full_count(data: &DataDir, locations: &str) -> String {
-    data.run(&[
-        "count",
-        "--backend",
-        "cpu",
-        "--regions",
-        "region.csv",
-        "--locations",
-        locations,
-        "-o",
-        "full.csv",
-    ])
-    .ok();
+    data.run(&count_args(locations, "full.csv", &["--backend", "cpu"]))
+        .ok();
     data.read("full.csv")
 }
 
@@ -97,8 +98,7 @@ fn assert_same_as_full(data: &DataDir, locations: &str) {
 #[test]
 fn appended_bytes_are_counted_from_the_old_end_on_every_backend() {
     for backend in crate::util::backends() {
-        let data = DataDir::new();
-        data.write("region.csv", REGIONS);
+        let data = with_regions();
         let first = format!("{HEADER}{}", rows(0, 3000));
         data.write("log.csv", &first);
         count_with_state(&data, "log.csv", &["--backend", backend]).ok();
@@ -126,8 +126,7 @@ fn appended_bytes_are_counted_from_the_old_end_on_every_backend() {
 
 #[test]
 fn a_partial_last_line_waits_for_its_newline() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
+    let data = with_regions();
     let complete = format!("{HEADER}{}", rows(0, 500));
     // Counted now, the half line would be a row of region 1 on 2019-01-0.
     data.write("log.csv", format!("{complete}0,0,1,2019-01-0"));
@@ -145,8 +144,7 @@ fn a_partial_last_line_waits_for_its_newline() {
 
 #[test]
 fn a_new_file_in_a_folder_is_counted_whole() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
+    let data = with_regions();
     std::fs::create_dir(data.path("logs")).unwrap();
     data.write("logs/a.csv", format!("{HEADER}{}", rows(0, 800)));
     count_with_state(&data, "logs", &[]).ok();
@@ -158,8 +156,7 @@ fn a_new_file_in_a_folder_is_counted_whole() {
 
 #[test]
 fn a_rotated_file_is_followed_under_its_new_name() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
+    let data = with_regions();
     std::fs::create_dir(data.path("logs")).unwrap();
     let old = format!("{HEADER}{}", rows(0, 1000));
     data.write("logs/app.csv", &old);
@@ -182,9 +179,7 @@ fn a_rotated_file_is_followed_under_its_new_name() {
 
 #[test]
 fn a_truncated_or_rewritten_file_is_counted_from_scratch_or_refused_under_strict() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(0, 1000)));
+    let data = with_log(&rows(0, 1000));
     count_with_state(&data, "log.csv", &[]).ok();
 
     // copytruncate: cut to nothing, then new rows.
@@ -213,8 +208,7 @@ fn a_truncated_or_rewritten_file_is_counted_from_scratch_or_refused_under_strict
 
 #[test]
 fn a_file_gone_keeps_its_counts_or_is_forgotten() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
+    let data = with_regions();
     std::fs::create_dir(data.path("logs")).unwrap();
     data.write("logs/a.csv", format!("{HEADER}{}", rows(0, 600)));
     data.write("logs/b.csv", format!("{HEADER}{}", rows(1000, 600)));
@@ -234,8 +228,7 @@ fn a_file_gone_keeps_its_counts_or_is_forgotten() {
 
 #[test]
 fn a_changed_compressed_file_is_counted_again_whole() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
+    let data = with_regions();
     std::fs::create_dir(data.path("logs")).unwrap();
     let gz = |text: &str| {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Default::default());
@@ -265,9 +258,7 @@ fn a_changed_compressed_file_is_counted_again_whole() {
 
 #[test]
 fn another_region_file_or_a_damaged_state_is_refused_until_recount() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(0, 300)));
+    let data = with_log(&rows(0, 300));
     count_with_state(&data, "log.csv", &[]).ok();
     data.write("region.csv", format!("{REGIONS}4,D\n"));
     count_with_state(&data, "log.csv", &[])
@@ -291,9 +282,7 @@ fn another_region_file_or_a_damaged_state_is_refused_until_recount() {
 /// counts of another: the state names the option that differs.
 #[test]
 fn other_counting_options_are_refused_until_recount() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(0, 300)));
+    let data = with_log(&rows(0, 300));
     count_with_state(&data, "log.csv", &["--time-zone", "UTC"]).ok();
     count_with_state(&data, "log.csv", &["--time-zone", "Pacific/Auckland"])
         .expect_code(2)
@@ -307,9 +296,7 @@ fn other_counting_options_are_refused_until_recount() {
 
 #[test]
 fn split_and_rejects_not_in_a_file_are_refused_with_state() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(0, 30)));
+    let data = with_log(&rows(0, 30));
     count_with_state(&data, "log.csv", &["--split", "0/2"])
         .expect_code(2)
         .stderr_has("--state: a shard");
@@ -329,19 +316,11 @@ fn sorted_records(text: &str) -> Vec<String> {
 
 /// The rejects of a fresh full count of `locations`.
 fn full_rejects(data: &DataDir, locations: &str) -> Vec<String> {
-    data.run(&[
-        "count",
-        "--backend",
-        "cpu",
-        "--regions",
-        "region.csv",
-        "--locations",
+    data.run(&count_args(
         locations,
-        "-o",
         "full.csv",
-        "--rejects",
-        "full_rejects.csv",
-    ])
+        &["--backend", "cpu", "--rejects", "full_rejects.csv"],
+    ))
     .ok();
     sorted_records(&data.read("full_rejects.csv"))
 }
@@ -359,8 +338,7 @@ fn assert_rejects_as_full(data: &DataDir, locations: &str) {
 /// the lines counted of each file, and each run carries the rows before.
 #[test]
 fn rejects_over_several_runs_equal_a_full_counts() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
+    let data = with_regions();
     std::fs::create_dir(data.path("logs")).unwrap();
     data.write("logs/a.csv", format!("{HEADER}{}", rows(0, 300)));
     let rejects = ["--rejects", "rejects.csv"];
@@ -421,9 +399,7 @@ fn rejects_over_several_runs_equal_a_full_counts() {
 /// count, also under `--strict`.
 #[test]
 fn a_resumed_run_names_a_bad_rows_line_in_the_file() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(1, 15)));
+    let data = with_log(&rows(1, 15));
     count_with_state(&data, "log.csv", &["--strict"]).ok();
     append(&data, "log.csv", "1,2,3,2019-01-01\n1,2,3,2019-02-30\n");
     count_with_state(&data, "log.csv", &["--strict"])
@@ -433,9 +409,7 @@ fn a_resumed_run_names_a_bad_rows_line_in_the_file() {
 
 #[test]
 fn a_second_run_on_the_same_state_refuses() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(0, 30)));
+    let data = with_log(&rows(0, 30));
     // The lock a running count holds.
     let lock = std::fs::File::create(data.path("state.bin.lock")).unwrap();
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
@@ -454,9 +428,7 @@ fn a_second_run_on_the_same_state_refuses() {
 /// check is the same.
 #[test]
 fn a_run_killed_at_any_point_leaves_a_usable_state() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(0, 2000)));
+    let data = with_log(&rows(0, 2000));
     count_with_state(&data, "log.csv", &[]).ok();
     let bin = crate::util::binary();
     for (step, delay_ms) in [0, 2, 5, 10, 20, 40, 80, 160].into_iter().enumerate() {
@@ -489,9 +461,7 @@ fn a_run_killed_at_any_point_leaves_a_usable_state() {
 /// full count's.
 #[test]
 fn a_run_killed_at_each_step_of_its_commit_leaves_a_usable_state() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(0, 200)));
+    let data = with_log(&rows(0, 200));
     let rejects = ["--rejects", "rejects.csv"];
     count_with_state(&data, "log.csv", &rejects).ok();
     let mut placed_at = Vec::new();
@@ -531,9 +501,7 @@ fn a_run_killed_at_each_step_of_its_commit_leaves_a_usable_state() {
 /// a full count of the same inputs counts rows, and succeeds.
 #[test]
 fn new_bytes_with_only_bad_rows_are_no_failure() {
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(0, 300)));
+    let data = with_log(&rows(0, 300));
     count_with_state(&data, "log.csv", &[]).ok();
     append(&data, "log.csv", "0,0,x,2019-01-01\n0,0,1,not a date\n");
     count_with_state(&data, "log.csv", &[]).ok();
@@ -547,9 +515,7 @@ fn new_bytes_with_only_bad_rows_are_no_failure() {
 #[test]
 fn a_file_appended_while_it_is_read_is_counted_to_the_size_seen_at_the_start() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let data = DataDir::new();
-    data.write("region.csv", REGIONS);
-    data.write("log.csv", format!("{HEADER}{}", rows(0, 20_000)));
+    let data = with_log(&rows(0, 20_000));
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -560,23 +526,20 @@ fn a_file_appended_while_it_is_read_is_counted_to_the_size_seen_at_the_start() {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         });
-        let args = [
-            "count",
-            "--backend",
-            "cpu",
-            "--regions",
-            "region.csv",
-            "--locations",
+        let args = count_args(
             "log.csv",
-            "-o",
             "result.csv",
-            "--state",
-            "state.bin",
-            "--stats-json",
-            "stats.json",
-            "--chunk-size",
-            "512",
-        ];
+            &[
+                "--backend",
+                "cpu",
+                "--state",
+                "state.bin",
+                "--stats-json",
+                "stats.json",
+                "--chunk-size",
+                "512",
+            ],
+        );
         let run = data.run_env(&args, &[("EVENT_COUNTER_TEST_COMMIT_DELAY_MS", "300")]);
         done.store(true, Ordering::SeqCst);
         run.ok();

@@ -8,6 +8,23 @@ use event_counter::Engine;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The arguments of a `count` of `locations` against the folder's
+/// region.csv into `result`, then `extra`: the set-up the command-line
+/// tests share.
+pub fn count_args<'a>(locations: &'a str, result: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        locations,
+        "-o",
+        result,
+    ];
+    args.extend(extra);
+    args
+}
+
 /// A temporary data folder.
 pub struct DataDir {
     pub dir: tempfile::TempDir,

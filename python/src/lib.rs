@@ -27,7 +27,9 @@ use event_counter::options::{
     self, Destination, Epoch, EventTimes, GenerateOptions, InputSpec, LocationFormat, Split,
     StateOptions, Threshold, Thresholds, Zone, ROWS_PER_BLOCK,
 };
-use event_counter::{Backend, CancelToken, CountOptions, Engine, Error, ErrorKind, Progress};
+use event_counter::{
+    Backend, CancelToken, CountOptions, Counts, Engine, Error, ErrorKind, Progress,
+};
 
 create_exception!(
     _event_counter,
@@ -321,8 +323,13 @@ fn count(
     let counted = run_interruptibly(py, progress.as_ref(), counters, &token, move |progress| {
         event_counter::count_groups(&options, &engine, progress)
     })?;
-    let (counts, summary) = (counted.counts, counted.summary);
-    // Straight from the columns: each name and date made once.
+    let table = counts_table(py, &counted.counts)?;
+    Ok((table, counted.summary.to_json()))
+}
+
+/// The counts as an Arrow table (region_name, date, count), built straight
+/// from their columns: each name and date made once.
+fn counts_table(py: Python<'_>, counts: &Counts) -> PyResult<Py<PyAny>> {
     let names: ArrayRef = Arc::new(StringArray::from_iter_values(
         counts
             .name_indexes()
@@ -355,8 +362,7 @@ fn count(
     let batch = RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| InternalError::new_err(format!("cannot make the table: {e}")))?;
     let table = PyTable::try_new(vec![batch], schema)?;
-    let table = Bound::new(py, table)?.into_any().unbind();
-    Ok((table, summary.to_json()))
+    Ok(Bound::new(py, table)?.into_any().unbind())
 }
 
 /// `count`'s `time_zone` and `epoch`, as the command line reads them.

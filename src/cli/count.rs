@@ -191,6 +191,26 @@ pub struct CountArgs {
 }
 
 pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
+    let (regions, locations, output) = paths(&mut args)?;
+    let backend = args.backend;
+    let options = count_options(args, regions, locations, output)?;
+    let engine = select(backend)?;
+    let bar = Bar::new(global, "counted");
+    let summary = count(&options, &engine, as_progress(&bar));
+    if let Some(bar) = &bar {
+        bar.clear();
+    }
+    let summary = summary?;
+    if !global.quiet {
+        eprint!("{}", render_summary(&summary));
+        print_destinations(&options);
+    }
+    Ok(())
+}
+
+/// region.csv, the location files and the result's path, from DATA_DIR
+/// or the flags; a usage error when they do not add up.
+fn paths(args: &mut CountArgs) -> Result<(PathBuf, Vec<PathBuf>, PathBuf), Error> {
     // `count --locations s/location.csv s`: clap takes `s` as one more
     // location, but a folder that holds region.csv, last after
     // --locations, with no --regions, is the DATA_DIR the user meant.
@@ -231,6 +251,16 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
         );
     };
 
+    Ok((regions, locations, output))
+}
+
+/// The count's options, from the flags and the paths [`paths`] found.
+fn count_options(
+    args: CountArgs,
+    regions: PathBuf,
+    locations: Vec<PathBuf>,
+    output: PathBuf,
+) -> Result<CountOptions, Error> {
     let locations = locations.iter().map(|p| InputSpec::from_path(p)).collect();
     let mut options = CountOptions::new(
         InputSpec::from_path(&regions),
@@ -278,39 +308,32 @@ pub fn run(mut args: CountArgs, global: Global) -> Result<(), Error> {
         recount: args.recount,
         forget_missing: args.forget_missing,
     });
+    Ok(options)
+}
 
-    let engine = select(args.backend)?;
-    let bar = Bar::new(global, "counted");
-    let summary = count(&options, &engine, as_progress(&bar));
-    if let Some(bar) = &bar {
-        bar.clear();
-    }
-    let summary = summary?;
-    if !global.quiet {
-        eprint!("{}", render_summary(&summary));
-        let state = options
-            .state
-            .as_ref()
-            .map(|state| Destination::from_arg(state.path.clone()));
-        let written = [
-            ("result", options.output.as_ref()),
-            ("rejects", options.rejects.as_ref()),
-            ("stats", options.stats_json.as_ref()),
-            ("state", state.as_ref()),
-        ];
-        for (what, destination) in written {
-            match destination {
-                Some(Destination::Stdout) => {
-                    eprintln!("  {:<11}standard output", format!("{what}:"))
-                }
-                Some(destination) => {
-                    eprintln!("  {:<11}{}", format!("{what}:"), destination.name())
-                }
-                None => {}
+/// Says (on stderr) where each output of the count went.
+fn print_destinations(options: &CountOptions) {
+    let state = options
+        .state
+        .as_ref()
+        .map(|state| Destination::from_arg(state.path.clone()));
+    let written = [
+        ("result", options.output.as_ref()),
+        ("rejects", options.rejects.as_ref()),
+        ("stats", options.stats_json.as_ref()),
+        ("state", state.as_ref()),
+    ];
+    for (what, destination) in written {
+        match destination {
+            Some(Destination::Stdout) => {
+                eprintln!("  {:<11}standard output", format!("{what}:"))
             }
+            Some(destination) => {
+                eprintln!("  {:<11}{}", format!("{what}:"), destination.name())
+            }
+            None => {}
         }
     }
-    Ok(())
 }
 
 /// `--columns`' value: the region id's column and the date's.
@@ -413,8 +436,16 @@ fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
 
 /// The end-of-run block on stderr.
 fn render_summary(s: &Summary) -> String {
-    use std::fmt::Write;
     let mut out = String::new();
+    render_what_was_read(&mut out, s);
+    render_not_counted(&mut out, s);
+    out
+}
+
+/// The summary's first lines: the rows by outcome, the bytes read and how
+/// fast, the backend and the reading settings, the memory.
+fn render_what_was_read(out: &mut String, s: &Summary) {
+    use std::fmt::Write;
     let seconds = s.elapsed.as_secs_f64();
     let _ = writeln!(
         out,
@@ -468,6 +499,12 @@ fn render_summary(s: &Summary) -> String {
     if let Some(peak) = s.peak_memory {
         let _ = writeln!(out, "  memory:    {:.0} MB at most", peak as f64 / 1e6);
     }
+}
+
+/// The summary's lines on the rows not counted: unmatched, malformed (with
+/// samples), repeated headers, blank lines.
+fn render_not_counted(out: &mut String, s: &Summary) {
+    use std::fmt::Write;
     if s.stats.unmatched > 0 {
         let ids: Vec<String> = s.unmatched_ids.iter().map(i64::to_string).collect();
         let more = if (s.unmatched_ids.len() as u64) < s.stats.unmatched {
@@ -516,5 +553,4 @@ fn render_summary(s: &Summary) -> String {
         let blank = counted(s.stats.blank, "line", "lines");
         let _ = writeln!(out, "  blank:     {blank} ignored");
     }
-    out
 }

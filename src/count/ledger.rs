@@ -10,25 +10,7 @@ use crate::input::{ChunkSource, LineOrigin};
 use crate::output::{RejectsWriter, ShardLine, ShardPart};
 use crate::progress::Progress;
 use crate::reorder::Reorder;
-use crate::scan::{sample_unmatched, ChunkReport, RowOutcomes, RowPolicy, SAMPLES};
-
-/// What the scanning threads tell the ledger.
-pub(super) enum Msg {
-    /// Chunk `report.seq` of file `file` is scanned.
-    Report {
-        /// The file's index in the plan.
-        file: usize,
-        /// What its scan found.
-        report: ChunkReport,
-    },
-    /// File `file` has `chunks` chunks in all.
-    End {
-        /// The file's index in the plan.
-        file: usize,
-        /// How many reports to expect from it.
-        chunks: u64,
-    },
-}
+use crate::scan::{sample_unmatched, ChunkReport, RowOutcomes, RowPolicy, ScanEvent, SAMPLES};
 
 /// The booked chunks' reports added up, for the verdict and the summary:
 /// rows by outcome, the first malformed rows, a few unmatched ids, and the
@@ -121,16 +103,16 @@ impl<'a> Ledger<'a> {
 
     /// Takes one message; books every report that is now next in order.
     /// Tells `gate` of each report booked, and of the one needed next.
-    pub(super) fn take(&mut self, message: Msg, gate: &Gate) -> Result<()> {
+    pub(super) fn take(&mut self, message: ScanEvent, gate: &Gate) -> Result<()> {
         match message {
-            Msg::Report { file, report } => {
+            ScanEvent::Chunk { file, report } => {
                 // Reports are small unless rejects are kept; one waits only
                 // until the chunks before it, being scanned right now, are in.
                 self.files[file]
                     .waiting
                     .insert((report.seq, report.part), report);
             }
-            Msg::End { file, chunks } => self.files[file].chunks = Some(chunks),
+            ScanEvent::End { file, chunks } => self.files[file].chunks = Some(chunks),
         }
         while self.current < self.files.len() {
             let book = &mut self.files[self.current];

@@ -41,22 +41,7 @@ impl Outputs {
         plan: &Plan,
         resumed: Option<&Resumed>,
     ) -> Result<Outputs> {
-        // Before anything is resolved: `loc.csv/` must not become `loc.csv`.
-        for output in [
-            options.output.as_ref(),
-            options.rejects.as_ref(),
-            options.stats_json.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if let Destination::File(path) = output {
-                output::check_file_path(path).map_err(|source| Error::Write {
-                    path: path.clone(),
-                    source,
-                })?;
-            }
-        }
+        check_file_paths(options)?;
         // A shard's result in a file (not a device or a pipe) or an object.
         let beside = options.output.as_ref().and_then(output::manifest_beside);
         let (manifest, stale_manifest) = match options.split {
@@ -84,37 +69,7 @@ impl Outputs {
         if let Some(state) = &state {
             outputs.push(("state", state.clone()));
         }
-        let mut inputs: HashMap<Identity, String> = plan
-            .inputs
-            .iter()
-            .map(|input| {
-                let identity = Identity::of_object(input.object.as_ref());
-                (identity, input.object.name().to_string())
-            })
-            .collect();
-        inputs.insert(options.regions.identity(), options.regions.name());
-        let null = Identity::of_path(Path::new("/dev/null"));
-        let mut taken: Vec<(Identity, &str)> = Vec::new();
-        for (role, output) in &outputs {
-            let identity = output.identity();
-            if let Some(input) = inputs.get(&identity) {
-                return Err(Error::Usage(format!(
-                    "{}: the {role} would overwrite {input}, an input of this count",
-                    output.name(),
-                )));
-            }
-            // Only /dev/null may take two outputs: anything else (standard
-            // output however it is named, a pipe, a file) would mix them.
-            if let Some((_, other_role)) = taken.iter().find(|(other, _)| *other == identity) {
-                if identity != null {
-                    return Err(Error::Usage(format!(
-                        "{}: the {other_role} and the {role} cannot go to the same place",
-                        output.name()
-                    )));
-                }
-            }
-            taken.push((identity, role));
-        }
+        refuse_clashes(options, plan, &outputs)?;
         Ok(Outputs {
             result: options
                 .output
@@ -176,4 +131,66 @@ impl Outputs {
             None => Ok(()),
         }
     }
+}
+
+/// Checks every local output's path before anything is resolved:
+/// `loc.csv/` must not become `loc.csv`.
+fn check_file_paths(options: &CountOptions) -> Result<()> {
+    for output in [
+        options.output.as_ref(),
+        options.rejects.as_ref(),
+        options.stats_json.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Destination::File(path) = output {
+            output::check_file_path(path).map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Fails when an output (`outputs`: each with its role) would overwrite an
+/// input of the count, or two outputs would go to the same place.
+fn refuse_clashes(
+    options: &CountOptions,
+    plan: &Plan,
+    outputs: &[(&str, Destination)],
+) -> Result<()> {
+    let mut inputs: HashMap<Identity, String> = plan
+        .inputs
+        .iter()
+        .map(|input| {
+            let identity = Identity::of_object(input.object.as_ref());
+            (identity, input.object.name().to_string())
+        })
+        .collect();
+    inputs.insert(options.regions.identity(), options.regions.name());
+    let null = Identity::of_path(Path::new("/dev/null"));
+    let mut taken: Vec<(Identity, &str)> = Vec::new();
+    for (role, output) in outputs {
+        let identity = output.identity();
+        if let Some(input) = inputs.get(&identity) {
+            return Err(Error::Usage(format!(
+                "{}: the {role} would overwrite {input}, an input of this count",
+                output.name(),
+            )));
+        }
+        // Only /dev/null may take two outputs: anything else (standard
+        // output however it is named, a pipe, a file) would mix them.
+        if let Some((_, other_role)) = taken.iter().find(|(other, _)| *other == identity) {
+            if identity != null {
+                return Err(Error::Usage(format!(
+                    "{}: the {other_role} and the {role} cannot go to the same place",
+                    output.name()
+                )));
+            }
+        }
+        taken.push((identity, role));
+    }
+    Ok(())
 }

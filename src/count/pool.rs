@@ -13,19 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 
 use super::gate::{plan_order, Gate};
-use super::ledger::{Ledger, Msg};
+use super::ledger::Ledger;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::format::Layout;
 use crate::histogram::{Histogram, KeySink};
 use crate::input::{Chunk, ChunkBuf, ChunkSource, Next};
-use crate::scan::{ChunkReport, ScanContext, Scanner};
-
-/// Another kind of job to run beside the workers: given a way to send the
-/// ledger its messages (which answers `false` once the ledger has stopped)
-/// and the flag that is set once any part of the run has failed.
-pub(super) type Job<'a> =
-    Box<dyn FnOnce(&(dyn Fn(Msg) -> bool + Sync), &AtomicBool) -> Result<()> + Send + 'a>;
+use crate::scan::{ChunkReport, ScanContext, ScanEvent, ScanJob, Scanner};
 
 /// The scanning threads' work: the sources numbered `files` (of all the
 /// plan's `sources`, laid out as `layouts` say), scanned on `threads`
@@ -44,12 +38,12 @@ pub(super) struct Pool<'a, 'b> {
 impl Pool<'_, '_> {
     /// Scans the files (and runs `job` beside them), booking each chunk's
     /// report in `ledger`. Returns the first error in file order.
-    pub(super) fn scan(&self, job: Option<Job<'_>>, ledger: &mut Ledger<'_>) -> Result<()> {
+    pub(super) fn scan(&self, job: Option<ScanJob<'_>>, ledger: &mut Ledger<'_>) -> Result<()> {
         scan(self, job, ledger)
     }
 }
 
-fn scan(pool: &Pool<'_, '_>, job: Option<Job<'_>>, ledger: &mut Ledger<'_>) -> Result<()> {
+fn scan(pool: &Pool<'_, '_>, job: Option<ScanJob<'_>>, ledger: &mut Ledger<'_>) -> Result<()> {
     let Pool {
         context,
         sources,
@@ -68,15 +62,15 @@ fn scan(pool: &Pool<'_, '_>, job: Option<Job<'_>>, ledger: &mut Ledger<'_>) -> R
     };
     let (gate, abort) = (&shared.gate, &shared.abort);
     std::thread::scope(|scope| {
-        let (messages, received) = mpsc::sync_channel::<Msg>(threads * 4);
+        let (messages, received) = mpsc::sync_channel::<ScanEvent>(threads * 4);
         let mut workers = Vec::new();
         if let Some(job) = job {
             let messages = messages.clone();
             let worker = std::thread::Builder::new()
                 .name("gpu-parse".into())
                 .spawn_scoped(scope, move || {
-                    let send = |message: Msg| {
-                        if let Msg::Report { file, report } = &message {
+                    let send = |message: ScanEvent| {
+                        if let ScanEvent::Chunk { file, report } = &message {
                             gate.admit(
                                 plan_order(*file, report.seq),
                                 report.part,
@@ -158,7 +152,7 @@ fn work(
     shared: &Shared<'_>,
     layouts: &[Layout],
     mut sink: Box<dyn KeySink + '_>,
-    messages: &SyncSender<Msg>,
+    messages: &SyncSender<ScanEvent>,
 ) -> Result<()> {
     let Shared {
         cursor,
@@ -196,7 +190,7 @@ fn work(
         // date in them.
         sink.add(&mut keys, context.keys.bins(context.dates.len()))?;
         gate.admit(place, 0, report.heap_bytes(), abort);
-        if messages.send(Msg::Report { file, report }).is_err() {
+        if messages.send(ScanEvent::Chunk { file, report }).is_err() {
             break; // the ledger stopped: the run is failing
         }
     }
@@ -233,7 +227,7 @@ impl<'a> Cursor<'a> {
     fn next(
         &self,
         buf: &mut ChunkBuf,
-        messages: &SyncSender<Msg>,
+        messages: &SyncSender<ScanEvent>,
     ) -> Result<Option<(usize, Chunk)>> {
         // `at` counts the files it serves; `self.files[at]` is the file.
         loop {
@@ -281,12 +275,12 @@ impl<'a> Cursor<'a> {
 
     /// Marks the `at`-th file it serves read to the end, tells the ledger
     /// how many chunks it had (once), and moves the first open file on.
-    fn end(&self, at: usize, messages: &SyncSender<Msg>) {
+    fn end(&self, at: usize, messages: &SyncSender<ScanEvent>) {
         if !self.ended[at].swap(true, Ordering::AcqRel) {
             let file = self.files[at];
             let chunks = self.sources[file].chunk_count();
             // A closed channel means the run is failing; nothing to tell.
-            let _ = messages.send(Msg::End { file, chunks });
+            let _ = messages.send(ScanEvent::End { file, chunks });
         }
         let mut first = self.first_open.load(Ordering::Acquire);
         while first < self.files.len() && self.ended[first].load(Ordering::Acquire) {

@@ -1,10 +1,12 @@
 //! Everything that runs on a GPU, through wgpu: finding an adapter
 //! ([`device`]), parsing raw bytes on the device ([`parse`], the GPU
 //! backend), and counting the CPU's keys in a WGSL histogram ([`keys`], the
-//! design card's path).
+//! design card's path); [`route`] says which files of a count the GPU
+//! backend reads and gives the count its job.
 //!
-//! Set-up ([`GpuContext`]: the device and every pipeline) is separate from a
-//! count, so that one device serves any number of counts (and tests).
+//! Set-up ([`GpuContext`]: the device, and each backend's pipelines once
+//! built) is separate from a count, so that one device serves any number
+//! of counts (and tests).
 //!
 //! This module is the `gpu` cargo feature: a build without it has no wgpu
 //! and counts on the CPU only.
@@ -12,6 +14,7 @@
 pub mod device;
 pub mod keys;
 pub mod parse;
+pub mod route;
 
 pub use keys::GpuHistogram;
 
@@ -109,12 +112,13 @@ pub struct GpuContext {
     parse: OnceLock<parse::Pipelines>,
     /// The first error the device reported, if any.
     error: Arc<Mutex<Option<String>>>,
-    /// How long opening the device and building the pipelines took.
+    /// How long opening the device took (no pipeline is built then).
     pub opened_in: std::time::Duration,
 }
 
 impl GpuContext {
-    /// Opens `adapter` and builds the pipelines.
+    /// Opens `adapter`. Builds no pipeline: each backend's are built when
+    /// it first needs them.
     pub fn new(adapter: &wgpu::Adapter, options: GpuOptions) -> Result<Arc<GpuContext>> {
         let started = std::time::Instant::now();
         let info = adapter.get_info();

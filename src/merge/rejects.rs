@@ -116,7 +116,15 @@ pub(super) fn join(parts: &[InputSpec], output: &Destination) -> Result<(u64, u6
             ));
         }
     }
-    for source in &listed {
+    refuse_missing_parts(&listed, &sources)?;
+    writer.finish()?.commit()?;
+    Ok((rows, rows))
+}
+
+/// Fails when a byte of a source (`listed` in the order they came) is in
+/// none of the shards' rejects given: a shard's rejects are missing.
+fn refuse_missing_parts(listed: &[String], sources: &HashMap<String, SourceState>) -> Result<()> {
+    for source in listed {
         let state = &sources[source];
         if state.done_to != state.bytes {
             return Err(Error::Usage(format!(
@@ -126,8 +134,7 @@ pub(super) fn join(parts: &[InputSpec], output: &Destination) -> Result<(u64, u6
             )));
         }
     }
-    writer.finish()?.commit()?;
-    Ok((rows, rows))
+    Ok(())
 }
 
 /// What is known of one source so far.

@@ -9,17 +9,20 @@
 //! untouched.
 
 pub mod atomic;
+mod counts;
 mod rejects;
 mod result_writer;
+mod row_bytes;
 mod shard_rejects;
 
 pub use atomic::{
     check_file_path, place_together, remove_temporaries, stop_commits, take_away, AtomicFile,
     Placed, Placement, Stopped,
 };
+pub use counts::Counts;
 pub use rejects::{RejectsWriter, ShardPart};
+pub use result_writer::{write_table, Groups, ResultRow, ResultTable};
 pub use shard_rejects::{ShardColumn, ShardLine, SHARD_WIDTH};
-pub use result_writer::{write_table, Counts, Groups, ResultRow, ResultTable};
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;

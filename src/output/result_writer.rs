@@ -8,6 +8,10 @@
 //! date has many groups and by a small sort when it has few. Each row's text
 //! is copied from pre-quoted names and dates; nothing is allocated per row.
 //! Tens of millions of groups are written at disk speed.
+//!
+//! The rows' bytes and the writers that take them out are in
+//! `row_bytes.rs`; the groups handed back instead ([`Counts`]) in
+//! `counts.rs`.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -19,6 +23,9 @@ use crate::error::{Error, Result};
 use crate::format::RESULT_HEADER;
 use crate::histogram::{DenseKeyTotals, FinalTotals};
 use crate::regions::{KeySpace, RegionTable};
+
+use super::counts::{Columns, Counts};
+use super::row_bytes::{push_row, row_len, AtOffset, RowWriter};
 
 /// One row of result.csv.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,12 +57,8 @@ impl<'a> ResultTable<'a> {
         self.rows.len()
     }
 
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The rows, in result order.
+    #[cfg(test)]
     pub fn rows(&self) -> &[ResultRow<'a>] {
         &self.rows
     }
@@ -377,113 +380,7 @@ impl<'a> Groups<'a> {
                 ))
             })?;
         }
-        Ok(Counts {
-            names,
-            dates,
-            name: columns.name,
-            date: columns.date,
-            count: columns.count,
-        })
-    }
-}
-
-/// The three columns of [`Counts`] as they fill, growing without aborting
-/// when memory runs out.
-#[derive(Default)]
-struct Columns {
-    name: Vec<u32>,
-    date: Vec<u32>,
-    count: Vec<u64>,
-}
-
-impl Columns {
-    /// Room for `more` rows, when it can be had; the pushes grow it if not.
-    fn reserve(&mut self, more: usize) {
-        let _ = self.name.try_reserve_exact(more).is_ok()
-            && self.date.try_reserve_exact(more).is_ok()
-            && self.count.try_reserve_exact(more).is_ok();
-    }
-
-    fn push(&mut self, name: u32, date: u32, count: u64) -> io::Result<()> {
-        if self.count.len() == self.count.capacity() {
-            let more = self.count.len().max(1 << 16);
-            let grown = self.name.try_reserve(more).is_ok()
-                && self.date.try_reserve(more).is_ok()
-                && self.count.try_reserve(more).is_ok();
-            if !grown {
-                return Err(io::ErrorKind::OutOfMemory.into());
-            }
-        }
-        self.name.push(name);
-        self.date.push(date);
-        self.count.push(count);
-        Ok(())
-    }
-}
-
-/// A count's groups, handed back instead of (or as well as) written:
-/// (region name, date, count) rows in result order (by date, then name
-/// in byte order), as three columns of indexes and counts. Each name and
-/// date is kept once, so 20 million groups take 16 bytes each.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    names: Vec<String>,
-    dates: Vec<DateText>,
-    name: Vec<u32>,
-    date: Vec<u32>,
-    count: Vec<u64>,
-}
-
-impl Counts {
-    /// How many groups (rows) there are.
-    pub fn len(&self) -> usize {
-        self.count.len()
-    }
-
-    /// Whether no group was counted.
-    pub fn is_empty(&self) -> bool {
-        self.count.is_empty()
-    }
-
-    /// The region names, in byte order: row `i`'s is
-    /// `names()[name_indexes()[i]]`. (A region's name that is not UTF-8
-    /// has its bad bytes replaced by U+FFFD.)
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// The dates (`YYYY-MM-DD`), in order: row `i`'s is
-    /// `dates()[date_indexes()[i]]`.
-    pub fn dates(&self) -> &[DateText] {
-        &self.dates
-    }
-
-    /// Each row's index into [`Counts::names`].
-    pub fn name_indexes(&self) -> &[u32] {
-        &self.name
-    }
-
-    /// Each row's index into [`Counts::dates`].
-    pub fn date_indexes(&self) -> &[u32] {
-        &self.date
-    }
-
-    /// Each row's count.
-    pub fn counts(&self) -> &[u64] {
-        &self.count
-    }
-
-    /// The rows, in result order: (region name, date, count).
-    pub fn rows(&self) -> impl Iterator<Item = (&str, &str, u64)> + '_ {
-        (0..self.len()).map(move |i| {
-            let date = &self.dates[self.date[i] as usize];
-            (
-                self.names[self.name[i] as usize].as_str(),
-                // Dates are validated ASCII digits and dashes.
-                std::str::from_utf8(date).unwrap_or_default(),
-                self.count[i],
-            )
-        })
+        Ok(Counts::from_columns(names, dates, columns))
     }
 }
 
@@ -504,35 +401,6 @@ struct DateScratch {
     few: Vec<(u32, u64)>,
     /// The date quoted, with the `,"` that comes before the count.
     date_middle: Vec<u8>,
-}
-
-/// Rows written at increasing offsets of a file, in large writes.
-struct AtOffset<'f> {
-    file: &'f File,
-    offset: u64,
-    buf: Vec<u8>,
-}
-
-impl<'f> AtOffset<'f> {
-    const SPILL_AT: usize = 1 << 20;
-
-    fn new(file: &'f File, offset: u64) -> Self {
-        AtOffset {
-            file,
-            offset,
-            buf: Vec::with_capacity(Self::SPILL_AT + 4096),
-        }
-    }
-
-    /// Writes the buffer out when it is full, or when `all`.
-    fn spill(&mut self, all: bool) -> io::Result<()> {
-        if all || self.buf.len() >= Self::SPILL_AT {
-            self.file.write_all_at(&self.buf, self.offset)?;
-            self.offset += self.buf.len() as u64;
-            self.buf.clear();
-        }
-        Ok(())
-    }
 }
 
 /// The inverse of a permutation: for each rank, the item.
@@ -566,65 +434,6 @@ fn try_vec<T: Clone + Default>(len: usize) -> Result<Vec<T>> {
     })?;
     v.resize(len, T::default());
     Ok(v)
-}
-
-/// Rows of result.csv into a buffer, handed to the output in large writes.
-struct RowWriter<'o> {
-    out: &'o mut dyn Write,
-    buf: Vec<u8>,
-    rows: usize,
-}
-
-impl<'o> RowWriter<'o> {
-    const FLUSH_AT: usize = 256 * 1024;
-
-    fn new(out: &'o mut dyn Write) -> io::Result<Self> {
-        let mut buf = Vec::with_capacity(Self::FLUSH_AT + 1024);
-        buf.extend_from_slice(RESULT_HEADER);
-        Ok(RowWriter { out, buf, rows: 0 })
-    }
-
-    /// One row from its name and date, quoted and with their separators
-    /// (as [`push_row`] takes them).
-    #[inline]
-    fn row(&mut self, quoted_name: &[u8], quoted_date: &[u8], count: u64) -> io::Result<()> {
-        push_row(&mut self.buf, quoted_name, quoted_date, count);
-        self.rows += 1;
-        if self.buf.len() >= Self::FLUSH_AT {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-
-    /// Writes what is left; returns how many rows were written.
-    fn finish(self) -> io::Result<usize> {
-        self.out.write_all(&self.buf)?;
-        Ok(self.rows)
-    }
-}
-
-/// Appends one row of result.csv: `name` is the quoted name and its `,`,
-/// `date` the quoted date and the `,"` before the count, each made once (per
-/// name, per date), so that a row is three copies, not five.
-#[inline]
-fn push_row(buf: &mut Vec<u8>, name: &[u8], date: &[u8], count: u64) {
-    // The count and its closing `"\n` in one small block, copied once.
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(count).as_bytes();
-    let mut tail = [0u8; 22];
-    tail[..digits.len()].copy_from_slice(digits);
-    tail[digits.len()..digits.len() + 2].copy_from_slice(b"\"\n");
-    buf.reserve(name.len() + date.len() + tail.len());
-    buf.extend_from_slice(name);
-    buf.extend_from_slice(date);
-    buf.extend_from_slice(&tail[..digits.len() + 2]);
-}
-
-/// The bytes [`push_row`] appends.
-#[inline]
-fn row_len(name: &[u8], date: &[u8], count: u64) -> u64 {
-    (name.len() + date.len() + 2) as u64 + u64::from(count.checked_ilog10().unwrap_or(0) + 1)
 }
 
 #[cfg(test)]

@@ -10,10 +10,12 @@
 //! exact path, the general CSV rules of [`crate::csv`]. Which rows not
 //! counted are reported, and with what, is the [`RowPolicy`]'s business.
 
+mod event;
 pub mod fast;
 mod policy;
 mod row;
 
+pub use event::{ScanEvent, ScanJob};
 pub(crate) use policy::sample_unmatched;
 pub use policy::{RowPolicy, SAMPLES};
 pub use row::{Malformed, MalformedKind, Row, RowOutcomes};

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use super::{put_varint, unzigzag, zigzag, Reader};
+use super::numbers::{put_varint, unzigzag, zigzag, Reader};
 use crate::date::{self, DateDict};
 use crate::error::{Error, Result};
 use crate::histogram::{DenseKeyTotals, FinalTotals};
@@ -210,18 +210,7 @@ pub(super) fn add_up(
     }
     // The state's days first, each interned once, so that one table has
     // room for every group.
-    let mut indices = Vec::with_capacity(before.days as usize);
-    before
-        .each_day(|day| {
-            let text = date::date_text(i64::from(day))
-                .ok_or_else(|| format!("day {day} is out of range"))?;
-            let index = dates
-                .intern(&text)
-                .map_err(|e| format!("date {}: {e:?}", String::from_utf8_lossy(&text)))?;
-            indices.push((day, index));
-            Ok(())
-        })
-        .map_err(bad)?;
+    let indices = intern_days(before, dates).map_err(bad)?;
     let bins = keys.bins(dates.len());
     let fresh = match &totals {
         FinalTotals::Sparse(groups) => groups.len() as u64,
@@ -234,10 +223,60 @@ pub(super) fn add_up(
     // little each run.
     let old_bytes = before.blocks().len();
     let mut writer = Writer::with_capacity(old_bytes + old_bytes / 8 + 4096);
+    let sum = Sum {
+        path,
+        before,
+        indices: &indices,
+        keys,
+        dates,
+    };
     let sum = if dense {
+        sum.dense(totals, bins, &mut writer)?
+    } else {
+        sum.sparse(totals, &mut writer)?
+    };
+    Ok((sum, writer.finish()))
+}
+
+/// The state's days, each interned in `dates`: (day, its index), in the
+/// state's day order.
+fn intern_days(before: &Totals, dates: &DateDict) -> std::result::Result<Vec<(i32, u32)>, String> {
+    let mut indices = Vec::with_capacity(before.days as usize);
+    before.each_day(|day| {
+        let text =
+            date::date_text(i64::from(day)).ok_or_else(|| format!("day {day} is out of range"))?;
+        let index = dates
+            .intern(&text)
+            .map_err(|e| format!("date {}: {e:?}", String::from_utf8_lossy(&text)))?;
+        indices.push((day, index));
+        Ok(())
+    })?;
+    Ok(indices)
+}
+
+/// What [`add_up`] adds this run's totals to: the state's totals (of the
+/// state at `path`), their days' `indices` ([`intern_days`]), and the
+/// run's keys over `dates`.
+struct Sum<'a> {
+    path: &'a Path,
+    before: &'a Totals,
+    indices: &'a [(i32, u32)],
+    keys: KeySpace,
+    dates: &'a DateDict,
+}
+
+impl Sum<'_> {
+    fn bad(&self, why: String) -> Error {
+        Error::Usage(format!("{}: {why}", self.path.display()))
+    }
+
+    /// The sum in a table of `bins` keys; the new state written from the
+    /// table's walk in day order.
+    fn dense(&self, totals: FinalTotals, bins: u64, writer: &mut Writer) -> Result<FinalTotals> {
+        let (keys, indices) = (self.keys, self.indices);
         let table = DenseKeyTotals::zeroed(bins as usize)?;
         let (mut at, mut out_of_range) = (0, false);
-        before
+        self.before
             .each_group(|g| {
                 while indices[at].0 != g.day {
                     at += 1; // the same days, in the same order
@@ -248,9 +287,9 @@ pub(super) fn add_up(
                 }
                 table.set(keys.pack(indices[at].1, g.slot), g.total);
             })
-            .map_err(bad)?;
+            .map_err(|why| self.bad(why))?;
         if out_of_range {
-            return Err(bad("a region slot is out of range".into()));
+            return Err(self.bad("a region slot is out of range".into()));
         }
         let add = |key: u32, total: u64| table.set(key, table.get(key as usize) + total);
         match totals {
@@ -264,17 +303,22 @@ pub(super) fn add_up(
                 }
             }
         }
-        // The new state from the table's walk in day order.
         let sum = FinalTotals::Dense(table);
-        in_day_order(&sum, keys, dates, |g| writer.push(g));
-        sum
-    } else {
-        // Few groups over a long span: as a list, merged in day order.
+        in_day_order(&sum, keys, self.dates, |g| writer.push(g));
+        Ok(sum)
+    }
+
+    /// Few groups over a long span: the sum as a list, merged in day order
+    /// with the state's, which is the new state as it is.
+    fn sparse(&self, totals: FinalTotals, writer: &mut Writer) -> Result<FinalTotals> {
+        let (keys, indices) = (self.keys, self.indices);
         let mut fresh = Vec::new();
-        in_day_order(&totals, keys, dates, |g| fresh.push(g));
+        in_day_order(&totals, keys, self.dates, |g| fresh.push(g));
         drop(totals);
-        let mut old = Vec::with_capacity(before.groups as usize);
-        before.each_group(|g| old.push(g)).map_err(bad)?;
+        let mut old = Vec::with_capacity(self.before.groups as usize);
+        self.before
+            .each_group(|g| old.push(g))
+            .map_err(|why| self.bad(why))?;
         let index = |day: i32| indices.binary_search_by_key(&day, |&(d, _)| d).ok();
         let mut sum = Vec::new();
         for g in merge_sorted(old, fresh) {
@@ -282,18 +326,18 @@ pub(super) fn add_up(
             let date = match index(g.day) {
                 Some(i) => indices[i].1,
                 // A day of this run's alone: its index is in `dates`.
-                None => dates
+                None => self
+                    .dates
                     .intern(&date::date_text(i64::from(g.day)).expect("a counted day"))
-                    .map_err(|e| bad(format!("{e:?}")))?,
+                    .map_err(|e| self.bad(format!("{e:?}")))?,
             };
             if g.slot >= keys.region_slots() {
-                return Err(bad("a region slot is out of range".into()));
+                return Err(self.bad("a region slot is out of range".into()));
             }
             sum.push((keys.pack(date, g.slot), g.total));
         }
-        FinalTotals::Sparse(sum)
-    };
-    Ok((sum, writer.finish()))
+        Ok(FinalTotals::Sparse(sum))
+    }
 }
 
 /// Calls `f` with each group of `totals` (keys over `dates`) with a total,

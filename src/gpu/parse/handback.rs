@@ -13,13 +13,13 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{Event, GpuFile, GpuJob, InFlight, LINE_WORD_BYTES};
+use super::{GpuFile, GpuJob, InFlight, LINE_WORD_BYTES};
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::format::MAX_LINE;
 use crate::histogram::KeySink;
 use crate::input::{Object, PAD};
-use crate::scan::{ChunkReport, Scanner};
+use crate::scan::{ChunkReport, ScanEvent, Scanner};
 
 /// Most bytes of blocks one task holds: a chunk the device handed back
 /// whole is judged on every thread, and a task's report of bad rows (with
@@ -134,7 +134,7 @@ pub(super) fn hand_back(
             0,
             device.lines,
         )?;
-        return Ok((job.events)(Event::Chunk {
+        return Ok((job.events)(ScanEvent::Chunk {
             file: file.index,
             report: device,
         }));
@@ -324,7 +324,7 @@ impl Judge<'_> {
             figures.bytes_reread += reread;
             figures.judge += started.elapsed();
         }
-        if !(job.events)(Event::Chunk {
+        if !(job.events)(ScanEvent::Chunk {
             file: file.index,
             report,
         }) {
@@ -342,7 +342,7 @@ impl Judge<'_> {
                 let at = join.data_start + u64::from(join.own.start);
                 check(file, at, join.device_rows, host, last.lines)?;
             }
-            (job.events)(Event::Chunk {
+            (job.events)(ScanEvent::Chunk {
                 file: file.index,
                 report: last,
             });

@@ -46,7 +46,7 @@ use crate::figures::GpuFigures;
 use crate::format::Layout;
 use crate::histogram::{FoldInterval, Histogram};
 use crate::input::Object;
-use crate::scan::{ChunkReport, ScanContext};
+use crate::scan::{ScanContext, ScanEvent};
 
 /// Default bytes of file per chunk: large enough that the upload runs at
 /// the bus's speed (16 MiB chunks reached 17.6 GB/s on an H200, 64 MiB 26).
@@ -255,24 +255,6 @@ impl GpuFile {
     }
 }
 
-/// What the GPU backend tells the run as it goes.
-pub enum Event {
-    /// A part of chunk `report.seq` of the plan's file `file` is counted.
-    Chunk {
-        /// The file's index in the plan.
-        file: usize,
-        /// What was found in it.
-        report: ChunkReport,
-    },
-    /// File `file` had `chunks` chunks.
-    End {
-        /// The file's index in the plan.
-        file: usize,
-        /// How many.
-        chunks: u64,
-    },
-}
-
 /// One count's use of the GPU backend.
 pub struct GpuJob<'a> {
     /// The device.
@@ -289,7 +271,7 @@ pub struct GpuJob<'a> {
     pub flush: FoldInterval,
     /// Told of every part of every chunk, from any thread; answers `false`
     /// when the run is failing.
-    pub events: &'a (dyn Fn(Event) -> bool + Sync),
+    pub events: &'a (dyn Fn(ScanEvent) -> bool + Sync),
     /// Set once any part of the run has failed.
     pub abort: &'a AtomicBool,
     /// The count's token: feeding stops once a stop is asked for.
