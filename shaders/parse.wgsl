@@ -604,6 +604,11 @@ fn set_bit(at: u32, bit: u32) {
     atomicOr(&stats.words[at + (bit >> 5u)], 1u << (bit & 31u));
 }
 
+// Clears bit `bit` of the bitmap at word `at` of `stats.words`.
+fn clear_bit(at: u32, bit: u32) {
+    atomicAnd(&stats.words[at + (bit >> 5u)], ~(1u << (bit & 31u)));
+}
+
 // rows, counted, blank and the key checksum of the workgroup, added to the
 // chunk's at the end.
 var<workgroup> group_counts: array<atomic<u32>, 4>;
@@ -738,7 +743,7 @@ fn count_block(block: u32, waited: bool) {
     }
     if (listed) {
         // Counted or handed back below: off the bitmap.
-        atomicAnd(&stats.words[params.waiting_at + (block >> 5u)], ~(1u << (block & 31u)));
+        clear_bit(params.waiting_at, block);
     }
     if (!whole_block && back != 0u) {
         let n = atomicAdd(&stats.partial, 1u);

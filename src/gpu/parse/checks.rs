@@ -64,7 +64,7 @@ impl Tiles {
     /// Takes the next chunk of its file, in the order they were fed.
     pub(super) fn next(&self, job: &GpuJob<'_>, chunk: &InFlight) -> Result<()> {
         let mut reached = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let start = chunk.data_start + u64::from(chunk.own.start);
+        let start = chunk.data_start + u64::from(chunk.params.own_start);
         let expected = reached[chunk.file];
         if start != expected {
             return Err(Error::Internal(format!(
@@ -73,7 +73,7 @@ impl Tiles {
                 job.files[chunk.file].object.name()
             )));
         }
-        reached[chunk.file] = chunk.data_start + u64::from(chunk.own.end);
+        reached[chunk.file] = chunk.data_start + u64::from(chunk.params.own_end);
         Ok(())
     }
 

@@ -43,15 +43,7 @@ pub(super) fn complete(
             // Its bytes, whatever rounds it takes.
             ring.tiles.next(job, &chunk)?;
         }
-        // Blocks still waiting: a first round leaves those it deferred; a
-        // later one takes some (those of its window) and defers some again.
-        chunk.waiting = if chunk.round == 0 {
-            counters.deferred
-        } else {
-            // (A count off here leaves rows uncounted, which the row
-            // check then fails.)
-            chunk.waiting.saturating_sub(counters.taken) + counters.deferred
-        };
+        chunk.waiting = chunk.waiting_after(&counters);
         chunk.deferred = counters.deferred;
         chunk.first_waiting = !counters.not_first_deferred;
         // Pages running low, or a chunk that wanted more than there were:
@@ -88,7 +80,7 @@ pub(super) fn complete(
         ring.sums
             .device
             .fetch_add(counters.checksum, Ordering::AcqRel);
-        let span = chunk.own.end - chunk.own.start;
+        let span = chunk.params.own_end - chunk.params.own_start;
         {
             let mut figures = figures.lock().unwrap_or_else(|e| e.into_inner());
             figures.rows_on_device += u64::from(counters.counted);
@@ -136,15 +128,14 @@ fn read_back(
                 partial: Vec::new(),
                 line_counts: Vec::new(),
             };
-            if counters.deferred > 0
-                || counters.taken < chunk.waiting
+            if chunk.waiting_after(&counters) > 0
                 || (counters.handed_back == 0 && counters.partial == 0)
             {
                 // Not done, or nothing came back: no bits, no line counts
                 // needed.
                 return Ok((counters, back, used));
             }
-            let span = chunk.own.end - chunk.own.start;
+            let span = chunk.params.own_end - chunk.params.own_start;
             let blocks = span.div_ceil(shape.block);
             back.whole = words[..blocks.div_ceil(32) as usize].to_vec();
             let listed = counters.partial.min(shape.partial_capacity) as usize;

@@ -20,7 +20,7 @@ use super::ring::Ring;
 use super::sizing::sample_pairs;
 use super::zone::ZoneTable;
 use super::{
-    GpuJob, InFlight, DATA_BUFFERS, FILE_END, FIRST_ROW, GIVE_UP, MAX_BLOCK_KEYS, OVERLAP,
+    padded, GpuJob, InFlight, DATA_BUFFERS, FILE_END, FIRST_ROW, GIVE_UP, MAX_BLOCK_KEYS, OVERLAP,
     REDO, RING, SHORTEST_COUNTED_ROW,
 };
 use crate::error::{Error, Result};
@@ -349,7 +349,7 @@ impl<'a> Feeder<'a> {
         let file_len = file.object.len();
         let data_end = (end + u64::from(OVERLAP)).min(file_len);
         let data_len = (data_end - data_start) as u32;
-        let padded = u64::from(data_len).next_multiple_of(4).max(4);
+        let padded = padded(data_len);
         let mut view = self.ring.staging[slot]
             .get_mapped_range_mut(..padded)
             .map_err(|e| Error::Gpu(format!("cannot stage a chunk for the GPU: {e}")))?;
@@ -370,7 +370,6 @@ impl<'a> Feeder<'a> {
             first_row,
             file_end: data_end == file_len,
             data_len,
-            padded,
             read: Some(read),
             view: Some(view),
         })
@@ -397,16 +396,13 @@ impl<'a> Feeder<'a> {
             | if staged.file_end { FILE_END } else { 0 };
         self.serial += 1;
         let serial = self.serial;
-        let submission = self.launch(serial, staged.slot, &mut params, staged.padded);
+        let submission = self.launch(serial, staged.slot, &mut params);
         Ok(InFlight {
             slot: staged.slot,
             file: staged.at,
             seq: staged.seq,
             data_start: staged.data_start,
-            own: staged.own.clone(),
-            first_row: staged.first_row,
             params,
-            padded: staged.padded,
             serial,
             round: 0,
             waiting: 0,
@@ -436,7 +432,7 @@ impl<'a> Feeder<'a> {
     fn again(&mut self, mut chunk: InFlight) -> Result<InFlight> {
         let shape = self.ring.shape;
         let blocks = (chunk.params.own_end - chunk.params.own_start).div_ceil(shape.block);
-        self.fold_before(chunk.padded, true)?;
+        self.fold_before(padded(chunk.params.data_len), true)?;
         let room = self.pages.shape.pages.min(shape.wanted_capacity);
         // Blocks whose pages fit the pages whatever their rows.
         let sure = (room / MAX_BLOCK_KEYS).max(1);
@@ -472,7 +468,7 @@ impl<'a> Feeder<'a> {
             }
             (chunk.params.window_start, chunk.params.window_end) = (window.start, window.end);
         }
-        chunk.submission = self.launch(chunk.serial, chunk.slot, &mut chunk.params, chunk.padded);
+        chunk.submission = self.launch(chunk.serial, chunk.slot, &mut chunk.params);
         Ok(chunk)
     }
 }
@@ -489,7 +485,6 @@ struct Staged {
     /// Its data ends where the file does.
     file_end: bool,
     data_len: u32,
-    padded: u64,
     /// The read, until it is waited for.
     read: Option<Pending>,
     /// The staging memory it is read into, mapped until then.

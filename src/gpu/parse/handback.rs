@@ -125,11 +125,11 @@ pub(super) fn hand_back(
     tasks: &SyncSender<Task>,
 ) -> Result<bool> {
     let file = &job.files[chunk.file];
-    let pieces = pieces(&back, &chunk.own);
+    let pieces = pieces(&back, &chunk.own());
     if pieces.is_empty() {
         check(
             file,
-            chunk.data_start + u64::from(chunk.own.start),
+            chunk.data_start + u64::from(chunk.params.own_start),
             rows,
             0,
             device.lines,
@@ -154,7 +154,7 @@ pub(super) fn hand_back(
             }
         }
     }
-    let first_row = u64::from(chunk.first_row);
+    let first_row = u64::from(chunk.first_row());
     let lines_before = std::iter::once(first_row)
         .chain(back.line_counts.iter().scan(first_row, |sum, &n| {
             *sum += u64::from(n);
@@ -173,8 +173,8 @@ pub(super) fn hand_back(
         file: chunk.file,
         seq: chunk.seq,
         data_start: chunk.data_start,
-        own: chunk.own.clone(),
-        first_row: chunk.first_row,
+        own: chunk.own(),
+        first_row: chunk.first_row(),
         block: back.block,
         lines_before,
     });

@@ -209,14 +209,10 @@ struct InFlight {
     seq: u64,
     /// Where the chunk's data starts in the file.
     data_start: u64,
-    /// The rows it owns, in the data.
-    own: Range<u32>,
-    first_row: bool,
     /// The shader's parameters for it (the pages' shape aside, which a
-    /// fold may change before its next round).
+    /// fold may change before its next round): the rows it owns, its
+    /// flags, its bytes.
     params: Params,
-    /// Bytes copied from its staging memory: its data, padded to a word.
-    padded: u64,
     /// Which chunk it is, in the order they were submitted.
     serial: u64,
     /// Its rounds before this one: each after a fold, over the blocks that
@@ -232,6 +228,32 @@ struct InFlight {
     /// them at a time (`Feeder::again`).
     window: Option<Range<u32>>,
     submission: wgpu::SubmissionIndex,
+}
+
+impl InFlight {
+    /// The rows it owns, in the data.
+    fn own(&self) -> Range<u32> {
+        self.params.own_start..self.params.own_end
+    }
+
+    /// Whether a row starts at its first byte (the file's first row).
+    fn first_row(&self) -> bool {
+        self.params.flags & FIRST_ROW != 0
+    }
+
+    /// Its blocks still waiting for room after the round whose counters
+    /// are `counters`: those it took off the waiting bitmap (in its
+    /// window) are done, those it deferred wait again. (A count off here
+    /// leaves rows uncounted, which the row check then fails.)
+    fn waiting_after(&self, counters: &Counters) -> u32 {
+        self.waiting.saturating_sub(counters.taken) + counters.deferred
+    }
+}
+
+/// Bytes copied from a chunk's staging memory to its data buffer: its
+/// `data_len` bytes, padded to a word.
+fn padded(data_len: u32) -> u64 {
+    u64::from(data_len).next_multiple_of(4).max(4)
 }
 
 /// A plain local file the GPU counts, and the part of it this run owns.

@@ -4,7 +4,7 @@
 use std::mem::offset_of;
 use std::ops::Range;
 
-use super::super::{Counters, GpuFile, Params, ASSIGN_INVOCATIONS, DATA_BUFFERS, REDO, STATS_WORDS};
+use super::super::{padded, Counters, GpuFile, Params, ASSIGN_INVOCATIONS, DATA_BUFFERS, REDO, STATS_WORDS};
 use super::Feeder;
 use crate::date::day_number;
 use crate::gpu::{grid, Fault};
@@ -52,7 +52,7 @@ impl Feeder<'_> {
     }
 
     /// Submits a round of the chunk in ring slot `slot` (its staging
-    /// memory holds its `padded` bytes): the copy to its data buffer, the
+    /// memory holds its `params.data_len` bytes, padded to a word): the copy to its data buffer, the
     /// passes, and the copy of its stats to its readback buffer. A first
     /// round clears the stats; a later one (`REDO`) keeps what the rounds
     /// before found and clears only what each round starts afresh.
@@ -61,7 +61,6 @@ impl Feeder<'_> {
         chunk: u64,
         slot: usize,
         params: &mut Params,
-        padded: u64,
     ) -> wgpu::SubmissionIndex {
         let context = self.job.context;
         let shape = self.ring.shape;
@@ -102,7 +101,7 @@ impl Feeder<'_> {
         // took the data buffer since.
         let in_data = &mut self.in_data[slot % DATA_BUFFERS];
         if *in_data != Some(chunk) {
-            encoder.copy_buffer_to_buffer(staging, 0, data, 0, padded);
+            encoder.copy_buffer_to_buffer(staging, 0, data, 0, padded(params.data_len));
             *in_data = Some(chunk);
         }
         let word = |offset: usize| offset as u64;
