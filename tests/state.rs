@@ -53,6 +53,12 @@ fn append(data: &DataDir, name: &str, text: &str) {
 /// Counts `locations` with the state `state.bin` into result.csv (and
 /// stats.json); `extra`: more flags.
 fn count_with_state(data: &DataDir, locations: &str, extra: &[&str]) -> crate::util::Run {
+    data.run(&state_args(locations, extra))
+}
+
+/// The arguments of [`count_with_state`]: on the CPU unless `extra`
+/// names a backend.
+fn state_args<'a>(locations: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = count_args(
         locations,
         "result.csv",
@@ -69,7 +75,7 @@ fn count_with_state(data: &DataDir, locations: &str, extra: &[&str]) -> crate::u
         args.extend(["--backend", "cpu"]);
     }
     args.extend(extra);
-    data.run(&args)
+    args
 }
 
 /// result.csv of a fresh count of `locations`, without any state.
@@ -526,20 +532,7 @@ fn a_file_appended_while_it_is_read_is_counted_to_the_size_seen_at_the_start() {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         });
-        let args = count_args(
-            "log.csv",
-            "result.csv",
-            &[
-                "--backend",
-                "cpu",
-                "--state",
-                "state.bin",
-                "--stats-json",
-                "stats.json",
-                "--chunk-size",
-                "512",
-            ],
-        );
+        let args = state_args("log.csv", &[]);
         let run = data.run_env(&args, &[("EVENT_COUNTER_TEST_COMMIT_DELAY_MS", "300")]);
         done.store(true, Ordering::SeqCst);
         run.ok();
