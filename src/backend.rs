@@ -176,10 +176,7 @@ impl Engine {
                     .ok_or_else(|| Error::NoAdapter(device::no_adapter_reason(&candidates)))?;
                 let context = GpuContext::new(&candidates[best].adapter, GpuOptions::default())?;
                 let engine = match backend {
-                    Backend::Gpu => {
-                        context.build_parse_pipelines_meanwhile();
-                        Engine::Gpu(context)
-                    }
+                    Backend::Gpu => Engine::parsing_on(context),
                     _ => Engine::GpuKeys(context),
                 };
                 (engine, Reason::Asked)
@@ -298,8 +295,7 @@ impl Engine {
             }
             if auto.gpu.get().is_none() {
                 let context = GpuContext::new(&auto.adapter, GpuOptions::default())?;
-                context.build_parse_pipelines_meanwhile();
-                let _ = auto.gpu.set(Box::new(Engine::Gpu(context)));
+                let _ = auto.gpu.set(Box::new(Engine::parsing_on(context)));
             }
             let gpu = auto.gpu.get().expect("set above");
             return Ok((
@@ -355,6 +351,15 @@ impl Engine {
             Engine::Cpu | Engine::Auto(_) => None,
             Engine::Gpu(context) | Engine::GpuKeys(context) => Some(context),
         }
+    }
+
+    /// The GPU backend on `context`, chosen for a count: its pipelines
+    /// start compiling now, on a thread of their own, while the count opens
+    /// its inputs.
+    #[cfg(feature = "gpu")]
+    fn parsing_on(context: Arc<GpuContext>) -> Engine {
+        context.build_parse_pipelines_meanwhile();
+        Engine::Gpu(context)
     }
 
     /// The GPU that parses raw bytes itself: the GPU backend's (not
