@@ -117,7 +117,9 @@ const GPU_START_SECONDS: f64 = 0.3;
 
 /// The plain local input (bytes) from which the GPU backend counts sooner
 /// than the CPU's on `threads` threads, by the figures above; `None` when
-/// the CPU's is as fast whatever the size.
+/// the CPU's is as fast whatever the size. (Only `auto`'s GPU choice
+/// asks, and the tests of these figures.)
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub fn gpu_pays_from(threads: usize) -> Option<u64> {
     let saved_per_byte = 1.0 / cpu_bytes(threads) - 1.0 / GPU_BYTES;
     (saved_per_byte > 0.0).then(|| (GPU_START_SECONDS / saved_per_byte) as u64)
