@@ -265,11 +265,12 @@ impl Engine {
         }
     }
 
-    /// The engine for a count of `plain_bytes` bytes of plain local files
-    /// (which the GPU backend reads itself) on `threads` threads, and why:
+    /// The engine for a count in which the GPU backend would read
+    /// `gpu_bytes` bytes itself (`gpu::route::gpu_bytes`) on `threads`
+    /// threads, and why:
     /// `auto` takes the GPU only where its start-up pays (`gpu_pays_from`);
     /// any other engine is itself.
-    pub fn for_input(&self, plain_bytes: u64, threads: usize) -> Result<(&Engine, Option<String>)> {
+    pub fn for_input(&self, gpu_bytes: u64, threads: usize) -> Result<(&Engine, Option<String>)> {
         #[cfg(feature = "gpu")]
         if let Engine::Auto(auto) = self {
             static CPU: Engine = Engine::Cpu;
@@ -279,19 +280,19 @@ impl Engine {
                     Some(format!(
                         "auto counts on the CPU: on {threads} threads it reads as fast as the GPU \
                          would; {}",
-                        estimates(plain_bytes, threads)
+                        estimates(gpu_bytes, threads)
                     )),
                 ));
             };
-            if plain_bytes < from {
+            if gpu_bytes < from {
                 return Ok((
                     &CPU,
                     Some(format!(
-                        "auto counts on the CPU: {} of plain local files, under the {} from \
+                        "auto counts on the CPU: {} of files the GPU would read, under the {} from \
                          which the GPU's start-up pays on {threads} threads; {}",
-                        megabytes(plain_bytes),
+                        megabytes(gpu_bytes),
                         megabytes(from),
-                        estimates(plain_bytes, threads)
+                        estimates(gpu_bytes, threads)
                     )),
                 ));
             }
@@ -303,16 +304,16 @@ impl Engine {
             return Ok((
                 gpu.as_ref(),
                 Some(format!(
-                    "auto counts on the GPU ({}): {} of plain local files, at least the {} \
+                    "auto counts on the GPU ({}): {} of files the GPU would read, at least the {} \
                      from which its start-up pays on {threads} threads; {}",
                     auto.info.name,
-                    megabytes(plain_bytes),
+                    megabytes(gpu_bytes),
                     megabytes(from),
-                    estimates(plain_bytes, threads)
+                    estimates(gpu_bytes, threads)
                 )),
             ));
         }
-        let _ = (plain_bytes, threads);
+        let _ = (gpu_bytes, threads);
         Ok((self, None))
     }
 

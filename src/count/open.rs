@@ -134,14 +134,14 @@ fn engine_for<'e>(
     threads: usize,
 ) -> Result<&'e Engine> {
     #[cfg(feature = "gpu")]
-    let plain_bytes = crate::gpu::route::plain_bytes(plan, sources);
+    let gpu_bytes = crate::gpu::route::gpu_bytes(plan, sources);
     // Without the GPU, `auto` is the CPU whatever the bytes.
     #[cfg(not(feature = "gpu"))]
-    let plain_bytes = {
+    let gpu_bytes = {
         let _ = (plan, sources);
         0
     };
-    let (engine, why) = engine.for_input(plain_bytes, threads)?;
+    let (engine, why) = engine.for_input(gpu_bytes, threads)?;
     if let Some(why) = why {
         log::info!("{why}");
     }

@@ -33,10 +33,13 @@ fn plain_local<'a>(
         .map(|(i, _)| i)
 }
 
-/// The bytes of the plan's plain local files, which `auto` weighs
-/// ([`crate::backend::Engine::for_input`]).
-pub fn plain_bytes(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> u64 {
-    plain_local(plan, sources)
+/// The bytes the GPU backend would read itself (those of [`gpu_files`]),
+/// which `auto` weighs ([`crate::backend::Engine::for_input`]). Small
+/// files among many are not among them: they go to the CPU's threads
+/// whatever the engine, so they cannot pay for the device's start-up.
+pub fn gpu_bytes(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> u64 {
+    gpu_files(plan, sources)
+        .into_iter()
         .map(|i| sources[i].total_bytes().unwrap_or(0))
         .sum()
 }
@@ -136,5 +139,53 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
                 Ok(())
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::InputSpec;
+
+    /// The plan of every file in `dir`, opened.
+    fn opened(dir: &std::path::Path) -> (Plan, Vec<Box<dyn ChunkSource>>) {
+        let plan = Plan::new(&[InputSpec::from_path(dir)], None).unwrap();
+        let sources = plan
+            .inputs
+            .iter()
+            .map(|input| input.open(1 << 20, false, true).unwrap())
+            .collect();
+        (plan, sources)
+    }
+
+    /// A location file of `rows` rows in `dir`; its size in bytes.
+    fn location_file(dir: &std::path::Path, name: &str, rows: usize) -> u64 {
+        let mut text = String::from("region_id,date\n");
+        for row in 0..rows {
+            text.push_str(&format!("{},2020-01-{:02}\n", row % 50 + 1, row % 28 + 1));
+        }
+        std::fs::write(dir.join(name), &text).unwrap();
+        text.len() as u64
+    }
+
+    #[test]
+    fn auto_weighs_only_the_bytes_the_gpu_would_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let small: u64 = (0..3)
+            .map(|i| location_file(dir.path(), &format!("small-{i}.csv"), 20_000))
+            .sum();
+        // Many small files: the CPU's threads count them all.
+        let (plan, sources) = opened(dir.path());
+        assert_eq!(plan.inputs.len(), 3);
+        assert!(small > 0);
+        assert_eq!(gpu_files(&plan, &sources), Vec::<usize>::new());
+        assert_eq!(gpu_bytes(&plan, &sources), 0);
+        // Beside a large one, the large one is the GPU's, and its bytes
+        // alone are weighed.
+        let large = location_file(dir.path(), "large.csv", 120_000);
+        assert!(large >= SMALL_FILE);
+        let (plan, sources) = opened(dir.path());
+        assert_eq!(gpu_files(&plan, &sources).len(), 1);
+        assert_eq!(gpu_bytes(&plan, &sources), large);
     }
 }
