@@ -534,6 +534,46 @@ fn epoch_numbers_and_where_the_zone_is_stated() {
     run.stderr_has("unknown time zone \"Mars/Olympus\"");
 }
 
+/// A negative offset is a zone like any other: `--time-zone -05:00` as two
+/// arguments, as `--help` and the README write options, not only
+/// `--time-zone=-05:00` (a value starting with `-` was taken for an option:
+/// "unexpected argument '-0'"). `generate` takes it the same way.
+#[test]
+fn a_negative_offset_is_a_time_zone_in_its_own_argument() {
+    let data = DataDir::with(
+        "region_id,region_name\n1,A\n",
+        "lat,long,region_id,date\n1,2,1,2019-10-24T03:00:00Z\n1,2,1,2019-10-24T06:00:00Z\n",
+    );
+    let run = data.run(&["count", ".", "-o", "-", "--time-zone", "-05:00"]);
+    assert_eq!(
+        run.ok().stdout,
+        "\"region_name\",\"date\",\"count\"\n\"A\",\"2019-10-23\",\"1\"\n\"A\",\"2019-10-24\",\"1\"\n"
+    );
+    let joined = data.run(&["count", ".", "-o", "-", "--time-zone=-05:00"]);
+    assert_eq!(joined.ok().stdout, run.stdout);
+    // A zone forgotten before an option is a usage error that names what
+    // was taken for the zone.
+    let forgotten = data.run(&["count", ".", "-o", "-", "--time-zone", "--strict"]);
+    forgotten.expect_code(2);
+    forgotten.stderr_has("time zone \"--strict\"");
+
+    let generated = DataDir::new();
+    generated
+        .run(&[
+            "generate",
+            "--size",
+            "64K",
+            "--timestamps",
+            "--time-zone",
+            "-05:00",
+            ".",
+        ])
+        .ok();
+    let first = generated.read("location.csv");
+    let first = first.lines().nth(1).unwrap();
+    assert!(first.ends_with("-05:00\""), "{first}");
+}
+
 /// Impossible values are malformed rows whose reason names the part;
 /// `--time-zone` changes nothing for calendar dates and local times.
 #[test]

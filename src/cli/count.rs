@@ -124,7 +124,10 @@ pub struct CountArgs {
     /// The time zone whose calendar decides the day of an event time with an offset (or an
     /// epoch number): an IANA name such as Pacific/Auckland, UTC, or an offset such as +13:00.
     /// Dates and local times without an offset count on their own date
-    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_zone)]
+    // A negative offset (-05:00) starts with a hyphen: taken as the value,
+    // not as an option.
+    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_zone,
+          allow_hyphen_values = true)]
     time_zone: Zone,
 
     /// Read a bare number in the date column as epoch seconds (s) or milliseconds (ms)

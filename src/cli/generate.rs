@@ -59,8 +59,9 @@ pub struct GenerateArgs {
     timestamps: bool,
 
     /// The zone of --timestamps: an IANA name such as Pacific/Auckland, UTC, or an offset
+    // allow_hyphen_values: a negative offset (-05:00) is a value.
     #[arg(long, value_name = "ZONE", default_value = "UTC", requires = "timestamps",
-          value_parser = event_counter::options::Zone::named)]
+          value_parser = event_counter::options::Zone::named, allow_hyphen_values = true)]
     time_zone: event_counter::options::Zone,
 
     /// Replace DATA_DIR/location.csv if it exists (else generate refuses to)
