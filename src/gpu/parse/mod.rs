@@ -106,8 +106,11 @@ const LINE_WORD_BYTES: u32 = 1024;
 /// uses data buffer `n % DATA_BUFFERS`.
 const RING: usize = 4;
 
-/// Device buffers for chunk data: copying one chunk overlaps parsing the
-/// one before.
+/// Device buffers for chunk data: two, so that a chunk's next round after
+/// a fold finds its bytes there still when one chunk came between. (They
+/// do not make a copy overlap the passes before it: on wgpu's one queue
+/// the barrier between a copy and a compute pass waits for every earlier
+/// command of the other kind, whatever buffer it used.)
 const DATA_BUFFERS: usize = 2;
 
 /// A counted row is at least this long, newline included (`1,2019-01-01`):
