@@ -31,7 +31,7 @@ from gpu_shapes import generate, make_bad_rows, make_regions, make_small_files, 
 
 GPU_FIELDS = [
     "open_seconds", "upload_seconds", "wait_seconds", "readback_seconds", "judge_seconds",
-    "feeder_wait_seconds", "reader_idle_seconds", "folds", "pages_read_back", "blocks_reparsed", "blocks_deferred",
+    "feeder_wait_seconds", "reader_idle_seconds", "device_copy_seconds", "device_pass_seconds", "folds", "pages_read_back", "blocks_reparsed", "blocks_deferred",
     "rows_on_device", "rows_handed_back", "bytes_reread",
 ]
 
@@ -84,8 +84,10 @@ class Report:
         self.jsonl.flush()
         os.fsync(self.jsonl.fileno())
         gpu = row.get("gpu") or {}
-        stages = ", ".join(f"{k.replace('_seconds', '')} {gpu[k]:.3f}" for k in GPU_FIELDS[:7] if k in gpu)
-        counts = ", ".join(f"{k} {gpu[k]}" for k in GPU_FIELDS[7:] if k in gpu)
+        # The device's own clock (device_*) is null where the adapter has none.
+        stages = ", ".join(f"{k.replace('_seconds', '')} {gpu[k]:.3f}" for k in GPU_FIELDS[:9]
+                           if gpu.get(k) is not None)
+        counts = ", ".join(f"{k} {gpu[k]}" for k in GPU_FIELDS[9:] if k in gpu)
         self.line(
             f"| {row['data']} | {row['backend']} | {row['threads']} | {row['seconds']:.3f} | {row['gb_s']:.2f} "
             f"| {row['vmhwm_mib']:.0f} | {row['memavail_fall_mib']:.0f} | {row['chose'] or ''} "

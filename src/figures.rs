@@ -47,6 +47,10 @@ pub struct GpuFigures {
     pub feeder_wait: Duration,
     /// Reader threads waiting for a piece to read, summed over them.
     pub reader_idle: Duration,
+    /// The device's own time on the chunks, by its clock: copying them
+    /// from staging memory, and their passes. None where the adapter
+    /// cannot write timestamps between commands.
+    pub device: Option<(Duration, Duration)>,
 }
 
 impl GpuFigures {
@@ -69,6 +73,8 @@ impl GpuFigures {
             "judge_seconds": self.judge.as_secs_f64(),
             "feeder_wait_seconds": self.feeder_wait.as_secs_f64(),
             "reader_idle_seconds": self.reader_idle.as_secs_f64(),
+            "device_copy_seconds": self.device.map(|(copy, _)| copy.as_secs_f64()),
+            "device_pass_seconds": self.device.map(|(_, passes)| passes.as_secs_f64()),
         })
     }
 }
@@ -81,7 +87,7 @@ impl std::fmt::Display for GpuFigures {
             "{} rows counted on the device, {} handed back, {} chunks counted on the CPU; \
              {} bytes uploaded, {} read again; {} folds, {} pages read back, {} blocks \
              reparsed, {} deferred to a fold; seconds: open {:.3}, upload {:.3}, wait {:.3}, read back {:.3}, \
-             judge {:.3}, feeder wait {:.3}, reader idle {:.3}",
+             judge {:.3}, feeder wait {:.3}, reader idle {:.3}; on the device: {}",
             self.rows_on_device,
             self.rows_handed_back,
             self.chunks_on_cpu,
@@ -98,6 +104,14 @@ impl std::fmt::Display for GpuFigures {
             self.judge.as_secs_f64(),
             self.feeder_wait.as_secs_f64(),
             self.reader_idle.as_secs_f64(),
+            match self.device {
+                Some((copy, passes)) => format!(
+                    "copy {:.3}, passes {:.3}",
+                    copy.as_secs_f64(),
+                    passes.as_secs_f64()
+                ),
+                None => "no clock".into(),
+            },
         )
     }
 }

@@ -516,3 +516,48 @@ fn generated_event_times_in_any_zone_and_delimiter_are_counted_on_the_device() {
         }
     }
 }
+
+/// Where the adapter can write timestamps between commands, the figures
+/// say how long the device itself spent copying the chunks and parsing
+/// them: some time for each, and no more than the run took. Where it
+/// cannot, they say nothing rather than a guess.
+#[test]
+fn the_device_clock_times_the_copies_and_the_passes_where_there_is_one() {
+    use event_counter::gpu::device::{self, Search};
+    let Some((adapter, engine)) = crate::util::gpu_engine_with(GpuOptions {
+        chunk_bytes: Some(256 << 10),
+        ..GpuOptions::default()
+    }) else {
+        return;
+    };
+    let candidates = device::candidates(Search::Usual);
+    let features = candidates[device::best(&candidates).unwrap()]
+        .adapter
+        .features();
+    let has_clock = features.contains(
+        wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+    );
+    let mut random = Random(9);
+    let mut text = String::from(HEADER);
+    for _ in 0..40_000 {
+        let at = day("2020-01-01") + random.below(366) as i64;
+        text.push_str(&format!(
+            "-36.8,174.7,{},{}\n",
+            1 + random.below(16),
+            date(at)
+        ));
+    }
+    let data = DataDir::with(&regions(&(1..=16).collect::<Vec<_>>()), &text);
+    let started = std::time::Instant::now();
+    let figures = run(&data, &engine).3.expect("the GPU backend's figures");
+    let took = started.elapsed();
+    match figures.device {
+        Some((copy, passes)) => {
+            assert!(has_clock, "{adapter}: times without a clock: {figures}");
+            assert!(copy > std::time::Duration::ZERO, "{adapter}: {figures}");
+            assert!(passes > std::time::Duration::ZERO, "{adapter}: {figures}");
+            assert!(copy + passes <= took, "{adapter}: {figures} in {took:?}");
+        }
+        None => assert!(!has_clock, "{adapter}: a clock, but no times: {figures}"),
+    }
+}

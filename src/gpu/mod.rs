@@ -114,7 +114,15 @@ pub struct GpuContext {
     error: Arc<Mutex<Option<String>>>,
     /// How long opening the device took (no pipeline is built then).
     pub opened_in: std::time::Duration,
+    /// Nanoseconds per tick of the device's timestamps, where it can
+    /// write them between commands: the GPU backend then times each
+    /// chunk's copy and passes on the device itself.
+    timestamp_period: Option<f32>,
 }
+
+/// What the device must do for [`GpuContext::timestamp_period`].
+const TIMESTAMPS: wgpu::Features =
+    wgpu::Features::TIMESTAMP_QUERY.union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
 
 impl GpuContext {
     /// Opens `adapter`. Builds no pipeline: each backend's are built when
@@ -123,9 +131,14 @@ impl GpuContext {
         let started = std::time::Instant::now();
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let timestamps = adapter.features().contains(TIMESTAMPS);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("event-counter"),
-            required_features: wgpu::Features::empty(),
+            required_features: if timestamps {
+                TIMESTAMPS
+            } else {
+                wgpu::Features::empty()
+            },
             // Ask for what the adapter has: larger bindings mean larger
             // chunks and bins, more workgroup memory more private bins.
             required_limits: limits.clone(),
@@ -138,6 +151,7 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             sink.lock().unwrap().get_or_insert_with(|| e.to_string());
         }));
+        let timestamp_period = timestamps.then(|| queue.get_timestamp_period());
         let context = GpuContext {
             keys: OnceLock::new(),
             parse: OnceLock::new(),
@@ -148,6 +162,7 @@ impl GpuContext {
             options,
             error,
             opened_in: std::time::Duration::ZERO,
+            timestamp_period,
         };
         context.check()?;
         let context = GpuContext {

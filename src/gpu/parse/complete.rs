@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::feed::Returned;
 use super::handback::{self, Task};
@@ -38,7 +38,7 @@ pub(super) fn complete(
             continue;
         }
         let waited = Instant::now();
-        let (counters, back, used) = read_back(job, ring, &chunk)?;
+        let (counters, back, used, device_time) = read_back(job, ring, &chunk)?;
         if chunk.round == 0 {
             // Its bytes, whatever rounds it takes.
             ring.tiles.next(job, &chunk)?;
@@ -60,6 +60,11 @@ pub(super) fn complete(
             figures.wait += waited.elapsed();
             figures.blocks_reparsed += u64::from(counters.waited);
             figures.blocks_deferred += u64::from(counters.deferred);
+            if let Some((copy, passes)) = device_time {
+                let (total_copy, total_passes) = figures.device.get_or_insert_default();
+                *total_copy += copy;
+                *total_passes += passes;
+            }
         }
         if chunk.waiting > 0 {
             // Blocks that found no room: the chunk keeps its slot and its
@@ -105,19 +110,25 @@ pub(super) fn complete(
     Ok(!job.failing())
 }
 
+/// The device's time on a round, copying and parsing, where it has a
+/// clock.
+type DeviceTime = Option<(Duration, Duration)>;
+
 /// Waits for chunk `chunk`'s round and reads its counters back, with the
-/// pages in use; and, once the chunk is done (no block waits), what it
-/// handed back.
+/// pages in use and the device's time on it; and, once the chunk is done
+/// (no block waits), what it handed back.
 fn read_back(
     job: &GpuJob<'_>,
     ring: &Ring,
     chunk: &InFlight,
-) -> Result<(Counters, handback::Back, u32)> {
+) -> Result<(Counters, handback::Back, u32, DeviceTime)> {
     let shape = ring.shape;
     let readback = &ring.readbacks[chunk.slot];
     let submission = Some(chunk.submission.clone());
     job.context
         .read_back(readback, readback.size(), submission, |bytes| {
+            let (bytes, stamps) = bytes.split_at(shape.readback_bytes() as usize);
+            let device_time = ring.clock.as_ref().map(|clock| clock.spans(stamps));
             let words: &[u32] = bytemuck::cast_slice(bytes);
             let counters: Counters = bytemuck::pod_read_unaligned(&bytes[..STATS_WORDS * 4]);
             let words = &words[STATS_WORDS..];
@@ -133,7 +144,7 @@ fn read_back(
             {
                 // Not done, or nothing came back: no bits, no line counts
                 // needed.
-                return Ok((counters, back, used));
+                return Ok((counters, back, used, device_time));
             }
             let span = chunk.params.own_end - chunk.params.own_start;
             let blocks = span.div_ceil(shape.block);
@@ -147,6 +158,6 @@ fn read_back(
             let lines = (span + 1).div_ceil(LINE_WORD_BYTES) as usize;
             let at = shape.line_counts_at() as usize;
             back.line_counts = words[at..at + lines].to_vec();
-            Ok((counters, back, used))
+            Ok((counters, back, used, device_time))
         })
 }

@@ -27,6 +27,7 @@
 //! at the end).
 
 mod checks;
+mod clock;
 mod complete;
 mod feed;
 mod handback;

@@ -4,6 +4,7 @@
 //! thread (`complete.rs`) empties them.
 
 use super::checks::{KeySums, Tiles};
+use super::clock::{DeviceClock, STAMP_BYTES};
 use super::pages::{PageShape, MOST_WANTED};
 use super::{
     GpuJob, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE, LINE_WORD_BYTES,
@@ -80,7 +81,11 @@ pub(super) struct Ring {
     pub(super) staging: Vec<wgpu::Buffer>,
     pub(super) data: Vec<wgpu::Buffer>,
     pub(super) stats: Vec<wgpu::Buffer>,
+    /// Each slot's readback buffer: what `Shape::readback_bytes` says,
+    /// then the round's stamps where there is a clock.
     pub(super) readbacks: Vec<wgpu::Buffer>,
+    /// The device's clock, where it has one.
+    pub(super) clock: Option<DeviceClock>,
     pub(super) requests: Requests,
     /// The key checksums of the chunks and the folds.
     pub(super) sums: KeySums,
@@ -132,6 +137,8 @@ impl Ring {
         };
         use wgpu::BufferUsages as U;
         let data_capacity = (u64::from(chunk_bytes) + 1 + u64::from(OVERLAP)).next_multiple_of(4);
+        let clock = DeviceClock::new(device, context.timestamp_period);
+        let readback_bytes = shape.readback_bytes() + if clock.is_some() { STAMP_BYTES } else { 0 };
         Ring {
             params: (0..RING)
                 .map(|_| {
@@ -171,11 +178,12 @@ impl Ring {
                     buffer(
                         device,
                         "stats readback",
-                        shape.readback_bytes(),
+                        readback_bytes,
                         U::MAP_READ | U::COPY_DST,
                     )
                 })
                 .collect(),
+            clock,
             shape,
             requests: Requests::default(),
             sums: KeySums::default(),

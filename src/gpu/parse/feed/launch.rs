@@ -4,6 +4,7 @@
 use std::mem::offset_of;
 use std::ops::Range;
 
+use super::super::clock::Stamp;
 use super::super::{padded, Counters, GpuFile, Params, ASSIGN_INVOCATIONS, DATA_BUFFERS, REDO, STATS_WORDS};
 use super::Feeder;
 use crate::date::day_number;
@@ -99,6 +100,13 @@ impl Feeder<'_> {
         let mut encoder = context.device.create_command_encoder(&Default::default());
         // A later round finds its bytes there still, unless another chunk
         // took the data buffer since.
+        let clock = self.ring.clock.as_ref();
+        let stamp = |encoder: &mut wgpu::CommandEncoder, stamp| {
+            if let Some(clock) = clock {
+                clock.stamp(encoder, slot, stamp);
+            }
+        };
+        stamp(&mut encoder, Stamp::Start);
         let in_data = &mut self.in_data[slot % DATA_BUFFERS];
         if *in_data != Some(chunk) {
             encoder.copy_buffer_to_buffer(staging, 0, data, 0, padded(params.data_len));
@@ -120,6 +128,7 @@ impl Feeder<'_> {
                 Some(u64::from(shape.bitmap_words) * 4),
             );
         }
+        stamp(&mut encoder, Stamp::Copied);
         let mut passes = vec![
             (&pipelines.parse, (parse_grid.0, parse_grid.1)),
             (&pipelines.assign, (ASSIGN_INVOCATIONS / 256, 1)),
@@ -135,10 +144,14 @@ impl Feeder<'_> {
             pass.set_bind_group(0, &self.bind_groups[slot], &[]);
             pass.dispatch_workgroups(x, y, 1);
         }
+        stamp(&mut encoder, Stamp::Parsed);
         let readback = &self.ring.readbacks[slot];
         let read = shape.readback_bytes() - 4;
         encoder.copy_buffer_to_buffer(stats, 0, readback, 0, read);
         encoder.copy_buffer_to_buffer(&self.pages.pages, 0, readback, read, 4);
+        if let Some(clock) = clock {
+            clock.copy_out(&mut encoder, slot, readback, shape.readback_bytes());
+        }
         context.queue.submit([encoder.finish()])
     }
 }
