@@ -30,11 +30,13 @@
 // Bins are kept in pages: a page holds the bins of one day and a group of
 // up to `page_slots` region slots (all of them, unless there are more than
 // a thousand). Pages are handed out as (day, group) pairs appear, through a
-// hash table (`table`). A block with a row whose page is not there yet asks
-// for it (puts its pair in the table and on the `wanted` list) and waits;
-// `assign` then gives the wanted pairs pages, and `reparse` counts the
-// blocks that waited. A block that finds no room (the pages, the table or
-// the wanted list full) counts none of its rows and stays on the waiting
+// hash table (`table`): the row that puts a pair in the table takes the
+// next free page for it at once and is counted. A row of another block
+// that finds the pair there before its page (the two ran side by side)
+// has its block wait, and `reparse`, the next pass, counts the blocks that
+// waited: a chunk whose days are all new (a date-sorted file) is parsed
+// again only where rows raced. A block that finds no room (the pages or the table full) counts
+// none of its rows and stays on the waiting
 // bitmap: the host folds the bins (reads them back, adds them to its
 // 64-bit totals and frees every page) and runs the chunk again over those
 // blocks alone (`REDO`), until none is left. It folds too when the pages
@@ -93,12 +95,10 @@ struct Params {
     max_line: u32,
     // Invocations per row of the dispatch grid (workgroups.x * 256).
     row_width: u32,
-    // Where the per-KiB line counts, the waiting blocks' bitmap and the
-    // wanted list start in `stats.words`, and how long that list may be.
+    // Where the per-KiB line counts and the waiting blocks' bitmap start
+    // in `stats.words`.
     line_counts_at: u32,
     waiting_at: u32,
-    wanted_at: u32,
-    wanted_capacity: u32,
     // Where the list of blocks handed back in part starts in
     // `stats.words`: (block, a bit per row handed back, `lines_into_word`)
     // triples; and how many it may hold (a block past them is handed back
@@ -131,9 +131,9 @@ struct Params {
 }
 
 // A chunk's counters, then a bit per block handed back whole, the blocks
-// handed back in part, the line counts (a word per KiB), the blocks waiting
-// for a page (a bit per block) and the wanted list (places in `table`). The
-// host reads back all but the last two.
+// handed back in part, the line counts (a word per KiB) and the blocks
+// waiting for a page (a bit per block). The host reads back all but the
+// last.
 struct Stats {
     // Rows that start in the chunk and were counted here or found blank.
     rows: atomic<u32>,
@@ -143,9 +143,7 @@ struct Stats {
     handed_back: atomic<u32>,
     // Rows that start in the chunk's own bytes, by `lines` alone.
     lines: atomic<u32>,
-    // Places put on the wanted list (which may run past its capacity).
-    wanted: atomic<u32>,
-    // Pages wanted when none was left, or the list was full.
+    // Pages wanted when none was left.
     no_page: atomic<u32>,
     // Blocks put on the list of blocks handed back in part (which may run
     // past its capacity).
@@ -155,7 +153,7 @@ struct Stats {
     checksum: atomic<u32>,
     // Blocks that waited for a page, to be parsed again by `reparse`.
     waited: atomic<u32>,
-    // Blocks that found no room after `assign`: left on the waiting bitmap
+    // Blocks that found no room in `reparse`: left on the waiting bitmap
     // for the chunk's next round, after a fold.
     deferred: atomic<u32>,
     // Blocks a `REDO` round took from the waiting bitmap (in its window).
@@ -196,8 +194,8 @@ const COUNTED: u32 = 0u;
 const BLANK: u32 = 1u;
 const NEW_DAY: u32 = 3u;
 const HANDED_BACK: vec2<u32> = vec2<u32>(2u, 0u);
-// No room for the row's page (pages, table or wanted list full): its block
-// waits for a fold.
+// No room for the row's page (pages or table full): its block waits for a
+// fold.
 const NO_ROOM_YET: vec2<u32> = vec2<u32>(4u, 0u);
 
 // `params.flags` bits.
@@ -433,10 +431,11 @@ fn key_check(day: u32, slot: u32) -> u32 {
 // The key check of the row `classify` last found COUNTED.
 var<private> row_check: u32;
 
-// The bin of (day, slot): COUNTED and the bin, or NEW_DAY if its page is
-// not there yet (asked for, unless `waited`: a block counted after
-// `assign` asks for nothing), or NO_ROOM_YET if there is no room until the
-// next fold.
+// The bin of (day, slot): COUNTED and the bin (its page taken here if the
+// pair is new, unless `waited`: `reparse` takes no page, for a race there
+// would have no pass after it), NEW_DAY if another invocation has just put
+// the pair in the table and not yet given it its page, or NO_ROOM_YET if
+// there is no room until the next fold.
 fn bin_of(day: u32, slot: u32, waited: bool) -> vec2<u32> {
     let key = day * params.groups + slot / params.page_slots + 1u;
     var at = (key * 0x9e3779b1u) >> params.table_shift;
@@ -446,10 +445,11 @@ fn bin_of(day: u32, slot: u32, waited: bool) -> vec2<u32> {
         if (held == 0u && !waited) {
             let swap = atomicCompareExchangeWeak(&table[2u * place], 0u, key);
             if (swap.exchanged) {
-                let n = atomicAdd(&stats.wanted, 1u);
-                if (n < params.wanted_capacity) {
-                    atomicStore(&stats.words[params.wanted_at + n], place);
-                    return vec2<u32>(NEW_DAY, 0u);
+                let page = atomicAdd(&pages.used, 1u);
+                if (page < params.pages) {
+                    pages.key[page] = key;
+                    atomicStore(&table[2u * place + 1u], page + 1u);
+                    return vec2<u32>(COUNTED, page * params.page_slots + slot % params.page_slots);
                 }
                 atomicStore(&table[2u * place + 1u], NO_ROOM);
                 atomicAdd(&stats.no_page, 1u);
@@ -712,7 +712,7 @@ fn count_block(block: u32, waited: bool) {
             blank = blank + 1u;
         } else if (outcome.x == NEW_DAY
             || (outcome.x == NO_ROOM_YET.x && (params.flags & GIVE_UP) == 0u)) {
-            // Its page was asked for, or there is no room for it: go on,
+            // Its page is on its way, or there is no room for it: go on,
             // for other pairs may want pages too, and other rows may be
             // handed back whole.
             wait = true;
@@ -821,27 +821,6 @@ fn parse(
     clear_group_counts(local);
     count_block(params.window_start + id.x + id.y * params.row_width, false);
     add_group_counts(local);
-}
-
-// Invocations of `assign`: a fixed grid, each walking its share of the
-// wanted list.
-const ASSIGN_INVOCATIONS: u32 = 4096u;
-
-// Gives every pair on the wanted list a page, while pages are left.
-@compute @workgroup_size(256)
-fn assign(@builtin(global_invocation_id) id: vec3<u32>) {
-    let wanted = min(atomicLoad(&stats.wanted), params.wanted_capacity);
-    for (var i = id.x; i < wanted; i = i + ASSIGN_INVOCATIONS) {
-        let place = atomicLoad(&stats.words[params.wanted_at + i]);
-        let page = atomicAdd(&pages.used, 1u);
-        if (page < params.pages) {
-            pages.key[page] = atomicLoad(&table[2u * place]);
-            atomicStore(&table[2u * place + 1u], page + 1u);
-        } else {
-            atomicStore(&table[2u * place + 1u], NO_ROOM);
-            atomicAdd(&stats.no_page, 1u);
-        }
-    }
 }
 
 // Counts the blocks that waited for pages (or hands them back).

@@ -138,6 +138,29 @@ fn date_sorted_rows_over_four_years_are_counted_on_the_device() {
     }
 }
 
+/// The row that brings a new (day, region group) pair takes its page
+/// itself and is counted in the same pass: where no two blocks share a
+/// pair (a day a row here), no block waits and none is parsed again,
+/// whatever the hardware runs side by side. (Before, every block with a
+/// new pair waited for a pass that handed pages out, and was parsed again:
+/// all of them here.)
+#[test]
+fn a_row_with_a_new_day_takes_its_page_and_its_block_is_parsed_once() {
+    let mut random = Random(4);
+    let ids: Vec<u64> = (1..=16).collect();
+    let first = day("1960-01-01");
+    let rows = 20_000;
+    let mut text = String::from(HEADER);
+    for i in 0..rows {
+        let id = 1 + random.below(16);
+        text.push_str(&format!("-36.8,174.7,{id},{}\n", date(first + i)));
+    }
+    if let Some(figures) = both(&regions(&ids), &text) {
+        on_device(&figures, rows as u64);
+        assert_eq!(figures.blocks_reparsed, 0, "{figures}");
+    }
+}
+
 #[test]
 fn shuffled_dates_from_1900_to_2100_are_counted_on_the_device() {
     let mut random = Random(2);

@@ -433,7 +433,7 @@ impl<'a> Feeder<'a> {
         let shape = self.ring.shape;
         let blocks = (chunk.params.own_end - chunk.params.own_start).div_ceil(shape.block);
         self.fold_before(padded(chunk.params.data_len), true)?;
-        let room = self.pages.shape.pages.min(shape.wanted_capacity);
+        let room = self.pages.shape.pages;
         // Blocks whose pages fit the pages whatever their rows.
         let sure = (room / MAX_BLOCK_KEYS).max(1);
         let window = match chunk.window.clone() {

@@ -65,9 +65,6 @@ const BLOCK_BYTES: u32 = 256;
 /// parse.wgsl): so a block wants at most this many pages.
 const MAX_BLOCK_KEYS: u32 = 32;
 
-/// Invocations of `assign` (`ASSIGN_INVOCATIONS` in parse.wgsl).
-const ASSIGN_INVOCATIONS: u32 = 4096;
-
 /// The longest row the shader parses; longer ones send their block back
 /// unscanned. It bounds the loop iterations of every invocation (its block
 /// and one such row past it): a driver may stop a shader that loops too
@@ -86,7 +83,6 @@ struct Counters {
     blank: u32,
     handed_back: u32,
     lines: u32,
-    wanted: u32,
     no_page: u32,
     partial: u32,
     checksum: u32,
@@ -144,8 +140,6 @@ struct Params {
     row_width: u32,
     line_counts_at: u32,
     waiting_at: u32,
-    wanted_at: u32,
-    wanted_capacity: u32,
     partial_at: u32,
     partial_capacity: u32,
     lose_block: u32,
@@ -168,11 +162,10 @@ const REDO: u32 = 4;
 /// Rows that find no room are handed back: a chunk's last round.
 const GIVE_UP: u32 = 8;
 
-/// The parse pipelines, part of a [`GpuContext`]: one layout, four passes.
+/// The parse pipelines, part of a [`GpuContext`]: one layout, three passes.
 pub(super) struct Pipelines {
     layout: wgpu::BindGroupLayout,
     parse: wgpu::ComputePipeline,
-    assign: wgpu::ComputePipeline,
     reparse: wgpu::ComputePipeline,
     lines: wgpu::ComputePipeline,
 }
@@ -197,7 +190,6 @@ impl Pipelines {
         let pipeline = |entry| compute_pipeline(device, &layout, &module, entry, &[]);
         Pipelines {
             parse: pipeline("parse"),
-            assign: pipeline("assign"),
             reparse: pipeline("reparse"),
             lines: pipeline("lines"),
             layout,
@@ -474,8 +466,6 @@ mod tests {
             row_width,
             line_counts_at,
             waiting_at,
-            wanted_at,
-            wanted_capacity,
             partial_at,
             partial_capacity,
             lose_block,
@@ -496,7 +486,6 @@ mod tests {
             blank,
             handed_back,
             lines,
-            wanted,
             no_page,
             partial,
             checksum,
@@ -519,7 +508,7 @@ mod tests {
     #[test]
     fn the_host_and_the_shader_share_their_constants() {
         use super::{
-            ASSIGN_INVOCATIONS, FILE_END, FIRST_ROW, GIVE_UP, LINE_WORD_BYTES, MAX_BLOCK_KEYS, REDO,
+            FILE_END, FIRST_ROW, GIVE_UP, LINE_WORD_BYTES, MAX_BLOCK_KEYS, REDO,
         };
         let module = naga::front::wgsl::parse_str(include_str!("../../../shaders/parse.wgsl"))
             .expect("parse.wgsl parses");
@@ -540,7 +529,6 @@ mod tests {
             ("REDO", REDO),
             ("GIVE_UP", GIVE_UP),
             ("MAX_BLOCK_KEYS", MAX_BLOCK_KEYS),
-            ("ASSIGN_INVOCATIONS", ASSIGN_INVOCATIONS),
             ("LINES_WORD_BYTES", LINE_WORD_BYTES),
         ] {
             assert_eq!(value(name), host, "{name}");

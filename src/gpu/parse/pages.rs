@@ -36,10 +36,6 @@ const FIRST_BINS: u32 = 1 << 24;
 /// Bytes of bins read back at a time, so that host memory stays flat.
 const READBACK_BYTES: u64 = 16 << 20;
 
-/// Where a pair on the wanted list of a chunk past this many waits for the
-/// next chunk, its rows handed back: bounds each chunk's list.
-pub(super) const MOST_WANTED: u32 = 1 << 19;
-
 /// The region table as the shader looks ids up: (id, slot) pairs in a
 /// table of a power of two places, each id at most `probes` places past
 /// its hash. Ids outside `u32` are never on the device (their rows are the

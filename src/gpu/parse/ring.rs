@@ -5,7 +5,6 @@
 
 use super::checks::{KeySums, Tiles};
 use super::clock::{DeviceClock, STAMP_BYTES};
-use super::pages::{PageShape, MOST_WANTED};
 use super::{
     GpuJob, Params, BLOCK_BYTES, CHUNK_BYTES, DATA_BUFFERS, DEVICE_MAX_LINE, LINE_WORD_BYTES,
     OVERLAP, RING, STATS_WORDS,
@@ -24,8 +23,6 @@ pub(super) struct Shape {
     pub(super) bitmap_words: u32,
     /// Words of line counts, one per `LINE_WORD_BYTES`.
     pub(super) line_words: u32,
-    /// Pairs a chunk may put on its wanted list.
-    pub(super) wanted_capacity: u32,
     /// Blocks a chunk may hand back in part.
     pub(super) partial_capacity: u32,
 }
@@ -33,7 +30,7 @@ pub(super) struct Shape {
 impl Shape {
     /// Offsets in `Stats::words` (parse.wgsl): the bits of blocks handed
     /// back whole first, then the blocks handed back in part, the line
-    /// counts, the bits of blocks waiting for pages, the wanted list.
+    /// counts, the bits of blocks waiting for pages.
     pub(super) fn partial_at(&self) -> u32 {
         self.bitmap_words
     }
@@ -43,11 +40,8 @@ impl Shape {
     pub(super) fn waiting_at(&self) -> u32 {
         self.line_counts_at() + self.line_words
     }
-    pub(super) fn wanted_at(&self) -> u32 {
-        self.waiting_at() + self.bitmap_words
-    }
     pub(super) fn stats_bytes(&self) -> u64 {
-        (STATS_WORDS as u64 + u64::from(self.wanted_at()) + u64::from(self.wanted_capacity)) * 4
+        (STATS_WORDS as u64 + u64::from(self.waiting_at()) + u64::from(self.bitmap_words)) * 4
     }
     /// What comes back of a chunk: all before the waiting bits, and the
     /// pages in use.
@@ -121,14 +115,12 @@ impl Ring {
             .device_max_line
             .unwrap_or(DEVICE_MAX_LINE)
             .max(block);
-        let most_pages = PageShape::new(context, job.scan.keys.region_slots(), 0, None).most_pages;
         let shape = Shape {
             chunk_bytes,
             block,
             max_line,
             bitmap_words: chunk_bytes.div_ceil(block).div_ceil(32),
             line_words: chunk_bytes.div_ceil(LINE_WORD_BYTES) + 1,
-            wanted_capacity: most_pages.min(MOST_WANTED),
             // Every block: rows handed back cost only themselves, however
             // many blocks have one (14% unmatched ids touch most blocks).
             // Three words a block, read back with the counters: 4.7% of

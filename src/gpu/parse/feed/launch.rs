@@ -5,7 +5,7 @@ use std::mem::offset_of;
 use std::ops::Range;
 
 use super::super::clock::Stamp;
-use super::super::{padded, Counters, GpuFile, Params, ASSIGN_INVOCATIONS, DATA_BUFFERS, REDO, STATS_WORDS};
+use super::super::{padded, Counters, GpuFile, Params, DATA_BUFFERS, REDO, STATS_WORDS};
 use super::Feeder;
 use crate::date::day_number;
 use crate::gpu::{grid, Fault};
@@ -32,8 +32,6 @@ impl Feeder<'_> {
             max_line: shape.max_line,
             line_counts_at: shape.line_counts_at(),
             waiting_at: shape.waiting_at(),
-            wanted_at: shape.wanted_at(),
-            wanted_capacity: shape.wanted_capacity,
             partial_at: shape.partial_at(),
             partial_capacity: shape.partial_capacity,
             lose_block: options.lose_block().unwrap_or(u32::MAX),
@@ -114,10 +112,10 @@ impl Feeder<'_> {
         }
         let word = |offset: usize| offset as u64;
         if redo {
-            // The wanted list and what found no room start afresh; the
+            // What found no room starts afresh; the
             // counts, the blocks handed back, the line counts and the
             // waiting bits (this round's blocks) are the chunk's so far.
-            encoder.clear_buffer(stats, word(offset_of!(Counters, wanted)), Some(8));
+            encoder.clear_buffer(stats, word(offset_of!(Counters, no_page)), Some(4));
             encoder.clear_buffer(stats, word(offset_of!(Counters, waited)), Some(16));
         } else {
             let counted_words = STATS_WORDS as u64 + u64::from(shape.bitmap_words);
@@ -131,7 +129,6 @@ impl Feeder<'_> {
         stamp(&mut encoder, Stamp::Copied);
         let mut passes = vec![
             (&pipelines.parse, (parse_grid.0, parse_grid.1)),
-            (&pipelines.assign, (ASSIGN_INVOCATIONS / 256, 1)),
             (&pipelines.reparse, (parse_grid.0, parse_grid.1)),
         ];
         if !redo {
