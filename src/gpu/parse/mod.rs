@@ -21,7 +21,8 @@
 //! chunk is expected to want, from a sample), `readers.rs` (reading into
 //! staging memory), `feed.rs` (folding, submitting, and a chunk's next
 //! round when its blocks found no room), `pages.rs` (the device's tables
-//! and the fold; `zone.rs`, the time zone's), `complete.rs` (a chunk's
+//! and the fold; `zone.rs`, the time zone's), `clock.rs` (the device's
+//! own time on each round, where it has a clock), `complete.rs` (a chunk's
 //! counters back), `handback.rs` (the rows handed back, judged), and
 //! `checks.rs` (the key checksums and the chunks' tiling, which must hold
 //! at the end).
