@@ -215,6 +215,24 @@ pub fn sniff_delimiter(header: &[u8]) -> u8 {
     }
 }
 
+/// The delimiter sniffed from `header` where it is not `given` and
+/// `given` is nowhere outside quotes there: what the file more likely
+/// uses.
+fn other_delimiter(header: &[u8], given: u8) -> Option<u8> {
+    let sniffed = sniff_delimiter(header);
+    let mut quoted = false;
+    let (mut given_seen, mut sniffed_seen) = (false, false);
+    for &b in header {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            given_seen |= b == given;
+            sniffed_seen |= b == sniffed;
+        }
+    }
+    (sniffed != given && sniffed_seen && !given_seen).then_some(sniffed)
+}
+
 /// A short name of a delimiter for messages: `,` `;` `tab` `|`.
 pub fn delimiter_name(delimiter: u8) -> String {
     match delimiter {
@@ -304,6 +322,18 @@ impl Layout {
             reason,
         };
         let delimiter = format.delimiter.unwrap_or_else(|| sniff_delimiter(header));
+        // A --delimiter the header lacks, where another one is there: say so
+        // in any error about the header, for that is the likely mistake.
+        let other = format.delimiter.and_then(|given| other_delimiter(header, given));
+        let line = if format.no_header { "first row" } else { "header" };
+        let error = |reason: String| match other {
+            Some(found) => error(format!(
+                "{reason} (the {line} has no {} outside quotes, but {}: is that the delimiter?)",
+                delimiter_name(delimiter),
+                delimiter_name(found)
+            )),
+            None => error(reason),
+        };
         let names = header_names_with(header, delimiter).map_err(error)?;
         if names.len() > MAX_COLUMNS {
             return Err(error(format!(

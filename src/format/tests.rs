@@ -130,6 +130,34 @@ fn delimiters_are_sniffed_parsed_and_split_on() {
     assert_eq!(layout.delimiter, b'\t');
 }
 
+/// A --delimiter the header lacks, where one that sniffing finds is
+/// there, is named in the error as the likely mistake: before, a quoted
+/// comma header read with `--delimiter tab` said only "text after a closing
+/// quote".
+#[test]
+fn a_delimiter_the_header_lacks_is_named_as_the_likely_mistake() {
+    let tab = LocationFormat {
+        delimiter: Some(b'\t'),
+        ..LocationFormat::default()
+    };
+    for header in [&b"\"lat\",\"long\",\"region_id\",\"date\""[..], b"lat,long,region_id,date"] {
+        let err = Layout::read(header, "l.csv", &tab).unwrap_err().to_string();
+        assert!(err.starts_with("l.csv:1: "), "{err}");
+        assert!(
+            err.contains("the header has no tab outside quotes, but ',': is that the delimiter?"),
+            "{err}"
+        );
+    }
+    // A tab there, or no other delimiter: no such guess.
+    let err = Layout::read(b"lat\tlong,x", "l.csv", &tab).unwrap_err().to_string();
+    assert!(!err.contains("is that the delimiter"), "{err}");
+    let err = Layout::read(b"single", "l.csv", &tab).unwrap_err().to_string();
+    assert!(!err.contains("is that the delimiter"), "{err}");
+    // Nor when the delimiter was sniffed.
+    let err = Layout::from_header(b"a;b", "l.csv").unwrap_err().to_string();
+    assert!(!err.contains("is that the delimiter"), "{err}");
+}
+
 #[test]
 fn columns_by_name_or_position() {
     let columns = parse_columns("date=Timestamp, region_id = 1", &["region_id", "date"]).unwrap();
