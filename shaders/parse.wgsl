@@ -35,7 +35,8 @@
 // that finds the pair there before its page (the two ran side by side)
 // has its block wait, and `reparse`, the next pass, counts the blocks that
 // waited: a chunk whose days are all new (a date-sorted file) is parsed
-// again only where rows raced. A block that finds no room (the pages or the table full) counts
+// again only where rows raced (none on llvmpipe; on a GPU, blocks that run
+// at once and meet the same new pair; `blocks_reparsed` counts them). A block that finds no room (the pages or the table full) counts
 // none of its rows and stays on the waiting
 // bitmap: the host folds the bins (reads them back, adds them to its
 // 64-bit totals and frees every page) and runs the chunk again over those
