@@ -27,22 +27,22 @@
 // handed back whole: a bit in a bitmap with a bit for every block, so
 // nothing is ever lost to an overflow.
 //
-// Bins are kept in pages: a page holds the bins of one day and a group of
-// up to `page_slots` region slots (all of them, unless there are more than
-// a thousand). Pages are handed out as (day, group) pairs appear, through a
-// hash table (`table`): the row that puts a pair in the table takes the
-// next free page for it at once and is counted. A row of another block
-// that finds the pair there before its page (the two ran side by side)
-// has its block wait, and `reparse`, the next pass, counts the blocks that
-// waited: a chunk whose days are all new (a date-sorted file) is parsed
-// again only where rows raced (none on llvmpipe; on a GPU, blocks that run
-// at once and meet the same new pair; `blocks_reparsed` counts them). A block that finds no room (the pages or the table full) counts
-// none of its rows and stays on the waiting
-// bitmap: the host folds the bins (reads them back, adds them to its
-// 64-bit totals and frees every page) and runs the chunk again over those
-// blocks alone (`REDO`), until none is left. It folds too when the pages
-// run low, and before any 32-bit bin could wrap. So any order and span of
-// dates, and any number of regions, stay on the device, with memory for
+// Bins are kept in pages: a page holds the bins of one day and a group of up
+// to `page_slots` region slots (all of them, unless there are more than a
+// thousand). Pages are handed out as (day, group) pairs appear, through a
+// hash table (`table`): the row that puts a pair in the table takes the next
+// free page for it at once and is counted. A row of another block that finds
+// the pair there before its page (the two ran side by side) has its block
+// wait, and `reparse`, the next pass, counts the blocks that waited: a chunk
+// whose days are all new (a date-sorted file) is parsed again only where
+// rows raced (none on llvmpipe; on a GPU, blocks that run at once and meet
+// the same new pair; `blocks_reparsed` counts them). A block that finds no
+// room (the pages or the table full) counts none of its rows and stays on
+// the waiting bitmap: the host folds the bins (reads them back, adds them to
+// its 64-bit totals and frees every page) and runs the chunk again over
+// those blocks alone (`REDO`), until none is left. It folds too when the
+// pages run low, and before any 32-bit bin could wrap. So any order and span
+// of dates, and any number of regions, stay on the device, with memory for
 // the pairs in use: no row goes to the host for lack of room.
 //
 // The work of every invocation is bounded: a row longer than
