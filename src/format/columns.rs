@@ -194,14 +194,9 @@ pub const SNIFFED_DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 /// when none does (a header of one column).
 pub fn sniff_delimiter(header: &[u8]) -> u8 {
     let mut counts = [0usize; SNIFFED_DELIMITERS.len()];
-    let mut quoted = false;
-    for &b in header {
-        if b == b'"' {
-            quoted = !quoted;
-        } else if !quoted {
-            if let Some(i) = SNIFFED_DELIMITERS.iter().position(|&d| d == b) {
-                counts[i] += 1;
-            }
+    for b in outside_quotes(header) {
+        if let Some(i) = SNIFFED_DELIMITERS.iter().position(|&d| d == b) {
+            counts[i] += 1;
         }
     }
     let best = (0..counts.len())
@@ -220,17 +215,21 @@ pub fn sniff_delimiter(header: &[u8]) -> u8 {
 /// uses.
 fn other_delimiter(header: &[u8], given: u8) -> Option<u8> {
     let sniffed = sniff_delimiter(header);
-    let mut quoted = false;
-    let (mut given_seen, mut sniffed_seen) = (false, false);
-    for &b in header {
+    let seen = |d: u8| outside_quotes(header).any(|b| b == d);
+    (sniffed != given && seen(sniffed) && !seen(given)).then_some(sniffed)
+}
+
+/// The bytes of a header line outside quotes (the quotes themselves left
+/// out), where a delimiter can separate fields.
+fn outside_quotes(header: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    header.iter().scan(false, |quoted, &b| {
         if b == b'"' {
-            quoted = !quoted;
-        } else if !quoted {
-            given_seen |= b == given;
-            sniffed_seen |= b == sniffed;
+            *quoted = !*quoted;
+            return Some(None);
         }
-    }
-    (sniffed != given && sniffed_seen && !given_seen).then_some(sniffed)
+        Some((!*quoted).then_some(b))
+    })
+    .flatten()
 }
 
 /// A short name of a delimiter for messages: `,` `;` `tab` `|`.
