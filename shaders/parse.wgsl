@@ -432,6 +432,11 @@ fn key_check(day: u32, slot: u32) -> u32 {
 // The key check of the row `classify` last found COUNTED.
 var<private> row_check: u32;
 
+// COUNTED, and the bin of region slot `slot` in page `page`.
+fn counted_in(page: u32, slot: u32) -> vec2<u32> {
+    return vec2<u32>(COUNTED, page * params.page_slots + slot % params.page_slots);
+}
+
 // The bin of (day, slot): COUNTED and the bin (its page taken here if the
 // pair is new, unless `waited`: `reparse` takes no page, for a race there
 // would have no pass after it), NEW_DAY if another invocation has just put
@@ -450,7 +455,7 @@ fn bin_of(day: u32, slot: u32, waited: bool) -> vec2<u32> {
                 if (page < params.pages) {
                     pages.key[page] = key;
                     atomicStore(&table[2u * place + 1u], page + 1u);
-                    return vec2<u32>(COUNTED, page * params.page_slots + slot % params.page_slots);
+                    return counted_in(page, slot);
                 }
                 atomicStore(&table[2u * place + 1u], NO_ROOM);
                 atomicAdd(&stats.no_page, 1u);
@@ -469,7 +474,7 @@ fn bin_of(day: u32, slot: u32, waited: bool) -> vec2<u32> {
             if (page == 0u) {
                 return vec2<u32>(NEW_DAY, 0u);
             }
-            return vec2<u32>(COUNTED, (page - 1u) * params.page_slots + slot % params.page_slots);
+            return counted_in(page - 1u, slot);
         }
         if (held == 0u) {
             return NO_ROOM_YET; // not there, and not to be asked for
