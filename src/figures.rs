@@ -47,10 +47,25 @@ pub struct GpuFigures {
     pub feeder_wait: Duration,
     /// Reader threads waiting for a piece to read, summed over them.
     pub reader_idle: Duration,
-    /// The device's own time on the chunks, by its clock: copying them
-    /// from staging memory, and their passes. None where the adapter
-    /// cannot write timestamps between commands.
-    pub device: Option<(Duration, Duration)>,
+    /// The device's own time on the chunks, by its clock. None where the
+    /// adapter cannot write timestamps between commands.
+    pub device: Option<DeviceTime>,
+}
+
+/// The device's time on chunks, by its own clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceTime {
+    /// Copying them from staging memory to the device's buffers.
+    pub copy: Duration,
+    /// Their passes.
+    pub passes: Duration,
+}
+
+impl std::ops::AddAssign for DeviceTime {
+    fn add_assign(&mut self, other: DeviceTime) {
+        self.copy += other.copy;
+        self.passes += other.passes;
+    }
 }
 
 impl GpuFigures {
@@ -73,8 +88,8 @@ impl GpuFigures {
             "judge_seconds": self.judge.as_secs_f64(),
             "feeder_wait_seconds": self.feeder_wait.as_secs_f64(),
             "reader_idle_seconds": self.reader_idle.as_secs_f64(),
-            "device_copy_seconds": self.device.map(|(copy, _)| copy.as_secs_f64()),
-            "device_pass_seconds": self.device.map(|(_, passes)| passes.as_secs_f64()),
+            "device_copy_seconds": self.device.map(|t| t.copy.as_secs_f64()),
+            "device_pass_seconds": self.device.map(|t| t.passes.as_secs_f64()),
         })
     }
 }
@@ -105,10 +120,10 @@ impl std::fmt::Display for GpuFigures {
             self.feeder_wait.as_secs_f64(),
             self.reader_idle.as_secs_f64(),
             match self.device {
-                Some((copy, passes)) => format!(
+                Some(t) => format!(
                     "copy {:.3}, passes {:.3}",
-                    copy.as_secs_f64(),
-                    passes.as_secs_f64()
+                    t.copy.as_secs_f64(),
+                    t.passes.as_secs_f64()
                 ),
                 None => "no clock".into(),
             },

@@ -113,7 +113,7 @@ pub use progress::Progress;
 /// What a count did: [`Summary`] and the parts it is made of.
 pub mod summary {
     pub use crate::count::summary::{NoHeader, Outputs, Summary, Timings};
-    pub use crate::figures::GpuFigures;
+    pub use crate::figures::{DeviceTime, GpuFigures};
     pub use crate::scan::{MalformedKind, RowOutcomes};
 }
 pub use summary::Summary;

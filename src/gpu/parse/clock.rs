@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::RING;
+use crate::figures::DeviceTime;
 
 /// Stamps per round: before the copy, after it, after the passes.
 const STAMPS: u32 = 3;
@@ -82,14 +83,14 @@ impl DeviceClock {
     /// The copy's and the passes' time from a round's stamps, as read
     /// back. A clock that went backwards (some drivers reset it between
     /// submissions) counts as no time rather than a wrapped one.
-    pub(super) fn spans(&self, stamps: &[u8]) -> (Duration, Duration) {
+    pub(super) fn spans(&self, stamps: &[u8]) -> DeviceTime {
         let at = |i: usize| u64::from_le_bytes(stamps[i * 8..i * 8 + 8].try_into().unwrap());
         let ns = |ticks: u64| Duration::from_nanos((ticks as f64 * f64::from(self.period)) as u64);
         let (start, copied, parsed) = (at(0), at(1), at(2));
-        (
-            ns(copied.saturating_sub(start)),
-            ns(parsed.saturating_sub(copied)),
-        )
+        DeviceTime {
+            copy: ns(copied.saturating_sub(start)),
+            passes: ns(parsed.saturating_sub(copied)),
+        }
     }
 }
 
@@ -110,11 +111,14 @@ mod tests {
         };
         assert_eq!(
             clock.spans(&stamps([1_000, 5_000, 45_000])),
-            (Duration::from_nanos(10_000), Duration::from_nanos(100_000))
+            DeviceTime {
+                copy: Duration::from_nanos(10_000),
+                passes: Duration::from_nanos(100_000)
+            }
         );
         assert_eq!(
             clock.spans(&stamps([9_000, 5_000, 4_000])),
-            (Duration::ZERO, Duration::ZERO)
+            DeviceTime::default()
         );
     }
 }

@@ -6,14 +6,14 @@
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::feed::Returned;
 use super::handback::{self, Task};
 use super::ring::Ring;
 use super::{Counters, GpuJob, InFlight, LINE_WORD_BYTES, STATS_WORDS};
 use crate::error::Result;
-use crate::figures::GpuFigures;
+use crate::figures::{DeviceTime, GpuFigures};
 use crate::scan::ChunkReport;
 
 /// The completion thread: waits for each chunk of `done` in turn, checks
@@ -60,10 +60,8 @@ pub(super) fn complete(
             figures.wait += waited.elapsed();
             figures.blocks_reparsed += u64::from(counters.waited);
             figures.blocks_deferred += u64::from(counters.deferred);
-            if let Some((copy, passes)) = device_time {
-                let (total_copy, total_passes) = figures.device.get_or_insert_default();
-                *total_copy += copy;
-                *total_passes += passes;
+            if let Some(time) = device_time {
+                *figures.device.get_or_insert_default() += time;
             }
         }
         if chunk.waiting > 0 {
@@ -110,10 +108,6 @@ pub(super) fn complete(
     Ok(!job.failing())
 }
 
-/// The device's time on a round, copying and parsing, where it has a
-/// clock.
-type DeviceTime = Option<(Duration, Duration)>;
-
 /// Waits for chunk `chunk`'s round and reads its counters back, with the
 /// pages in use and the device's time on it; and, once the chunk is done
 /// (no block waits), what it handed back.
@@ -121,7 +115,7 @@ fn read_back(
     job: &GpuJob<'_>,
     ring: &Ring,
     chunk: &InFlight,
-) -> Result<(Counters, handback::Back, u32, DeviceTime)> {
+) -> Result<(Counters, handback::Back, u32, Option<DeviceTime>)> {
     let shape = ring.shape;
     let readback = &ring.readbacks[chunk.slot];
     let submission = Some(chunk.submission.clone());

@@ -51,10 +51,12 @@ impl Feeder<'_> {
     }
 
     /// Submits a round of the chunk in ring slot `slot` (its staging
-    /// memory holds its `params.data_len` bytes, padded to a word): the copy to its data buffer, the
-    /// passes, and the copy of its stats to its readback buffer. A first
-    /// round clears the stats; a later one (`REDO`) keeps what the rounds
-    /// before found and clears only what each round starts afresh.
+    /// memory holds its `params.data_len` bytes, padded to a word): the
+    /// copy to its data buffer, the passes, and the copy of its stats (and
+    /// the device clock's stamps, where there is one) to its readback
+    /// buffer. A first round clears the stats; a later one (`REDO`) keeps
+    /// what the rounds before found and clears only what each round starts
+    /// afresh.
     pub(super) fn launch(
         &mut self,
         chunk: u64,
