@@ -32,7 +32,7 @@ from gpu_shapes import generate, make_bad_rows, make_regions, make_small_files, 
 GPU_FIELDS = [
     "open_seconds", "upload_seconds", "wait_seconds", "readback_seconds", "judge_seconds",
     "feeder_wait_seconds", "reader_idle_seconds", "device_copy_seconds", "device_pass_seconds", "folds", "pages_read_back", "blocks_reparsed", "blocks_deferred",
-    "rows_on_device", "rows_handed_back", "bytes_reread",
+    "rows_on_device", "rows_handed_back", "bytes_reread", "chunks", "files_packed",
 ]
 
 

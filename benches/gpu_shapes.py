@@ -158,7 +158,7 @@ def main():
                 back = f"{g['rows_handed_back'] / max(rows, 1):.4%}"
                 reread = f"{g['bytes_reread'] / max(nbytes, 1):.4%}"
             else:
-                back = reread = "all on the CPU"  # small files among many
+                back = reread = "all on the CPU"  # files too small to share a chunk
             peak = (gpu_stats.get("peak_memory_bytes") or 0) / 2**20
             print(f"| {name} | {t} | {nbytes / cpu_s / 1e9:.2f} | {nbytes / gpu_s / 1e9:.2f} | "
                   f"{cpu_s / gpu_s:.2f} | {back} | {reread} | {peak:.0f} |")

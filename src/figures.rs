@@ -16,6 +16,11 @@ pub struct GpuFigures {
     /// Chunks whose list of rows handed back overflowed, counted on the
     /// CPU instead.
     pub chunks_on_cpu: u64,
+    /// Chunks submitted to the device (a chunk's later rounds, after a
+    /// fold, not counted again).
+    pub chunks: u64,
+    /// Small files that shared chunks with their neighbours.
+    pub files_packed: u64,
     /// Bytes of files copied to the device.
     pub bytes_uploaded: u64,
     /// Bytes the host read again to judge rows handed back and chunks
@@ -75,6 +80,8 @@ impl GpuFigures {
             "rows_on_device": self.rows_on_device,
             "rows_handed_back": self.rows_handed_back,
             "chunks_on_cpu": self.chunks_on_cpu,
+            "chunks": self.chunks,
+            "files_packed": self.files_packed,
             "bytes_uploaded": self.bytes_uploaded,
             "bytes_reread": self.bytes_reread,
             "folds": self.folds,
@@ -99,13 +106,15 @@ impl std::fmt::Display for GpuFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} rows counted on the device, {} handed back, {} chunks counted on the CPU; \
-             {} bytes uploaded, {} read again; {} folds, {} pages read back, {} blocks \
+            "{} rows counted on the device, {} handed back; {} chunks ({} counted on the CPU), \
+             {} small files sharing them; {} bytes uploaded, {} read again; {} folds, {} pages read back, {} blocks \
              reparsed, {} deferred to a fold; seconds: open {:.3}, upload {:.3}, wait {:.3}, read back {:.3}, \
              judge {:.3}, feeder wait {:.3}, reader idle {:.3}; on the device: {}",
             self.rows_on_device,
             self.rows_handed_back,
+            self.chunks,
             self.chunks_on_cpu,
+            self.files_packed,
             self.bytes_uploaded,
             self.bytes_reread,
             self.folds,

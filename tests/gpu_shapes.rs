@@ -593,3 +593,159 @@ fn the_device_clock_times_the_copies_and_the_passes_where_there_is_one() {
         None => assert!(!has_clock, "{adapter}: a clock, but no times: {figures}"),
     }
 }
+
+/// Writes a folder `loc` of small files in `data` (ids from `ids`), each
+/// with its own mistakes; returns how many files there are.
+fn small_files(data: &DataDir, ids: &[u64]) -> usize {
+    let mut random = Random(7);
+    std::fs::create_dir(data.path("loc")).unwrap();
+    // (rows, delimiter, line end, a BOM before the header, a final newline)
+    let files: &[(usize, char, &str, bool, bool)] = &[
+        (3_000, ',', "\n", false, true),
+        (5_000, ',', "\r\n", true, true),
+        (3_500, ',', "\n", false, true),
+        // Another delimiter: its neighbours do not share a chunk with it.
+        (3_000, ';', "\n", false, true),
+        (4_000, ';', "\n", false, true),
+        (9_000, ',', "\n", false, true),
+        // No final newline: the CPU's.
+        (3_800, ',', "\n", false, false),
+        (3_100, ',', "\n", false, true),
+        // Too small to share: the CPU's.
+        (40, ',', "\n", false, true),
+        (6_000, ',', "\r\n", false, true),
+        (3_600, ',', "\n", false, true),
+        // A header alone: the CPU's.
+        (0, ',', "\n", false, true),
+        (3_300, ',', "\n", false, true),
+    ];
+    for (n, &(rows, delimiter, end, bom, last_newline)) in files.iter().enumerate() {
+        let header = HEADER.trim_end().replace(',', &delimiter.to_string());
+        let mut text = format!("{}{header}{end}", if bom { "\u{feff}" } else { "" });
+        for row in 0..rows {
+            let id = ids[random.below(ids.len() as u64) as usize];
+            let day = date(day("2020-01-01") + random.below(300) as i64);
+            let line = match random.below(200) {
+                0 => String::new(),
+                1 => format!("1{delimiter}2{delimiter}{id}{delimiter}2020-13-01"),
+                2 => format!("1{delimiter}2{delimiter}99999{delimiter}{day}"),
+                3 => header.clone(),
+                4 if row % 7 == 0 => format!(
+                    "1{delimiter}{}{delimiter}{id}{delimiter}{day}",
+                    "9".repeat(6_000)
+                ),
+                _ => format!("-41.2{delimiter}174.7{delimiter}{id}{delimiter}{day}"),
+            };
+            text.push_str(&line);
+            if row + 1 < rows || last_newline {
+                text.push_str(end);
+            }
+        }
+        std::fs::write(data.path(&format!("loc/part-{n:02}.csv")), text).unwrap();
+    }
+    files.len()
+}
+
+/// Counts the folder `loc` of `data` on `engine` (`strict`: stopping at
+/// the first malformed row; `state`: with the state of that name, and
+/// outputs named after it, counting only what is new since the run that
+/// left it): result.csv, the rejects and the rows, or the error; and the
+/// GPU's figures.
+fn run_folder(
+    data: &DataDir,
+    engine: &Engine,
+    strict: bool,
+    state: Option<&str>,
+) -> (String, Option<GpuFigures>) {
+    let name = state.unwrap_or("plain");
+    let (result, rejects) = (format!("{name}.result.csv"), format!("{name}.rejects.csv"));
+    let mut options = CountOptions::new(
+        InputSpec::Local(data.path("region.csv")),
+        vec![InputSpec::Local(data.path("loc"))],
+        Destination::File(data.path(&result)),
+    );
+    options.threads = 2;
+    options.chunk_size = 64 << 10;
+    options.strict = strict;
+    if !strict {
+        options.rejects = Some(Destination::File(data.path(&rejects)));
+        options.thresholds = Thresholds::allow_all();
+    }
+    options.state = state.map(|name| event_counter::state::StateOptions {
+        path: data.path(&format!("{name}.state")),
+        recount: false,
+        forget_missing: false,
+    });
+    match count(&options, engine, &()) {
+        Ok(summary) => (
+            format!(
+                "{}\n{}\n{:?}",
+                data.read(&result),
+                data.read(&rejects),
+                summary.stats,
+            ),
+            summary.gpu,
+        ),
+        Err(e) => (format!("error: {e}"), None),
+    }
+}
+
+#[test]
+fn small_files_share_chunks_and_each_keeps_its_own_lines() {
+    let ids: Vec<u64> = (1..=40).collect();
+    let data = DataDir::new();
+    data.write("region.csv", regions(&ids));
+    let files = small_files(&data, &ids);
+    assert_eq!(files, 13);
+    let cpu = run_folder(&data, &Engine::Cpu, false, Some("cpu")).0;
+    assert!(cpu.contains("loc/part-01.csv\",\""), "{cpu}");
+    // Chunks that cut files and a file's rows over several chunks; and
+    // chunks that hold whole files.
+    for chunk_bytes in [96 << 10, 4 << 20] {
+        let options = GpuOptions {
+            chunk_bytes: Some(chunk_bytes),
+            ..GpuOptions::default()
+        };
+        let Some((adapter, engine)) = crate::util::gpu_engine_with(options) else {
+            return;
+        };
+        let state = format!("gpu-{chunk_bytes}");
+        let (gpu, figures) = run_folder(&data, &engine, false, Some(&state));
+        assert_eq!(gpu, cpu, "{adapter}, {chunk_bytes}-byte chunks");
+        let figures = figures.expect("the GPU's figures");
+        eprintln!("{adapter}, {chunk_bytes}-byte chunks: {figures}");
+        // Three packs: the three files before the `;` ones, those two,
+        // and the five others after them (the CPU's three among them).
+        assert_eq!(figures.files_packed, 10, "{figures}");
+        if chunk_bytes == 4 << 20 {
+            assert_eq!(figures.chunks, 3, "{figures}");
+        }
+        // Stopping at the first malformed row, of whichever file.
+        let strict = |engine| run_folder(&data, engine, true, None).0;
+        let stopped = strict(&Engine::Cpu);
+        assert!(stopped.starts_with("error: "), "{stopped}");
+        assert_eq!(strict(&engine), stopped, "{adapter}");
+    }
+    // Rows added to a file of a pack are numbered after the lines each
+    // backend kept for it.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data.path("loc/part-10.csv"))
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"1,2,3,2020-02-30\n1,2,3,2020-02-03\n").unwrap();
+    let cpu = run_folder(&data, &Engine::Cpu, false, Some("cpu")).0;
+    assert!(cpu.contains("2020-02-30"), "{cpu}");
+    for chunk_bytes in [96 << 10, 4 << 20] {
+        let options = GpuOptions {
+            chunk_bytes: Some(chunk_bytes),
+            ..GpuOptions::default()
+        };
+        let (adapter, engine) = crate::util::gpu_engine_with(options).expect("as before");
+        let state = format!("gpu-{chunk_bytes}");
+        let gpu = run_folder(&data, &engine, false, Some(&state)).0;
+        assert_eq!(
+            gpu, cpu,
+            "{adapter}, {chunk_bytes}-byte chunks, the new rows"
+        );
+    }
+}

@@ -131,7 +131,8 @@ fn gpu_files(engine: &Engine, plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> 
         let on_gpu = crate::gpu::route::gpu_files(plan, sources);
         if !on_gpu.is_empty() {
             log::info!(
-                "{} of {} files parsed on the GPU; the rest (compressed, S3, pipes) on the CPU",
+                "{} of {} files parsed on the GPU; the rest (compressed, S3, pipes, files too small \
+                 to share a chunk) on the CPU",
                 on_gpu.len(),
                 sources.len()
             );

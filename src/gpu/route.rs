@@ -3,15 +3,15 @@
 //! job tells the count's ledger of its chunks with the same
 //! [`ScanEvent`]s as the pool's workers.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use super::parse::{count_files, GpuFile, GpuJob};
+use super::parse::{count_files, GpuFile, GpuJob, Member, Pack};
 use super::GpuContext;
 use crate::cancel::CancelToken;
 use crate::figures::GpuFigures;
 use crate::format::Layout;
 use crate::histogram::{FoldInterval, Histogram};
-use crate::input::{ChunkSource, Plan};
+use crate::input::{ChunkSource, Object, Plan};
 use crate::scan::{ScanContext, ScanEvent, ScanJob};
 
 /// The files of the plan that the GPU backend can read itself: plain local
@@ -35,8 +35,9 @@ fn plain_local<'a>(
 
 /// The bytes the GPU backend would read itself (those of [`gpu_files`]),
 /// which `auto` weighs ([`crate::backend::Engine::for_input`]). Small
-/// files among many are not among them: they go to the CPU's threads
-/// whatever the engine, so they cannot pay for the device's start-up.
+/// files that cannot share chunks are not among them: they go to the
+/// CPU's threads whatever the engine, so they cannot pay for the device's
+/// start-up.
 pub fn gpu_bytes(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> u64 {
     gpu_files(plan, sources)
         .into_iter()
@@ -44,13 +45,18 @@ pub fn gpu_bytes(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> u64 {
         .sum()
 }
 
-/// Where there are many files, those under this many bytes are the CPU
-/// pool's, beside the GPU: a chunk of the GPU's each would cost more to
+/// Where there are many files, those under this many bytes share chunks
+/// (`gpu/parse/pack.rs`): a chunk of the GPU's each would cost more to
 /// submit and read back than to count.
 const SMALL_FILE: u64 = 1 << 20;
 
+/// Bytes of rows a small file needs to share a chunk; smaller ones are the
+/// CPU pool's. Each file of a chunk costs the host a read of up to a KiB
+/// to number its lines: a chunk of 64 MiB of 64 KiB files, 1,024 of them.
+const PACKED_FILE: u64 = 64 << 10;
+
 /// The files of the plan that the GPU backend reads itself: plain local
-/// files, but for small ones among many.
+/// files, but for small ones among many that cannot share a chunk.
 pub fn gpu_files(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> Vec<usize> {
     let plain: Vec<usize> = plain_local(plan, sources).collect();
     if plain.len() == 1 {
@@ -58,8 +64,29 @@ pub fn gpu_files(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> Vec<usize> {
     }
     plain
         .into_iter()
-        .filter(|&i| sources[i].total_bytes().is_some_and(|n| n >= SMALL_FILE))
+        .filter(|&i| !is_small(sources[i].as_ref()) || packable(plan, sources, i))
         .collect()
+}
+
+fn is_small(source: &dyn ChunkSource) -> bool {
+    source.total_bytes().is_none_or(|n| n < SMALL_FILE)
+}
+
+/// Whether plain local file `i` of the plan can share chunks: its rows
+/// whole (not a shard's part, nor the new rows of a file counted before),
+/// not too few of them, ending with a newline, so that no row runs into
+/// the next file's.
+fn packable(plan: &Plan, sources: &[Box<dyn ChunkSource>], i: usize) -> bool {
+    let object = &plan.inputs[i].object;
+    let Some((rows, first_row)) = sources[i].byte_rows() else {
+        return false;
+    };
+    let mut last = [0];
+    rows.start == first_row
+        && rows.end == object.len()
+        && rows.end - rows.start >= PACKED_FILE
+        && object.read_exact_at(&mut last, rows.end - 1).is_ok()
+        && last[0] == b'\n'
 }
 
 /// What the GPU backend's job needs of a count: the files `on_gpu` of the
@@ -91,25 +118,80 @@ pub struct GpuWork<'a, 'b> {
 }
 
 impl<'a, 'b: 'a> GpuWork<'a, 'b> {
+    /// The job's files, in the plan's order: neighbouring small files with
+    /// the same columns share chunks, as one pack.
+    fn files(&self) -> Vec<GpuFile> {
+        let mut files = Vec::new();
+        let mut small: Vec<Member> = Vec::new();
+        let pack = |small: &mut Vec<Member>, files: &mut Vec<GpuFile>, layout: Layout| {
+            match small.len() {
+                0 => {}
+                1 => {
+                    let member = small.pop().expect("one");
+                    files.push(GpuFile {
+                        index: member.index,
+                        object: member.object,
+                        layout,
+                        first_row: member.rows.start,
+                        rows: member.rows,
+                        pack: None,
+                    });
+                }
+                _ => {
+                    let members = std::mem::take(small);
+                    let index = members[0].index;
+                    let pack = Arc::new(Pack::new(members));
+                    files.push(GpuFile {
+                        index,
+                        object: pack.clone(),
+                        layout,
+                        rows: 0..pack.len(),
+                        first_row: 0,
+                        pack: Some(pack),
+                    });
+                }
+            }
+        };
+        let packs = self.on_gpu.len() > 1;
+        for &i in self.on_gpu {
+            let (rows, first_row) = self.sources[i].byte_rows().expect("a plain file");
+            let layout = self.layouts[i];
+            let object = self.plan.inputs[i].object.clone();
+            if let Some(before) = small.last().map(|last| self.layouts[last.index]) {
+                if before != layout || !packs || !is_small(&*self.sources[i]) {
+                    pack(&mut small, &mut files, before);
+                }
+            }
+            if packs && is_small(&*self.sources[i]) {
+                small.push(Member {
+                    index: i,
+                    object,
+                    rows,
+                });
+            } else {
+                files.push(GpuFile {
+                    index: i,
+                    object,
+                    layout,
+                    rows,
+                    first_row,
+                    pack: None,
+                });
+            }
+        }
+        if let Some(last) = small.last() {
+            let layout = self.layouts[last.index];
+            pack(&mut small, &mut files, layout);
+        }
+        files
+    }
+
     /// The job to run beside the pool; none when no file is the GPU's.
     pub fn job(self) -> Option<ScanJob<'a>> {
         if self.on_gpu.is_empty() {
             return None;
         }
-        let files: Vec<GpuFile> = self
-            .on_gpu
-            .iter()
-            .map(|&i| {
-                let (rows, first_row) = self.sources[i].byte_rows().expect("a plain file");
-                GpuFile {
-                    index: i,
-                    object: self.plan.inputs[i].object.clone(),
-                    layout: self.layouts[i],
-                    rows,
-                    first_row,
-                }
-            })
-            .collect();
+        let files = self.files();
         let GpuWork {
             gpu,
             scan,
@@ -171,21 +253,31 @@ mod tests {
     #[test]
     fn auto_weighs_only_the_bytes_the_gpu_would_read() {
         let dir = tempfile::tempdir().unwrap();
-        let small: u64 = (0..3)
-            .map(|i| location_file(dir.path(), &format!("small-{i}.csv"), 20_000))
+        // Files too small to share a chunk: the CPU's threads count them.
+        let tiny: u64 = (0..3)
+            .map(|i| location_file(dir.path(), &format!("tiny-{i}.csv"), 100))
             .sum();
-        // Many small files: the CPU's threads count them all.
+        assert!(tiny > 0);
         let (plan, sources) = opened(dir.path());
         assert_eq!(plan.inputs.len(), 3);
-        assert!(small > 0);
         assert_eq!(gpu_files(&plan, &sources), Vec::<usize>::new());
         assert_eq!(gpu_bytes(&plan, &sources), 0);
-        // Beside a large one, the large one is the GPU's, and its bytes
-        // alone are weighed.
+        // So is a small file without a final newline: its last row would
+        // run into the next file's first.
+        let unended = location_file(dir.path(), "unended.csv", 20_000);
+        let path = dir.path().join("unended.csv");
+        let text = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() - 1]).unwrap();
+        assert!(unended > PACKED_FILE);
+        // Small files that can share chunks are the GPU's, and a large
+        // one; their bytes alone are weighed.
+        let small: u64 = (0..2)
+            .map(|i| location_file(dir.path(), &format!("small-{i}.csv"), 20_000))
+            .sum();
         let large = location_file(dir.path(), "large.csv", 120_000);
         assert!(large >= SMALL_FILE);
         let (plan, sources) = opened(dir.path());
-        assert_eq!(gpu_files(&plan, &sources).len(), 1);
-        assert_eq!(gpu_bytes(&plan, &sources), large);
+        assert_eq!(gpu_files(&plan, &sources).len(), 3);
+        assert_eq!(gpu_bytes(&plan, &sources), small + large);
     }
 }

@@ -101,6 +101,11 @@ pub(super) fn complete(
         device.stats.counted = u64::from(counters.counted);
         device.stats.blank = u64::from(counters.blank);
         let rows = u64::from(counters.rows);
+        if let Some(pack) = &job.files[chunk.file].pack {
+            // Its files' lines, before any of its reports.
+            let lines = handback::pack_lines(job, &chunk, pack, &back, device.lines)?;
+            pack.expect(chunk.seq, lines);
+        }
         if !handback::hand_back(job, &chunk, back, rows, device, &tasks)? {
             return Ok(false);
         }
@@ -133,11 +138,12 @@ fn read_back(
                 partial: Vec::new(),
                 line_counts: Vec::new(),
             };
+            let packed = job.files[chunk.file].pack.is_some();
             if chunk.waiting_after(&counters) > 0
-                || (counters.handed_back == 0 && counters.partial == 0)
+                || (counters.handed_back == 0 && counters.partial == 0 && !packed)
             {
                 // Not done, or nothing came back: no bits, no line counts
-                // needed.
+                // needed (but for a pack's, which number its files' lines).
                 return Ok((counters, back, used, device_time));
             }
             let span = chunk.params.own_end - chunk.params.own_start;

@@ -26,7 +26,6 @@ use super::{
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::gpu::Fault;
-use crate::scan::ScanEvent;
 
 use super::super::bind_group;
 
@@ -211,12 +210,8 @@ impl<'a> Feeder<'a> {
     fn end_files(&self, upto: usize, ended: &mut usize) -> bool {
         let job = self.job;
         while *ended < upto {
-            let file = &job.files[*ended];
-            let chunks = file.chunk_count(self.ring.shape.chunk_bytes);
-            if !(job.events)(ScanEvent::End {
-                file: file.index,
-                chunks,
-            }) {
+            let chunks = job.files[*ended].chunk_count(self.ring.shape.chunk_bytes);
+            if !job.end(*ended, chunks) {
                 return false;
             }
             *ended += 1;
@@ -385,6 +380,7 @@ impl<'a> Feeder<'a> {
             let mut figures = self.figures.lock().unwrap_or_else(|e| e.into_inner());
             figures.upload += waiting.elapsed();
             figures.bytes_uploaded += u64::from(staged.data_len);
+            figures.chunks += 1;
         }
         // Bins must be read back before any could wrap, and pages freed
         // when they run low.

@@ -13,13 +13,14 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{GpuFile, GpuJob, InFlight, LINE_WORD_BYTES};
+use super::pack::ChunkLines;
+use super::{GpuFile, GpuJob, InFlight, Pack, LINE_WORD_BYTES};
 use crate::error::{Error, Result};
 use crate::figures::GpuFigures;
 use crate::format::MAX_LINE;
 use crate::histogram::KeySink;
 use crate::input::{Object, PAD};
-use crate::scan::{ChunkReport, ScanEvent, Scanner};
+use crate::scan::{ChunkReport, Scanner};
 
 /// Most bytes of blocks one task holds: a chunk the device handed back
 /// whole is judged on every thread, and a task's report of bad rows (with
@@ -46,6 +47,55 @@ pub(super) struct Back {
     /// The chunk's line ends per KiB, from its first row's start (less a
     /// byte); empty when nothing came back.
     pub(super) line_counts: Vec<u32>,
+}
+
+impl Back {
+    /// Rows that start before each KiB of the chunk's data from its first
+    /// row's start (less a byte, unless `first_row`: the file's first row
+    /// starts the chunk): the device's line counts, added up.
+    fn lines_before(&self, first_row: bool) -> Vec<u64> {
+        let first_row = u64::from(first_row);
+        std::iter::once(first_row)
+            .chain(self.line_counts.iter().scan(first_row, |sum, &n| {
+                *sum += u64::from(n);
+                Some(*sum)
+            }))
+            .collect()
+    }
+}
+
+/// The lines of each file of chunk `chunk` of `pack` (which has `lines`
+/// lines): the rows before each file's start, from the device's line
+/// counts and a read of the bytes (under a KiB) they do not cover.
+pub(super) fn pack_lines(
+    job: &GpuJob<'_>,
+    chunk: &InFlight,
+    pack: &Pack,
+    back: &Back,
+    lines: u64,
+) -> Result<ChunkLines> {
+    let object = &job.files[chunk.file].object;
+    let own = chunk.own();
+    let low = if chunk.first_row() {
+        own.start
+    } else {
+        own.start - 1
+    };
+    let lines_before = back.lines_before(chunk.first_row());
+    let mut bytes = Vec::new();
+    let rows = chunk.data_start + u64::from(own.start)..chunk.data_start + u64::from(own.end);
+    pack.chunk_lines(rows, lines, |at| {
+        // A row starts at `x` when byte `x - 1` ends a line.
+        let x = (at - chunk.data_start) as u32;
+        let words = (x - 1 - low) / LINE_WORD_BYTES;
+        let from = low + words * LINE_WORD_BYTES;
+        let before = *lines_before.get(words as usize).ok_or_else(|| {
+            Error::Internal("the GPU's line counts end before the chunk does".into())
+        })?;
+        bytes.resize((x - 1 - from) as usize, 0);
+        object.read_exact_at(&mut bytes, chunk.data_start + u64::from(from))?;
+        Ok(before + memchr::memchr_iter(b'\n', &bytes).count() as u64)
+    })
 }
 
 /// The rows of a block handed back that are the host's to judge.
@@ -134,10 +184,7 @@ pub(super) fn hand_back(
             0,
             device.lines,
         )?;
-        return Ok((job.events)(ScanEvent::Chunk {
-            file: file.index,
-            report: device,
-        }));
+        return job.report(chunk.file, device);
     }
     let mut groups: Vec<Vec<Piece>> = Vec::new();
     let mut bytes = 0;
@@ -154,13 +201,7 @@ pub(super) fn hand_back(
             }
         }
     }
-    let first_row = u64::from(chunk.first_row());
-    let lines_before = std::iter::once(first_row)
-        .chain(back.line_counts.iter().scan(first_row, |sum, &n| {
-            *sum += u64::from(n);
-            Some(*sum)
-        }))
-        .collect();
+    let lines_before = back.lines_before(chunk.first_row());
     let join = Arc::new(Join {
         remaining: AtomicUsize::new(groups.len()),
         host_rows: AtomicU64::new(0),
@@ -324,10 +365,7 @@ impl Judge<'_> {
             figures.bytes_reread += reread;
             figures.judge += started.elapsed();
         }
-        if !(job.events)(ScanEvent::Chunk {
-            file: file.index,
-            report,
-        }) {
+        if !job.report(join.file, report)? {
             return Ok(());
         }
         if join.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -342,10 +380,7 @@ impl Judge<'_> {
                 let at = join.data_start + u64::from(join.own.start);
                 check(file, at, join.device_rows, host, last.lines)?;
             }
-            (job.events)(ScanEvent::Chunk {
-                file: file.index,
-                report: last,
-            });
+            job.report(join.file, last)?;
         }
         Ok(())
     }

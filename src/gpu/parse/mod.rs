@@ -23,15 +23,17 @@
 //! round when its blocks found no room), `pages.rs` (the device's tables
 //! and the fold; `zone.rs`, the time zone's), `clock.rs` (the device's
 //! own time on each round, where it has a clock), `complete.rs` (a chunk's
-//! counters back), `handback.rs` (the rows handed back, judged), and
-//! `checks.rs` (the key checksums and the chunks' tiling, which must hold
-//! at the end).
+//! counters back), `handback.rs` (the rows handed back, judged),
+//! `pack.rs` (small files that share chunks, and their reports split back
+//! among them) and `checks.rs` (the key checksums and the chunks' tiling,
+//! which must hold at the end).
 
 mod checks;
 mod clock;
 mod complete;
 mod feed;
 mod handback;
+mod pack;
 mod pages;
 mod readers;
 mod ring;
@@ -48,7 +50,9 @@ use crate::figures::GpuFigures;
 use crate::format::Layout;
 use crate::histogram::{FoldInterval, Histogram};
 use crate::input::Object;
-use crate::scan::{ScanContext, ScanEvent};
+use crate::scan::{ChunkReport, ScanContext, ScanEvent};
+
+pub(in crate::gpu) use pack::{Member, Pack};
 
 /// Default bytes of file per chunk: large enough that the upload runs at
 /// the bus's speed (16 MiB chunks reached 17.6 GB/s on an H200, 64 MiB 26).
@@ -266,11 +270,20 @@ pub struct GpuFile {
     /// Where the file's first row starts: just after its header (at its
     /// start, for a file without one).
     pub first_row: u64,
+    /// Where it is a pack of small files (its `object`), the pack, which
+    /// splits its reports among them; `index` is then its first file's.
+    pub pack: Option<Arc<Pack>>,
 }
 
 impl GpuFile {
     fn chunk_count(&self, chunk_bytes: u32) -> u64 {
         (self.rows.end - self.rows.start).div_ceil(u64::from(chunk_bytes))
+    }
+
+    /// Whether its first line is a header (not for a pack, whose bytes are
+    /// rows alone).
+    fn has_header(&self) -> bool {
+        self.pack.is_none() && self.layout.header.is_some()
     }
 }
 
@@ -305,6 +318,32 @@ impl GpuJob<'_> {
     fn fail(&self) {
         self.abort.store(true, Ordering::Relaxed);
     }
+
+    /// Tells the run of a chunk's report (or a part of it) of file `at`
+    /// of the job: a pack's go to its files. False when the run is
+    /// failing.
+    fn report(&self, at: usize, report: ChunkReport) -> Result<bool> {
+        let file = &self.files[at];
+        match &file.pack {
+            Some(pack) => pack.report(report, self.events),
+            None => Ok((self.events)(ScanEvent::Chunk {
+                file: file.index,
+                report,
+            })),
+        }
+    }
+
+    /// Tells the run that file `at` of the job has `chunks` chunks in
+    /// all: a pack's files are told as their last chunks are split. False
+    /// when the run is failing.
+    fn end(&self, at: usize, chunks: u64) -> bool {
+        let file = &self.files[at];
+        file.pack.is_some()
+            || (self.events)(ScanEvent::End {
+                file: file.index,
+                chunks,
+            })
+    }
 }
 
 /// Counts `job.files` (in order) on the device, adding the counts to
@@ -321,6 +360,10 @@ pub fn count_files(job: &GpuJob<'_>) -> Result<GpuFigures> {
     job.context.parse();
     let figures = Mutex::new(GpuFigures {
         open: job.context.opened_in + started.elapsed(),
+        files_packed: (job.files.iter())
+            .filter_map(|file| file.pack.as_ref())
+            .map(|pack| pack.files() as u64)
+            .sum(),
         ..GpuFigures::default()
     });
     let threads = job.threads.max(1);

@@ -24,9 +24,10 @@ pub(super) fn sample_pairs(job: &GpuJob<'_>, chunk_bytes: u32) -> Result<u64> {
         first.object.clone(),
         SAMPLE_BYTES as usize,
         Some(first.rows.start..sample_end),
-        // A file without a header row (no header to know again) has its
-        // first row at byte 0, where `rows` may start.
-        first.layout.header.is_some(),
+        // A file without a header row (no header to know again), or a
+        // pack of files' rows, has its first row at byte 0, where `rows`
+        // may start.
+        first.has_header(),
     )?;
     let mut buf = ChunkBuf::default();
     let mut keys = Vec::new();
