@@ -699,9 +699,9 @@ fn small_files_share_chunks_and_each_keeps_its_own_lines() {
     assert_eq!(files, 13);
     let cpu = run_folder(&data, &Engine::Cpu, false, Some("cpu")).0;
     assert!(cpu.contains("loc/part-01.csv\",\""), "{cpu}");
-    // Chunks that cut files and a file's rows over several chunks; and
-    // chunks that hold whole files.
-    for chunk_bytes in [96 << 10, 4 << 20] {
+    // Chunks of a few rows (a file's rows over a hundred of them), chunks
+    // that cut files, and chunks that hold whole files.
+    for chunk_bytes in [1000, 96 << 10, 4 << 20] {
         let options = GpuOptions {
             chunk_bytes: Some(chunk_bytes),
             ..GpuOptions::default()
@@ -735,7 +735,7 @@ fn small_files_share_chunks_and_each_keeps_its_own_lines() {
     std::io::Write::write_all(&mut file, b"1,2,3,2020-02-30\n1,2,3,2020-02-03\n").unwrap();
     let cpu = run_folder(&data, &Engine::Cpu, false, Some("cpu")).0;
     assert!(cpu.contains("2020-02-30"), "{cpu}");
-    for chunk_bytes in [96 << 10, 4 << 20] {
+    for chunk_bytes in [1000, 96 << 10, 4 << 20] {
         let options = GpuOptions {
             chunk_bytes: Some(chunk_bytes),
             ..GpuOptions::default()
