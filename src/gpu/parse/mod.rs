@@ -112,7 +112,10 @@ const RING: usize = 4;
 /// a fold finds its bytes there still when one chunk came between. (They
 /// do not make a copy overlap the passes before it: on wgpu's one queue
 /// the barrier between a copy and a compute pass waits for every earlier
-/// command of the other kind, whatever buffer it used.)
+/// command of the other kind, whatever buffer it used. Where the staging
+/// buffers are in the device's own memory, as gpu-allocator puts mapped
+/// buffers where a resizable BAR allows, that copy is a fast one within
+/// the GPU: the bytes crossed PCIe as the readers wrote them.)
 const DATA_BUFFERS: usize = 2;
 
 /// A counted row is at least this long, newline included (`1,2019-01-01`):
