@@ -749,3 +749,110 @@ fn small_files_share_chunks_and_each_keeps_its_own_lines() {
         );
     }
 }
+
+/// GPU engines on which files of any size share chunks (as files of 64
+/// KiB and more do by default): chunks and blocks tight (rows cross every
+/// edge, two pages of bins), middling, and the defaults.
+fn packing_engines() -> &'static [(String, Engine)] {
+    static ENGINES: std::sync::OnceLock<Vec<(String, Engine)>> = std::sync::OnceLock::new();
+    ENGINES.get_or_init(|| {
+        let sizes = [
+            (Some(97), Some(7), Some(2)),
+            (Some(1000), Some(64), Some(200)),
+            (None, None, None),
+        ];
+        sizes
+            .into_iter()
+            .filter_map(|(chunk_bytes, block_bytes, max_pages)| {
+                crate::util::gpu_engine_with(GpuOptions {
+                    chunk_bytes,
+                    block_bytes,
+                    max_pages,
+                    packed_file: Some(1),
+                    ..GpuOptions::default()
+                })
+            })
+            .collect()
+    })
+}
+
+/// A small file: its delimiter, line end, a BOM before its header, a
+/// final newline, and its rows by shape (see `packed_file_text`).
+type SmallFile = (bool, bool, bool, bool, Vec<(u8, u8, u8)>);
+
+/// The text of `file`.
+fn packed_file_text(file: &SmallFile) -> String {
+    let (semicolon, crlf, bom, final_newline, rows) = file;
+    let d = if *semicolon { ";" } else { "," };
+    let end = if *crlf { "\r\n" } else { "\n" };
+    let header = format!("lat{d}long{d}region_id{d}date");
+    let mut text = format!("{}{header}", if *bom { "\u{feff}" } else { "" });
+    for &(shape, id, days) in rows {
+        let date = date(day("2021-03-01") + i64::from(days));
+        text.push_str(end);
+        text.push_str(&match shape {
+            0..=4 => format!("-41.2{d}174.7{d}{}{d}{date}", id % 5 + 1),
+            5 => format!("1{d}2{d}99{d}{date}"),
+            6 => format!("1{d}2{d}{}{d}2021-02-30", id % 5 + 1),
+            7 => String::new(),
+            8 => header.clone(),
+            _ => format!("\"1\"{d}\"2\"{d}\"{}\"{d}\"{date}\"", id % 5 + 1),
+        });
+    }
+    if *final_newline {
+        text.push_str(end);
+    }
+    text
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Folders of small files, packed into shared chunks on every size of
+    /// chunk and block: results, rejects (each row on its own file's line)
+    /// and row counts equal to the CPU backend's.
+    #[test]
+    fn packed_small_files_agree_with_the_cpu(
+        files in proptest::collection::vec(
+            (
+                proptest::bool::weighted(0.2),
+                proptest::bool::weighted(0.2),
+                proptest::bool::weighted(0.1),
+                proptest::bool::weighted(0.9),
+                proptest::collection::vec((0u8..10, 0u8..5, 0u8..20), 0..40),
+            ),
+            2..7,
+        )
+    ) {
+        let data = DataDir::new();
+        data.write("region.csv", regions(&[1, 2, 3, 4, 5]));
+        std::fs::create_dir(data.path("loc")).unwrap();
+        for (i, file) in files.iter().enumerate() {
+            data.write(&format!("loc/part-{i}.csv"), packed_file_text(file));
+        }
+        // Files with rows and a final newline share chunks with their
+        // neighbours among them with the same delimiter.
+        let mut packed = 0;
+        let mut run: Vec<bool> = Vec::new();
+        for file in &files {
+            let (semicolon, text) = (&file.0, packed_file_text(file));
+            let header_end = text.find('\n').map_or(text.len(), |i| i + 1);
+            if !text.ends_with('\n') || header_end == text.len() {
+                continue;
+            }
+            if run.last().is_some_and(|last| last != semicolon) {
+                packed += if run.len() > 1 { run.len() } else { 0 };
+                run.clear();
+            }
+            run.push(*semicolon);
+        }
+        packed += if run.len() > 1 { run.len() } else { 0 };
+        let cpu = run_folder(&data, &Engine::Cpu, false, None).0;
+        for (adapter, engine) in packing_engines() {
+            let (gpu, figures) = run_folder(&data, engine, false, None);
+            proptest::prop_assert_eq!(&gpu, &cpu, "{}", adapter);
+            let files_packed = figures.map_or(0, |f| f.files_packed);
+            proptest::prop_assert_eq!(files_packed, packed as u64, "{}", adapter);
+        }
+    }
+}

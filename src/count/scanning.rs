@@ -127,8 +127,8 @@ fn ledger<'a>(
 /// another engine (see `gpu::route`).
 fn gpu_files(engine: &Engine, plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> Vec<usize> {
     #[cfg(feature = "gpu")]
-    if engine.gpu_parse().is_some() {
-        let on_gpu = crate::gpu::route::gpu_files(plan, sources);
+    if let Some(gpu) = engine.gpu_parse() {
+        let on_gpu = crate::gpu::route::gpu_files(plan, sources, gpu.options());
         if !on_gpu.is_empty() {
             log::info!(
                 "{} of {} files parsed on the GPU; the rest (compressed, S3, pipes, files too small \

@@ -42,6 +42,10 @@ pub struct GpuOptions {
     /// GPU backend: the longest row the shader parses. Only a test raises
     /// it, to see that rows near a long one are not lost.
     pub device_max_line: Option<u32>,
+    /// GPU backend: the fewest bytes of rows a file under a MiB needs to
+    /// share chunks with its neighbours. Only a test lowers it, so that
+    /// files of a few rows are packed.
+    pub packed_file: Option<u64>,
     /// GPU backend: a block of every chunk whose rows the shader loses on
     /// purpose, as a driver that cut a shader short would: a test's fault,
     /// to see the row check fail the run. Only with the `testing` feature.
@@ -170,6 +174,11 @@ impl GpuContext {
             ..context
         };
         Ok(Arc::new(context))
+    }
+
+    /// The limits it was made with.
+    pub fn options(&self) -> &GpuOptions {
+        &self.options
     }
 
     /// The keys path's pipelines.

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::parse::{count_files, GpuFile, GpuJob, Member, Pack};
-use super::GpuContext;
+use super::{GpuContext, GpuOptions};
 use crate::cancel::CancelToken;
 use crate::figures::GpuFigures;
 use crate::format::Layout;
@@ -39,7 +39,7 @@ fn plain_local<'a>(
 /// CPU's threads whatever the engine, so they cannot pay for the device's
 /// start-up.
 pub fn gpu_bytes(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> u64 {
-    gpu_files(plan, sources)
+    gpu_files(plan, sources, &GpuOptions::default())
         .into_iter()
         .map(|i| sources[i].total_bytes().unwrap_or(0))
         .sum()
@@ -55,16 +55,22 @@ const SMALL_FILE: u64 = 1 << 20;
 /// to number its lines: a chunk of 64 MiB of 64 KiB files, 1,024 of them.
 const PACKED_FILE: u64 = 64 << 10;
 
-/// The files of the plan that the GPU backend reads itself: plain local
-/// files, but for small ones among many that cannot share a chunk.
-pub fn gpu_files(plan: &Plan, sources: &[Box<dyn ChunkSource>]) -> Vec<usize> {
+/// The files of the plan that the GPU backend (with `options`) reads
+/// itself: plain local files, but for small ones among many that cannot
+/// share a chunk.
+pub fn gpu_files(
+    plan: &Plan,
+    sources: &[Box<dyn ChunkSource>],
+    options: &GpuOptions,
+) -> Vec<usize> {
     let plain: Vec<usize> = plain_local(plan, sources).collect();
     if plain.len() == 1 {
         return plain;
     }
+    let fewest = options.packed_file.unwrap_or(PACKED_FILE);
     plain
         .into_iter()
-        .filter(|&i| !is_small(sources[i].as_ref()) || packable(plan, sources, i))
+        .filter(|&i| !is_small(sources[i].as_ref()) || packable(plan, sources, i, fewest))
         .collect()
 }
 
@@ -74,9 +80,9 @@ fn is_small(source: &dyn ChunkSource) -> bool {
 
 /// Whether plain local file `i` of the plan can share chunks: its rows
 /// whole (not a shard's part, nor the new rows of a file counted before),
-/// not too few of them, ending with a newline, so that no row runs into
-/// the next file's.
-fn packable(plan: &Plan, sources: &[Box<dyn ChunkSource>], i: usize) -> bool {
+/// at least `fewest` bytes of them, ending with a newline, so that no row
+/// runs into the next file's.
+fn packable(plan: &Plan, sources: &[Box<dyn ChunkSource>], i: usize, fewest: u64) -> bool {
     let object = &plan.inputs[i].object;
     let Some((rows, first_row)) = sources[i].byte_rows() else {
         return false;
@@ -84,7 +90,7 @@ fn packable(plan: &Plan, sources: &[Box<dyn ChunkSource>], i: usize) -> bool {
     let mut last = [0];
     rows.start == first_row
         && rows.end == object.len()
-        && rows.end - rows.start >= PACKED_FILE
+        && rows.end - rows.start >= fewest.max(1)
         && object.read_exact_at(&mut last, rows.end - 1).is_ok()
         && last[0] == b'\n'
 }
@@ -260,7 +266,7 @@ mod tests {
         assert!(tiny > 0);
         let (plan, sources) = opened(dir.path());
         assert_eq!(plan.inputs.len(), 3);
-        assert_eq!(gpu_files(&plan, &sources), Vec::<usize>::new());
+        assert_eq!(gpu_files(&plan, &sources, &GpuOptions::default()), Vec::<usize>::new());
         assert_eq!(gpu_bytes(&plan, &sources), 0);
         // So is a small file without a final newline: its last row would
         // run into the next file's first.
@@ -277,7 +283,7 @@ mod tests {
         let large = location_file(dir.path(), "large.csv", 120_000);
         assert!(large >= SMALL_FILE);
         let (plan, sources) = opened(dir.path());
-        assert_eq!(gpu_files(&plan, &sources).len(), 3);
+        assert_eq!(gpu_files(&plan, &sources, &GpuOptions::default()).len(), 3);
         assert_eq!(gpu_bytes(&plan, &sources), small + large);
     }
 }
