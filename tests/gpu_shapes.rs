@@ -856,3 +856,54 @@ proptest::proptest! {
         }
     }
 }
+
+/// Shard `index` of `count` of `data`'s location.csv on `engine`:
+/// result.csv, the rejects and the rows.
+fn run_shard(data: &DataDir, engine: &Engine, index: u64, count: u64) -> String {
+    let mut options = CountOptions::new(
+        InputSpec::Local(data.path("region.csv")),
+        vec![InputSpec::Local(data.path("location.csv"))],
+        Destination::File(data.path("shard.csv")),
+    );
+    options.rejects = Some(Destination::File(data.path("shard-rejects.csv")));
+    options.thresholds = Thresholds::allow_all();
+    options.threads = 2;
+    options.split = Some(event_counter::input::Split { index, count });
+    let summary = event_counter::count(&options, engine, &()).unwrap();
+    format!(
+        "{}\n{}\n{:?}",
+        data.read("shard.csv"),
+        data.read("shard-rejects.csv"),
+        summary.stats
+    )
+}
+
+/// A file under a MiB alone on the GPU's list is the GPU's whatever its
+/// size; in a shard, only its part, whose first row is not the file's.
+#[test]
+fn a_shard_of_a_small_file_alone_counts_its_own_rows() {
+    let ids: Vec<u64> = (1..=10).collect();
+    let mut random = Random(3);
+    let mut text = String::from(HEADER);
+    for row in 0..3_000 {
+        let id = ids[random.below(ids.len() as u64) as usize];
+        let day = date(day("2020-01-01") + random.below(90) as i64);
+        if row % 97 == 0 {
+            text.push_str(&format!("-41.2,174.7,{id},{day}x\n"));
+        } else {
+            text.push_str(&format!("-41.2,174.7,{id},{day}\n"));
+        }
+    }
+    assert!(text.len() < 1 << 20);
+    let data = DataDir::with(&regions(&ids), &text);
+    let Some((adapter, engine)) = crate::util::gpu_engine_with(GpuOptions::default()) else {
+        return;
+    };
+    for count in [2, 3] {
+        for index in 0..count {
+            let cpu = run_shard(&data, &Engine::Cpu, index, count);
+            let gpu = run_shard(&data, &engine, index, count);
+            assert_eq!(gpu, cpu, "{adapter}: shard {index} of {count}");
+        }
+    }
+}

@@ -123,56 +123,55 @@ pub struct GpuWork<'a, 'b> {
     pub cancel: &'a CancelToken,
 }
 
+/// Small files of one `layout`, neighbours on the GPU's list, as the
+/// job's file: a pack, or the file itself when it is alone (a small file
+/// alone on the list may be a shard's part of it: only files that share
+/// chunks must be whole, see `packable`).
+fn packed(mut members: Vec<Member>, layout: Layout) -> GpuFile {
+    if members.len() == 1 {
+        let member = members.pop().expect("one");
+        return GpuFile {
+            index: member.index,
+            object: member.object,
+            layout,
+            rows: member.rows,
+            first_row: member.first_row,
+            pack: None,
+        };
+    }
+    let index = members[0].index;
+    let pack = Arc::new(Pack::new(members));
+    GpuFile {
+        index,
+        object: pack.clone(),
+        layout,
+        rows: 0..pack.len(),
+        first_row: 0,
+        pack: Some(pack),
+    }
+}
+
 impl<'a, 'b: 'a> GpuWork<'a, 'b> {
     /// The job's files, in the plan's order: neighbouring small files with
     /// the same columns share chunks, as one pack.
     fn files(&self) -> Vec<GpuFile> {
         let mut files = Vec::new();
         let mut small: Vec<Member> = Vec::new();
-        let pack = |small: &mut Vec<Member>, files: &mut Vec<GpuFile>, layout: Layout| {
-            match small.len() {
-                0 => {}
-                1 => {
-                    let member = small.pop().expect("one");
-                    files.push(GpuFile {
-                        index: member.index,
-                        object: member.object,
-                        layout,
-                        first_row: member.rows.start,
-                        rows: member.rows,
-                        pack: None,
-                    });
-                }
-                _ => {
-                    let members = std::mem::take(small);
-                    let index = members[0].index;
-                    let pack = Arc::new(Pack::new(members));
-                    files.push(GpuFile {
-                        index,
-                        object: pack.clone(),
-                        layout,
-                        rows: 0..pack.len(),
-                        first_row: 0,
-                        pack: Some(pack),
-                    });
-                }
-            }
-        };
-        let packs = self.on_gpu.len() > 1;
         for &i in self.on_gpu {
             let (rows, first_row) = self.sources[i].byte_rows().expect("a plain file");
-            let layout = self.layouts[i];
-            let object = self.plan.inputs[i].object.clone();
-            if let Some(before) = small.last().map(|last| self.layouts[last.index]) {
-                if before != layout || !packs || !is_small(&*self.sources[i]) {
-                    pack(&mut small, &mut files, before);
+            let (layout, object) = (self.layouts[i], self.plan.inputs[i].object.clone());
+            let is_small = is_small(self.sources[i].as_ref());
+            if let Some(last) = small.last().map(|last| self.layouts[last.index]) {
+                if !is_small || last != layout {
+                    files.push(packed(std::mem::take(&mut small), last));
                 }
             }
-            if packs && is_small(&*self.sources[i]) {
+            if is_small {
                 small.push(Member {
                     index: i,
                     object,
                     rows,
+                    first_row,
                 });
             } else {
                 files.push(GpuFile {
@@ -185,9 +184,8 @@ impl<'a, 'b: 'a> GpuWork<'a, 'b> {
                 });
             }
         }
-        if let Some(last) = small.last() {
-            let layout = self.layouts[last.index];
-            pack(&mut small, &mut files, layout);
+        if let Some(last) = small.last().map(|last| self.layouts[last.index]) {
+            files.push(packed(small, last));
         }
         files
     }

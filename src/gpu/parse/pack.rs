@@ -32,6 +32,9 @@ pub(in crate::gpu) struct Member {
     pub(in crate::gpu) object: Arc<dyn Object>,
     /// Its rows, after the header, to its end.
     pub(in crate::gpu) rows: Range<u64>,
+    /// Where its first row starts: `rows.start`, for a pack holds only
+    /// whole files.
+    pub(in crate::gpu) first_row: u64,
 }
 
 /// Files counted as one: see the module's documentation.
@@ -81,6 +84,7 @@ impl Pack {
         let mut starts = Vec::with_capacity(members.len() + 1);
         let mut at = 0;
         for member in &members {
+            debug_assert_eq!(member.rows.start, member.first_row, "a whole file");
             starts.push(at);
             at += member.rows.end - member.rows.start;
         }
@@ -379,6 +383,7 @@ mod tests {
                     index: 10 + i,
                     object,
                     rows: 2..len,
+                    first_row: 2,
                 }
             })
             .collect();
