@@ -12,7 +12,8 @@
 //!
 //! What the ledger needs of each file, its lines, comes from the device's
 //! line counts per KiB of a chunk and a read of less than a KiB at each
-//! file's start (`complete.rs`); the rows handed back are numbered from the
+//! file's start (`handback::pack_lines`, on the completion thread, before
+//! any of the chunk's reports); the rows handed back are numbered from the
 //! chunk's first line as in any chunk, and [`Pack::report`] tells each file
 //! its part of them.
 
