@@ -266,13 +266,19 @@ impl Engine {
     }
 
     /// The engine for a count in which the GPU backend would read
-    /// `gpu_bytes` bytes itself (`gpu::route::gpu_bytes`) on `threads`
+    /// `gpu_bytes()` bytes itself (`gpu::route::gpu_bytes`) on `threads`
     /// threads, and why:
     /// `auto` takes the GPU only where its start-up pays (`gpu_pays_from`);
-    /// any other engine is itself.
-    pub fn for_input(&self, gpu_bytes: u64, threads: usize) -> Result<(&Engine, Option<String>)> {
+    /// any other engine is itself, and never asks for the bytes (weighing
+    /// them reads a byte of every small file).
+    pub fn for_input(
+        &self,
+        gpu_bytes: impl FnOnce() -> u64,
+        threads: usize,
+    ) -> Result<(&Engine, Option<String>)> {
         #[cfg(feature = "gpu")]
         if let Engine::Auto(auto) = self {
+            let gpu_bytes = gpu_bytes();
             static CPU: Engine = Engine::Cpu;
             let Some(from) = gpu_pays_from(threads) else {
                 return Ok((
@@ -444,7 +450,10 @@ mod tests {
 
     #[test]
     fn engines_other_than_auto_are_themselves_for_any_input() {
-        let (engine, why) = Engine::Cpu.for_input(1 << 40, 16).unwrap();
+        // Nor do they weigh the input: that reads a byte of every small file.
+        let (engine, why) = Engine::Cpu
+            .for_input(|| unreachable!("only auto weighs the input"), 16)
+            .unwrap();
         assert_eq!(engine.kind(), "cpu");
         assert!(why.is_none());
     }

@@ -134,10 +134,10 @@ fn engine_for<'e>(
     threads: usize,
 ) -> Result<&'e Engine> {
     #[cfg(feature = "gpu")]
-    let gpu_bytes = crate::gpu::route::gpu_bytes(plan, sources);
+    let gpu_bytes = || crate::gpu::route::gpu_bytes(plan, sources);
     // Without the GPU, `auto` is the CPU whatever the bytes.
     #[cfg(not(feature = "gpu"))]
-    let gpu_bytes = {
+    let gpu_bytes = || {
         let _ = (plan, sources);
         0
     };
