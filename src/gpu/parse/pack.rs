@@ -310,19 +310,34 @@ impl Pack {
     }
 }
 
+impl Pack {
+    /// The members' parts of the `len` bytes of the pack from `offset`, in
+    /// order, as far as the pack goes: (member, where its part starts in
+    /// it, where it goes in the bytes).
+    fn spans(&self, offset: u64, len: usize) -> impl Iterator<Item = (&Member, u64, Range<usize>)> {
+        let end = (offset + len as u64).min(self.len());
+        let mut at = offset;
+        std::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let m = self.member_at(at);
+            let until = self.starts[m + 1].min(end);
+            let member = &self.members[m];
+            let span = (at - offset) as usize..(until - offset) as usize;
+            let from = member.rows.start + (at - self.starts[m]);
+            at = until;
+            Some((member, from, span))
+        })
+    }
+}
+
 impl Object for Pack {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let mut done = 0;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            if at >= self.len() {
-                break;
-            }
-            let m = self.member_at(at);
-            let member = &self.members[m];
-            let take = ((self.starts[m + 1] - at) as usize).min(buf.len() - done);
-            let from = member.rows.start + (at - self.starts[m]);
-            let got = member.object.read_at(&mut buf[done..done + take], from)?;
+        for (member, from, span) in self.spans(offset, buf.len()) {
+            let take = span.len();
+            let got = member.object.read_at(&mut buf[span], from)?;
             done += got;
             if got < take {
                 break; // the member shrank: `read_exact_at` says which
@@ -334,23 +349,14 @@ impl Object for Pack {
     /// Reads each member's bytes with its own `read_exact_at`, so that an
     /// error names the file.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
-        let mut done = 0;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            if at >= self.len() {
-                return Err(self.read_error(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "a read past the end of a pack of files",
-                )));
-            }
-            let m = self.member_at(at);
-            let member = &self.members[m];
-            let take = ((self.starts[m + 1] - at) as usize).min(buf.len() - done);
-            let from = member.rows.start + (at - self.starts[m]);
-            member
-                .object
-                .read_exact_at(&mut buf[done..done + take], from)?;
-            done += take;
+        if !buf.is_empty() && offset + buf.len() as u64 > self.len() {
+            return Err(self.read_error(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "a read past the end of a pack of files",
+            )));
+        }
+        for (member, from, span) in self.spans(offset, buf.len()) {
+            member.object.read_exact_at(&mut buf[span], from)?;
         }
         Ok(())
     }
