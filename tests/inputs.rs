@@ -730,3 +730,104 @@ fn a_glob_with_bytes_that_are_not_utf8_is_matched_or_refused_never_empty() {
     assert!(stderr.contains("must be UTF-8"), "{stderr}");
     assert!(!data.exists("bad.csv"));
 }
+
+/// An empty file among the inputs (an export's empty part: Spark and Hive
+/// write one for each empty partition) counts no rows; it failed the whole
+/// count with "file is empty; expected a header", also under
+/// `--no-header`. On every backend, in shards, and compressed.
+#[test]
+fn an_empty_file_among_the_inputs_counts_no_rows() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    std::fs::create_dir(data.path("parts")).unwrap();
+    data.write("parts/a.csv", locations(5, 400));
+    data.write("parts/b.csv", "");
+    data.write("parts/c.csv.gz", gzip(b""));
+    data.write("parts/d.csv.zst", zstd::encode_all(&b""[..], 3).unwrap());
+    data.write("parts/e.csv", locations(6, 300));
+    let mut both = locations(5, 400);
+    both.push_str(locations(6, 300).split_once('\n').unwrap().1);
+    data.write("both.csv", &both);
+    count(&data, &["both.csv"], "expected.csv").ok();
+    data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "parts/a.csv",
+        "parts/e.csv",
+        "--rejects",
+        "expected-rejects.csv",
+        "-o",
+        "-",
+    ])
+    .ok();
+    for backend in crate::util::backends() {
+        let run = data.run(&[
+            "count",
+            "--regions",
+            "region.csv",
+            "--locations",
+            "parts",
+            "--backend",
+            backend,
+            "--rejects",
+            "rejects.csv",
+            "-o",
+            "r.csv",
+        ]);
+        run.ok().stderr_has("of 5 files");
+        run.stderr_has("parts/b.csv, parts/c.csv.gz, parts/d.csv.zst: empty");
+        assert_eq!(data.read("r.csv"), data.read("expected.csv"), "{backend}");
+        // The rejects name each file's own lines, as without the empty ones.
+        assert_eq!(
+            data.read("rejects.csv"),
+            data.read("expected-rejects.csv"),
+            "{backend}"
+        );
+    }
+    check_shards(&data, &["parts/b.csv", "parts/a.csv", "parts/c.csv.gz"]).unwrap();
+
+    // A file with no header row may be empty too.
+    let rows_only = |seed| locations(seed, 200).split_once('\n').unwrap().1.to_string();
+    std::fs::create_dir(data.path("nh")).unwrap();
+    data.write("nh/a.csv", rows_only(1));
+    data.write("nh/b.csv", "");
+    data.write("nh/c.csv", rows_only(2));
+    data.write("nh-both.csv", rows_only(1) + &rows_only(2));
+    let headerless = |input: &str, out: &str| {
+        data.run(&[
+            "count",
+            "--regions",
+            "region.csv",
+            "--no-header",
+            "--columns",
+            "region_id=3,date=4",
+            "--locations",
+            input,
+            "-o",
+            out,
+        ])
+    };
+    headerless("nh-both.csv", "nh-expected.csv").ok();
+    headerless("nh", "nh.csv").ok();
+    assert_eq!(data.read("nh.csv"), data.read("nh-expected.csv"));
+
+    // Alone, it is an error, as a run that counts none of its rows is: a
+    // failed export leaves such a file. A shard's part may be empty.
+    data.write("empty.csv", "");
+    data.write("r.csv", "old");
+    count(&data, &["empty.csv"], "r.csv")
+        .expect_code(65)
+        .stderr_has("empty.csv:1: file is empty; expected a header \"lat\"");
+    count(&data, &["parts/b.csv", "parts/c.csv.gz"], "r.csv")
+        .expect_code(65)
+        .stderr_has("b.csv:1: file is empty; expected a header \"lat\"")
+        .stderr_has("(and so is the other input)");
+    assert_eq!(data.read("r.csv"), "old");
+    headerless("empty.csv", "r.csv")
+        .expect_code(65)
+        .stderr_has("empty.csv:1: file is empty; expected rows");
+    count(&data, &["empty.csv", "--split", "1/2"], "r.csv").ok();
+    assert_eq!(data.read("r.csv"), "\"region_name\",\"date\",\"count\"\n");
+}

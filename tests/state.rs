@@ -550,3 +550,47 @@ fn a_file_appended_while_it_is_read_is_counted_to_the_size_seen_at_the_start() {
     assert_eq!(state_bytes(&data), (log.len() as u64 - seen, seen));
     assert_same_as_full(&data, "log.csv");
 }
+
+/// A log created before its first line: the run that finds it empty
+/// counts nothing from it (it failed: "file is empty"), and a later run
+/// counts its header and rows once they come, with each bad row named by
+/// its line in the file.
+#[test]
+fn a_log_that_starts_empty_is_counted_once_it_has_rows() {
+    let data = with_regions();
+    std::fs::create_dir(data.path("logs")).unwrap();
+    data.write("logs/a.csv", format!("{HEADER}{}", rows(0, 300)));
+    data.write("logs/b.csv", "");
+    let rejects = ["--rejects", "rejects.csv"];
+    count_with_state(&data, "logs", &rejects)
+        .ok()
+        .stderr_has("b.csv: empty");
+    assert_rejects_as_full(&data, "logs");
+
+    data.write("logs/b.csv", format!("{HEADER}{}", rows(1000, 200)));
+    count_with_state(&data, "logs", &rejects).ok();
+    assert_rejects_as_full(&data, "logs");
+    assert!(state_bytes(&data).1 > 0, "a.csv was skipped");
+    append(&data, "logs/b.csv", &rows(2000, 50));
+    count_with_state(&data, "logs", &rejects).ok();
+    assert_rejects_as_full(&data, "logs");
+}
+
+/// A resumed run may read nothing but an empty file (the others unchanged
+/// compressed files, which it skips): the result keeps the earlier counts,
+/// and no error says that every input is empty.
+#[test]
+fn a_resumed_run_of_an_empty_file_alone_keeps_the_counts() {
+    let data = with_regions();
+    std::fs::create_dir(data.path("logs")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(format!("{HEADER}{}", rows(0, 300)).as_bytes())
+        .unwrap();
+    data.write("logs/a.csv.gz", gz.finish().unwrap());
+    count_with_state(&data, "logs", &[]).ok();
+    data.write("logs/b.csv", "");
+    count_with_state(&data, "logs", &[])
+        .ok()
+        .stderr_has("b.csv: empty");
+    assert_same_as_full(&data, "logs");
+}

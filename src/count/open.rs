@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::outputs::Outputs;
 use super::CountOptions;
 use crate::backend::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::{self, Layout, LocationFormat};
 use crate::histogram::Histogram;
 use crate::input::{ChunkSource, Plan};
@@ -41,6 +41,51 @@ fn log_layouts(sources: &[Box<dyn ChunkSource>], layouts: &[Layout], format: &Lo
             );
         }
     }
+}
+
+/// Says which inputs are empty files: no error among others, as an
+/// export's empty parts are normal. But a run whose inputs are all empty
+/// fails as a run that counts none of its rows does
+/// ([`verdict`](super::verdict)): a failed export leaves such a file, and
+/// a result of no rows would replace a good one without a word. A shard
+/// (its part of the inputs may be empty files alone) and a resumed run
+/// (the result holds the counts of earlier runs) count nothing instead.
+fn check_empty(sources: &[Box<dyn ChunkSource>], may_be_empty: bool, no_header: bool) -> Result<()> {
+    const NAMED: usize = 10;
+    let empty: Vec<&str> = sources
+        .iter()
+        .filter(|source| source.header().is_none())
+        .map(|source| source.name())
+        .collect();
+    if empty.is_empty() {
+        return Ok(());
+    }
+    if empty.len() == sources.len() && !may_be_empty {
+        let expected = match no_header {
+            true => "rows".to_string(),
+            false => format!("a header {}", format::header_text(format::LOCATION_HEADER)),
+        };
+        let others = match empty.len() {
+            1 => String::new(),
+            2 => " (and so is the other input)".to_string(),
+            n => format!(" (and so are the other {} inputs)", n - 1),
+        };
+        return Err(Error::Data {
+            file: empty[0].to_string(),
+            line: 1,
+            reason: format!("file is empty; expected {expected}{others}"),
+        });
+    }
+    let more = match empty.len().saturating_sub(NAMED) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    log::warn!(
+        "{}{more}: empty, no header and no rows: {} nothing",
+        empty[..empty.len().min(NAMED)].join(", "),
+        if empty.len() == 1 { "counts" } else { "count" }
+    );
+    Ok(())
 }
 
 /// A count's inputs, engine, histogram and outputs, opened: what the scan
@@ -78,8 +123,14 @@ pub(super) fn open<'e>(
         .collect::<Result<Vec<_>>>()?;
     let layouts = sources
         .iter()
-        .map(|source| Layout::read(source.header(), source.name(), &options.format))
+        .map(|source| match source.header() {
+            Some(header) => Layout::read(header, source.name(), &options.format),
+            // No rows to find columns in: any layout counts them.
+            None => Ok(Layout::default()),
+        })
         .collect::<Result<Vec<_>>>()?;
+    let may_be_empty = options.split.is_some() || resumed.is_some();
+    check_empty(&sources, may_be_empty, options.format.no_header)?;
     log_layouts(&sources, &layouts, &options.format);
     let total_bytes: u64 = sources.iter().filter_map(|s| s.total_bytes()).sum();
     let threads = options.threads.max(1);

@@ -58,6 +58,32 @@ pub fn read_header(
     expected: &str,
     read_error: impl Fn(io::Error) -> Error,
 ) -> Result<FileStart> {
+    let start = read_start(reader, file, expected, false, read_error)?;
+    Ok(start.expect("an empty file is an error unless empty_ok"))
+}
+
+/// Reads the start of a location file as [`read_header`] does, except that
+/// a file of no bytes at all (or a compressed one of none) is `None`: a
+/// file without a header and without rows, which counts nothing. Exports
+/// hold such files: Spark and Hive write one for each empty partition, and
+/// a log may be created before its first line.
+pub fn read_location_start(
+    reader: &mut dyn Read,
+    file: &str,
+    read_error: impl Fn(io::Error) -> Error,
+) -> Result<Option<FileStart>> {
+    let expected = format::header_text(format::LOCATION_HEADER);
+    read_start(reader, file, expected, true, read_error)
+}
+
+/// [`read_header`]; an empty file is `None` if `empty_ok`.
+fn read_start(
+    reader: &mut dyn Read,
+    file: &str,
+    expected: &str,
+    empty_ok: bool,
+    read_error: impl Fn(io::Error) -> Error,
+) -> Result<Option<FileStart>> {
     let mut bytes = Vec::new();
     let mut step = HEADER_READ;
     loop {
@@ -72,6 +98,9 @@ pub fn read_header(
         };
         bytes.truncate(start + n);
         let complete = n == 0;
+        if empty_ok && complete && bytes.is_empty() {
+            return Ok(None);
+        }
         let found =
             format::header_line(&bytes, complete, expected).map_err(|reason| Error::Data {
                 file: file.to_string(),
@@ -79,12 +108,12 @@ pub fn read_header(
                 reason,
             })?;
         if let Some((header, rows_start)) = found {
-            return Ok(FileStart {
+            return Ok(Some(FileStart {
                 header,
                 bytes,
                 rows_start,
                 complete,
-            });
+            }));
         }
         step = (step * 2).min(MAX_STEP);
     }

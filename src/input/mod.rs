@@ -231,8 +231,10 @@ pub trait ChunkSource: Sync {
     /// The summary's "read" is the input's size, header included.
     fn header_bytes(&self) -> u64;
 
-    /// The header line, without byte order mark or line terminator.
-    fn header(&self) -> &[u8];
+    /// The header line, without byte order mark or line terminator (the
+    /// first row, of a file without a header row); `None` for an empty
+    /// file, which has no header and no rows.
+    fn header(&self) -> Option<&[u8]>;
 
     /// The input's name in messages.
     fn name(&self) -> &str;

@@ -11,11 +11,11 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::header::read_header;
+use super::header::read_location_start;
 use super::object::{Object, ObjectReader};
 use super::{Chunk, ChunkBuf, ChunkSource, LineOrigin, Next, PAD};
 use crate::error::Result;
-use crate::format::{self, MAX_LINE};
+use crate::format::MAX_LINE;
 
 /// How far a chunk reads past its end, per step, to finish its last row.
 const TAIL_STEP: usize = 64 * 1024;
@@ -23,7 +23,8 @@ const TAIL_STEP: usize = 64 * 1024;
 /// A location file opened for chunked, parallel reading.
 pub struct RangeSource {
     object: Arc<dyn Object>,
-    header: Vec<u8>,
+    /// The header line; `None` for an empty file.
+    header: Option<Vec<u8>>,
     /// Where the first row of the file starts: just after the header line
     /// (at the file's start, in a file without one).
     header_end: u64,
@@ -55,19 +56,17 @@ impl RangeSource {
         let file_start = {
             let mut reader = ObjectReader::new(object.clone(), Default::default())
                 .map_err(|e| object.read_error(e))?;
-            read_header(
-                &mut reader,
-                object.name(),
-                format::header_text(format::LOCATION_HEADER),
-                |e| object.read_error(e),
-            )?
+            read_location_start(&mut reader, object.name(), |e| object.read_error(e))?
         };
         let file_start = if has_header {
             file_start
         } else {
-            file_start.headerless()
+            file_start.map(|start| start.headerless())
         };
-        let (header, header_end) = (file_start.header, file_start.rows_start as u64);
+        let (header, header_end) = match file_start {
+            Some(start) => (Some(start.header), start.rows_start as u64),
+            None => (None, 0),
+        };
         // The shard whose part holds the header's last byte (its newline)
         // accounts for the header, as for the row after it.
         let owns_header = rows
@@ -275,8 +274,8 @@ impl ChunkSource for RangeSource {
         Some((self.rows.clone(), self.header_end))
     }
 
-    fn header(&self) -> &[u8] {
-        &self.header
+    fn header(&self) -> Option<&[u8]> {
+        self.header.as_deref()
     }
 
     fn name(&self) -> &str {
@@ -510,24 +509,23 @@ mod tests {
     #[test]
     fn header_loses_bom_and_cr() {
         let source = open(b"\xEF\xBB\xBFa,b\r\n1,2\n", 4, None);
-        assert_eq!(source.header(), b"a,b");
+        assert_eq!(source.header(), Some(&b"a,b"[..]));
         // The header's bytes count too: the file's size.
         assert_eq!(source.total_bytes(), Some(12));
     }
 
     #[test]
-    fn empty_file_and_directory_are_errors() {
+    fn an_empty_file_has_no_header_and_no_rows_and_a_directory_is_an_error() {
         let file = tempfile::NamedTempFile::new().unwrap();
-        let object = LocalObject::open(file.path()).unwrap();
-        let err = RangeSource::open(Arc::new(object), 4, None, true)
-            .err()
-            .unwrap();
-        assert!(
-            err.to_string().ends_with(
-                ":1: file is empty; expected a header \"lat\",\"long\",\"region_id\",\"date\""
-            ),
-            "{err}"
-        );
+        for has_header in [true, false] {
+            let object = LocalObject::open(file.path()).unwrap();
+            let source = RangeSource::open(Arc::new(object), 4, None, has_header).unwrap();
+            assert_eq!(source.header(), None);
+            assert_eq!(source.total_bytes(), Some(0));
+            assert_eq!(source.chunk_count(), 0);
+            let mut buf = ChunkBuf::default();
+            assert!(matches!(source.next_chunk(&mut buf, true).unwrap(), Next::End));
+        }
         let dir = tempfile::tempdir().unwrap();
         let err = LocalObject::open(dir.path()).unwrap_err();
         assert!(matches!(err, Error::Open { .. }), "{err}");

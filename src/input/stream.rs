@@ -13,11 +13,11 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::header::read_header;
+use super::header::{read_location_start, FileStart};
 use super::object::{Object, ObjectReader};
 use super::{Chunk, ChunkBuf, ChunkSource, LineOrigin, Next, PAD};
 use crate::error::{Error, Result};
-use crate::format::{self, MAX_LINE};
+use crate::format::MAX_LINE;
 /// The compression formats read as streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
@@ -67,7 +67,8 @@ pub struct StreamSource {
     name: String,
     /// The input's length, when it has one (a pipe has none).
     len: Option<u64>,
-    header: Vec<u8>,
+    /// The header line; `None` for an empty file.
+    header: Option<Vec<u8>>,
     /// The header line's bytes, for a plain stream (a pipe), whose chunks
     /// span the rows' bytes only; 0 for a compressed one, whose chunks
     /// span its compressed bytes, all of them.
@@ -117,16 +118,18 @@ impl StreamSource {
             failed: None,
         };
         // The header: decompress until the first newline.
-        let start = read_header(
-            &mut state.decoder,
-            &name,
-            format::header_text(format::LOCATION_HEADER),
-            |e| decode_error(&name, e),
-        )?;
-        let start = if has_header {
-            start
-        } else {
-            start.headerless()
+        let start = read_location_start(&mut state.decoder, &name, |e| decode_error(&name, e))?;
+        let empty = start.is_none();
+        // An empty file: no header, no rows, and the stream at its end.
+        let start = match start {
+            Some(start) if has_header => start,
+            Some(start) => start.headerless(),
+            None => FileStart {
+                header: Vec::new(),
+                bytes: Vec::new(),
+                rows_start: 0,
+                complete: true,
+            },
         };
         state.carry = start.bytes;
         state.carry.drain(..start.rows_start);
@@ -139,7 +142,7 @@ impl StreamSource {
             0
         };
         state.spanned = header_bytes;
-        let header = start.header;
+        let header = (!empty).then_some(start.header);
         Ok(StreamSource {
             name,
             len,
@@ -300,8 +303,8 @@ impl ChunkSource for StreamSource {
         self.header_bytes
     }
 
-    fn header(&self) -> &[u8] {
-        &self.header
+    fn header(&self) -> Option<&[u8]> {
+        self.header.as_deref()
     }
 
     fn name(&self) -> &str {
@@ -348,7 +351,7 @@ mod tests {
                 let object = Arc::new(LocalObject::open(file.path()).unwrap());
                 let source =
                     StreamSource::open(object, Some(compression), chunk_size, true).unwrap();
-                assert_eq!(source.header(), b"lat,long,region_id,date");
+                assert_eq!(source.header(), Some(&b"lat,long,region_id,date"[..]));
                 let mut buf = ChunkBuf::default();
                 let (mut rows, mut spans) = (Vec::new(), 0);
                 while let Next::Chunk(chunk) = source.next_chunk(&mut buf, true).unwrap() {
