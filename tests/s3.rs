@@ -282,6 +282,8 @@ fn s3_inputs_outputs_shards_and_errors() {
         &std::fs::read(data.path("location.csv")).unwrap(),
     );
     http(port, "PUT", "/events-test/in/loc/b.csv", &more);
+    // An empty part, as Spark writes for an empty partition: no rows.
+    http(port, "PUT", "/events-test/in/loc/c.csv", b"");
     http(port, "PUT", "/events-test/in/loc/readme.txt", b"skipped");
 
     // The local answer.
@@ -313,7 +315,8 @@ fn s3_inputs_outputs_shards_and_errors() {
         &env,
     );
     run.ok();
-    run.stderr_has("of 2 files");
+    run.stderr_has("of 3 files");
+    run.stderr_has("s3://events-test/in/loc/c.csv: empty");
     data.run_env(
         &["merge", "-o", "from-s3.csv", "s3://events-test/out/all.csv"],
         &env,
