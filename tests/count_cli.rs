@@ -222,6 +222,20 @@ fn usage_errors_exit_2() {
 #[test]
 fn data_errors_exit_65_naming_file_and_line() {
     let cases: &[(&str, &str, &str, &str)] = &[
+        // A blank line before the header was a header that lacks the
+        // columns, "found \"\"".
+        (
+            "\r\nregion_id,region_name\n1,A\n",
+            "lat,long,region_id,date\n",
+            "",
+            "region.csv:1: the first line is blank: remove the blank lines before the header",
+        ),
+        (
+            SEED_REGIONS,
+            "\nlat,long,region_id,date\n0,0,1,2019-01-01\n",
+            "",
+            "location.csv:1: the first line is blank: remove the blank lines before the header",
+        ),
         (
             "region_id,region_name\n1,A\n2,B\n1,C\n",
             "lat,long,region_id,date\n",

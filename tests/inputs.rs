@@ -742,6 +742,8 @@ fn an_empty_file_among_the_inputs_counts_no_rows() {
     std::fs::create_dir(data.path("parts")).unwrap();
     data.write("parts/a.csv", locations(5, 400));
     data.write("parts/b.csv", "");
+    // What a spreadsheet saves of an empty sheet as "CSV UTF-8".
+    data.write("parts/bb.csv", "\u{feff}");
     data.write("parts/c.csv.gz", gzip(b""));
     data.write("parts/d.csv.zst", zstd::encode_all(&b""[..], 3).unwrap());
     data.write("parts/e.csv", locations(6, 300));
@@ -776,8 +778,8 @@ fn an_empty_file_among_the_inputs_counts_no_rows() {
             "-o",
             "r.csv",
         ]);
-        run.ok().stderr_has("of 5 files");
-        run.stderr_has("parts/b.csv, parts/c.csv.gz, parts/d.csv.zst: empty");
+        run.ok().stderr_has("of 6 files");
+        run.stderr_has("parts/b.csv, parts/bb.csv, parts/c.csv.gz, parts/d.csv.zst: empty");
         assert_eq!(data.read("r.csv"), data.read("expected.csv"), "{backend}");
         // The rejects name each file's own lines, as without the empty ones.
         assert_eq!(
@@ -786,7 +788,16 @@ fn an_empty_file_among_the_inputs_counts_no_rows() {
             "{backend}"
         );
     }
-    check_shards(&data, &["parts/b.csv", "parts/a.csv", "parts/c.csv.gz"]).unwrap();
+    check_shards(
+        &data,
+        &[
+            "parts/b.csv",
+            "parts/a.csv",
+            "parts/bb.csv",
+            "parts/c.csv.gz",
+        ],
+    )
+    .unwrap();
 
     // A file with no header row may be empty too.
     let rows_only = |seed| locations(seed, 200).split_once('\n').unwrap().1.to_string();

@@ -11,7 +11,15 @@ pub fn header_names(header: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// [`header_names`] of a file whose fields `delimiter` separates.
+/// A blank line is none: said so, rather than that a header of one empty
+/// column lacks the columns wanted (or, of a file without a header row,
+/// that it has too few columns).
 pub fn header_names_with(header: &[u8], delimiter: u8) -> Result<Vec<Vec<u8>>, String> {
+    if header.is_empty() {
+        return Err("the first line is blank: remove the blank lines before the header \
+                    (or before the first row, in a file without one)"
+            .into());
+    }
     let mut fields = Vec::new();
     csv::parse_record_with(header, delimiter, &mut fields)
         .map_err(|e| format!("bad header: {e}"))?;
@@ -64,7 +72,9 @@ pub fn header_line(
             MAX_HEADER >> 20
         ));
     }
-    if bytes.is_empty() {
+    // A byte order mark alone is what a spreadsheet saves of an empty
+    // sheet as "CSV UTF-8".
+    if bytes.is_empty() || bytes == b"\xEF\xBB\xBF" {
         return Err(format!("file is empty; expected a header {expected}"));
     }
 

@@ -53,6 +53,16 @@ fn header_lines_lose_bom_and_cr_and_say_where_rows_start() {
     assert!(header_line(b"", true, "h")
         .unwrap_err()
         .ends_with("empty; expected a header h"));
+    assert!(header_line(b"\xEF\xBB\xBF", true, "h")
+        .unwrap_err()
+        .ends_with("empty; expected a header h"));
+    // A blank first line was a header without the columns wanted.
+    for blank in [&b"\n1,2\n"[..], b"\r\n", b"\xEF\xBB\xBF\r\na,b\n", b"\n"] {
+        let (line, _) = header_line(blank, true, "h").unwrap().unwrap();
+        assert!(header_names(&line)
+            .unwrap_err()
+            .starts_with("the first line is blank"));
+    }
     let long = vec![b'x'; MAX_HEADER + 1];
     assert!(header_line(&long, false, "h")
         .unwrap_err()

@@ -63,8 +63,9 @@ pub fn read_header(
 }
 
 /// Reads the start of a location file as [`read_header`] does, except that
-/// a file of no bytes at all (or a compressed one of none) is `None`: a
-/// file without a header and without rows, which counts nothing. Exports
+/// a file of no bytes at all (or of a UTF-8 byte order mark alone, or a
+/// compressed one of none) is `None`: a file without a header and without
+/// rows, which counts nothing. Exports
 /// hold such files: Spark and Hive write one for each empty partition, and
 /// a log may be created before its first line.
 pub fn read_location_start(
@@ -98,7 +99,9 @@ fn read_start(
         };
         bytes.truncate(start + n);
         let complete = n == 0;
-        if empty_ok && complete && bytes.is_empty() {
+        // A byte order mark alone is what a spreadsheet saves of an empty
+        // sheet as "CSV UTF-8".
+        if empty_ok && complete && (bytes.is_empty() || bytes == b"\xEF\xBB\xBF") {
             return Ok(None);
         }
         let found =

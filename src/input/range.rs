@@ -65,7 +65,8 @@ impl RangeSource {
         };
         let (header, header_end) = match file_start {
             Some(start) => (Some(start.header), start.rows_start as u64),
-            None => (None, 0),
+            // Its bytes, if any (a byte order mark), are no rows.
+            None => (None, len),
         };
         // The shard whose part holds the header's last byte (its newline)
         // accounts for the header, as for the row after it.
