@@ -27,6 +27,8 @@ if [ "$(cat "$data/.made" 2>/dev/null)" != "$files x $size" ]; then
   for i in $(seq 0 $((files - 1))); do
     "$bin/event-counter" generate -q --size "$size" --seed "$i" "$data/gen"
     gzip -c "$data/gen/location.csv" > "$data/in/part$i.csv.gz"
+    # generate never replaces a file: the next seed writes a new one.
+    rm "$data/gen/location.csv"
   done
   mv "$data/gen/region.csv" "$data/region.csv"
   rm -rf "$data/gen"
