@@ -13,7 +13,9 @@ PyCapsule interface).
 
 Errors are :class:`EventCounterError` and its subclasses, one per exit code
 of the command line; Ctrl-C stops a count with ``KeyboardInterrupt`` and
-leaves no partial output.
+leaves no partial output. Warnings (an empty input, files a folder leaves
+out) are records of the :mod:`logging` logger ``"event_counter"``; at INFO,
+the choices a count made (backend, threads, chunk size).
 """
 
 from __future__ import annotations

@@ -194,12 +194,13 @@ fn run_interruptibly<T: Send + 'static>(
         let waited = py.detach(|| wait(Some(Duration::from_millis(50))));
         match waited {
             Ok(result) => {
-                let _ = worker.join();
+                // Detached: the thread may still log on its way out.
+                py.detach(|| worker.join()).ok();
                 report()?;
                 return result.map_err(|e| to_py(py, e));
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let _ = worker.join();
+                py.detach(|| worker.join()).ok();
                 return Err(InternalError::new_err("the count's thread panicked"));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -207,8 +208,11 @@ fn run_interruptibly<T: Send + 'static>(
         if let Err(interrupt) = py.check_signals() {
             // SIGINT's number: as the command line's exit code 130 says.
             cancel.cancel(2);
-            let result = py.detach(|| wait(None));
-            let _ = worker.join();
+            let result = py.detach(|| {
+                let result = wait(None);
+                let _ = worker.join();
+                result
+            });
             drop(result);
             return Err(interrupt);
         }
@@ -521,9 +525,57 @@ fn adapters(py: Python<'_>) -> PyResult<Vec<Py<PyDict>>> {
         .collect()
 }
 
+/// The library's log records as records of Python's `logging` logger
+/// `event_counter`: its warnings (an empty input, files a folder leaves
+/// out, a file the state no longer finds) and, at level INFO, the choices
+/// it made (backend, adapter, threads). Where no handler is configured,
+/// Python prints warnings on stderr, as the command line does.
+///
+/// Records come from the count's threads too, which take the GIL for
+/// each: so no thread may wait for a count's thread while it holds the
+/// GIL ([`run_interruptibly`] waits and joins detached).
+struct PythonLog;
+
+impl log::Log for PythonLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        // Other crates' records (wgpu's, the S3 client's) are theirs to
+        // tell, as on the command line without RUST_LOG.
+        metadata.level() <= log::Level::Info && metadata.target().starts_with("event_counter")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        // logging's numbers for ERROR, WARNING and INFO.
+        let level = match record.level() {
+            log::Level::Error => 40,
+            log::Level::Warn => 30,
+            _ => 20,
+        };
+        let message = record.args().to_string();
+        // Not while the interpreter is shutting down; and a record that
+        // logging cannot take is dropped rather than failing the count.
+        let _ = Python::try_attach(|py| -> PyResult<()> {
+            let logger = py
+                .import("logging")?
+                .call_method1("getLogger", ("event_counter",))?;
+            // No arguments: the message is not a %-format.
+            logger.call_method1("log", (level, message))?;
+            Ok(())
+        });
+    }
+
+    fn flush(&self) {}
+}
+
 #[pymodule]
 fn _event_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // Once per process; a host that set another `log` logger keeps it.
+    if log::set_logger(&PythonLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     m.add_function(wrap_pyfunction!(check_data_dir, m)?)?;
     m.add_function(wrap_pyfunction!(count, m)?)?;
     m.add_function(wrap_pyfunction!(generate, m)?)?;

@@ -113,6 +113,27 @@ def test_count_writes_no_file(sample, tmp_path, monkeypatch):
     assert not (tmp_path / "no-such-folder").exists()
 
 
+def test_the_library_s_warnings_reach_python_s_logging(sample, tmp_path, caplog):
+    """The library's warnings went nowhere from Python: an empty file
+    among the inputs (which counts no rows) must be named, as the command
+    line names it, on the logger "event_counter"; at INFO, its choices."""
+    import logging
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    shutil.copy(sample / "location.csv", parts / "a.csv")
+    (parts / "b.csv").write_bytes(b"")
+    with caplog.at_level(logging.INFO, logger="event_counter"):
+        result = event_counter.count(
+            regions=sample / "region.csv", locations=parts, backend="cpu", threads=2
+        )
+    assert result.summary["rows"]["counted"] == 2000
+    records = [r for r in caplog.records if r.name == "event_counter"]
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert warnings == [f"{parts / 'b.csv'}: empty, no header and no rows: counts nothing"]
+    assert any("scanning thread" in r.getMessage() for r in records if r.levelno == logging.INFO)
+
+
 def test_generated_data_through_pyarrow_polars_pandas_and_duckdb(tmp_path):
     data = tmp_path / "gen"
     written = event_counter.generate(data, size="8M", seed=3, days=90)
