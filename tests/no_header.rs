@@ -312,3 +312,26 @@ fn a_state_kept_with_a_header_is_refused_without_one() {
         count(&data, "cpu", "n.csv", &extra).stdout
     );
 }
+
+/// An empty region.csv under `--regions-no-header` said "expected a
+/// header", which that flag says it has not; so did an empty location file
+/// alone under `--no-header`. Each now says that rows were expected.
+#[test]
+fn an_empty_file_without_a_header_row_expects_rows() {
+    let data = data();
+    data.write("nregion.csv", "");
+    count(&data, "cpu", "h.csv", &REGION_POSITIONS)
+        .expect_code(65)
+        .stderr_has("nregion.csv:1: file is empty; expected rows");
+    data.write("region.csv", "\u{feff}");
+    count(&data, "cpu", "h.csv", &[])
+        .expect_code(65)
+        .stderr_has("region.csv:1: file is empty; expected a header \"region_id\",\"region_name\"");
+    data.write("region.csv", "region_id,region_name\n1,A\n");
+    data.write("empty.csv", "");
+    let mut extra = vec!["--no-header"];
+    extra.extend(POSITIONS);
+    count(&data, "cpu", "empty.csv", &extra)
+        .expect_code(65)
+        .stderr_has("empty.csv:1: file is empty; expected rows");
+}

@@ -214,6 +214,7 @@ fn run(
         true => format::REGION_FILE,
         false => SmallFile {
             columns: &[],
+            headerless: options.region_format.no_header,
             ..format::REGION_FILE
         },
     };

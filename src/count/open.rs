@@ -61,10 +61,7 @@ fn check_empty(sources: &[Box<dyn ChunkSource>], may_be_empty: bool, no_header: 
         return Ok(());
     }
     if empty.len() == sources.len() && !may_be_empty {
-        let expected = match no_header {
-            true => "rows".to_string(),
-            false => format!("a header {}", format::header_text(format::LOCATION_HEADER)),
-        };
+        let header = (!no_header).then(|| format::header_text(format::LOCATION_HEADER));
         let others = match empty.len() {
             1 => String::new(),
             2 => " (and so is the other input)".to_string(),
@@ -73,7 +70,7 @@ fn check_empty(sources: &[Box<dyn ChunkSource>], may_be_empty: bool, no_header: 
         return Err(Error::Data {
             file: empty[0].to_string(),
             line: 1,
-            reason: format!("file is empty; expected {expected}{others}"),
+            reason: format!("{}{others}", format::empty_file(header)),
         });
     }
     let more = match empty.len().saturating_sub(NAMED) {

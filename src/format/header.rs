@@ -25,6 +25,16 @@ pub fn header_names_with(header: &[u8], delimiter: u8) -> Result<Vec<Vec<u8>>, S
         .map_err(|e| format!("bad header: {e}"))?;
     Ok(fields.iter().map(|f| f.value().into_owned()).collect())
 }
+/// Why an empty file cannot be read where rows were expected: `header` is
+/// the header it should have begun with, `None` for a file without a
+/// header row.
+pub fn empty_file(header: Option<&str>) -> String {
+    match header {
+        Some(header) => format!("file is empty; expected a header {header}"),
+        None => "file is empty; expected rows".into(),
+    }
+}
+
 /// The longest header line accepted: a longer first line is not a CSV
 /// header, and reading on would only waste time and memory.
 pub const MAX_HEADER: usize = 1 << 20;
@@ -75,7 +85,7 @@ pub fn header_line(
     // A byte order mark alone is what a spreadsheet saves of an empty
     // sheet as "CSV UTF-8".
     if bytes.is_empty() || bytes == b"\xEF\xBB\xBF" {
-        return Err(format!("file is empty; expected a header {expected}"));
+        return Err(empty_file(Some(expected)));
     }
 
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);

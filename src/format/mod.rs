@@ -34,7 +34,7 @@ mod tests;
 pub use columns::{
     delimiter_name, parse_columns, parse_delimiter, Column, Layout, LocationFormat, RegionFormat,
 };
-pub use header::{header_line, header_names, MAX_LINE};
+pub use header::{empty_file, header_line, header_names, MAX_LINE};
 pub use shard::{fingerprint, CountOfShard, ShardManifest};
 // What only the tests judge, here and in tests/ (through `testing`).
 #[cfg(any(test, feature = "testing"))]
@@ -102,6 +102,9 @@ pub struct SmallFile {
     pub columns: &'static [&'static str],
     /// The most bytes it may have.
     pub limit: u64,
+    /// Whether its first line is a row, not a header (region.csv under
+    /// `--regions-no-header`).
+    pub headerless: bool,
 }
 
 /// region.csv: 256 MiB holds millions of regions, far past the 32-bit key.
@@ -110,6 +113,7 @@ pub const REGION_FILE: SmallFile = SmallFile {
     header: header_text(REGION_HEADER),
     columns: REGION_COLUMNS,
     limit: 256 << 20,
+    headerless: false,
 };
 
 /// A result file, read back by `merge` and `plot`: 4 GiB is about 90
@@ -119,6 +123,7 @@ pub const RESULT_FILE: SmallFile = SmallFile {
     header: header_text(RESULT_HEADER),
     columns: RESULT_COLUMNS,
     limit: 4 << 30,
+    headerless: false,
 };
 
 impl SmallFile {

@@ -62,18 +62,21 @@ pub fn read_header(
     Ok(start.expect("an empty file is an error unless empty_ok"))
 }
 
-/// Reads the start of a location file as [`read_header`] does, except that
-/// a file of no bytes at all (or of a UTF-8 byte order mark alone, or a
-/// compressed one of none) is `None`: a file without a header and without
-/// rows, which counts nothing. Exports
-/// hold such files: Spark and Hive write one for each empty partition, and
-/// a log may be created before its first line.
-pub fn read_location_start(
+/// Reads the start of a file as [`read_header`] does, except that a file
+/// of no bytes at all (or of a UTF-8 byte order mark alone, or a
+/// compressed one of none) is `None`, for the caller to say what it is: a
+/// location file without a header and without rows, which counts nothing
+/// (exports hold such files: Spark and Hive write one for each empty
+/// partition, and a log may be created before its first line), or a
+/// small file that lacks what it should hold
+/// ([`read_small`](super::read_small)).
+pub fn read_start_or_empty(
     reader: &mut dyn Read,
     file: &str,
     read_error: impl Fn(io::Error) -> Error,
 ) -> Result<Option<FileStart>> {
-    let expected = format::header_text(format::LOCATION_HEADER);
+    // Never in a message: an empty file is `None` here.
+    let expected = "";
     read_start(reader, file, expected, true, read_error)
 }
 

@@ -35,7 +35,7 @@ pub use range::RangeSource;
 pub use stream::StreamSource;
 
 use crate::error::{Error, Result};
-use crate::format::SmallFile;
+use crate::format::{self, SmallFile};
 use crate::s3;
 
 /// Reads a whole small file (region.csv, a result file), local or S3:
@@ -79,7 +79,8 @@ pub fn read_small(spec: &InputSpec, kind: &SmallFile) -> Result<Vec<u8>> {
         path: name.clone().into(),
         source,
     };
-    let start = read_header(&mut reader, &name, kind.header, read_error)?;
+    let start = header::read_start_or_empty(&mut reader, &name, read_error)?
+        .ok_or_else(|| data_error(format::empty_file((!kind.headerless).then_some(kind.header))))?;
     kind.check_columns(&start.header).map_err(data_error)?;
     if size > Some(kind.limit) {
         return Err(too_large());

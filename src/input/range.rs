@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::header::read_location_start;
+use super::header::read_start_or_empty;
 use super::object::{Object, ObjectReader};
 use super::{Chunk, ChunkBuf, ChunkSource, LineOrigin, Next, PAD};
 use crate::error::Result;
@@ -56,7 +56,7 @@ impl RangeSource {
         let file_start = {
             let mut reader = ObjectReader::new(object.clone(), Default::default())
                 .map_err(|e| object.read_error(e))?;
-            read_location_start(&mut reader, object.name(), |e| object.read_error(e))?
+            read_start_or_empty(&mut reader, object.name(), |e| object.read_error(e))?
         };
         let file_start = if has_header {
             file_start

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::header::{read_location_start, FileStart};
+use super::header::{read_start_or_empty, FileStart};
 use super::object::{Object, ObjectReader};
 use super::{Chunk, ChunkBuf, ChunkSource, LineOrigin, Next, PAD};
 use crate::error::{Error, Result};
@@ -118,7 +118,7 @@ impl StreamSource {
             failed: None,
         };
         // The header: decompress until the first newline.
-        let start = read_location_start(&mut state.decoder, &name, |e| decode_error(&name, e))?;
+        let start = read_start_or_empty(&mut state.decoder, &name, |e| decode_error(&name, e))?;
         let empty = start.is_none();
         // An empty file: no header, no rows, and the stream at its end.
         let start = match start {
