@@ -25,6 +25,13 @@ pub fn header_names_with(header: &[u8], delimiter: u8) -> Result<Vec<Vec<u8>>, S
         .map_err(|e| format!("bad header: {e}"))?;
     Ok(fields.iter().map(|f| f.value().into_owned()).collect())
 }
+/// Whether `bytes`, a whole file, holds nothing: no byte, or a UTF-8 byte
+/// order mark alone (what a spreadsheet saves of an empty sheet as "CSV
+/// UTF-8").
+pub fn holds_nothing(bytes: &[u8]) -> bool {
+    bytes.is_empty() || bytes == b"\xEF\xBB\xBF"
+}
+
 /// Why an empty file cannot be read where rows were expected: `header` is
 /// the header it should have begun with, `None` for a file without a
 /// header row.
@@ -82,9 +89,7 @@ pub fn header_line(
             MAX_HEADER >> 20
         ));
     }
-    // A byte order mark alone is what a spreadsheet saves of an empty
-    // sheet as "CSV UTF-8".
-    if bytes.is_empty() || bytes == b"\xEF\xBB\xBF" {
+    if holds_nothing(bytes) {
         return Err(empty_file(Some(expected)));
     }
 

@@ -34,7 +34,7 @@ mod tests;
 pub use columns::{
     delimiter_name, parse_columns, parse_delimiter, Column, Layout, LocationFormat, RegionFormat,
 };
-pub use header::{empty_file, header_line, header_names, MAX_LINE};
+pub use header::{empty_file, header_line, header_names, holds_nothing, MAX_LINE};
 pub use shard::{fingerprint, CountOfShard, ShardManifest};
 // What only the tests judge, here and in tests/ (through `testing`).
 #[cfg(any(test, feature = "testing"))]

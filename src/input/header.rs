@@ -58,34 +58,23 @@ pub fn read_header(
     expected: &str,
     read_error: impl Fn(io::Error) -> Error,
 ) -> Result<FileStart> {
-    let start = read_start(reader, file, expected, false, read_error)?;
-    Ok(start.expect("an empty file is an error unless empty_ok"))
+    read_start_or_empty(reader, file, read_error)?.ok_or_else(|| Error::Data {
+        file: file.to_string(),
+        line: 1,
+        reason: format::empty_file(Some(expected)),
+    })
 }
 
 /// Reads the start of a file as [`read_header`] does, except that a file
-/// of no bytes at all (or of a UTF-8 byte order mark alone, or a
-/// compressed one of none) is `None`, for the caller to say what it is: a
-/// location file without a header and without rows, which counts nothing
-/// (exports hold such files: Spark and Hive write one for each empty
-/// partition, and a log may be created before its first line), or a
-/// small file that lacks what it should hold
-/// ([`read_small`](super::read_small)).
+/// that holds nothing ([`format::holds_nothing`]; a compressed one of
+/// nothing too) is `None`, for the caller to say what it is: a location
+/// file without a header and without rows, which counts nothing (exports
+/// hold such files: Spark and Hive write one for each empty partition, and
+/// a log may be created before its first line), or a small file that lacks
+/// what it should hold ([`read_small`](super::read_small)).
 pub fn read_start_or_empty(
     reader: &mut dyn Read,
     file: &str,
-    read_error: impl Fn(io::Error) -> Error,
-) -> Result<Option<FileStart>> {
-    // Never in a message: an empty file is `None` here.
-    let expected = "";
-    read_start(reader, file, expected, true, read_error)
-}
-
-/// [`read_header`]; an empty file is `None` if `empty_ok`.
-fn read_start(
-    reader: &mut dyn Read,
-    file: &str,
-    expected: &str,
-    empty_ok: bool,
     read_error: impl Fn(io::Error) -> Error,
 ) -> Result<Option<FileStart>> {
     let mut bytes = Vec::new();
@@ -102,17 +91,15 @@ fn read_start(
         };
         bytes.truncate(start + n);
         let complete = n == 0;
-        // A byte order mark alone is what a spreadsheet saves of an empty
-        // sheet as "CSV UTF-8".
-        if empty_ok && complete && (bytes.is_empty() || bytes == b"\xEF\xBB\xBF") {
+        if complete && format::holds_nothing(&bytes) {
             return Ok(None);
         }
-        let found =
-            format::header_line(&bytes, complete, expected).map_err(|reason| Error::Data {
-                file: file.to_string(),
-                line: 1,
-                reason,
-            })?;
+        // No header to describe: an empty file is `None` above.
+        let found = format::header_line(&bytes, complete, "").map_err(|reason| Error::Data {
+            file: file.to_string(),
+            line: 1,
+            reason,
+        })?;
         if let Some((header, rows_start)) = found {
             return Ok(Some(FileStart {
                 header,

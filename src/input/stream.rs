@@ -13,7 +13,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::header::{read_start_or_empty, FileStart};
+use super::header::read_start_or_empty;
 use super::object::{Object, ObjectReader};
 use super::{Chunk, ChunkBuf, ChunkSource, LineOrigin, Next, PAD};
 use crate::error::{Error, Result};
@@ -118,31 +118,28 @@ impl StreamSource {
             failed: None,
         };
         // The header: decompress until the first newline.
-        let start = read_start_or_empty(&mut state.decoder, &name, |e| decode_error(&name, e))?;
-        let empty = start.is_none();
-        // An empty file: no header, no rows, and the stream at its end.
-        let start = match start {
-            Some(start) if has_header => start,
-            Some(start) => start.headerless(),
-            None => FileStart {
-                header: Vec::new(),
-                bytes: Vec::new(),
-                rows_start: 0,
-                complete: true,
-            },
-        };
-        state.carry = start.bytes;
-        state.carry.drain(..start.rows_start);
-        state.done = start.complete;
+        let start = read_start_or_empty(&mut state.decoder, &name, |e| decode_error(&name, e))?
+            .map(|start| if has_header { start } else { start.headerless() });
         // Chunks span the rows' bytes, as a plain file's do (a compressed
         // file's span its compressed bytes, all of them).
-        let header_bytes = if compression.is_none() {
-            start.rows_start as u64
-        } else {
-            0
+        let header_bytes = match (&start, compression) {
+            (Some(start), None) => start.rows_start as u64,
+            _ => 0,
         };
         state.spanned = header_bytes;
-        let header = (!empty).then_some(start.header);
+        let header = match start {
+            Some(start) => {
+                state.carry = start.bytes;
+                state.carry.drain(..start.rows_start);
+                state.done = start.complete;
+                Some(start.header)
+            }
+            // An empty file: no header, no rows, and the stream at its end.
+            None => {
+                state.done = true;
+                None
+            }
+        };
         Ok(StreamSource {
             name,
             len,
