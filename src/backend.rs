@@ -22,7 +22,8 @@ use crate::histogram::{FoldInterval, Histogram};
 /// Where the user asked a count to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// The GPU backend on a hardware GPU, else the CPU.
+    /// The GPU backend on a hardware GPU for input large enough to pay for
+    /// its start-up, else the CPU.
     Auto,
     /// CPU threads only.
     Cpu,
@@ -78,20 +79,53 @@ pub enum Engine {
     /// Scanning threads hand their keys to a GPU histogram.
     #[cfg(feature = "gpu")]
     GpuKeys(Arc<GpuContext>),
-    /// `Backend::Auto` on a hardware GPU: the GPU backend for a count whose
-    /// plain local input is large enough that the device's start-up pays,
+    /// `Backend::Auto`: the GPU backend for a count whose plain local input
+    /// is large enough that the device's start-up pays, on a hardware GPU;
     /// the CPU's otherwise (see [`Engine::for_input`]).
     #[cfg(feature = "gpu")]
     Auto(Box<AutoGpu>),
 }
 
-/// A hardware GPU that `auto` may use: opened the first time a count is
-/// large enough.
+/// The GPU that `auto` may use, looked for the first time a count is large
+/// enough for it. Looking loads the system's GPU drivers (a Vulkan instance
+/// and its ICDs: tens of milliseconds and about 60 MB with Mesa's alone),
+/// which a count too small for the GPU, nearly every count under a GB,
+/// should not pay.
 #[cfg(feature = "gpu")]
+#[derive(Default)]
 pub struct AutoGpu {
-    adapter: wgpu::Adapter,
-    info: wgpu::AdapterInfo,
-    gpu: OnceLock<Box<Engine>>,
+    found: OnceLock<Found>,
+}
+
+/// What `auto` found when it looked.
+#[cfg(feature = "gpu")]
+enum Found {
+    /// A hardware GPU, opened: the GPU backend on it.
+    Gpu(Box<Engine>),
+    /// None that pays (only a software adapter, or none at all), in words.
+    Cpu(String),
+}
+
+#[cfg(feature = "gpu")]
+impl AutoGpu {
+    /// What `auto` found, looking the first time it is asked. Two threads
+    /// asking at once may both look; the first answer kept is the one every
+    /// later count gets.
+    fn found(&self) -> Result<&Found> {
+        if let Some(found) = self.found.get() {
+            return Ok(found);
+        }
+        let candidates = device::candidates(device::Search::Usual);
+        let found = match device::auto_choice(&candidates) {
+            device::AutoChoice::Gpu(i) => {
+                let context = GpuContext::new(&candidates[i].adapter, GpuOptions::default())?;
+                Found::Gpu(Box::new(Engine::parsing_on(context)))
+            }
+            device::AutoChoice::Cpu(why) => Found::Cpu(why),
+        };
+        let _ = self.found.set(found);
+        Ok(self.found.get().expect("set above"))
+    }
 }
 
 /// What the CPU backend reads a second, per scanning thread: 1 GiB on 2
@@ -190,27 +224,15 @@ impl Engine {
                 )))
             }
             #[cfg(feature = "gpu")]
-            Backend::Auto => {
-                let candidates = device::candidates(device::Search::Usual);
-                match device::auto_choice(&candidates) {
-                    device::AutoChoice::Gpu(i) => {
-                        let candidate = &candidates[i];
-                        let why = format!(
-                            "found a hardware GPU ({}); it counts plain local files when they \
-                             are large enough to pay for its start-up, and files it cannot \
-                             read whole (compressed, S3, pipes) are parsed on the CPU",
-                            candidate.info.name
-                        );
-                        let auto = AutoGpu {
-                            adapter: candidate.adapter.clone(),
-                            info: candidate.info.clone(),
-                            gpu: OnceLock::new(),
-                        };
-                        (Engine::Auto(Box::new(auto)), Reason::Auto(why))
-                    }
-                    device::AutoChoice::Cpu(why) => (Engine::Cpu, Reason::Auto(why)),
-                }
-            }
+            Backend::Auto => (
+                Engine::Auto(Box::default()),
+                Reason::Auto(
+                    "looks for a hardware GPU only for a count whose plain local files are \
+                     large enough to pay for its start-up; compressed, S3 and piped input is \
+                     parsed on the CPU"
+                        .into(),
+                ),
+            ),
             #[cfg(not(feature = "gpu"))]
             Backend::Auto => (Engine::Cpu, Reason::Auto(NOT_BUILT.into())),
         };
@@ -268,8 +290,8 @@ impl Engine {
     /// The engine for a count in which the GPU backend would read
     /// `gpu_bytes()` bytes itself (`gpu::route::gpu_bytes`) on `threads`
     /// threads, and why:
-    /// `auto` takes the GPU only where its start-up pays (`gpu_pays_from`);
-    /// any other engine is itself, and never asks for the bytes (weighing
+    /// `auto` takes the GPU only where its start-up pays (`gpu_pays_from`),
+    /// and only then looks for one ([`AutoGpu`]); any other engine is itself, and never asks for the bytes (weighing
     /// them reads a byte of every small file).
     pub fn for_input(
         &self,
@@ -302,17 +324,24 @@ impl Engine {
                     )),
                 ));
             }
-            if auto.gpu.get().is_none() {
-                let context = GpuContext::new(&auto.adapter, GpuOptions::default())?;
-                let _ = auto.gpu.set(Box::new(Engine::parsing_on(context)));
-            }
-            let gpu = auto.gpu.get().expect("set above");
+            let gpu = match auto.found()? {
+                Found::Gpu(gpu) => gpu,
+                Found::Cpu(why) => {
+                    return Ok((
+                        &CPU,
+                        Some(format!(
+                            "auto counts on the CPU: {why}; {} of files the GPU would read",
+                            megabytes(gpu_bytes)
+                        )),
+                    ))
+                }
+            };
             return Ok((
                 gpu.as_ref(),
                 Some(format!(
                     "auto counts on the GPU ({}): {} of files the GPU would read, at least the {} \
                      from which its start-up pays on {threads} threads; {}",
-                    auto.info.name,
+                    gpu.adapter().unwrap_or_default(),
                     megabytes(gpu_bytes),
                     megabytes(from),
                     estimates(gpu_bytes, threads)
@@ -327,9 +356,6 @@ impl Engine {
     pub fn adapter(&self) -> Option<String> {
         #[cfg(feature = "gpu")]
         {
-            if let Engine::Auto(auto) = self {
-                return Some(format!("{} ({:?})", auto.info.name, auto.info.backend));
-            }
             self.gpu()
                 .map(|context| format!("{} ({:?})", context.info.name, context.info.backend))
         }

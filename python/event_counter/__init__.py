@@ -153,7 +153,8 @@ def count(
         locations: location files instead: paths, folders (their ``*.csv``,
             ``*.csv.gz``, ``*.csv.zst``), globs, ``s3://bucket/key`` or
             ``s3://bucket/prefix/``; one or a list.
-        backend: ``"auto"`` (the GPU on a hardware adapter, else the CPU),
+        backend: ``"auto"`` (the GPU on a hardware adapter for input large
+            enough to pay for its start-up, else the CPU),
             ``"cpu"``, ``"gpu"`` or ``"gpu-keys"``.
         threads: scanning threads, 1 to 1024 (default: all cores).
         split: ``"I/N"``, count only shard I of N (see ``merge``).

@@ -21,7 +21,7 @@ use crate::Global;
 /// Where to count, as `--backend` spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendArg {
-    /// gpu on a hardware GPU, else cpu
+    /// gpu on a hardware GPU for input large enough to pay for its start-up, else cpu
     Auto,
     /// Every CPU core parses and counts
     Cpu,
@@ -90,7 +90,7 @@ pub struct CountArgs {
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
 
-    /// Where to count: auto takes the gpu backend on a hardware GPU, else the cpu one
+    /// Where to count: auto takes the gpu backend on a hardware GPU for input large enough to pay for its start-up, else the cpu one
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
 
@@ -407,7 +407,7 @@ fn select(backend: BackendArg) -> Result<Engine, Error> {
     let engine = selection.engine;
     let why = match selection.reason {
         Reason::Asked => format!("--backend {}", backend.backend()),
-        Reason::Auto(why) if engine.adapter().is_some() => format!("--backend auto: {why}"),
+        Reason::Auto(why) if engine.kind() == "auto" => format!("--backend auto: {why}"),
         Reason::Auto(why) => format!("--backend auto chose the CPU: {why}"),
     };
     log::info!("backend {} ({why})", engine.describe());
