@@ -626,8 +626,16 @@ fn a_run_that_counts_nothing_fails_and_says_why() {
     let semicolons = rows(&|i| format!("0;0;{};2019-10-{:02}\n", 1 + i % 2, 1 + i % 28));
     let other_ids = rows(&|i| format!("0,0,{},2019-10-{:02}\n", 90 + i % 2, 1 + i % 28));
     for (locations, hint) in [
-        (&slashes, "dates must be YYYY-MM-DD"),
-        (&semicolons, "fields are separated by commas"),
+        (
+            &slashes,
+            "every date is written another way (location.csv:2: date \"2019/10/01\"",
+        ),
+        // The hint said fields are separated by commas, though the
+        // delimiter is sniffed: the rows' is not the header's.
+        (
+            &semicolons,
+            "are the rows separated by the header's delimiter?",
+        ),
         (&other_ids, "is it the region.csv of these rows?"),
     ] {
         for backend in backends() {
@@ -680,6 +688,19 @@ fn a_run_that_counts_nothing_fails_and_says_why() {
             std::fs::remove_file(data.path("r.csv")).unwrap();
         }
     }
+    // Each threshold's error gives an example of its own kind: the
+    // unmatched one gave the first malformed row (line 3) as its example.
+    let run = data.run(&["count", ".", "-o", "r.csv", "--max-unmatched", "0"]);
+    run.expect_code(65);
+    run.stderr_has("(region_ids not in region.csv: 9; --rejects PATH lists each row");
+    assert!(
+        !run.stderr.contains("line 3") && !run.stderr.contains(":3:"),
+        "{}",
+        run.stderr
+    );
+    let run = data.run(&["count", ".", "-o", "r.csv", "--max-bad", "0"]);
+    run.expect_code(65);
+    run.stderr_has("location.csv:3: region_id \"x\" is not an integer");
     data.run(&["count", ".", "--max-bad", "ten"]).expect_code(2);
 }
 

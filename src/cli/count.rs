@@ -509,17 +509,11 @@ fn render_what_was_read(out: &mut String, s: &Summary) {
 fn render_not_counted(out: &mut String, s: &Summary) {
     use std::fmt::Write;
     if s.stats.unmatched > 0 {
-        let ids: Vec<String> = s.unmatched_ids.iter().map(i64::to_string).collect();
-        let more = if (s.unmatched_ids.len() as u64) < s.stats.unmatched {
-            ", ..."
-        } else {
-            ""
-        };
         let _ = writeln!(
             out,
-            "  unmatched: {} whose region_id is not in region.csv (ids {}{more}); dropped",
+            "  unmatched: {} whose region_id is not in region.csv (ids {}); dropped",
             counted(s.stats.unmatched, "row", "rows"),
-            ids.join(", ")
+            s.unmatched_ids_listed()
         );
     }
     let malformed = s.stats.malformed_total();

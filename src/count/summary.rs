@@ -102,6 +102,12 @@ pub fn peak_memory() -> Option<u64> {
 }
 
 impl Summary {
+    /// The sample of unmatched region_ids in words: "99, 7", with ", ..."
+    /// where more may have been left out.
+    pub fn unmatched_ids_listed(&self) -> String {
+        crate::scan::listed_ids(&self.unmatched_ids)
+    }
+
     /// Input gigabytes (10^9 bytes) per second of wall time.
     pub fn gb_per_s(&self) -> f64 {
         self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-9) / 1e9

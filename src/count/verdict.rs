@@ -9,7 +9,7 @@
 use super::ledger::BookedRows;
 use crate::error::{Error, Result};
 use crate::regions::RegionTable;
-use crate::scan::MalformedKind;
+use crate::scan::{listed_ids, MalformedKind};
 
 /// The most rows of a kind a run may have: a number, or a share of the
 /// data rows.
@@ -90,15 +90,24 @@ pub(super) fn judge(
     let stats = &tally.stats;
     let data_rows = stats.data_rows();
     let malformed = stats.malformed_total();
-    for (bad, threshold, what) in [
-        (malformed, thresholds.malformed, "malformed"),
-        (stats.unmatched, thresholds.unmatched, "unmatched"),
+    for (bad, threshold, what, example) in [
+        (
+            malformed,
+            thresholds.malformed,
+            "malformed",
+            first_sample(tally),
+        ),
+        (
+            stats.unmatched,
+            thresholds.unmatched,
+            "unmatched",
+            unmatched_sample(tally),
+        ),
     ] {
         if let Some(threshold) = threshold.filter(|t| t.exceeded(bad, data_rows)) {
             return Err(Error::TooManyBad(format!(
                 "{bad} of {data_rows} data rows are {what}, more than the {threshold} allowed; \
-                 nothing was written{}",
-                first_sample(tally)
+                 nothing was written{example}"
             )));
         }
     }
@@ -119,13 +128,15 @@ pub(super) fn judge(
     let only = |kind: MalformedKind| stats.malformed[kind as usize] == data_rows;
     if only(MalformedKind::BadDateFormat) {
         why.push_str(&format!(
-            "; every date is written another way{}: dates must be YYYY-MM-DD, as 2019-10-23",
+            // The sample's reason says which forms are read.
+            "; every date is written another way{}",
             first_sample(tally)
         ));
     } else if only(MalformedKind::FieldCount) {
         why.push_str(&format!(
-            "; no row has the header's number of fields{}: fields are separated by commas \
-             (a file separated by ';' or tabs is one field per row)",
+            "; no row has the header's number of fields{}: are the rows separated by the \
+             header's delimiter? (it is sniffed from the header among , ; tab |, and \
+             --delimiter sets it)",
             first_sample(tally)
         ));
     } else if stats.unmatched == data_rows {
@@ -145,6 +156,20 @@ pub(super) fn judge(
         why.push_str(&first_sample(tally));
     }
     Err(Error::TooManyBad(why))
+}
+
+/// A few of the region_ids not in region.csv, as ` (region_ids not in
+/// region.csv: 99, 7; ...)`. The scan keeps the ids of unmatched rows, not
+/// their places: `--rejects` gives each row's file and line.
+fn unmatched_sample(tally: &BookedRows) -> String {
+    if tally.unmatched_ids.is_empty() {
+        return String::new();
+    }
+    format!(
+        " (region_ids not in region.csv: {}; --rejects PATH lists each row with its file and \
+         line)",
+        listed_ids(&tally.unmatched_ids)
+    )
 }
 
 /// The first malformed row's place and reason, as ` (FILE:LINE: reason)`.

@@ -16,7 +16,7 @@ mod policy;
 mod row;
 
 pub use event::{ScanEvent, ScanJob};
-pub(crate) use policy::sample_unmatched;
+pub(crate) use policy::{listed_ids, sample_unmatched};
 pub use policy::{RowPolicy, SAMPLES};
 pub use row::{Malformed, MalformedKind, Row, RowOutcomes};
 

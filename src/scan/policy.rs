@@ -16,6 +16,17 @@ pub(crate) fn sample_unmatched(ids: &mut Vec<i64>, id: i64) {
     }
 }
 
+/// A sample of unmatched region_ids (from [`sample_unmatched`]) in words:
+/// "99, 7", or "1, 2, 3, 4, 5, ..." when the sample is full, and more ids
+/// may have been left out.
+pub(crate) fn listed_ids(ids: &[i64]) -> String {
+    let mut text: Vec<String> = ids.iter().map(i64::to_string).collect();
+    if ids.len() >= SAMPLES {
+        text.push("...".into());
+    }
+    text.join(", ")
+}
+
 /// Skip, stop (`--strict`) and/or keep (`--rejects`) the rows not counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RowPolicy {
