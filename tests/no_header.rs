@@ -220,7 +220,9 @@ fn shards_of_a_headerless_file_merge_to_its_count() {
         &["--split", "2/3", "--columns", "region_id=3,date=4"],
     ))
     .ok();
-    data.run(&merge).expect_code(2).stderr_has("no_header");
+    data.run(&merge)
+        .expect_code(2)
+        .stderr_has("(options --no-header given against --no-header not given)");
     // And the dirty file's shards' rejects merge to its rejects, with
     // their file lines (line 1 is a row: no header before it).
     let mut extra = vec!["--no-header", "--rejects", "whole-rejects.csv"];
@@ -301,9 +303,9 @@ fn a_state_kept_with_a_header_is_refused_without_one() {
     data.write("log.csv", data.read("h.csv"));
     state(&[]).ok();
     data.write("log.csv", data.read("n.csv"));
-    state(&["--no-header"])
-        .expect_code(2)
-        .stderr_has("the state was counted with no_header false, and this run has true");
+    state(&["--no-header"]).expect_code(2).stderr_has(
+        "the state was counted with --no-header not given, and this run has --no-header given",
+    );
     state(&["--no-header", "--recount"]).ok();
     let mut extra = vec!["--no-header"];
     extra.extend(POSITIONS);

@@ -292,10 +292,21 @@ fn other_counting_options_are_refused_until_recount() {
     count_with_state(&data, "log.csv", &["--time-zone", "UTC"]).ok();
     count_with_state(&data, "log.csv", &["--time-zone", "Pacific/Auckland"])
         .expect_code(2)
-        .stderr_has("the state was counted with time_zone UTC, and this run has Pacific/Auckland");
+        .stderr_has(
+            "the state was counted with --time-zone UTC, and this run has --time-zone \
+             Pacific/Auckland",
+        );
+    // Named as the flags that set them: this said "delimiter None, and this
+    // run has Some(59)".
     count_with_state(&data, "log.csv", &["--delimiter", ";"])
         .expect_code(2)
-        .stderr_has("delimiter");
+        .stderr_has(
+            "the state was counted with --delimiter sniffed from each file, and this run has \
+             --delimiter ';'",
+        );
+    count_with_state(&data, "log.csv", &["--columns", "region_id=1,date=Date"])
+        .expect_code(2)
+        .stderr_has("and this run has --columns region_id=1,date=Date;");
     count_with_state(&data, "log.csv", &["--time-zone", "UTC"]).ok();
     assert_same_as_full(&data, "log.csv");
 }

@@ -26,6 +26,7 @@ use crate::error::Result;
 
 mod columns;
 mod header;
+mod options;
 mod shard;
 mod table;
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub use columns::{
     delimiter_name, parse_columns, parse_delimiter, Column, Layout, LocationFormat, RegionFormat,
 };
 pub use header::{empty_file, header_line, header_names, holds_nothing, MAX_LINE};
+pub use options::option_text;
 pub use shard::{fingerprint, CountOfShard, ShardManifest};
 // What only the tests judge, here and in tests/ (through `testing`).
 #[cfg(any(test, feature = "testing"))]

@@ -243,15 +243,23 @@ impl ShardManifest {
             ));
         }
         if mine.options != theirs.options {
-            let text = |options: &[(String, String)]| {
-                let all: Vec<String> = options.iter().map(|(n, v)| format!("{n}={v}")).collect();
-                format!("[{}]", all.join(", "))
+            // Only the options that differ, as their flags.
+            fn value<'o>(options: &'o [(String, String)], name: &str) -> Option<&'o String> {
+                options.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+            }
+            let shown = |name: &str, value: Option<&String>| {
+                value.map_or("nothing".into(), |v| super::option_text(name, v))
             };
-            return Some(format!(
-                "options {} against {}",
-                text(&mine.options),
-                text(&theirs.options)
-            ));
+            let mut differ: Vec<String> = Vec::new();
+            let mut seen: Vec<&str> = Vec::new();
+            for (name, _) in mine.options.iter().chain(&theirs.options) {
+                let (a, b) = (value(&mine.options, name), value(&theirs.options, name));
+                if !seen.contains(&name.as_str()) && a != b {
+                    differ.push(format!("{} against {}", shown(name, a), shown(name, b)));
+                }
+                seen.push(name);
+            }
+            return Some(format!("options {}", differ.join("; ")));
         }
         None
     }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use crate::date::DateDict;
 use crate::error::{Error, Result};
-use crate::format::REJECTS_HEADER;
+use crate::format::{self, REJECTS_HEADER};
 use crate::histogram::FinalTotals;
 use crate::input::{Identity, Object, Plan};
 use crate::output::{Destination, PendingOutput, RejectsWriter};
@@ -262,12 +262,15 @@ fn refuse_another_count(
         .find(|pair| !state.options.contains(pair))
         .map(|(name, now)| {
             let then = state.options.iter().find(|(n, _)| n == name);
-            (name, now, then.map_or("nothing", |(_, v)| v.as_str()))
+            (
+                then.map_or("nothing".into(), |(_, v)| format::option_text(name, v)),
+                format::option_text(name, now),
+            )
         });
-    if let Some((name, now, then)) = differs {
+    if let Some((then, now)) = differs {
         return Err(Error::Usage(format!(
-            "{}: the state was counted with {name} {then}, and this run has {now}; \
-             --recount counts from scratch with this run's options",
+            "{}: the state was counted with {then}, and this run has {now}; --recount counts \
+             from scratch with this run's options",
             path.display()
         )));
     }
