@@ -81,20 +81,15 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
 }
 
 /// Splits the record that starts at `input[0]` into `fields` (cleared first)
-/// and returns how many bytes it used, its line terminator included.
+/// and returns how many bytes it used, its line terminator included; fields
+/// are separated by `delimiter` (`,` `;` tab `|`), and a blank that is the
+/// delimiter (a tab) separates fields instead of being trimmed.
 ///
 /// A newline inside quotes is data. region.csv relies on that (RFC 4180);
 /// location.csv never sees it, because its scanner passes one line at a time:
 /// there every line is a row, so one bad quote cannot make the scanner lose
 /// its place in a terabyte, and a quoted field that would run over a newline
 /// is reported as [`QuoteError::Unclosed`].
-pub fn parse_record<'a>(input: &'a [u8], fields: &mut Vec<Field<'a>>) -> Result<usize, QuoteError> {
-    parse_record_with(input, b',', fields)
-}
-
-/// [`parse_record`] with another delimiter than the comma (`;`, tab, `|`):
-/// the same rules, and a blank that is the delimiter (a tab) separates
-/// fields instead of being trimmed.
 pub fn parse_record_with<'a>(
     input: &'a [u8],
     delimiter: u8,
@@ -220,6 +215,10 @@ pub fn write_quoted(out: &mut Vec<u8>, value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_record<'a>(input: &'a [u8], fields: &mut Vec<Field<'a>>) -> Result<usize, QuoteError> {
+        parse_record_with(input, b',', fields)
+    }
 
     fn split(line: &str) -> Result<Vec<String>, QuoteError> {
         let mut fields = Vec::new();

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use crate::csv::quote_for_message;
 use crate::error::{Error, Result};
-use crate::format::{RegionFormat, Table, REGION_FILE};
+use crate::format::{RegionFormat, SmallFile, Table, REGION_FILE};
 
 /// Why a region_id field is not usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,10 +161,11 @@ impl RegionTable {
     /// [`RegionTable::parse`] with the columns `format` names
     /// (`--region-columns`).
     pub fn parse_with(bytes: &[u8], file: &str, format: &RegionFormat) -> Result<RegionTable> {
-        let table = match format.no_header {
-            false => Table::new(bytes, file, REGION_FILE.header)?,
-            true => Table::headerless(bytes, file, REGION_FILE.header)?,
+        let kind = SmallFile {
+            headerless: format.no_header,
+            ..REGION_FILE
         };
+        let table = Table::new(bytes, file, &kind)?;
         let (id_col, name_col) = format
             .find(&table.header)
             .map_err(|why| table.error(1, why))?;

@@ -19,7 +19,7 @@ pub struct ResultRecord {
 
 /// Parses a result file; `file` names it in errors.
 pub fn parse_results(bytes: &[u8], file: &str) -> Result<Vec<ResultRecord>> {
-    let table = Table::new(bytes, file, RESULT_FILE.header)?;
+    let table = Table::new(bytes, file, &RESULT_FILE)?;
     let region_col = table.column("region_name")?;
     let date_col = table.column("date")?;
     let count_col = table.column("count")?;

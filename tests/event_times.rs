@@ -699,12 +699,14 @@ fn generated_event_times_count_on_the_day_they_were_written_for() {
 
 /// The same rows with `;`, tab and `|` between their fields count as the
 /// comma file does, on every backend, the delimiter sniffed from the header
-/// (and said with `-v`) or given.
+/// (and said with `-v`) or given; region.csv's is sniffed too (it was read
+/// as commas alone: a `;` region table was one column).
 #[test]
 fn any_single_byte_delimiter_counts_as_commas_do() {
     let data = DataDir::new();
     data.run(&["generate", "--size", "2M", "-j", "2", "."]).ok();
     let commas = data.read("location.csv");
+    let region_commas = data.read("region.csv");
     let expected = data
         .run(&["count", ".", "-o", "-", "--backend", "cpu"])
         .ok()
@@ -713,12 +715,13 @@ fn any_single_byte_delimiter_counts_as_commas_do() {
     for (delimiter, name, shown) in [(";", ";", "';'"), ("\t", "tab", "tab"), ("|", "|", "'|'")] {
         // Generated fields are quoted and hold no delimiter.
         data.write("other.csv", commas.replace(',', delimiter));
+        data.write("other-region.csv", region_commas.replace(',', delimiter));
         for backend in backends() {
             let run = data.run(&[
                 "-v",
                 "count",
                 "--regions",
-                "region.csv",
+                "other-region.csv",
                 "--locations",
                 "other.csv",
                 "-o",

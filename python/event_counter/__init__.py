@@ -183,8 +183,9 @@ def count(
             date.
         epoch: ``"s"`` or ``"ms"``: a bare number in the date column is
             epoch seconds or milliseconds (by default it is malformed).
-        delimiter: the byte between fields (``","``, ``";"``, ``"\t"``,
-            ``"|"``); by default sniffed from each file's header.
+        delimiter: the byte between the location files' fields (``","``,
+            ``";"``, ``"\t"``, ``"|"``); by default sniffed from each file's
+            header, as region.csv's always is.
         columns: the columns holding the region id and the date when they
             are not named ``region_id`` and ``date``: a dict such as
             ``{"region_id": "Zone", "date": "Timestamp"}`` (a name, or a

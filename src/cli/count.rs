@@ -136,7 +136,8 @@ pub struct CountArgs {
     epoch: Option<EpochArg>,
 
     /// The byte between the fields of the location files: , ; | tab or another single
-    /// character [default: sniffed from each file's header among , ; tab |]
+    /// character [default: sniffed from each file's header among , ; tab |, as
+    /// region.csv's always is]
     #[arg(long, value_name = "CHAR", value_parser = options::parse_delimiter)]
     delimiter: Option<u8>,
 

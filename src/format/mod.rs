@@ -36,6 +36,7 @@ pub use columns::{
     delimiter_name, parse_columns, parse_delimiter, Column, Layout, LocationFormat, RegionFormat,
 };
 pub use header::{empty_file, header_line, header_names, holds_nothing, MAX_LINE};
+use header::header_names_with;
 pub use options::option_text;
 pub use shard::{fingerprint, CountOfShard, ShardManifest};
 // What only the tests judge, here and in tests/ (through `testing`).
@@ -107,6 +108,10 @@ pub struct SmallFile {
     /// Whether its first line is a row, not a header (region.csv under
     /// `--regions-no-header`).
     pub headerless: bool,
+    /// Whether its delimiter is sniffed from its first line, as a location
+    /// file's is (region.csv: an export's region table shares its rows'
+    /// `;` or tabs); a comma otherwise (the files this tool writes).
+    pub sniffed: bool,
 }
 
 /// region.csv: 256 MiB holds millions of regions, far past the 32-bit key.
@@ -116,6 +121,7 @@ pub const REGION_FILE: SmallFile = SmallFile {
     columns: REGION_COLUMNS,
     limit: 256 << 20,
     headerless: false,
+    sniffed: true,
 };
 
 /// A result file, read back by `merge` and `plot`: 4 GiB is about 90
@@ -126,14 +132,24 @@ pub const RESULT_FILE: SmallFile = SmallFile {
     columns: RESULT_COLUMNS,
     limit: 4 << 30,
     headerless: false,
+    sniffed: false,
 };
 
 impl SmallFile {
+    /// The delimiter of this file, whose first line is `first`: sniffed
+    /// among , ; tab | where [`SmallFile::sniffed`], else a comma.
+    pub fn delimiter(&self, first: &[u8]) -> u8 {
+        match self.sniffed {
+            true => columns::sniff_delimiter(first),
+            false => b',',
+        }
+    }
+
     /// Checks that `header` (a header line, as [`header_line`] gives it)
     /// has the columns this file must have. The error is the reason, for
     /// an [`Error::Data`](crate::error::Error::Data) on line 1.
     pub fn check_columns(&self, header: &[u8]) -> Result<(), String> {
-        let names = header_names(header)?;
+        let names = header_names_with(header, self.delimiter(header))?;
         for column in self.columns {
             find_column(&names, column).map_err(|why| {
                 format!(
