@@ -141,9 +141,13 @@ fn follow_input(
         size
     } else {
         let end = last_line_end(object, from, size)?;
+        // A warning, not a note for `-v`: a finished file without a final
+        // newline would otherwise lose its last row, silently, run after
+        // run.
         if end < size {
-            log::info!(
-                "{}: the last {} bytes are a line without its newline yet: counted once it ends",
+            log::warn!(
+                "{}: the last {} bytes are a line without its newline yet: not counted until \
+                 it ends (a file that is finished needs a newline at its end)",
                 object.name(),
                 size - end
             );
