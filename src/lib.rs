@@ -129,7 +129,7 @@ pub mod options {
     #[cfg(feature = "gpu")]
     pub use crate::gpu::GpuOptions;
     pub use crate::histogram::FoldInterval;
-    pub use crate::input::{check_data_dir, InputSpec, Split};
+    pub use crate::input::{check_data_dir, data_dir_locations, InputSpec, Split};
     pub use crate::output::Destination;
     pub use crate::state::StateOptions;
 }

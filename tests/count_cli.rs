@@ -628,7 +628,8 @@ fn a_run_that_counts_nothing_fails_and_says_why() {
     for (locations, hint) in [
         (
             &slashes,
-            "every date is written another way (location.csv:2: date \"2019/10/01\"",
+            "location.csv:2: date \"2019/10/01\" is not a date written YYYY-MM-DD, nor an event \
+             time",
         ),
         // The hint said fields are separated by commas, though the
         // delimiter is sniffed: the rows' is not the header's.
@@ -860,7 +861,7 @@ fn the_readmes_dirty_input_example_prints_what_it_shows() {
 }
 
 /// Issue 27: the folder mistakes. A DATA_DIR with only location.csv.gz
-/// counts it; one with only other location files says how to name them;
+/// counts it (and one with it and location.csv.zst says which it counts); one with only other location files says how to name them;
 /// `count --locations s/location.csv s` takes s for DATA_DIR (clap had
 /// read it as one more location); `--regions - --locations -` is refused.
 #[test]
@@ -887,6 +888,17 @@ fn folder_mistakes_get_what_was_meant_or_a_hint() {
     data.write("gz/location.csv.gz", e.finish().unwrap());
     data.run(&["count", "--backend", "cpu", "gz"]).ok();
     assert_eq!(data.read("gz/result.csv"), SEED_RESULT);
+    // Two of them: which one counts is said, not left to be guessed.
+    data.write("gz/location.csv.zst", b"not counted");
+    let run = data.run(&["count", "--backend", "cpu", "gz"]);
+    run.ok();
+    assert_eq!(data.read("gz/result.csv"), SEED_RESULT);
+    run.stderr_has(&format!(
+        "location.csv.gz: counted; the folder also holds {}, which is not",
+        std::path::Path::new("gz")
+            .join("location.csv.zst")
+            .display()
+    ));
 
     std::fs::create_dir(data.path("years")).unwrap();
     data.write("years/region.csv", SEED_REGIONS);

@@ -143,12 +143,15 @@ def count(
     delimiter: Optional[str] = None,
     columns: Union[Mapping[str, Union[str, int]], str, None] = None,
     no_header: bool = False,
+    region_columns: Union[Mapping[str, Union[str, int]], str, None] = None,
+    regions_no_header: bool = False,
     cancel: Optional[CancelToken] = None,
 ) -> Result:
     """Counts events per region and day, as ``event-counter count`` does.
 
     Args:
-        data_dir: a folder with ``region.csv`` and ``location.csv``.
+        data_dir: a folder with ``region.csv`` and ``location.csv`` (or, if
+            it has none, ``location.csv.gz`` or ``location.csv.zst``).
         regions: ``region.csv`` to use instead (a path or ``s3://`` URL).
         locations: location files instead: paths, folders (their ``*.csv``,
             ``*.csv.gz``, ``*.csv.zst``), globs, ``s3://bucket/key`` or
@@ -194,6 +197,13 @@ def count(
         no_header: the location files have no header row: their first
             line is a row (line 1), and ``columns`` must give the region id
             and the date as 1-based positions, as ``--no-header`` does.
+        region_columns: the columns of region.csv holding the region id
+            and the name when they are not named ``region_id`` and
+            ``region_name``: a dict such as ``{"region_id": "Code",
+            "region_name": 1}``, or ``"region_id=Code,region_name=1"``.
+        regions_no_header: region.csv has no header row, as
+            ``--regions-no-header`` says; ``region_columns`` must give
+            positions.
         cancel: a :class:`CancelToken`, to stop this count from another
             thread with ``cancel.cancel()``; other counts go on. Without
             one the count has its own, which Ctrl-C cancels.
@@ -226,7 +236,7 @@ def count(
     if locations is None:
         if data_dir is None:
             raise UsageError("give data_dir, or both regions and locations")
-        locations = [os.path.join(data_dir, "location.csv")]
+        locations = [_native.data_dir_locations(data_dir)]
     elif isinstance(locations, (str, os.PathLike)):
         locations = [locations]
     threshold = lambda t: None if t is None else str(t)
@@ -251,13 +261,16 @@ def count(
         delimiter,
         _columns(columns),
         no_header,
+        _columns(region_columns),
+        regions_no_header,
         cancel,
     )
     return Result(table, json.loads(summary))
 
 
 def _columns(columns: Union[Mapping[str, Union[str, int]], str, None]) -> Optional[str]:
-    """``columns`` as the command line writes it: ``region_id=NAME,date=NAME``."""
+    """``columns`` (or ``region_columns``) as the command line writes them:
+    ``region_id=NAME,date=NAME``."""
     if columns is None or isinstance(columns, str):
         return columns
     return ",".join(f"{key}={value}" for key, value in columns.items())

@@ -24,6 +24,7 @@ class CancelToken:
     def cancelled(self) -> bool: ...
 
 def check_data_dir(dir: str) -> None: ...
+def data_dir_locations(dir: str) -> str: ...
 def count(
     regions: str,
     locations: list[str],
@@ -45,6 +46,8 @@ def count(
     delimiter: Optional[str],
     columns: Optional[str],
     no_header: bool,
+    region_columns: Optional[str],
+    regions_no_header: bool,
     cancel: Optional[CancelToken],
 ) -> tuple[Any, str]: ...
 def generate(

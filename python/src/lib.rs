@@ -24,11 +24,11 @@ use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 
 use event_counter::options::{
-    self, Destination, Epoch, EventTimes, GenerateOptions, InputSpec, LocationFormat, Split,
-    StateOptions, Threshold, Thresholds, Zone, ROWS_PER_BLOCK,
+    self, Destination, Epoch, EventTimes, GenerateOptions, InputSpec, LocationFormat, RegionFormat,
+    Split, StateOptions, Threshold, Thresholds, Zone, ROWS_PER_BLOCK,
 };
 use event_counter::{
-    Backend, CancelToken, CountOptions, Counts, Engine, Error, ErrorKind, Progress,
+    Backend, CancelToken, CountOptions, Counts, Engine, Error, ErrorKind, Progress, Reason,
 };
 
 create_exception!(
@@ -222,26 +222,41 @@ fn run_interruptibly<T: Send + 'static>(
 
 /// The engine `backend` names: "auto", "cpu", "gpu" or "gpu-keys", set up
 /// once per backend for the process (a GPU device is opened once) and
-/// shared by every count after, in any thread.
-fn engine(py: Python<'_>, backend: &str) -> PyResult<Arc<Engine>> {
-    static ENGINES: Mutex<Vec<(Backend, Arc<Engine>)>> = Mutex::new(Vec::new());
+/// shared by every count after, in any thread; with why it was chosen, in
+/// the words of the command line's -v.
+fn engine(py: Python<'_>, backend: &str) -> PyResult<Chosen> {
+    static ENGINES: Mutex<Vec<(Backend, Chosen)>> = Mutex::new(Vec::new());
     let backend: Backend = backend.parse().map_err(UsageError::new_err)?;
     let engines = || ENGINES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, engine)) = engines().iter().find(|(b, _)| *b == backend) {
-        return Ok(engine.clone());
+    if let Some((_, chosen)) = engines().iter().find(|(b, _)| *b == backend) {
+        return Ok(chosen.clone());
     }
     // Set up without the lock: two threads may both set one up, and the
     // first kept is the one every later count uses.
-    let engine = py
+    let selection = py
         .detach(|| Engine::select(backend))
-        .map(|selection| Arc::new(selection.engine))
         .map_err(|e| to_py(py, e))?;
+    let why = match &selection.reason {
+        Reason::Asked => format!("backend={:?}", backend.name()),
+        Reason::Auto(why) => format!("backend=\"auto\": {why}"),
+    };
+    let chosen = Chosen {
+        why: format!("backend {} ({why})", selection.engine.describe()).into(),
+        engine: Arc::new(selection.engine),
+    };
     let mut engines = engines();
     if let Some((_, kept)) = engines.iter().find(|(b, _)| *b == backend) {
         return Ok(kept.clone());
     }
-    engines.push((backend, engine.clone()));
-    Ok(engine)
+    engines.push((backend, chosen.clone()));
+    Ok(chosen)
+}
+
+/// An engine set up, and why: what each count logs at INFO.
+#[derive(Clone)]
+struct Chosen {
+    engine: Arc<Engine>,
+    why: Arc<str>,
 }
 
 fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
@@ -253,7 +268,7 @@ fn threshold(text: Option<&str>) -> PyResult<Option<Threshold>> {
 /// file otherwise), and returns the counts as an Arrow table and the
 /// summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, state, recount, forget_missing, progress, time_zone, epoch, delimiter, columns, no_header, cancel))]
+#[pyo3(signature = (regions, locations, output, backend, threads, split, strict, rejects, stats_json, max_bad, max_unmatched, state, recount, forget_missing, progress, time_zone, epoch, delimiter, columns, no_header, region_columns, regions_no_header, cancel))]
 #[allow(clippy::too_many_arguments)]
 fn count(
     py: Python<'_>,
@@ -277,12 +292,16 @@ fn count(
     delimiter: Option<String>,
     columns: Option<String>,
     no_header: bool,
+    region_columns: Option<String>,
+    regions_no_header: bool,
     cancel: Option<PyRef<'_, PyCancelToken>>,
 ) -> PyResult<(Py<PyAny>, String)> {
     if locations.is_empty() {
         return Err(UsageError::new_err("no locations to count"));
     }
-    let engine = engine(py, backend)?;
+    let Chosen { engine, why } = engine(py, backend)?;
+    // The library's target: this crate's own is not forwarded (PythonLog).
+    log::info!(target: "event_counter", "{why}");
     let output = output.map(|o| Destination::from_arg(o.into()));
     if output == Some(Destination::Stdout) {
         return Err(UsageError::new_err(
@@ -319,6 +338,13 @@ fn count(
     options.format = LocationFormat {
         no_header,
         ..location_format(delimiter, columns)?
+    };
+    let region_columns = region_columns
+        .map(|text| RegionFormat::from_columns(&text).map_err(UsageError::new_err))
+        .transpose()?;
+    options.region_format = RegionFormat {
+        no_header: regions_no_header,
+        ..region_columns.unwrap_or_default()
     };
     // This call's own token, or the caller's: never another count's.
     options.cancel = cancel.map(|c| c.0.clone()).unwrap_or_default();
@@ -394,18 +420,12 @@ fn location_format(delimiter: Option<String>, columns: Option<String>) -> PyResu
     let delimiter = delimiter
         .map(|d| options::parse_delimiter(&d).map_err(UsageError::new_err))
         .transpose()?;
-    let mut columns = match columns {
-        Some(text) => {
-            options::parse_columns(&text, &["region_id", "date"]).map_err(UsageError::new_err)?
-        }
-        None => vec![None, None],
-    }
-    .into_iter();
+    let columns = columns
+        .map(|text| LocationFormat::from_columns(&text).map_err(UsageError::new_err))
+        .transpose()?;
     Ok(LocationFormat {
         delimiter,
-        region_id: columns.next().flatten(),
-        date: columns.next().flatten(),
-        no_header: false,
+        ..columns.unwrap_or_default()
     })
 }
 
@@ -414,6 +434,25 @@ fn location_format(delimiter: Option<String>, columns: Option<String>) -> PyResu
 #[pyfunction]
 fn check_data_dir(py: Python<'_>, dir: &str) -> PyResult<()> {
     options::check_data_dir(std::path::Path::new(dir), "data_dir").map_err(|e| to_py(py, e))
+}
+
+/// The location file of data folder `dir`, as the command line finds its
+/// DATA_DIR's: location.csv, else location.csv.gz or location.csv.zst.
+#[pyfunction]
+fn data_dir_locations(py: Python<'_>, dir: &str) -> PyResult<String> {
+    options::data_dir_locations(std::path::Path::new(dir))
+        .map(|path| path.display().to_string())
+        .map_err(|e| match e {
+            Error::Open { path, source } => Error::Open {
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!("{source}; to count other files, give regions= and locations="),
+                ),
+                path,
+            },
+            e => e,
+        })
+        .map_err(|e| to_py(py, e))
 }
 
 /// A size as Python gives it: bytes, or a text such as `"1G"`, read by
@@ -577,6 +616,7 @@ fn _event_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
         log::set_max_level(log::LevelFilter::Info);
     }
     m.add_function(wrap_pyfunction!(check_data_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(data_dir_locations, m)?)?;
     m.add_function(wrap_pyfunction!(count, m)?)?;
     m.add_function(wrap_pyfunction!(generate, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;

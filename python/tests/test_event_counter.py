@@ -131,7 +131,10 @@ def test_the_library_s_warnings_reach_python_s_logging(sample, tmp_path, caplog)
     records = [r for r in caplog.records if r.name == "event_counter"]
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert warnings == [f"{parts / 'b.csv'}: empty, no header and no rows: counts nothing"]
-    assert any("scanning thread" in r.getMessage() for r in records if r.levelno == logging.INFO)
+    infos = [r.getMessage() for r in records if r.levelno == logging.INFO]
+    assert any("scanning thread" in m for m in infos), infos
+    # The backend and why, as -v says them (only the command line said it).
+    assert 'backend cpu (backend="cpu")' in infos, infos
 
 
 def test_generated_data_through_pyarrow_polars_pandas_and_duckdb(tmp_path):
@@ -192,6 +195,55 @@ def test_no_header_counts_a_file_without_its_header_row(sample, tmp_path):
     assert result.summary["no_header"] == {"locations": True, "regions": False}
     with pytest.raises(event_counter.UsageError, match="1-based positions"):
         event_counter.count(regions=sample / "region.csv", locations=[bare], no_header=True)
+
+
+def test_region_columns_and_a_region_file_without_a_header(sample, tmp_path):
+    """count() lacked --region-columns and --regions-no-header."""
+    want = rows_of_table(event_counter.count(sample, backend="cpu").to_arrow())
+    lines = (sample / "region.csv").read_text().splitlines(keepends=True)
+    codes = tmp_path / "codes.csv"
+    codes.write_text("Name,Code\n" + "".join(",".join(reversed(l.strip().split(","))) + "\n" for l in lines[1:]))
+    bare = tmp_path / "bare.csv"
+    bare.write_text("".join(lines[1:]))
+    for regions, options in (
+        (codes, {"region_columns": {"region_id": "code", "region_name": 1}}),
+        (codes, {"region_columns": "region_id=2,region_name=Name"}),
+        (bare, {"regions_no_header": True, "region_columns": {"region_id": 1, "region_name": 2}}),
+    ):
+        result = event_counter.count(
+            regions=regions, locations=sample / "location.csv", backend="cpu", **options
+        )
+        assert rows_of_table(result.to_arrow()) == want, options
+    assert event_counter.count(
+        regions=bare, locations=sample / "location.csv", backend="cpu",
+        regions_no_header=True, region_columns="region_id=1,region_name=2",
+    ).summary["no_header"] == {"locations": False, "regions": True}
+    with pytest.raises(event_counter.UsageError, match="1-based positions"):
+        event_counter.count(regions=bare, locations=sample / "location.csv", regions_no_header=True)
+    with pytest.raises(event_counter.DataError, match="region_id"):
+        event_counter.count(regions=codes, locations=sample / "location.csv", backend="cpu")
+
+
+def test_a_data_dir_s_compressed_location_file_is_found(sample, tmp_path, caplog):
+    """data_dir found location.csv alone, where the command line finds
+    location.csv.gz or .zst too; a folder holding two says which counts."""
+    import gzip
+    import logging
+
+    want = rows_of_table(event_counter.count(sample, backend="cpu").to_arrow())
+    data = tmp_path / "gz"
+    data.mkdir()
+    shutil.copy(sample / "region.csv", data / "region.csv")
+    (data / "location.csv.gz").write_bytes(gzip.compress((sample / "location.csv").read_bytes()))
+    assert rows_of_table(event_counter.count(data, backend="cpu").to_arrow()) == want
+    shutil.copy(sample / "location.csv", data / "location.csv")
+    with caplog.at_level(logging.WARNING, logger="event_counter"):
+        assert rows_of_table(event_counter.count(data, backend="cpu").to_arrow()) == want
+    assert any("also holds" in r.getMessage() and "location.csv.gz" in r.getMessage() for r in caplog.records)
+    (data / "location.csv").unlink()
+    (data / "location.csv.gz").unlink()
+    with pytest.raises(event_counter.MissingInputError, match="give regions= and locations="):
+        event_counter.count(data)
 
 
 def test_generate_refuses_to_replace_data_without_force(tmp_path):

@@ -7,8 +7,8 @@ use clap::error::ErrorKind;
 use clap::Args;
 
 use event_counter::options::{
-    self, Column, Destination, Epoch, EventTimes, FoldInterval, InputSpec, LocationFormat,
-    RegionFormat, Split, StateOptions, Threshold, Thresholds, Zone,
+    self, Destination, Epoch, EventTimes, FoldInterval, InputSpec, LocationFormat, RegionFormat,
+    Split, StateOptions, Threshold, Thresholds, Zone,
 };
 use event_counter::summary::MalformedKind;
 use event_counter::{count, CountOptions, Engine, Error, Summary};
@@ -142,14 +142,14 @@ pub struct CountArgs {
     delimiter: Option<u8>,
 
     /// The columns of the location files to count, when not named region_id and date:
-    /// region_id=NAME,date=NAME, a NAME being a header's name (case ignored) or a 1-based
+    /// region_id=NAME,date=NAME, a NAME being a header's name (case and surrounding spaces ignored) or a 1-based
     /// position
-    #[arg(long, value_name = "region_id=NAME,date=NAME", value_parser = parse_location_columns)]
-    columns: Option<(Option<Column>, Option<Column>)>,
+    #[arg(long, value_name = "region_id=NAME,date=NAME", value_parser = LocationFormat::from_columns)]
+    columns: Option<LocationFormat>,
 
     /// The columns of region.csv, when not named region_id and region_name:
     /// region_id=NAME,region_name=NAME, a NAME being a header's name or a 1-based position
-    #[arg(long, value_name = "region_id=NAME,region_name=NAME", value_parser = parse_region_columns)]
+    #[arg(long, value_name = "region_id=NAME,region_name=NAME", value_parser = RegionFormat::from_columns)]
     region_columns: Option<RegionFormat>,
 
     /// The location files have no header row: their first line is a row (line 1), and
@@ -289,9 +289,8 @@ fn count_options(
     options.map_files = args.mmap;
     options.format = LocationFormat {
         delimiter: args.delimiter,
-        region_id: args.columns.clone().and_then(|c| c.0),
-        date: args.columns.and_then(|c| c.1),
         no_header: args.no_header,
+        ..args.columns.unwrap_or_default()
     };
     options.region_format = RegionFormat {
         no_header: args.regions_no_header,
@@ -340,47 +339,29 @@ fn print_destinations(options: &CountOptions) {
     }
 }
 
-/// `--columns`' value: the region id's column and the date's.
-fn parse_location_columns(text: &str) -> Result<(Option<Column>, Option<Column>), String> {
-    let mut columns = options::parse_columns(text, &["region_id", "date"])?.into_iter();
-    Ok((columns.next().flatten(), columns.next().flatten()))
-}
-
-/// `--region-columns`' value.
-fn parse_region_columns(text: &str) -> Result<RegionFormat, String> {
-    let mut columns = options::parse_columns(text, &["region_id", "region_name"])?.into_iter();
-    Ok(RegionFormat {
-        region_id: columns.next().flatten(),
-        region_name: columns.next().flatten(),
-        no_header: false,
-    })
-}
-
 /// `--time-zone`'s value.
 fn parse_zone(name: &str) -> Result<Zone, String> {
     Zone::named(name)
 }
 
-/// DATA_DIR's location file: location.csv, else location.csv.gz or
-/// location.csv.zst (the same file compressed is what a user means), else
-/// an error that says how to count the files the folder does hold.
+/// DATA_DIR's location file ([`options::data_dir_locations`]); where
+/// there is none, the error says how to count the files the folder does
+/// hold.
 fn data_dir_locations(dir: &std::path::Path) -> Result<PathBuf, Error> {
-    let names = ["location.csv", "location.csv.gz", "location.csv.zst"];
-    if let Some(found) = names.iter().map(|n| dir.join(n)).find(|p| p.exists()) {
-        return Ok(found);
-    }
-    let path = dir.join("location.csv");
-    Err(Error::Open {
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!(
-                "no such file (nor location.csv.gz or .zst); to count other files, name them: \
-                 event-counter count --regions {} --locations '{}' -o result.csv",
-                dir.join("region.csv").display(),
-                dir.join("location*.csv").display()
+    options::data_dir_locations(dir).map_err(|e| match e {
+        Error::Open { path, source } => Error::Open {
+            source: std::io::Error::new(
+                source.kind(),
+                format!(
+                    "{source}; to count other files, name them: event-counter count --regions \
+                     {} --locations '{}' -o result.csv",
+                    dir.join("region.csv").display(),
+                    dir.join("location*.csv").display()
+                ),
             ),
-        ),
-        path,
+            path,
+        },
+        e => e,
     })
 }
 

@@ -25,6 +25,18 @@ pub struct LocationFormat {
 }
 
 impl LocationFormat {
+    /// The columns of `--columns region_id=NAME,date=NAME` (a key left out
+    /// is found by its own name), with the other settings at their
+    /// defaults. The error is the reason, for a usage error.
+    pub fn from_columns(text: &str) -> Result<LocationFormat, String> {
+        let [region_id, date] = two_columns(text, ["region_id", "date"])?;
+        Ok(LocationFormat {
+            region_id,
+            date,
+            ..LocationFormat::default()
+        })
+    }
+
     /// Checks that a file without a header can be read as said: its
     /// columns can only be positions. The error is the reason, for a usage
     /// error.
@@ -78,6 +90,17 @@ pub struct RegionFormat {
 }
 
 impl RegionFormat {
+    /// [`LocationFormat::from_columns`] for `--region-columns
+    /// region_id=NAME,region_name=NAME`.
+    pub fn from_columns(text: &str) -> Result<RegionFormat, String> {
+        let [region_id, region_name] = two_columns(text, ["region_id", "region_name"])?;
+        Ok(RegionFormat {
+            region_id,
+            region_name,
+            ..RegionFormat::default()
+        })
+    }
+
     /// [`LocationFormat::check`] for region.csv.
     pub fn check(&self) -> Result<(), String> {
         check_positions(
@@ -164,6 +187,12 @@ pub fn parse_columns(text: &str, keys: &[&str]) -> Result<Vec<Option<Column>>, S
         columns[i] = Some(Column::parse(value)?);
     }
     Ok(columns)
+}
+
+/// [`parse_columns`] of the two `keys` of a format.
+fn two_columns(text: &str, keys: [&str; 2]) -> Result<[Option<Column>; 2], String> {
+    let mut columns = parse_columns(text, &keys)?.into_iter();
+    Ok([columns.next().flatten(), columns.next().flatten()])
 }
 
 /// Reads a `--delimiter`: one byte, written as itself or as `tab` / `\t`.

@@ -130,6 +130,42 @@ pub fn check_data_dir(dir: &std::path::Path, called: &str) -> Result<()> {
     })
 }
 
+/// The names a data folder's location file may have, in the order they
+/// are looked for: the file, or the same file compressed.
+const DATA_DIR_LOCATIONS: [&str; 3] = ["location.csv", "location.csv.gz", "location.csv.zst"];
+
+/// The location file of `dir`, a data folder: location.csv, else
+/// location.csv.gz or location.csv.zst (the same file compressed is what a
+/// user means); a missing input otherwise, whose reason the caller may
+/// extend with how its users name other files. Where the folder holds
+/// more than one, the one counted is said in a warning.
+pub fn data_dir_locations(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let found: Vec<std::path::PathBuf> = DATA_DIR_LOCATIONS
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|path| path.exists())
+        .collect();
+    let Some(first) = found.first() else {
+        return Err(Error::Open {
+            path: dir.join(DATA_DIR_LOCATIONS[0]),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file (nor location.csv.gz or .zst)",
+            ),
+        });
+    };
+    if found.len() > 1 {
+        let others: Vec<String> = found[1..].iter().map(|p| p.display().to_string()).collect();
+        log::warn!(
+            "{}: counted; the folder also holds {}, which is not (name the files to count \
+             as the location files)",
+            first.display(),
+            others.join(" and ")
+        );
+    }
+    Ok(first.clone())
+}
+
 /// Opens a file or S3 object to read from start to end, in memory-sized
 /// steps whatever its size (an S3 object by ranged GETs).
 pub fn open_stream(spec: &InputSpec) -> Result<Box<dyn std::io::Read + Send>> {
