@@ -672,7 +672,8 @@ fn a_folder_says_what_it_leaves_out_and_a_trailing_double_star_takes_files() {
 }
 
 /// Issue 27: `--locations DIR` on a data folder counted its region.csv,
-/// and the result.csv and rejects.csv a run had written there, as rows.
+/// and the result.csv and rejects.csv a run had written there, as rows
+/// (and a pattern over it still did).
 #[test]
 fn a_data_folder_given_to_locations_leaves_out_its_regions_and_outputs() {
     let data = DataDir::new();
@@ -688,6 +689,12 @@ fn a_data_folder_given_to_locations_leaves_out_its_regions_and_outputs() {
     run.stderr_has("not counted as location data");
     run.stderr_has("region.csv");
     assert_eq!(data.read("got.csv"), data.read("want.csv"));
+    // A pattern over the folder leaves them out too: it failed on
+    // region.csv's header.
+    let run = count(&data, &["d/*.csv"], "glob.csv");
+    run.ok();
+    run.stderr_has("d/*.csv: not counted as location data");
+    assert_eq!(data.read("glob.csv"), data.read("want.csv"));
 }
 
 /// Issue 27: a glob whose wildcard part is not UTF-8 matched nothing (it

@@ -163,7 +163,7 @@ fn is_location_file(name: &[u8]) -> bool {
         .any(|suffix| name.ends_with(suffix))
 }
 
-/// Whether a name in a folder given to `--locations` is one of the files a
+/// Whether a name in a folder (or pattern) given to `--locations` is one of the files a
 /// data folder holds that are not locations: `count DIR` reads DIR's
 /// region.csv and writes result.csv there (and the README's rejects.csv),
 /// so `--locations DIR` on such a folder must not count them as rows.
@@ -293,34 +293,40 @@ fn refuse_twice_named(objects: &[(Arc<dyn Object>, &InputSpec)]) -> Result<()> {
 /// folder or glob with no location file is an error, since it is almost
 /// always a mistake, and so is an entry that cannot be read: its rows would
 /// be missing without a word.
+/// `found`, the entries of a folder or the matches of a pattern (`path`),
+/// but the files a data folder holds besides its locations
+/// ([`is_data_dir_file`]), which a warning names: `--locations 'data/*.csv'`
+/// must not count `data/region.csv` as rows, any more than `--locations
+/// data` does.
+fn leave_out_data_dir_files(path: &Path, found: Vec<PathBuf>) -> Vec<PathBuf> {
+    let (mut not_data, found): (Vec<PathBuf>, Vec<PathBuf>) = found
+        .into_iter()
+        .partition(|p| is_data_dir_file(p.file_name().map_or(b"", |n| n.as_encoded_bytes())));
+    if !not_data.is_empty() {
+        not_data.sort();
+        let names: Vec<String> = not_data.iter().map(|p| display_name(p)).collect();
+        log::warn!(
+            "{}: not counted as location data, being what a data folder holds besides its \
+             locations (regions, results, rejects): {}",
+            display_name(path),
+            names.join(", ")
+        );
+    }
+    found
+}
+
 fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
     let text = path.to_string_lossy();
     let unreadable = |path: PathBuf, source| Error::Open { path, source };
     let (what, matches) = if is_glob(&text) && !path.exists() {
-        ("the pattern", glob_matches(path)?)
+        ("the pattern", leave_out_data_dir_files(path, glob_matches(path)?))
     } else if path.is_dir() {
         let entries = std::fs::read_dir(path).map_err(|e| unreadable(path.to_path_buf(), e))?;
         let mut found = Vec::new();
-        let mut not_data = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| unreadable(path.to_path_buf(), e))?;
-            if is_data_dir_file(entry.file_name().as_encoded_bytes()) {
-                not_data.push(entry.path());
-            } else {
-                found.push(entry.path());
-            }
+            found.push(entry.map_err(|e| unreadable(path.to_path_buf(), e))?.path());
         }
-        if !not_data.is_empty() {
-            not_data.sort();
-            let names: Vec<String> = not_data.iter().map(|p| display_name(p)).collect();
-            log::warn!(
-                "{}: not counted as location data, being what a data folder holds \
-                 besides its locations (regions, results, rejects): {}",
-                display_name(path),
-                names.join(", ")
-            );
-        }
-        ("the folder", found)
+        ("the folder", leave_out_data_dir_files(path, found))
     } else {
         return Ok(vec![path.to_path_buf()]);
     };
