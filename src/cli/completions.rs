@@ -173,6 +173,12 @@ pub fn run_man(args: ManArgs) -> Result<(), Error> {
     }
     match args.dir {
         Some(dir) => {
+            // As `install -D` would: the help's own example, a user's
+            // ~/.local/share/man/man1, often does not exist yet.
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+                path: dir.clone(),
+                source,
+            })?;
             for (name, page) in pages {
                 let path = dir.join(name);
                 event_counter::process::write_file(
