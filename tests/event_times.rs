@@ -803,7 +803,7 @@ fn renamed_and_reordered_columns_count_with_columns() {
         "region_id=Zone,date=7",
     ]);
     run.expect_code(65);
-    run.stderr_has("export.csv:1: column 7 is asked for, but the header has 4 columns");
+    run.stderr_has("export.csv:1: column 7 is asked for, but the first line has 4 fields");
     data.run(&["count", ".", "--columns", "region=1"])
         .expect_code(2);
     let run = data.run(&[

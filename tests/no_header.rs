@@ -286,6 +286,17 @@ fn without_a_header_columns_must_be_positions() {
     count(&data, "cpu", "n.csv", &[])
         .expect_code(65)
         .stderr_has("n.csv:1: header has no \"region_id\"");
+    // A position past the first row's fields: that row is no header, and
+    // the message said "the header has 4 columns".
+    let run = count(
+        &data,
+        "cpu",
+        "n.csv",
+        &["--no-header", "--columns", "region_id=7,date=8"],
+    );
+    run.expect_code(65);
+    run.stderr_has("n.csv:1: column 7 is asked for, but the first line has 4 fields");
+    assert!(!run.stderr.contains("header"), "{}", run.stderr);
 }
 
 #[test]

@@ -157,9 +157,12 @@ impl Column {
         match self {
             Column::Name(name) => find_column(names, name),
             Column::Position(n) if (*n as usize) <= names.len() => Ok(*n as usize - 1),
+            // "The first line": the header, or the first row of a file
+            // without one (`--no-header`), where "header" misled.
             Column::Position(n) => Err(format!(
-                "column {n} is asked for, but the header has {} columns",
-                names.len()
+                "column {n} is asked for, but the first line has {} field{}",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" }
             )),
         }
     }
