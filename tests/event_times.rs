@@ -804,6 +804,21 @@ fn renamed_and_reordered_columns_count_with_columns() {
     ]);
     run.expect_code(65);
     run.stderr_has("export.csv:1: column 7 is asked for, but the first line has 4 fields");
+    // One column for both: every row was malformed, and the run failed
+    // blaming the rows.
+    let run = data.run(&[
+        "count",
+        "--regions",
+        "region.csv",
+        "--locations",
+        "export.csv",
+        "-o",
+        "-",
+        "--columns",
+        "region_id=Zone,date=1",
+    ]);
+    run.expect_code(65);
+    run.stderr_has("export.csv:1: region_id and date are both column 1 (\"Zone\")");
     data.run(&["count", ".", "--columns", "region=1"])
         .expect_code(2);
     let run = data.run(&[

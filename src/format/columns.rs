@@ -394,10 +394,20 @@ impl Layout {
                 error(format!("{why}{found}; {hint}"))
             })
         };
+        let (id_col, date_col) = (column(&format.region_id, "region_id")?, column(&format.date, "date")?);
+        // One field cannot be both: every row would be malformed, and the
+        // run's error would blame the rows rather than the flag.
+        if id_col == date_col {
+            return Err(error(format!(
+                "region_id and date are both column {} ({:?}): --columns must name two columns",
+                id_col + 1,
+                String::from_utf8_lossy(&names[id_col])
+            )));
+        }
         Ok(Layout {
             columns: names.len() as u32,
-            id_col: column(&format.region_id, "region_id")? as u32,
-            date_col: column(&format.date, "date")? as u32,
+            id_col: id_col as u32,
+            date_col: date_col as u32,
             delimiter,
             header: (!format.no_header).then(|| LinePrint::of(header)),
         })
