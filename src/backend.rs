@@ -291,8 +291,9 @@ impl Engine {
     /// `gpu_bytes()` bytes itself (`gpu::route::gpu_bytes`) on `threads`
     /// threads, and why:
     /// `auto` takes the GPU only where its start-up pays (`gpu_pays_from`),
-    /// and only then looks for one ([`AutoGpu`]); any other engine is itself, and never asks for the bytes (weighing
-    /// them reads a byte of every small file).
+    /// and only then looks for one ([`AutoGpu`]); any other engine is
+    /// itself, and never asks for the bytes (weighing them reads a byte of
+    /// every small file).
     pub fn for_input(
         &self,
         gpu_bytes: impl FnOnce() -> u64,

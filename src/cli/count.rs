@@ -90,7 +90,8 @@ pub struct CountArgs {
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
 
-    /// Where to count: auto takes the gpu backend on a hardware GPU for input large enough to pay for its start-up, else the cpu one
+    /// Where to count: auto takes the gpu backend on a hardware GPU for input large
+    /// enough to pay for its start-up, else the cpu one
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
 
@@ -142,8 +143,8 @@ pub struct CountArgs {
     delimiter: Option<u8>,
 
     /// The columns of the location files to count, when not named region_id and date:
-    /// region_id=NAME,date=NAME, a NAME being a header's name (case and surrounding spaces ignored) or a 1-based
-    /// position
+    /// region_id=NAME,date=NAME, a NAME being a header's name (case and surrounding
+    /// spaces ignored) or a 1-based position
     #[arg(long, value_name = "region_id=NAME,date=NAME", value_parser = LocationFormat::from_columns)]
     columns: Option<LocationFormat>,
 

@@ -394,7 +394,8 @@ impl Layout {
                 error(format!("{why}{found}; {hint}"))
             })
         };
-        let (id_col, date_col) = (column(&format.region_id, "region_id")?, column(&format.date, "date")?);
+        let id_col = column(&format.region_id, "region_id")?;
+        let date_col = column(&format.date, "date")?;
         // One field cannot be both: every row would be malformed, and the
         // run's error would blame the rows rather than the flag.
         if id_col == date_col {
