@@ -987,3 +987,35 @@ fn shards_of_other_zones_do_not_merge() {
         "\"region_name\",\"date\",\"count\"\n\"A\",\"2019-10-23\",\"2\"\n"
     );
 }
+
+/// The last day of the range, 9999-12-31, lies past jiff's last instant
+/// (9999-12-30T22:00Z): the CPU rejected its instants as out of range
+/// while the GPU backend counted them. Every backend counts them now; the
+/// next day is still out of range.
+#[test]
+fn the_last_day_of_the_range_counts_on_every_backend() {
+    let data = DataDir::with(
+        "region_id,region_name\n1,A\n",
+        "region_id,date\n1,9999-12-30T23:59:59Z\n1,9999-12-31T00:00:00Z\n\
+         1,9999-12-31T23:59:59Z\n1,9999-12-31T23:00:00-05:00\n",
+    );
+    for backend in backends() {
+        let run = data.run(&[
+            "count",
+            ".",
+            "-o",
+            "-",
+            "--backend",
+            backend,
+            "--max-bad",
+            "1",
+        ]);
+        assert_eq!(
+            run.ok().stdout,
+            "\"region_name\",\"date\",\"count\"\n\"A\",\"9999-12-30\",\"1\"\n\
+             \"A\",\"9999-12-31\",\"2\"\n",
+            "{backend}"
+        );
+        run.stderr_has("falls on a local date outside the years 0000 to 9999");
+    }
+}

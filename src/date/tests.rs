@@ -199,6 +199,35 @@ fn event_times_of_every_form() {
         utc.local_date(&mut cursor, b"9999-12-31T23:00:00-05:00"),
         Err(DateError::OutOfRange)
     );
+    // The last day of the range, past jiff's last instant (9999-12-30
+    // 22:00 UTC): dropped as out of range, where the shader counted it.
+    for (zone, raw) in [
+        ("UTC", &b"9999-12-31T23:59:59Z"[..]),
+        ("UTC", b"9999-12-31T00:00:00+00:00"),
+        ("Pacific/Auckland", b"9999-12-31T23:59:59+13:00"),
+        ("America/New_York", b"9999-12-31T18:59:59Z"),
+    ] {
+        let times = EventTimes {
+            zone: Zone::named(zone).unwrap(),
+            ..EventTimes::default()
+        };
+        let mut cursor = ZoneCursor::default();
+        assert_eq!(
+            times.local_date(&mut cursor, raw),
+            Ok(*b"9999-12-31"),
+            "{zone} {}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    let auckland = EventTimes {
+        zone: Zone::named("Pacific/Auckland").unwrap(),
+        ..EventTimes::default()
+    };
+    assert_eq!(
+        auckland.local_date(&mut ZoneCursor::default(), b"9999-12-31T11:00:00Z"),
+        Err(DateError::OutOfRange),
+        "10000-01-01 in Auckland"
+    );
     let far = EventTimes {
         epoch: Some(Epoch::Seconds),
         ..EventTimes::default()

@@ -136,6 +136,19 @@ impl Zone {
     /// for a second outside the years -9999 to 9999.
     fn interval(&self, second: i64) -> Option<Interval> {
         use jiff::Timestamp;
+        // jiff's instants end at 9999-12-30T22:00:00Z, so that every civil
+        // time of one has a year of at most 9999; a later instant may still
+        // fall on 9999-12-31 in the zone (the CPU dropped them, the shader
+        // counted them). It takes the zone's offset at jiff's last instant:
+        // no zone changes in those 26 hours.
+        let last = Timestamp::MAX.as_second();
+        if second > last {
+            let interval = self.interval(last)?;
+            return Some(Interval {
+                end: i64::MAX,
+                ..interval
+            });
+        }
         let at = Timestamp::from_second(second).ok()?;
         let offset = i64::from(self.tz.to_offset(at).seconds());
         // `preceding` gives transitions strictly before its argument: one
