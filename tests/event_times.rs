@@ -1019,3 +1019,60 @@ fn the_last_day_of_the_range_counts_on_every_backend() {
         run.stderr_has("falls on a local date outside the years 0000 to 9999");
     }
 }
+
+/// `generate --timestamps` where its instants are hard to write: a zone
+/// whose offset has seconds (Monrovia's -00:44:30 until 1972), written as
+/// whole minutes, moved rows near midnight to the day before; and on
+/// 9999-12-31 west of UTC (past jiff's last instant) every offset was
+/// written as +00:00. Counted in its zone, the file gives the result of as
+/// many rows of the date file made with the same arguments.
+#[test]
+fn generated_event_times_at_the_edges_count_as_the_date_file_does() {
+    for (zone, start, days) in [
+        ("Africa/Monrovia", "1970-01-01", "90"),
+        ("-12:00", "9999-12-31", "1"),
+        ("America/New_York", "9999-12-30", "2"),
+        ("Pacific/Auckland", "9999-12-30", "2"),
+    ] {
+        let data = DataDir::new();
+        let args = [
+            "--size", "256K", "--start", start, "--days", days, "-j", "2",
+        ];
+        data.run(&[&["generate"][..], &args, &["dates"]].concat())
+            .ok();
+        let stamped = [
+            &["generate"][..],
+            &args,
+            &["--timestamps", "--time-zone", zone, "times"],
+        ];
+        data.run(&stamped.concat()).ok();
+        // The date file's rows, as many as the longer event times left.
+        let rows = data.read("times/location.csv").lines().count();
+        let dates = data.read("dates/location.csv");
+        let cut: Vec<&str> = dates.lines().take(rows).collect();
+        data.write("dates/cut.csv", cut.join("\n") + "\n");
+        let want = data.run(&[
+            "count",
+            "--regions",
+            "dates/region.csv",
+            "--locations",
+            "dates/cut.csv",
+            "-o",
+            "-",
+        ]);
+        let want = want.ok().stdout.clone();
+        for backend in backends() {
+            let run = data.run(&[
+                "count",
+                "times",
+                "-o",
+                "-",
+                "--time-zone",
+                zone,
+                "--backend",
+                backend,
+            ]);
+            assert!(run.ok().stdout == want, "{zone} from {start} on {backend}");
+        }
+    }
+}

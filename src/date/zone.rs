@@ -109,8 +109,19 @@ impl Zone {
         )
         .ok()
         .and_then(|wall| self.tz.to_timestamp(wall).ok())
-        .map_or(local_second, |t| t.as_second());
-        let offset = self.interval(instant).map_or(0, |i| i.offset);
+        .map_or_else(
+            // Past jiff's last instant (the last hours of 9999-12-31 west
+            // of UTC): the offset `interval` takes there, as a count does.
+            || local_second - self.interval(local_second).map_or(0, |i| i.offset),
+            |t| t.as_second(),
+        );
+        // RFC 3339 offsets are whole minutes: one with seconds (local mean
+        // time, as Monrovia's -00:44:30 until 1972) is written as its
+        // minutes, and the time of day with it, so that the text still
+        // names this instant, which the zone puts on `day`. (Written with
+        // the zone's own time of day, it named an instant up to 59 s away,
+        // on the day before when near midnight.)
+        let offset = self.interval(instant).map_or(0, |i| i.offset) / 60 * 60;
         let local = instant + offset;
         out.extend_from_slice(&date_text(local.div_euclid(86_400)).unwrap_or(*b"0000-01-01"));
         let of_day = local.rem_euclid(86_400);
