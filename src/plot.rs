@@ -50,7 +50,9 @@ struct Grid {
     days: usize,
     /// (day, region, count) for every non-zero cell.
     cells: Vec<(usize, usize, u64)>,
-    daily: Vec<u64>,
+    /// All regions' count per day: a sum of u64 counts, which can pass
+    /// 2^64 (`merge` refuses only a group's count past it).
+    daily: Vec<u128>,
     max_cell: u64,
 }
 
@@ -73,14 +75,14 @@ impl Grid {
             .max()
             .unwrap_or(0);
         let days = (last_day - first_day + 1) as usize;
-        let mut daily = vec![0u64; days];
+        let mut daily = vec![0u128; days];
         let mut cells = Vec::with_capacity(records.len());
         for r in records {
             let day = (day_number(&r.date) - first_day) as usize;
             let region = names
                 .binary_search(&&*r.region)
                 .expect("every name is listed");
-            daily[day] += r.count;
+            daily[day] += u128::from(r.count);
             cells.push((day, region, r.count));
         }
         Grid {
@@ -342,7 +344,7 @@ fn draw_daily<DB: DrawingBackend>(
         .x_labels(8)
         .x_label_formatter(&|&x| date_label(grid.first_day + x.floor() as i64))
         .y_labels(5)
-        .y_label_formatter(&|&y| format!("{}", y.round() as u64))
+        .y_label_formatter(&|&y| format!("{}", y.round() as u128))
         .x_desc("date")
         .y_desc("events")
         .label_style(("sans-serif", 11))
@@ -411,5 +413,14 @@ mod tests {
         assert_eq!(grid.daily, [2, 0, 7]);
         assert_eq!(grid.max_cell, 4);
         assert_eq!(date_label(grid.first_day + 1), "2020-01-01");
+        // A day's total past 2^64 wrapped (in a release build) and was drawn
+        // below a smaller day's.
+        let big = 10_000_000_000_000_000_000u64;
+        let grid = Grid::new(&[
+            record("a", b"2020-01-01", big),
+            record("b", b"2020-01-01", big),
+            record("a", b"2020-01-02", big / 2),
+        ]);
+        assert_eq!(grid.daily, [2 * u128::from(big), u128::from(big / 2)]);
     }
 }
