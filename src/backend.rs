@@ -172,13 +172,23 @@ fn cpu_bytes(threads: usize) -> f64 {
 fn estimates(bytes: u64, threads: usize) -> String {
     let cpu = cpu_bytes(threads);
     format!(
-        "estimated {:.2} s on the CPU ({:.1} GB/s on {threads} threads), {:.2} s on the GPU \
+        "estimated {:.2} s on the CPU ({:.1} GB/s on {}), {:.2} s on the GPU \
          ({:.1} GB/s and {GPU_START_SECONDS} s to start)",
         bytes as f64 / cpu,
         cpu / 1e9,
+        on_threads(threads),
         bytes as f64 / GPU_BYTES + GPU_START_SECONDS,
         GPU_BYTES / 1e9,
     )
+}
+
+/// "1 thread", "16 threads".
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+fn on_threads(threads: usize) -> String {
+    match threads {
+        1 => "1 thread".into(),
+        n => format!("{n} threads"),
+    }
 }
 
 /// The engine chosen for a [`Backend`], and why.
@@ -307,8 +317,9 @@ impl Engine {
                 return Ok((
                     &CPU,
                     Some(format!(
-                        "auto counts on the CPU: on {threads} threads it reads as fast as the GPU \
+                        "auto counts on the CPU: on {} it reads as fast as the GPU \
                          would; {}",
+                        on_threads(threads),
                         estimates(gpu_bytes, threads)
                     )),
                 ));
@@ -318,9 +329,10 @@ impl Engine {
                     &CPU,
                     Some(format!(
                         "auto counts on the CPU: {} of files the GPU would read, under the {} from \
-                         which the GPU's start-up pays on {threads} threads; {}",
+                         which the GPU's start-up pays on {}; {}",
                         megabytes(gpu_bytes),
                         megabytes(from),
+                        on_threads(threads),
                         estimates(gpu_bytes, threads)
                     )),
                 ));
@@ -341,10 +353,11 @@ impl Engine {
                 gpu.as_ref(),
                 Some(format!(
                     "auto counts on the GPU ({}): {} of files the GPU would read, at least the {} \
-                     from which its start-up pays on {threads} threads; {}",
+                     from which its start-up pays on {}; {}",
                     gpu.adapter().unwrap_or_default(),
                     megabytes(gpu_bytes),
                     megabytes(from),
+                    on_threads(threads),
                     estimates(gpu_bytes, threads)
                 )),
             ));

@@ -899,6 +899,12 @@ fn folder_mistakes_get_what_was_meant_or_a_hint() {
             .join("location.csv.zst")
             .display()
     ));
+    // location.csv a link to nothing: said, not passed over for the .gz.
+    std::os::unix::fs::symlink("gone.csv", data.path("gz/location.csv")).unwrap();
+    let run = data.run(&["count", "--backend", "cpu", "gz"]);
+    run.expect_code(66);
+    run.stderr_has("location.csv");
+    assert!(!run.stderr.contains("counted;"), "{}", run.stderr);
 
     std::fs::create_dir(data.path("years")).unwrap();
     data.write("years/region.csv", SEED_REGIONS);

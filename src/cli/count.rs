@@ -15,7 +15,7 @@ use event_counter::{count, CountOptions, Engine, Error, Summary};
 use event_counter::{Backend, Reason};
 
 use super::progress_bar::{as_progress, Bar};
-use super::usage_error;
+use super::{counted, usage_error};
 use crate::Global;
 
 /// Where to count, as `--backend` spells it.
@@ -412,12 +412,6 @@ fn bytes(n: f64) -> String {
         n if n < 1e9 => format!("{:.1} MB", n / 1e6),
         n => format!("{:.2} GB", n / 1e9),
     }
-}
-
-/// `n` and the noun for it: "1 row", "2 rows".
-fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The end-of-run block on stderr.

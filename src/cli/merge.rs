@@ -8,6 +8,7 @@ use event_counter::merge;
 use event_counter::options::InputSpec;
 use event_counter::Error;
 
+use super::counted;
 use crate::Global;
 
 /// Add up the results of shards (count --split) into one sorted result.csv, or join their rejects
@@ -41,19 +42,25 @@ pub fn run(args: MergeArgs, global: Global) -> Result<(), Error> {
     let merged = merge(&parts, &super::destination(args.output)?, args.delete)?;
     if !global.quiet {
         let deleted = if args.delete {
-            format!(", deleted {} parts", merged.deleted)
+            format!(
+                ", deleted {}",
+                counted(merged.deleted as u64, "part", "parts")
+            )
         } else {
             String::new()
         };
         if merged.rejects {
             eprintln!(
-                "event-counter: merged the rejects of {} shards: {} rows{deleted}",
-                merged.parts, merged.rows_out
+                "event-counter: merged the rejects of {}: {}{deleted}",
+                counted(merged.parts as u64, "shard", "shards"),
+                counted(merged.rows_out as u64, "row", "rows")
             );
         } else {
             eprintln!(
-                "event-counter: merged {} rows of {} parts into {} groups{deleted}",
-                merged.rows_in, merged.parts, merged.rows_out
+                "event-counter: merged {} of {} into {}{deleted}",
+                counted(merged.rows_in as u64, "row", "rows"),
+                counted(merged.parts as u64, "part", "parts"),
+                counted(merged.rows_out as u64, "group", "groups")
             );
         }
     }

@@ -85,3 +85,9 @@ pub fn exit_code(kind: ErrorKind) -> u8 {
 pub fn usage_error(kind: clap::error::ErrorKind, message: &str) -> ! {
     crate::Cli::command().error(kind, message).exit()
 }
+
+/// `n` and the noun for it: "1 row", "2 rows".
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -140,10 +140,12 @@ const DATA_DIR_LOCATIONS: [&str; 3] = ["location.csv", "location.csv.gz", "locat
 /// extend with how its users name other files. Where the folder holds
 /// more than one, the one counted is said in a warning.
 pub fn data_dir_locations(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    // A link to nothing is there too: counting the next name instead would
+    // hide that location.csv is broken; opening it says so.
     let found: Vec<std::path::PathBuf> = DATA_DIR_LOCATIONS
         .iter()
         .map(|name| dir.join(name))
-        .filter(|path| path.exists())
+        .filter(|path| path.symlink_metadata().is_ok())
         .collect();
     let Some(first) = found.first() else {
         return Err(Error::Open {
@@ -154,13 +156,14 @@ pub fn data_dir_locations(dir: &std::path::Path) -> Result<std::path::PathBuf> {
             ),
         });
     };
-    if found.len() > 1 {
+    if found.len() > 1 && first.exists() {
         let others: Vec<String> = found[1..].iter().map(|p| p.display().to_string()).collect();
         log::warn!(
-            "{}: counted; the folder also holds {}, which is not (name the files to count \
+            "{}: counted; the folder also holds {}, which {} not (name the files to count \
              as the location files)",
             first.display(),
-            others.join(" and ")
+            others.join(" and "),
+            if others.len() == 1 { "is" } else { "are" }
         );
     }
     Ok(first.clone())
