@@ -190,13 +190,38 @@ fn run_interruptibly<T: Send + 'static>(
         }
         Ok(())
     };
+    // Stops the count for `why` (Ctrl-C, or a progress callback that
+    // raised): cancelled, it writes nothing. Its thread is waited for a
+    // while, not for ever: one blocked reading an idle pipe sees the
+    // cancel only when its read returns, and Ctrl-C must not wait for a
+    // writer that may never come.
+    let stop = |worker: std::thread::JoinHandle<()>, why: PyErr| -> PyErr {
+        // SIGINT's number: as the command line's exit code 130 says.
+        cancel.cancel(2);
+        let ended = py.detach(|| wait(Some(STOP_WAIT)));
+        match ended {
+            Err(mpsc::RecvTimeoutError::Timeout) => log::warn!(
+                target: "event_counter",
+                "the count's thread is still waiting for its input (a pipe with no writer?): \
+                 it stops when that read returns, writing nothing"
+            ),
+            _ => {
+                py.detach(|| worker.join()).ok();
+            }
+        }
+        why
+    };
     loop {
         let waited = py.detach(|| wait(Some(Duration::from_millis(50))));
         match waited {
             Ok(result) => {
                 // Detached: the thread may still log on its way out.
                 py.detach(|| worker.join()).ok();
-                report()?;
+                // The count is done, its outputs in place: a callback that
+                // raises now cannot undo it, so its error is only shown.
+                if let Err(e) = report() {
+                    e.write_unraisable(py, None);
+                }
                 return result.map_err(|e| to_py(py, e));
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -206,19 +231,25 @@ fn run_interruptibly<T: Send + 'static>(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if let Err(interrupt) = py.check_signals() {
-            // SIGINT's number: as the command line's exit code 130 says.
-            cancel.cancel(2);
-            let result = py.detach(|| {
-                let result = wait(None);
-                let _ = worker.join();
-                result
-            });
-            drop(result);
-            return Err(interrupt);
+            return Err(stop(worker, interrupt));
         }
-        report()?;
+        // Cancelled from another thread: the count may be blocked reading
+        // and not see it for a long time; the caller is answered now.
+        if let Some(signal) = cancel.signal() {
+            return Err(stop(worker, to_py(py, Error::Interrupted(signal))));
+        }
+        // A callback that raises stops the count: it had gone on, and
+        // written its outputs after the call had failed.
+        if let Err(e) = report() {
+            return Err(stop(worker, e));
+        }
     }
 }
+
+/// How long a count stopped from Python (Ctrl-C, a callback's error) is
+/// waited for before the call returns: a count stops between chunks, in
+/// milliseconds, unless it is blocked reading.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// The engine `backend` names: "auto", "cpu", "gpu" or "gpu-keys", set up
 /// once per backend for the process (a GPU device is opened once) and
@@ -622,6 +653,24 @@ fn _event_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge, m)?)?;
     m.add_function(wrap_pyfunction!(adapters, m)?)?;
     m.add_class::<PyCancelToken>()?;
+    // Every error class has `exit_code`, `file` and `line`, so that an
+    // error raised before the library is reached (a bad argument, built
+    // with `new_err`) has them too: its class's code, and no place.
+    // `to_py` sets them on each error it makes.
+    for kind in [
+        ErrorKind::Usage,
+        ErrorKind::Data,
+        ErrorKind::InputMissing,
+        ErrorKind::Unavailable,
+        ErrorKind::Internal,
+        ErrorKind::Io,
+    ] {
+        let (class, code) = class_of(py, kind);
+        class.setattr("exit_code", code)?;
+    }
+    let base = py.get_type::<EventCounterError>();
+    base.setattr("file", py.None())?;
+    base.setattr("line", py.None())?;
     m.add("EventCounterError", py.get_type::<EventCounterError>())?;
     m.add("UsageError", py.get_type::<UsageError>())?;
     m.add("DataError", py.get_type::<DataError>())?;

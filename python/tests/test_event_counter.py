@@ -487,6 +487,124 @@ def test_a_cancel_token_stops_only_its_count(sample, tmp_path):
     assert rows_of_table(table) == rows_of(tmp_path / "cli.csv")
 
 
+def test_a_cancel_answers_at_once_while_the_input_is_idle(sample, tmp_path):
+    """A count blocked on a pipe whose writer sends nothing did not answer
+    a cancel (or Ctrl-C) until the writer closed it; now the call raises
+    while the writer still holds the pipe, and the count, once its read
+    returns, writes nothing."""
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    release, closed = threading.Event(), threading.Event()
+
+    def hold_the_pipe_open():
+        with open(pipe, "w") as f:
+            f.write("lat,long,region_id,date\n")
+            f.flush()
+            release.wait(60)
+        closed.set()
+
+    writer = threading.Thread(target=hold_the_pipe_open)
+    writer.start()
+    token = event_counter.CancelToken()
+    threading.Timer(0.5, token.cancel).start()
+    with pytest.raises(KeyboardInterrupt):
+        event_counter.count(
+            regions=sample / "region.csv", locations=pipe, output=tmp_path / "out.csv",
+            backend="cpu", cancel=token,
+        )
+    assert not closed.is_set(), "the call waited for the writer"
+    release.set()
+    writer.join()
+    # The count's thread sees the cancel once its read returns.
+    deadline = time.time() + 10
+    while [p for p in os.listdir(tmp_path) if p.startswith(".")] and time.time() < deadline:
+        time.sleep(0.05)
+    assert not (tmp_path / "out.csv").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_a_progress_callback_that_raises_stops_the_count(sample, tmp_path, monkeypatch):
+    """The callback's error was raised, but the count went on and wrote its
+    result afterwards; now it is stopped and writes nothing. An error of
+    the last call, after the result is in place, is only shown."""
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    rows = (sample / "location.csv").read_text()
+
+    def feed_slowly():
+        with open(pipe, "w") as f:
+            f.write(rows.splitlines(keepends=True)[0])
+            f.flush()
+            time.sleep(1.0)
+            f.write("".join(rows.splitlines(keepends=True)[1:]))
+
+    def fail(done, total, counted):
+        raise ValueError("callback failed")
+
+    feeder = threading.Thread(target=feed_slowly)
+    feeder.start()
+    with pytest.raises(ValueError, match="callback failed"):
+        event_counter.count(
+            regions=sample / "region.csv", locations=pipe, output=tmp_path / "out.csv",
+            backend="cpu", progress=fail,
+        )
+    feeder.join()
+    time.sleep(0.5)
+    assert not (tmp_path / "out.csv").exists()
+    calls = []
+
+    def fail_at_the_end(done, total, counted):
+        calls.append(counted)
+        if counted == 2000:
+            raise ValueError("too late")
+
+    shown = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: shown.append(u.exc_value))
+    result = event_counter.count(sample, backend="cpu", output=tmp_path / "late.csv", progress=fail_at_the_end)
+    assert result.summary["rows"]["counted"] == 2000 and calls[-1] == 2000
+    assert (tmp_path / "late.csv").exists()
+    assert [str(e) for e in shown] == ["too late"]
+
+
+def test_argument_errors_have_an_exit_code_and_no_place(sample):
+    """Errors raised before the library is reached had no exit_code,
+    file or line, which every other error of the module has."""
+    for kwargs in (
+        {"max_bad": -1},
+        {"time_zone": "Mars/Base"},
+        {"split": "2/2"},
+        {"delimiter": ";;"},
+        {"columns": "region_idx=1"},
+        {"backend": "tpu"},
+    ):
+        with pytest.raises(event_counter.UsageError) as caught:
+            event_counter.count(sample, **kwargs)
+        assert (caught.value.exit_code, caught.value.file, caught.value.line) == (2, None, None), kwargs
+    with pytest.raises(event_counter.UsageError) as caught:
+        event_counter.count()
+    assert caught.value.exit_code == 2
+
+
+def test_a_result_prints_its_first_rows_whatever_their_year(tmp_path):
+    """print(result) raised OverflowError for a date in year 0000, which
+    Python's dates cannot hold (the Arrow data is right)."""
+    (tmp_path / "region.csv").write_text("region_id,region_name\n1,A\n")
+    (tmp_path / "location.csv").write_text("region_id,date\n1,0000-01-01\n1,2019-01-01\n")
+    text = repr(event_counter.count(tmp_path, backend="cpu"))
+    assert "0000-01-01" in text and "2019-01-01" in text, text
+
+
+def test_merge_takes_one_part_as_a_path_and_refuses_none(sample, tmp_path):
+    """merge("part.csv", ...) went through the path's characters, and
+    merge([], ...) wrote a header-only file where the command line refuses."""
+    event_counter.count(sample, backend="cpu", output=tmp_path / "whole.csv")
+    event_counter.merge(str(tmp_path / "whole.csv"), tmp_path / "merged.csv")
+    assert (tmp_path / "merged.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    with pytest.raises(event_counter.UsageError, match="at least one part"):
+        event_counter.merge([], tmp_path / "none.csv")
+    assert not (tmp_path / "none.csv").exists()
+
+
 def test_progress_is_reported(sample):
     seen = []
     event_counter.count(sample, backend="cpu", progress=lambda done, total, rows: seen.append((done, total, rows)))
