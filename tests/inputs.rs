@@ -753,6 +753,9 @@ fn an_empty_file_among_the_inputs_counts_no_rows() {
     data.write("parts/bb.csv", "\u{feff}");
     data.write("parts/c.csv.gz", gzip(b""));
     data.write("parts/d.csv.zst", zstd::encode_all(&b""[..], 3).unwrap());
+    // 0 bytes, not even a gzip or zstd header: "cannot decompress", exit 74.
+    data.write("parts/cc.csv.gz", "");
+    data.write("parts/dd.csv.zst", "");
     data.write("parts/e.csv", locations(6, 300));
     let mut both = locations(5, 400);
     both.push_str(locations(6, 300).split_once('\n').unwrap().1);
@@ -785,8 +788,11 @@ fn an_empty_file_among_the_inputs_counts_no_rows() {
             "-o",
             "r.csv",
         ]);
-        run.ok().stderr_has("of 6 files");
-        run.stderr_has("parts/b.csv, parts/bb.csv, parts/c.csv.gz, parts/d.csv.zst: empty");
+        run.ok().stderr_has("of 8 files");
+        run.stderr_has(
+            "parts/b.csv, parts/bb.csv, parts/c.csv.gz, parts/cc.csv.gz, parts/d.csv.zst, \
+             parts/dd.csv.zst: empty",
+        );
         assert_eq!(data.read("r.csv"), data.read("expected.csv"), "{backend}");
         // The rejects name each file's own lines, as without the empty ones.
         assert_eq!(

@@ -117,9 +117,16 @@ impl StreamSource {
             done: false,
             failed: None,
         };
-        // The header: decompress until the first newline.
-        let start = read_start_or_empty(&mut state.decoder, &name, |e| decode_error(&name, e))?
-            .map(|start| if has_header { start } else { start.headerless() });
+        // The header: decompress until the first newline. A compressed
+        // file of 0 bytes (no gzip or zstd header at all: an export's empty
+        // part, or one that failed) is empty like a plain one, not a
+        // stream cut short.
+        let zero_bytes = compression.is_some() && !object.is_pipe() && object.len() == 0;
+        let start = match zero_bytes {
+            true => None,
+            false => read_start_or_empty(&mut state.decoder, &name, |e| decode_error(&name, e))?,
+        }
+        .map(|start| if has_header { start } else { start.headerless() });
         // Chunks span the rows' bytes, as a plain file's do (a compressed
         // file's span its compressed bytes, all of them).
         let header_bytes = match (&start, compression) {
