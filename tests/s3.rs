@@ -285,6 +285,21 @@ fn s3_inputs_outputs_shards_and_errors() {
     // An empty part, as Spark writes for an empty partition: no rows.
     http(port, "PUT", "/events-test/in/loc/c.csv", b"");
     http(port, "PUT", "/events-test/in/loc/readme.txt", b"skipped");
+    // What a data folder holds besides its locations: a prefix leaves it
+    // out, as a folder does (region.csv failed the count on its header,
+    // and a result.csv written there was counted by the next run).
+    http(
+        port,
+        "PUT",
+        "/events-test/in/loc/region.csv",
+        &std::fs::read(data.path("region.csv")).unwrap(),
+    );
+    http(
+        port,
+        "PUT",
+        "/events-test/in/loc/result.csv",
+        b"\"region_name\",\"date\",\"count\"\n",
+    );
 
     // The local answer.
     data.run(&[
@@ -317,6 +332,11 @@ fn s3_inputs_outputs_shards_and_errors() {
     run.ok();
     run.stderr_has("of 3 files");
     run.stderr_has("s3://events-test/in/loc/c.csv: empty");
+    run.stderr_has(
+        "s3://events-test/in/loc/: not counted as location data, being what a data folder holds \
+         besides its locations (regions, results, rejects): s3://events-test/in/loc/region.csv, \
+         s3://events-test/in/loc/result.csv",
+    );
     data.run_env(
         &["merge", "-o", "from-s3.csv", "s3://events-test/out/all.csv"],
         &env,

@@ -174,6 +174,11 @@ fn is_data_dir_file(name: &[u8]) -> bool {
     })
 }
 
+/// The last `/`-separated part of an S3 key or URL: its file name.
+fn last_segment(name: &str) -> &[u8] {
+    name.rsplit('/').next().unwrap_or(name).as_bytes()
+}
+
 fn is_glob(text: &str) -> bool {
     text.contains(['*', '?', '['])
 }
@@ -194,7 +199,33 @@ impl Plan {
                     }
                 }
                 InputSpec::S3(url) => {
-                    for object in s3::expand(url, |key| is_location_file(key.as_bytes()))? {
+                    let (found, not_data): (Vec<_>, Vec<_>) =
+                        s3::expand(url, |key| is_location_file(key.as_bytes()))?
+                            .into_iter()
+                            .partition(|object| !is_data_dir_file(last_segment(object.name())));
+                    // A prefix is a folder: it leaves out what a data
+                    // folder holds besides its locations, as one does
+                    // (its region.csv failed the count; its result.csv
+                    // was counted as rows by the next run).
+                    if !not_data.is_empty() {
+                        let names: Vec<&str> = not_data.iter().map(|o| o.name()).collect();
+                        log::warn!(
+                            "{url}: not counted as location data, being what a data folder holds \
+                             besides its locations (regions, results, rejects): {}",
+                            names.join(", ")
+                        );
+                    }
+                    if found.is_empty() {
+                        return Err(Error::Open {
+                            path: url.into(),
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::NotFound,
+                                "no location objects under this prefix, only what a data folder \
+                                 holds besides them",
+                            ),
+                        });
+                    }
+                    for object in found {
                         objects.push((Arc::new(object), spec));
                     }
                 }
