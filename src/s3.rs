@@ -165,9 +165,26 @@ impl S3Object {
             return Ok(0);
         }
         let range: Range<u64> = offset..end;
+        // Every range of the object as it was opened: a GET pinned to its
+        // ETag fails once it is replaced, where unpinned GETs counted a mix
+        // of the two versions and exited 0.
+        let options = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(range)),
+            if_match: self.e_tag.clone(),
+            ..Default::default()
+        };
         let bytes = runtime()
-            .block_on(self.store.get_range(&self.path, range))
-            .map_err(|e| io::Error::other(describe(&e)))?;
+            .block_on(async {
+                let got = self.store.get_opts(&self.path, options).await?;
+                got.bytes().await
+            })
+            .map_err(|e| match e {
+                object_store::Error::Precondition { .. } => io::Error::other(
+                    "the object was replaced while it was read (its ETag changed): count it \
+                     again once it is written",
+                ),
+                e => io::Error::other(describe(&e)),
+            })?;
         buf[..bytes.len()].copy_from_slice(&bytes);
         Ok(bytes.len())
     }

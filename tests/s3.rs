@@ -693,3 +693,61 @@ fn s3_state_is_put_only_over_the_version_it_read() {
         assert_eq!(stats["state"]["bytes_new"], 0, "{key}");
     }
 }
+
+/// An object replaced while a count reads it: every ranged GET is pinned
+/// to the ETag the object was opened with, so the count fails (exit 74)
+/// instead of counting a mix of two versions with exit 0. The count is
+/// held between opening the object and reading it by a named pipe listed
+/// after it, which it opens in between.
+#[test]
+#[ignore = "needs a moto server: EVENT_COUNTER_MOTO=path/to/moto_server (pip install 'moto[server]'), then cargo test -- --ignored; .ci/run runs it"]
+fn an_object_replaced_while_it_is_read_fails_the_count() {
+    let Some(moto) = start_moto() else { return };
+    let port = moto.port;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let env = moto_env(&endpoint);
+    let data = DataDir::new();
+    data.run(&[
+        "generate", "--size", "200K", "--days", "20", "--seed", "5", ".",
+    ])
+    .ok();
+    data.run(&[
+        "generate", "--size", "200K", "--days", "20", "--seed", "6", "other",
+    ])
+    .ok();
+    http(port, "PUT", "/replaced", b"");
+    let first = std::fs::read(data.path("location.csv")).unwrap();
+    let second = std::fs::read(data.path("other/location.csv")).unwrap();
+    http(port, "PUT", "/replaced/loc.csv", &first);
+    let pipe = data.path("later.csv");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .unwrap()
+        .success());
+    let writer = std::thread::spawn(move || {
+        // Opening blocks until the count opens the pipe: by then it has
+        // looked the object up, and holds its ETag.
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(pipe).unwrap();
+        put_signed(port, "replaced", "loc.csv", &second);
+        std::io::Write::write_all(&mut pipe, b"lat,long,region_id,date\n").unwrap();
+    });
+    let run = data.run_env(
+        &[
+            "count",
+            "--regions",
+            "region.csv",
+            "--locations",
+            "s3://replaced/loc.csv",
+            "later.csv",
+            "-o",
+            "r.csv",
+        ],
+        &env,
+    );
+    writer.join().unwrap();
+    run.expect_code(74);
+    run.stderr_has("s3://replaced/loc.csv");
+    run.stderr_has("the object was replaced while it was read");
+    assert!(!data.exists("r.csv"));
+}
