@@ -69,6 +69,23 @@ pub fn parse_url(url: &str) -> Result<(String, String)> {
     Ok((bucket.to_string(), key.to_string()))
 }
 
+/// The object_store path of an S3 key, its characters as written: a key's
+/// empty segments are dropped, as the store resolves them (`a//b` is
+/// `a/b`). `ObjectPath::from` percent-encoded what object_store deems
+/// unsafe, so `é.csv` was read and written as the key `%C3%A9.csv` (and
+/// `~`, `%`, `#` mangled likewise); what object_store cannot carry at all
+/// (a `.` or `..` segment, control characters) is refused, naming the key,
+/// rather than reaching another one.
+fn object_path(url: &str, key: &str) -> Result<ObjectPath> {
+    let segments: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+    ObjectPath::parse(segments.join("/")).map_err(|e| {
+        Error::Usage(format!(
+            "{url}: a key this tool cannot address ({}); rename the object",
+            one_line(&e.to_string())
+        ))
+    })
+}
+
 /// An object_store error as one line that says what to do. The kind comes
 /// from the HTTP status (object_store's variants), never from the text
 /// alone, which holds the URL: a key named `part-403.csv` is no denial.
@@ -136,7 +153,7 @@ impl S3Object {
     pub fn open(url: &str) -> Result<S3Object> {
         let (bucket_name, key) = parse_url(url)?;
         let store = bucket(&bucket_name)?;
-        let path = ObjectPath::from(key);
+        let path = object_path(url, &key)?;
         let meta = runtime().block_on(store.head(&path)).map_err(|e| {
             // The answer to a HEAD has no body, so a 404 cannot say whether
             // the bucket or the object is missing; a GET's error can.
@@ -213,15 +230,17 @@ pub fn expand(url: &str, wanted: fn(&str) -> bool) -> Result<Vec<S3Object>> {
     }
     let (bucket_name, prefix) = parse_url(url)?;
     let store = bucket(&bucket_name)?;
-    let prefix = ObjectPath::from(prefix);
-    let mut found: Vec<(String, u64, Option<String>)> = runtime()
+    let prefix = object_path(url, &prefix)?;
+    // Each object by the path the listing gives, as it is: made again from
+    // its text, a key with `é` was another key.
+    let mut found: Vec<(String, ObjectPath, u64, Option<String>)> = runtime()
         .block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
         .map_err(|e| open_error(url, &e))?
         .into_iter()
-        .map(|meta| (meta.location.to_string(), meta.size, meta.e_tag))
-        .filter(|(key, _, _)| wanted(key))
+        .map(|meta| (meta.location.to_string(), meta.location, meta.size, meta.e_tag))
+        .filter(|(key, _, _, _)| wanted(key))
         .collect();
-    found.sort();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     if found.is_empty() {
         return Err(Error::Open {
             path: url.into(),
@@ -233,10 +252,10 @@ pub fn expand(url: &str, wanted: fn(&str) -> bool) -> Result<Vec<S3Object>> {
     }
     Ok(found
         .into_iter()
-        .map(|(key, len, e_tag)| S3Object {
+        .map(|(key, path, len, e_tag)| S3Object {
             store: store.clone(),
             url: format!("s3://{bucket_name}/{key}"),
-            path: ObjectPath::from(key),
+            path,
             len,
             e_tag,
         })
@@ -247,7 +266,7 @@ pub fn expand(url: &str, wanted: fn(&str) -> bool) -> Result<Vec<S3Object>> {
 pub fn read_all(url: &str, limit: u64) -> Result<Option<Vec<u8>>> {
     let (bucket_name, key) = parse_url(url)?;
     let store = bucket(&bucket_name)?;
-    let path = ObjectPath::from(key);
+    let path = object_path(url, &key)?;
     runtime()
         .block_on(async {
             let object = store.get(&path).await?;
@@ -264,7 +283,7 @@ pub fn read_all(url: &str, limit: u64) -> Result<Option<Vec<u8>>> {
 pub fn read_versioned(url: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
     let (bucket_name, key) = parse_url(url)?;
     let store = bucket(&bucket_name)?;
-    let path = ObjectPath::from(key);
+    let path = object_path(url, &key)?;
     runtime()
         .block_on(async {
             match store.get(&path).await {
@@ -300,7 +319,7 @@ pub fn put_if_unchanged(url: &str, bytes: Vec<u8>, e_tag: Option<&str>) -> Resul
         ..Default::default()
     };
     runtime()
-        .block_on(store.put_opts(&ObjectPath::from(key), bytes.into(), options))
+        .block_on(store.put_opts(&object_path(url, &key)?, bytes.into(), options))
         .map(drop)
         .map_err(|e| match e {
             object_store::Error::AlreadyExists { .. }
@@ -332,7 +351,7 @@ impl S3Upload {
         let (bucket_name, key) = parse_url(url)?;
         let store = bucket(&bucket_name)?;
         let upload = runtime()
-            .block_on(store.put_multipart(&ObjectPath::from(key)))
+            .block_on(store.put_multipart(&object_path(url, &key)?))
             .map_err(|e| write_error(url, &e))?;
         OPEN_UPLOADS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(S3Upload {
@@ -401,7 +420,7 @@ pub fn delete(url: &str) -> Result<()> {
     let (bucket_name, key) = parse_url(url)?;
     let store = bucket(&bucket_name)?;
     runtime()
-        .block_on(store.delete(&ObjectPath::from(key)))
+        .block_on(store.delete(&object_path(url, &key)?))
         .map_err(|e| write_error(url, &e))
 }
 
