@@ -121,7 +121,7 @@ impl StreamSource {
         // file of 0 bytes (no gzip or zstd header at all: an export's empty
         // part, or one that failed) is empty like a plain one, not a
         // stream cut short.
-        let zero_bytes = compression.is_some() && !object.is_pipe() && object.len() == 0;
+        let zero_bytes = compression.is_some() && !object.is_pipe() && object.is_empty();
         let start = match zero_bytes {
             true => None,
             false => read_start_or_empty(&mut state.decoder, &name, |e| decode_error(&name, e))?,
