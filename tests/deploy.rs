@@ -79,6 +79,12 @@ fn spark_driver_in_local_mode_equals_one_count() {
             "{stdout}"
         );
     }
+    assert!(
+        stdout.contains(
+            "3 shards with --time-zone Pacific/Auckland --delimiter ;: equal to one count"
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -52,6 +52,11 @@ except ImportError:
 PROG = "launch.py"
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE.parent / "spark" / "event_counter_spark.py"
+# The count's options the driver passes to every shard: one list, the
+# driver's (it imports pyspark only where it runs).
+sys.path.insert(0, str(DRIVER.parent))
+from event_counter_spark import add_count_options, count_flags  # noqa: E402
+
 # The driver looks the shipped binary up by this name (its --binary default),
 # so it is uploaded under it whatever the local file is called.
 BINARY_NAME = "event-counter"
@@ -284,15 +289,8 @@ def spark_submit(args: argparse.Namespace, binary_url: str, driver_url: str,
             "--shards", str(args.shards)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    # How the inputs are read, for the driver to give every shard.
-    if args.no_header:
-        cmd.append("--no-header")
-    if args.columns:
-        cmd += ["--columns", args.columns]
-    if args.regions_no_header:
-        cmd.append("--regions-no-header")
-    if args.region_columns:
-        cmd += ["--region-columns", args.region_columns]
+    # What changes what is counted, for the driver to give every shard.
+    cmd += count_flags(args)
     return cmd + ["--output", args.output]
 
 
@@ -528,12 +526,7 @@ def launch_parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", type=int, help="shards (default: 3 per core node)")
     p.add_argument("--threads", type=int,
                    help="threads per shard (default: the instance type's vCPUs where known, else all cores)")
-    p.add_argument("--no-header", action="store_true",
-                   help="the location files have no header row (count --no-header; give --columns as positions)")
-    p.add_argument("--columns", help="count --columns: region_id=NAME,date=NAME (a name or a 1-based position)")
-    p.add_argument("--regions-no-header", action="store_true",
-                   help="region.csv has no header row (count --regions-no-header)")
-    p.add_argument("--region-columns", help="count --region-columns: region_id=NAME,region_name=NAME")
+    add_count_options(p)
     p.add_argument("--release-label", default=DEFAULT_RELEASE_LABEL, help="EMR release (default %(default)s)")
     p.add_argument("--name", default="event-counter", help="cluster name (default %(default)s)")
     p.add_argument("--log-uri", metavar="S3_PREFIX", help="where EMR keeps logs (default: <--code>logs/)")

@@ -290,7 +290,8 @@ def test_launch(env, tmp, s3, emr, recording):
     binary = fake_binary(tmp / "my-build", payload=os.urandom(4096))
     code, out, err = launcher(["--binary", str(binary), "--code", CODE.rstrip("/"), *INPUT,
                                "--instances", "3", "--subnet", "subnet-0123456789abcdef0",
-                               "--name", "ec-test"], env)
+                               "--name", "ec-test", "--time-zone", "Pacific/Auckland", "--epoch", "s",
+                               "--delimiter", ";", "--strict"], env)
     check("launch without --wait: exit code 0", code == 0, f"{code}\n{out}\n{err}")
     check("launch without --wait: nothing on stderr", err == "", err)
 
@@ -338,10 +339,15 @@ def test_launch(env, tmp, s3, emr, recording):
           argv[:5] == ["spark-submit", "--deploy-mode", "cluster",
                        "--files", "s3://code-bucket/ec/v1/event-counter"], argv)
     driver_at = argv.index("s3://code-bucket/ec/v1/event_counter_spark.py")
-    check("the driver's arguments: inputs, 9 shards (3 per node), 16 threads (m6i.4xlarge's vCPUs), output",
+    # The count's options reach the driver (they did not: event times were
+    # counted by their UTC day, epoch numbers were all malformed).
+    check("the driver's arguments: inputs, 9 shards (3 per node), 16 threads (m6i.4xlarge's vCPUs), "
+          "the count's options, output",
           argv[driver_at + 1:] == ["--regions", "s3://data-bucket/in/region.csv",
                                    "--locations", "s3://data-bucket/in/events/", "s3://data-bucket/more/extra.csv.gz",
                                    "--shards", "9", "--threads", "16",
+                                   "--time-zone", "Pacific/Auckland", "--epoch", "s", "--delimiter", ";",
+                                   "--strict",
                                    "--output", "s3://data-bucket/out/result.csv"], argv[driver_at:])
     conf = conf_of(argv[:driver_at])
     check("spark.task.cpus = spark.executor.cores = --threads",

@@ -31,13 +31,52 @@ import stat
 import subprocess
 import sys
 
-from pyspark import SparkFiles
-from pyspark.sql import SparkSession
+# The options of `event-counter count` that change what a shard counts,
+# passed to every shard as given (merge refuses parts counted otherwise):
+# (flag, argparse keywords). deploy/emr/launch.py takes the same ones from
+# here. --max-bad and --max-unmatched are not among them: each shard would
+# judge its own part, so a number of rows would not mean the whole count's.
+COUNT_OPTIONS = [
+    ("--time-zone", dict(help="count --time-zone: the zone whose calendar decides an event time's "
+                              "day, such as Pacific/Auckland (default UTC)")),
+    ("--epoch", dict(choices=["s", "ms"], help="count --epoch: a bare number in the date column is "
+                                               "epoch seconds or milliseconds")),
+    ("--delimiter", dict(help="count --delimiter (default: sniffed from each file's header)")),
+    ("--no-header", dict(action="store_true",
+                         help="the location files have no header row (count --no-header; give --columns as positions)")),
+    ("--columns", dict(help="count --columns: region_id=NAME,date=NAME (a name or a 1-based position)")),
+    ("--regions-no-header", dict(action="store_true",
+                                 help="region.csv has no header row (count --regions-no-header)")),
+    ("--region-columns", dict(help="count --region-columns: region_id=NAME,region_name=NAME")),
+    ("--strict", dict(action="store_true", help="count --strict: a malformed row fails its shard, and so the job")),
+]
+
+
+def add_count_options(parser):
+    """Adds COUNT_OPTIONS to `parser`."""
+    for flag, keywords in COUNT_OPTIONS:
+        parser.add_argument(flag, **keywords)
+
+
+def count_flags(args):
+    """The COUNT_OPTIONS `args` holds, as `event-counter count` flags."""
+    flags = []
+    for flag, keywords in COUNT_OPTIONS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if keywords.get("action") == "store_true":
+            flags += [flag] if value else []
+        elif value is not None:
+            flags += [flag, value]
+    return flags
 
 
 def binary(name):
     """The event-counter binary: shipped with --files (or addFile), else a
     path or a name on PATH."""
+    # Here, not at the top: deploy/emr/launch.py imports this module for
+    # COUNT_OPTIONS where pyspark is not installed.
+    from pyspark import SparkFiles
+
     try:
         shipped = SparkFiles.get(os.path.basename(name))
         if os.path.exists(shipped):
@@ -60,21 +99,6 @@ def part_location(parts, index, shards):
     return os.path.join(parts, name)
 
 
-def reading_flags(args):
-    """The count's options for how the inputs are read, as given: every
-    shard must read them alike (merge refuses parts read otherwise)."""
-    flags = []
-    if args.no_header:
-        flags.append("--no-header")
-    if args.columns:
-        flags += ["--columns", args.columns]
-    if args.regions_no_header:
-        flags.append("--regions-no-header")
-    if args.region_columns:
-        flags += ["--region-columns", args.region_columns]
-    return flags
-
-
 def count_shard(index, args):
     """One task: counts shard `index` into its part; returns the part's location."""
     part = part_location(args.parts, index, args.shards)
@@ -88,7 +112,7 @@ def count_shard(index, args):
     ]
     if args.threads:
         cmd += ["-j", str(args.threads)]
-    cmd += reading_flags(args)
+    cmd += count_flags(args)
     done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if done.returncode != 0:
         # Failing the task makes Spark retry it, then fail the job with this.
@@ -107,14 +131,9 @@ def main(argv=None):
                                    "merge; a folder every executor sees (default: <output>.parts/)")
     p.add_argument("--shards", type=int, help="number of shards (default: Spark's default parallelism)")
     p.add_argument("--threads", type=int, help="threads per shard (default: all cores of the executor)")
-    p.add_argument("--backend", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--backend", default="auto", choices=["auto", "cpu", "gpu", "gpu-keys"])
     p.add_argument("--binary", default="event-counter", help="binary name shipped with --files, or a path")
-    p.add_argument("--no-header", action="store_true",
-                   help="the location files have no header row (count --no-header; give --columns as positions)")
-    p.add_argument("--columns", help="count --columns: region_id=NAME,date=NAME (a name or a 1-based position)")
-    p.add_argument("--regions-no-header", action="store_true",
-                   help="region.csv has no header row (count --regions-no-header)")
-    p.add_argument("--region-columns", help="count --region-columns: region_id=NAME,region_name=NAME")
+    add_count_options(p)
     p.add_argument("--master", help="Spark master, for running without spark-submit (e.g. local[2])")
     args = p.parse_args(argv)
     args.parts = args.parts or args.output + ".parts/"
@@ -125,6 +144,8 @@ def main(argv=None):
         if not os.path.isdir(args.parts):
             os.makedirs(args.parts)
             made = args.parts
+
+    from pyspark.sql import SparkSession  # see binary()
 
     builder = SparkSession.builder.appName("event-counter")
     if args.master:

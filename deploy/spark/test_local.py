@@ -122,6 +122,34 @@ def main():
             print(f"spark driver, {shards} shards: each task wrote its part under the output's .parts/, "
                   "a retry the same part, all merged with -d and none left")
 
+        # Event times with `;`, counted by their day in Auckland: the count's
+        # options reach every shard (they could not be given: such files
+        # were counted by their UTC day).
+        c = os.path.join(tmp, "c")
+        subprocess.run([binary, "generate", "-q", "--size", "2M", "--seed", "9", "--timestamps",
+                        "--time-zone", "Pacific/Auckland", c], check=True)
+        stamped = os.path.join(c, "stamped.csv")
+        with open(os.path.join(c, "location.csv")) as f, open(stamped, "w") as out:
+            out.write(f.read().replace(",", ";"))
+        options = ["--time-zone", "Pacific/Auckland", "--delimiter", ";"]
+        regions_c = os.path.join(c, "region.csv")
+        want_c, utc_c = os.path.join(tmp, "want-c.csv"), os.path.join(tmp, "utc-c.csv")
+        subprocess.run([binary, "count", "-q", "--regions", regions_c, "--locations", stamped, "-o", want_c,
+                        *options], check=True)
+        subprocess.run([binary, "count", "-q", "--regions", regions_c, "--locations", stamped, "-o", utc_c],
+                       check=True)
+        if open(want_c, "rb").read() == open(utc_c, "rb").read():
+            sys.exit("the Auckland count equals the UTC count: the test cannot see the option")
+        got_c = os.path.join(tmp, "got-c.csv")
+        subprocess.run([
+            sys.executable, DRIVER, "--master", "local[2,2]", "--binary", binary,
+            "--regions", regions_c, "--locations", stamped, "--shards", "3",
+            "--threads", "1", "--backend", "cpu", *options, "--output", got_c,
+        ], check=True, cwd=tmp)
+        if open(got_c, "rb").read() != open(want_c, "rb").read():
+            sys.exit(f"3 shards with {options} gave another result than one count: {got_c} vs {want_c}")
+        print(f"spark driver, 3 shards with {' '.join(options)}: equal to one count")
+
 
 if __name__ == "__main__":
     main()
