@@ -855,3 +855,55 @@ fn an_empty_file_among_the_inputs_counts_no_rows() {
     count(&data, &["empty.csv", "--split", "1/2"], "r.csv").ok();
     assert_eq!(data.read("r.csv"), "\"region_name\",\"date\",\"count\"\n");
 }
+
+/// Shards of a count whose every row is malformed (epoch numbers without
+/// `--epoch`) each succeed, since one part may well hold no row to count,
+/// and merged into an empty result with exit 0, where the count itself
+/// fails. merge judges the whole count from the shards' manifests; with
+/// thresholds for every kind of bad row, as for a count, it is allowed.
+#[test]
+fn merged_shards_that_counted_nothing_fail_as_the_count_does() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let mut rows = String::from("lat,long,region_id,date\n");
+    for i in 0..300 {
+        rows.push_str(&format!("0,0,{},{}\n", 1 + i % 3, 1_571_800_000 + i * 3600));
+    }
+    data.write("epoch.csv", &rows);
+    count(&data, &["epoch.csv"], "whole.csv").expect_code(65);
+    for extra in [&[][..], &["--max-bad", "100%"]] {
+        let mut parts = Vec::new();
+        for i in 0..3 {
+            let part = format!("part{i}.csv");
+            let split = format!("{i}/3");
+            let mut args = vec![
+                "count",
+                "--regions",
+                "region.csv",
+                "--locations",
+                "epoch.csv",
+            ];
+            args.extend(["--split", &split, "-o", &part]);
+            args.extend(extra);
+            data.run(&args).ok();
+            parts.push(part);
+        }
+        let mut merge = vec!["merge", "-o", "merged.csv"];
+        merge.extend(parts.iter().map(String::as_str));
+        let run = data.run(&merge);
+        if extra.is_empty() {
+            run.expect_code(65);
+            run.stderr_has(
+                "the shards together: none of the 300 data rows could be counted (300 malformed, \
+                 0 unmatched), so nothing was written",
+            );
+            assert!(!data.exists("merged.csv"));
+        } else {
+            run.ok();
+            assert_eq!(
+                data.read("merged.csv"),
+                "\"region_name\",\"date\",\"count\"\n"
+            );
+        }
+    }
+}

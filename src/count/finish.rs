@@ -13,7 +13,7 @@ use super::{verdict, BookedRows, CountOptions};
 use crate::date::DateDict;
 use crate::error::Result;
 use crate::figures::GpuFigures;
-use crate::format::ShardManifest;
+use crate::format::{ShardManifest, ShardRows};
 use crate::input::Plan;
 use crate::output::{Counts, Destination, Groups, RejectsWriter};
 use crate::regions::{KeySpace, RegionTable};
@@ -181,6 +181,11 @@ fn commit(
             shards: split.count,
             input_bytes: plan.listed_bytes,
             count: count_of_shard(options, plan, regions_fingerprint),
+            rows: Some(ShardRows {
+                counted: summary.stats.counted,
+                malformed: summary.stats.malformed_total(),
+                unmatched: summary.stats.unmatched,
+            }),
         }
         .to_json();
         let written = manifest.writer().write_all(text.as_bytes());

@@ -33,6 +33,7 @@ mod verdict;
 pub use ledger::BookedRows;
 pub use summary::Summary;
 pub use verdict::{Threshold, Thresholds};
+pub(crate) use verdict::nothing_counted;
 
 use std::time::Instant;
 

@@ -111,20 +111,16 @@ pub(super) fn judge(
             )));
         }
     }
-    // A caller who set a threshold for every kind of bad row there is, and
-    // was not past it, asked for this outcome, an empty result included.
-    let allowed = (malformed == 0 || thresholds.malformed.is_some())
-        && (stats.unmatched == 0 || thresholds.unmatched.is_some());
     // A shard is part of a count: one of its parts may well hold no row
-    // to count (the thresholds above still hold for it).
-    if data_rows == 0 || stats.counted > 0 || allowed || shard {
+    // to count (the thresholds above still hold for it); merge judges the
+    // whole count from the shards' manifests.
+    if shard {
         return Ok(());
     }
-    let mut why = format!(
-        "none of the {data_rows} data rows could be counted ({malformed} malformed, {} unmatched), \
-         so nothing was written",
-        stats.unmatched
-    );
+    let given = [thresholds.malformed.is_some(), thresholds.unmatched.is_some()];
+    let Some(mut why) = nothing_counted(stats.counted, malformed, stats.unmatched, given) else {
+        return Ok(());
+    };
     let only = |kind: MalformedKind| stats.malformed[kind as usize] == data_rows;
     if only(MalformedKind::BadDateFormat) {
         why.push_str(&format!(
@@ -156,6 +152,28 @@ pub(super) fn judge(
         why.push_str(&first_sample(tally));
     }
     Err(Error::TooManyBad(why))
+}
+
+/// Why a count of `counted` rows, `malformed` and `unmatched` others,
+/// fails, if it does: data rows existed and none could be counted, unless
+/// a threshold was `given` for each kind of bad row it had ([malformed,
+/// unmatched]): a caller who set one for every kind there is, and was not
+/// past it, asked for this outcome, an empty result included. The rule of
+/// a count and of `merge` of its shards.
+pub(crate) fn nothing_counted(
+    counted: u64,
+    malformed: u64,
+    unmatched: u64,
+    given: [bool; 2],
+) -> Option<String> {
+    let data_rows = counted + malformed + unmatched;
+    let allowed = (malformed == 0 || given[0]) && (unmatched == 0 || given[1]);
+    (data_rows > 0 && counted == 0 && !allowed).then(|| {
+        format!(
+            "none of the {data_rows} data rows could be counted ({malformed} malformed, \
+             {unmatched} unmatched), so nothing was written"
+        )
+    })
 }
 
 /// A few of the region_ids not in region.csv, as ` (region_ids not in

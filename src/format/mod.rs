@@ -38,7 +38,7 @@ pub use columns::{
 pub use header::{empty_file, header_line, header_names, holds_nothing, MAX_LINE};
 use header::header_names_with;
 pub use options::option_text;
-pub use shard::{fingerprint, CountOfShard, ShardManifest};
+pub use shard::{fingerprint, CountOfShard, ShardManifest, ShardRows};
 // What only the tests judge, here and in tests/ (through `testing`).
 #[cfg(any(test, feature = "testing"))]
 pub use columns::{sniff_delimiter, LinePrint};

@@ -19,6 +19,21 @@ pub struct ShardManifest {
     pub input_bytes: u64,
     /// What the shards of one count share: everything below.
     pub count: CountOfShard,
+    /// The shard's own rows by outcome; `None` in a manifest of an older
+    /// version. `merge` sums them to judge the whole count as a count
+    /// judges itself: a shard may count none of its rows, the count may not.
+    pub rows: Option<ShardRows>,
+}
+
+/// A shard's data rows by outcome, in its manifest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardRows {
+    /// Rows counted.
+    pub counted: u64,
+    /// Malformed rows.
+    pub malformed: u64,
+    /// Rows whose region_id is not in region.csv.
+    pub unmatched: u64,
 }
 
 /// What every shard of one count has in common, and two counts differ in.
@@ -117,6 +132,14 @@ impl ShardManifest {
             "regions": self.count.regions,
             "options": options,
         });
+        let mut json = json;
+        if let Some(rows) = &self.rows {
+            json["rows"] = serde_json::json!({
+                "counted": rows.counted,
+                "malformed": rows.malformed,
+                "unmatched": rows.unmatched,
+            });
+        }
         let mut text = serde_json::to_string_pretty(&json).expect("JSON of plain values");
         text.push('\n');
         text
@@ -164,10 +187,22 @@ impl ShardManifest {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let rows = match &json["rows"] {
+            serde_json::Value::Null => None,
+            rows => {
+                let of = |name: &str| rows[name].as_u64().ok_or_else(|| bad("rows"));
+                Some(ShardRows {
+                    counted: of("counted")?,
+                    malformed: of("malformed")?,
+                    unmatched: of("unmatched")?,
+                })
+            }
+        };
         let manifest = ShardManifest {
             shard: field("shard")?,
             shards: field("shards")?,
             input_bytes: field("input_bytes")?,
+            rows,
             count: CountOfShard {
                 input_files,
                 inputs_fingerprint: text("inputs_fingerprint")?,

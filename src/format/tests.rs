@@ -12,6 +12,11 @@ fn manifest(shard: u64, inputs: Vec<(String, u64)>) -> ShardManifest {
             fingerprint(b"region_id,region_name\n"),
             vec![("strict".into(), "false".into())],
         ),
+        rows: Some(ShardRows {
+            counted: 3,
+            malformed: 2,
+            unmatched: 1,
+        }),
     }
 }
 

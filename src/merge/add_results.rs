@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use crate::date::DateText;
 use crate::error::{Error, Result};
-use crate::format::{ShardManifest, RESULT_FILE};
+use crate::count::nothing_counted;
+use crate::format::{ShardManifest, ShardRows, RESULT_FILE};
 use crate::input::{self, InputSpec};
 use crate::output::{self, Destination, PendingOutput, Placed, ResultRow, ResultTable};
 use crate::result_reader::parse_results;
@@ -99,7 +100,45 @@ pub(super) fn check_shards(parts: &[InputSpec]) -> Result<Vec<InputSpec>> {
              so merge needs the result of every shard"
         )));
     }
+    judge_whole_count(found.iter().map(|(_, _, manifest)| manifest))?;
     Ok(found.into_iter().map(|(_, beside, _)| beside).collect())
+}
+
+/// Fails a merge of shards that, together, counted none of their data
+/// rows, as the count itself would have failed ([`nothing_counted`]): each
+/// shard succeeds alone, since one part may well hold no row to count, so
+/// every row malformed (epoch numbers without `--epoch`, say) merged into
+/// an empty result with exit 0. Manifests of older versions, without
+/// their rows, are not judged.
+fn judge_whole_count<'a>(manifests: impl Iterator<Item = &'a ShardManifest>) -> Result<()> {
+    let mut totals = ShardRows::default();
+    let mut options = None;
+    for manifest in manifests {
+        let Some(rows) = manifest.rows else {
+            return Ok(());
+        };
+        totals.counted += rows.counted;
+        totals.malformed += rows.malformed;
+        totals.unmatched += rows.unmatched;
+        options = Some(&manifest.count.options);
+    }
+    let Some(options) = options else {
+        return Ok(());
+    };
+    // As the count's identity keeps them: "None" where not given.
+    let given = |name: &str| options.iter().any(|(n, value)| n == name && value != "None");
+    match nothing_counted(
+        totals.counted,
+        totals.malformed,
+        totals.unmatched,
+        [given("max_bad"), given("max_unmatched")],
+    ) {
+        Some(why) => Err(Error::TooManyBad(format!(
+            "the shards together: {why}; count a shard alone, or with --rejects, to see why its \
+             rows were not counted"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Sums `parts` into `output`: returns the rows read and the groups written.
