@@ -153,15 +153,13 @@ fn draw_records(
                 _ => Path::new("."),
             };
             use std::os::unix::fs::PermissionsExt;
-            let temp = tempfile::Builder::new()
-                .prefix(".plot.")
-                .suffix(".png")
-                // As a plain create would: 0666 less the umask, not 0600.
-                .permissions(std::fs::Permissions::from_mode(0o666))
-                .tempfile_in(dir)
-                .map_err(|e| failed(e.to_string()))?
-                .into_temp_path();
-            output::atomic::register(&temp);
+            let mut builder = tempfile::Builder::new();
+            builder.prefix(".plot.").suffix(".png");
+            // As a plain create would: 0666 less the umask, not 0600.
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+            let (file, temp) = output::atomic::registered_tempfile(&builder, dir)
+                .map_err(|e| failed(e.to_string()))?;
+            drop(file);
             let drawn = {
                 let root = BitMapBackend::new(&temp, (width, height)).into_drawing_area();
                 draw(&root, &grid, &title)

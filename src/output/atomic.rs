@@ -16,8 +16,10 @@ use crate::input::follow_links;
 
 /// Every temporary file being written, to remove if the process is killed:
 /// dropping a file never runs then, and a killed `generate` would leave a
-/// file as large as the size asked for.
-static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// file as large as the size asked for. `None` once removed for good
+/// ([`remove_temporaries`]): the process is about to exit, and no file may
+/// be made after.
+static TEMPORARIES: Mutex<Option<Vec<PathBuf>>> = Mutex::new(Some(Vec::new()));
 
 /// Folders made for outputs (`generate DIR`), deepest first, to remove if
 /// the process is killed before its outputs are in place.
@@ -26,14 +28,37 @@ static FOLDERS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Adds a temporary file to remove if the process is killed.
 pub fn register(path: &Path) {
     if let Ok(mut all) = TEMPORARIES.lock() {
-        all.push(path.to_path_buf());
+        if let Some(all) = all.as_mut() {
+            all.push(path.to_path_buf());
+        }
     }
+}
+
+/// Makes a temporary file with `builder` in `dir` and registers it, as one
+/// step: the list's lock is held while the file is made, so a signal's
+/// [`remove_temporaries`] waits for it and removes it. Made, then
+/// registered, a signal in between left it behind (a test that kills
+/// `generate` as soon as its file appears saw it under load). Once the
+/// temporaries are removed for good, none is made.
+pub fn registered_tempfile(
+    builder: &tempfile::Builder<'_, '_>,
+    dir: &Path,
+) -> io::Result<(File, tempfile::TempPath)> {
+    let mut all = TEMPORARIES.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(all) = all.as_mut() else {
+        return Err(io::Error::other("the process is stopping"));
+    };
+    let (file, temp) = builder.tempfile_in(dir)?.into_parts();
+    all.push(temp.to_path_buf());
+    Ok((file, temp))
 }
 
 /// Takes a temporary file off the list: it was renamed or removed.
 pub fn unregister(path: &Path) {
     if let Ok(mut all) = TEMPORARIES.lock() {
-        all.retain(|p| p != path);
+        if let Some(all) = all.as_mut() {
+            all.retain(|p| p != path);
+        }
     }
 }
 
@@ -57,7 +82,7 @@ pub fn unregister_folders(made: &[PathBuf]) {
 /// before the process exits.
 pub fn remove_temporaries() {
     if let Ok(mut all) = TEMPORARIES.lock() {
-        for path in all.drain(..) {
+        for path in all.take().unwrap_or_default() {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -345,8 +370,7 @@ impl AtomicFile {
                 // As a plain create would: 0666 less the umask, not 0600.
                 use std::os::unix::fs::PermissionsExt;
                 builder.permissions(std::fs::Permissions::from_mode(0o666));
-                let (file, temp) = builder.tempfile_in(dir).map_err(write_error)?.into_parts();
-                register(&temp);
+                let (file, temp) = registered_tempfile(&builder, dir).map_err(write_error)?;
                 (file, Some(temp), target)
             }
         };
