@@ -907,3 +907,34 @@ fn merged_shards_that_counted_nothing_fail_as_the_count_does() {
         }
     }
 }
+
+/// Compressed bytes on a pipe have no name to say so: `cat x.csv.gz |
+/// event-counter count --locations -` failed with "gzip data: name the
+/// file *.csv.gz", advice a pipe cannot take. A pipe's first bytes, gzip's
+/// or zstd's magic number, now say it; `cat a.gz b.gz` is one stream too.
+#[test]
+fn compressed_bytes_on_a_pipe_are_decompressed() {
+    let data = DataDir::new();
+    data.write("region.csv", REGIONS);
+    let (a, b) = (locations(21, 500), locations(22, 300));
+    let mut both = a.clone();
+    both.push_str(b.split_once('\n').unwrap().1);
+    data.write("both.csv", &both);
+    let expected = count(&data, &["both.csv"], "-");
+    expected.ok();
+    data.write("a.csv.gz", gzip(a.as_bytes()));
+    data.write("b.csv.gz", gzip(b.as_bytes()));
+    data.write(
+        "both.csv.zst",
+        zstd::encode_all(both.as_bytes(), 3).unwrap(),
+    );
+    for feed in ["cat a.csv.gz b.csv.gz", "cat both.csv.zst"] {
+        let script = format!(
+            "{feed} | '{}' count --regions region.csv --locations - -o -",
+            crate::util::binary()
+        );
+        let run = data.run_program("sh", &["-c", &script]);
+        run.ok();
+        assert!(run.stdout == expected.stdout, "{feed}");
+    }
+}

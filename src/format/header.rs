@@ -107,6 +107,12 @@ pub fn header_line(
     Ok(Some((line.to_vec(), rows_start)))
 }
 
+/// The first bytes of gzip data (each member's).
+pub const GZIP_MAGIC: &[u8] = b"\x1F\x8B";
+
+/// The first bytes of a zstd frame.
+pub const ZSTD_MAGIC: &[u8] = b"\x28\xB5\x2F\xFD";
+
 /// What a file that is not text is, by its first bytes, with what to do
 /// about it: the files people give by mistake.
 pub fn binary_kind(bytes: &[u8]) -> Option<&'static str> {
@@ -120,11 +126,11 @@ pub fn binary_kind(bytes: &[u8]) -> Option<&'static str> {
             "an Excel 97-2003 workbook (.xls): save the sheet as CSV",
         ),
         (
-            b"\x1F\x8B",
+            GZIP_MAGIC,
             "gzip data: name the file *.csv.gz to have it decompressed",
         ),
         (
-            b"\x28\xB5\x2F\xFD",
+            ZSTD_MAGIC,
             "zstd data: name the file *.csv.zst to have it decompressed",
         ),
         (

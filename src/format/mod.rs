@@ -35,7 +35,9 @@ mod tests;
 pub use columns::{
     delimiter_name, parse_columns, parse_delimiter, Column, Layout, LocationFormat, RegionFormat,
 };
-pub use header::{empty_file, header_line, header_names, holds_nothing, MAX_LINE};
+pub use header::{
+    empty_file, header_line, header_names, holds_nothing, GZIP_MAGIC, MAX_LINE, ZSTD_MAGIC,
+};
 use header::header_names_with;
 pub use options::option_text;
 pub use shard::{fingerprint, CountOfShard, ShardManifest, ShardRows};

@@ -9,7 +9,7 @@
 //! dropped as it streams by. Memory stays at a chunk and a line whatever
 //! the input holds, and the work stays linear in its size.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +17,7 @@ use super::header::read_start_or_empty;
 use super::object::{Object, ObjectReader};
 use super::{Chunk, ChunkBuf, ChunkSource, LineOrigin, Next, PAD};
 use crate::error::{Error, Result};
-use crate::format::MAX_LINE;
+use crate::format::{self, MAX_LINE};
 /// The compression formats read as streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
@@ -33,6 +33,18 @@ impl Compression {
         if name.ends_with(".gz") {
             Some(Compression::Gzip)
         } else if name.ends_with(".zst") {
+            Some(Compression::Zstd)
+        } else {
+            None
+        }
+    }
+
+    /// From the first bytes of a stream that has no name to say it (a
+    /// pipe): gzip's or zstd's magic number.
+    pub fn of_magic(first: &[u8]) -> Option<Compression> {
+        if first.starts_with(format::GZIP_MAGIC) {
+            Some(Compression::Gzip)
+        } else if first.starts_with(format::ZSTD_MAGIC) {
             Some(Compression::Zstd)
         } else {
             None
@@ -95,7 +107,17 @@ impl StreamSource {
         let read = Arc::new(AtomicU64::new(0));
         let reader = ObjectReader::new(object.clone(), read.clone())
             .map_err(|source| object.read_error(source))?;
-        let reader = std::io::BufReader::with_capacity(1 << 20, reader);
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
+        // A pipe has no name to say it is compressed (`zcat` left out:
+        // `cat x.csv.gz | event-counter count --locations -`): its first
+        // bytes do, as gzip's and zstd's magic numbers.
+        let compression = match compression {
+            None if object.is_pipe() => {
+                let first = reader.fill_buf().map_err(|e| object.read_error(e))?;
+                Compression::of_magic(first)
+            }
+            given => given,
+        };
         let decoder: Box<dyn Read + Send> = match compression {
             None => Box::new(reader),
             // Multi-member: `cat a.gz b.gz` is one valid gzip stream.
