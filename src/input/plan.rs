@@ -199,22 +199,16 @@ impl Plan {
                     }
                 }
                 InputSpec::S3(url) => {
-                    let (found, not_data): (Vec<_>, Vec<_>) =
-                        s3::expand(url, |key| is_location_file(key.as_bytes()))?
-                            .into_iter()
-                            .partition(|object| !is_data_dir_file(last_segment(object.name())));
                     // A prefix is a folder: it leaves out what a data
                     // folder holds besides its locations, as one does
                     // (its region.csv failed the count; its result.csv
                     // was counted as rows by the next run).
-                    if !not_data.is_empty() {
-                        let names: Vec<&str> = not_data.iter().map(|o| o.name()).collect();
-                        log::warn!(
-                            "{url}: not counted as location data, being what a data folder holds \
-                             besides its locations (regions, results, rejects): {}",
-                            names.join(", ")
-                        );
-                    }
+                    let found = leave_out_data_dir_files(
+                        url,
+                        s3::expand(url, |key| is_location_file(key.as_bytes()))?,
+                        |object| last_segment(object.name()),
+                        |object| object.name().to_string(),
+                    );
                     if found.is_empty() {
                         return Err(Error::Open {
                             path: url.into(),
@@ -316,6 +310,43 @@ fn refuse_twice_named(objects: &[(Arc<dyn Object>, &InputSpec)]) -> Result<()> {
     Ok(())
 }
 
+/// `found`, the entries of a folder, the matches of a pattern or the
+/// objects under an S3 prefix (`what`, as the warning names it), but the
+/// files a data folder holds besides its locations ([`is_data_dir_file`]
+/// of each one's `file_name`), which a warning names by `shown`:
+/// `--locations 'data/*.csv'` or `s3://b/data/` must not count
+/// `data/region.csv` as rows, any more than `--locations data` does.
+fn leave_out_data_dir_files<T>(
+    what: &str,
+    found: Vec<T>,
+    file_name: fn(&T) -> &[u8],
+    shown: fn(&T) -> String,
+) -> Vec<T> {
+    let (not_data, found): (Vec<T>, Vec<T>) = found
+        .into_iter()
+        .partition(|item| is_data_dir_file(file_name(item)));
+    if !not_data.is_empty() {
+        let mut names: Vec<String> = not_data.iter().map(shown).collect();
+        names.sort();
+        log::warn!(
+            "{what}: not counted as location data, being what a data folder holds besides its \
+             locations (regions, results, rejects): {}",
+            names.join(", ")
+        );
+    }
+    found
+}
+
+/// [`leave_out_data_dir_files`] of local paths under `path`.
+fn leave_out_local_data_dir_files(path: &Path, found: Vec<PathBuf>) -> Vec<PathBuf> {
+    leave_out_data_dir_files(
+        &display_name(path),
+        found,
+        |p| p.file_name().map_or(&b""[..], |n| n.as_encoded_bytes()),
+        |p| display_name(p),
+    )
+}
+
 /// A local path as files: a file is itself; a folder is its location files,
 /// sorted; a glob is the location files it matches, sorted. Folders and
 /// globs follow one rule: names are bytes (a name that is not UTF-8 is a
@@ -324,40 +355,18 @@ fn refuse_twice_named(objects: &[(Arc<dyn Object>, &InputSpec)]) -> Result<()> {
 /// folder or glob with no location file is an error, since it is almost
 /// always a mistake, and so is an entry that cannot be read: its rows would
 /// be missing without a word.
-/// `found`, the entries of a folder or the matches of a pattern (`path`),
-/// but the files a data folder holds besides its locations
-/// ([`is_data_dir_file`]), which a warning names: `--locations 'data/*.csv'`
-/// must not count `data/region.csv` as rows, any more than `--locations
-/// data` does.
-fn leave_out_data_dir_files(path: &Path, found: Vec<PathBuf>) -> Vec<PathBuf> {
-    let (mut not_data, found): (Vec<PathBuf>, Vec<PathBuf>) = found
-        .into_iter()
-        .partition(|p| is_data_dir_file(p.file_name().map_or(b"", |n| n.as_encoded_bytes())));
-    if !not_data.is_empty() {
-        not_data.sort();
-        let names: Vec<String> = not_data.iter().map(|p| display_name(p)).collect();
-        log::warn!(
-            "{}: not counted as location data, being what a data folder holds besides its \
-             locations (regions, results, rejects): {}",
-            display_name(path),
-            names.join(", ")
-        );
-    }
-    found
-}
-
 fn expand_local(path: &Path) -> Result<Vec<PathBuf>> {
     let text = path.to_string_lossy();
     let unreadable = |path: PathBuf, source| Error::Open { path, source };
     let (what, matches) = if is_glob(&text) && !path.exists() {
-        ("the pattern", leave_out_data_dir_files(path, glob_matches(path)?))
+        ("the pattern", leave_out_local_data_dir_files(path, glob_matches(path)?))
     } else if path.is_dir() {
         let entries = std::fs::read_dir(path).map_err(|e| unreadable(path.to_path_buf(), e))?;
         let mut found = Vec::new();
         for entry in entries {
             found.push(entry.map_err(|e| unreadable(path.to_path_buf(), e))?.path());
         }
-        ("the folder", leave_out_data_dir_files(path, found))
+        ("the folder", leave_out_local_data_dir_files(path, found))
     } else {
         return Ok(vec![path.to_path_buf()]);
     };
